@@ -1,0 +1,74 @@
+"""Ingest stage: recognise the input kind from its bytes and run that kind's backend."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from extraction.document import DocumentState
+from extraction.errors import InputNotFound, InputTooLarge, UnsupportedInput
+from extraction.ingest.base import IngestBackend, IngestOptions
+from extraction.ingest.sniff import sniff
+
+# kind -> "module:Class"; imported lazily so text inputs never load PDF/OCR libraries.
+BACKENDS: dict[str, str] = {
+    "txt": "extraction.ingest.text:TextBackend",
+    "md": "extraction.ingest.text:MarkdownBackend",
+    "html": "extraction.ingest.html:HtmlBackend",
+    "docx": "extraction.ingest.docx:DocxBackend",
+    "pdf": "extraction.ingest.pdf:PdfBackend",
+    "image": "extraction.ingest.image:ImageBackend",
+}
+
+
+def load_backend(kind: str) -> IngestBackend:
+    target = BACKENDS.get(kind)
+    if target is None:
+        raise UnsupportedInput(f"no ingest backend for input kind {kind!r}")
+    module_name, cls_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UnsupportedInput(
+            f"reading {kind} inputs needs a component that is not installed ({exc.name})",
+            detail={"kind": kind},
+        ) from None
+    return getattr(module, cls_name)()
+
+
+class Ingestor:
+    """Stage 1: bytes or a path → `DocumentState` with lines of fields."""
+
+    name = "ingest"
+    version = "1"
+
+    def __init__(self, options: IngestOptions | None = None) -> None:
+        self.options = options or IngestOptions()
+        self._backends: dict[str, IngestBackend] = {}
+
+    def read_path(self, path: Path) -> tuple[bytes, str]:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise InputNotFound(f"no such file: {path}") from None
+        if size > self.options.max_bytes:
+            raise InputTooLarge(
+                f"the file is {size:,} bytes; the limit is {self.options.max_bytes:,}",
+                detail={"bytes": size, "limit": self.options.max_bytes},
+            )
+        return path.read_bytes(), path.name
+
+    def __call__(self, data: bytes, name: str) -> DocumentState:
+        if len(data) > self.options.max_bytes:
+            raise InputTooLarge(
+                f"the input is {len(data):,} bytes; the limit is {self.options.max_bytes:,}",
+                detail={"bytes": len(data), "limit": self.options.max_bytes},
+            )
+        kind = sniff(data, name)
+        backend = self._backends.get(kind)
+        if backend is None:
+            backend = self._backends[kind] = load_backend(kind)
+        return backend(data, name, self.options)
+
+
+__all__ = ["BACKENDS", "IngestBackend", "IngestOptions", "Ingestor", "sniff"]

@@ -1,0 +1,130 @@
+"""Plain text and markdown: decoding (UTF-8/16/32, GB18030) and splitting into lines of fields."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from extraction.document import DocumentState, Field, Line
+from extraction.errors import EmptyInput, InputTooLarge, UndecodableText, UnsupportedInput
+from extraction.ingest.base import IngestBackend, IngestOptions
+
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_MD_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def _utf16_guess(data: bytes) -> str | None:
+    """UTF-16 without a BOM: NUL bytes on alternating positions (ASCII), or CJK-heavy pairs."""
+    sample = data[:4096]
+    if len(sample) < 4:
+        return None
+    even_nul = sample[0::2].count(0)
+    odd_nul = sample[1::2].count(0)
+    half = len(sample) / 2
+    if odd_nul > 0.2 * half and even_nul < 0.05 * half:
+        return "utf-16-le"
+    if even_nul > 0.2 * half and odd_nul < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes of a text input; raises UndecodableText / UnsupportedInput when it is not text."""
+    if not data.strip():
+        raise EmptyInput("the input is empty")
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(enc)
+            except UnicodeDecodeError as exc:
+                raise UndecodableText(f"text with a {enc} byte-order mark does not decode: {exc.reason}") from None
+    candidates = ["utf-8"]
+    guess16 = _utf16_guess(data)
+    if guess16:
+        candidates.insert(0, guess16)
+    candidates.append("gb18030")
+    for enc in candidates:
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if _looks_like_text(text):
+            return text
+    try:  # last resort: statistical detection
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:200_000]).best()
+        if best is not None and best.encoding:
+            text = data.decode(best.encoding, errors="strict")
+            if _looks_like_text(text):
+                return text
+    except (UnicodeDecodeError, LookupError):
+        pass
+    if _CONTROL.search(data[:4096].decode("latin-1")):
+        raise UnsupportedInput("the input is binary data, not text or a document gongkai reads")
+    raise UndecodableText("the text is in no encoding gongkai recognises (tried UTF-8, UTF-16, GB18030)")
+
+
+def _looks_like_text(text: str) -> bool:
+    sample = text[:20000]
+    if not sample:
+        return False
+    bad = len(_CONTROL.findall(sample)) + sample.count("\ufffd")
+    return bad <= max(2, len(sample) // 200)
+
+
+def split_lines(text: str) -> list[Line]:
+    """Lines of fields. Tabs and markdown pipes delimit cells; leading empty fields are
+    indentation or merged-label columns, not cells; a whitespace-only line is one blank cell."""
+    lines: list[Line] = []
+    for raw in re.split(r"\r\n|\r|\n|\u2028|\u2029", text):
+        if raw == "":
+            continue
+        stripped = raw.strip()
+        if not stripped:
+            lines.append(Line([Field("")], delimited=True))
+            continue
+        if stripped.startswith("|") and stripped.count("|") >= 2:
+            if _MD_RULE.match(stripped):
+                continue
+            parts = stripped.strip("|").split("|")
+            lines.append(Line([Field(p.strip()) for p in parts], delimited=True))
+            continue
+        if "\t" in raw:
+            parts = [p.strip() for p in raw.split("\t")]
+            while parts and parts[0] == "":
+                parts.pop(0)
+            lines.append(Line([Field(p) for p in parts], delimited=True))
+            continue
+        lines.append(Line([Field(raw.strip())], delimited=False))
+    return lines
+
+
+class TextBackend(IngestBackend):
+    kind = "txt"
+
+    def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
+        text = decode_text(data)
+        return self.from_text(text, data, name, options, kind=self.kind)
+
+    @staticmethod
+    def from_text(text: str, data: bytes, name: str, options: IngestOptions, kind: str = "txt") -> DocumentState:
+        if len(text) > options.max_text_chars:
+            raise InputTooLarge(
+                f"the text has {len(text):,} characters; the limit is {options.max_text_chars:,}",
+                detail={"chars": len(text), "limit": options.max_text_chars},
+            )
+        state = IngestBackend.new_state(data, name, kind)
+        state.lines = split_lines(text)
+        return state
+
+
+class MarkdownBackend(TextBackend):
+    kind = "md"

@@ -1,0 +1,129 @@
+"""Lines of fields → a flat stream of text, number and blank tokens.
+
+The token stream is the layout stage's input, the same for every input kind: a labeler (the
+deterministic baseline or the trained model) assigns each token its role.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from extraction.document import Line, Token
+
+# Page furniture printed between table rows by PDF text extraction.
+_FOOTER_LINE = re.compile(
+    r"^\s*(?:[-—–－]\s*\d{1,4}\s*[-—–－]|第\s*\d{1,4}\s*页(?:\s*[,，/]?\s*共\s*\d{1,4}\s*页)?|\d{1,4}\s*/\s*\d{1,4}|page\s*\d+)\s*$",
+    re.I,
+)
+_FOOTER_INLINE = re.compile(r"(?<![\d.])[-—–－]\s+\d{1,4}\s+[-—–－](?![\d])")
+# A number with an optional sign, thousands separators and decimals.
+_NUMBER = re.compile(r"[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+# An enumerator glued to the number run before it ("00000002.其他法律…" → "0000000" + "2.其他…").
+_ENUMERATOR_AFTER = re.compile(r"[.．、](?=\s*[^\d\s.．、,，)）])")
+# A parenthesised remark after a value: "22（其中修订16件）" is 22.
+_REMARK = re.compile(r"(?<=\d)\s*[（(][^（）()]*\d[^（）()]*[）)]")
+_BLANK_MARKS = {"-", "—", "–", "－", "/", "／", "\\", "——", "--", "无", "\u3000", "空"}
+# Units that make a number prose ("10 件", "53 条"), not a table cell.
+_COUNT_UNITS = set("件条个项次人名家份篇期场天日月年号届%％倍批类") | {"余", "多"}
+_CIRCLED = {chr(0x2460 + i): f"{i + 1}." for i in range(20)}
+_KEY_DROP = re.compile(r"[\s\u3000“”\"'‘’「」『』《》〈〉()（）\[\]【】:：,，;；、.．。·•/／\\_—–\-－…!！?？*#|]+")
+
+# Chinese traditional → simplified for the characters of the statutory labels.
+_TRAD = str.maketrans(
+    "屬於國機關與過類執處訴議複審請開結轉數總計資訊資產據報劃規範準際實應當護權務發現負責體"
+    "繫構區縣鄉鎮條項額費徵統計證質納證決錶單標產業銷會員錄",
+    "属于国机关与过类执处诉议复审请开结转数总计资讯资产据报划规范准际实应当护权务发现负责体"
+    "系构区县乡镇条项额费征统计证质纳证决表单标产业销会员录",
+)
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width digits and brackets to ASCII), circled numbers to "N.", traditional to simplified."""
+    if any(ch in _CIRCLED for ch in text):
+        text = "".join(_CIRCLED.get(ch, ch) for ch in text)
+    return unicodedata.normalize("NFKC", text).translate(_TRAD)
+
+
+def match_key(text: str) -> str:
+    """The text a label is matched on: no spaces, punctuation or brackets."""
+    return _KEY_DROP.sub("", text)
+
+
+def is_footer(text: str) -> bool:
+    return bool(_FOOTER_LINE.match(text))
+
+
+def tokenize(lines: list[Line]) -> list[Token]:
+    tokens: list[Token] = []
+    for line_no, line in enumerate(lines):
+        if len(line.fields) == 1 and is_footer(normalize(line.fields[0].text)):
+            continue
+        for field_no, fld in enumerate(line.fields):
+            text = normalize(fld.text)
+            stripped = text.strip()
+            if line.delimited and (not stripped or stripped in _BLANK_MARKS):
+                tokens.append(
+                    Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence)
+                )
+                continue
+            if not stripped:
+                continue
+            _split_field(stripped, line_no, field_no, fld, tokens)
+    return tokens
+
+
+def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token]) -> None:
+    text = _FOOTER_INLINE.sub(" ", text)
+    text = _REMARK.sub("", text)
+    pos = 0
+    pieces: list[tuple[str, str, bool]] = []  # (kind, text, glued)
+    for m in _NUMBER.finditer(text):
+        start, end = m.start(), m.end()
+        num = m.group()
+        # A sign is a sign only before a digit that does not continue a word ("A-1") or date.
+        if num[0] in "+-−" and start > 0 and text[start - 1].isascii() and text[start - 1].isalpha():
+            num = num[1:]
+            start += 1
+        # Enumerator glued to the run: the last digit belongs to the label that follows.
+        if end < len(text) and _ENUMERATOR_AFTER.match(text, end) and "." not in num:
+            if len(num.lstrip("+-−")) >= 2:
+                num, end = num[:-1], end - 1
+            else:
+                # The whole run is the enumerator: it stays text.
+                continue
+        if start > pos:
+            pieces.append(("text", text[pos:start], False))
+        glued = (start > 0 and not text[start - 1].isspace()) or (end < len(text) and not text[end].isspace())
+        pieces.append(("number", num, glued))
+        pos = end
+    if pos < len(text):
+        pieces.append(("text", text[pos:], False))
+    for i, (kind, piece, glued) in enumerate(pieces):
+        if kind == "text":
+            piece = piece.strip()
+            if not piece:
+                continue
+            if piece in _BLANK_MARKS:
+                tokens.append(Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence))
+                continue
+            tokens.append(
+                Token(
+                    len(tokens), "text", piece, line_no, field_no, fld.page, fld.bbox, fld.confidence,
+                    key=match_key(piece),
+                )
+            )
+            continue
+        follower = pieces[i + 1][1] if i + 1 < len(pieces) and pieces[i + 1][0] == "text" else ""
+        token = Token(
+            len(tokens), "number", piece.replace(",", "").replace("−", "-"), line_no, field_no, fld.page,
+            fld.bbox, fld.confidence, list(fld.alternatives), glued=glued,
+        )
+        head = follower.lstrip()[:2]
+        if head.startswith("万元"):
+            token.unit = "wan"
+        elif head.startswith("元"):
+            token.unit = "yuan"
+        elif head[:1] in _COUNT_UNITS:
+            token.narrative = True
+        tokens.append(token)

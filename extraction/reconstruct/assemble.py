@@ -1,0 +1,204 @@
+"""Reconstruction stage: labeled tokens → the canonical cells, with confidence and alternatives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from extraction.document import Anchor, CellValue, DocumentState, Token
+from extraction.reconstruct.solver import Reading, Segment, dedupe, inside_checks, readings, solve, unary_filter
+from extraction.schema import Layout, hard_constraints, layout
+from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
+
+
+class ReconstructOptions(BaseModel):
+    prose_stop_chars: int = Field(
+        default=12, description="After a row's first value, a text token longer than this ends the row (prose)"
+    )
+    ambiguous_confidence: float = Field(
+        default=0.3, description="Confidence of a cell whose value differs between readings that satisfy the rules"
+    )
+    missing_confidence: float = Field(default=0.2, description="Confidence of a cell whose row label was not found")
+
+
+@dataclass
+class Span:
+    anchor: Anchor | None
+    values: list[Token]
+
+
+def _spans(doc: DocumentState, options: ReconstructOptions) -> dict[str, Span]:
+    """Value tokens following each anchor, up to the next anchor (only the last anchor of a token
+    owns the values after it)."""
+    anchors = doc.anchors
+    tokens = doc.tokens
+    out: dict[str, Span] = {}
+    for i, a in enumerate(anchors):
+        nxt = anchors[i + 1].token if i + 1 < len(anchors) else len(tokens)
+        values: list[Token] = []
+        if nxt > a.token:
+            started = False
+            for t in tokens[a.token + 1 : nxt]:
+                if t.kind == "text":
+                    if started and len(t.key) > options.prose_stop_chars:
+                        break
+                    continue
+                if t.kind == "number" and t.narrative:
+                    if started:
+                        break
+                    continue
+                values.append(t)
+                started = started or t.kind == "number"
+        out[f"{a.kind}:{a.key}"] = Span(a, values)
+    return out
+
+
+def _numbers(values: list[Token]) -> int:
+    return sum(1 for t in values if t.kind == "number")
+
+
+class Reconstructor:
+    """Stage: anchors and value tokens → segments → jointly solved readings → cells."""
+
+    name = "reconstruct"
+    version = "1"
+
+    def __init__(self, options: ReconstructOptions | None = None) -> None:
+        self.options = options or ReconstructOptions()
+
+    def __call__(self, doc: DocumentState) -> None:
+        spans = _spans(doc, self.options)
+        variants: list[str] = list(doc.variants)
+        if doc.format == "2021":
+            group = spans.get("section:group.other")
+            subrows = [spans.get(f"row:applications.other.{k}") for k in ("no_amendment", "fee_unpaid", "other")]
+            if group and _numbers(group.values) and not any(s and _numbers(s.values) for s in subrows):
+                variants.append(VARIANT_OTHER_SINGLE_ROW)
+                spans["row:applications.other"] = group
+        doc.variants = sorted(set(variants))
+        lay = layout(doc.format or "2021", tuple(doc.variants))
+        segments = self._segments(lay, spans)
+        hard = list(hard_constraints(lay))
+        for seg in segments:
+            seg.checks = inside_checks(seg.cells, hard)
+            seg.readings = readings(seg)
+            _soft_priors(seg)
+            dedupe(seg)
+            unary_filter(seg, hard)
+        solution = solve(segments, hard)
+        constrained = {cid for c in hard for cid in c.cells}
+        doc.cells = {}
+        for k, seg in enumerate(segments):
+            chosen = seg.readings[solution.choice[k]]
+            alternatives: list[Reading] = []
+            if len(seg.readings) > 1:
+                if any(cid in constrained for cid in seg.cells):
+                    banned: set[int] = {solution.choice[k]}
+                    for _ in range(3):  # a few alternatives are enough to flag the cells
+                        alt = solve(segments, hard, banned={k: banned})
+                        ri = alt.choice[k]
+                        if ri in banned or alt.violations > solution.violations:
+                            break
+                        alternatives.append(seg.readings[ri])
+                        banned.add(ri)
+                else:
+                    alternatives = [r for r in seg.readings if r is not chosen and r.prior >= chosen.prior - 1.0]
+            self._emit(doc, seg, chosen, alternatives)
+
+    def _segments(self, lay: Layout, spans: dict[str, Span]) -> list[Segment]:
+        segments: list[Segment] = []
+        for table in lay.tables:
+            if table.key == "appeals":
+                values: list[Token] = []
+                for key, span in spans.items():
+                    if span.anchor is not None and (
+                        key == "heading:appeals" or (span.anchor.kind == "column" and _is_appeals(key))
+                    ):
+                        values.extend(span.values)
+                cells = table.cell_ids
+                kinds = [lay.cells[c].kind for c in cells]
+                segments.append(Segment(cells, values, kinds, found="heading:appeals" in spans or bool(values)))
+                continue
+            rows = []
+            for row in table.rows:
+                span = spans.get(f"row:{row.id}")
+                rows.append((row, span))
+            # Detached row labels: labels printed as a list, then their rows of numbers.
+            pending: list[int] = []
+            for i, (row, span) in enumerate(rows):
+                if span is None:
+                    continue
+                n = _numbers(span.values)
+                width = len(row.columns)
+                if n == 0:
+                    pending.append(i)
+                    continue
+                if pending and n == (len(pending) + 1) * width and all(len(rows[p][0].columns) == width for p in pending):
+                    nums = [t for t in span.values if t.kind == "number"]
+                    for j, p in enumerate([*pending, i]):
+                        rows[p] = (rows[p][0], Span(rows[p][1].anchor if rows[p][1] else None, nums[j * width : (j + 1) * width]))
+                pending = []
+            for row, span in rows:
+                kinds = [c.kind for c in row.columns]
+                if span is None:
+                    segments.append(Segment(row.cell_ids, [], kinds, found=False))
+                else:
+                    segments.append(Segment(row.cell_ids, span.values, kinds))
+        return segments
+
+    def _emit(self, doc: DocumentState, seg: Segment, chosen: Reading, alternatives: list[Reading]) -> None:
+        opts = self.options
+        for i, cid in enumerate(seg.cells):
+            tok_index = chosen.tokens[i]
+            tok = doc.tokens[tok_index] if tok_index is not None else None
+            flags = set(chosen.flags)
+            confidence = tok.confidence if tok is not None else 1.0
+            alts = sorted({_key(r.values[i]) for r in alternatives if r.values[i] != chosen.values[i]}, key=str)
+            if not seg.found:
+                confidence = opts.missing_confidence
+                flags.add("missing")
+            elif alts:
+                confidence = min(confidence, opts.ambiguous_confidence)
+                flags.add("ambiguous")
+            elif flags & {"split_digits", "inferred_blank", "extra_values", "ocr_alternative"}:
+                confidence *= 0.96
+            if tok is not None and tok_index is not None and doc.token_labels:
+                doc.token_labels[tok_index] = "value"
+            doc.cells[cid] = CellValue(
+                value=chosen.values[i],
+                confidence=round(max(0.0, min(1.0, confidence)), 4),
+                text=chosen.texts[i],
+                page=tok.page if tok else None,
+                bbox=tok.bbox if tok else None,
+                tokens=[tok_index] if tok_index is not None else [],
+                flags=sorted(flags - {"blank"}) if chosen.values[i] is not None else sorted(flags),
+                alternatives=[_unkey(a) for a in alts],
+                source=doc.labeler,
+            )
+
+
+def _key(v):
+    return "null" if v is None else v
+
+
+def _unkey(v):
+    return None if v == "null" else v
+
+
+def _is_appeals(key: str) -> bool:
+    return key.split(":", 1)[1] in {
+        "review", "litigation", "upheld", "corrected", "other", "pending", "total",
+        "litigation_direct", "litigation_after_review",
+    }
+
+
+def _soft_priors(seg: Segment) -> None:
+    """Plausibility from the soft rules, for segments no hard rule constrains (table 二)."""
+    names = [c.rsplit(".", 1)[1] for c in seg.cells]
+    if "in_force" in names and "issued" in names and len(seg.readings) > 1:
+        fi, ii = names.index("in_force"), names.index("issued")
+        for r in seg.readings:
+            a, b = r.values[fi], r.values[ii]
+            if a is not None and b is not None and a < b:
+                r.prior -= 1.5

@@ -1,0 +1,299 @@
+"""Readings of a segment's printed values, and the joint choice that satisfies the hard rules.
+
+A *segment* is a run of cells printed together (one table row; the 15 appeals cells) with the
+value tokens found for it. Where tokens and cells do not line up one to one — digits glued into
+one run ("640020470" for seven cells), blank cells dropped, OCR alternatives — every reading is
+enumerated, and a dynamic programme over the segments in printing order picks the combination
+that breaks the fewest hard rules and is most plausible, keeping partial column sums as state.
+Other combinations that break no more rules are the alternatives: their cells lose confidence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+from extraction.document import Token
+from extraction.schema import Constraint
+
+Value = int | float | None
+MAX_CANDIDATES = 20_000
+BEAM = 4_000
+VIOLATION = 1000.0
+
+
+@dataclass
+class Reading:
+    values: tuple[Value, ...]
+    prior: float  # log-plausibility; 0 is a clean one-token-per-cell reading
+    tokens: tuple[int | None, ...]  # token index each cell was read from
+    texts: tuple[str, ...]
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass
+class Segment:
+    cells: list[str]
+    slots: list[Token]  # number and blank tokens in printing order
+    kinds: list[str]  # column kind per cell: count | signed_count | amount
+    readings: list[Reading] = field(default_factory=list)
+    found: bool = True  # the segment's label was found
+    checks: list = field(default_factory=list)  # hard rules wholly inside the segment (inside_checks)
+
+
+def parse_number(text: str, kind: str, unit: str | None = None) -> Value:
+    s = text.replace(",", "")
+    try:
+        value: int | float = float(s) if "." in s else int(s)
+    except ValueError:
+        return None
+    if unit == "yuan" and kind == "amount":
+        value = value / 10000.0
+    if isinstance(value, float) and kind != "amount" and value.is_integer():
+        value = int(value)
+    return value
+
+
+def _length_prior(pieces: list[str]) -> float:
+    # Glued digits: balanced, short numbers are likelier than one long one with singles around it.
+    return -0.15 * sum((len(p.lstrip("+-").split(".")[0]) - 1) ** 2 for p in pieces)
+
+
+Check = tuple[int, list[tuple[int, int]]]  # (index of the cell that completes it, [(cell index, ±1)])
+
+
+def inside_checks(cells: list[str], hard: list[Constraint]) -> list[Check]:
+    """The hard rules lying wholly inside one segment, as index arithmetic for early pruning."""
+    pos = {cid: i for i, cid in enumerate(cells)}
+    out: list[Check] = []
+    for c in hard:
+        if all(cid in pos for cid in c.cells):
+            terms = [(pos[x], 1) for x in c.left] + [(pos[x], -1) for x in c.right]
+            out.append((max(i for i, _ in terms), terms))
+    return out
+
+
+def split_runs(runs: list[Token], n: int, kinds: list[str], checks: list[Check], limit: int) -> list[list[str]]:
+    """Every way to cut the digit runs into n cells (each run ≥ 1 cell, no leading zeros), keeping
+    only cuttings whose completed in-segment rules hold. Depth-first, pruned as cells complete."""
+    bodies = []
+    for t in runs:
+        sign = t.text[0] if t.text[0] in "+-" else ""
+        int_part, _, frac = t.text[len(sign):].partition(".")
+        bodies.append((sign, int_part, "." + frac if frac else ""))
+    digits_left = [sum(len(b[1]) for b in bodies[i:]) for i in range(len(bodies) + 1)]
+    by_last: dict[int, list[list[tuple[int, int]]]] = {}
+    for last, terms in checks:
+        by_last.setdefault(last, []).append(terms)
+    out: list[list[str]] = []
+    pieces: list[str] = []
+    values: list[float] = []
+
+    def dfs(run: int, offset: int) -> None:
+        if len(out) >= limit:
+            return
+        cell = len(pieces)
+        if run == len(bodies):
+            if cell == n:
+                out.append(list(pieces))
+            return
+        sign, digits, frac = bodies[run]
+        remaining_here = len(digits) - offset
+        cells_left = n - cell
+        runs_after = len(bodies) - run - 1
+        for length in range(1, remaining_here + 1):
+            piece = digits[offset : offset + length]
+            if length > 1 and piece[0] == "0":
+                break
+            ends_run = offset + length == len(digits)
+            # Cells still to fill must fit the digits still to cut, one cell per run at least.
+            if ends_run:
+                if cells_left - 1 < runs_after or cells_left - 1 > digits_left[run + 1]:
+                    continue
+            else:
+                if cells_left - 1 < runs_after + 1 or cells_left - 1 > digits_left[run + 1] + remaining_here - length:
+                    continue
+            text = (sign if offset == 0 else "") + piece + (frac if ends_run else "")
+            value = float(text) if frac and ends_run else int(text)
+            pieces.append(text)
+            values.append(value)
+            ok = all(abs(sum(values[i] * k for i, k in terms)) < 1e-6 for terms in by_last.get(cell, ()))
+            if ok:
+                dfs(run + 1, 0) if ends_run else dfs(run, offset + length)
+            pieces.pop()
+            values.pop()
+
+    dfs(0, 0)
+    return out
+
+
+def readings(seg: Segment) -> list[Reading]:
+    n = len(seg.cells)
+    runs = [t for t in seg.slots if t.kind == "number"]
+    blanks = sum(1 for t in seg.slots if t.kind == "blank")
+    out: list[Reading] = []
+
+    def make(pieces: list[tuple[str, Token | None]], prior: float, flags: set[str]) -> Reading:
+        values = tuple(
+            parse_number(p, kind, tok.unit if tok is not None else None) if p else None
+            for (p, tok), kind in zip(pieces, seg.kinds, strict=True)
+        )
+        return Reading(
+            values,
+            prior,
+            tuple(tok.index if tok is not None else None for _, tok in pieces),
+            tuple(p for p, _ in pieces),
+            frozenset(flags),
+        )
+
+    if not runs:
+        return [make([("", None)] * n, 0.0, {"blank"} if blanks else {"missing"})]
+    if len(runs) == n:
+        out.append(make([(t.text, t) for t in runs], 0.0, set()))
+    elif len(runs) > n:
+        out.append(make([(t.text, t) for t in runs[:n]], -2.0, {"extra_values"}))
+        out.append(make([(t.text, t) for t in runs[-n:]], -2.5, {"extra_values"}))
+    else:
+        # Blanks printed as empty cells: keep their positions, trimming padding at the ends.
+        slots = list(seg.slots)
+        while len(slots) > n and slots[-1].kind == "blank":
+            slots.pop()
+        while len(slots) > n and slots[0].kind == "blank":
+            slots.pop(0)
+        if len(slots) == n:
+            out.append(make([(t.text, t) if t.kind == "number" else ("", None) for t in slots], 0.0, {"blank"}))
+        # Glued digit runs: cut them into the missing cells, pruned by the segment's own rules.
+        cuttings = split_runs(runs, n, seg.kinds, seg.checks, MAX_CANDIDATES)
+        if not cuttings and seg.checks:  # the report itself breaks its sums: keep every cutting
+            cuttings = split_runs(runs, n, seg.kinds, [], 2_000)
+        for cutting in cuttings:
+            pieces = _assign_owners(cutting, runs)
+            out.append(make(pieces, -0.5 + _length_prior(cutting), {"split_digits"}))
+        # Blank cells dropped by the flattening: choose where the missing cells were.
+        missing = n - len(runs)
+        if missing <= 3:
+            glued = any(t.glued for t in runs)
+            for nulls in itertools.combinations(range(n), missing):
+                it = iter(runs)
+                pieces = [("", None) if i in nulls else ((t := next(it)).text, t) for i in range(n)]
+                out.append(make(pieces, -1.5 * missing - (2.0 if glued else 0.0), {"inferred_blank"}))
+    # OCR alternatives of single-cell tokens.
+    alt_out: list[Reading] = []
+    for r in out:
+        for i, tok in enumerate(r.tokens):
+            if tok is None:
+                continue
+            t = next((x for x in runs if x.index == tok), None)
+            if t is None or not t.alternatives or r.texts[i] != t.text:
+                continue
+            for alt in t.alternatives:
+                v = parse_number(alt, seg.kinds[i], t.unit)
+                if v is None or v == r.values[i]:
+                    continue
+                values = list(r.values)
+                values[i] = v
+                texts = list(r.texts)
+                texts[i] = alt
+                alt_out.append(Reading(tuple(values), r.prior - 1.0, r.tokens, tuple(texts), r.flags | {"ocr_alternative"}))
+    return out + alt_out
+
+
+def _assign_owners(cutting: list[str], runs: list[Token]) -> list[tuple[str, Token | None]]:
+    """Which run each cut piece came from (pieces are in run order)."""
+    out: list[tuple[str, Token | None]] = []
+    k = 0
+    consumed = 0
+    for piece in cutting:
+        out.append((piece, runs[k]))
+        consumed += len(piece.lstrip("+-").split(".")[0])
+        if consumed >= len(runs[k].text.lstrip("+-").split(".")[0]):
+            k, consumed = k + 1, 0
+    return out
+
+
+def _contribution(c: Constraint, cells: dict[str, int], values: tuple[Value, ...]) -> float:
+    total = 0.0
+    for cid in c.left:
+        i = cells.get(cid)
+        if i is not None:
+            total += values[i] or 0
+    for cid in c.right:
+        i = cells.get(cid)
+        if i is not None:
+            total -= values[i] or 0
+    return total
+
+
+@dataclass
+class Solution:
+    choice: list[int]  # reading index per segment
+    violations: int
+    prior: float
+
+
+def solve(segments: list[Segment], hard: list[Constraint], banned: dict[int, set[int]] | None = None) -> Solution:
+    """Best reading per segment under the hard rules (fewest violations, then plausibility)."""
+    banned = banned or {}
+    index_of = [{cid: i for i, cid in enumerate(s.cells)} for s in segments]
+    seg_of_cell = {cid: k for k, s in enumerate(segments) for cid in s.cells}
+    relevant = [c for c in hard if any(cid in seg_of_cell for cid in c.cells)]
+    last_seg = [max(seg_of_cell[cid] for cid in c.cells if cid in seg_of_cell) for c in relevant]
+    touching = [
+        [(ci, c) for ci, c in enumerate(relevant) if any(cid in index_of[k] for cid in c.cells)]
+        for k in range(len(segments))
+    ]
+    # state: tuple of (constraint index, partial sum) for open constraints
+    states: dict[tuple, tuple[float, int, list[int]]] = {(): (0.0, 0, [])}
+    for k, seg in enumerate(segments):
+        nxt: dict[tuple, tuple[float, int, list[int]]] = {}
+        options = [(ri, r) for ri, r in enumerate(seg.readings) if ri not in banned.get(k, set())]
+        if not options:
+            options = [(0, seg.readings[0])]
+        for key, (prior, viol, path) in states.items():
+            partial = dict(key)
+            for ri, r in options:
+                sums = dict(partial)
+                v = viol
+                for ci, c in touching[k]:
+                    sums[ci] = sums.get(ci, 0.0) + _contribution(c, index_of[k], r.values)
+                    if last_seg[ci] == k:
+                        if abs(sums.pop(ci)) > 1e-6:
+                            v += 1
+                new_key = tuple(sorted(sums.items()))
+                score = prior + r.prior
+                old = nxt.get(new_key)
+                if old is None or (v, -score) < (old[1], -old[0]):
+                    nxt[new_key] = (score, v, [*path, ri])
+        if len(nxt) > BEAM:
+            nxt = dict(sorted(nxt.items(), key=lambda kv: (kv[1][1], -kv[1][0]))[:BEAM])
+        states = nxt
+    prior, viol, path = min(states.values(), key=lambda s: (s[1], -s[0]))
+    return Solution(path, viol, prior)
+
+
+def unary_filter(seg: Segment, hard: list[Constraint]) -> None:
+    """Keep the readings that satisfy the rules lying wholly inside the segment, if any do."""
+    inside = [c for c in hard if all(cid in seg.cells for cid in c.cells)]
+    if not inside or len(seg.readings) <= 1:
+        return
+    cells = {cid: i for i, cid in enumerate(seg.cells)}
+    good = [r for r in seg.readings if all(abs(_contribution(c, cells, r.values)) < 1e-6 for c in inside)]
+    if good:
+        seg.readings = good
+
+
+def dedupe(seg: Segment) -> None:
+    seen: dict[tuple, Reading] = {}
+    for r in seg.readings:
+        old = seen.get(r.values)
+        if old is None or r.prior > old.prior:
+            seen[r.values] = r
+    seg.readings = sorted(seen.values(), key=lambda r: -r.prior)
+
+
+def softmax_confidence(priors: list[float]) -> list[float]:
+    m = max(priors)
+    ex = [math.exp(p - m) for p in priors]
+    s = sum(ex)
+    return [e / s for e in ex]

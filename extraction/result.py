@@ -1,0 +1,73 @@
+"""Public output shapes (pydantic): the spec's output document."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_NAME = "gov-disclosure-report"
+
+
+class CellResult(BaseModel):
+    value: int | float | None = Field(description="The cell's value; null when the report leaves it blank")
+    confidence: float = Field(ge=0.0, le=1.0, description="Probability that value is right")
+    page: int | None = Field(default=None, description="1-based page where the cell was read")
+    bbox: list[float] | None = Field(default=None, description="x0, y0, x1, y1 on that page, top-left origin")
+    text: str = Field(default="", description="The text the value was read from")
+    flags: list[str] = Field(default_factory=list, description="e.g. split_digits, corrected_by_rule, ambiguous")
+    alternatives: list[int | float | None] = Field(
+        default_factory=list, description="Other values that also satisfy the hard rules"
+    )
+    review: bool = Field(default=False, description="Sent to human review")
+    model: str = Field(default="", description="Labeler/model version that produced the cell")
+
+
+class CheckResult(BaseModel):
+    rule: str
+    severity: Literal["error", "warning"]
+    passed: bool
+    cells: list[str]
+    message: str = Field(description="中文说明")
+    message_en: str = ""
+    expected: float | None = None
+    actual: float | None = None
+
+
+class ReportMeta(BaseModel):
+    agency: str | None
+    year: int | None
+    format: Literal["2021", "2019"]
+    variants: list[str] = Field(default_factory=list)
+
+
+class SourceMeta(BaseModel):
+    name: str
+    sha256: str
+    kind: str
+    pages: int | None = None
+    failed_pages: list[int] = Field(default_factory=list)
+
+
+class ExtractionResult(BaseModel):
+    schema_: str = Field(default=SCHEMA_NAME, alias="schema")
+    report: ReportMeta
+    source: SourceMeta
+    cells: dict[str, CellResult]
+    checks: list[CheckResult]
+    review: list[str] = Field(default_factory=list, description="Cell ids sent to human review, riskiest first")
+    warnings: list[str] = Field(default_factory=list)
+    pipeline: dict[str, str] = Field(default_factory=dict, description="Stage name -> implementation@version")
+
+    model_config = {"populate_by_name": True}
+
+    def to_json_dict(self) -> dict:
+        return self.model_dump(by_alias=True, mode="json")
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def values(self) -> dict[str, int | float | None]:
+        return {k: c.value for k, c in self.cells.items()}

@@ -1,0 +1,183 @@
+"""Rules stage: every hard and soft rule of the spec, each as a check with its cells and a message."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from extraction.document import DocumentState
+from extraction.layout.tokenize import normalize
+from extraction.schema import Layout, constraints, layout
+
+
+class RulesOptions(BaseModel):
+    narrative_checks: bool = Field(default=True, description="Compare figures stated in the narrative with the tables")
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def evaluate(values: dict[str, int | float | None], lay: Layout) -> list[dict]:
+    """Checks of the in-table rules (hard rules 1–5 and the in-table soft rule)."""
+    checks: list[dict] = []
+    for c in constraints(lay):
+        lhs = sum(values.get(x) or 0 for x in c.left)
+        rhs = sum(values.get(x) or 0 for x in c.right)
+        passed = c.holds(values)
+        msg_zh, msg_en = c.message_zh, c.message_en
+        if not passed:
+            msg_zh += f"（表中为 {_fmt(lhs)}，按规则应为 {_fmt(rhs)}）" if c.kind == "eq" else f"（{_fmt(lhs)} < {_fmt(rhs)}）"
+            msg_en += f" (printed {_fmt(lhs)}, rule gives {_fmt(rhs)})" if c.kind == "eq" else f" ({_fmt(lhs)} < {_fmt(rhs)})"
+        checks.append(
+            {
+                "rule": c.rule,
+                "severity": c.severity,
+                "passed": passed,
+                "cells": list(c.cells),
+                "message": msg_zh,
+                "message_en": msg_en,
+                "expected": float(rhs),
+                "actual": float(lhs),
+            }
+        )
+    # Rule 5: counts are non-negative integers (format 2019's change may be negative); amounts non-negative.
+    for table in lay.tables:
+        bad: list[str] = []
+        for cid in table.cell_ids:
+            v = values.get(cid)
+            if v is None:
+                continue
+            kind = lay.cells[cid].kind
+            if kind == "amount":
+                ok = v >= 0
+            elif kind == "signed_count":
+                ok = float(v).is_integer()
+            else:
+                ok = v >= 0 and float(v).is_integer()
+            if not ok:
+                bad.append(cid)
+        checks.append(
+            {
+                "rule": f"{table.key}.values",
+                "severity": "error",
+                "passed": not bad,
+                "cells": bad or table.cell_ids,
+                "message": "各项数量应为非负整数，金额应为非负数" + (f"（不符合：{'、'.join(bad)}）" if bad else ""),
+                "message_en": "Counts must be non-negative integers and amounts non-negative"
+                + (f" (failing: {', '.join(bad)})" if bad else ""),
+            }
+        )
+    return checks
+
+
+_NARRATIVE = [
+    # (rule id, pattern on normalised narrative text, cell the figure should equal, zh, en)
+    (
+        "narrative.applications.new",
+        re.compile(r"(?:共|全年|累计)?(?:受理|收到|新收)[^。；;]{0,12}?政府信息公开申请\s*(\d+)\s*[件条]"),
+        ("applications.new.total",),
+        "正文所述受理申请数与表三「本年新收」总计不一致",
+        "The narrative's number of applications received differs from table 3's 'new' total",
+    ),
+    (
+        "narrative.normative_documents.issued",
+        re.compile(r"新增\s*(\d+)\s*[个件](?:行政)?规范性文件"),
+        ("proactive.normative_documents.issued",),
+        "正文所述新增规范性文件数与表二不一致",
+        "The narrative's number of new normative documents differs from table 2",
+    ),
+]
+
+
+def narrative_checks(doc: DocumentState, values: dict[str, int | float | None]) -> list[dict]:
+    """Soft rule: figures stated in the narrative agree with the tables (warnings)."""
+    first_table_line = min((doc.tokens[a.token].line for a in doc.anchors), default=0)
+    prose = normalize("\n".join(line.text for line in doc.lines[:first_table_line]))
+    checks = []
+    for rule, pattern, cells, zh, en in _NARRATIVE:
+        found = [int(m.group(1)) for m in pattern.finditer(prose)]
+        if not found or any(c not in values for c in cells):
+            continue
+        table_value = sum(values.get(c) or 0 for c in cells)
+        # "10 件/53 条": either figure may be the one the table counts.
+        passed = table_value in found or _pair_match(prose, table_value)
+        checks.append(
+            {
+                "rule": rule,
+                "severity": "warning",
+                "passed": passed,
+                "cells": list(cells),
+                "message": zh + ("" if passed else f"（正文 {found[0]}，表中 {_fmt(table_value)}）"),
+                "message_en": en + ("" if passed else f" (narrative {found[0]}, table {_fmt(table_value)})"),
+                "expected": float(found[0]),
+                "actual": float(table_value),
+            }
+        )
+    return checks
+
+
+def _pair_match(prose: str, value: float) -> bool:
+    for m in re.finditer(r"(\d+)\s*件\s*/\s*(\d+)\s*条", prose):
+        if value in (int(m.group(1)), int(m.group(2))):
+            return True
+    return False
+
+
+def cross_report_checks(current: dict, previous: dict) -> list[dict]:
+    """Soft rules across two reports of one body: last year's carried-forward and documents in force."""
+    checks: list[dict] = []
+    cur, prev = current["cells"], previous["cells"]
+    for cid, cell in cur.items():
+        if not cid.startswith("applications.carried_over."):
+            continue
+        col = cid.rsplit(".", 1)[1]
+        pid = f"applications.carried_forward.{col}"
+        if pid not in prev:
+            continue
+        a, b = cell.get("value") or 0, (prev[pid].get("value") or 0)
+        checks.append(
+            {
+                "rule": f"cross_year.carried_over.{col}",
+                "severity": "warning",
+                "passed": a == b,
+                "cells": [cid],
+                "message": f"本年「上年结转」应等于上一年度报告的「结转下年度继续办理」（本年 {_fmt(a)}，上年 {_fmt(b)}）",
+                "message_en": f"This year's carried-over ({_fmt(a)}) should equal last year's carried-forward ({_fmt(b)})",
+            }
+        )
+    for row in ("rules", "normative_documents"):
+        ids = {k: f"proactive.{row}.{k}" for k in ("issued", "repealed", "in_force")}
+        if not all(i in cur for i in ids.values()) or ids["in_force"] not in prev:
+            continue
+        expected = (prev[ids["in_force"]].get("value") or 0) + (cur[ids["issued"]].get("value") or 0) - (
+            cur[ids["repealed"]].get("value") or 0
+        )
+        actual = cur[ids["in_force"]].get("value") or 0
+        checks.append(
+            {
+                "rule": f"cross_year.in_force.{row}",
+                "severity": "warning",
+                "passed": actual == expected,
+                "cells": list(ids.values()),
+                "message": f"现行有效件数应等于上年现行有效加本年制发减本年废止（应为 {_fmt(expected)}，表中 {_fmt(actual)}）",
+                "message_en": f"In force should equal last year's in force + issued − repealed ({_fmt(expected)}, printed {_fmt(actual)})",
+            }
+        )
+    return checks
+
+
+class RulesStage:
+    name = "rules"
+    version = "1"
+
+    def __init__(self, options: RulesOptions | None = None) -> None:
+        self.options = options or RulesOptions()
+
+    def __call__(self, doc: DocumentState) -> None:
+        lay = layout(doc.format or "2021", tuple(doc.variants))
+        values = {cid: c.value for cid, c in doc.cells.items()}
+        doc.checks = evaluate(values, lay)
+        if self.options.narrative_checks:
+            doc.checks.extend(narrative_checks(doc, values))
