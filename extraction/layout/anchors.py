@@ -44,7 +44,7 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
     def add(kind: str, key: str, table: str, aliases, weight: float) -> None:
         specs.append((kind, key, table, _keys(aliases), weight))
 
-    title, aliases = F.SECTION_HEADINGS["proactive"]
+    _title, aliases = F.SECTION_HEADINGS["proactive"]
     add("heading", "proactive", "proactive", aliases, 1.0)
     proactive = lay.table("proactive")
     for section in proactive.sections:
@@ -55,7 +55,7 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
         for row in proactive.rows:
             if row.group == section.key:
                 add("row", row.id, "proactive", row.aliases, 1.0)
-    title, aliases = F.SECTION_HEADINGS["applications"]
+    _title, aliases = F.SECTION_HEADINGS["applications"]
     add("heading", "applications", "applications", aliases, 1.0)
     add("column", "note", "applications", ["本列数据的勾稽关系为", "第一项加第二项之和"], 0.3)
     add("column", "applicant", "applications", ["申请人情况"], 0.3)
@@ -66,11 +66,11 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
         add("column", key, "applications", [label], 0.2)
     apps = lay.table("applications")
     seen_groups: set[str] = set()
-    for key, label, aliases, group, formats in F.APPLICATION_ROWS:
+    for key, _label, aliases, group, formats in F.APPLICATION_ROWS:
         if group and group not in seen_groups and group in F.APPLICATION_GROUPS:
             seen_groups.add(group)
             if not (group == "other" and fmt == "2019"):
-                glabel, galiases = F.APPLICATION_GROUPS[group]
+                _glabel, galiases = F.APPLICATION_GROUPS[group]
                 add("section", f"group.{group}", "applications", galiases, 0.6)
         if key == "other":
             if fmt == "2019":
@@ -80,7 +80,7 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
             continue
         row = next(r for r in apps.rows if r.key == key)
         add("row", row.id, "applications", row.aliases, 1.0)
-    title, aliases = F.SECTION_HEADINGS["appeals"]
+    _title, aliases = F.SECTION_HEADINGS["appeals"]
     add("heading", "appeals", "appeals", aliases, 1.0)
     add("column", "review", "appeals", ["行政复议"], 0.3)
     add("column", "litigation", "appeals", ["行政诉讼"], 0.3)
@@ -89,7 +89,7 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
     add("column", "litigation_direct", "appeals", ["未经复议直接起诉"], 0.3)
     add("column", "litigation_after_review", "appeals", ["复议后起诉"], 0.3)
     for key in ("problems", "other_matters"):
-        title, aliases = F.SECTION_HEADINGS[key]
+        _title, aliases = F.SECTION_HEADINGS[key]
         add("end", key, "", aliases, 0.5)
     return tuple(
         AnchorSpec(i, kind, key, table, cores, weight, max(len(c) for c in cores) <= 3)

@@ -136,7 +136,14 @@ def align(tokens: list[Token], fmt: str) -> Alignment:
         j = int(back[j])
     chain.reverse()
     anchors = [
-        Anchor(cands[i].token, cands[i].offset, cands[i].spec.kind, cands[i].spec.key, float(cands[i].score), cands[i].spec.index)
+        Anchor(
+            cands[i].token,
+            cands[i].offset,
+            cands[i].spec.kind,
+            cands[i].spec.key,
+            float(cands[i].score),
+            cands[i].spec.index,
+        )
         for i in chain
     ]
     return Alignment(fmt, total, anchors)

@@ -63,9 +63,7 @@ def tokenize(lines: list[Line]) -> list[Token]:
             text = normalize(fld.text)
             stripped = text.strip()
             if line.delimited and (not stripped or stripped in _BLANK_MARKS):
-                tokens.append(
-                    Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence)
-                )
+                tokens.append(Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence))
                 continue
             if not stripped:
                 continue
@@ -109,15 +107,30 @@ def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token
                 continue
             tokens.append(
                 Token(
-                    len(tokens), "text", piece, line_no, field_no, fld.page, fld.bbox, fld.confidence,
+                    len(tokens),
+                    "text",
+                    piece,
+                    line_no,
+                    field_no,
+                    fld.page,
+                    fld.bbox,
+                    fld.confidence,
                     key=match_key(piece),
                 )
             )
             continue
         follower = pieces[i + 1][1] if i + 1 < len(pieces) and pieces[i + 1][0] == "text" else ""
         token = Token(
-            len(tokens), "number", piece.replace(",", "").replace("−", "-"), line_no, field_no, fld.page,
-            fld.bbox, fld.confidence, list(fld.alternatives), glued=glued,
+            len(tokens),
+            "number",
+            piece.replace(",", "").replace("−", "-"),
+            line_no,
+            field_no,
+            fld.page,
+            fld.bbox,
+            fld.confidence,
+            list(fld.alternatives),
+            glued=glued,
         )
         head = follower.lstrip()[:2]
         if head.startswith("万元"):

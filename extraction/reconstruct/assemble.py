@@ -134,10 +134,17 @@ class Reconstructor:
                 if n == 0:
                     pending.append(i)
                     continue
-                if pending and n == (len(pending) + 1) * width and all(len(rows[p][0].columns) == width for p in pending):
+                if (
+                    pending
+                    and n == (len(pending) + 1) * width
+                    and all(len(rows[p][0].columns) == width for p in pending)
+                ):
                     nums = [t for t in span.values if t.kind == "number"]
                     for j, p in enumerate([*pending, i]):
-                        rows[p] = (rows[p][0], Span(rows[p][1].anchor if rows[p][1] else None, nums[j * width : (j + 1) * width]))
+                        rows[p] = (
+                            rows[p][0],
+                            Span(rows[p][1].anchor if rows[p][1] else None, nums[j * width : (j + 1) * width]),
+                        )
                 pending = []
             for row, span in rows:
                 kinds = [c.kind for c in row.columns]
@@ -188,8 +195,15 @@ def _unkey(v):
 
 def _is_appeals(key: str) -> bool:
     return key.split(":", 1)[1] in {
-        "review", "litigation", "upheld", "corrected", "other", "pending", "total",
-        "litigation_direct", "litigation_after_review",
+        "review",
+        "litigation",
+        "upheld",
+        "corrected",
+        "other",
+        "pending",
+        "total",
+        "litigation_direct",
+        "litigation_after_review",
     }
 
 

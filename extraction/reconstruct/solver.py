@@ -80,7 +80,7 @@ def split_runs(runs: list[Token], n: int, kinds: list[str], checks: list[Check],
     bodies = []
     for t in runs:
         sign = t.text[0] if t.text[0] in "+-" else ""
-        int_part, _, frac = t.text[len(sign):].partition(".")
+        int_part, _, frac = t.text[len(sign) :].partition(".")
         bodies.append((sign, int_part, "." + frac if frac else ""))
     digits_left = [sum(len(b[1]) for b in bodies[i:]) for i in range(len(bodies) + 1)]
     by_last: dict[int, list[list[tuple[int, int]]]] = {}
@@ -195,7 +195,9 @@ def readings(seg: Segment) -> list[Reading]:
                 values[i] = v
                 texts = list(r.texts)
                 texts[i] = alt
-                alt_out.append(Reading(tuple(values), r.prior - 1.0, r.tokens, tuple(texts), r.flags | {"ocr_alternative"}))
+                alt_out.append(
+                    Reading(tuple(values), r.prior - 1.0, r.tokens, tuple(texts), r.flags | {"ocr_alternative"})
+                )
     return out + alt_out
 
 
@@ -257,9 +259,8 @@ def solve(segments: list[Segment], hard: list[Constraint], banned: dict[int, set
                 v = viol
                 for ci, c in touching[k]:
                     sums[ci] = sums.get(ci, 0.0) + _contribution(c, index_of[k], r.values)
-                    if last_seg[ci] == k:
-                        if abs(sums.pop(ci)) > 1e-6:
-                            v += 1
+                    if last_seg[ci] == k and abs(sums.pop(ci)) > 1e-6:
+                        v += 1
                 new_key = tuple(sorted(sums.items()))
                 score = prior + r.prior
                 old = nxt.get(new_key)

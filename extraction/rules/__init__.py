@@ -28,8 +28,14 @@ def evaluate(values: dict[str, int | float | None], lay: Layout) -> list[dict]:
         passed = c.holds(values)
         msg_zh, msg_en = c.message_zh, c.message_en
         if not passed:
-            msg_zh += f"（表中为 {_fmt(lhs)}，按规则应为 {_fmt(rhs)}）" if c.kind == "eq" else f"（{_fmt(lhs)} < {_fmt(rhs)}）"
-            msg_en += f" (printed {_fmt(lhs)}, rule gives {_fmt(rhs)})" if c.kind == "eq" else f" ({_fmt(lhs)} < {_fmt(rhs)})"
+            msg_zh += (
+                f"（表中为 {_fmt(lhs)}，按规则应为 {_fmt(rhs)}）"
+                if c.kind == "eq"
+                else f"（{_fmt(lhs)} < {_fmt(rhs)}）"
+            )
+            msg_en += (
+                f" (printed {_fmt(lhs)}, rule gives {_fmt(rhs)})" if c.kind == "eq" else f" ({_fmt(lhs)} < {_fmt(rhs)})"
+            )
         checks.append(
             {
                 "rule": c.rule,
@@ -119,10 +125,7 @@ def narrative_checks(doc: DocumentState, values: dict[str, int | float | None]) 
 
 
 def _pair_match(prose: str, value: float) -> bool:
-    for m in re.finditer(r"(\d+)\s*件\s*/\s*(\d+)\s*条", prose):
-        if value in (int(m.group(1)), int(m.group(2))):
-            return True
-    return False
+    return any(value in (int(m.group(1)), int(m.group(2))) for m in re.finditer(r"(\d+)\s*件\s*/\s*(\d+)\s*条", prose))
 
 
 def cross_report_checks(current: dict, previous: dict) -> list[dict]:
@@ -151,8 +154,10 @@ def cross_report_checks(current: dict, previous: dict) -> list[dict]:
         ids = {k: f"proactive.{row}.{k}" for k in ("issued", "repealed", "in_force")}
         if not all(i in cur for i in ids.values()) or ids["in_force"] not in prev:
             continue
-        expected = (prev[ids["in_force"]].get("value") or 0) + (cur[ids["issued"]].get("value") or 0) - (
-            cur[ids["repealed"]].get("value") or 0
+        expected = (
+            (prev[ids["in_force"]].get("value") or 0)
+            + (cur[ids["issued"]].get("value") or 0)
+            - (cur[ids["repealed"]].get("value") or 0)
         )
         actual = cur[ids["in_force"]].get("value") or 0
         checks.append(
