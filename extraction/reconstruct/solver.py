@@ -178,6 +178,12 @@ def readings(seg: Segment) -> list[Reading]:
                 it = iter(runs)
                 pieces = [("", None) if i in nulls else ((t := next(it)).text, t) for i in range(n)]
                 out.append(make(pieces, -1.5 * missing - (2.0 if glued else 0.0), {"inferred_blank"}))
+    # A printed sign ("+17") belongs in a signed column (2019's 本年增/减) only.
+    out = [
+        r
+        for r in out
+        if all(not t or t[0] not in "+-" or k == "signed_count" for t, k in zip(r.texts, seg.kinds, strict=True))
+    ] or out
     # OCR alternatives of single-cell tokens.
     alt_out: list[Reading] = []
     for r in out:

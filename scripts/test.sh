@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (if needed) and run the whole test suite, model tests included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/gongkai ] || bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/python -m pytest -q -n 2 "$@"

@@ -1,0 +1,75 @@
+"""`gongkai extract`: batches, outputs, bad input with distinct exit codes, nothing lost."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from extraction.cli import main
+from tests.conftest import labeled_reports
+
+SEED = labeled_reports()[0][0]
+
+
+def _run(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_extract_writes_json_csv_xlsx(tmp_path):
+    res = _run(["extract", str(SEED), "--out", str(tmp_path), "--format", "csv", "--format", "xlsx", "--quiet"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / f"{SEED.stem}.json").read_text(encoding="utf-8"))
+    assert doc["schema"] == "gov-disclosure-report"
+    assert len(doc["cells"]) == 200
+    assert (tmp_path / f"{SEED.stem}.csv").read_text(encoding="utf-8-sig").startswith("cell,table,row")
+    assert (tmp_path / f"{SEED.stem}.xlsx").stat().st_size > 0
+
+
+def test_bad_inputs_get_codes_and_the_rest_is_extracted(tmp_path):
+    bad = tmp_path / "in"
+    bad.mkdir()
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "junk.txt").write_bytes(bytes(range(256)) * 40)
+    (bad / "other.txt").write_text("今天天气很好，我们去公园散步吧。", encoding="utf-8")
+    (bad / "notables.txt").write_text(
+        "某局2023年政府信息公开工作年度报告\n一、总体情况\n做了很多工作。", encoding="utf-8"
+    )
+    (bad / "elf.txt").write_bytes(b"\x7fELF" + b"\x00" * 100)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["extract", str(bad), str(SEED), "--out", str(out), "--quiet"])
+    assert res.exit_code == 76  # several kinds of bad input
+    assert (out / f"{SEED.stem}.json").exists()
+    summary = {item["input"].rsplit("/", 1)[-1]: item for item in json.loads((out / "_batch.json").read_text())}
+    assert summary["empty.txt"]["code"] == "empty_input"
+    assert summary["junk.txt"]["code"] == "unsupported_input"
+    assert summary["elf.txt"]["code"] == "unsupported_input"
+    assert summary["other.txt"]["code"] == "not_a_report"
+    assert summary["notables.txt"]["code"] == "tables_missing"
+    assert summary[SEED.name]["status"] == "ok"
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("gongkai: ") and ": " in ln[9:]]
+    assert len([ln for ln in lines if "_input" in ln or "not_a_report" in ln or "tables_missing" in ln]) == 5
+
+
+def test_single_bad_input_exit_code(tmp_path):
+    empty = tmp_path / "e.txt"
+    empty.write_bytes(b"")
+    res = CliRunner().invoke(main, ["extract", str(empty), "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 66
+
+
+def test_oversize_input_refused(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"a" * 2048)
+    res = CliRunner().invoke(
+        main, ["extract", str(big), "--out", str(tmp_path / "o"), "--max-bytes", "1024", "--quiet"]
+    )
+    assert res.exit_code == 69
+
+
+def test_encodings(tmp_path, pipeline):
+    text = SEED.read_text(encoding="utf-8")
+    for enc in ("gb18030", "utf-16", "utf-16-le", "utf-8-sig"):
+        data = text.encode(enc)
+        result = pipeline.extract(data, f"x-{enc}.txt")
+        assert result.cells["applications.new.total"].value is not None, enc
