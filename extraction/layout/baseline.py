@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -30,6 +31,11 @@ class Candidate:
     score: float
 
 
+@cache
+def all_specs() -> tuple[AnchorSpec, ...]:
+    return tuple(s for fmt in FORMATS for s in anchor_sequence(fmt))
+
+
 @dataclass
 class Alignment:
     format: str
@@ -42,68 +48,94 @@ def _next_is_value(tokens: list[Token], i: int) -> bool:
     return j < len(tokens) and tokens[j].kind in ("number", "blank")
 
 
-def find_candidates(tokens: list[Token], specs: tuple[AnchorSpec, ...], fuzzy_cutoff: float = 80.0) -> list[Candidate]:
-    text_idx = [t.index for t in tokens if t.kind == "text" and t.key]
-    if not text_idx:
-        return []
-    keys = [tokens[i].key for i in text_idx]
-    starts: list[int] = []
-    pos = 0
-    for k in keys:
-        starts.append(pos)
-        pos += len(k) + 1
-    joined = "\x00".join(keys)
+class LabelIndex:
+    """Where each label core occurs in a document's text tokens, computed once for all formats."""
+
+    def __init__(self, tokens: list[Token], specs: tuple[AnchorSpec, ...], fuzzy_cutoff: float = 80.0) -> None:
+        self.tokens = tokens
+        self.text_idx = [t.index for t in tokens if t.kind == "text" and t.key]
+        self.keys = [tokens[i].key for i in self.text_idx]
+        starts: list[int] = []
+        pos = 0
+        for k in self.keys:
+            starts.append(pos)
+            pos += len(k) + 1
+        joined = "\x00".join(self.keys)
+        self.exact: dict[str, list[tuple[int, int]]] = {}
+        labelled: set[int] = set()
+        for spec in specs:
+            for core in spec.cores:
+                if core in self.exact:
+                    continue
+                hits = []
+                start = joined.find(core)
+                while start != -1:
+                    k = bisect.bisect_right(starts, start) - 1
+                    hits.append((k, start - starts[k]))
+                    start = joined.find(core, start + 1)
+                self.exact[core] = hits
+                if spec.kind in ("row", "section") and not spec.short:
+                    labelled.update(k for k, _ in hits)
+        # Fuzzy: short text tokens without an exact label match (typos, OCR noise, wrapped labels).
+        choices = sorted(
+            {s.cores[0] for s in specs if s.kind in ("row", "section", "heading") and len(s.cores[0]) >= 5}
+        )
+        self.fuzzy: dict[int, list[tuple[str, float]]] = {}
+        todo = [(k, _ENUM.sub("", key)) for k, key in enumerate(self.keys) if k not in labelled]
+        todo = [(k, key) for k, key in todo if 4 <= len(key) <= 40]
+        if not todo or not choices:
+            return
+        # Typos and OCR noise: whole-string similarity (vectorised).
+        scores = process.cdist([key for _, key in todo], choices, scorer=fuzz.ratio, score_cutoff=fuzzy_cutoff)
+        for row, (k, key) in enumerate(todo):
+            hits = [(choices[j], float(scores[row, j])) for j in np.flatnonzero(scores[row])]
+            # A label wrapped over lines: this token is a long enough piece of it.
+            if len(key) >= 5:
+                hits.extend((c, 90.0) for c in choices if key in c and (len(key) >= 8 or len(key) >= 0.4 * len(c)))
+            if hits:
+                self.fuzzy[k] = sorted(hits, key=lambda h: -h[1])[:3]
+
+
+def find_candidates(index: LabelIndex, specs: tuple[AnchorSpec, ...]) -> list[Candidate]:
+    tokens, keys, text_idx = index.tokens, index.keys, index.text_idx
     best: dict[tuple[int, int], Candidate] = {}
-    matched_tokens: set[int] = set()
+
+    def keep(cand: Candidate) -> None:
+        prev = best.get((cand.token, cand.spec.index))
+        if prev is None or cand.score > prev.score:
+            best[(cand.token, cand.spec.index)] = cand
+
+    by_first_core: dict[str, list[AnchorSpec]] = {}
     for spec in specs:
+        by_first_core.setdefault(spec.cores[0], []).append(spec)
         for core in spec.cores:
-            start = joined.find(core)
-            while start != -1:
-                k = bisect.bisect_right(starts, start) - 1
+            for k, offset in index.exact.get(core, ()):
                 tok = text_idx[k]
-                offset = start - starts[k]
                 key = keys[k]
                 quality = 1.0 if len(core) >= 4 else 0.85
                 at_end = offset + len(core) == len(key)
                 # A short core ("其他", "总计", "规章") counts only as a whole label: it ends its
                 # token, and the token is short or values follow ("其他处理" is not "其他").
                 if spec.short and not (at_end and (len(key) <= len(core) + 3 or _next_is_value(tokens, tok))):
-                    quality = 0.0
-                if quality > 0:
-                    # A row label ends its token (values follow); narrative continues after it.
-                    if spec.kind == "row" and not at_end:
-                        tail = len(key) - offset - len(core)
-                        quality *= 0.9 if tail <= 12 else 0.5
-                    if spec.kind == "row" and _next_is_value(tokens, tok) and at_end:
-                        quality += 0.1
-                    cand = Candidate(tok, offset, spec, spec.weight * quality)
-                    prev = best.get((tok, spec.index))
-                    if prev is None or cand.score > prev.score:
-                        best[(tok, spec.index)] = cand
-                    if spec.kind in ("row", "section"):
-                        matched_tokens.add(tok)
-                start = joined.find(core, start + 1)
-    # Fuzzy: short text tokens without an exact label match (typos, OCR noise, wrapped labels).
-    fuzzy_specs = [s for s in specs if s.kind in ("row", "section", "heading") and len(s.cores[0]) >= 5]
-    choices = [s.cores[0] for s in fuzzy_specs]
-    for k, tok in enumerate(text_idx):
-        key = _ENUM.sub("", keys[k])
-        if tok in matched_tokens or not (4 <= len(key) <= 40):
-            continue
-        for _, ratio, j in process.extract(key, choices, scorer=fuzz.WRatio, score_cutoff=fuzzy_cutoff, limit=3):
-            spec = fuzzy_specs[j]
-            if len(key) < 0.5 * len(spec.cores[0]) and len(key) < 6:
-                continue
-            score = spec.weight * 0.9 * (ratio / 100.0) ** 2
-            prev = best.get((tok, spec.index))
-            if prev is None or score > prev.score:
-                best[(tok, spec.index)] = Candidate(tok, len(key), spec, score)
+                    continue
+                # A row label ends its token (values follow); narrative continues after it.
+                if spec.kind == "row" and not at_end:
+                    quality *= 0.9 if len(key) - offset - len(core) <= 12 else 0.5
+                if spec.kind == "row" and at_end and _next_is_value(tokens, tok):
+                    quality += 0.1
+                keep(Candidate(tok, offset, spec, spec.weight * quality))
+    for k, hits in index.fuzzy.items():
+        for core, ratio in hits:
+            for spec in by_first_core.get(core, ()):
+                if spec.kind in ("row", "section", "heading"):
+                    keep(Candidate(text_idx[k], len(keys[k]), spec, spec.weight * 0.9 * (ratio / 100.0) ** 2))
     return sorted(best.values(), key=lambda c: (c.token, c.offset, c.spec.index))
 
 
-def align(tokens: list[Token], fmt: str) -> Alignment:
+def align(tokens: list[Token], fmt: str, index: LabelIndex | None = None) -> Alignment:
     specs = anchor_sequence(fmt)
-    cands = find_candidates(tokens, specs)
+    index = index or LabelIndex(tokens, specs)
+    cands = find_candidates(index, specs)
     if not cands:
         return Alignment(fmt, 0.0, [])
     # Text characters before each token: the gap penalty grows with prose between anchors.
@@ -156,7 +188,8 @@ class BaselineLabeler:
     version = "1"
 
     def __call__(self, doc: DocumentState) -> None:
-        alignments = [align(doc.tokens, fmt) for fmt in FORMATS]
+        index = LabelIndex(doc.tokens, all_specs())
+        alignments = [align(doc.tokens, fmt, index) for fmt in FORMATS]
         if doc.year is not None:
             for a in alignments:
                 # The year decides between formats only when the tables are equally convincing.

@@ -26,7 +26,7 @@ _REMARK = re.compile(r"(?<=\d)\s*[（(][^（）()]*\d[^（）()]*[）)]")
 _BLANK_MARKS = {"-", "—", "–", "－", "/", "／", "\\", "——", "--", "无", "\u3000", "空"}
 # Units that make a number prose ("10 件", "53 条"), not a table cell.
 _COUNT_UNITS = set("件条个项次人名家份篇期场天日月年号届%％倍批类") | {"余", "多"}
-_CIRCLED = {chr(0x2460 + i): f"{i + 1}." for i in range(20)}
+_CIRCLED = str.maketrans({chr(0x2460 + i): f"{i + 1}." for i in range(20)})
 _KEY_DROP = re.compile(r"[\s\u3000“”\"'‘’「」『』《》〈〉()（）\[\]【】:：,，;；、.．。·•/／\\_—–\-－…!！?？*#|]+")
 
 # Chinese traditional → simplified for the characters of the statutory labels.
@@ -40,9 +40,9 @@ _TRAD = str.maketrans(
 
 def normalize(text: str) -> str:
     """NFKC (full-width digits and brackets to ASCII), circled numbers to "N.", traditional to simplified."""
-    if any(ch in _CIRCLED for ch in text):
-        text = "".join(_CIRCLED.get(ch, ch) for ch in text)
-    return unicodedata.normalize("NFKC", text).translate(_TRAD)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text.translate(_CIRCLED)).translate(_TRAD)
+    return text
 
 
 def match_key(text: str) -> str:
@@ -71,7 +71,44 @@ def tokenize(lines: list[Line]) -> list[Token]:
     return tokens
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token]) -> None:
+    # Fast paths: most fields are a bare label or a bare number.
+    if text.isdigit():
+        tokens.append(
+            Token(
+                len(tokens),
+                "number",
+                text,
+                line_no,
+                field_no,
+                fld.page,
+                fld.bbox,
+                fld.confidence,
+                list(fld.alternatives),
+            )
+        )
+        return
+    if _DIGIT.search(text) is None:
+        if text in _BLANK_MARKS:
+            tokens.append(Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence))
+        else:
+            tokens.append(
+                Token(
+                    len(tokens),
+                    "text",
+                    text,
+                    line_no,
+                    field_no,
+                    fld.page,
+                    fld.bbox,
+                    fld.confidence,
+                    key=match_key(text),
+                )
+            )
+        return
     text = _FOOTER_INLINE.sub(" ", text)
     text = _REMARK.sub("", text)
     pos = 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from extraction.document import Anchor, CellValue, DocumentState, Token
-from extraction.reconstruct.solver import Reading, Segment, dedupe, inside_checks, readings, solve, unary_filter
+from extraction.reconstruct.solver import JointSolver, Reading, Segment, dedupe, inside_checks, readings, unary_filter
 from extraction.schema import Layout, hard_constraints, layout
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
 
@@ -85,8 +85,9 @@ class Reconstructor:
             seg.readings = readings(seg)
             _soft_priors(seg)
             dedupe(seg)
-            unary_filter(seg, hard)
-        solution = solve(segments, hard)
+            unary_filter(seg)
+        solver = JointSolver(segments, hard)
+        solution = solver.solve()
         constrained = {cid for c in hard for cid in c.cells}
         doc.cells = {}
         for k, seg in enumerate(segments):
@@ -96,7 +97,7 @@ class Reconstructor:
                 if any(cid in constrained for cid in seg.cells):
                     banned: set[int] = {solution.choice[k]}
                     for _ in range(3):  # a few alternatives are enough to flag the cells
-                        alt = solve(segments, hard, banned={k: banned})
+                        alt = solver.solve(banned={k: banned})
                         ri = alt.choice[k]
                         if ri in banned or alt.violations > solution.violations:
                             break

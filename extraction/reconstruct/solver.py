@@ -10,6 +10,7 @@ Other combinations that break no more rules are the alternatives: their cells lo
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ Check = tuple[int, list[tuple[int, int]]]  # (index of the cell that completes i
 
 def inside_checks(cells: list[str], hard: list[Constraint]) -> list[Check]:
     """The hard rules lying wholly inside one segment, as index arithmetic for early pruning."""
+    return _inside_checks(tuple(cells), tuple(hard))
+
+
+@functools.lru_cache(maxsize=512)
+def _inside_checks(cells: tuple[str, ...], hard: tuple[Constraint, ...]) -> list[Check]:
     pos = {cid: i for i, cid in enumerate(cells)}
     out: list[Check] = []
     for c in hard:
@@ -220,19 +226,6 @@ def _assign_owners(cutting: list[str], runs: list[Token]) -> list[tuple[str, Tok
     return out
 
 
-def _contribution(c: Constraint, cells: dict[str, int], values: tuple[Value, ...]) -> float:
-    total = 0.0
-    for cid in c.left:
-        i = cells.get(cid)
-        if i is not None:
-            total += values[i] or 0
-    for cid in c.right:
-        i = cells.get(cid)
-        if i is not None:
-            total -= values[i] or 0
-    return total
-
-
 @dataclass
 class Solution:
     choice: list[int]  # reading index per segment
@@ -240,52 +233,76 @@ class Solution:
     prior: float
 
 
-def solve(segments: list[Segment], hard: list[Constraint], banned: dict[int, set[int]] | None = None) -> Solution:
-    """Best reading per segment under the hard rules (fewest violations, then plausibility)."""
-    banned = banned or {}
-    index_of = [{cid: i for i, cid in enumerate(s.cells)} for s in segments]
-    seg_of_cell = {cid: k for k, s in enumerate(segments) for cid in s.cells}
-    relevant = [c for c in hard if any(cid in seg_of_cell for cid in c.cells)]
-    last_seg = [max(seg_of_cell[cid] for cid in c.cells if cid in seg_of_cell) for c in relevant]
-    touching = [
-        [(ci, c) for ci, c in enumerate(relevant) if any(cid in index_of[k] for cid in c.cells)]
-        for k in range(len(segments))
-    ]
-    # state: tuple of (constraint index, partial sum) for open constraints
-    states: dict[tuple, tuple[float, int, list[int]]] = {(): (0.0, 0, [])}
-    for k, seg in enumerate(segments):
-        nxt: dict[tuple, tuple[float, int, list[int]]] = {}
-        options = [(ri, r) for ri, r in enumerate(seg.readings) if ri not in banned.get(k, set())]
-        if not options:
-            options = [(0, seg.readings[0])]
-        for key, (prior, viol, path) in states.items():
-            partial = dict(key)
-            for ri, r in options:
-                sums = dict(partial)
-                v = viol
-                for ci, c in touching[k]:
-                    sums[ci] = sums.get(ci, 0.0) + _contribution(c, index_of[k], r.values)
-                    if last_seg[ci] == k and abs(sums.pop(ci)) > 1e-6:
-                        v += 1
-                new_key = tuple(sorted(sums.items()))
-                score = prior + r.prior
-                old = nxt.get(new_key)
-                if old is None or (v, -score) < (old[1], -old[0]):
-                    nxt[new_key] = (score, v, [*path, ri])
-        if len(nxt) > BEAM:
-            nxt = dict(sorted(nxt.items(), key=lambda kv: (kv[1][1], -kv[1][0]))[:BEAM])
-        states = nxt
-    prior, viol, path = min(states.values(), key=lambda s: (s[1], -s[0]))
-    return Solution(path, viol, prior)
+class JointSolver:
+    """Dynamic programme over the segments in printing order; the state is the partial sums of
+    the rules still open. Set up once per document, solved again for each alternative asked."""
+
+    def __init__(self, segments: list[Segment], hard: list[Constraint]) -> None:
+        self.segments = segments
+        seg_of_cell = {cid: k for k, s in enumerate(segments) for cid in s.cells}
+        relevant = [c for c in hard if any(cid in seg_of_cell for cid in c.cells)]
+        last_seg = [max(seg_of_cell[cid] for cid in c.cells if cid in seg_of_cell) for c in relevant]
+        # Per segment: [(constraint index, [(cell index, ±1)], closes here)]
+        self.touching: list[list[tuple[int, list[tuple[int, int]], bool]]] = [[] for _ in segments]
+        for ci, c in enumerate(relevant):
+            per_seg: dict[int, list[tuple[int, int]]] = {}
+            for sign, side in ((1, c.left), (-1, c.right)):
+                for cid in side:
+                    k = seg_of_cell.get(cid)
+                    if k is not None:
+                        per_seg.setdefault(k, []).append((segments[k].cells.index(cid), sign))
+            for k, terms in per_seg.items():
+                self.touching[k].append((ci, terms, last_seg[ci] == k))
+        # Contribution of every reading to every rule it touches.
+        self.contrib = [
+            [
+                [(ci, sum((r.values[i] or 0) * sg for i, sg in terms), closes) for ci, terms, closes in touch]
+                for r in seg.readings
+            ]
+            for seg, touch in zip(segments, self.touching, strict=True)
+        ]
+
+    def solve(self, banned: dict[int, set[int]] | None = None) -> Solution:
+        """Best reading per segment (fewest violated rules, then plausibility)."""
+        banned = banned or {}
+        states: dict[tuple, tuple[float, int, list[int]]] = {(): (0.0, 0, [])}
+        for k, seg in enumerate(self.segments):
+            skip = banned.get(k, ())
+            options = [ri for ri in range(len(seg.readings)) if ri not in skip] or [0]
+            nxt: dict[tuple, tuple[float, int, list[int]]] = {}
+            for key, (prior, viol, path) in states.items():
+                for ri in options:
+                    sums = dict(key)
+                    v = viol
+                    for ci, amount, closes in self.contrib[k][ri]:
+                        total = sums.get(ci, 0.0) + amount
+                        if closes:
+                            sums.pop(ci, None)
+                            if abs(total) > 1e-6:
+                                v += 1
+                        else:
+                            sums[ci] = total
+                    new_key = tuple(sorted(sums.items())) if sums else ()
+                    score = prior + seg.readings[ri].prior
+                    old = nxt.get(new_key)
+                    if old is None or (v, -score) < (old[1], -old[0]):
+                        nxt[new_key] = (score, v, [*path, ri])
+            if len(nxt) > BEAM:
+                nxt = dict(sorted(nxt.items(), key=lambda kv: (kv[1][1], -kv[1][0]))[:BEAM])
+            states = nxt
+        prior, viol, path = min(states.values(), key=lambda s: (s[1], -s[0]))
+        return Solution(path, viol, prior)
 
 
-def unary_filter(seg: Segment, hard: list[Constraint]) -> None:
+def unary_filter(seg: Segment) -> None:
     """Keep the readings that satisfy the rules lying wholly inside the segment, if any do."""
-    inside = [c for c in hard if all(cid in seg.cells for cid in c.cells)]
-    if not inside or len(seg.readings) <= 1:
+    if not seg.checks or len(seg.readings) <= 1:
         return
-    cells = {cid: i for i, cid in enumerate(seg.cells)}
-    good = [r for r in seg.readings if all(abs(_contribution(c, cells, r.values)) < 1e-6 for c in inside)]
+    good = [
+        r
+        for r in seg.readings
+        if all(abs(sum((r.values[i] or 0) * k for i, k in terms)) < 1e-6 for _, terms in seg.checks)
+    ]
     if good:
         seg.readings = good
 
