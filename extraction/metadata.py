@@ -12,6 +12,8 @@ _TITLE = re.compile(r"(?P<year>(?:19|20)\d{2})\s*年\s*(?:度)?\s*(?:政府)?信
 _PERIOD = re.compile(r"(?:统计期限|统计期间|数据统计)[^。]{0,6}?自?\s*((?:19|20)\d{2})\s*年")
 # A place name of two characters and its level ("淮安市"), printed right before the body's name.
 _PLACE_PREFIX = re.compile(r"([\u4e00-\u9fff]{2}(?:省|市|州|盟))$")
+_MARKUP = re.compile(r"^\s*(?:#{1,6}\s*|>\s*)|\*\*|__|</?[a-z][^>]*>")
+_FOOTER = re.compile(r"^\s*[-—–]\s*\d+\s*[-—–]\s*$")
 _JUNK = re.compile(r"^(?:登录|注册|首页|当前位置|发布日期|来源|字号|点击数|打印|关闭|分享)")
 
 
@@ -27,13 +29,15 @@ def _clean_agency(text: str) -> str:
 
 
 def extract_metadata(doc: DocumentState, max_lines: int = 60) -> None:
-    lines = [normalize(line.text).strip() for line in doc.lines[:max_lines]]
-    lines = [ln for ln in lines if ln]
+    lines = [_MARKUP.sub("", normalize(line.text)).strip() for line in doc.lines[:max_lines]]
+    lines = [ln for ln in lines if ln and not _FOOTER.match(ln)]
     agency = None
     year = None
     for i, line in enumerate(lines):
-        m = _TITLE.search(line)
-        if not m:
+        # A title may wrap ("…工作年度报" / "告"): look at the line with the next one joined.
+        joined = line + (lines[i + 1] if i + 1 < len(lines) else "")
+        m = _TITLE.search(joined)
+        if not m or m.start() >= len(line):
             continue
         year = int(m.group("year"))
         before = _clean_agency(line[: m.start()])

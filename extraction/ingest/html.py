@@ -16,9 +16,9 @@
   cell holding a long multi-paragraph text: a layout table wrapping the page) is not a data row;
   its cells' content (text lines, the nested table's own row lines) is emitted in order.
 
-The walk is iterative (`lxml.etree.iterwalk`); elements deeper than `max_html_depth` are read as
-inline text. libxml2 stops parsing at a nesting depth of 2048: such a page is re-parsed with
-its non-table tags flattened, so the text after an absurd nesting is not lost.
+Parsing feeds libxml2's SAX events straight to a walker (no tree is built): no Python
+recursion and no parser depth limit, so 500k nested <div>s read in about a second. Elements deeper
+than `max_html_depth` are read as inline text of the block that holds them.
 """
 
 from __future__ import annotations
@@ -217,127 +217,29 @@ def decode_html(data: bytes) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Walking the tree
+# Walking the document: libxml2's HTML parser feeds SAX events to `_Walker` (no tree is built,
+# no Python recursion, no libxml2 depth limit).
 
-_JUNK = (
-    "head",
-    "script",
-    "style",
-    "noscript",
-    "nav",
-    "template",
-    "iframe",
-    "object",
-    "embed",
-    "svg",
-    "math",
-    "canvas",
-    "select",
-    "button",
-    "title",
-    "meta",
-    "link",
-)
+_JUNK = frozenset({"head", "script", "style", "noscript", "nav", "template", "iframe", "object", "embed"})
+_JUNK2 = frozenset({"svg", "math", "canvas", "select", "button", "title", "meta", "link", "option"})
+_SKIP = _JUNK | _JUNK2
 _BLOCK = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "caption",
-        "center",
-        "dd",
-        "details",
-        "dialog",
-        "dir",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hgroup",
-        "hr",
-        "html",
-        "legend",
-        "li",
-        "main",
-        "menu",
-        "ol",
-        "p",
-        "section",
-        "summary",
-        "table",
-        "tbody",
-        "tfoot",
-        "thead",
-        "tr",
-        "td",
-        "th",
-        "ul",
-        "colgroup",
-    ]
+    {"address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details", "dialog"}
+    | {"dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3"}
+    | {"h4", "h5", "h6", "header", "hgroup", "hr", "html", "legend", "li", "main", "menu", "ol", "p"}
+    | {"section", "summary", "table", "tbody", "tfoot", "thead", "tr", "td", "th", "ul", "colgroup"}
 )
 _PRE = frozenset({"pre", "xmp", "plaintext", "listing", "textarea"})
-_INLINE_FLATTEN = [
-    "a",
-    "abbr",
-    "b",
-    "bdi",
-    "bdo",
-    "big",
-    "cite",
-    "code",
-    "data",
-    "del",
-    "dfn",
-    "em",
-    "font",
-    "i",
-    "ins",
-    "kbd",
-    "label",
-    "mark",
-    "nobr",
-    "q",
-    "s",
-    "samp",
-    "small",
-    "span",
-    "strike",
-    "strong",
-    "sub",
-    "sup",
-    "time",
-    "tt",
-    "u",
-    "var",
-    "wbr",
-    "o:p",
-]
-_FLATTEN_TAG = re.compile(
-    r"</?(?!(?:table|tr|td|th|tbody|thead|tfoot|caption|pre|br|script|style|head|title|textarea|xmp|plaintext|listing)\b)"
-    r"([a-zA-Z][\w:.-]*)[^>]*>"
-)
 _MAX_ROWSPAN = 256
 _MAX_GRID_WORK = 5_000_000
+_SPAN_DIGITS = re.compile(r"\s*(\d{1,6})")
 
 
 def _span(value: str | None, cap: int, zero: int) -> int:
     """A colspan/rowspan attribute: digits only, clamped to [1, cap]; 0 means `zero`."""
     if not value:
         return 1
-    m = re.match(r"\s*(\d{1,6})", value)
+    m = _SPAN_DIGITS.match(value)
     if not m:
         return 1
     n = int(m.group(1))
@@ -363,16 +265,16 @@ class _Flow:
 
 
 class _Table:
-    __slots__ = ("budget", "cell", "cell_el", "cell_flow", "parent", "pending", "row", "row_el", "work")
+    __slots__ = ("budget", "cell", "cell_depth", "depth", "parent", "pending", "row", "row_depth", "work")
 
-    def __init__(self, parent: _Flow, budget: SpanBudget) -> None:
+    def __init__(self, parent: _Flow, depth: int, budget: SpanBudget) -> None:
         self.parent = parent
+        self.depth = depth
         self.budget = budget
         self.row: list[RowCell] | None = None
-        self.row_el = None
+        self.row_depth = -1
         self.cell: RowCell | None = None
-        self.cell_el = None
-        self.cell_flow: _Flow | None = None
+        self.cell_depth = -1
         self.pending: list[list[int]] = []  # [start column, span, rows left, blank fields]
         self.work = 0
 
@@ -381,11 +283,12 @@ class _Table:
             return
         cells = self._place(self.row)
         self.row = None
-        self.row_el = None
+        self.row_depth = -1
         lines = row_lines(cells, self.budget)
         if lines:
             self.parent.flush()
             self.parent.lines.extend(lines)
+            self.parent.has_table = True  # a cell holding a table with content is a layout cell
 
     def _place(self, cells: list[RowCell]) -> list[RowCell]:
         """Interleave the continuations of cells spanning down from earlier rows (rowspan)."""
@@ -420,124 +323,162 @@ class _Table:
         return out
 
 
-def _pre_text(el) -> str:
-    parts: list[str] = []
-    for event, sub in etree.iterwalk(el, events=("start", "end")):
-        if event == "start":
-            if sub.tag == "br":
-                parts.append("\n")
-            elif isinstance(sub.tag, str) and sub.text:
-                parts.append(sub.text)
-        elif sub is not el and sub.tail:
-            parts.append(sub.tail)
-    return "".join(parts)
+class _Walker:
+    """lxml parser target: SAX events → lines."""
 
+    def __init__(self, max_depth: int) -> None:
+        self.max_depth = max(1, max_depth)
+        self.budget = SpanBudget()
+        self.doc = _Flow()
+        self.flow = self.doc
+        self.flows = [self.doc]
+        self.tables: list[_Table] = []
+        self.depth = 0
+        self.skip_depth = 0  # > 0: inside a junk element opened at this depth
+        self.pre_depth = 0  # > 0: inside a <pre> opened at this depth
+        self.pre_buf: list[str] = []
+        self.blocks = 0
+        self.raw: list[str] = []  # all text, for a page with no block markup
 
-def _walk(root, max_depth: int, budget: SpanBudget) -> tuple[list[Line], int]:
-    """Lines of the document, and how many block elements it has (0: plain text in HTML)."""
-    doc = _Flow()
-    flow = doc
-    flows = [doc]
-    tables: list[_Table] = []
-    depth = 0
-    blocks = 0
-    walker = etree.iterwalk(root, events=("start", "end"))
-    for event, el in walker:
-        tag = el.tag
-        if event == "start":
-            depth += 1
-            if depth > max_depth or not isinstance(tag, str):
-                if el.text and isinstance(tag, str):
-                    flow.buf.append(el.text)
-                continue
-            if tag in _BLOCK:
-                flow.flush()
-                if tag != "html" and tag != "body":
-                    blocks += 1
-                if tag == "table":
-                    flow.has_table = True
-                    tables.append(_Table(flow, budget))
-                elif tag == "tr":
-                    t = tables[-1] if tables else None
-                    if t is not None and t.cell is None:
-                        t.end_row()
+    def start(self, tag: str, attrib) -> None:
+        self.depth += 1
+        depth = self.depth
+        if self.skip_depth:
+            return
+        if tag in _SKIP:
+            self.skip_depth = depth
+            return
+        if depth > self.max_depth:
+            return
+        if self.pre_depth:
+            if tag == "br":
+                self.pre_buf.append("\n")
+            return
+        if tag in _BLOCK:
+            self.flow.flush()
+            if tag != "body" and tag != "html":
+                self.blocks += 1
+            if tag == "table":
+                self.tables.append(_Table(self.flow, depth, self.budget))
+            elif tag == "tr":
+                t = self.tables[-1] if self.tables else None
+                if t is not None and t.cell is None:
+                    t.end_row()
+                    t.row = []
+                    t.row_depth = depth
+            elif tag == "td" or tag == "th":
+                t = self.tables[-1] if self.tables else None
+                if t is not None and t.cell is None:
+                    if t.row is None:  # a cell straight in <table>: an implicit row
                         t.row = []
-                        t.row_el = el
-                elif tag == "td" or tag == "th":
-                    t = tables[-1] if tables else None
-                    if t is not None and t.cell is None:
-                        if t.row is None:  # a cell straight in <table>: an implicit row
-                            t.row = []
-                        t.cell = RowCell(
-                            span=_span(el.get("colspan"), 1000, 1),
-                            rowspan=_span(el.get("rowspan"), _MAX_ROWSPAN, _MAX_ROWSPAN),  # 0: to the end
-                        )
-                        t.cell_el = el
-                        flow = t.cell_flow = _Flow()
-                        flows.append(flow)
-            elif tag == "br":
-                flow.flush()
-                blocks += 1
-                continue
-            elif tag in _PRE:
-                flow.flush()
-                blocks += 1
-                flow.lines.extend(split_lines(_pre_text(el)))
-                walker.skip_subtree()
-                continue
-            if el.text:
-                flow.buf.append(el.text)
-        else:
-            if depth > max_depth or not isinstance(tag, str):
-                depth -= 1
-                if el.tail:
-                    flow.buf.append(el.tail)
-                continue
-            depth -= 1
-            if tag in _BLOCK:
-                if (tag == "td" or tag == "th") and tables and tables[-1].cell_el is el:
-                    t = tables[-1]
+                    t.cell = RowCell(
+                        span=_span(attrib.get("colspan"), 1000, 1),
+                        rowspan=_span(attrib.get("rowspan"), _MAX_ROWSPAN, _MAX_ROWSPAN),  # 0: to the end
+                    )
+                    t.cell_depth = depth
+                    self.flow = _Flow()
+                    self.flows.append(self.flow)
+        elif tag == "br":
+            self.flow.flush()
+            self.blocks += 1
+        elif tag in _PRE:
+            self.flow.flush()
+            self.blocks += 1
+            self.pre_depth = depth
+
+    def end(self, tag: str) -> None:
+        depth = self.depth
+        self.depth -= 1
+        if self.skip_depth:
+            if depth == self.skip_depth:
+                self.skip_depth = 0
+            return
+        if depth > self.max_depth:
+            return
+        if self.pre_depth:
+            if depth == self.pre_depth:
+                self.pre_depth = 0
+                self.flow.lines.extend(split_lines("".join(self.pre_buf)))
+                self.pre_buf.clear()
+            return
+        if tag in _BLOCK:
+            tables = self.tables
+            if tables:
+                t = tables[-1]
+                if t.cell is not None and t.cell_depth == depth:
+                    flow = self.flow
                     flow.flush()
                     cell = t.cell
                     cell.lines = flow.lines
                     cell.has_table = flow.has_table
                     t.row.append(cell)
-                    t.cell = t.cell_el = t.cell_flow = None
-                    flows.pop()
-                    flow = flows[-1]
-                elif tag == "tr" and tables and tables[-1].row_el is el:
-                    tables[-1].end_row()
-                elif tag == "table" and tables:
-                    tables.pop().end_row()
-                flow.flush()
-            if el.tail:
-                flow.buf.append(el.tail)
-    doc.flush()
-    return doc.lines, blocks
+                    t.cell = None
+                    t.cell_depth = -1
+                    self.flows.pop()
+                    self.flow = self.flows[-1]
+                elif t.row_depth == depth and t.cell is None:
+                    t.end_row()
+                elif t.depth == depth:
+                    tables.pop()
+                    if t.cell is not None:  # cannot happen with well-nested events; be safe
+                        self.flows.pop()
+                        self.flow = self.flows[-1]
+                    t.end_row()
+            self.flow.flush()
+
+    def data(self, text: str) -> None:
+        if self.skip_depth:
+            return
+        self.raw.append(text)
+        if self.pre_depth:
+            self.pre_buf.append(text)
+        else:
+            self.flow.buf.append(text)
+
+    def close(self) -> list[Line]:
+        while self.tables:  # unterminated tables (truncated page)
+            t = self.tables.pop()
+            if t.cell is not None:
+                self.flow.flush()
+                t.cell.lines = self.flow.lines
+                t.cell.has_table = self.flow.has_table
+                t.row.append(t.cell)
+                t.cell = None
+                self.flows.pop()
+                self.flow = self.flows[-1]
+            t.end_row()
+        if self.pre_buf:  # an unterminated <pre>
+            self.flow.lines.extend(split_lines("".join(self.pre_buf)))
+            self.pre_buf.clear()
+            self.pre_depth = 0
+        self.doc.flush()
+        if self.blocks == 0:
+            # A text report with an HTML wrapper: its line breaks and tabs are its structure.
+            raw = "".join(self.raw)
+            if "\n" in raw.strip():
+                return split_lines(raw)
+        return self.doc.lines
 
 
-def _parse(text: str):
+def html_lines(text: str, options: IngestOptions, warnings: list[str] | None = None) -> list[Line]:
+    """The lines of an HTML document (decoded text)."""
+    walker = _Walker(options.max_html_depth)
     parser = etree.HTMLParser(
+        target=walker,
         encoding="utf-8",
         remove_comments=True,
         remove_pis=True,
         no_network=True,
         huge_tree=True,
-        compact=True,
         default_doctype=False,
     )
     try:
-        root = etree.fromstring(text.encode("utf-8", errors="replace"), parser)
-    except etree.XMLSyntaxError:
-        root = None
-    too_deep = any("Excessive depth" in e.message for e in parser.error_log)
-    return root, too_deep
-
-
-def _flatten_markup(text: str) -> str:
-    """Remove every non-table tag (block tags become <br>): the last resort for absurd nesting."""
-    inline = set(_INLINE_FLATTEN)
-    return _FLATTEN_TAG.sub(lambda m: "" if m.group(1).lower() in inline else "<br>", text)
+        lines = etree.fromstring(text.encode("utf-8", errors="replace"), parser)
+    except etree.XMLSyntaxError:  # nothing parseable at all
+        lines = walker.close()
+    if walker.budget.exhausted and warnings is not None:
+        warnings.append("the HTML tables span too many blank cells; wide spans were read as one blank")
+    return lines or []
 
 
 class HtmlBackend(IngestBackend):
@@ -552,28 +493,5 @@ class HtmlBackend(IngestBackend):
             )
         text = text.lstrip("\ufeff").replace("\x00", "")
         state = self.new_state(data, name, self.kind)
-        state.lines = self.lines_from_text(text, options, state.warnings)
+        state.lines = html_lines(text, options, state.warnings)
         return state
-
-    @staticmethod
-    def lines_from_text(text: str, options: IngestOptions, warnings: list[str] | None = None) -> list[Line]:
-        root, too_deep = _parse(text)
-        if too_deep:
-            root, too_deep = _parse(_flatten_markup(text))
-            if warnings is not None:
-                warnings.append("the HTML nests elements absurdly deep; its markup was flattened to read it")
-                if too_deep:
-                    warnings.append("the HTML nests tables too deep to parse; text after the nesting may be lost")
-        if root is None:
-            return []
-        etree.strip_elements(root, *_JUNK, with_tail=False)
-        budget = SpanBudget()
-        lines, blocks = _walk(root, max(1, options.max_html_depth), budget)
-        if blocks == 0:
-            # A text report with an HTML wrapper: its line breaks and tabs are its structure.
-            raw = "".join(t for t in root.itertext() if isinstance(t, str))
-            if "\n" in raw.strip():
-                lines = split_lines(raw)
-        if budget.exhausted and warnings is not None:
-            warnings.append("the HTML tables span too many blank cells; wide spans were read as one blank")
-        return lines

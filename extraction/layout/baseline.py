@@ -89,9 +89,12 @@ class LabelIndex:
         scores = process.cdist([key for _, key in todo], choices, scorer=fuzz.ratio, score_cutoff=fuzzy_cutoff)
         for row, (k, key) in enumerate(todo):
             hits = [(choices[j], float(scores[row, j])) for j in np.flatnonzero(scores[row])]
-            # A label wrapped over lines: this token is a long enough piece of it.
+            # A label wrapped over lines: this token is the label's first line (continuation
+            # lines are not anchors; a piece shared by two labels decides nothing).
             if len(key) >= 5:
-                hits.extend((c, 90.0) for c in choices if key in c and (len(key) >= 8 or len(key) >= 0.4 * len(c)))
+                starts = [c for c in choices if c.startswith(key) and (len(key) >= 8 or len(key) >= 0.4 * len(c))]
+                if len(starts) == 1:
+                    hits.append((starts[0], 90.0))
             if hits:
                 self.fuzzy[k] = sorted(hits, key=lambda h: -h[1])[:3]
 

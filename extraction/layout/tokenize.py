@@ -72,6 +72,9 @@ def tokenize(lines: list[Line]) -> list[Token]:
 
 
 _DIGIT = re.compile(r"\d")
+_ENUM_START = re.compile(
+    r"(?<=\s)(?=(?:\d{1,2}\s*[.、]|\([一二三四五六七八九十]{1,2}\)|[一二三四五六七八九十]{1,2}、)\s*[\u4e00-\u9fff])"
+)
 
 
 def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token]) -> None:
@@ -94,20 +97,23 @@ def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token
     if _DIGIT.search(text) is None:
         if text in _BLANK_MARKS:
             tokens.append(Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence))
-        else:
-            tokens.append(
-                Token(
-                    len(tokens),
-                    "text",
-                    text,
-                    line_no,
-                    field_no,
-                    fld.page,
-                    fld.bbox,
-                    fld.confidence,
-                    key=match_key(text),
+            return
+        for part in _ENUM_START.split(text) if " " in text else (text,):
+            part = part.strip()
+            if part:
+                tokens.append(
+                    Token(
+                        len(tokens),
+                        "text",
+                        part,
+                        line_no,
+                        field_no,
+                        fld.page,
+                        fld.bbox,
+                        fld.confidence,
+                        key=match_key(part),
+                    )
                 )
-            )
         return
     text = _FOOTER_INLINE.sub(" ", text)
     text = _REMARK.sub("", text)
@@ -134,6 +140,15 @@ def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token
         pos = end
     if pos < len(text):
         pieces.append(("text", text[pos:], False))
+    # Two labels in one text piece ("公开 2. 其他法律…", "(四) 无法提供 1. 本机关…"): split before
+    # an enumerator that follows a space, so each label is its own token.
+    split: list[tuple[str, str, bool]] = []
+    for kind, piece, glued in pieces:
+        if kind == "text" and " " in piece:
+            split.extend(("text", part, False) for part in _ENUM_START.split(piece))
+        else:
+            split.append((kind, piece, glued))
+    pieces = split
     for i, (kind, piece, glued) in enumerate(pieces):
         if kind == "text":
             piece = piece.strip()

@@ -169,6 +169,8 @@ class Reconstructor:
             elif alts:
                 confidence = min(confidence, opts.ambiguous_confidence)
                 flags.add("ambiguous")
+            elif "incomplete" in flags:
+                confidence = min(confidence, opts.missing_confidence)
             elif flags & {"split_digits", "inferred_blank", "extra_values", "ocr_alternative"}:
                 confidence *= 0.96
             if tok is not None and tok_index is not None and doc.token_labels:

@@ -184,6 +184,9 @@ def readings(seg: Segment) -> list[Reading]:
                 it = iter(runs)
                 pieces = [("", None) if i in nulls else ((t := next(it)).text, t) for i in range(n)]
                 out.append(make(pieces, -1.5 * missing - (2.0 if glued else 0.0), {"inferred_blank"}))
+    if not out:  # too few values to place: keep them in order, the rest unread (sent to review)
+        pieces = [(t.text, t) for t in runs[:n]] + [("", None)] * (n - min(n, len(runs)))
+        out.append(make(pieces, -10.0, {"incomplete"}))
     # A printed sign ("+17") belongs in a signed column (2019's 本年增/减) only.
     out = [
         r
