@@ -138,7 +138,7 @@ def _is_layout_row(cells: list[RowCell]) -> bool:
 
 
 def row_lines(cells: list[RowCell], budget: SpanBudget) -> list[Line]:
-    """A table row → one delimited Line (leading blanks dropped), or, for a layout row, the
+    """A table row → one delimited Line (leading merged-cell positions dropped), or, for a layout row, the
     cells' content lines in reading order."""
     if not cells:
         return []
@@ -150,15 +150,20 @@ def row_lines(cells: list[RowCell], budget: SpanBudget) -> list[Line]:
     fields: list[Field] = []
     for c in cells:
         if c.cont:
+            # Positions covered by a merged cell from an earlier row: at the start of a row they
+            # are the merged label columns (dropped); inside it they hold a column's place.
+            if not fields:
+                continue
             n = c.cont
         elif c.text:
             fields.append(Field(c.text))
             continue
         else:
-            n = c.span
-        if fields:  # leading blanks are merged label columns / indentation: dropped
-            fields.extend(Field("") for _ in range(budget.take(n)))
-    return [Line(fields, delimited=True)] if fields else []
+            n = c.span  # a real empty cell is a blank, at the start of a row too
+        fields.extend(Field("") for _ in range(budget.take(n)))
+    if not any(f.text for f in fields):
+        return []  # an empty spacer row says nothing
+    return [Line(fields, delimited=True)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -81,8 +81,8 @@ def _looks_like_text(text: str) -> bool:
 
 
 def split_lines(text: str) -> list[Line]:
-    """Lines of fields. Tabs and markdown pipes delimit cells; leading empty fields are
-    indentation or merged-label columns, not cells; a whitespace-only line is one blank cell."""
+    """Lines of fields. Tabs and markdown pipes delimit cells; the tabs before a lone value are
+    indentation, not cells; a whitespace-only line is one blank cell."""
     lines: list[Line] = []
     for raw in re.split(r"\r\n|\r|\n|\u2028|\u2029", text):
         if raw == "":
@@ -99,8 +99,11 @@ def split_lines(text: str) -> list[Line]:
             continue
         if "\t" in raw:
             parts = [p.strip() for p in raw.split("\t")]
-            while parts and parts[0] == "":
-                parts.pop(0)
+            # A single value indented by tabs ("\t0", one cell per line) has no blank before
+            # it; in a row of several cells a leading empty field is a blank cell.
+            if sum(1 for p in parts if p) == 1:
+                while parts and parts[0] == "":
+                    parts.pop(0)
             lines.append(Line([Field(p) for p in parts], delimited=True))
             continue
         lines.append(Line([Field(raw.strip())], delimited=False))

@@ -43,6 +43,8 @@ def _spans(doc: DocumentState, options: ReconstructOptions) -> dict[str, Span]:
                 if t.kind == "text":
                     if started and len(t.key) > options.prose_stop_chars:
                         break
+                    if not started:
+                        values = []  # blanks before header or label text are that text's cells
                     continue
                 if t.kind == "number" and t.narrative:
                     if started:

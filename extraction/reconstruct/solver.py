@@ -56,9 +56,15 @@ def parse_number(text: str, kind: str, unit: str | None = None) -> Value:
     return value
 
 
-def _length_prior(pieces: list[str]) -> float:
-    # Glued digits: balanced, short numbers are likelier than one long one with singles around it.
-    return -0.15 * sum((len(p.lstrip("+-").split(".")[0]) - 1) ** 2 for p in pieces)
+def _length_prior(pieces: list[str], kinds: list[str]) -> float:
+    # Glued digits: balanced, short counts are likelier than one long one with singles around
+    # it, and 0 is the commonest value of these tables ("110" reads 11|0 sooner than 1|10).
+    # Money amounts are long by nature: no length penalty for them.
+    lengths = sum(
+        (len(p.lstrip("+-").split(".")[0]) - 1) ** 2 for p, k in zip(pieces, kinds, strict=True) if k != "amount"
+    )
+    zeros = sum(1 for p in pieces if p.lstrip("+-") == "0")
+    return -0.15 * lengths + 0.35 * zeros
 
 
 Check = tuple[int, list[tuple[int, int]]]  # (index of the cell that completes it, [(cell index, ±1)])
@@ -80,9 +86,11 @@ def _inside_checks(cells: tuple[str, ...], hard: tuple[Constraint, ...]) -> list
     return out
 
 
-def split_runs(runs: list[Token], n: int, kinds: list[str], checks: list[Check], limit: int) -> list[list[str]]:
-    """Every way to cut the digit runs into n cells (each run ≥ 1 cell, no leading zeros), keeping
-    only cuttings whose completed in-segment rules hold. Depth-first, pruned as cells complete."""
+def split_runs(
+    runs: list[Token], n: int, kinds: list[str], checks: list[Check], limit: int, max_violations: int = 0
+) -> list[list[str]]:
+    """Every way to cut the digit runs into n cells (each run ≥ 1 cell, no leading zeros) that
+    breaks at most `max_violations` of the in-segment rules. Depth-first, pruned as cells complete."""
     bodies = []
     for t in runs:
         sign = t.text[0] if t.text[0] in "+-" else ""
@@ -92,9 +100,18 @@ def split_runs(runs: list[Token], n: int, kinds: list[str], checks: list[Check],
     by_last: dict[int, list[list[tuple[int, int]]]] = {}
     for last, terms in checks:
         by_last.setdefault(last, []).append(terms)
+    # Cells a rule determines from earlier cells: (its coefficient, the other terms).
+    determined: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+    for last, terms in checks:
+        own = [k for i, k in terms if i == last]
+        if len(own) == 1 and kinds[last] == "count" and not any(t.text[:1] == "." for t in runs):
+            determined[last] = (own[0], [(i, k) for i, k in terms if i != last])
+    # Counts above 99,999,999 do not occur in these tables; amounts may be long.
+    max_len = [16 if k == "amount" else 8 for k in kinds]
     out: list[list[str]] = []
     pieces: list[str] = []
     values: list[float] = []
+    broken = [0]  # rules broken on the current path
 
     def dfs(run: int, offset: int) -> None:
         if len(out) >= limit:
@@ -108,7 +125,19 @@ def split_runs(runs: list[Token], n: int, kinds: list[str], checks: list[Check],
         remaining_here = len(digits) - offset
         cells_left = n - cell
         runs_after = len(bodies) - run - 1
-        for length in range(1, remaining_here + 1):
+        lengths: range | list[int] = range(1, min(remaining_here, max_len[cell]) + 1)
+        fixed = determined.get(cell) if broken[0] >= max_violations else None
+        if fixed is not None:
+            # The cell closes a rule whose other cells are known: its value is implied; the
+            # digits either start with it or this branch is dead.
+            implied = sum(values[i] * k for i, k in fixed[1]) * -fixed[0]
+            if implied < 0 or abs(implied - round(implied)) > 1e-9:
+                return
+            want = str(round(implied))
+            if not digits.startswith(want, offset):
+                return
+            lengths = [len(want)]
+        for length in lengths:
             piece = digits[offset : offset + length]
             if length > 1 and piece[0] == "0":
                 break
@@ -124,9 +153,11 @@ def split_runs(runs: list[Token], n: int, kinds: list[str], checks: list[Check],
             value = float(text) if frac and ends_run else int(text)
             pieces.append(text)
             values.append(value)
-            ok = all(abs(sum(values[i] * k for i, k in terms)) < 1e-6 for terms in by_last.get(cell, ()))
-            if ok:
+            failed = sum(1 for terms in by_last.get(cell, ()) if abs(sum(values[i] * k for i, k in terms)) > 1e-6)
+            if broken[0] + failed <= max_violations:
+                broken[0] += failed
                 dfs(run + 1, 0) if ends_run else dfs(run, offset + length)
+                broken[0] -= failed
             pieces.pop()
             values.pop()
 
@@ -171,11 +202,14 @@ def readings(seg: Segment) -> list[Reading]:
             out.append(make([(t.text, t) if t.kind == "number" else ("", None) for t in slots], 0.0, {"blank"}))
         # Glued digit runs: cut them into the missing cells, pruned by the segment's own rules.
         cuttings = split_runs(runs, n, seg.kinds, seg.checks, MAX_CANDIDATES)
-        if not cuttings and seg.checks:  # the report itself breaks its sums: keep every cutting
-            cuttings = split_runs(runs, n, seg.kinds, [], 2_000)
+        # The report itself may break its sums: then the cuttings that break the fewest.
+        for budget in range(1, len(seg.checks) + 1):
+            if cuttings:
+                break
+            cuttings = split_runs(runs, n, seg.kinds, seg.checks, 2_000, max_violations=budget)
         for cutting in cuttings:
             pieces = _assign_owners(cutting, runs)
-            out.append(make(pieces, -0.5 + _length_prior(cutting), {"split_digits"}))
+            out.append(make(pieces, -0.5 + _length_prior(cutting, seg.kinds), {"split_digits"}))
         # Blank cells dropped by the flattening: choose where the missing cells were.
         missing = n - len(runs)
         if missing <= 3:
