@@ -22,6 +22,7 @@ class Field:
     bbox: BBox | None = None
     confidence: float = 1.0  # OCR confidence of the text (1.0 for text-layer inputs)
     alternatives: list[str] = field(default_factory=list)  # OCR's other readings of this text
+    col: tuple[float, float] | None = None  # display columns in a space-aligned (monospace) line
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Token:
     confidence: float = 1.0
     alternatives: list[str] = field(default_factory=list)
     glued: bool = False  # a number run with no separator from the neighbouring number/text
+    col: tuple[float, float] | None = None  # display columns, for space-aligned text
     unit: Literal["yuan", "wan"] | None = None  # a money unit printed right after the number
     narrative: bool = False  # a number printed with a counting unit (10件, 53条): prose, not a cell
     key: str = ""  # text tokens: match key (punctuation and spaces removed)

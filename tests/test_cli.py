@@ -73,3 +73,15 @@ def test_encodings(tmp_path, pipeline):
         data = text.encode(enc)
         result = pipeline.extract(data, f"x-{enc}.txt")
         assert result.cells["applications.new.total"].value is not None, enc
+
+
+def test_50_mb_of_text_is_refused_quickly(tmp_path):
+    big = tmp_path / "big.txt"
+    line = ("政府信息公开工作年度报告，这是一段很长的文字。" * 8 + "\n").encode()
+    with big.open("wb") as fh:
+        for _ in range(50 * 1024 * 1024 // len(line) + 1):
+            fh.write(line)
+    res = CliRunner().invoke(main, ["extract", str(big), str(SEED), "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 69
+    assert "input_too_large" in res.stderr
+    assert (tmp_path / "o" / f"{SEED.stem}.json").exists()

@@ -65,6 +65,12 @@ class Ingestor:
                 detail={"bytes": len(data), "limit": self.options.max_bytes},
             )
         kind = sniff(data, name)
+        if kind in ("txt", "md", "html") and len(data) > self.options.max_text_bytes:
+            raise InputTooLarge(
+                f"the {kind} input is {len(data):,} bytes; text inputs are limited to "
+                f"{self.options.max_text_bytes:,} bytes (a report's text is well under 1 MB)",
+                detail={"bytes": len(data), "limit": self.options.max_text_bytes, "kind": kind},
+            )
         backend = self._backends.get(kind)
         if backend is None:
             backend = self._backends[kind] = load_backend(kind)

@@ -15,8 +15,12 @@ from extraction.document import DocumentState
 
 class IngestOptions(BaseModel):
     max_bytes: int = Field(default=50 * 1024 * 1024, description="Inputs larger than this are refused (InputTooLarge)")
+    max_text_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        description="Text, markdown and HTML inputs larger than this are refused (InputTooLarge): a report's text is well under 1 MB",
+    )
     max_text_chars: int = Field(
-        default=20_000_000, description="Decoded text longer than this is refused (InputTooLarge)"
+        default=4_000_000, description="Decoded text longer than this is refused (InputTooLarge)"
     )
     max_html_depth: int = Field(default=400, description="HTML nesting deeper than this is flattened, not recursed")
     max_docx_uncompressed: int = Field(

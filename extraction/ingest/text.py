@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 
 from extraction.document import DocumentState, Field, Line
 from extraction.errors import EmptyInput, InputTooLarge, UndecodableText, UnsupportedInput
@@ -80,6 +81,25 @@ def _looks_like_text(text: str) -> bool:
     return bad <= max(2, len(sample) // 200)
 
 
+_ALIGNED = re.compile(r"\S(?: {2,}|\u3000+)\S")
+_ALIGNED_PART = re.compile(r"[^ \u3000]+(?: [^ \u3000]+)*")
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a monospace layout (CJK and full-width characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _aligned_fields(raw: str) -> list[Field]:
+    """A space-aligned line (pdftotext -layout, fixed-width exports): cells are separated by two
+    or more spaces, and each keeps its display columns so blank cells can be placed later."""
+    out = []
+    for m in _ALIGNED_PART.finditer(raw):
+        start = display_width(raw[: m.start()])
+        out.append(Field(m.group(), col=(start, start + display_width(m.group()))))
+    return out
+
+
 def split_lines(text: str) -> list[Line]:
     """Lines of fields. Tabs and markdown pipes delimit cells; the tabs before a lone value are
     indentation, not cells; a whitespace-only line is one blank cell."""
@@ -105,6 +125,9 @@ def split_lines(text: str) -> list[Line]:
                 while parts and parts[0] == "":
                     parts.pop(0)
             lines.append(Line([Field(p) for p in parts], delimited=True))
+            continue
+        if _ALIGNED.search(raw):
+            lines.append(Line(_aligned_fields(raw), delimited=False))
             continue
         lines.append(Line([Field(raw.strip())], delimited=False))
     return lines

@@ -10,6 +10,7 @@ import re
 import unicodedata
 
 from extraction.document import Line, Token
+from extraction.ingest.text import display_width
 
 # Page furniture printed between table rows by PDF text extraction.
 _FOOTER_LINE = re.compile(
@@ -67,8 +68,24 @@ def tokenize(lines: list[Line]) -> list[Token]:
                 continue
             if not stripped:
                 continue
+            first = len(tokens)
             _split_field(stripped, line_no, field_no, fld, tokens)
+            if fld.col is not None:
+                _place_columns(stripped, fld.col, tokens[first:])
     return tokens
+
+
+def _place_columns(text: str, col: tuple[float, float], tokens: list[Token]) -> None:
+    """Display columns of each token of a space-aligned field (for placing blank cells)."""
+    cursor = 0
+    for t in tokens:
+        i = text.find(t.text, cursor) if t.kind != "blank" else -1
+        if i < 0:
+            t.col = col
+            continue
+        start = col[0] + display_width(text[:i])
+        t.col = (start, start + display_width(t.text))
+        cursor = i + len(t.text)
 
 
 _DIGIT = re.compile(r"\d")

@@ -80,7 +80,7 @@ class Reconstructor:
                 spans["row:applications.other"] = group
         doc.variants = sorted(set(variants))
         lay = layout(doc.format or "2021", tuple(doc.variants))
-        segments = self._segments(lay, spans)
+        segments = self._segments(lay, spans, doc.tokens)
         hard = list(hard_constraints(lay))
         for seg in segments:
             seg.checks = inside_checks(seg.cells, hard)
@@ -109,7 +109,7 @@ class Reconstructor:
                     alternatives = [r for r in seg.readings if r is not chosen and r.prior >= chosen.prior - 1.0]
             self._emit(doc, seg, chosen, alternatives)
 
-    def _segments(self, lay: Layout, spans: dict[str, Span]) -> list[Segment]:
+    def _segments(self, lay: Layout, spans: dict[str, Span], doc_tokens: list[Token]) -> list[Segment]:
         segments: list[Segment] = []
         for table in lay.tables:
             if table.key == "appeals":
@@ -121,7 +121,11 @@ class Reconstructor:
                         values.extend(span.values)
                 cells = table.cell_ids
                 kinds = [lay.cells[c].kind for c in cells]
-                segments.append(Segment(cells, values, kinds, found="heading:appeals" in spans or bool(values)))
+                seg = Segment(cells, values, kinds, found="heading:appeals" in spans or bool(values))
+                seg.grid = _grid_from_headers(
+                    doc_tokens, spans.get("heading:appeals"), values, _APPEAL_HEADERS, len(cells)
+                )
+                segments.append(seg)
                 continue
             rows = []
             for row in table.rows:
@@ -149,12 +153,15 @@ class Reconstructor:
                             Span(rows[p][1].anchor if rows[p][1] else None, nums[j * width : (j + 1) * width]),
                         )
                 pending = []
+            table_segments = []
             for row, span in rows:
                 kinds = [c.kind for c in row.columns]
                 if span is None:
-                    segments.append(Segment(row.cell_ids, [], kinds, found=False))
+                    table_segments.append(Segment(row.cell_ids, [], kinds, found=False))
                 else:
-                    segments.append(Segment(row.cell_ids, span.values, kinds))
+                    table_segments.append(Segment(row.cell_ids, span.values, kinds))
+            _grids_from_rows(table_segments)
+            segments.extend(table_segments)
         return segments
 
     def _emit(self, doc: DocumentState, seg: Segment, chosen: Reading, alternatives: list[Reading]) -> None:
@@ -188,6 +195,46 @@ class Reconstructor:
                 alternatives=[_unkey(a) for a in alts],
                 source=doc.labeler,
             )
+
+
+_APPEAL_HEADERS = {"结果维持", "结果纠正", "其他结果", "尚未审结", "总计"}
+
+
+def _numbers_with_columns(seg: Segment) -> list[Token] | None:
+    nums = [t for t in seg.slots if t.kind == "number"]
+    return nums if nums and all(t.col is not None for t in nums) else None
+
+
+def _grids_from_rows(segments: list[Segment]) -> None:
+    """Column extents of space-aligned rows, learned from the rows that print every cell, given
+    to the rows of the same width that print fewer values than cells."""
+    extents: dict[int, list[list[float]]] = {}
+    for seg in segments:
+        nums = _numbers_with_columns(seg)
+        if nums is None or len(nums) != len(seg.cells) or len({t.line for t in nums}) != 1:
+            continue
+        ext = extents.setdefault(len(seg.cells), [[float("inf"), float("-inf")] for _ in seg.cells])
+        for e, t in zip(ext, nums, strict=True):
+            e[0], e[1] = min(e[0], t.col[0]), max(e[1], t.col[1])
+    for seg in segments:
+        nums = _numbers_with_columns(seg)
+        if nums is not None and len(nums) < len(seg.cells) and len(seg.cells) in extents:
+            seg.grid = [(lo, hi) for lo, hi in extents[len(seg.cells)]]
+
+
+def _grid_from_headers(tokens: list[Token], heading: Span | None, values: list[Token], labels: set[str], n: int):
+    """Column extents from the header cells printed above a single value row (table 四)."""
+    nums = [t for t in values if t.kind == "number"]
+    if heading is None or heading.anchor is None or not nums or len(nums) >= n or any(t.col is None for t in nums):
+        return None
+    headers = [
+        t
+        for t in tokens[heading.anchor.token + 1 : nums[0].index]
+        if t.kind == "text" and t.col is not None and t.key in labels
+    ]
+    if len(headers) != n:
+        return None
+    return [t.col for t in sorted(headers, key=lambda t: t.col[0])]
 
 
 def _key(v):

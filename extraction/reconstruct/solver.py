@@ -41,6 +41,7 @@ class Segment:
     readings: list[Reading] = field(default_factory=list)
     found: bool = True  # the segment's label was found
     checks: list = field(default_factory=list)  # hard rules wholly inside the segment (inside_checks)
+    grid: list[tuple[float, float]] | None = None  # display-column extent of each cell (aligned text)
 
 
 def parse_number(text: str, kind: str, unit: str | None = None) -> Value:
@@ -165,6 +166,42 @@ def split_runs(
     return out
 
 
+def _gap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return max(0.0, a[0] - b[1], b[0] - a[1])
+
+
+def align_to_grid(runs: list[Token], grid: list[tuple[float, float]]) -> list[int] | None:
+    """Column of each value by its position (order kept), or None when a value sits no closer to
+    one column than to its neighbour (the layout does not decide)."""
+    m, n = len(runs), len(grid)
+    dist = [[_gap(t.col, g) for g in grid] for t in runs]  # type: ignore[arg-type]
+    inf = float("inf")
+    best = [[inf] * n for _ in range(m)]
+    back = [[-1] * n for _ in range(m)]
+    for c in range(n):
+        best[0][c] = dist[0][c]
+    for i in range(1, m):
+        running, arg = inf, -1
+        for c in range(n):
+            if c > 0 and best[i - 1][c - 1] < running:
+                running, arg = best[i - 1][c - 1], c - 1
+            if arg >= 0:
+                best[i][c] = running + dist[i][c]
+                back[i][c] = arg
+    c = min(range(n), key=lambda k: best[m - 1][k])
+    if best[m - 1][c] == inf:
+        return None
+    columns = [0] * m
+    for i in range(m - 1, -1, -1):
+        columns[i] = c
+        c = back[i][c]
+    for i, c in enumerate(columns):
+        others = [dist[i][k] for k in range(n) if k != c]
+        if others and min(others) <= dist[i][c] + 1.0:
+            return None
+    return columns
+
+
 def readings(seg: Segment) -> list[Reading]:
     n = len(seg.cells)
     runs = [t for t in seg.slots if t.kind == "number"]
@@ -200,6 +237,14 @@ def readings(seg: Segment) -> list[Reading]:
             slots.pop(0)
         if len(slots) == n:
             out.append(make([(t.text, t) if t.kind == "number" else ("", None) for t in slots], 0.0, {"blank"}))
+        # Space-aligned text: the columns the values stand in say which cells are blank.
+        if seg.grid and all(t.col is not None for t in runs):
+            columns = align_to_grid(runs, seg.grid)
+            if columns is not None:
+                placed: list[tuple[str, Token | None]] = [("", None)] * n
+                for t, c in zip(runs, columns, strict=True):
+                    placed[c] = (t.text, t)
+                out.append(make(placed, 0.5, {"aligned_blank"}))
         # Glued digit runs: cut them into the missing cells, pruned by the segment's own rules.
         cuttings = split_runs(runs, n, seg.kinds, seg.checks, MAX_CANDIDATES)
         # The report itself may break its sums: then the cuttings that break the fewest.
