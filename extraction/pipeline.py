@@ -96,7 +96,8 @@ class Pipeline:
         cells: dict[str, CellResult] = {}
         for cid, cv in doc.cells.items():
             review = cv.confidence < threshold or cid in failing
-            cells[cid] = CellResult(
+            # Built from our own validated state: construct without re-validating 200 cells.
+            cells[cid] = CellResult.model_construct(
                 value=cv.value,
                 confidence=cv.confidence,
                 page=cv.page,

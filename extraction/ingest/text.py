@@ -94,9 +94,12 @@ def _aligned_fields(raw: str) -> list[Field]:
     """A space-aligned line (pdftotext -layout, fixed-width exports): cells are separated by two
     or more spaces, and each keeps its display columns so blank cells can be placed later."""
     out = []
+    width, done = 0, 0
     for m in _ALIGNED_PART.finditer(raw):
-        start = display_width(raw[: m.start()])
-        out.append(Field(m.group(), col=(start, start + display_width(m.group()))))
+        width += display_width(raw[done : m.start()])
+        own = display_width(m.group())
+        out.append(Field(m.group(), col=(width, width + own)))
+        width, done = width + own, m.end()
     return out
 
 

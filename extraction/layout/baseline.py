@@ -36,6 +36,28 @@ def all_specs() -> tuple[AnchorSpec, ...]:
     return tuple(s for fmt in FORMATS for s in anchor_sequence(fmt))
 
 
+# Header and row labels that only one format prints.
+_FORMAT_MARKS = {
+    "2021": ("本年制发件数", "本年废止件数", "现行有效件数", "本年收费金额", "逾期不补正", "缴纳费用"),
+    "2019": (
+        "本年新制作数量",
+        "本年新公开数量",
+        "对外公开总数量",
+        "上一年项目数量",
+        "其他对外管理服务事项",
+        "政府集中采购",
+        "采购总金额",
+    ),
+}
+
+
+def likely_formats(index: LabelIndex) -> tuple[str, ...]:
+    """The formats worth aligning: both, unless the text prints marks of one only."""
+    joined = "".join(index.keys)
+    seen = tuple(fmt for fmt, marks in _FORMAT_MARKS.items() if any(m in joined for m in marks))
+    return seen if len(seen) == 1 else FORMATS
+
+
 @dataclass
 class Alignment:
     format: str
@@ -192,7 +214,7 @@ class BaselineLabeler:
 
     def __call__(self, doc: DocumentState) -> None:
         index = LabelIndex(doc.tokens, all_specs())
-        alignments = [align(doc.tokens, fmt, index) for fmt in FORMATS]
+        alignments = [align(doc.tokens, fmt, index) for fmt in likely_formats(index)]
         if doc.year is not None:
             for a in alignments:
                 # The year decides between formats only when the tables are equally convincing.
