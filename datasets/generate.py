@@ -11,6 +11,11 @@ truth format of `shared/dev/truth/*.json`:
 
 Every report is a pure function of (seed, index) and the options, so a fixed seed gives the same
 files byte for byte.
+
+Page kinds (`PAGE_FLATTENERS`, not in the default `ALL`; `--kinds pdf|scan|all`): `digital_pdf`
+(.pdf with a text layer), `scanned_pdf` (.pdf of page images, no text layer) and `image` (.tiff,
+multi-page; .jpg/.png for a one-page report). Their truth adds `"boxes": {cell_id: {"page",
+"bbox", "text_bbox"}}` (PDF points for .pdf, pixels for images; top-left origin) and `"render"`.
 """
 
 from __future__ import annotations
@@ -25,12 +30,76 @@ from typing import Any
 
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
 
-from .flatten import ALL, FLATTENERS, glued_alternatives
+from .flatten import ALL, FLATTENERS, Flattener, glued_alternatives
 from .render import Document, random_agency, render
 from .values import ReportValues, random_values
 
 YEARS = {"2021": (2021, 2025), "2019": (2019, 2020)}
 FORMAT_WEIGHTS = {"2021": 0.75, "2019": 0.25}
+
+# Page kinds: rendered pages with geometry. Kept out of ALL so that the defaults stay text-only.
+PAGE_FLATTENERS: tuple[str, ...] = ("digital_pdf", "scanned_pdf", "image")
+KINDS: dict[str, tuple[str, ...]] = {
+    "text": ALL,
+    "pdf": ("digital_pdf",),
+    "scan": ("scanned_pdf", "image"),
+    "all": ALL + PAGE_FLATTENERS,
+}
+SCAN_PRESET_WEIGHTS = {"light": 0.15, "moderate": 0.6, "heavy": 0.25}
+# positional (blank cells keep their place) and fancy numbers, like html/docx
+_PAGE_PROPS = {name: Flattener(name, lambda doc, rng: b"", "pdf", True) for name in PAGE_FLATTENERS}
+
+
+def _flattener(name: str) -> Flattener:
+    if name in FLATTENERS:
+        return FLATTENERS[name]
+    if name in _PAGE_PROPS:
+        return _PAGE_PROPS[name]
+    raise ValueError(f"unknown flattener {name!r}; known: {list(FLATTENERS) + list(PAGE_FLATTENERS)}")
+
+
+def page_content(
+    name: str, doc: Document, rng: random.Random, scan_preset: str | None = None
+) -> tuple[bytes, str, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Render a page kind: (content, ext, boxes, render info).
+
+    Boxes map each value cell id to {"page" (1-based), "bbox" (cell box), "text_bbox" (printed
+    text, None when blank)}: PDF points for .pdf content, pixels of the page image otherwise; the
+    origin is the page's top-left corner.
+    """
+    from .render_pdf import render_pdf
+
+    rendered = render_pdf(doc, rng)
+    info: dict[str, Any] = {"kind": name, **rendered.info}
+    if name == "digital_pdf":
+        return rendered.pdf, "pdf", rendered.boxes, info
+    from .scan import scan_pdf, to_pdf, to_tiff
+
+    if scan_preset is None:
+        scan_preset = rng.choices(list(SCAN_PRESET_WEIGHTS), weights=list(SCAN_PRESET_WEIGHTS.values()))[0]
+    scan = scan_pdf(rendered.pdf, rendered.boxes, rng, preset=scan_preset, stamp_text=doc.agency)
+    info.update({k: v for k, v in scan.info.items() if k != "units"})
+    if name == "scanned_pdf":
+        # boxes in points of the scanned PDF page (its page is the image at scan.dpi)
+        k = 72.0 / scan.dpi
+        boxes = {
+            cid: {
+                "page": b["page"],
+                "bbox": [round(v * k, 2) for v in b["bbox"]],
+                "text_bbox": [round(v * k, 2) for v in b["text_bbox"]] if b["text_bbox"] else None,
+            }
+            for cid, b in scan.boxes.items()
+        }
+        first = scan.pages[0].image
+        info["page_size"] = [round(first.width * k, 2), round(first.height * k, 2)]
+        return to_pdf(scan), "pdf", boxes, info
+    if name == "image":
+        first = scan.pages[0]
+        info.update({"units": "px", "page_size": [first.image.width, first.image.height]})
+        if len(scan.pages) == 1:
+            return first.data, "jpg" if first.format == "jpeg" else "png", scan.boxes, info
+        return to_tiff(scan), "tiff", scan.boxes, info
+    raise ValueError(f"unknown page kind {name!r}")
 
 
 @dataclass
@@ -71,13 +140,18 @@ def generate_one(
     flattener: str | None = None,
     variants: Sequence[str] | None = None,
     violation_kind: str | None = None,
+    scan_preset: str | None = None,
 ) -> Generated:
-    """Generate report number `index` of the stream `seed` in memory (no files)."""
+    """Generate report number `index` of the stream `seed` in memory (no files).
+
+    A page kind (`PAGE_FLATTENERS`) adds "boxes" and "render" to the truth; `scan_preset` fixes
+    the scan degradation of scanned_pdf/image (random light/moderate/heavy otherwise).
+    """
     rng = random.Random(f"gongkai-datasets:{seed}:{index}")
     if flattener is None:
         offset = random.Random(f"gongkai-datasets:{seed}").randrange(len(flatteners))
         flattener = flatteners[(index + offset) % len(flatteners)]
-    fl = FLATTENERS[flattener]
+    fl = _flattener(flattener)
     if fmt is None:
         fmts = list(formats)
         fmt = rng.choices(fmts, weights=[FORMAT_WEIGHTS.get(f, 0.5) for f in fmts])[0]
@@ -95,8 +169,14 @@ def generate_one(
         violation_kind=violation_kind,
     )
     doc = render(rv, agency, year, rng, fancy_numbers=fl.fancy_numbers)
-    content = fl.fn(doc, rng)
     rid = f"syn{seed}_{index:05d}_{flattener}"
+    if flattener in PAGE_FLATTENERS:
+        content, ext, boxes, info = page_content(flattener, doc, rng, scan_preset)
+        truth = truth_record(rv, doc, flattener)
+        truth["boxes"] = {cid: boxes[cid] for cid in rv.layout.cell_ids if cid in boxes}
+        truth["render"] = info
+        return Generated(rid, ext, content, truth, rv, doc)
+    content = fl.fn(doc, rng)
     return Generated(rid, fl.ext, content, truth_record(rv, doc, flattener), rv, doc)
 
 
@@ -110,14 +190,15 @@ def generate(
     blank_rate: float = 0.12,
     single_row_rate: float = 0.15,
     start: int = 0,
+    scan_preset: str | None = None,
 ) -> list[dict[str, str]]:
     """Write n reports (indices start..start+n-1) to out_dir and their truth to out_dir/truth.
 
     Returns one {"id", "input", "truth", "flattener", "format"} per report.
     """
-    unknown = [f for f in flatteners if f not in FLATTENERS]
+    unknown = [f for f in flatteners if f not in FLATTENERS and f not in PAGE_FLATTENERS]
     if unknown:
-        raise ValueError(f"unknown flatteners {unknown}; known: {list(FLATTENERS)}")
+        raise ValueError(f"unknown flatteners {unknown}; known: {list(FLATTENERS) + list(PAGE_FLATTENERS)}")
     out = Path(out_dir)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     written: list[dict[str, str]] = []
@@ -130,6 +211,7 @@ def generate(
             violation_rate=violation_rate,
             blank_rate=blank_rate,
             single_row_rate=single_row_rate,
+            scan_preset=scan_preset,
         )
         path = out / f"{g.id}.{g.ext}"
         if isinstance(g.content, bytes):
@@ -160,7 +242,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--start", type=int, default=0, help="index of the first report")
     ap.add_argument("--formats", default="2021,2019", help="comma-separated: 2021,2019")
-    ap.add_argument("--flatteners", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    ap.add_argument(
+        "--kinds",
+        choices=list(KINDS),
+        default="text",
+        help="text: the text flatteners (default); pdf: digital_pdf; scan: scanned_pdf and image; all: every one",
+    )
+    ap.add_argument(
+        "--flatteners",
+        default=None,
+        help=f"comma-separated subset of {','.join(ALL + PAGE_FLATTENERS)} (overrides --kinds)",
+    )
+    ap.add_argument(
+        "--scan-preset", choices=["light", "moderate", "heavy", "clean"], default=None, help="default: a random mix"
+    )
     ap.add_argument("--violation-rate", type=float, default=0.2)
     ap.add_argument("--blank-rate", type=float, default=0.12)
     ap.add_argument(
@@ -172,11 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out,
         seed=args.seed,
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-        flatteners=tuple(f.strip() for f in args.flatteners.split(",") if f.strip()),
+        flatteners=tuple(f.strip() for f in args.flatteners.split(",") if f.strip())
+        if args.flatteners
+        else KINDS[args.kinds],
         violation_rate=args.violation_rate,
         blank_rate=args.blank_rate,
         single_row_rate=args.single_row_rate,
         start=args.start,
+        scan_preset=args.scan_preset,
     )
     print(f"wrote {len(written)} reports to {args.out}")
     return 0
