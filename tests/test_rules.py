@@ -1,0 +1,100 @@
+"""The rules pass: hard rules with cells and bilingual messages, soft rules as warnings."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from extraction.cli import main
+from extraction.rules import cross_report_checks, evaluate
+from extraction.schema import constraints, layout
+from tests.conftest import DATASETS, load_truth
+
+
+def test_every_rule_has_cells_and_messages():
+    for fmt in ("2021", "2019"):
+        lay = layout(fmt)
+        values = {cid: 0 for cid in lay.cell_ids}
+        checks = evaluate(values, lay)
+        assert all(c["passed"] for c in checks)
+        assert {c["rule"] for c in checks} >= {c.rule for c in constraints(lay)}
+        for c in checks:
+            assert c["cells"] and c["message"] and c["message_en"]
+
+
+def test_real_012_breaks_its_appeals_totals():
+    truth = load_truth(DATASETS / "real" / "truth" / "real-012.json")
+    lay = layout("2021", tuple(truth["report"]["variants"]))
+    failed = sorted(c["rule"] for c in evaluate(truth["cells"], lay) if not c["passed"])
+    assert failed == sorted(truth["violations"])
+    check = next(c for c in evaluate(truth["cells"], lay) if c["rule"] == "appeals.total.review")
+    assert "11" in check["message"] and check["actual"] == 0 and check["expected"] == 11
+
+
+def test_negative_count_and_fractional_count_fail_values_rule():
+    lay = layout("2021")
+    values = {cid: 0 for cid in lay.cell_ids}
+    values["proactive.penalty.decisions"] = -3
+    values["appeals.review.upheld"] = 1.5
+    failed = {c["rule"]: c for c in evaluate(values, lay) if not c["passed"]}
+    assert failed["proactive.values"]["cells"] == ["proactive.penalty.decisions"]
+    assert "appeals.review.upheld" in failed["appeals.values"]["cells"]
+
+
+def test_2019_change_may_be_negative():
+    lay = layout("2019")
+    values = {cid: 0 for cid in lay.cell_ids}
+    values["proactive.licensing.change"] = -4
+    assert all(c["passed"] for c in evaluate(values, lay) if c["rule"] == "proactive.values")
+
+
+def test_in_force_below_issued_is_a_warning():
+    lay = layout("2021")
+    values = {cid: 0 for cid in lay.cell_ids}
+    values["proactive.rules.issued"] = 3
+    check = next(c for c in evaluate(values, lay) if c["rule"] == "proactive.in_force.rules")
+    assert check["severity"] == "warning" and not check["passed"]
+
+
+def _doc(carried_over=0, carried_forward=0, issued=0, repealed=0, in_force=0):
+    cells = {}
+    for col in ("natural_person", "total"):
+        cells[f"applications.carried_over.{col}"] = {"value": carried_over}
+        cells[f"applications.carried_forward.{col}"] = {"value": carried_forward}
+    cells["proactive.rules.issued"] = {"value": issued}
+    cells["proactive.rules.repealed"] = {"value": repealed}
+    cells["proactive.rules.in_force"] = {"value": in_force}
+    return {"cells": cells}
+
+
+def test_cross_year_checks():
+    last = _doc(carried_forward=5, in_force=10)
+    good = cross_report_checks(_doc(carried_over=5, issued=2, repealed=1, in_force=11), last)
+    assert good and all(c["passed"] and c["severity"] == "warning" for c in good)
+    bad = cross_report_checks(_doc(carried_over=4, issued=2, repealed=1, in_force=12), last)
+    assert {c["rule"] for c in bad if not c["passed"]} == {
+        "cross_year.carried_over.natural_person",
+        "cross_year.carried_over.total",
+        "cross_year.in_force.rules",
+    }
+
+
+def test_batch_of_two_years_gets_cross_year_checks(tmp_path):
+    # real-012 (2023) and real-013 (2024) are one body's consecutive reports.
+    real = DATASETS / "real"
+    res = CliRunner().invoke(
+        main, ["extract", str(real / "real-012.txt"), str(real / "real-013.txt"), "--out", str(tmp_path), "--quiet"]
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "real-013.json").read_text(encoding="utf-8"))
+    rules = {c["rule"]: c for c in doc["checks"]}
+    assert "cross_year.carried_over.total" in rules
+    assert "cross_year.in_force.normative_documents" in rules
+
+
+def test_narrative_check_compares_stated_figures(pipeline):
+    # Seed 004's narrative: 受理政府信息公开申请 10 件/53 条; the table counts 53.
+    result = pipeline.extract_path(DATASETS / "seeds" / "004_bff1b9e23c617db0.txt")
+    narrative = [c for c in result.checks if c.rule.startswith("narrative.")]
+    assert narrative and all(c.passed and c.severity == "warning" for c in narrative)
