@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from extraction.ingest.text import split_lines
 from extraction.layout.tokenize import tokenize
 from extraction.reconstruct.solver import Segment, inside_checks, readings, split_runs
@@ -54,3 +56,31 @@ def test_yuan_converted_to_wan():
 def test_remark_after_value_dropped():
     toks = _tokens("行政规范性文件\t22（其中修订16件）\t0\t30")
     assert [t.text for t in toks] == ["22", "0", "30"]
+
+
+def test_ocr_alternative_chosen_by_the_sums_is_flagged():
+    from extraction.document import DocumentState
+    from extraction.document import Field as F
+    from extraction.layout.baseline import BaselineLabeler
+    from extraction.reconstruct.assemble import Reconstructor
+
+    text = (Path(__file__).resolve().parents[1] / "datasets" / "seeds" / "004_bff1b9e23c617db0.txt").read_text()
+    doc = DocumentState(name="x", sha256="", kind="txt")
+    from extraction.ingest.text import split_lines
+
+    doc.lines = split_lines(text)
+    # OCR misread 53 as 58 in 本年新收 · 法律服务机构, with 53 as its second reading.
+    for line in doc.lines:
+        if line.fields and line.fields[0].text.startswith("一、本年新收"):
+            k = next(i for i, f in enumerate(line.fields) if f.text == "53")  # legal_services, before total
+            line.fields[k] = F("58", confidence=0.6, alternatives=["53"])
+            break
+    doc.tokens = tokenize(doc.lines)
+    BaselineLabeler()(doc)
+    Reconstructor()(doc)
+    cell = doc.cells["applications.new.legal_services"]
+    assert cell.value == 53
+    assert "corrected_by_rule" in cell.flags
+    assert cell.confidence <= 0.75
+    assert doc.cells["applications.new.total"].value == 53
+    assert "corrected_by_rule" not in doc.cells["applications.new.total"].flags

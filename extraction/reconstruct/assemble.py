@@ -20,6 +20,9 @@ class ReconstructOptions(BaseModel):
         default=0.3, description="Confidence of a cell whose value differs between readings that satisfy the rules"
     )
     missing_confidence: float = Field(default=0.2, description="Confidence of a cell whose row label was not found")
+    corrected_confidence: float = Field(
+        default=0.75, description="Confidence of a cell whose OCR reading was replaced by an alternative the sums need"
+    )
 
 
 @dataclass
@@ -180,8 +183,13 @@ class Reconstructor:
                 flags.add("ambiguous")
             elif "incomplete" in flags:
                 confidence = min(confidence, opts.missing_confidence)
-            elif flags & {"split_digits", "inferred_blank", "extra_values", "ocr_alternative"}:
+            elif "ocr_alternative" in flags and tok is not None and chosen.texts[i] not in tok.text:
+                # The sums chose another OCR reading than the engine's first: reviewed.
+                confidence = min(confidence, opts.corrected_confidence)
+                flags.add("corrected_by_rule")
+            elif flags & {"split_digits", "inferred_blank", "extra_values"}:
                 confidence *= 0.96
+            flags.discard("ocr_alternative")
             if tok is not None and tok_index is not None and doc.token_labels:
                 doc.token_labels[tok_index] = "value"
             doc.cells[cid] = CellValue(
