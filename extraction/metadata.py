@@ -49,7 +49,9 @@ def extract_metadata(doc: DocumentState, max_lines: int = 60) -> None:
                 before = _clean_agency(lines[j])
         agency = before or None
         break
-    full_text = "\n".join(normalize(line.text) for line in doc.lines[:400])
+    # The body text before the tables names the body in full and the period; the title lines
+    # are already normalised above, the rest only needs NFKC where it is not plain CJK/ASCII.
+    full_text = normalize("\n".join(line.text for line in doc.lines[:400]))
     if year is None:
         m = _PERIOD.search(full_text) or _TITLE.search(full_text)
         if m:

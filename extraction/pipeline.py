@@ -122,7 +122,7 @@ class Pipeline:
                 failed_pages=[p.number for p in doc.pages if p.error],
             ),
             cells=cells,
-            checks=[CheckResult(**c) for c in doc.checks],
+            checks=[CheckResult.model_construct(**c) for c in doc.checks],
             review=review_ids,
             warnings=doc.warnings,
             pipeline={

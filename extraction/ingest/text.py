@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import unicodedata
 
 from extraction.document import DocumentState, Field, Line
 from extraction.errors import EmptyInput, InputTooLarge, UndecodableText, UnsupportedInput
@@ -85,9 +84,16 @@ _ALIGNED = re.compile(r"\S(?: {2,}|\u3000+)\S")
 _ALIGNED_PART = re.compile(r"[^ \u3000]+(?: [^ \u3000]+)*")
 
 
+# East Asian Wide and Full-width characters (CJK, Hangul, full-width forms, CJK punctuation).
+_WIDE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]"
+)
+
+
 def display_width(text: str) -> int:
     """Columns a string takes in a monospace layout (CJK and full-width characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return len(text) + len(_WIDE.findall(text))
 
 
 def _aligned_fields(raw: str) -> list[Field]:

@@ -10,6 +10,7 @@ Other combinations that break no more rules are the alternatives: their cells lo
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -87,11 +88,46 @@ def _inside_checks(cells: tuple[str, ...], hard: tuple[Constraint, ...]) -> list
     return out
 
 
+def _total_rule_at_end(checks: list[Check], n: int, kinds: list[str], runs: list[Token]) -> bool:
+    """The segment's last cell is the sum of all the others (a table 三 row): true when so."""
+    if n < 3 or any(k != "count" for k in kinds) or any(t.text[:1] in "+-" or "." in t.text for t in runs):
+        return False
+    for last, terms in checks:
+        if last == n - 1 and sorted(terms) == sorted([(n - 1, 1)] + [(i, -1) for i in range(n - 1)]):
+            return True
+    return False
+
+
 def split_runs(
-    runs: list[Token], n: int, kinds: list[str], checks: list[Check], limit: int, max_violations: int = 0
+    runs: list[Token],
+    n: int,
+    kinds: list[str],
+    checks: list[Check],
+    limit: int,
+    max_violations: int = 0,
+    cap: int | None = None,
 ) -> list[list[str]]:
     """Every way to cut the digit runs into n cells (each run ≥ 1 cell, no leading zeros) that
-    breaks at most `max_violations` of the in-segment rules. Depth-first, pruned as cells complete."""
+    breaks at most `max_violations` of the in-segment rules. Depth-first, pruned as cells complete.
+    With `cap`, the cells must add up to exactly `cap` (partial sums above it are cut)."""
+    if cap is None and max_violations == 0 and _total_rule_at_end(checks, n, kinds, runs):
+        # The total ends the last run: read it from the run's tail first, then cut the rest
+        # under the bound "parts add up to the total" (far fewer branches than cutting blindly).
+        out: list[list[str]] = []
+        tail = runs[-1].text
+        for length in range(1, min(8, len(tail) - (1 if len(runs) == 1 else 0)) + 1):
+            suffix = tail[-length:]
+            if length > 1 and suffix[0] == "0":
+                continue
+            head = tail[:-length]
+            rest = runs[:-1] + ([dataclasses.replace(runs[-1], text=head)] if head else [])
+            if not rest:
+                continue
+            for cut in split_runs(rest, n - 1, kinds[:-1], [], limit - len(out), cap=int(suffix)):
+                out.append([*cut, suffix])
+            if len(out) >= limit:
+                break
+        return out
     bodies = []
     for t in runs:
         sign = t.text[0] if t.text[0] in "+-" else ""
@@ -114,12 +150,14 @@ def split_runs(
     values: list[float] = []
     broken = [0]  # rules broken on the current path
 
+    acc = [0.0]  # sum of the cells cut so far (for `cap`)
+
     def dfs(run: int, offset: int) -> None:
         if len(out) >= limit:
             return
         cell = len(pieces)
         if run == len(bodies):
-            if cell == n:
+            if cell == n and (cap is None or abs(acc[0] - cap) < 1e-9):
                 out.append(list(pieces))
             return
         sign, digits, frac = bodies[run]
@@ -152,12 +190,24 @@ def split_runs(
                     continue
             text = (sign if offset == 0 else "") + piece + (frac if ends_run else "")
             value = float(text) if frac and ends_run else int(text)
+            if cap is not None and acc[0] + value > cap:
+                break  # longer pieces only grow
             pieces.append(text)
             values.append(value)
-            failed = sum(1 for terms in by_last.get(cell, ()) if abs(sum(values[i] * k for i, k in terms)) > 1e-6)
+            here = by_last.get(cell)
+            failed = 0
+            if here:
+                for terms in here:
+                    total = 0.0
+                    for i, k in terms:
+                        total += values[i] * k
+                    if abs(total) > 1e-6:
+                        failed += 1
             if broken[0] + failed <= max_violations:
                 broken[0] += failed
+                acc[0] += value
                 dfs(run + 1, 0) if ends_run else dfs(run, offset + length)
+                acc[0] -= value
                 broken[0] -= failed
             pieces.pop()
             values.pop()
@@ -364,7 +414,7 @@ class JointSolver:
                                 v += 1
                         else:
                             sums[ci] = total
-                    new_key = tuple(sorted(sums.items())) if sums else ()
+                    new_key = (tuple(sorted(sums.items())) if len(sums) > 1 else tuple(sums.items())) if sums else ()
                     score = prior + seg.readings[ri].prior
                     old = nxt.get(new_key)
                     if old is None or (v, -score) < (old[1], -old[0]):
