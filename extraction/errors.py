@@ -81,6 +81,15 @@ class EncryptedInput(InputError):
     exit_code = 74
 
 
+class OcrUnavailable(GongkaiError):
+    """The configured OCR engine cannot run here: its package is not installed, or its model files are
+    missing. A set-up problem, not bad input: gongkai never downloads models at run time."""
+
+    code = "ocr_unavailable"
+    http_status = 503
+    exit_code = 78  # EX_CONFIG
+
+
 class InputNotFound(InputError):
     code = "input_not_found"
     http_status = 404
@@ -101,6 +110,7 @@ EXIT_CODES = {
         CorruptInput,
         EncryptedInput,
         InputNotFound,
+        OcrUnavailable,
         ExtractionDefect,
     )
 }

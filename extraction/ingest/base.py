@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from pydantic import BaseModel, Field
 
 from extraction.document import DocumentState
+from extraction.ocr.base import OcrOptions
 
 
 class IngestOptions(BaseModel):
@@ -27,6 +28,7 @@ class IngestOptions(BaseModel):
         default=200 * 1024 * 1024, description="DOCX whose parts inflate beyond this are refused (zip bomb)"
     )
     max_pages: int = Field(default=1000, description="Documents with more pages are refused")
+    ocr: OcrOptions = Field(default_factory=OcrOptions, description="OCR of pages without a usable text layer")
 
 
 class IngestBackend(ABC):

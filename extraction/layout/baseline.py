@@ -73,7 +73,9 @@ def _next_is_value(tokens: list[Token], i: int) -> bool:
 class LabelIndex:
     """Where each label core occurs in a document's text tokens, computed once for all formats."""
 
-    def __init__(self, tokens: list[Token], specs: tuple[AnchorSpec, ...], fuzzy_cutoff: float = 80.0) -> None:
+    def __init__(
+        self, tokens: list[Token], specs: tuple[AnchorSpec, ...], fuzzy_cutoff: float = 80.0, long_cutoff: float = 70.0
+    ) -> None:
         self.tokens = tokens
         self.text_idx = [t.index for t in tokens if t.kind == "text" and t.key]
         self.keys = [tokens[i].key for i in self.text_idx]
@@ -108,9 +110,14 @@ class LabelIndex:
         if not todo or not choices:
             return
         # Typos and OCR noise: whole-string similarity (vectorised).
-        scores = process.cdist([key for _, key in todo], choices, scorer=fuzz.ratio, score_cutoff=fuzzy_cutoff)
+        # Long labels tolerate more wrong characters (OCR: "上午端转政府信息公开中请数量").
+        scores = process.cdist([key for _, key in todo], choices, scorer=fuzz.ratio, score_cutoff=long_cutoff)
         for row, (k, key) in enumerate(todo):
-            hits = [(choices[j], float(scores[row, j])) for j in np.flatnonzero(scores[row])]
+            hits = [
+                (choices[j], float(scores[row, j]))
+                for j in np.flatnonzero(scores[row])
+                if scores[row, j] >= fuzzy_cutoff or (len(choices[j]) >= 10 and len(key) >= 10)
+            ]
             # A label wrapped over lines: this token is the label's first line (continuation
             # lines are not anchors; a piece shared by two labels decides nothing).
             if len(key) >= 5:

@@ -15,6 +15,7 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from extraction.document import Token
 from extraction.schema import Constraint
@@ -52,7 +53,7 @@ def parse_number(text: str, kind: str, unit: str | None = None) -> Value:
     except ValueError:
         return None
     if unit == "yuan" and kind == "amount":
-        value = value / 10000.0
+        value = float(Decimal(s) / 10000)  # exact decimal shift: 3152700.05元 → 315.270005万元
     if isinstance(value, float) and kind != "amount" and value.is_integer():
         value = int(value)
     return value

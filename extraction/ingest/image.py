@@ -1,0 +1,236 @@
+"""Page images (PNG, JPEG, TIFF incl. multi-page, GIF, BMP): OCR → table geometry → lines.
+
+Every frame of the image is one page. Pixel bombs are refused from the header alone, before any
+pixel is decoded (`OcrOptions.max_image_pixels`, and Pillow's own MAX_IMAGE_PIXELS check turned
+into a typed error); EXIF orientation is applied; a frame that fails or runs past the page time
+limit is recorded in `PageInfo.error` and the other frames are still read.
+
+`ocr_page` is the one routine that reads a page image, shared with the scanned pages of the PDF
+backend: prepare (orientation, deskew), OCR, ruling lines by morphology, table geometry, and boxes
+mapped back to the page image's pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+
+import numpy as np
+
+from extraction.document import DocumentState, Line, PageInfo
+from extraction.errors import CorruptInput, GongkaiError, InputTooLarge, OcrUnavailable
+from extraction.ingest.base import IngestBackend, IngestOptions
+from extraction.ocr.base import OcrEngine, OcrOptions, OcrTimeout, OcrToken, load_engine
+
+OCR_MIN_SIDE = 1600  # smaller page images are enlarged to this (longer side) before OCR
+OCR_MAX_SIDE = 3600  # larger ones are reduced to this
+
+
+def ocr_options(options: IngestOptions) -> OcrOptions:
+    """The OCR settings of an ingest configuration (IngestOptions.ocr when it has one)."""
+    ocr = getattr(options, "ocr", None)
+    return ocr if isinstance(ocr, OcrOptions) else OcrOptions()
+
+
+def tokens_to_words(tokens: list[OcrToken], shrink: float = 1.6):
+    """OCR tokens → layout words. The detector's boxes are padded around the ink; the layout wants
+    text-height boxes like a text layer's: the token's `core` box when the engine gives one (shrink
+    > 1), else the box shrunk around its centre line by `shrink`; narrowed to its characters'
+    extents when the engine gives them. shrink=1 keeps the detector's boxes."""
+    from extraction.layout.geometry import Word
+
+    words = []
+    for t in tokens:
+        chars = t.chars if t.chars is not None and len(t.chars) == len(t.text) else None
+        x0, y0, x1, y1 = t.core if (t.core is not None and shrink > 1) else t.bbox
+        cy, half = (y0 + y1) / 2, (y1 - y0) / (2 * (1.0 if t.core is not None and shrink > 1 else shrink))
+        if chars:
+            x0, x1 = max(x0, chars[0][0]), min(x1, chars[-1][1])
+            if x1 <= x0:
+                x0, x1 = t.bbox[0], t.bbox[2]
+        words.append(Word(t.text, (x0, cy - half, x1, cy + half), t.confidence, [a for a, _ in t.alternatives], chars))
+    return words
+
+
+def ocr_page(
+    image: np.ndarray,
+    page: int,
+    options: OcrOptions,
+    engine: OcrEngine | None = None,
+    deadline: float | None = None,
+) -> list[Line]:
+    """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels."""
+    import cv2
+
+    from extraction.layout.geometry import erase_lines, layout_page, rules_from_image
+    from extraction.ocr.prep import drop_red, glyph_height, prepare
+
+    engine = engine or load_engine(options)
+    gray = drop_red(image)  # colour: red seals fade (red channel); else luminance
+    del image
+    h, w = gray.shape[:2]
+    # a page image far from ~200 dpi is resampled first (the map back to its pixels is kept)
+    scale = 1.0
+    if max(h, w) < OCR_MIN_SIDE:
+        scale = OCR_MIN_SIDE / max(h, w)
+    elif max(h, w) > OCR_MAX_SIDE:
+        scale = OCR_MAX_SIDE / max(h, w)
+    if scale != 1.0:
+        interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+        work = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
+    else:
+        work = gray
+    prepared = prepare(work, options)
+    if scale != 1.0:
+        prepared.matrix = prepared.matrix / scale
+        prepared.original_size = (w, h)
+    del work, gray
+    OcrEngine.check_deadline(deadline)
+    text_height = glyph_height(prepared.image)
+    clean = erase_lines(prepared.image, text_height)
+    tokens = engine(clean, page, deadline=deadline)
+    if options.orientation and _mostly_vertical(tokens):
+        # text boxes standing upright: the page lies on its side (the profile test missed it)
+        OcrEngine.check_deadline(deadline)
+        prepared.turn(90)
+        clean = erase_lines(prepared.image, text_height)
+        tokens = engine(clean, page, deadline=deadline)
+    if options.orientation and tokens and hasattr(engine, "upside_down"):
+        flipped = _maybe_upside_down(engine, prepared, tokens)
+        if flipped:
+            OcrEngine.check_deadline(deadline)
+            prepared.turn(180)
+            clean = erase_lines(prepared.image, text_height)
+            tokens = engine(clean, page, deadline=deadline)
+    del clean
+    # ruling lines: strokes inside a detected text box (一, ——) are glyphs, not rules
+    rules = rules_from_image(prepared.image, tokens_to_words(tokens, shrink=1.0), text_height)
+    return layout_page(tokens_to_words(tokens), rules, page, bbox_map=_bbox_mapper(prepared))
+
+
+def _mostly_vertical(tokens: list[OcrToken]) -> bool:
+    tall = sum(1 for t in tokens if (t.bbox[3] - t.bbox[1]) > 2.5 * (t.bbox[2] - t.bbox[0]))
+    wide = sum(1 for t in tokens if (t.bbox[2] - t.bbox[0]) > 2.5 * (t.bbox[3] - t.bbox[1]))
+    return tall >= 5 and tall > 2 * wide
+
+
+def _maybe_upside_down(engine, prepared, tokens: list[OcrToken]) -> bool:
+    """Ask the angle classifier only when the reading looks poor (cheap on upright pages)."""
+    scores = [t.confidence for t in tokens if len(t.text) >= 4]
+    if scores and float(np.median(scores)) > 0.85:
+        return False
+    boxes = np.array([t.quad for t in tokens], np.float32)
+    return bool(engine.upside_down(prepared.image, boxes))
+
+
+def _bbox_mapper(prepared):
+    def mapper(box):
+        return prepared.bbox_to_original(box)
+
+    return mapper
+
+
+def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
+    """Run `ocr_page` over (page number, loader) pairs, one page in memory at a time, recording
+    failures per page. `loader()` returns the page image (or raises)."""
+    opts = ocr_options(options)
+    engine: OcrEngine | None = None
+    unavailable: OcrUnavailable | None = None
+    for number, loader in pages:
+        info = PageInfo(number)
+        state.pages.append(info)
+        deadline = time.monotonic() + opts.page_timeout_s
+        try:
+            image = loader()
+            info.height, info.width = float(image.shape[0]), float(image.shape[1])
+            info.unit = unit  # type: ignore[assignment]
+            if engine is None:
+                engine = load_engine(opts)
+            state.lines.extend(ocr_page(image, number, opts, engine, deadline))
+            del image
+        except OcrUnavailable as exc:
+            unavailable = exc
+            info.error = f"ocr_unavailable: {exc.message}"
+        except OcrTimeout:
+            info.error = f"timeout: the page took longer than {opts.page_timeout_s:g} s"
+        except InputTooLarge as exc:
+            info.error = f"too_large: {exc.message}"
+        except GongkaiError as exc:
+            info.error = f"{exc.code}: {exc.message}"
+        except Exception as exc:  # one bad page must not sink the document
+            info.error = f"page_error: {type(exc).__name__}: {exc}"
+    if unavailable is not None and all(p.error for p in state.pages):
+        raise unavailable
+
+
+class ImageBackend(IngestBackend):
+    kind = "image"
+
+    def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
+        from PIL import Image, ImageOps, UnidentifiedImageError
+
+        opts = ocr_options(options)
+        state = self.new_state(data, name, "image")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InputTooLarge(f"the image is a pixel bomb: {exc}") from None
+        except UnidentifiedImageError:
+            raise CorruptInput("the image cannot be decoded (unknown or damaged image data)") from None
+        except OSError as exc:
+            raise CorruptInput(f"the image cannot be decoded: {exc}") from None
+        frames = getattr(im, "n_frames", 1) or 1
+        if frames > options.max_pages:
+            raise InputTooLarge(
+                f"the image has {frames} frames; the limit is {options.max_pages}",
+                detail={"pages": frames, "limit": options.max_pages},
+            )
+        w, h = im.size
+        if w * h > opts.max_image_pixels:
+            raise InputTooLarge(
+                f"the image is {w}×{h} pixels; the limit is {opts.max_image_pixels:,} pixels (pixel bomb?)",
+                detail={"pixels": w * h, "limit": opts.max_image_pixels},
+            )
+        if w < 16 or h < 16:
+            raise CorruptInput(f"the image is only {w}×{h} pixels: no page to read")
+
+        def loader(index: int):
+            def load() -> np.ndarray:
+                try:
+                    im.seek(index)
+                    fw, fh = im.size
+                    if fw * fh > opts.max_image_pixels:
+                        raise InputTooLarge(f"frame {index + 1} is {fw}×{fh} pixels (pixel bomb?)")
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error", Image.DecompressionBombWarning)
+                        frame = ImageOps.exif_transpose(im) if index == 0 else im.copy()
+                    if frame.mode not in ("L", "RGB"):
+                        if frame.mode in ("RGBA", "LA", "P", "PA"):
+                            frame = frame.convert("RGBA")
+                            background = Image.new("RGBA", frame.size, (255, 255, 255, 255))
+                            frame = Image.alpha_composite(background, frame).convert("RGB")
+                        elif frame.mode in ("1", "I", "I;16", "F"):
+                            frame = frame.convert("L")
+                        else:  # CMYK, YCbCr, LAB, HSV
+                            frame = frame.convert("RGB")
+                    return np.asarray(frame)
+                except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                    raise InputTooLarge(f"frame {index + 1} is a pixel bomb: {exc}") from None
+                except OSError as exc:
+                    raise CorruptInput(f"frame {index + 1} cannot be decoded: {exc}") from None
+
+            return load
+
+        read_pages(state, ((i + 1, loader(i)) for i in range(frames)), options, unit="px")
+        from extraction.layout.geometry import drop_repeated_headers
+
+        state.lines = drop_repeated_headers(state.lines)
+        if state.pages and all(p.error for p in state.pages):
+            first = state.pages[0].error or ""
+            if first.startswith("too_large"):
+                raise InputTooLarge(f"no page of the image could be read: {first}")
+            raise CorruptInput(f"no page of the image could be read: {first}")
+        return state

@@ -1,0 +1,302 @@
+"""OCR engine contract: a page image → positioned text tokens with confidences and alternatives.
+
+An engine is loaded once (models are expensive) and called per page:
+`engine(image, page) -> list[OcrToken]`, boxes in the pixel coordinates of the image it was given.
+Page preparation (deskew, orientation) happens before, in `extraction.ocr.prep`; table geometry
+after, in `extraction.layout.geometry`.
+
+Engines are chosen by `OcrOptions.engine` and built with `load_engine(options)`, which caches one
+engine per configuration. Nothing here downloads anything: the default engine (`rapidocr`) runs the
+PP-OCR ONNX models shipped inside the rapidocr wheel; `paddleocr` runs from local model folders.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from extraction.document import BBox
+from extraction.errors import OcrUnavailable
+
+Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+
+
+@dataclass
+class OcrToken:
+    """One recognised piece of text (a detected text box).
+
+    `quad` is the box as the detector found it (top-left, top-right, bottom-right, bottom-left) and
+    `bbox` its axis-aligned hull (x0, y0, x1, y1), both in pixels of the image the engine was given.
+    `alternatives` are other readings of the whole text with their scores, best first (for numeric
+    tokens: the likely digit confusions). `chars`, when the engine can tell, holds each character's
+    horizontal extent (x0, x1) in image pixels, so the layout can cut a box that spans two cells;
+    `core` the text's own box (detectors pad their boxes around the ink).
+    """
+
+    text: str
+    quad: Quad
+    bbox: BBox
+    confidence: float
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+    chars: list[tuple[float, float]] | None = None
+    char_scores: list[float] | None = None
+    core: BBox | None = None  # the text's own box (the detector's padding removed), when the engine knows it
+
+
+class OcrTimeout(Exception):
+    """An OCR call ran past its deadline (the page is recorded as failed, the document goes on)."""
+
+
+class OcrOptions(BaseModel):
+    """How pages without a usable text layer (scans, images) are read."""
+
+    engine: Literal["rapidocr", "paddleocr"] = Field(
+        default="rapidocr",
+        description="OCR engine: 'rapidocr' (embedded PP-OCR ONNX models shipped in the rapidocr wheel; "
+        "works offline) or 'paddleocr' (optional extra; needs local model folders, see docs/paddleocr.md)",
+    )
+    det_model_dir: Path | None = Field(
+        default=None,
+        description="paddleocr: folder of the text detection model (inference.yml + inference.json/.pdiparams "
+        "or inference.onnx). rapidocr: an ONNX file or folder to use instead of the packaged detector",
+    )
+    rec_model_dir: Path | None = Field(
+        default=None,
+        description="paddleocr: folder of the text recognition model. rapidocr: an ONNX file or folder to use "
+        "instead of the packaged recogniser (it must carry its character list in its metadata)",
+    )
+    det_model_name: str | None = Field(
+        default=None,
+        description="paddleocr: the model name of det_model_dir (e.g. 'PP-OCRv5_server_det'); "
+        "default: read from the folder's inference.yml",
+    )
+    rec_model_name: str | None = Field(
+        default=None,
+        description="paddleocr: the model name of rec_model_dir (e.g. 'PP-OCRv5_server_rec'); "
+        "default: read from the folder's inference.yml",
+    )
+    det_limit_side: int = Field(
+        default=1280,
+        ge=320,
+        le=4096,
+        description="The detector sees the page scaled so that its longer side is at most this many pixels "
+        "(recognition always reads crops of the full-resolution page). 1280 reads every digit of dense A4 "
+        "table pages at 150-200 dpi; 960 starts to miss lone digits",
+    )
+    dpi: int = Field(default=200, ge=72, le=600, description="Resolution at which scanned PDF pages are rendered")
+    threads: int = Field(
+        default=0, ge=0, le=256, description="CPU threads for the OCR engine (0: all cores of the machine)"
+    )
+    rec_batch_width: int = Field(
+        default=2400,
+        ge=64,
+        description="Recognition batches hold text crops of similar width up to this many pixels "
+        "(at 48 px height) in total",
+    )
+    page_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A page whose rendering + OCR + layout takes longer is abandoned: it is listed in "
+        "PageInfo.error and the other pages are still read",
+    )
+    min_confidence: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Recognised texts scoring below this are dropped as noise"
+    )
+    alternative_threshold: float = Field(
+        default=0.95,
+        ge=0.0,
+        le=1.0,
+        description="A character of a numeric token read with less probability than this gets alternative "
+        "readings (the recogniser's runner-up characters)",
+    )
+    max_alternatives: int = Field(default=3, ge=0, le=10, description="At most this many alternatives per token")
+    det_thresh: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="Detector: a pixel is text when its probability exceeds this"
+    )
+    det_box_thresh: float = Field(
+        default=0.3,
+        gt=0.0,
+        lt=1.0,
+        description="Detector: a box is kept when its mean probability exceeds this (lower finds faint lone "
+        "digits on noisy scans; 0.3 finds every digit of heavy synthetic scans, 0.5 misses some)",
+    )
+    normalize_contrast: bool = Field(
+        default=True, description="Stretch a faded page's grey levels to the full range before OCR"
+    )
+    deskew: bool = Field(default=True, description="Estimate and undo page skew (up to max_skew_deg) before OCR")
+    max_skew_deg: float = Field(default=5.0, ge=0.0, le=15.0, description="Largest skew angle searched, in degrees")
+    orientation: bool = Field(
+        default=True, description="Detect pages turned by 90/180/270 degrees and read them upright"
+    )
+    binarize: bool = Field(default=False, description="Binarise the page (adaptive threshold) before OCR")
+    denoise: bool = Field(
+        default=True,
+        description="Median-filter (3×3) speckle noise before OCR: on noisy scans the detector otherwise misses "
+        "lone digits (20 of 35 found on a heavy synthetic scan without it, 35 with it)",
+    )
+    max_image_pixels: int = Field(
+        default=60_000_000,
+        ge=1_000_000,
+        description="Images (and rendered pages) with more pixels are refused as a pixel bomb (InputTooLarge); "
+        "rendered PDF pages are scaled down to stay under it",
+    )
+
+
+class OcrEngine(ABC):
+    """A page image (H×W RGB or H×W gray, uint8) → tokens in that image's pixel coordinates."""
+
+    name: str = ""
+    version: str = ""
+
+    def __init__(self, options: OcrOptions) -> None:
+        self.options = options
+
+    @abstractmethod
+    def __call__(self, image: np.ndarray, page: int, *, deadline: float | None = None) -> list[OcrToken]:
+        """Read one page. `deadline` (time.monotonic()) makes a long page raise OcrTimeout."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @staticmethod
+    def check_deadline(deadline: float | None) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise OcrTimeout("the page's OCR time limit was reached")
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """The image as 3-channel BGR (what PP-OCR models were trained on)."""
+    import cv2
+
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_RGBA2BGR)
+    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask, not the host's core count)."""
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 16))
+
+
+# ---------------------------------------------------------------------------------------------
+# Digits: look-alike glyphs and the usual confusions of printed digits
+
+# Latin and CJK look-alikes read as digits inside a digit run (1O0 → 100, I2 → 12).
+LOOKALIKE_DIGITS = {
+    "O": "0",
+    "o": "0",
+    "D": "0",
+    "Q": "0",
+    "〇": "0",
+    "I": "1",
+    "l": "1",
+    "|": "1",
+    "i": "1",
+    "!": "1",
+    "Z": "2",
+    "z": "2",
+    "S": "5",
+    "s": "5",
+    "B": "8",
+    "b": "6",
+    "G": "6",
+    "g": "9",
+    "q": "9",
+}
+DIGITS = frozenset("0123456789")
+
+# Printed digits an OCR engine confuses, most frequent first. Used for the alternatives of
+# low-confidence numeric tokens when an engine cannot give per-character probabilities
+# (the embedded engine uses its recogniser's own runner-up digits instead).
+DIGIT_CONFUSIONS: dict[str, str] = {
+    "0": "86",
+    "1": "74",
+    "2": "7",
+    "3": "85",
+    "4": "1",
+    "5": "63",
+    "6": "85",
+    "7": "1",
+    "8": "036",
+    "9": "0",
+}
+
+
+def numeric_like(text: str) -> bool:
+    """A token that reads as a number: digits (some maybe look-alike letters), separators, sign."""
+    core = text.strip().replace(",", "").replace(".", "").replace(" ", "").lstrip("+-")
+    if not core or len(core) > 16:
+        return False
+    digits = sum(c in DIGITS for c in core)
+    look = sum(c in LOOKALIKE_DIGITS for c in core)
+    if digits + look != len(core):
+        return False
+    return digits > 0 or (len(core) == 1 and core in "OoIl|")
+
+
+def as_digits(text: str) -> str:
+    return "".join(LOOKALIKE_DIGITS.get(c, c) for c in text)
+
+
+def confusion_alternatives(text: str, confidence: float, threshold: float, limit: int) -> list[tuple[str, float]]:
+    """Other readings of a low-confidence numeric token by the confusion table: one digit changed
+    at a time, scored below the reading itself."""
+    if confidence >= threshold or not limit or not text.isdigit():
+        return []
+    out: list[tuple[str, float]] = []
+    for rank in range(3):
+        for i, c in enumerate(text):
+            subs = DIGIT_CONFUSIONS.get(c, "")
+            if rank < len(subs):
+                alt = text[:i] + subs[rank] + text[i + 1 :]
+                if alt != text and (len(alt) == 1 or alt[0] != "0"):
+                    out.append((alt, round((1 - confidence) / (2 + rank), 5)))
+            if len(out) >= limit:
+                return out
+    return out
+
+
+ENGINES: dict[str, str] = {
+    "rapidocr": "extraction.ocr.rapid:RapidOcrEngine",
+    "paddleocr": "extraction.ocr.paddle:PaddleOcrEngine",
+}
+
+_CACHE: dict[str, OcrEngine] = {}
+_CACHE_LOCK = threading.Lock()
+_ENGINE_KEYS = ("engine", "det_model_dir", "rec_model_dir", "det_model_name", "rec_model_name", "threads")
+
+
+def load_engine(options: OcrOptions | None = None) -> OcrEngine:
+    """The engine `options` names, loaded once per model configuration and reused."""
+    import importlib
+
+    options = options or OcrOptions()
+    key = repr([getattr(options, k) for k in _ENGINE_KEYS])
+    with _CACHE_LOCK:
+        engine = _CACHE.get(key)
+        if engine is None:
+            target = ENGINES.get(options.engine)
+            if target is None:
+                raise OcrUnavailable(f"unknown OCR engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
+            module_name, cls_name = target.split(":")
+            engine = getattr(importlib.import_module(module_name), cls_name)(options)
+            _CACHE[key] = engine
+    # per-call settings (limits, thresholds) follow the caller's options
+    engine.options = options
+    return engine
