@@ -9,6 +9,7 @@ statutory printing order and scores best, so "规章" in the narrative loses to 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -210,7 +211,40 @@ def align(tokens: list[Token], fmt: str, index: LabelIndex | None = None) -> Ali
         )
         for i in chain
     ]
-    return Alignment(fmt, total, anchors)
+    return Alignment(fmt, total, fill_gaps(tokens, specs, anchors))
+
+
+INFERRED_SCORE = 0.3
+
+
+def fill_gaps(tokens: list[Token], specs: tuple[AnchorSpec, ...], anchors: list[Anchor]) -> list[Anchor]:
+    """Rows the matcher missed (a label garbled by OCR, an unknown wording) but the printing order
+    pins down: between two found anchors, the expected rows that are missing are given, in order,
+    to the unlabelled text tokens there that values follow, when the counts agree."""
+    out: list[Anchor] = []
+    for a, b in itertools.pairwise(anchors):
+        out.append(a)
+        missing = [s for s in specs[a.spec + 1 : b.spec] if s.kind == "row"]
+        if not missing:
+            continue
+        start = a.token + 1
+        labels = [
+            t
+            for t in tokens[start : b.token]
+            if t.kind == "text" and len(t.key) >= 2 and _next_is_value(tokens, t.index) and not _numeric_key(t.key)
+        ]
+        if len(labels) == len(missing):
+            out.extend(
+                Anchor(t.index, len(t.key), s.kind, s.key, INFERRED_SCORE, s.index)
+                for t, s in zip(labels, missing, strict=True)
+            )
+    if anchors:
+        out.append(anchors[-1])
+    return out
+
+
+def _numeric_key(key: str) -> bool:
+    return sum(ch.isdigit() for ch in key) * 2 >= len(key)
 
 
 class BaselineLabeler:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from extraction.document import Anchor, CellValue, DocumentState, Token
+from extraction.layout.baseline import INFERRED_SCORE
 from extraction.reconstruct.solver import JointSolver, Reading, Segment, dedupe, inside_checks, readings, unary_filter
 from extraction.schema import Layout, hard_constraints, layout
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
@@ -20,6 +21,9 @@ class ReconstructOptions(BaseModel):
         default=0.3, description="Confidence of a cell whose value differs between readings that satisfy the rules"
     )
     missing_confidence: float = Field(default=0.2, description="Confidence of a cell whose row label was not found")
+    inferred_label_confidence: float = Field(
+        default=0.7, description="Confidence of a cell whose row label was placed by printing order, not read"
+    )
     corrected_confidence: float = Field(
         default=0.75, description="Confidence of a cell whose OCR reading was replaced by an alternative the sums need"
     )
@@ -162,7 +166,9 @@ class Reconstructor:
                 if span is None:
                     table_segments.append(Segment(row.cell_ids, [], kinds, found=False))
                 else:
-                    table_segments.append(Segment(row.cell_ids, span.values, kinds))
+                    seg = Segment(row.cell_ids, span.values, kinds)
+                    seg.inferred_label = span.anchor is not None and span.anchor.score <= INFERRED_SCORE
+                    table_segments.append(seg)
             _grids_from_rows(table_segments)
             segments.extend(table_segments)
         return segments
@@ -178,6 +184,10 @@ class Reconstructor:
             if not seg.found:
                 confidence = opts.missing_confidence
                 flags.add("missing")
+            elif seg.inferred_label:
+                # The row's label was not read, only its place in the printing order.
+                confidence = min(confidence, opts.inferred_label_confidence)
+                flags.add("label_inferred")
             elif alts:
                 confidence = min(confidence, opts.ambiguous_confidence)
                 flags.add("ambiguous")

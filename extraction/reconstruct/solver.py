@@ -44,6 +44,7 @@ class Segment:
     found: bool = True  # the segment's label was found
     checks: list = field(default_factory=list)  # hard rules wholly inside the segment (inside_checks)
     grid: list[tuple[float, float]] | None = None  # display-column extent of each cell (aligned text)
+    inferred_label: bool = False  # the row's label was placed by printing order, not matched
 
 
 def parse_number(text: str, kind: str, unit: str | None = None) -> Value:
