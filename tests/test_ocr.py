@@ -254,13 +254,10 @@ def test_deskew_finds_the_angle_and_maps_boxes_back(angle):
     assert np.mean(ok) > 0.9
 
 
-def test_quarter_turn_and_red_seal():
-    from extraction.ocr.prep import drop_red, prepare
+def test_red_seal_fades():
+    from extraction.ocr.prep import drop_red
 
     page = _text_page(0.0)
-    turned = np.ascontiguousarray(np.rot90(page))
-    prepared = prepare(turned, OcrOptions())
-    assert prepared.quarter in (1, 3) and prepared.image.shape == page.shape
     rgb = np.stack([page] * 3, axis=2)
     cv2.circle(rgb, (500, 700), 150, (220, 40, 40), 12)  # a red seal over the text
     grey = drop_red(rgb)
@@ -321,6 +318,18 @@ def test_upside_down_page_is_turned(engine):
 
     data, _, _ = seed_pdf(embedded_font=True)
     image = np.asarray(scan_images(data, angle=0.0)[1])[::-1, ::-1].copy()
+    lines = ocr_page(image, 2, OcrOptions(), engine)
+    texts = [" ".join(f.text for f in ln.fields) for ln in lines]
+    assert any("本年新收" in t and "53" in t for t in texts)
+
+
+@pytest.mark.slow
+def test_page_on_its_side_is_turned(engine):
+    from extraction.ingest.image import ocr_page
+    from tests.test_ingest_pdf import scan_images, seed_pdf
+
+    data, _, _ = seed_pdf(embedded_font=True)
+    image = np.ascontiguousarray(np.rot90(np.asarray(scan_images(data, angle=0.0)[1])))
     lines = ocr_page(image, 2, OcrOptions(), engine)
     texts = [" ".join(f.text for f in ln.fields) for ln in lines]
     assert any("本年新收" in t and "53" in t for t in texts)

@@ -90,12 +90,22 @@ def ocr_page(
     text_height = glyph_height(prepared.image)
     clean = erase_lines(prepared.image, text_height)
     tokens = engine(clean, page, deadline=deadline)
-    if options.orientation and _mostly_vertical(tokens):
-        # text boxes standing upright: the page lies on its side (the profile test missed it)
-        OcrEngine.check_deadline(deadline)
-        prepared.turn(90)
+    if options.orientation and (_mostly_vertical(tokens) or _reads_poorly(tokens)):
+        # A page on its side reads as scattered single characters: read it turned both ways and
+        # keep the best reading. (Deciding from the pixels before OCR was dropped: the digit
+        # columns of a dense table line up like text turned by 90°.)
+        best, best_quality, best_at, at = tokens, _reading_quality(tokens), 0, 0
+        for step in (90, 180):  # the page turned by 90°, then by 270°
+            OcrEngine.check_deadline(deadline)
+            prepared.turn(step)
+            at = (at + step) % 360
+            candidate = engine(erase_lines(prepared.image, text_height), page, deadline=deadline)
+            quality = _reading_quality(candidate)
+            if quality > best_quality:
+                best, best_quality, best_at = candidate, quality, at
+        prepared.turn((best_at - at) % 360)  # back to the best reading's orientation
+        tokens = best
         clean = erase_lines(prepared.image, text_height)
-        tokens = engine(clean, page, deadline=deadline)
     if options.orientation and tokens and hasattr(engine, "upside_down"):
         flipped = _maybe_upside_down(engine, prepared, tokens)
         if flipped:
@@ -107,6 +117,21 @@ def ocr_page(
     # ruling lines: strokes inside a detected text box (一, ——) are glyphs, not rules
     rules = rules_from_image(prepared.image, tokens_to_words(tokens, shrink=1.0), text_height)
     return layout_page(tokens_to_words(tokens), rules, page, bbox_map=_bbox_mapper(prepared))
+
+
+def _cjk(text: str) -> int:
+    return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+
+
+def _reading_quality(tokens: list[OcrToken]) -> float:
+    """Confident Chinese read in words: what an upright page gives and a turned one does not."""
+    return sum(t.confidence * _cjk(t.text) for t in tokens if _cjk(t.text) >= 3)
+
+
+def _reads_poorly(tokens: list[OcrToken]) -> bool:
+    """Most Chinese characters came out alone or in pairs: the page is probably not upright."""
+    total = sum(_cjk(t.text) for t in tokens)
+    return total >= 20 and sum(_cjk(t.text) for t in tokens if _cjk(t.text) >= 3) < 0.5 * total
 
 
 def _mostly_vertical(tokens: list[OcrToken]) -> bool:

@@ -184,29 +184,6 @@ def estimate_skew(gray: np.ndarray, max_deg: float = 5.0) -> float:
     return best
 
 
-def quarter_turn_needed(gray: np.ndarray) -> bool:
-    """Whether the text lines run vertically (page turned by 90 or 270 degrees): glyph centres
-    line up far more sharply along x than along y."""
-    import cv2
-
-    h, w = gray.shape[:2]
-    scale = min(1.0, ANALYSIS_SIDE / max(h, w))
-    small = cv2.resize(gray, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
-    bw = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15)
-    _n, _l, stats, cents = cv2.connectedComponentsWithStats(bw, connectivity=8)
-    ww, hh, area = stats[1:, 2], stats[1:, 3], stats[1:, 4]
-    keep = (area >= 6) & (hh >= 3) & (hh <= 40) & (ww >= 3) & (ww <= 40)
-    if keep.sum() < 60:
-        return False
-    xs, ys = cents[1:, 0][keep], cents[1:, 1][keep]
-
-    def sharp(v: np.ndarray) -> float:
-        c = np.bincount((v // 3).astype(np.int64))
-        return float(np.dot(c, c)) / len(v) ** 2
-
-    return sharp(xs) > 2.0 * sharp(ys)
-
-
 def rotate(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """The image turned by `angle` degrees counter-clockwise about its centre (same size, white
     fill), and the 2×3 map from the rotated image's pixels back to the input's."""
@@ -266,10 +243,6 @@ def prepare(image: np.ndarray, options: OcrOptions | None = None) -> PreparedPag
         page.image = image
     if options.deskew and options.max_skew_deg > 0:
         _deskew(page, options.max_skew_deg)
-    if options.orientation and quarter_turn_needed(page.image):
-        page.turn(90)
-        if options.deskew and options.max_skew_deg > 0:
-            _deskew(page, options.max_skew_deg)
     if options.denoise:
         page.image = cv2.medianBlur(page.image, 3)
     if options.normalize_contrast:
