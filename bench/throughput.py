@@ -50,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
             per_kind[kind].append(time.perf_counter() - t0)
         rates.append(len(inputs) / (time.perf_counter() - start))
     print(f"inputs {len(inputs)}  rounds {args.rounds}")
-    print(f"throughput: median {statistics.median(rates):.1f} reports/s  (min {min(rates):.1f}, max {max(rates):.1f})  goal >= 50")
+    print(
+        f"throughput: median {statistics.median(rates):.1f} reports/s  (min {min(rates):.1f}, max {max(rates):.1f})  goal >= 50"
+    )
     for kind, times in sorted(per_kind.items()):
-        print(f"  {kind:14s} {1000 * statistics.median(times):6.1f} ms/report (median)  p95 {1000 * sorted(times)[int(0.95 * len(times)) - 1]:6.1f} ms")
+        print(
+            f"  {kind:14s} {1000 * statistics.median(times):6.1f} ms/report (median)  p95 {1000 * sorted(times)[int(0.95 * len(times)) - 1]:6.1f} ms"
+        )
     return 0
 
 
