@@ -156,6 +156,15 @@ def _bbox_mapper(prepared):
     return mapper
 
 
+def page_failure(exc: Exception, timeout_s: float) -> str:
+    """`PageInfo.error` for a page that failed: the document goes on without it."""
+    if isinstance(exc, OcrTimeout):
+        return f"timeout: the page took longer than {timeout_s:g} s"
+    if isinstance(exc, GongkaiError):
+        return f"{exc.code}: {exc.message}"
+    return f"page_error: {type(exc).__name__}: {exc}"
+
+
 def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
     """Run `ocr_page` over (page number, loader) pairs, one page in memory at a time, recording
     failures per page. `loader()` returns the page image (or raises)."""
@@ -174,17 +183,10 @@ def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = 
                 engine = load_engine(opts)
             state.lines.extend(ocr_page(image, number, opts, engine, deadline))
             del image
-        except OcrUnavailable as exc:
-            unavailable = exc
-            info.error = f"ocr_unavailable: {exc.message}"
-        except OcrTimeout:
-            info.error = f"timeout: the page took longer than {opts.page_timeout_s:g} s"
-        except InputTooLarge as exc:
-            info.error = f"too_large: {exc.message}"
-        except GongkaiError as exc:
-            info.error = f"{exc.code}: {exc.message}"
         except Exception as exc:  # one bad page must not sink the document
-            info.error = f"page_error: {type(exc).__name__}: {exc}"
+            if isinstance(exc, OcrUnavailable):
+                unavailable = exc
+            info.error = page_failure(exc, opts.page_timeout_s)
     if unavailable is not None and all(p.error for p in state.pages):
         raise unavailable
 

@@ -31,10 +31,10 @@ import time
 import numpy as np
 
 from extraction.document import BBox, DocumentState, PageInfo
-from extraction.errors import CorruptInput, EncryptedInput, GongkaiError, InputTooLarge, OcrUnavailable
+from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge, OcrUnavailable
 from extraction.ingest.base import IngestBackend, IngestOptions
-from extraction.ingest.image import ocr_options, ocr_page
-from extraction.ocr.base import OcrEngine, OcrTimeout, load_engine
+from extraction.ingest.image import ocr_options, ocr_page, page_failure
+from extraction.ocr.base import OcrEngine, load_engine
 
 MAX_PAGE_CHARS = 100_000  # a page with more characters is read up to this many
 MAX_PATH_SEGMENTS = 60_000  # a page with more drawing than this is not searched for ruling lines
@@ -363,15 +363,10 @@ class PdfBackend(IngestBackend):
                         state.lines.extend(ocr_page(image, number, opts, engine, deadline))
                         del image
                         ocr_pages.append(number)
-                except OcrUnavailable as exc:
-                    unavailable = exc
-                    info.error = f"ocr_unavailable: {exc.message}"
-                except OcrTimeout:
-                    info.error = f"timeout: the page took longer than {opts.page_timeout_s:g} s"
-                except GongkaiError as exc:
-                    info.error = f"{exc.code}: {exc.message}"
                 except Exception as exc:  # one bad page must not sink the document
-                    info.error = f"page_error: {type(exc).__name__}: {exc}"
+                    if isinstance(exc, OcrUnavailable):
+                        unavailable = exc
+                    info.error = page_failure(exc, opts.page_timeout_s)
                 finally:
                     if textpage is not None:
                         textpage.close()

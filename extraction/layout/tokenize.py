@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from extraction.document import Line, Token
+from extraction.document import Field, Line, Token
 from extraction.ingest.text import display_width
 
 # Page furniture printed between table rows by PDF text extraction.
@@ -55,6 +55,24 @@ def is_footer(text: str) -> bool:
     return bool(_FOOTER_LINE.match(text))
 
 
+def _token(tokens: list[Token], kind: str, text: str, line_no: int, field_no: int, fld: Field, **extra) -> Token:
+    """A token of the field `fld`, appended to `tokens` (position, page, box and OCR data kept)."""
+    token = Token(
+        len(tokens),
+        kind,  # type: ignore[arg-type]
+        text,
+        line_no,
+        field_no,
+        fld.page,
+        fld.bbox,
+        fld.confidence,
+        list(fld.alternatives) if kind == "number" else [],
+        **extra,
+    )
+    tokens.append(token)
+    return token
+
+
 def tokenize(lines: list[Line]) -> list[Token]:
     tokens: list[Token] = []
     for line_no, line in enumerate(lines):
@@ -64,7 +82,7 @@ def tokenize(lines: list[Line]) -> list[Token]:
             text = normalize(fld.text)
             stripped = text.strip()
             if line.delimited and (not stripped or stripped in _BLANK_MARKS):
-                tokens.append(Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence))
+                _token(tokens, "blank", "", line_no, field_no, fld)
                 continue
             if not stripped:
                 continue
@@ -97,40 +115,16 @@ _ENUM_START = re.compile(
 def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token]) -> None:
     # Fast paths: most fields are a bare label or a bare number.
     if text.isdigit():
-        tokens.append(
-            Token(
-                len(tokens),
-                "number",
-                text,
-                line_no,
-                field_no,
-                fld.page,
-                fld.bbox,
-                fld.confidence,
-                list(fld.alternatives),
-            )
-        )
+        _token(tokens, "number", text, line_no, field_no, fld)
         return
     if _DIGIT.search(text) is None:
         if text in _BLANK_MARKS:
-            tokens.append(Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence))
+            _token(tokens, "blank", "", line_no, field_no, fld)
             return
         for part in _ENUM_START.split(text) if " " in text else (text,):
             part = part.strip()
             if part:
-                tokens.append(
-                    Token(
-                        len(tokens),
-                        "text",
-                        part,
-                        line_no,
-                        field_no,
-                        fld.page,
-                        fld.bbox,
-                        fld.confidence,
-                        key=match_key(part),
-                    )
-                )
+                _token(tokens, "text", part, line_no, field_no, fld, key=match_key(part))
         return
     text = _FOOTER_INLINE.sub(" ", text)
     text = _REMARK.sub("", text)
@@ -172,35 +166,12 @@ def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token
             if not piece:
                 continue
             if piece in _BLANK_MARKS:
-                tokens.append(Token(len(tokens), "blank", "", line_no, field_no, fld.page, fld.bbox, fld.confidence))
+                _token(tokens, "blank", "", line_no, field_no, fld)
                 continue
-            tokens.append(
-                Token(
-                    len(tokens),
-                    "text",
-                    piece,
-                    line_no,
-                    field_no,
-                    fld.page,
-                    fld.bbox,
-                    fld.confidence,
-                    key=match_key(piece),
-                )
-            )
+            _token(tokens, "text", piece, line_no, field_no, fld, key=match_key(piece))
             continue
         follower = pieces[i + 1][1] if i + 1 < len(pieces) and pieces[i + 1][0] == "text" else ""
-        token = Token(
-            len(tokens),
-            "number",
-            piece.replace(",", "").replace("−", "-"),
-            line_no,
-            field_no,
-            fld.page,
-            fld.bbox,
-            fld.confidence,
-            list(fld.alternatives),
-            glued=glued,
-        )
+        token = _token(tokens, "number", piece.replace(",", "").replace("−", "-"), line_no, field_no, fld, glued=glued)
         head = follower.lstrip()[:2]
         if head.startswith("万元"):
             token.unit = "wan"
@@ -208,4 +179,3 @@ def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token
             token.unit = "yuan"
         elif head[:1] in _COUNT_UNITS:
             token.narrative = True
-        tokens.append(token)
