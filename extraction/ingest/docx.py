@@ -123,33 +123,29 @@ def _int(value: str | None, low: int = 1, cap: int = 1000) -> int:
     return max(low, min(n, cap))
 
 
-def _blocks(parent):
-    """The w:p and w:tbl (and w:altChunk) elements of a body or cell, in order, through wrappers."""
+def _through_wrappers(parent, tags: tuple[str, ...]):
+    """Children of `parent` with one of `tags`, in order, read through content-control /
+    custom-XML wrappers."""
     stack = [iter(parent)]
     while stack:
         child = next(stack[-1], None)
         if child is None:
             stack.pop()
             continue
-        tag = child.tag
-        if tag in (_P, _TBL, _ALTCHUNK):
-            yield child
-        elif tag in _WRAPPERS:
-            stack.append(iter(child))
-
-
-def _children(parent, tag: str):
-    """Children `tag` of `parent`, read through content-control / custom-XML wrappers."""
-    stack = [iter(parent)]
-    while stack:
-        child = next(stack[-1], None)
-        if child is None:
-            stack.pop()
-            continue
-        if child.tag == tag:
+        if child.tag in tags:
             yield child
         elif child.tag in _WRAPPERS:
             stack.append(iter(child))
+
+
+def _blocks(parent):
+    """The w:p and w:tbl (and w:altChunk) elements of a body or cell, in order."""
+    return _through_wrappers(parent, (_P, _TBL, _ALTCHUNK))
+
+
+def _children(parent, tag: str):
+    """Children `tag` of `parent` (table rows, cells)."""
+    return _through_wrappers(parent, (tag,))
 
 
 def paragraph_text(p) -> str:
