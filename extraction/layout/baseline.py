@@ -271,10 +271,4 @@ class BaselineLabeler:
         doc.token_labels = labels
 
 
-def chain_quality(anchors: list[Anchor]) -> float:
-    """Share of rows found (for a not-a-report decision)."""
-    rows = sum(1 for a in anchors if a.kind == "row")
-    return rows / 38.0 if rows else 0.0
-
-
-__all__ = ["Alignment", "BaselineLabeler", "align", "chain_quality", "find_candidates"]
+__all__ = ["Alignment", "BaselineLabeler", "align", "find_candidates"]

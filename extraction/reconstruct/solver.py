@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -448,10 +447,3 @@ def dedupe(seg: Segment) -> None:
         if old is None or r.prior > old.prior:
             seen[r.values] = r
     seg.readings = sorted(seen.values(), key=lambda r: -r.prior)
-
-
-def softmax_confidence(priors: list[float]) -> list[float]:
-    m = max(priors)
-    ex = [math.exp(p - m) for p in priors]
-    s = sum(ex)
-    return [e / s for e in ex]

@@ -273,16 +273,5 @@ SECTION_HEADINGS = {
     "other_matters": ("六、其他需要报告的事项", ["其他需要报告的事项"]),
 }
 
-TABLE_TITLES = {
-    "proactive": "二、主动公开政府信息情况",
-    "applications": "三、收到和处理政府信息公开申请情况",
-    "appeals": "四、政府信息公开行政复议、行政诉讼情况",
-}
-
-FORMAT_DOCUMENTS = {
-    "2021": "国办公开办函〔2021〕30号《中华人民共和国政府信息公开工作年度报告格式》",
-    "2019": "《中华人民共和国政府信息公开工作年度报告格式》（2019）",
-}
-
 # Variants: documented deviations from a format (the spec's "Real reports deviate").
 VARIANT_OTHER_SINGLE_ROW = "applications.other single row"
