@@ -193,13 +193,12 @@ class Reconstructor:
                 flags.add("ambiguous")
             elif "incomplete" in flags:
                 confidence = min(confidence, opts.missing_confidence)
-            elif "ocr_alternative" in flags and tok is not None and chosen.texts[i] not in tok.text:
+            elif i in chosen.corrected:
                 # The sums chose another OCR reading than the engine's first: reviewed.
                 confidence = min(confidence, opts.corrected_confidence)
                 flags.add("corrected_by_rule")
             elif flags & {"split_digits", "inferred_blank", "extra_values"}:
                 confidence *= 0.96
-            flags.discard("ocr_alternative")
             if tok is not None and tok_index is not None and doc.token_labels:
                 doc.token_labels[tok_index] = "value"
             doc.cells[cid] = CellValue(

@@ -32,6 +32,7 @@ class Reading:
     tokens: tuple[int | None, ...]  # token index each cell was read from
     texts: tuple[str, ...]
     flags: frozenset[str] = frozenset()
+    corrected: frozenset[int] = frozenset()  # cells read from an OCR alternative, not the first reading
 
 
 @dataclass
@@ -341,7 +342,7 @@ def readings(seg: Segment) -> list[Reading]:
                 texts = list(r.texts)
                 texts[i] = alt
                 alt_out.append(
-                    Reading(tuple(values), r.prior - 1.0, r.tokens, tuple(texts), r.flags | {"ocr_alternative"})
+                    Reading(tuple(values), r.prior - 1.0, r.tokens, tuple(texts), r.flags, r.corrected | {i})
                 )
     return out + alt_out
 
