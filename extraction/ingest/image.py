@@ -6,7 +6,8 @@ into a typed error); EXIF orientation is applied; a frame that fails or runs pas
 limit is recorded in `PageInfo.error` and the other frames are still read.
 
 `ocr_page` is the one routine that reads a page image, shared with the scanned pages of the PDF
-backend: prepare (orientation, deskew), OCR, ruling lines by morphology, table geometry, and boxes
+backend: `read_page` (seal ink lifted, orientation, deskew, OCR), then ruling lines by morphology,
+table geometry (an empty slot with unread ink or under a seal is a low-confidence blank), and boxes
 mapped back to the page image's pixels.
 """
 
@@ -15,13 +16,16 @@ from __future__ import annotations
 import io
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from extraction.document import DocumentState, Line, PageInfo
+from extraction.document import BBox, DocumentState, Line, PageInfo
 from extraction.errors import CorruptInput, GongkaiError, InputTooLarge, OcrUnavailable
 from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ocr.base import OcrEngine, OcrOptions, OcrTimeout, OcrToken, load_engine
+from extraction.ocr.prep import PreparedPage
 
 OCR_MIN_SIDE = 1600  # smaller page images are enlarged to this (longer side) before OCR
 OCR_MAX_SIDE = 3600  # larger ones are reduced to this
@@ -53,22 +57,40 @@ def tokens_to_words(tokens: list[OcrToken], shrink: float = 1.6):
     return words
 
 
-def ocr_page(
+@dataclass
+class PageReading:
+    """A page image read by OCR: the prepared (upright, deskewed) page, the line-erased copy the
+    engine read, its tokens (in the prepared page's pixels), the glyph height and, when the page
+    carries red seal ink, where the seal lies (original pixels, every SEAL_STEP-th pixel)."""
+
+    prepared: PreparedPage
+    clean: np.ndarray
+    tokens: list[OcrToken]
+    text_height: float
+    seal: np.ndarray | None = None
+
+
+SEAL_STEP = 4
+
+
+def read_page(
     image: np.ndarray,
     page: int,
     options: OcrOptions,
     engine: OcrEngine | None = None,
     deadline: float | None = None,
-) -> list[Line]:
-    """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels."""
+) -> PageReading:
+    """One page image (uint8 gray or RGB) → prepared, read by OCR (the steps before the geometry)."""
     import cv2
 
-    from extraction.layout.geometry import erase_lines, layout_page, rules_from_image
-    from extraction.ocr.prep import drop_red, glyph_height, prepare
+    from extraction.layout.geometry import erase_lines
+    from extraction.ocr.prep import glyph_height, prepare, split_seal
 
     engine = engine or load_engine(options)
-    gray = drop_red(image)  # colour: red seals fade (red channel); else luminance
+    gray, seal = split_seal(image)  # colour: red seals lifted to the paper (red channel); else luminance
     del image
+    if seal is not None:
+        seal = _seal_areas(seal[::SEAL_STEP, ::SEAL_STEP])
     h, w = gray.shape[:2]
     # a page image far from ~200 dpi is resampled first (the map back to its pixels is kept)
     scale = 1.0
@@ -113,10 +135,69 @@ def ocr_page(
             prepared.turn(180)
             clean = erase_lines(prepared.image, text_height)
             tokens = engine(clean, page, deadline=deadline)
-    del clean
+    return PageReading(prepared, clean, tokens, text_height, seal)
+
+
+def _seal_areas(ink: np.ndarray) -> np.ndarray:
+    """Seal ink (bool) → the areas the seals cover: each blob of ink filled to its convex hull
+    (a seal's ring, star and characters hide the figures between them too)."""
+    import cv2
+
+    mask = cv2.dilate(ink.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(mask)
+    for contour in contours:
+        if cv2.contourArea(contour) >= 100:  # specks of red noise are no seal
+            cv2.fillConvexPoly(filled, cv2.convexHull(contour), 1)
+    return filled.astype(bool)
+
+
+def ocr_page(
+    image: np.ndarray,
+    page: int,
+    options: OcrOptions,
+    engine: OcrEngine | None = None,
+    deadline: float | None = None,
+) -> list[Line]:
+    """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels."""
+    from extraction.layout.geometry import layout_page, rules_from_image
+
+    reading = read_page(image, page, options, engine, deadline)
+    del image
+    prepared, tokens = reading.prepared, reading.tokens
     # ruling lines: strokes inside a detected text box (一, ——) are glyphs, not rules
-    rules = rules_from_image(prepared.image, tokens_to_words(tokens, shrink=1.0), text_height)
-    return layout_page(tokens_to_words(tokens), rules, page, bbox_map=_bbox_mapper(prepared))
+    rules = rules_from_image(prepared.image, tokens_to_words(tokens, shrink=1.0), reading.text_height)
+    return layout_page(
+        tokens_to_words(tokens), rules, page, bbox_map=_bbox_mapper(prepared), unread=_unread_probe(reading)
+    )
+
+
+def _unread_probe(reading: PageReading) -> Callable[[BBox], bool]:
+    """Whether an empty table slot (a box in the prepared page) may hold a figure OCR did not read:
+    ink in it (a faint or broken digit), or a seal over it. Such a blank goes to review."""
+    img, th = reading.clean, reading.text_height
+    sample = img[:: max(1, img.shape[0] // 300), :: max(1, img.shape[1] // 300)]
+    paper, ink = (float(v) for v in np.percentile(sample, (90, 1)))
+    dark = paper - 0.45 * max(paper - ink, 40.0)
+    min_ink = max(12.0, 0.06 * th * th)
+    seal, prepared = reading.seal, reading.prepared
+
+    def probe(box: BBox) -> bool:
+        h, w = img.shape[:2]
+        x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+        x1, y1 = min(w, int(box[2]) + 1), min(h, int(box[3]) + 1)
+        if x1 <= x0 or y1 <= y0:
+            return False
+        if int((img[y0:y1, x0:x1] < dark).sum()) >= min_ink:
+            return True
+        if seal is not None:
+            ox0, oy0, ox1, oy1 = (int(v) // SEAL_STEP for v in prepared.bbox_to_original(box))
+            covered = seal[oy0 : oy1 + 1, ox0 : ox1 + 1]
+            if covered.size and float(covered.mean()) > 0.3:
+                return True
+        return False
+
+    return probe
 
 
 def _cjk(text: str) -> int:

@@ -71,6 +71,14 @@ def _next_is_value(tokens: list[Token], i: int) -> bool:
     return j < len(tokens) and tokens[j].kind in ("number", "blank")
 
 
+def _labels_before(tokens: list[Token], i: int) -> int:
+    """Text fields right before token i on its line (a row label has at most its group labels)."""
+    n, j = 0, i - 1
+    while j >= 0 and tokens[j].line == tokens[i].line and tokens[j].kind == "text" and n < 3:
+        n, j = n + 1, j - 1
+    return n
+
+
 class LabelIndex:
     """Where each label core occurs in a document's text tokens, computed once for all formats."""
 
@@ -150,6 +158,9 @@ def find_candidates(index: LabelIndex, specs: tuple[AnchorSpec, ...]) -> list[Ca
                 # A short core ("其他", "总计", "规章") counts only as a whole label: it ends its
                 # token, and the token is short or values follow ("其他处理" is not "其他").
                 if spec.short and not (at_end and (len(key) <= len(core) + 3 or _next_is_value(tokens, tok))):
+                    continue
+                # ... and it starts its row: a "其他" after three labels on its line is a column header
+                if spec.short and spec.kind == "row" and _labels_before(tokens, tok) >= 3:
                     continue
                 # A row label ends its token (values follow); narrative continues after it.
                 if spec.kind == "row" and not at_end:

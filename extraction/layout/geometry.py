@@ -37,6 +37,7 @@ from extraction.document import BBox, Field, Line
 
 _CJK_RANGES = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\u3000-\u303f"
 _CJK = re.compile(f"[{_CJK_RANGES}]")
+UNREAD_CONFIDENCE = 0.3  # a blank cell whose slot holds ink OCR did not read, or lies under a seal
 _NUMERIC = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?$")
 
 
@@ -210,16 +211,19 @@ def _median_height(words: list[Word]) -> float:
 
 def line_masks(gray: np.ndarray, text_height: float, *, strict: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the horizontal and vertical ruling strokes of a page image (dark ink on light
-    paper). `strict` asks for longer strokes (2.5 / 1.4 text heights): only real rules, safe to
-    erase before OCR; otherwise (2.0 / 1.1) short rule pieces of one-line rows are found too."""
+    paper). `strict` asks for long strokes (4 / 2 text heights) bridged over 1-px breaks only: real
+    rules, safe to erase before OCR (a 5-px bridge joins the aligned strokes of a row of characters
+    such as 本年新 into one "rule" and erasing it garbles the label); otherwise (2.0 / 1.1, 5-px
+    bridges) short rule pieces of one-line rows are found too."""
     import cv2
 
     bw = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 12)
     out = []
     for horizontal in (True, False):
-        factor = (2.5 if horizontal else 1.4) if strict else (2.0 if horizontal else 1.1)
+        factor = (4.0 if horizontal else 2.0) if strict else (2.0 if horizontal else 1.1)
         length = int(max(12, text_height * factor))
-        bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 1) if horizontal else (1, 5))
+        reach = 2 if strict else 5
+        bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 1) if horizontal else (1, reach))
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
         mask = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, bridge)
         out.append(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel))
@@ -577,9 +581,12 @@ def layout_page(
     page: int,
     *,
     bbox_map: Callable[[BBox], BBox] | None = None,
+    unread: Callable[[BBox], bool] | None = None,
 ) -> list[Line]:
     """A page's words and ruling lines → its Lines in reading order (see the module doc).
-    `bbox_map` maps boxes to the page coordinates reported in the Fields (e.g. undoing a deskew)."""
+    `bbox_map` maps boxes to the page coordinates reported in the Fields (e.g. undoing a deskew);
+    `unread(box)` says whether an empty table slot may hold a figure that was not read (OCR pages:
+    ink or a seal in it): such a blank cell gets UNREAD_CONFIDENCE, so it goes to review."""
     words = split_on_spaces([w for w in words if w.text.strip()])
     if not words:
         return []
@@ -595,11 +602,11 @@ def layout_page(
         rest = outside
         if not inside:
             continue
-        lines = _grid_lines(g, inside, page, th, bbox_map)
+        lines = _grid_lines(g, inside, page, th, bbox_map, unread)
         if lines:
             blocks.append(_Block(y0, lines))
     hrules = [r for r in rules if r.horizontal] if rules else []
-    blocks.extend(_text_blocks(rest, page, th, bbox_map, hrules))
+    blocks.extend(_text_blocks(rest, page, th, bbox_map, hrules, unread))
     blocks.sort(key=lambda b: b.top)
     out: list[Line] = []
     for b in blocks:
@@ -607,8 +614,23 @@ def layout_page(
     return out
 
 
+def _blank(
+    page: int, slot: BBox, bbox_map: Callable[[BBox], BBox] | None, unread: Callable[[BBox], bool] | None
+) -> Field:
+    """An empty cell; one whose slot may hold an unread figure keeps its box and a low confidence."""
+    if unread is None or not unread(slot):
+        return Field("", page=page)
+    box = bbox_map(slot) if bbox_map is not None else slot
+    return Field("", page=page, bbox=tuple(round(v, 2) for v in box), confidence=UNREAD_CONFIDENCE)  # type: ignore[arg-type]
+
+
 def _grid_lines(
-    g: Grid, words: list[Word], page: int, th: float, bbox_map: Callable[[BBox], BBox] | None
+    g: Grid,
+    words: list[Word],
+    page: int,
+    th: float,
+    bbox_map: Callable[[BBox], BBox] | None,
+    unread: Callable[[BBox], bool] | None = None,
 ) -> list[Line]:
     nr, nc = len(g.ys) - 1, len(g.xs) - 1
     cut_tol = 0.1 * th
@@ -647,7 +669,10 @@ def _grid_lines(
                     fields.append(f)
                     kinds.append("number" if _NUMERIC.match(f.text.replace(" ", "")) else "text")
                 else:
-                    fields.extend(Field("", page=page) for _ in range(span))
+                    m = 0.25 * th  # inside the cell's rules
+                    for cc in range(c, c + span):
+                        slot = (g.xs[cc] + m, g.ys[r] + m, g.xs[cc + 1] - m, g.ys[r + 1] - m)
+                        fields.append(_blank(page, slot, bbox_map, unread))
                     kinds.extend(["blank"] * span)
             elif c0 == c:  # covered by a cell merged down from an earlier row
                 n = 1 if (f is not None and f.text) else span
@@ -672,6 +697,7 @@ def _text_blocks(
     th: float,
     bbox_map: Callable[[BBox], BBox] | None,
     hrules: list[Rule] | None = None,
+    unread: Callable[[BBox], bool] | None = None,
 ) -> list[_Block]:
     if not words:
         return []
@@ -693,7 +719,7 @@ def _text_blocks(
                 and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < 0.8 * th
             ):
                 b -= 1
-            table = _aligned_table(vlines[b:j], page, th, bbox_map, hrules or [])
+            table = _aligned_table(vlines[b:j], page, th, bbox_map, hrules or [], unread)
             if table is not None:
                 del blocks[len(blocks) - (i - b) :]
                 top = min(w.bbox[1] for ln in vlines[b:j] for w in ln)
@@ -896,6 +922,7 @@ def _aligned_table(
     th: float,
     bbox_map: Callable[[BBox], BBox] | None,
     hrules: list[Rule],
+    unread: Callable[[BBox], bool] | None = None,
 ) -> list[Line] | None:
     """An unruled (or only horizontally ruled) table: value columns from the numbers' alignment,
     rows anchored on the lines of numbers, label cells assigned to their row (wrapped labels) or,
@@ -932,6 +959,13 @@ def _aligned_table(
             stray.extend(values)
     if not anchors:
         return None
+    # an empty slot's box: its column's typical number width, within the gap to the neighbours
+    col_half = []
+    for k, c in enumerate(cols):
+        widths = [w.bbox[2] - w.bbox[0] for a in anchors for w in a["slots"][k]]
+        half = max(0.6 * th, 0.6 * statistics.median(widths)) if widths else 0.8 * th
+        gaps = [abs(c - o) for o in cols if o != c]
+        col_half.append(min(half, 0.4 * min(gaps)) if gaps else half)
     blocks = _label_blocks(label_words, th, hrules, [a["y"] for a in anchors])
     first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
     pad = 0.35 * th
@@ -1007,7 +1041,12 @@ def _aligned_table(
         if a["row"] is not None:
             labels.append(a["row"])
         fields = [_field(blocks[k].words, page, th, bbox_map) for k in labels]
-        fields.extend(_field(s, page, th, bbox_map) for s in a["slots"])
+        for k, s in enumerate(a["slots"]):
+            if s:
+                fields.append(_field(s, page, th, bbox_map))
+            else:
+                half = col_half[k]
+                fields.append(_blank(page, (cols[k] - half, a["y"] - 0.45 * th, cols[k] + half, a["y"] + 0.45 * th), bbox_map, unread))
         if any(f.text for f in fields):
             out.append(Line(fields, page=page, delimited=True))
     for ln in group_lines(footer + stray):

@@ -45,6 +45,7 @@ from extraction.ocr.base import (
 
 REC_HEIGHT = 48
 FRAME_PX = 8  # the recogniser emits one CTC frame per 8 px of its 48-px-high input
+LEADING_MINUS_MISREADS = frozenset(".·,_")
 MAX_REC_WIDTH = 48 * 60  # longer crops are squeezed (a text line wider than 60× its height)
 
 
@@ -295,12 +296,22 @@ class RapidOcrEngine(OcrEngine):
         alts: list[tuple[str, float]] = []
         if numeric:
             text, chars = _as_digits(chars)
+            # ".25" is no number a report prints: a minus sign read as a dot (or a speck beside
+            # the plain number); the reading is a guess, so it goes to review
+            guessed_minus = (
+                len(chars) > 1 and chars[0] in LEADING_MINUS_MISREADS and chars[1] in DIGITS and "." not in chars[1:]
+            )
+            if guessed_minus:
+                chars[0] = "-"
             # a digit's probability is that of every glyph read as it (0 = 0 + O + o + 〇 …)
             dists = [self._digit_dist(probs[k]) if c in DIGITS else None for c, k in zip(chars, peak, strict=True)]
             scores = [float(d[int(c)]) if d is not None else s for c, d, s in zip(chars, dists, scores, strict=True)]
             alts = self._alternatives(chars, scores, dists)
             core = [s for c, s in zip(chars, scores, strict=True) if c in DIGITS]
             conf = min(core) if core else float(np.mean(scores))
+            if guessed_minus:
+                alts = [("".join(chars[1:]), 0.5), *alts][: self.options.max_alternatives]
+                conf = min(conf, 0.75)
         else:
             conf = float(np.mean(scores))
         # leading/trailing spaces are not characters of the token

@@ -199,7 +199,7 @@ class Reconstructor:
                 flags.add("corrected_by_rule")
             elif flags & {"split_digits", "inferred_blank", "extra_values"}:
                 confidence *= 0.96
-            if tok is not None and tok_index is not None and doc.token_labels:
+            if tok is not None and tok_index is not None and tok.kind == "number" and doc.token_labels:
                 doc.token_labels[tok_index] = "value"
             doc.cells[cid] = CellValue(
                 value=chosen.values[i],

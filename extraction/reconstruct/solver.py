@@ -274,7 +274,9 @@ def readings(seg: Segment) -> list[Reading]:
         )
 
     if not runs:
-        return [make([("", None)] * n, 0.0, {"blank"} if blanks else {"missing"})]
+        # blank tokens are kept: an OCR'd blank carries the page's doubt (ink or a seal in its slot)
+        pieces = [("", t) for t in seg.slots] if len(seg.slots) == n else [("", None)] * n
+        return [make(pieces, 0.0, {"blank"} if blanks else {"missing"})]
     if len(runs) == n:
         out.append(make([(t.text, t) for t in runs], 0.0, set()))
     elif len(runs) > n:
@@ -288,7 +290,7 @@ def readings(seg: Segment) -> list[Reading]:
         while len(slots) > n and slots[0].kind == "blank":
             slots.pop(0)
         if len(slots) == n:
-            out.append(make([(t.text, t) if t.kind == "number" else ("", None) for t in slots], 0.0, {"blank"}))
+            out.append(make([(t.text, t) if t.kind == "number" else ("", t) for t in slots], 0.0, {"blank"}))
         # Space-aligned text: the columns the values stand in say which cells are blank.
         if seg.grid and all(t.col is not None for t in runs):
             columns = align_to_grid(runs, seg.grid)
