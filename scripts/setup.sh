@@ -11,3 +11,7 @@ fi
 # torch first, alone and pinned, so no resolver step can reach for a CUDA build.
 .venv/bin/python -m pip install -q -c constraints.txt torch==2.13.0
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+# The table-structure recogniser gongkai is compared with (bench/table_recogniser_compare.py):
+# its wheel ships the SLANet_plus ONNX model; --no-deps because it declares opencv-python, which
+# would sit beside our opencv-python-headless (everything else it needs is already installed).
+.venv/bin/python -m pip install -q --no-deps rapid_table==0.3.0
