@@ -37,6 +37,7 @@ from extraction.document import BBox, Field, Line
 
 _CJK_RANGES = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\u3000-\u303f"
 _CJK = re.compile(f"[{_CJK_RANGES}]")
+FIGURE_GUESS_CONFIDENCE = 0.5  # a glyph in a column of numbers read as its digit reading
 UNREAD_CONFIDENCE = 0.3  # a blank cell whose slot holds ink OCR did not read, or lies under a seal
 _NUMERIC = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?$")
 
@@ -66,6 +67,13 @@ class Word:
     @property
     def numeric(self) -> bool:
         return bool(_NUMERIC.match(self.text.replace(" ", "")))
+
+
+def as_figure(word: Word) -> Word | None:
+    """A short text token that OCR also read as a number (0 → 日): that reading, to be reviewed."""
+    if word.numeric or word.confidence >= 0.9 or not word.alternatives or not _NUMERIC.match(word.alternatives[0]):
+        return None
+    return Word(word.alternatives[0], word.bbox, min(word.confidence, FIGURE_GUESS_CONFIDENCE), [], None)
 
 
 @dataclass
@@ -624,6 +632,18 @@ def _blank(
     return Field("", page=page, bbox=tuple(round(v, 2) for v in box), confidence=UNREAD_CONFIDENCE)  # type: ignore[arg-type]
 
 
+def _numeric_columns(g: Grid, content: list[list[Word]]) -> set[int]:
+    """Grid columns whose filled single cells mostly hold numbers."""
+    stats: dict[int, list[int]] = {}
+    for k, ws in enumerate(content):
+        _r0, c0, _r1, c1 = g.cells[k]
+        if ws and c0 == c1:
+            n = stats.setdefault(c0, [0, 0])
+            n[0] += all(w.numeric for w in ws)
+            n[1] += 1
+    return {c for c, (num, total) in stats.items() if num >= 2 and num >= 0.6 * total}
+
+
 def _grid_lines(
     g: Grid,
     words: list[Word],
@@ -653,6 +673,15 @@ def _grid_lines(
         for p in pieces:
             col = min(max(bisect_right(g.xs, p.cx) - 1, 0), nc - 1)
             content[g.owner[row][col]].append(p)
+    # a glyph standing in a column of numbers is a misread figure (0 → 日)
+    numeric_cols = _numeric_columns(g, content)
+    numeric_rows: dict[int, int] = {}
+    for k, ws in enumerate(content):
+        if ws and all(w.numeric for w in ws):
+            numeric_rows[g.cells[k][0]] = numeric_rows.get(g.cells[k][0], 0) + 1
+    for k, ws in enumerate(content):
+        if len(ws) == 1 and g.cells[k][1] in numeric_cols and numeric_rows.get(g.cells[k][0], 0) >= 1:
+            ws[0] = as_figure(ws[0]) or ws[0]
     fields_of = [_field(ws, page, th, bbox_map) if ws else None for ws in content]
     lines: list[Line] = []
     for r in range(nr):
@@ -946,6 +975,7 @@ def _aligned_table(
         labels = [w for w in ln if w.cx < limit]
         label_words.extend(labels)
         if sum(1 for w in values if w.numeric) >= 2 or (values and ln in numeric):
+            values = [as_figure(w) or w for w in values]
             slots: list[list[Word]] = [[] for _ in cols]
             for w in values:
                 k = min(range(len(cols)), key=lambda k: abs(cols[k] - w.cx))

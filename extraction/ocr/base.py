@@ -135,6 +135,11 @@ class OcrOptions(BaseModel):
     orientation: bool = Field(
         default=True, description="Detect pages turned by 90/180/270 degrees and read them upright"
     )
+    recover_missed: bool = Field(
+        default=True,
+        description="Read glyph-sized ink that the text detector left uncovered (lone small figures) "
+        "and keep what reads as a number",
+    )
     binarize: bool = Field(default=False, description="Binarise the page (adaptive threshold) before OCR")
     denoise: bool = Field(
         default=True,
@@ -161,6 +166,13 @@ class OcrEngine(ABC):
     @abstractmethod
     def __call__(self, image: np.ndarray, page: int, *, deadline: float | None = None) -> list[OcrToken]:
         """Read one page. `deadline` (time.monotonic()) makes a long page raise OcrTimeout."""
+
+    def read_boxes(
+        self, image: np.ndarray, boxes: list[tuple[float, float, float, float]], page: int, *, deadline=None
+    ) -> list[OcrToken]:
+        """Recognise the text inside given boxes (x0, y0, x1, y1) of a page, skipping detection;
+        engines that cannot return []."""
+        return []
 
     @property
     def label(self) -> str:

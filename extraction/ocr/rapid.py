@@ -46,6 +46,7 @@ from extraction.ocr.base import (
 REC_HEIGHT = 48
 FRAME_PX = 8  # the recogniser emits one CTC frame per 8 px of its 48-px-high input
 LEADING_MINUS_MISREADS = frozenset(".·,_")
+MIN_DIGIT_READING = 0.01  # a 1-2 glyph text token keeps its digit reading when this likely
 MAX_REC_WIDTH = 48 * 60  # longer crops are squeezed (a text line wider than 60× its height)
 
 
@@ -182,6 +183,20 @@ class RapidOcrEngine(OcrEngine):
     def __call__(self, image: np.ndarray, page: int, *, deadline: float | None = None) -> list[OcrToken]:
         img = as_bgr(image)
         boxes = self.detect(img, deadline)
+        return self._read(img, boxes, page, deadline)
+
+    def read_boxes(
+        self, image: np.ndarray, boxes: list[tuple[float, float, float, float]], page: int, *, deadline=None
+    ) -> list[OcrToken]:
+        if not boxes:
+            return []
+        quads = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]] for x0, y0, x1, y1 in boxes], np.float32)
+        return self._read(as_bgr(image), quads, page, deadline, padded=False)
+
+    def _read(
+        self, img: np.ndarray, boxes: np.ndarray, page: int, deadline: float | None, padded: bool = True
+    ) -> list[OcrToken]:
+        """Recognise the text of each box (N×4×2) of a BGR page."""
         if not len(boxes):
             return []
         crops = [_crop(img, box) for box in boxes]
@@ -202,7 +217,7 @@ class RapidOcrEngine(OcrEngine):
             dx = (float(box[1][0]) - x0) / max(1.0, crop.shape[1])
             chars = [(x0 + f0 * scale * dx, x0 + (f1 + 1) * scale * dx) for f0, f1 in char_frames]
             tokens.append(
-                OcrToken(text, quad, bbox, conf, alts, chars, char_scores, _unclipped(bbox))  # type: ignore[arg-type]
+                OcrToken(text, quad, bbox, conf, alts, chars, char_scores, _unclipped(bbox) if padded else bbox)  # type: ignore[arg-type]
             )
         return tokens
 
@@ -314,6 +329,13 @@ class RapidOcrEngine(OcrEngine):
                 conf = min(conf, 0.75)
         else:
             conf = float(np.mean(scores))
+            if len(chars) <= 2 and all(c not in DIGITS for c in chars) and chars[0].strip():
+                # a lone figure misread as a glyph (0 → 日, 口): its digit reading, for the layout
+                # to use where the token stands in a column of numbers
+                dists = [self._digit_dist(probs[k]) for k in peak]
+                p = float(np.prod([d.max() for d in dists]))
+                if p >= MIN_DIGIT_READING:
+                    alts = [("".join(str(int(d.argmax())) for d in dists), round(p, 5))]
         # leading/trailing spaces are not characters of the token
         while chars and chars[-1] == " ":
             chars.pop(), frames.pop(), scores.pop()
