@@ -39,12 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--preset", default="moderate", choices=["clean", "light", "moderate", "heavy"])
     ap.add_argument("--kinds", default="scan", choices=["scan", "pdf"])
+    ap.add_argument(
+        "--seeds", action=argparse.BooleanOptionalAction, default=True, help="also render the five seed reports"
+    )
+    ap.add_argument("--show-errors", action="store_true", help="print the reports with wrong cells")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         from gongkai_datasets.generate import KINDS
 
         generate(args.n, folder, seed=args.seed, flatteners=KINDS[args.kinds], scan_preset=args.preset)
+        if args.seeds:
+            from gongkai_datasets.generate import render_labeled
+
+            kinds = KINDS[args.kinds]
+            for i, truth in enumerate(sorted((ROOT / "datasets" / "seeds" / "truth").glob("*.json"))):
+                render_labeled(truth, folder, kinds[i % len(kinds)], seed=args.seed, scan_preset=args.preset)
         pages = sum(json.loads(p.read_text())["render"]["pages"] for p in (folder / "truth").glob("*.json"))
         start = time.perf_counter()
         summary = _evaluate()(folder)
@@ -60,8 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"injected violations flagged {summary['injected_flagged']:.3f}; clean reports flagged {summary['clean_flagged']}"
     )
+    seeds = [r for r in summary["rows"] if not r["id"].startswith("syn")]
+    if seeds:
+        print(
+            f"  seed reports: {len(seeds)}, cells {sum(r['cells'] for r in seeds)}, "
+            f"wrong {sum(r['wrong'] for r in seeds)}"
+        )
     print(f"seconds per page (end to end, incl. engine load once): {elapsed / max(1, pages):.2f}")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if args.show_errors:
+        for r in summary["errors"]:
+            print(json.dumps({k: r.get(k) for k in ("id", "wrong", "wrong_unreviewed", "wrong_cells")}, ensure_ascii=False))
     return 0
 
 

@@ -114,6 +114,7 @@ def summarize(rows: list[dict], elapsed: float) -> dict:
         "agency_accuracy": sum(1 for r in rows if r.get("agency_ok")) / len(rows) if rows else 0.0,
         "reports_per_second": len(rows) / elapsed if elapsed else 0.0,
         "errors": [r for r in rows if r["wrong"]][:20],
+        "rows": rows,
     }
 
 

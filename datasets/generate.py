@@ -180,6 +180,33 @@ def generate_one(
     return Generated(rid, fl.ext, content, truth_record(rv, doc, flattener), rv, doc)
 
 
+def render_labeled(
+    truth_path: str | Path, out_dir: str | Path, kind: str, seed: int = 0, scan_preset: str | None = None
+) -> Path:
+    """Render a labeled report's tables (its truth JSON: the seeds, real reports) as a page kind
+    (digital_pdf, scanned_pdf, image) with synthetic narrative around them; writes the file and
+    `out_dir/truth/<id>.json` (its cells, plus the boxes and render info). Returns the file."""
+    truth_path = Path(truth_path)
+    if kind not in PAGE_FLATTENERS:
+        raise ValueError(f"unknown page kind {kind!r}; known: {PAGE_FLATTENERS}")
+    t = json.loads(truth_path.read_text(encoding="utf-8"))
+    report = t["report"]
+    rv = ReportValues(report["format"], tuple(report.get("variants", [])), dict(t["cells"]))
+    rng = random.Random(f"gongkai-datasets:labeled:{seed}:{truth_path.stem}:{kind}")
+    doc = render(rv, report.get("agency") or random_agency(rng), report.get("year") or 2023, rng)
+    content, ext, boxes, info = page_content(kind, doc, rng, scan_preset)
+    truth = truth_record(rv, doc, kind)
+    truth["boxes"] = {cid: boxes[cid] for cid in rv.layout.cell_ids if cid in boxes}
+    truth["render"] = info
+    out = Path(out_dir)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    rid = f"{truth_path.stem}_{kind}"
+    path = out / f"{rid}.{ext}"
+    path.write_bytes(content)
+    (out / "truth" / f"{rid}.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def generate(
     n: int,
     out_dir: str | Path,

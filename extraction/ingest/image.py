@@ -137,7 +137,10 @@ def read_page(
             tokens = engine(clean, page, deadline=deadline)
     if options.recover_missed:
         OcrEngine.check_deadline(deadline)
-        tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline))
+        def under_seal(box: BBox) -> bool:
+            return seal is not None and _seal_cover(seal, prepared, box) > 0
+
+        tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
     return PageReading(prepared, clean, tokens, text_height, seal)
 
 
@@ -163,7 +166,8 @@ def missed_glyph_boxes(clean: np.ndarray, tokens: list[OcrToken], text_height: f
     glyphs = [
         (float(x), float(y), float(x + ww), float(y + hh))
         for x, y, ww, hh, area in stats[1:n]
-        if 0.45 * th <= hh <= 1.5 * th and ww <= 1.5 * th and area >= 0.05 * th * th
+        # a table's figures may be half the body text's height; a thin "1" has little ink
+        if 0.3 * th <= hh <= 1.5 * th and ww <= 1.5 * th and area >= max(8.0, 0.015 * th * th)
     ]
     glyphs.sort()
     groups: list[list[float]] = []
@@ -188,13 +192,20 @@ RECOVERED_CONFIDENCE_FACTOR = 0.9  # a figure read without the detector's box is
 
 
 def recover_missed_figures(
-    engine: OcrEngine, clean: np.ndarray, tokens: list[OcrToken], text_height: float, page: int, deadline
+    engine: OcrEngine,
+    clean: np.ndarray,
+    tokens: list[OcrToken],
+    text_height: float,
+    page: int,
+    deadline: float | None,
+    skip: Callable[[BBox], bool] | None = None,
 ) -> list[OcrToken]:
     """Read the figures the detector missed (see `missed_glyph_boxes`); only numbers are kept (a
-    stray piece of a character or a rule reads as noise and is dropped)."""
+    stray piece of a character or a rule reads as noise and is dropped). `skip(box)`: boxes not to
+    read (what is left of a lifted seal's strokes reads as 1s)."""
     from extraction.ocr.base import numeric_like
 
-    boxes = missed_glyph_boxes(clean, tokens, text_height)
+    boxes = [b for b in missed_glyph_boxes(clean, tokens, text_height) if skip is None or not skip(b)]
     found = engine.read_boxes(clean, boxes, page, deadline=deadline) if boxes else []
     out = []
     for t in found:
@@ -256,14 +267,16 @@ def _unread_probe(reading: PageReading) -> Callable[[BBox], bool]:
             return False
         if int((img[y0:y1, x0:x1] < dark).sum()) >= min_ink:
             return True
-        if seal is not None:
-            ox0, oy0, ox1, oy1 = (int(v) // SEAL_STEP for v in prepared.bbox_to_original(box))
-            covered = seal[oy0 : oy1 + 1, ox0 : ox1 + 1]
-            if covered.size and float(covered.mean()) > 0.3:
-                return True
-        return False
+        return seal is not None and _seal_cover(seal, prepared, box) > 0.3
 
     return probe
+
+
+def _seal_cover(seal: np.ndarray, prepared: PreparedPage, box: BBox) -> float:
+    """The share of a box (prepared page pixels) that seals cover (`PageReading.seal`)."""
+    ox0, oy0, ox1, oy1 = (int(v) // SEAL_STEP for v in prepared.bbox_to_original(box))
+    covered = seal[oy0 : oy1 + 1, ox0 : ox1 + 1]
+    return float(covered.mean()) if covered.size else 0.0
 
 
 def _cjk(text: str) -> int:
