@@ -175,6 +175,7 @@ class Reconstructor:
 
     def _emit(self, doc: DocumentState, seg: Segment, chosen: Reading, alternatives: list[Reading]) -> None:
         opts = self.options
+        ocr_read = any(p.unit == "px" for p in doc.pages)
         for i, cid in enumerate(seg.cells):
             tok_index = chosen.tokens[i]
             tok = doc.tokens[tok_index] if tok_index is not None else None
@@ -191,7 +192,8 @@ class Reconstructor:
             elif alts:
                 confidence = min(confidence, opts.ambiguous_confidence)
                 flags.add("ambiguous")
-            elif "incomplete" in flags:
+            elif "incomplete" in flags or ("missing" in flags and ocr_read):
+                # (a row whose figures OCR did not read at all: hidden under a seal, or too faint)
                 confidence = min(confidence, opts.missing_confidence)
             elif i in chosen.corrected:
                 # The sums chose another OCR reading than the engine's first: reviewed.
