@@ -108,7 +108,11 @@ def _row(y: float, label: str, values: list[str | None], th: float = 20.0) -> li
 
 
 def test_an_empty_slot_with_ink_is_a_doubtful_blank():
-    words = _row(100, "规章", ["4", "0", "8"]) + _row(140, "行政规范性文件", ["13", None, "62"])
+    words = (
+        _row(100, "规章", ["4", "0", "8"])
+        + _row(140, "行政规范性文件", ["13", None, "62"])
+        + _row(180, "行政许可", ["5", "7", "9"])
+    )
     probe_calls: list[tuple] = []
 
     def unread(box):
@@ -122,13 +126,6 @@ def test_an_empty_slot_with_ink_is_a_doubtful_blank():
     assert probe_calls
     plain = layout_page(words, [], 1)
     assert next(ln for ln in plain if ln.fields[0].text == "行政规范性文件").fields[2].confidence == 1.0
-
-
-def test_a_column_one_row_fills_is_kept_when_it_stands_clear():
-    words = _row(100, "规章", ["4", "0", "8"]) + _row(140, "行政规范性文件", ["13", None, "62"])
-    lines = layout_page(words, [], 1)
-    texts = [[f.text for f in ln.fields] for ln in lines]
-    assert ["规章", "4", "0", "8"] in texts
 
 
 def test_a_doubtful_blank_token_keeps_its_confidence():

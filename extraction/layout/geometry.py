@@ -960,15 +960,10 @@ def _aligned_table(
     centres = [w.cx for ln in numeric for w in ln if w.numeric]
     cols = _cluster(centres, 1.2 * th)
     if len(numeric) > 1:
-        # a column needs two rows of numbers, or one standing clear of the others (the other
-        # rows' figures in it were blank, or hidden under a seal)
+        # a column needs two rows of numbers (keeping one that a single row fills was measured:
+        # it fixed a column whose other figure sat under a seal, and cost more cells elsewhere)
         support = [sum(1 for ln in numeric if any(w.numeric and abs(w.cx - c) <= 1.2 * th for w in ln)) for c in cols]
-        strong = [c for c, n in zip(cols, support, strict=True) if n >= 2]
-        cols = [
-            c
-            for c, n in zip(cols, support, strict=True)
-            if n >= 2 or (n == 1 and strong and min(abs(c - o) for o in strong) >= 3.0 * th)
-        ]
+        cols = [c for c, n in zip(cols, support, strict=True) if n >= 2]
     if len(cols) < 2:
         return None
     first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(w.cx - cols[0]) <= 1.2 * th)
