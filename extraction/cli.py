@@ -198,5 +198,16 @@ def generate(count: int, out_dir: str, seed: int, violation_rate: float) -> None
     click.echo(f"gongkai: wrote {count} synthetic reports to {out_dir}", err=True)
 
 
+def _register_subsystems() -> None:
+    """The training and service commands live with their packages; each lists its commands."""
+    from service.cli import COMMANDS as service_commands
+    from training.cli import COMMANDS as training_commands
+
+    for command in [*training_commands, *service_commands]:
+        main.add_command(command)
+
+
+_register_subsystems()
+
 if __name__ == "__main__":
     main()

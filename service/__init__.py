@@ -1,0 +1,1 @@
+"""The gongkai web service: API, jobs, storage, review (issue 5)."""

@@ -1,0 +1,7 @@
+"""`gongkai serve` and the service's admin commands: registered on the main CLI from `COMMANDS`."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

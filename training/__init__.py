@@ -1,0 +1,1 @@
+"""Training, evaluation and latency of the layout model (issue 4)."""
