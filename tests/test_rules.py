@@ -98,3 +98,50 @@ def test_narrative_check_compares_stated_figures(pipeline):
     result = pipeline.extract_path(DATASETS / "seeds" / "004_bff1b9e23c617db0.txt")
     narrative = [c for c in result.checks if c.rule.startswith("narrative.")]
     assert narrative and all(c.passed and c.severity == "warning" for c in narrative)
+
+
+def _cells_from(values: dict) -> dict:
+    from extraction.document import CellValue
+
+    return {cid: CellValue(value=v, confidence=1.0, text=str(v)) for cid, v in values.items()}
+
+
+def test_unread_row_is_solved_from_the_sums():
+    from extraction.rules import RulesOptions, fill_from_sums
+
+    truth = load_truth(DATASETS / "real" / "truth" / "real-011.json")
+    lay = layout(truth["report"]["format"], tuple(truth["report"].get("variants", ())))
+    cells = _cells_from(truth["cells"])
+    row = [cid for cid in lay.cell_ids if cid.startswith("applications.granted.")]
+    for cid in row:  # the row's label was read on a scan, its figures were not
+        cells[cid].value, cells[cid].confidence, cells[cid].flags = None, 0.2, ["missing"]
+    filled = fill_from_sums(cells, lay, RulesOptions())
+    assert sorted(filled) == sorted(c for c in row if truth["cells"][c])  # the solved 0s stay blank
+    for cid in filled:
+        assert cells[cid].value == truth["cells"][cid]
+        assert cells[cid].confidence == 0.5 and "filled_by_rule" in cells[cid].flags
+
+
+def test_solved_zero_needs_evidence_of_print_and_disagreeing_sums_leave_the_cell():
+    from extraction.rules import RulesOptions, fill_from_sums
+
+    lay = layout("2021")
+    values = {cid: 0 for cid in lay.cell_ids}
+    cells = _cells_from(values)
+    # a row read without figures may be a row left blank: 0 and blank are the same to the sums
+    cells["applications.granted.research"].value = None
+    cells["applications.granted.research"].confidence = 0.2
+    cells["applications.granted.research"].flags = ["missing"]
+    assert fill_from_sums(cells, lay, RulesOptions()) == []
+    assert cells["applications.granted.research"].value is None
+    # a blank slot with unread ink in it (it has a box) is a printed 0
+    cells["applications.granted.research"].bbox = (1.0, 2.0, 3.0, 4.0)
+    assert fill_from_sums(cells, lay, RulesOptions()) == ["applications.granted.research"]
+    assert cells["applications.granted.research"].value == 0
+    # the row total and the column total give different values: not filled
+    cells = _cells_from(values)
+    cells["applications.granted.total"].value = 5
+    cells["applications.granted.research"].value = None
+    cells["applications.granted.research"].confidence = 0.3
+    cells["applications.granted.research"].bbox = (1.0, 2.0, 3.0, 4.0)
+    assert fill_from_sums(cells, lay, RulesOptions()) == []

@@ -154,3 +154,53 @@ def test_short_label_in_a_column_header_is_not_a_row():
     row_other = next(t for t in tokens if t.text.endswith("其他") and t.line == 1)
     assert _labels_before(tokens, header_other.index) >= 3
     assert _labels_before(tokens, row_other.index) == 0
+
+
+def test_a_page_number_in_the_margin_is_not_a_value():
+    from extraction.layout.geometry import drop_page_numbers
+
+    words = _row(100, "规章", ["4", "0", "8"]) + _row(140, "行政规范性文件", ["13", "0", "62"])
+    words += _row(180, "行政许可", ["5", "7", "9"])
+    folio = Word("2", (345, 900, 357, 920))  # "- 2 -" read without its dashes, centred at the foot
+    kept = drop_page_numbers([*words, folio], 20.0)
+    assert folio not in kept and len(kept) == len(words)
+    last_value = Word("2", (345, 215, 357, 235))  # a figure right under the table is kept
+    assert last_value in drop_page_numbers([*words, last_value], 20.0)
+
+
+def test_a_group_enumerator_read_with_the_first_row_label_is_cut_off():
+    from extraction.layout.geometry import split_group_enumerator
+
+    text = "三、（一）予以公开"
+    word = Word(text, (0, 0, 180, 20), chars=[(20.0 * i, 20.0 * i + 18) for i in range(len(text))])
+    pieces = split_group_enumerator(word)
+    assert [p.text for p in pieces] == ["三、", "（一）予以公开"]
+    assert pieces[1].bbox[0] == 40.0
+    assert split_group_enumerator(Word("（一）予以公开", (0, 0, 140, 20))) == [Word("（一）予以公开", (0, 0, 140, 20))]
+
+
+def test_a_wrapped_label_takes_the_numbers_centred_below_its_first_line():
+    words = _row(100, "1.属于国家秘密", ["0", "0", "0"])
+    words += [Word("4.保护第三方合法权", (50, 150, 230, 170)), Word("益", (50, 175, 70, 195))]
+    words += [Word(v, (400 + k * 120, 166, 412 + k * 120, 186)) for k, v in enumerate(["3", "0", "3"])]
+    words += _row(230, "5.属于三类内部事务信息", ["1", "0", "1"])
+    lines = layout_page(words, [], 1)
+    row = next(ln for ln in lines if ln.fields[0].text.startswith("4."))
+    assert [f.text for f in row.fields[1:]] == ["3", "0", "3"]
+    assert not any(ln.fields[0].text == "3" for ln in lines)  # no row of numbers without its label
+
+
+def test_a_figure_under_a_seal_goes_to_review():
+    from extraction.ingest.image import SEAL_STEP, UNDER_SEAL_CONFIDENCE, doubt_under_seal
+    from extraction.ocr.prep import PreparedPage
+
+    prepared = PreparedPage(np.zeros((400, 400), np.uint8), np.eye(2, 3), original_size=(400, 400))
+    seal = np.zeros((400 // SEAL_STEP, 400 // SEAL_STEP), bool)
+    seal[20:60, 20:60] = True  # pixels 80–240 of the page
+    quad = ((100, 100), (140, 100), (140, 120), (100, 120))
+    under = OcrToken("2143477", quad, (100.0, 100.0, 140.0, 120.0), 0.98)
+    clear = OcrToken("12", quad, (300.0, 300.0, 330.0, 320.0), 0.98)
+    words = OcrToken("本年处理决定数量", quad, (100.0, 130.0, 200.0, 150.0), 0.98)
+    doubt_under_seal([under, clear, words], seal, prepared)
+    assert under.confidence == UNDER_SEAL_CONFIDENCE
+    assert clear.confidence == 0.98 and words.confidence == 0.98

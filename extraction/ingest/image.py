@@ -71,6 +71,8 @@ class PageReading:
 
 
 SEAL_STEP = 4
+SEAL_DOUBT_COVER = 0.2  # a figure this much under a seal is doubtful…
+UNDER_SEAL_CONFIDENCE = 0.7  # …and goes to review (below the default threshold, 0.8)
 
 
 def read_page(
@@ -141,7 +143,19 @@ def read_page(
             return seal is not None and _seal_cover(seal, prepared, box) > 0
 
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
+    if seal is not None:
+        doubt_under_seal(tokens, seal, prepared)
     return PageReading(prepared, clean, tokens, text_height, seal)
+
+
+def doubt_under_seal(tokens: list[OcrToken], seal: np.ndarray, prepared: PreparedPage) -> None:
+    """A figure read through a seal may have lost or gained a stroke (a 7 in the ring, a 1 from the
+    star): its confidence is capped so that review looks at it beside the page."""
+    from extraction.ocr.base import numeric_like
+
+    for t in tokens:
+        if numeric_like(t.text) and _seal_cover(seal, prepared, t.bbox) > SEAL_DOUBT_COVER:
+            t.confidence = min(t.confidence, UNDER_SEAL_CONFIDENCE)
 
 
 def missed_glyph_boxes(clean: np.ndarray, tokens: list[OcrToken], text_height: float) -> list[BBox]:

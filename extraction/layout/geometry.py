@@ -151,6 +151,18 @@ def _cut_at_spaces(word: Word) -> list[Word]:
     ]
 
 
+# A group label's enumerator read together with the first row label beside it: 三、（一）予以公开
+# (the template's merged cell 三、本年度办理结果 stands left of its rows, so OCR may join the two).
+_GROUP_THEN_ROW = re.compile(r"^[一二三四五六七八九十]{1,3}\s*[、.．]\s*(?=[(（]\s*[一二三四五六七八九十\d]{1,3}\s*[)）])")
+
+
+def split_group_enumerator(word: Word) -> list[Word]:
+    m = _GROUP_THEN_ROW.match(word.text)
+    if m is None:
+        return [word]
+    return split_word(word, lambda i, _ch: i == m.end())
+
+
 def split_on_spaces(words: list[Word]) -> list[Word]:
     out: list[Word] = []
     for w in words:
@@ -596,9 +608,11 @@ def layout_page(
     `unread(box)` says whether an empty table slot may hold a figure that was not read (OCR pages:
     ink or a seal in it): such a blank cell gets UNREAD_CONFIDENCE, so it goes to review."""
     words = split_on_spaces([w for w in words if w.text.strip()])
+    words = [piece for w in words for piece in split_group_enumerator(w)]
     if not words:
         return []
     th = _median_height(words)
+    words = drop_page_numbers(words, th)
     grids = find_grids(rules, th) if rules else []
     blocks: list[_Block] = []
     rest = words
@@ -620,6 +634,41 @@ def layout_page(
     for b in blocks:
         out.extend(b.lines)
     return out
+
+
+_PAGE_NUMBER = re.compile(r"^[-—–－~]*\s*(?:\d{1,4}|第\s*\d{1,4}\s*页(?:\s*共\s*\d{1,4}\s*页)?|\d{1,4}\s*/\s*\d{1,4})\s*[-—–－~]*$")
+
+
+def drop_page_numbers(words: list[Word], th: float) -> list[Word]:
+    """A page number (2, - 2 -, 第2页) printed alone in the page's top or bottom margin is not a
+    table value, even when OCR drops its dashes. It is alone on its line, stands clear of the
+    text above or below it, and sits near the horizontal centre or a side edge of the text."""
+    if len(words) < 8:
+        return words
+    left = min(w.bbox[0] for w in words)
+    right = max(w.bbox[2] for w in words)
+    width = max(1.0, right - left)
+    drop: set[int] = set()
+    for edge in ("bottom", "top"):
+        ordered = sorted(range(len(words)), key=lambda i: -words[i].cy if edge == "bottom" else words[i].cy)
+        i = ordered[0]
+        w = words[i]
+        if not _PAGE_NUMBER.match(w.text.strip()):
+            continue
+        same_line = [
+            o for k, o in enumerate(words) if k != i and abs(o.cy - w.cy) < 0.6 * max(th, w.height)
+        ]
+        if same_line:
+            continue
+        nxt = words[ordered[1]]
+        gap = (w.bbox[1] - nxt.bbox[3]) if edge == "bottom" else (nxt.bbox[1] - w.bbox[3])
+        if gap < 1.5 * th:
+            continue
+        centred = abs(w.cx - (left + right) / 2) < 0.12 * width
+        at_side = w.bbox[0] - left < 0.05 * width or right - w.bbox[2] < 0.05 * width
+        if centred or at_side:
+            drop.add(i)
+    return [w for k, w in enumerate(words) if k not in drop] if drop else words
 
 
 def _blank(
@@ -766,7 +815,7 @@ def _count_numeric(ln: list[Word]) -> int:
 
 
 def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
-    """An unruled table starting at line i: numeric rows (2+ numbers), with up to four lines of
+    """An unruled table starting at line i: numeric rows (2+ numbers), with up to eight lines of
     label text between two of them (wrapped labels, group labels), none reaching the numbers.
     Returns (end line, numeric rows) or None."""
     if _count_numeric(vlines[i]) < 2:
@@ -784,7 +833,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             continue
         # label-only lines are part of the table when a numeric row follows soon
         m = k
-        while m < len(vlines) and m - k < 4 and _count_numeric(vlines[m]) < 2:
+        while m < len(vlines) and m - k < 8 and _count_numeric(vlines[m]) < 2:
             if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th:
                 break
             m += 1
@@ -1029,7 +1078,15 @@ def _aligned_table(
             continue  # 第二十条第（五）项: a section heading inside the table
         if _ENUM.match(b.text(th)):
             if any(abs(b.x0 - x) <= 0.8 * th for x in row_x0):
-                anchors.append({"y": b.centre, "slots": [[] for _ in cols], "labels": [], "row": k})
+                # a wrapped label whose numbers sit just below it (centred on a cell of two or
+                # three lines) takes that row of numbers when no label has; else a blank row
+                below = [
+                    a for a in anchors if a["row"] is None and b.bottom - pad < a["y"] <= b.bottom + 1.2 * th
+                ]
+                if below:
+                    min(below, key=lambda a: a["y"])["row"] = k
+                else:
+                    anchors.append({"y": b.centre, "slots": [[] for _ in cols], "labels": [], "row": k})
                 assigned.add(k)
             continue
         above = [

@@ -6,13 +6,22 @@ import re
 
 from pydantic import BaseModel, Field
 
-from extraction.document import DocumentState
+from extraction.document import CellValue, DocumentState
 from extraction.layout.tokenize import normalize
 from extraction.schema import Layout, constraints, layout
 
 
 class RulesOptions(BaseModel):
     narrative_checks: bool = Field(default=True, description="Compare figures stated in the narrative with the tables")
+    fill_from_sums: bool = Field(
+        default=True,
+        description="Give an unread cell (blank but doubtful: ink OCR did not read, or a row read without its "
+        "figures) the value the hard sums determine; it keeps a low confidence, so review confirms it",
+    )
+    unread_confidence: float = Field(
+        default=0.3, description="A blank cell at or below this confidence counts as unread, not as printed blank"
+    )
+    filled_confidence: float = Field(default=0.5, description="Confidence of a cell filled from the sums")
 
 
 def _fmt(v: float) -> str:
@@ -76,6 +85,57 @@ def evaluate(values: dict[str, int | float | None], lay: Layout) -> list[dict]:
             }
         )
     return checks
+
+
+def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptions) -> list[str]:
+    """Solve the hard equalities for cells OCR left unread; returns the cells filled.
+
+    A cell is solved when every equality that holds it with no other unknown gives the same value,
+    and that value fits the cell (a non-negative integer count, a non-negative amount). A solved 0
+    is written only where there is evidence of print (a blank slot with unread ink in it): a row
+    read without any figures may be a row the report left blank, and 0 and blank are the same to
+    the sums, so such a cell stays blank (and in review). Filling repeats until nothing more is
+    determined (a whole unread row is solved column by column, then its total)."""
+    hard = [c for c in constraints(lay) if c.severity == "error" and c.kind == "eq"]
+    unknown = {
+        cid
+        for cid, cv in cells.items()
+        if cv.value is None and cv.confidence <= options.unread_confidence and cid in lay.cells
+    }
+    filled: list[str] = []
+    while unknown:
+        solved: dict[str, set[float]] = {}
+        for c in hard:
+            open_cells = [x for x in c.cells if x in unknown]
+            if len(open_cells) != 1:
+                continue
+            x = open_cells[0]
+            left = sum(cells[k].value or 0 for k in c.left if k != x and k in cells)
+            right = sum(cells[k].value or 0 for k in c.right if k != x and k in cells)
+            solved.setdefault(x, set()).add(round(right - left if x in c.left else left - right, 6))
+        progress = False
+        for x, candidates in solved.items():
+            unknown.discard(x)
+            progress = True
+            if len(candidates) != 1:
+                continue  # the sums disagree: other cells are wrong, leave it to review
+            value = candidates.pop()
+            kind = lay.cells[x].kind
+            if kind == "amount":
+                if value < 0:
+                    continue
+            elif not float(value).is_integer() or (value < 0 and kind != "signed_count"):
+                continue
+            cv = cells[x]
+            if value == 0 and cv.bbox is None:
+                continue
+            cv.value = int(value) if kind != "amount" else value
+            cv.confidence = min(max(cv.confidence, options.filled_confidence), options.filled_confidence)
+            cv.flags = sorted({*cv.flags, "filled_by_rule"} - {"blank"})
+            filled.append(x)
+        if not progress:
+            break
+    return filled
 
 
 _NARRATIVE = [
@@ -182,6 +242,8 @@ class RulesStage:
 
     def __call__(self, doc: DocumentState) -> None:
         lay = layout(doc.format or "2021", tuple(doc.variants))
+        if self.options.fill_from_sums:
+            fill_from_sums(doc.cells, lay, self.options)
         values = {cid: c.value for cid, c in doc.cells.items()}
         doc.checks = evaluate(values, lay)
         if self.options.narrative_checks:
