@@ -204,3 +204,33 @@ def test_a_figure_under_a_seal_goes_to_review():
     doubt_under_seal([under, clear, words], seal, prepared)
     assert under.confidence == UNDER_SEAL_CONFIDENCE
     assert clear.confidence == 0.98 and words.confidence == 0.98
+
+
+def test_a_row_without_figures_and_one_doubtful_slot_is_doubtful_throughout():
+    from extraction.layout.geometry import _spread_doubt
+
+    row = Line([Field("行政许可"), Field("", confidence=1.0), Field("", confidence=UNREAD_CONFIDENCE, bbox=(1, 1, 2, 2))])
+    _spread_doubt(row)
+    assert [f.confidence for f in row.fields[1:]] == [UNREAD_CONFIDENCE, UNREAD_CONFIDENCE]
+    assert row.fields[1].bbox is None  # no ink of its own: no evidence of a printed 0
+    with_figure = Line([Field("行政处罚"), Field("3281"), Field(""), Field("", confidence=UNREAD_CONFIDENCE)])
+    _spread_doubt(with_figure)
+    assert with_figure.fields[2].confidence == 1.0
+
+
+def test_a_blank_row_keeps_its_own_doubtful_cells_not_the_next_lines():
+    from extraction.document import Anchor, DocumentState
+    from extraction.reconstruct.assemble import ReconstructOptions, _spans
+
+    lines = [
+        Line([Field("行政许可"), *(Field("", confidence=UNREAD_CONFIDENCE) for _ in range(2))], delimited=True),
+        Line([Field("第二十条第（六）项"), Field(""), Field("")], delimited=True),
+        Line([Field("行政处罚"), Field("7")], delimited=True),
+    ]
+    doc = DocumentState(name="x", sha256="", kind="image", lines=lines)
+    doc.tokens = tokenize(lines)
+    first = next(t.index for t in doc.tokens if t.text == "行政许可")
+    last = next(t.index for t in doc.tokens if t.text == "行政处罚")
+    doc.anchors = [Anchor(first, 0, "row", "proactive.licensing", 1.0), Anchor(last, 0, "row", "proactive.penalty", 1.0)]
+    span = _spans(doc, ReconstructOptions())["row:proactive.licensing"]
+    assert [t.confidence for t in span.values] == [UNREAD_CONFIDENCE, UNREAD_CONFIDENCE]

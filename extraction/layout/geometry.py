@@ -633,7 +633,22 @@ def layout_page(
     out: list[Line] = []
     for b in blocks:
         out.extend(b.lines)
+    for ln in out:
+        _spread_doubt(ln)
     return out
+
+
+def _spread_doubt(line: Line) -> None:
+    """A table row that shows no figure but has one doubtful empty slot (unread ink, a seal): the
+    figure may stand in any of its slots (a seal's strokes add spurious columns), so every empty
+    slot of the row is doubtful."""
+    blanks = [f for f in line.fields if not f.text]
+    if not blanks or any(_NUMERIC.match(f.text.replace(" ", "")) for f in line.fields if f.text):
+        return
+    if not any(f.confidence <= UNREAD_CONFIDENCE for f in blanks):
+        return
+    for f in blanks:  # (no box: without ink of its own, the slot is no evidence of a printed 0)
+        f.confidence = min(f.confidence, UNREAD_CONFIDENCE)
 
 
 _PAGE_NUMBER = re.compile(r"^[-—–－~]*\s*(?:\d{1,4}|第\s*\d{1,4}\s*页(?:\s*共\s*\d{1,4}\s*页)?|\d{1,4}\s*/\s*\d{1,4})\s*[-—–－~]*$")

@@ -44,13 +44,17 @@ def _spans(doc: DocumentState, options: ReconstructOptions) -> dict[str, Span]:
     for i, a in enumerate(anchors):
         nxt = anchors[i + 1].token if i + 1 < len(anchors) else len(tokens)
         values: list[Token] = []
+        own: list[Token] = []  # blank cells on the anchor's own line
         if nxt > a.token:
             started = False
+            line = tokens[a.token].line
             for t in tokens[a.token + 1 : nxt]:
                 if t.kind == "text":
                     if started and len(t.key) > options.prose_stop_chars:
                         break
                     if not started:
+                        if not own and values and all(v.line == line for v in values):
+                            own = values
                         values = []  # blanks before header or label text are that text's cells
                     continue
                 if t.kind == "number" and t.narrative:
@@ -59,6 +63,8 @@ def _spans(doc: DocumentState, options: ReconstructOptions) -> dict[str, Span]:
                     continue
                 values.append(t)
                 started = started or t.kind == "number"
+            if own and not started:
+                values = own  # no figure follows: the row is its own blank cells (not the next line's)
         out[f"{a.kind}:{a.key}"] = Span(a, values)
     return out
 
@@ -192,7 +198,7 @@ class Reconstructor:
             elif alts:
                 confidence = min(confidence, opts.ambiguous_confidence)
                 flags.add("ambiguous")
-            elif "incomplete" in flags or ("missing" in flags and ocr_read):
+            elif "incomplete" in flags or "unread" in flags or ("missing" in flags and ocr_read):
                 # (a row whose figures OCR did not read at all: hidden under a seal, or too faint)
                 confidence = min(confidence, opts.missing_confidence)
             elif i in chosen.corrected:

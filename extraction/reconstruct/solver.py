@@ -275,8 +275,13 @@ def readings(seg: Segment) -> list[Reading]:
 
     if not runs:
         # blank tokens are kept: an OCR'd blank carries the page's doubt (ink or a seal in its slot)
-        pieces = [("", t) for t in seg.slots] if len(seg.slots) == n else [("", None)] * n
-        return [make(pieces, 0.0, {"blank"} if blanks else {"missing"})]
+        if len(seg.slots) == n:
+            return [make([("", t) for t in seg.slots], 0.0, {"blank"} if blanks else {"missing"})]
+        # more (or fewer) empty slots than cells: which slot is which cell is unknown, but a
+        # doubtful slot (ink OCR did not read, a seal) makes the whole row doubtful
+        doubt = any(t.kind == "blank" and t.confidence < 1.0 for t in seg.slots)
+        flags = ({"blank"} if blanks else {"missing"}) | ({"unread"} if doubt else set())
+        return [make([("", None)] * n, 0.0, flags)]
     if len(runs) == n:
         out.append(make([(t.text, t) for t in runs], 0.0, set()))
     elif len(runs) > n:
