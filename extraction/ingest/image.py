@@ -26,6 +26,7 @@ from extraction.errors import CorruptInput, GongkaiError, InputTooLarge, OcrUnav
 from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ocr.base import OcrEngine, OcrOptions, OcrTimeout, OcrToken, load_engine
 from extraction.ocr.prep import PreparedPage
+from extraction.progress import report_page
 
 OCR_MIN_SIDE = 1600  # smaller page images are enlarged to this (longer side) before OCR
 OCR_MAX_SIDE = 3600  # larger ones are reduced to this
@@ -361,6 +362,7 @@ def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = 
             if isinstance(exc, OcrUnavailable):
                 unavailable = exc
             info.error = page_failure(exc, opts.page_timeout_s)
+        report_page(number)
     if unavailable is not None and all(p.error for p in state.pages):
         raise unavailable
 

@@ -35,6 +35,7 @@ from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge, OcrUn
 from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ingest.image import ocr_options, ocr_page, page_failure
 from extraction.ocr.base import OcrEngine, load_engine
+from extraction.progress import report_page
 
 MAX_PAGE_CHARS = 100_000  # a page with more characters is read up to this many
 MAX_PATH_SEGMENTS = 60_000  # a page with more drawing than this is not searched for ruling lines
@@ -372,6 +373,7 @@ class PdfBackend(IngestBackend):
                         textpage.close()
                     if page is not None:
                         page.close()
+                    report_page(number)
         finally:
             pdf.close()
         state.lines = drop_repeated_headers(state.lines)

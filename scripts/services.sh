@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Install (Debian/Ubuntu, as root) and start PostgreSQL and Redis on loopback for the service tests
+# and the multi-machine setup; prints the environment to export, e.g.
+#   eval "$(bash scripts/services.sh)"
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+PG_PASSWORD=${GONGKAI_PG_PASSWORD:-gongkai}
+REDIS_PORT=${GONGKAI_REDIS_PORT:-6379}
+log() { echo "services.sh: $*" >&2; }
+
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v redis-server >/dev/null 2>&1; then
+  log "installing postgresql and redis-server"
+  apt-get update -qq >/dev/null 2>&1 || true
+  apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null
+fi
+
+# PostgreSQL: the distribution's default cluster, started with pg_ctlcluster (no systemd needed)
+PG_VERSION=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+if [ -z "$PG_VERSION" ]; then
+  log "no PostgreSQL cluster found under /etc/postgresql"; exit 1
+fi
+PG_PORT=$(pg_lsclusters -h | awk -v v="$PG_VERSION" '$1==v && $2=="main" {print $3}')
+if ! pg_lsclusters -h | awk -v v="$PG_VERSION" '$1==v && $2=="main" {print $4}' | grep -q online; then
+  pg_ctlcluster "$PG_VERSION" main start
+fi
+for _ in $(seq 1 30); do
+  su postgres -c "psql -p $PG_PORT -tAc 'select 1'" >/dev/null 2>&1 && break
+  sleep 1
+done
+su postgres -c "psql -p $PG_PORT -v ON_ERROR_STOP=1 -q" >/dev/null <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gongkai') THEN
+    CREATE ROLE gongkai LOGIN PASSWORD '$PG_PASSWORD' CREATEDB;
+  ELSE
+    ALTER ROLE gongkai PASSWORD '$PG_PASSWORD';
+  END IF;
+END \$\$;
+SQL
+for db in gongkai gongkai_test; do
+  su postgres -c "psql -p $PG_PORT -tAc \"select 1 from pg_database where datname='$db'\"" | grep -q 1 \
+    || su postgres -c "createdb -p $PG_PORT -O gongkai $db"
+done
+
+# Redis: loopback only, in the background
+if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no >/dev/null
+fi
+for _ in $(seq 1 30); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.2; done
+
+cat <<ENV
+export GONGKAI_TEST_POSTGRES_URL=postgresql://gongkai:$PG_PASSWORD@127.0.0.1:$PG_PORT/gongkai_test
+export GONGKAI_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/15
+export DATABASE_URL_EXAMPLE=postgresql://gongkai:$PG_PASSWORD@127.0.0.1:$PG_PORT/gongkai
+export REDIS_URL_EXAMPLE=redis://127.0.0.1:$REDIS_PORT/0
+ENV
+log "PostgreSQL $PG_VERSION on 127.0.0.1:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT are running"

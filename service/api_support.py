@@ -1,0 +1,41 @@
+"""Database helpers shared by the routes and the jobs: the reviewed view of a document, its summary."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from service.db import CellReview, Document, Result
+from service.review import ReviewAction, ReviewedView, apply_reviews
+
+if TYPE_CHECKING:
+    from service.core import Service
+
+
+def reviewed_view(svc: Service, s: Session, doc: Document) -> ReviewedView | None:
+    if doc.result_id is None:
+        return None
+    result = s.get(Result, doc.result_id)
+    if result is None:
+        return None
+    actions = [
+        ReviewAction(r.cell_id, r.action, r.new_value, r.reviewer)
+        for r in s.scalars(
+            select(CellReview).where(CellReview.result_id == result.id).order_by(CellReview.id)
+        )
+    ]
+    return apply_reviews(result.data, actions, svc.settings.review_threshold)
+
+
+def refresh_summary(s: Session, doc: Document, view: ReviewedView) -> None:
+    s.execute(
+        update(Document)
+        .where(Document.id == doc.id)
+        .values(
+            open_reviews=len(view.open_reviews),
+            failed_rules=view.failed_rules,
+            status="verified" if view.verified else "review",
+        )
+    )

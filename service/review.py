@@ -1,0 +1,129 @@
+"""The reviewed state of a document: the extraction result with the reviewers' corrections applied and
+the statutory rules re-run on the corrected values. Pure functions over JSON (no database)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from extraction.rules import evaluate
+from extraction.schema import layout
+
+
+@dataclass
+class ReviewAction:
+    cell_id: str
+    action: str  # accept | correct | bulk_accept
+    new_value: Any = None
+    reviewer: str = ""
+
+
+@dataclass
+class ReviewedView:
+    result: dict[str, Any]  # the canonical document, corrected
+    reviewed: set[str] = field(default_factory=set)
+    corrected: set[str] = field(default_factory=set)
+    failing: dict[str, list[str]] = field(default_factory=dict)  # cell -> failing error rules
+
+    @property
+    def open_reviews(self) -> list[str]:
+        return self.result["review"]
+
+    @property
+    def verified(self) -> bool:
+        return not self.result["review"]
+
+    @property
+    def failed_rules(self) -> int:
+        return sum(1 for c in self.result["checks"] if not c["passed"] and c["severity"] == "error")
+
+
+def labels(fmt: str, variants: Iterable[str]) -> dict[str, dict[str, str]]:
+    lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
+    out: dict[str, dict[str, str]] = {}
+    for table in lay.tables:
+        for row in table.rows:
+            for cid, col in zip(row.cell_ids, row.columns, strict=True):
+                out[cid] = {"table": table.title, "row": row.label, "column": col.label}
+    return out
+
+
+def apply_reviews(data: dict[str, Any], actions: Iterable[ReviewAction], threshold: float) -> ReviewedView:
+    result = {**data, "cells": {cid: dict(c) for cid, c in data["cells"].items()}}
+    reviewed: set[str] = set()
+    corrected: dict[str, str] = {}
+    for a in actions:
+        if a.cell_id not in result["cells"]:
+            continue
+        reviewed.add(a.cell_id)
+        if a.action == "correct":
+            result["cells"][a.cell_id]["value"] = a.new_value
+            corrected[a.cell_id] = a.reviewer
+    report = result["report"]
+    values = {cid: c["value"] for cid, c in result["cells"].items()}
+    # Re-run the in-table rules on the corrected values; narrative and cross-year checks stay as extracted.
+    table_checks = evaluate(values, layout(report["format"], tuple(report.get("variants") or ())))
+    rerun = {c["rule"] for c in table_checks}
+    checks = table_checks + [c for c in data.get("checks", []) if c["rule"] not in rerun]
+    failing: dict[str, list[str]] = {}
+    for c in checks:
+        if not c["passed"] and c["severity"] == "error":
+            for cid in c["cells"]:
+                failing.setdefault(cid, []).append(c["rule"])
+    for cid, cell in result["cells"].items():
+        flags = [f for f in cell.get("flags", []) if f not in ("failed_rule", "reviewed", "corrected")]
+        if cid in failing:
+            flags.append("failed_rule")
+        if cid in reviewed:
+            flags.append("reviewed")
+        if cid in corrected:
+            flags.append("corrected")
+            cell["model"] = f"review:{corrected[cid]}"
+            cell["alternatives"] = []
+        if cid in reviewed:
+            cell["confidence"] = 1.0  # a person read it off the page
+        cell["flags"] = flags
+        cell["review"] = cid not in reviewed and (cell["confidence"] < threshold or cid in failing)
+    result["checks"] = checks
+    result["review"] = sorted(
+        (cid for cid, c in result["cells"].items() if c["review"]),
+        key=lambda cid: (cid not in failing, result["cells"][cid]["confidence"], cid),
+    )
+    return ReviewedView(result, reviewed, set(corrected), failing)
+
+
+def coerce_value(fmt: str, variants: Iterable[str], cell_id: str, raw: Any) -> int | float | None:
+    """A reviewer's input → the cell's value type (counts are integers, amounts decimals, blank is null)."""
+    lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
+    if cell_id not in lay.cells:
+        raise KeyError(cell_id)
+    if raw is None or (isinstance(raw, str) and raw.strip() in ("", "-", "—", "null")):
+        return None
+    if isinstance(raw, bool):
+        raise ValueError("a cell value is a number or null")
+    text = str(raw).strip().replace(",", "").replace("，", "")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if lay.cells[cell_id].kind == "amount":
+        return int(number) if number.is_integer() else number
+    if not number.is_integer():
+        raise ValueError(f"{cell_id} is a count: {raw!r} is not a whole number")
+    return int(number)
+
+
+def truth_record(view: ReviewedView) -> dict[str, Any]:
+    """The labeled-data (truth JSON) form of a reviewed document, as in datasets/*/truth/."""
+    report = view.result["report"]
+    return {
+        "report": {
+            "agency": report.get("agency"),
+            "year": report.get("year"),
+            "format": report["format"],
+            **({"variants": report["variants"]} if report.get("variants") else {}),
+        },
+        "format": report["format"],
+        "cells": {cid: c["value"] for cid, c in view.result["cells"].items()},
+    }

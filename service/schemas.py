@@ -1,0 +1,194 @@
+"""Public request/response shapes of the HTTP API (pydantic)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from service.auth import Role
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    detail: dict[str, Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class UploadItem(BaseModel):
+    filename: str
+    document_id: int | None = None
+    sha256: str | None = None
+    kind: str | None = Field(default=None, description="Sniffed from the bytes")
+    pages: int | None = None
+    status: str | None = None
+    job_id: int | None = None
+    duplicate: bool = Field(default=False, description="The same bytes were uploaded before: the same document")
+    error: ErrorBody | None = None
+
+
+class UploadResponse(BaseModel):
+    items: list[UploadItem]
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    status: str
+    attempts: int
+    requeues: int
+    pages_done: int
+    pages_total: int | None
+    document_id: int | None
+    training_run_id: int | None
+    error_code: str | None
+    error_message: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class DocumentOut(BaseModel):
+    id: int
+    filename: str
+    sha256: str
+    kind: str
+    size: int
+    pages: int | None
+    status: str = Field(description="queued, processing, review, verified or failed")
+    error_code: str | None
+    error_message: str | None
+    agency: str | None
+    year: int | None
+    format: str | None
+    open_reviews: int = Field(description="Cells still waiting for review")
+    failed_rules: int = Field(description="Hard rules failing on the current values")
+    model_version: str | None = None
+    job: JobOut | None = None
+    created_at: dt.datetime
+
+
+class DocumentList(BaseModel):
+    items: list[DocumentOut]
+    total: int
+
+
+class CellOut(BaseModel):
+    cell_id: str
+    table: str
+    row: str
+    column: str
+    value: int | float | None
+    confidence: float
+    review: bool
+    reviewed: bool
+    corrected: bool
+    flags: list[str]
+    failing_rules: list[str]
+    page: int | None
+    bbox: list[float] | None
+    text: str
+    alternatives: list[int | float | None]
+    model: str
+
+
+class ReviewState(BaseModel):
+    document_id: int
+    status: str
+    verified: bool
+    open_reviews: int
+    failed_rules: int
+    queue: list[CellOut] = Field(description="Cells to review, failing rules first, then lowest confidence")
+
+
+class CorrectBody(BaseModel):
+    value: int | float | str | None = Field(description="The value read off the page; null or '' for a blank cell")
+    comment: str | None = None
+
+
+class ReviewOutcome(BaseModel):
+    cell: CellOut
+    verified: bool
+    open_reviews: int
+    failed_rules: list[str]
+    next_cell: str | None
+
+
+class BulkAcceptOutcome(BaseModel):
+    accepted: int
+    verified: bool
+    open_reviews: int
+
+
+class AuditEntry(BaseModel):
+    id: int
+    cell_id: str
+    action: str
+    old_value: Any
+    new_value: Any
+    reviewer: str
+    at: dt.datetime
+
+
+class BatchExportBody(BaseModel):
+    document_ids: list[int] | None = Field(default=None, description="Default: every extracted document you can read")
+    format: Literal["csv", "xlsx", "json"] = "csv"
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="Shown once; only its hash is stored")
+
+
+class TrainingRunCreate(BaseModel):
+    document_ids: list[int] | None = Field(default=None, description="Default: every verified document")
+    params: dict[str, Any] = Field(default_factory=dict, description="Passed to the trainer (epochs, …)")
+
+
+class TrainingRunOut(BaseModel):
+    id: int
+    status: str
+    params: dict[str, Any]
+    documents: list[Any]
+    metrics: dict[str, Any]
+    model_version: str | None
+    error_code: str | None
+    error_message: str | None
+    job_id: int | None
+    created_by: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class ModelOut(BaseModel):
+    version: str
+    labeler: str
+    metrics: dict[str, Any]
+    training_run_id: int | None
+    active: bool
+    created_at: dt.datetime | None = None
+    activated_at: dt.datetime | None = None
+
+
+class Me(BaseModel):
+    id: int
+    name: str
+    role: str
