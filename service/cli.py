@@ -44,6 +44,13 @@ def serve(host: str, port: int, workers: int | None, no_worker: bool, log_level:
         f"{'in-process worker' if embedded else 'no in-process worker'}); data in {svc.settings.data_dir}",
         err=True,
     )
+    from sqlalchemy import func, select
+
+    from service.db import Token
+
+    with svc.db.session() as s:
+        if not s.scalar(select(func.count()).select_from(Token)):
+            click.echo("gongkai: no API tokens yet; create one: gongkai tokens create --role admin --name you", err=True)
     # uvicorn's access log has method, path and status only: the Authorization header is never logged
     uvicorn.run(create_app(svc, embedded_worker=embedded), host=host, port=port, log_level=log_level)
 
