@@ -46,7 +46,7 @@ class PipelineOptions(BaseModel):
     )
 
 
-LABELERS = {"baseline": "extraction.layout.baseline:BaselineLabeler"}
+LABELERS = {"baseline": "extraction.layout.baseline:BaselineLabeler", "model": "extraction.layout.model:ModelLabeler"}
 
 
 def load_labeler(spec: str) -> Stage:
@@ -87,6 +87,10 @@ class Pipeline:
                 detail={"rows_found": rows_found},
             )
         self.reconstruct(doc)
+        # a labeler that scores cells (the layout model) calibrates their confidence here
+        after = getattr(self.labeler, "after_reconstruct", None)
+        if after is not None:
+            after(doc)
         self.rules(doc)
         return self.result(doc)
 

@@ -94,6 +94,8 @@ def make_api(data_dir: Path, db_url: str, immediate: bool, **settings) -> Iterat
 
     # a loaded CI machine may OCR a page slowly: do not let the page timeout make a test flaky
     settings.setdefault("ocr_page_timeout_s", 900)
+    # a training run a test starts writes its model here, never into the repository's models/
+    settings.setdefault("models_dir", data_dir / "models")
     svc = Service(Settings(data_dir=data_dir, database_url=db_url, immediate=immediate, **settings))
     tokens = {}
     with svc.db.session() as s:

@@ -2,6 +2,246 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+DEFAULT_CACHE = "/tmp/gk_model_data"
+
+
+def _examples(split: str, cache: Path, tiny: bool):
+    from training.data import SPLITS, SPLITS_TINY, load, split_paths
+
+    paths = split_paths(split, cache, SPLITS_TINY if tiny else SPLITS)
+    return paths, [load(p) for p in paths]
+
+
+@click.command("train")
+@click.option("--version", "version", required=True, help="Registry version to create, e.g. layout-v2")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_CACHE,
+    show_default=True,
+    help="Folder of cached ingested synthetic reports (built on first use)",
+)
+@click.option("--models-dir", type=click.Path(path_type=Path), default=None, help="Registry folder (default: models/)")
+@click.option("--tiny", is_flag=True, help="A few text reports and steps: the CI smoke run")
+@click.option("--no-build", is_flag=True, help="Use only what the cache holds (no generation, no OCR)")
+@click.option(
+    "--fine-tune", "fine_tune", default=None, help="Fine-tune this registry version instead of training from scratch"
+)
+@click.option(
+    "--labeled",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Folder of labeled reports (report files + truth/<stem>.json) to fine-tune on",
+)
+@click.option(
+    "--pretrained",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="A pretrained LayoutLMv3 checkpoint folder for the encoder",
+)
+@click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--max-minutes", type=float, default=50.0, show_default=True)
+@click.option(
+    "--patience", type=int, default=3, show_default=True, help="Epochs without a better validation F1 before stopping"
+)
+@click.option("--max-steps", type=int, default=None)
+@click.option("--lr", type=float, default=None, help="Learning rate (default 2e-3; 5e-4 when fine-tuning)")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads")
+@click.option(
+    "--evaluate/--no-evaluate",
+    "run_eval",
+    default=True,
+    help="Measure baseline vs model on the test split into the card",
+)
+@click.option("--activate", is_flag=True, help="Make the new version the active one")
+@click.option("--force", is_flag=True, help="Retrain even when the data hash is unchanged")
+def train_cmd(
+    version,
+    cache,
+    models_dir,
+    tiny,
+    no_build,
+    fine_tune,
+    labeled,
+    pretrained,
+    epochs,
+    max_minutes,
+    max_steps,
+    patience,
+    lr,
+    threads,
+    run_eval,
+    activate,
+    force,
+) -> None:
+    """Train a layout model (synthetic data, or fine-tune on labeled reports), calibrate, register."""
+    import torch
+
+    from extraction import registry
+    from training.data import SPLITS, SPLITS_TINY, build, data_hash
+    from training.labeled import load_labeled_dir
+    from training.train import TrainOptions, train
+
+    torch.set_num_threads(threads)
+    models = models_dir or registry.MODELS_DIR
+    work = cache / "runs" / version
+    base_dir = None
+    if fine_tune:
+        base_dir, _ = registry.resolve(fine_tune, models)
+    if labeled is not None:
+        if base_dir is None:
+            raise click.UsageError("--labeled needs --fine-tune VERSION")
+        train_ex = load_labeled_dir(labeled)
+        val_ex = train_ex  # too few labeled reports to hold some out: the best epoch on the same ones
+        dhash = data_hash([*labeled.glob("*.*"), *labeled.glob("truth/*.json")])
+    else:
+        if not no_build:
+            build(SPLITS_TINY if tiny else SPLITS, cache, only=("train", "val"))
+        train_paths, train_ex = _examples("train", cache, tiny)
+        val_paths, val_ex = _examples("val", cache, tiny)
+        dhash = data_hash(train_paths + val_paths)
+    opts = TrainOptions(
+        out=work,
+        epochs=epochs,
+        max_minutes=max_minutes,
+        max_steps=max_steps,
+        patience=patience,
+        threads=threads,
+        force=force,
+        base_model=base_dir,
+        pretrained=pretrained,
+        lr=lr or (5e-4 if base_dir else 2e-3),
+        targets_cache=None if labeled is not None else cache / "targets",
+        **({"hidden": 32, "layers": 1, "heads": 2, "intermediate": 64, "train_len": 128} if tiny else {}),
+    )
+    dest = models / version
+    if dest.is_dir() and not force:
+        card = json.loads((dest / "card.json").read_text(encoding="utf-8"))
+        import hashlib
+
+        from training.train import options_hash
+
+        if card.get("data_hash") == hashlib.sha256(f"{dhash}:{options_hash(opts)}".encode()).hexdigest():
+            click.echo(f"{version}: unchanged training data and options: no retraining")
+            return
+        raise click.UsageError(f"{dest} exists already (another data hash): choose another --version or --force")
+    card = train(opts, train_ex, val_ex, dhash, log=click.echo)
+    if labeled is not None and base_dir is not None and (base_dir / "calibration.json").is_file():
+        # a handful of labeled reports the model has just seen cannot calibrate it: keep the base's
+        shutil.copy2(base_dir / "calibration.json", work / "calibration.json")
+        card["calibration"] = {"from": str(base_dir.name)}
+        (work / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    else:
+        _calibrate_and_card(work, version, val_ex, card, tiny, cache, run_eval)
+    if dest.is_dir() and force:
+        shutil.rmtree(dest)
+    registry.register(work, version, models, activate_it=activate)
+    click.echo(f"registered {version} in {models}" + (" (active)" if activate else ""))
+
+
+def _calibrate_and_card(work: Path, version: str, val_ex, card: dict, tiny: bool, cache: Path, run_eval: bool) -> None:
+    from extraction.layout.baseline import BaselineLabeler
+    from extraction.layout.model import LayoutModel, ModelLabeler
+    from training.evaluate import calibration_report, compare, fit_calibrator
+
+    model = LayoutModel.load(work, version)
+    labeler = ModelLabeler(model=model)
+    cal, info = fit_calibrator(val_ex, labeler, log=click.echo)
+    model.calibrator = cal
+    model.save(work)
+    card["calibration"] = {"fitted_on": info, "method": "logistic regression + isotonic (scikit-learn)"}
+    if run_eval and not tiny:
+        _, test_ex = _examples("test", cache, tiny)
+        if test_ex:
+            res = compare(test_ex, {"baseline": BaselineLabeler(), "model": labeler}, log=click.echo)
+            card["test"] = {
+                "reports": len(test_ex),
+                "baseline": res["baseline"]["summary"],
+                "model": res["model"]["summary"],
+                "calibration": calibration_report(res["model"]["outcomes"]),
+                "baseline_review": calibration_report(res["baseline"]["outcomes"]),
+            }
+    (work / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _print_summary(name: str, s: dict) -> None:
+    click.echo(
+        f"{name:10s} cell accuracy {s['cell_accuracy']:.5f}  ({s['wrong']} wrong of {s['cells']}, "
+        f"{s['errors']} reports failed)"
+    )
+    for key in ("by_input", "by_flattener"):
+        click.echo("  " + key + ": " + "  ".join(f"{k} {v['accuracy']:.5f}" for k, v in s[key].items()))
+
+
+@click.command("evaluate")
+@click.option("--version", "version", default=None, help="Registry version or model folder (default: active)")
+@click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True)
+@click.option("--split", default="test", show_default=True, help="Cached split to evaluate")
+@click.option(
+    "--labeled",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Evaluate on a folder of labeled reports instead of a cached split",
+)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the full numbers here")
+def evaluate_cmd(version, cache, split, labeled, json_out) -> None:
+    """Cell accuracy (baseline vs model, per input kind and flattening), label F1, calibration."""
+    import numpy as np
+    import torch
+
+    from extraction.layout.baseline import BaselineLabeler
+    from extraction.layout.model import ModelLabeler
+    from training.data import SPLITS, load, split_paths
+    from training.evaluate import calibration_report, compare
+    from training.labeled import load_labeled_dir
+    from training.train import anchor_f1, predict, prepare
+
+    torch.set_num_threads(1)
+    examples = load_labeled_dir(labeled) if labeled else [load(p) for p in split_paths(split, cache, SPLITS)]
+    if not examples:
+        raise click.UsageError("no examples to evaluate (build the cache with `gongkai train` first)")
+    labeler = ModelLabeler(version)
+    res = compare(examples, {"baseline": BaselineLabeler(), "model": labeler}, log=lambda *_: None)
+    for name in ("baseline", "model"):
+        _print_summary(name, res[name]["summary"])
+    items, _, _ = prepare(examples, labeler.model.vocab)
+    preds = predict(labeler.model, items)
+    f1 = anchor_f1(np.concatenate(preds), np.concatenate([it.target for it in items]))
+    click.echo(
+        f"label F1 (anchor tokens, model alone): {f1['f1']:.4f}  (precision {f1['precision']:.4f}, "
+        f"recall {f1['recall']:.4f})"
+    )
+    cal = calibration_report(res["model"]["outcomes"])
+    click.echo(
+        f"ECE {cal['ece']:.4f}; wrong cells caught at review budget: "
+        + "  ".join(f"{k}: {v:.3f}" for k, v in cal["wrong_caught_at_budget"].items())
+        + f"; budget for 99 %: {cal['budget_for_99pct_wrong']:.4f}"
+    )
+    if json_out:
+        out = {name: res[name]["summary"] for name in res}
+        out.update(label_f1=f1, calibration=cal, baseline_review=calibration_report(res["baseline"]["outcomes"]))
+        json_out.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+@click.command("latency")
+@click.option("--version", "version", default=None, help="Registry version or model folder (default: active)")
+@click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True)
+@click.option("--n", type=int, default=30, show_default=True, help="Reports to time")
+def latency_cmd(version, cache, n) -> None:
+    """Seconds the model labeler adds per page and per report over the baseline labeler."""
+    from training.latency import measure
+
+    r = measure(version, cache, n)
+    click.echo(json.dumps(r, indent=1))
+
+
+COMMANDS: list[click.Command] = [train_cmd, evaluate_cmd, latency_cmd]
+
+__all__ = ["COMMANDS", "time"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
@@ -21,6 +22,14 @@ class ReconstructOptions(BaseModel):
         default=0.3, description="Confidence of a cell whose value differs between readings that satisfy the rules"
     )
     missing_confidence: float = Field(default=0.2, description="Confidence of a cell whose row label was not found")
+    max_readings: int = Field(
+        default=2000, description="Readings kept per row (the most plausible), bounding the joint solve's work"
+    )
+    alternatives_budget_s: float = Field(
+        default=8.0,
+        description="Seconds per document for re-solving the rules to list each ambiguous cell's alternatives; "
+        "past it, alternatives are the plausible readings (bounds a badly read scan's reconstruction)",
+    )
     inferred_label_confidence: float = Field(
         default=0.7, description="Confidence of a cell whose row label was placed by printing order, not read"
     )
@@ -101,15 +110,22 @@ class Reconstructor:
             _soft_priors(seg)
             dedupe(seg)
             unary_filter(seg)
+            if len(seg.readings) > self.options.max_readings:
+                # a long run of glued digits on a badly read row: keep the most plausible cuts
+                seg.readings = sorted(seg.readings, key=lambda r: -r.prior)[: self.options.max_readings]
         solver = JointSolver(segments, hard)
         solution = solver.solve()
         constrained = {cid for c in hard for cid in c.cells}
         doc.cells = {}
+        # Re-solving for each ambiguous segment's alternatives costs a whole solve each; a badly
+        # read scan can have dozens of them, so past the budget the alternatives come from the
+        # readings' plausibility alone (the cells are still flagged, never silently chosen).
+        budget_end = time.monotonic() + self.options.alternatives_budget_s
         for k, seg in enumerate(segments):
             chosen = seg.readings[solution.choice[k]]
             alternatives: list[Reading] = []
             if len(seg.readings) > 1:
-                if any(cid in constrained for cid in seg.cells):
+                if any(cid in constrained for cid in seg.cells) and time.monotonic() < budget_end:
                     banned: set[int] = {solution.choice[k]}
                     for _ in range(3):  # a few alternatives are enough to flag the cells
                         alt = solver.solve(banned={k: banned})

@@ -22,6 +22,7 @@ from extraction.schema import Constraint
 Value = int | float | None
 MAX_CANDIDATES = 20_000
 BEAM = 4_000
+STEP_WORK = 60_000  # states × readings expanded per segment, at most
 VIOLATION = 1000.0
 
 
@@ -410,6 +411,9 @@ class JointSolver:
         for k, seg in enumerate(self.segments):
             skip = banned.get(k, ())
             options = [ri for ri in range(len(seg.readings)) if ri not in skip] or [0]
+            limit = max(50, STEP_WORK // len(options))
+            if len(states) > limit:  # many states × many readings: keep the best states (bounded time)
+                states = dict(sorted(states.items(), key=lambda kv: (kv[1][1], -kv[1][0]))[:limit])
             nxt: dict[tuple, tuple[float, int, list[int]]] = {}
             for key, (prior, viol, path) in states.items():
                 for ri in options:
