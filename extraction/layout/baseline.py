@@ -179,7 +179,14 @@ def find_candidates(index: LabelIndex, specs: tuple[AnchorSpec, ...]) -> list[Ca
 def align(tokens: list[Token], fmt: str, index: LabelIndex | None = None) -> Alignment:
     specs = anchor_sequence(fmt)
     index = index or LabelIndex(tokens, specs)
-    cands = find_candidates(index, specs)
+    return align_candidates(tokens, fmt, find_candidates(index, specs))
+
+
+def align_candidates(tokens: list[Token], fmt: str, cands: list[Candidate]) -> Alignment:
+    """The order-keeping dynamic programme over a candidate list: the baseline passes its own
+    candidates, the layout model passes rescored ones."""
+    specs = anchor_sequence(fmt)
+    cands = sorted(cands, key=lambda c: (c.token, c.offset, c.spec.index))
     if not cands:
         return Alignment(fmt, 0.0, [])
     # Text characters before each token: the gap penalty grows with prose between anchors.

@@ -32,8 +32,8 @@ from extraction.layout.baseline import (
     Alignment,
     Candidate,
     LabelIndex,
+    align_candidates,
     all_specs,
-    fill_gaps,
     find_candidates,
     likely_formats,
 )
@@ -124,57 +124,6 @@ class BaselineView:
     candidates: dict[str, list[Candidate]]
     alignments: dict[str, Alignment]
     chosen: str
-
-
-def align_candidates(tokens: list[Token], fmt: str, cands: list[Candidate]) -> Alignment:
-    """The baseline's order-keeping dynamic programme over a given candidate list (the baseline's
-    own candidates give exactly its alignment; the model labeler passes rescored ones)."""
-    specs = anchor_sequence(fmt)
-    cands = sorted(cands, key=lambda c: (c.token, c.offset, c.spec.index))
-    if not cands:
-        return Alignment(fmt, 0.0, [])
-    cum = np.zeros(len(tokens) + 1)
-    for t in tokens:
-        cum[t.index + 1] = cum[t.index] + (len(t.key) if t.kind == "text" else 0)
-    n = len(cands)
-    pos = np.array([c.token * 10_000 + c.offset for c in cands])
-    spec_idx = np.array([c.spec.index for c in cands])
-    chars = np.array([cum[c.token] for c in cands])
-    scores = np.array([c.score for c in cands])
-    best = np.zeros(n)
-    back = np.full(n, -1)
-    for j in range(n):
-        best[j] = scores[j]
-        if j:
-            ok = (pos[:j] < pos[j]) & (spec_idx[:j] < spec_idx[j])
-            if ok.any():
-                gap = np.maximum(chars[j] - chars[:j], 0)
-                val = np.where(ok, best[:j] - 0.15 * np.log1p(gap / 80.0), -np.inf)
-                i = int(np.argmax(val))
-                if val[i] > 0:
-                    best[j] += val[i]
-                    back[j] = i
-    j = int(np.argmax(best))
-    total = float(best[j])
-    chain: list[int] = []
-    while j != -1:
-        chain.append(j)
-        j = int(back[j])
-    chain.reverse()
-    from extraction.document import Anchor
-
-    anchors = [
-        Anchor(
-            cands[i].token,
-            cands[i].offset,
-            cands[i].spec.kind,
-            cands[i].spec.key,
-            float(cands[i].score),
-            cands[i].spec.index,
-        )
-        for i in chain
-    ]
-    return Alignment(fmt, total, fill_gaps(tokens, specs, anchors))
 
 
 def choose(alignments: dict[str, Alignment], year: int | None) -> str:
