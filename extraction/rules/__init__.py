@@ -130,7 +130,7 @@ def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptio
             if value == 0 and cv.bbox is None:
                 continue
             cv.value = int(value) if kind != "amount" else value
-            cv.confidence = min(max(cv.confidence, options.filled_confidence), options.filled_confidence)
+            cv.confidence = options.filled_confidence
             cv.flags = sorted({*cv.flags, "filled_by_rule"} - {"blank"})
             filled.append(x)
         if not progress:
