@@ -7,6 +7,9 @@ export DEBIAN_FRONTEND=noninteractive
 PG_PASSWORD=${GONGKAI_PG_PASSWORD:-gongkai}
 REDIS_PORT=${GONGKAI_REDIS_PORT:-6379}
 log() { echo "services.sh: $*" >&2; }
+# Only the export lines may reach stdout (callers eval it): every tool's chatter goes to stderr
+# (pg_ctlcluster prints e.g. "Removed stale pid file." on stdout).
+exec 3>&1 1>&2
 
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v redis-server >/dev/null 2>&1; then
   log "installing postgresql and redis-server"
@@ -21,7 +24,7 @@ if [ -z "$PG_VERSION" ]; then
 fi
 PG_PORT=$(pg_lsclusters -h | awk -v v="$PG_VERSION" '$1==v && $2=="main" {print $3}')
 if ! pg_lsclusters -h | awk -v v="$PG_VERSION" '$1==v && $2=="main" {print $4}' | grep -q online; then
-  pg_ctlcluster "$PG_VERSION" main start
+  pg_ctlcluster "$PG_VERSION" main start 3>&-  # daemons must not hold the caller's stdout
 fi
 for _ in $(seq 1 30); do
   su postgres -c "psql -p $PG_PORT -tAc 'select 1'" >/dev/null 2>&1 && break
@@ -43,11 +46,11 @@ done
 
 # Redis: loopback only, in the background
 if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no >/dev/null
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no >/dev/null 3>&-
 fi
 for _ in $(seq 1 30); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.2; done
 
-cat <<ENV
+cat >&3 <<ENV
 export GONGKAI_TEST_POSTGRES_URL=postgresql://gongkai:$PG_PASSWORD@127.0.0.1:$PG_PORT/gongkai_test
 export GONGKAI_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/15
 export DATABASE_URL_EXAMPLE=postgresql://gongkai:$PG_PASSWORD@127.0.0.1:$PG_PORT/gongkai
