@@ -38,7 +38,7 @@ function renderLogin(error) {
   $("#login").onsubmit = async (e) => {
     e.preventDefault();
     localStorage.setItem("gk_token", $("#token").value.trim());
-    try { await getJSON("/v1/me"); location.hash = "#/"; route(); } catch (err) { renderLogin("令牌无效：" + err.message); }
+    try { await getJSON("/v1/me"); goHome(); } catch (err) { renderLogin("令牌无效：" + err.message); }
   };
 }
 
@@ -55,19 +55,26 @@ async function renderList() {
       <td class="status-${d.status}">${STATUS[d.status] || d.status}${d.status === "processing" && d.job ? ` ${d.job.pages_done}/${d.job.pages_total || "?"}` : ""}${d.error_code ? "（" + esc(d.error_code) + "）" : ""}</td>
       <td class="num open">${d.open_reviews}</td><td class="num failed">${d.failed_rules}</td>
       <td>${esc(d.model_version || "")}</td></tr>`).join("");
-  $("#app").innerHTML = `<h2>报告列表（${data.total}）</h2>
-    <form id="upload"><input type="file" id="files" multiple> <button type="submit">上传</button></form><p></p>
-    <table class="doclist" id="doclist"><thead><tr><th>编号</th><th>文件</th><th>机关</th><th>年度</th><th>状态</th>
-    <th>待审单元格</th><th>未通过规则</th><th>模型</th></tr></thead><tbody>${rows}</tbody></table>`;
-  $("#upload").onsubmit = async (e) => {
-    e.preventDefault();
-    const fd = new FormData();
-    for (const f of $("#files").files) fd.append("files", f);
-    try {
-      const r = await (await api("/v1/documents", { method: "POST", body: fd })).json();
-      toast("已上传 " + r.items.filter((i) => !i.error).length + " 个文件"); renderList();
-    } catch (err) { toast("上传失败：" + err.message); }
-  };
+  // A refresh (every 2 s while documents are processed) repaints only the table and the count:
+  // the upload form is kept, so files a person is choosing are not lost.
+  if (!$("#doclist")) {
+    $("#app").innerHTML = `<h2 id="list-title"></h2>
+      <form id="upload"><input type="file" id="files" multiple> <button type="submit">上传</button></form><p></p>
+      <table class="doclist" id="doclist"><thead><tr><th>编号</th><th>文件</th><th>机关</th><th>年度</th><th>状态</th>
+      <th>待审单元格</th><th>未通过规则</th><th>模型</th></tr></thead><tbody></tbody></table>`;
+    $("#upload").onsubmit = async (e) => {
+      e.preventDefault();
+      const fd = new FormData();
+      for (const f of $("#files").files) fd.append("files", f);
+      try {
+        const r = await (await api("/v1/documents", { method: "POST", body: fd })).json();
+        toast("已上传 " + r.items.filter((i) => !i.error).length + " 个文件");
+        $("#upload").reset(); renderList();
+      } catch (err) { toast("上传失败：" + err.message); }
+    };
+  }
+  $("#list-title").textContent = `报告列表（${data.total}）`;
+  $("#doclist tbody").innerHTML = rows;
   if (data.items.some((d) => d.status === "queued" || d.status === "processing")) {
     clearTimeout(renderList.timer);
     renderList.timer = setTimeout(() => { if (location.hash === "#/" || location.hash === "") renderList(); }, 2000);
@@ -263,6 +270,8 @@ async function route() {
     if (m) await renderDoc(+m[1]); else await renderList();
   } catch (err) { if (token()) $("#app").innerHTML = `<p class="error">${esc(err.message)}</p>`; }
 }
-$("#logout").onclick = () => { localStorage.removeItem("gk_token"); location.hash = "#/"; route(); };
+// Setting a new hash fires hashchange (which routes); routing again here would render twice.
+function goHome() { if (location.hash === "#/") route(); else location.hash = "#/"; }
+$("#logout").onclick = () => { localStorage.removeItem("gk_token"); goHome(); };
 window.addEventListener("hashchange", route);
 route();
