@@ -284,8 +284,11 @@ def rules_from_image(gray: np.ndarray, words: list[Word] | None = None, text_hei
         for i in range(1, n):
             x, y, ww, hh, _area = stats[i]
             if (ww >= length if horizontal else hh >= length) and paper - ink > 40:
+                # darkness of the stroke's core (the darkest pixel across it, per step along it):
+                # a thin rule's anti-aliased edges would make its mean look faded
                 box = labels[y : y + hh, x : x + ww] == i
-                if float(gray[y : y + hh, x : x + ww][box].mean()) > dark:
+                core = np.where(box, gray[y : y + hh, x : x + ww], 255).min(axis=0 if horizontal else 1)
+                if float(np.median(core)) > dark:
                     continue
             if horizontal:
                 if ww < length or hh > thick * 3:
