@@ -25,7 +25,7 @@ from extraction.document import BBox, DocumentState, Line, PageInfo
 from extraction.errors import CorruptInput, GongkaiError, InputTooLarge, OcrUnavailable
 from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ocr.base import OcrEngine, OcrOptions, OcrTimeout, OcrToken, load_engine
-from extraction.ocr.prep import PreparedPage
+from extraction.ocr.prep import PreparedPage, paper_and_ink
 from extraction.progress import report_page
 
 OCR_MIN_SIDE = 1600  # smaller page images are enlarged to this (longer side) before OCR
@@ -167,8 +167,7 @@ def missed_glyph_boxes(clean: np.ndarray, tokens: list[OcrToken], text_height: f
     import cv2
 
     th = text_height
-    sample = clean[:: max(1, clean.shape[0] // 400), :: max(1, clean.shape[1] // 400)]
-    paper, ink = (float(v) for v in np.percentile(sample, (90, 0.5)))
+    paper, ink = paper_and_ink(clean)
     if paper - ink < 40:
         return []
     bw = (clean < paper - 0.5 * (paper - ink)).astype(np.uint8)
@@ -268,8 +267,7 @@ def _unread_probe(reading: PageReading) -> Callable[[BBox], bool]:
     """Whether an empty table slot (a box in the prepared page) may hold a figure OCR did not read:
     ink in it (a faint or broken digit), or a seal over it. Such a blank goes to review."""
     img, th = reading.clean, reading.text_height
-    sample = img[:: max(1, img.shape[0] // 300), :: max(1, img.shape[1] // 300)]
-    paper, ink = (float(v) for v in np.percentile(sample, (90, 1)))
+    paper, ink = paper_and_ink(img, ink_percentile=1)
     dark = paper - 0.45 * max(paper - ink, 40.0)
     min_ink = max(12.0, 0.06 * th * th)
     seal, prepared = reading.seal, reading.prepared

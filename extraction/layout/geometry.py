@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from extraction.document import BBox, Field, Line
+from extraction.ocr.prep import paper_and_ink
 
 _CJK_RANGES = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\u3000-\u303f"
 _CJK = re.compile(f"[{_CJK_RANGES}]")
@@ -275,8 +276,7 @@ def rules_from_image(gray: np.ndarray, words: list[Word] | None = None, text_hei
     th = text_height or max(8.0, min(h, w) / 80)
     rules: list[Rule] = []
     thick = max(3, int(th * 0.35))
-    sample = gray[:: max(1, h // 300), :: max(1, w // 300)]
-    paper, ink = np.percentile(sample, 90), np.percentile(sample, 1)
+    paper, ink = paper_and_ink(gray, ink_percentile=1)
     dark = (paper + ink) / 2  # a rule is printed in ink; a faded seal's arc is not
     for horizontal, mask in zip((True, False), line_masks(gray, th), strict=True):
         length = int(max(12, th * (2.0 if horizontal else 1.1)))

@@ -198,6 +198,15 @@ def rotate(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     return out, back
 
 
+def paper_and_ink(gray: np.ndarray, ink_percentile: float = 0.1) -> tuple[float, float]:
+    """The paper's grey level (90th percentile) and the ink's (a low percentile) of a page, from a
+    fine sample: a sparse page (one short table row of thin figures) has far less than 1 % ink,
+    so a coarse sample or a 1st percentile lands in the paper's noise."""
+    step = max(1, min(gray.shape[:2]) // 800)
+    paper, ink = np.percentile(gray[::step, ::step], (90, ink_percentile))
+    return float(paper), float(ink)
+
+
 MAX_STRETCH_GAIN = 2.5
 
 
