@@ -805,14 +805,15 @@ def _text_blocks(
         zone = _zone(vlines, i, th)
         if zone is not None:
             j, _rows = zone
-            # the first row's wrapped label may start a line or two above its numbers
+            # the first row's wrapped label may start a few lines above its numbers (a label
+            # wrapped over five lines of a narrow column, its numbers centred on the third)
             left = min(w.bbox[0] for w in vlines[i] if w.numeric)
             b = i
             while (
                 b > start
-                and i - b < 2
+                and i - b < 3
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
-                and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < 0.8 * th
+                and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < WRAP_GAP * th
             ):
                 b -= 1
             table = _aligned_table(vlines[b:j], page, th, bbox_map, hrules or [], unread)
@@ -826,6 +827,9 @@ def _text_blocks(
         blocks.append(_Block(min(w.bbox[1] for w in ln), [_text_line(ln, page, th, bbox_map)]))
         i += 1
     return blocks
+
+
+WRAP_GAP = 1.2  # the widest gap between two lines of one wrapped label, in text heights (1.5 line spacing)
 
 
 def _count_numeric(ln: list[Word]) -> int:
@@ -981,7 +985,7 @@ def _label_blocks(
             last = max(b.words, key=lambda x: x.bbox[3])
             gap = w.bbox[1] - last.bbox[3]
             local = max(th, min(w.height, last.height))
-            if not (-0.4 * local <= gap <= 0.9 * local):
+            if not (-0.4 * local <= gap <= WRAP_GAP * local):
                 continue
             aligned = (
                 abs(w.bbox[0] - b.x0) < 0.8 * th
