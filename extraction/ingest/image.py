@@ -177,11 +177,22 @@ def missed_glyph_boxes(clean: np.ndarray, tokens: list[OcrToken], text_height: f
         x0, y0, x1, y1 = t.bbox
         bw[max(0, int(y0 - pad)) : min(h, int(y1 + pad) + 1), max(0, int(x0 - pad)) : min(w, int(x1 + pad) + 1)] = 0
     n, _labels, stats, _ = cv2.connectedComponentsWithStats(bw, connectivity=8)
+    # a missed figure stands among the page's text, not in its margins (a scan's dark edges and
+    # corners leave glyph-sized specks there)
+    if tokens:
+        ax0 = min(t.bbox[0] for t in tokens) - 2 * th
+        ax1 = max(t.bbox[2] for t in tokens) + 2 * th
+        ay0 = min(t.bbox[1] for t in tokens) - 3 * th
+        ay1 = max(t.bbox[3] for t in tokens) + 3 * th
+    else:
+        ax0, ay0, ax1, ay1 = 0.0, 0.0, float(w), float(h)
     glyphs = [
         (float(x), float(y), float(x + ww), float(y + hh))
         for x, y, ww, hh, area in stats[1:n]
         # a table's figures may be half the body text's height; a thin "1" has little ink
         if 0.3 * th <= hh <= 1.5 * th and ww <= 1.5 * th and area >= max(8.0, 0.015 * th * th)
+        and x > 0 and y > 0 and x + ww < w and y + hh < h
+        and ax0 <= x and x + ww <= ax1 and ay0 <= y and y + hh <= ay1
     ]
     glyphs.sort()
     groups: list[list[float]] = []
