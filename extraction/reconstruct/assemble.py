@@ -12,6 +12,7 @@ from extraction.layout.baseline import INFERRED_SCORE
 from extraction.reconstruct.solver import JointSolver, Reading, Segment, dedupe, inside_checks, readings, unary_filter
 from extraction.schema import Layout, hard_constraints, layout
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
+from extraction.schema.model import Row
 
 
 class ReconstructOptions(BaseModel):
@@ -76,6 +77,35 @@ def _spans(doc: DocumentState, options: ReconstructOptions) -> dict[str, Span]:
                 values = own  # no figure follows: the row is its own blank cells (not the next line's)
         out[f"{a.kind}:{a.key}"] = Span(a, values)
     return out
+
+
+def _label_less_rows(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -> None:
+    """Rows whose label was not read (a seal or a stain over it, OCR lost it): when a row's own
+    line already holds all its figures and each line after it holds one full row of figures,
+    while the rows printed next were not found, those lines are those rows, in order (else
+    their figures would be taken as extra values of the row above)."""
+    for i, (row, span) in enumerate(rows):
+        if span is None or span.anchor is None or not span.values:
+            continue
+        width = len(row.columns)
+        own_line = tokens[span.anchor.token].line
+        by_line: dict[int, list[Token]] = {}
+        for t in span.values:
+            by_line.setdefault(t.line, []).append(t)
+        lines = list(by_line.values())
+        if len(lines) < 2 or lines[0][0].line != own_line or _numbers(lines[0]) < width:
+            continue
+        taken = 0
+        for j in range(i + 1, len(rows)):
+            if taken + 1 >= len(lines) or rows[j][1] is not None or len(rows[j][0].columns) != width:
+                break
+            ln = lines[taken + 1]
+            if len(ln) != width or not _numbers(ln):
+                break
+            rows[j] = (rows[j][0], Span(None, ln))
+            taken += 1
+        if taken:
+            rows[i] = (row, Span(span.anchor, lines[0]))
 
 
 def _numbers(values: list[Token]) -> int:
@@ -182,6 +212,7 @@ class Reconstructor:
                             Span(rows[p][1].anchor if rows[p][1] else None, nums[j * width : (j + 1) * width]),
                         )
                 pending = []
+            _label_less_rows(rows, doc_tokens)
             table_segments = []
             for row, span in rows:
                 kinds = [c.kind for c in row.columns]
