@@ -1034,7 +1034,19 @@ def _aligned_table(
         # a column needs two rows of numbers (keeping one that a single row fills was measured:
         # it fixed a column whose other figure sat under a seal, and cost more cells elsewhere)
         support = [sum(1 for ln in numeric if any(w.numeric and abs(w.cx - c) <= 1.2 * th for w in ln)) for c in cols]
-        cols = [c for c, n in zip(cols, support, strict=True) if n >= 2]
+        kept = [c for c, n in zip(cols, support, strict=True) if n >= 2]
+        # ... except a column inside the table, well clear of the others, whose one figure is
+        # read with confidence: its other rows' figures are hidden (a seal over them)
+        inner = [
+            c
+            for c, n in zip(cols, support, strict=True)
+            if n == 1
+            and len(kept) >= 2
+            and kept[0] < c < kept[-1]
+            and all(abs(c - o) >= 3 * th for o in kept)
+            and all(w.confidence >= 0.9 for ln in numeric for w in ln if w.numeric and abs(w.cx - c) <= 1.2 * th)
+        ]
+        cols = sorted(kept + inner)
     if len(cols) < 2:
         return None
     first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(w.cx - cols[0]) <= 1.2 * th)
