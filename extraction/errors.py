@@ -81,6 +81,15 @@ class EncryptedInput(InputError):
     exit_code = 74
 
 
+class TimeLimitExceeded(InputError):
+    """The document ran past its time budget (`IngestOptions.max_document_seconds`) before any of its
+    pages could be read. When some pages were read the result is partial instead: the pages left
+    are listed as failed (`time_limit_exceeded: ...`)."""
+
+    code = "time_limit_exceeded"
+    exit_code = 77
+
+
 class OcrUnavailable(GongkaiError):
     """The configured OCR engine cannot run here: its package is not installed, or its model files are
     missing. A set-up problem, not bad input: gongkai never downloads models at run time."""
@@ -109,6 +118,7 @@ EXIT_CODES = {
         TablesMissing,
         CorruptInput,
         EncryptedInput,
+        TimeLimitExceeded,
         InputNotFound,
         OcrUnavailable,
         ExtractionDefect,

@@ -80,7 +80,8 @@ class Pipeline:
         rows_found = sum(1 for a in doc.anchors if a.kind == "row")
         if rows_found < self.options.min_rows_found:
             text = normalize(" ".join(t.text for t in doc.tokens if t.kind == "text")[:200_000])
-            if "信息公开" not in text:
+            if "信息公开" not in text or not any(w in text for w in ("报告", "年报")):
+                # a login page or a column index that mentions 信息公开 is not a report either
                 raise NotAReport("the input is not a government information-disclosure annual report")
             raise TablesMissing(
                 f"the report's statutory tables were not found ({rows_found} row labels recognised)",

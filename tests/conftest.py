@@ -29,3 +29,20 @@ def pipeline():
     from extraction.pipeline import Pipeline
 
     return Pipeline()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Figures tests record for the end of the run: `record_property("summary:<title>", line)` (the
+    hostile-input table). Works under pytest-xdist too: the properties travel with the reports."""
+    sections: dict[str, list[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            if getattr(rep, "when", None) != "call":
+                continue
+            for key, value in getattr(rep, "user_properties", ()):
+                if isinstance(key, str) and key.startswith("summary:"):
+                    sections.setdefault(key[len("summary:") :], []).append(str(value))
+    for title, lines in sections.items():
+        terminalreporter.write_sep("=", title)
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

@@ -8,6 +8,7 @@ from pathlib import Path
 from extraction.document import DocumentState
 from extraction.errors import InputNotFound, InputTooLarge, UnsupportedInput
 from extraction.ingest.base import IngestBackend, IngestOptions
+from extraction.ingest.hanzi import simplify_document
 from extraction.ingest.sniff import sniff
 
 # kind -> "module:Class"; imported lazily so text inputs never load PDF/OCR libraries.
@@ -74,7 +75,16 @@ class Ingestor:
         backend = self._backends.get(kind)
         if backend is None:
             backend = self._backends[kind] = load_backend(kind)
-        return backend(data, name, self.options)
+        state = backend(data, name, self.options)
+        fields = sum(len(line.fields) for line in state.lines)
+        if fields > self.options.max_fields:
+            raise InputTooLarge(
+                f"the input holds {fields:,} cells and lines of text; the limit is {self.options.max_fields:,} "
+                f"(a report has a few thousand)",
+                detail={"fields": fields, "limit": self.options.max_fields},
+            )
+        simplify_document(state)  # a report in traditional characters is read as simplified
+        return state
 
 
 __all__ = ["BACKENDS", "IngestBackend", "IngestOptions", "Ingestor", "sniff"]

@@ -1,8 +1,9 @@
 """DOCX reports: body paragraphs and tables in document order, via python-docx's parsed XML.
 
 - The ZIP is checked before anything is inflated: a member list whose declared sizes add up to
-  more than `max_docx_uncompressed`, or a member compressed more than 200:1 beyond 10 MB, is a zip
-  bomb (InputTooLarge). zipfile never inflates a member past its declared size, so the check
+  more than `max_docx_uncompressed` (or whose XML parts add up to more than `max_docx_xml_bytes`:
+  the parsed tree takes about ten times its XML), or a member compressed more than 200:1 beyond
+  10 MB, is a zip bomb (InputTooLarge). zipfile never inflates a member past its declared size, so the check
   bounds the memory python-docx can use. A damaged ZIP, a missing word/document.xml or broken XML
   is CorruptInput.
 - A paragraph → text Lines (one per `w:br` line; tabs between words make it a delimited line, as
@@ -25,13 +26,14 @@ parses no XML itself.
 from __future__ import annotations
 
 import io
+import itertools
 import zipfile
 import zlib
 
 from lxml import etree
 
 from extraction.document import DocumentState, Field, Line
-from extraction.errors import CorruptInput, InputTooLarge, UnsupportedInput
+from extraction.errors import CorruptInput, EmptyInput, InputTooLarge, UnsupportedInput
 from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ingest.html import RowCell, SpanBudget, clean_text, flow_line, row_lines
 
@@ -87,6 +89,14 @@ def check_zip(data: bytes, options: IngestOptions) -> None:
                 f"(a zip bomb)",
                 detail={"part": info.filename, "compressed": info.compress_size, "uncompressed": info.file_size},
             )
+    xml = sum(info.file_size for info in infos if info.filename.lower().endswith((".xml", ".rels")))
+    xml_limit = getattr(options, "max_docx_xml_bytes", None)
+    if xml_limit is not None and xml > xml_limit:
+        raise InputTooLarge(
+            f"the DOCX's XML parts inflate to {xml:,} bytes; the limit is {xml_limit:,} (a long report's text is "
+            f"1-3 MB of XML)",
+            detail={"xml": xml, "limit": xml_limit},
+        )
     if total > options.max_docx_uncompressed:
         raise InputTooLarge(
             f"the DOCX parts inflate to {total:,} bytes; the limit is {options.max_docx_uncompressed:,}",
@@ -169,7 +179,7 @@ class _Reader:
         self.document = document
         self.options = options
         self.warnings = warnings
-        self.budget = SpanBudget()
+        self.budget = SpanBudget(max_fields=getattr(options, "max_fields", None))
 
     def flow(self, parent, depth: int = 0) -> tuple[list[Line], bool]:
         """Lines of a body or cell, and whether it holds a table."""
@@ -254,7 +264,18 @@ class DocxBackend(IngestBackend):
         body = document.element.body
         if body is None:
             raise CorruptInput("the DOCX document has no body")
+        limit = getattr(options, "max_fields", None)
+        if limit is not None:
+            # cells and paragraphs, counted in the parsed tree before any is read (cheap: no text)
+            elements = sum(1 for _ in itertools.islice(body.iter(_TC, _P), limit + 1))
+            if elements > limit:
+                raise InputTooLarge(
+                    f"the DOCX holds more than {limit:,} paragraphs and table cells (a report has a few thousand)",
+                    detail={"limit": limit},
+                )
         state.lines, _ = _Reader(document, options, state.warnings).flow(body)
+        if not any(f.text for line in state.lines for f in line.fields):
+            raise EmptyInput("the DOCX document holds no text (pictures in a DOCX are not read)")
         return state
 
 

@@ -86,11 +86,25 @@ def flow_line(raw: str) -> Line | None:
 
 
 class SpanBudget:
-    """Caps the blank fields a document may create by expanding spans (colspan=1000 × many rows)."""
+    """Caps the blank fields a document may create by expanding spans (colspan=1000 × many rows),
+    and the fields its table rows may hold in all (`max_fields`: past it, InputTooLarge at once,
+    before a span bomb has built millions of fields)."""
 
-    def __init__(self, total: int = 2_000_000) -> None:
+    def __init__(self, total: int = 2_000_000, max_fields: int | None = None) -> None:
         self.left = total
         self.exhausted = False
+        self.fields_left = max_fields
+        self.max_fields = max_fields
+
+    def emit(self, n: int) -> None:
+        if self.fields_left is None:
+            return
+        self.fields_left -= n
+        if self.fields_left < 0:
+            raise InputTooLarge(
+                f"the tables hold more than {self.max_fields:,} cells (a report has a few thousand)",
+                detail={"limit": self.max_fields},
+            )
 
     def take(self, n: int) -> int:
         n = max(1, min(n, MAX_SPAN))
@@ -161,6 +175,7 @@ def row_lines(cells: list[RowCell], budget: SpanBudget) -> list[Line]:
         else:
             n = c.span  # a real empty cell is a blank, at the start of a row too
         fields.extend(Field("") for _ in range(budget.take(n)))
+    budget.emit(len(fields))
     if not any(f.text for f in fields):
         return []  # an empty spacer row says nothing
     return [Line(fields, delimited=True)]
@@ -331,9 +346,9 @@ class _Table:
 class _Walker:
     """lxml parser target: SAX events → lines."""
 
-    def __init__(self, max_depth: int) -> None:
+    def __init__(self, max_depth: int, max_fields: int | None = None) -> None:
         self.max_depth = max(1, max_depth)
-        self.budget = SpanBudget()
+        self.budget = SpanBudget(max_fields=max_fields)
         self.doc = _Flow()
         self.flow = self.doc
         self.flows = [self.doc]
@@ -467,7 +482,7 @@ class _Walker:
 
 def html_lines(text: str, options: IngestOptions, warnings: list[str] | None = None) -> list[Line]:
     """The lines of an HTML document (decoded text)."""
-    walker = _Walker(options.max_html_depth)
+    walker = _Walker(options.max_html_depth, getattr(options, "max_fields", None))
     parser = etree.HTMLParser(
         target=walker,
         encoding="utf-8",

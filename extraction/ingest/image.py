@@ -1,9 +1,11 @@
 """Page images (PNG, JPEG, TIFF incl. multi-page, GIF, BMP): OCR → table geometry → lines.
 
 Every frame of the image is one page. Pixel bombs are refused from the header alone, before any
-pixel is decoded (`OcrOptions.max_image_pixels`, and Pillow's own MAX_IMAGE_PIXELS check turned
-into a typed error); EXIF orientation is applied; a frame that fails or runs past the page time
-limit is recorded in `PageInfo.error` and the other frames are still read.
+pixel is decoded (`IngestOptions.max_megapixels_per_page`, `OcrOptions.max_image_pixels`, and
+Pillow's own MAX_IMAGE_PIXELS and text-chunk checks turned into typed errors); more frames than
+`IngestOptions.max_pages` are refused from the frame count; EXIF orientation is applied; a frame
+that fails or runs past the page time limit is recorded in `PageInfo.error` and the other frames
+are still read, until the document's time budget (`IngestOptions.max_document_seconds`) runs out.
 
 `ocr_page` is the one routine that reads a page image, shared with the scanned pages of the PDF
 backend: `read_page` (seal ink lifted, orientation, deskew, OCR), then ruling lines by morphology,
@@ -22,7 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from extraction.document import BBox, DocumentState, Line, PageInfo
-from extraction.errors import CorruptInput, GongkaiError, InputTooLarge, OcrUnavailable
+from extraction.errors import (
+    CorruptInput,
+    EncryptedInput,
+    GongkaiError,
+    InputTooLarge,
+    OcrUnavailable,
+    TimeLimitExceeded,
+)
 from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ocr.base import OcrEngine, OcrOptions, OcrTimeout, OcrToken, load_engine
 from extraction.ocr.prep import PreparedPage, paper_and_ink
@@ -254,6 +263,13 @@ def _seal_areas(ink: np.ndarray) -> np.ndarray:
     return filled.astype(bool)
 
 
+BLANK_CONTRAST = 24  # a page image whose pixels all lie within this many levels holds no ink
+
+
+def is_blank(image: np.ndarray) -> bool:
+    return image.size == 0 or int(image.max()) - int(image.min()) < BLANK_CONTRAST
+
+
 def ocr_page(
     image: np.ndarray,
     page: int,
@@ -264,6 +280,8 @@ def ocr_page(
     """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels."""
     from extraction.layout.geometry import layout_page, rules_from_image
 
+    if is_blank(image):
+        return []  # no ink anywhere: nothing to read (a blank or uniformly filled page costs no OCR)
     reading = read_page(image, page, options, engine, deadline)
     del image
     prepared, tokens = reading.prepared, reading.tokens
@@ -340,25 +358,66 @@ def _bbox_mapper(prepared):
     return mapper
 
 
-def page_failure(exc: Exception, timeout_s: float) -> str:
+def page_failure(exc: Exception, timeout_s: float, clock: DocumentClock | None = None) -> str:
     """`PageInfo.error` for a page that failed: the document goes on without it."""
     if isinstance(exc, OcrTimeout):
-        return f"timeout: the page took longer than {timeout_s:g} s"
+        if clock is not None and clock.expired():
+            return clock.failure()
+        return f"{TimeLimitExceeded.code}: the page took longer than {timeout_s:g} s"
     if isinstance(exc, GongkaiError):
         return f"{exc.code}: {exc.message}"
     return f"page_error: {type(exc).__name__}: {exc}"
+
+
+class DocumentClock:
+    """The document's time budget (`IngestOptions.max_document_seconds`), started when its backend
+    starts. A page's deadline is its own limit or the end of the budget, whichever comes first."""
+
+    def __init__(self, options: IngestOptions) -> None:
+        self.limit = getattr(options, "max_document_seconds", None)
+        self.end = time.monotonic() + self.limit if self.limit else None
+
+    def page_deadline(self, page_timeout_s: float) -> float:
+        deadline = time.monotonic() + page_timeout_s
+        return min(deadline, self.end) if self.end is not None else deadline
+
+    def expired(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+    def failure(self) -> str:
+        return f"{TimeLimitExceeded.code}: the document's time budget ({self.limit:g} s) ran out before this page was read"
+
+
+_PAGE_ERRORS = {cls.code: cls for cls in (InputTooLarge, TimeLimitExceeded, EncryptedInput)}
+
+
+def all_pages_failed(pages: list[PageInfo], what: str) -> GongkaiError:
+    """The error for a document none of whose pages could be read: the pages' own kind of error
+    when they all failed the same way (too large, out of time), else CorruptInput."""
+    errors = [p.error or "" for p in pages]
+    codes = {e.split(":", 1)[0] for e in errors}
+    first = errors[0] if errors else ""
+    detail = {"pages": {p.number: p.error for p in pages[:20]}}
+    if len(codes) == 1 and (cls := _PAGE_ERRORS.get(next(iter(codes)))) is not None:
+        return cls(f"no page of the {what} could be read ({first.split(': ', 1)[-1]})", detail=detail)
+    return CorruptInput(f"no page of the {what} could be read (page 1: {first})", detail=detail)
 
 
 def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
     """Run `ocr_page` over (page number, loader) pairs, one page in memory at a time, recording
     failures per page. `loader()` returns the page image (or raises)."""
     opts = ocr_options(options)
+    clock = DocumentClock(options)
     engine: OcrEngine | None = None
     unavailable: OcrUnavailable | None = None
     for number, loader in pages:
         info = PageInfo(number)
         state.pages.append(info)
-        deadline = time.monotonic() + opts.page_timeout_s
+        if clock.expired():
+            info.error = clock.failure()
+            report_page(number)
+            continue
+        deadline = clock.page_deadline(opts.page_timeout_s)
         try:
             image = loader()
             info.height, info.width = float(image.shape[0]), float(image.shape[1])
@@ -370,7 +429,7 @@ def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = 
         except Exception as exc:  # one bad page must not sink the document
             if isinstance(exc, OcrUnavailable):
                 unavailable = exc
-            info.error = page_failure(exc, opts.page_timeout_s)
+            info.error = page_failure(exc, opts.page_timeout_s, clock)
         report_page(number)
     if unavailable is not None and all(p.error for p in state.pages):
         raise unavailable
@@ -383,28 +442,33 @@ class ImageBackend(IngestBackend):
         from PIL import Image, ImageOps, UnidentifiedImageError
 
         opts = ocr_options(options)
+        max_pixels = options.max_page_pixels() if hasattr(options, "max_page_pixels") else opts.max_image_pixels
         state = self.new_state(data, name, "image")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im = Image.open(io.BytesIO(data))
+                frames = getattr(im, "n_frames", 1) or 1
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise InputTooLarge(f"the image is a pixel bomb: {exc}") from None
         except UnidentifiedImageError:
             raise CorruptInput("the image cannot be decoded (unknown or damaged image data)") from None
-        except OSError as exc:
+        except ValueError as exc:  # e.g. a text chunk past Pillow's MAX_TEXT_CHUNK (a decompression bomb)
+            if "too large" in str(exc).lower():
+                raise InputTooLarge(f"the image holds a decompression bomb: {exc}") from None
             raise CorruptInput(f"the image cannot be decoded: {exc}") from None
-        frames = getattr(im, "n_frames", 1) or 1
+        except Exception as exc:  # OSError, SyntaxError, struct.error, EOFError… from a damaged header
+            raise CorruptInput(f"the image cannot be decoded: {type(exc).__name__}: {exc}") from None
         if frames > options.max_pages:
             raise InputTooLarge(
                 f"the image has {frames} frames; the limit is {options.max_pages}",
                 detail={"pages": frames, "limit": options.max_pages},
             )
         w, h = im.size
-        if w * h > opts.max_image_pixels:
+        if w * h > max_pixels:
             raise InputTooLarge(
-                f"the image is {w}×{h} pixels; the limit is {opts.max_image_pixels:,} pixels (pixel bomb?)",
-                detail={"pixels": w * h, "limit": opts.max_image_pixels},
+                f"the image is {w}×{h} pixels; the limit is {max_pixels:,} pixels per page (pixel bomb?)",
+                detail={"pixels": w * h, "limit": max_pixels},
             )
         if w < 16 or h < 16:
             raise CorruptInput(f"the image is only {w}×{h} pixels: no page to read")
@@ -414,7 +478,7 @@ class ImageBackend(IngestBackend):
                 try:
                     im.seek(index)
                     fw, fh = im.size
-                    if fw * fh > opts.max_image_pixels:
+                    if fw * fh > max_pixels:
                         raise InputTooLarge(f"frame {index + 1} is {fw}×{fh} pixels (pixel bomb?)")
                     with warnings.catch_warnings():
                         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -431,7 +495,11 @@ class ImageBackend(IngestBackend):
                     return np.asarray(frame)
                 except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                     raise InputTooLarge(f"frame {index + 1} is a pixel bomb: {exc}") from None
-                except OSError as exc:
+                except ValueError as exc:
+                    if "too large" in str(exc).lower():
+                        raise InputTooLarge(f"frame {index + 1} holds a decompression bomb: {exc}") from None
+                    raise CorruptInput(f"frame {index + 1} cannot be decoded: {exc}") from None
+                except (OSError, SyntaxError, EOFError) as exc:
                     raise CorruptInput(f"frame {index + 1} cannot be decoded: {exc}") from None
 
             return load
@@ -441,8 +509,8 @@ class ImageBackend(IngestBackend):
 
         state.lines = drop_repeated_headers(state.lines)
         if state.pages and all(p.error for p in state.pages):
-            first = state.pages[0].error or ""
-            if first.startswith("too_large"):
-                raise InputTooLarge(f"no page of the image could be read: {first}")
-            raise CorruptInput(f"no page of the image could be read: {first}")
+            raise all_pages_failed(state.pages, "image")
+        failed = [p.number for p in state.pages if p.error]
+        if failed:
+            state.warnings.append(f"pages that could not be read: {', '.join(map(str, failed))}")
         return state

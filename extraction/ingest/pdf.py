@@ -14,11 +14,25 @@ pypdfium2 (PDFium) opens, reads and renders. Page by page, one page in memory at
 - The document is `digital_pdf` when most pages that were read have a real text layer, else
   `scanned_pdf` (a warning names the pages that were read the other way).
 
-Errors: a PDF that needs a password (an empty user password is tried first) → EncryptedInput;
-truncated or damaged beyond PDFium's repair → CorruptInput; no pages → CorruptInput; more than
-`IngestOptions.max_pages` → InputTooLarge. A page that fails (a broken page object, a render
-error, OCR past `OcrOptions.page_timeout_s`) is recorded in `PageInfo.error` and the other pages are
-still read; when no page can be read the whole input is CorruptInput.
+Errors: a PDF that needs a password (an empty user password is tried first, so a file with only
+an owner password opens) → EncryptedInput; truncated or damaged beyond PDFium's repair →
+CorruptInput; no pages → CorruptInput; more than `IngestOptions.max_pages` → InputTooLarge (from the
+page count, before any page is loaded).
+
+Limits, checked before PDFium spends memory on them:
+- a Flate stream (content, font, object stream) that inflates beyond `max_pdf_stream_bytes`, or
+  all of them together beyond 8 times that, → InputTooLarge, from a scan of the raw bytes before
+  PDFium opens the file (PDFium inflates a page's whole content when it loads the page);
+- a page larger than `MAX_PAGE_PT` a side fails (input_too_large); a page read by OCR whose images
+  hold more pixels than `max_megapixels_per_page` fails (input_too_large) before it is rendered
+  (PDFium decodes a JBIG2 or JPEG 2000 image whole); pages are rendered at `OcrOptions.dpi`, scaled
+  down to stay under the page pixel limit and `OCR_MAX_SIDE` (OCR reads no more than that);
+- time: a page past `OcrOptions.page_timeout_s` fails; when `max_document_seconds` runs out the
+  pages left fail (time_limit_exceeded).
+A page that fails (also a broken page object, a render error) is recorded in `PageInfo.error` and
+the other pages are still read (a partial result); when no page can be read the whole input fails,
+with the pages' own error when they all failed the same way (InputTooLarge, TimeLimitExceeded),
+else CorruptInput.
 """
 
 from __future__ import annotations
@@ -26,14 +40,15 @@ from __future__ import annotations
 import ctypes
 import itertools
 import math
-import time
+import re
+import zlib
 
 import numpy as np
 
 from extraction.document import BBox, DocumentState, PageInfo
 from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge, OcrUnavailable
 from extraction.ingest.base import IngestBackend, IngestOptions
-from extraction.ingest.image import ocr_options, ocr_page, page_failure
+from extraction.ingest.image import OCR_MAX_SIDE, DocumentClock, all_pages_failed, ocr_options, ocr_page, page_failure
 from extraction.ocr.base import OcrEngine, load_engine
 from extraction.progress import report_page
 
@@ -286,12 +301,82 @@ def open_pdf(data: bytes):
     raise CorruptInput(f"the PDF is damaged or truncated and cannot be opened ({last})") from None
 
 
-def render_page(page, space: PageSpace, dpi: int, max_pixels: int) -> np.ndarray:
-    """The page rendered (RGB, uint8) at `dpi`, scaled down to stay under `max_pixels`."""
+_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+_IMAGE_DICT = re.compile(rb"/Subtype\s*/Image\b")
+_SCAN_IN = 1 << 16
+_SCAN_OUT = 1 << 20
+
+
+def check_streams(data: bytes, limit: int, total_limit: int | None = None) -> None:
+    """Refuse a Flate bomb before PDFium reads the file: every stream that starts with a zlib header
+    (a FlateDecode stream that is not encrypted) is inflated here, in pieces and without keeping the
+    output, up to `limit` bytes, and all of them together up to `total_limit` (8 × `limit`). Image
+    streams are skipped: their pixels are checked from their dimensions before a page is rendered."""
+    total_limit = total_limit if total_limit is not None else 8 * limit
+    view = memoryview(data)
+    total = 0
+    for m in _STREAM.finditer(data):
+        start = m.end()
+        if start + 2 > len(data):
+            break
+        b0, b1 = data[start], data[start + 1]
+        if b0 & 0x0F != 8 or b0 >> 4 > 7 or ((b0 << 8) | b1) % 31:
+            continue  # not a zlib stream (another filter, encrypted, or raw data)
+        head = data.rfind(b" obj", max(0, m.start() - 4096), m.start())
+        if _IMAGE_DICT.search(data, head if head >= 0 else max(0, m.start() - 4096), m.start()):
+            continue
+        d = zlib.decompressobj()
+        size, pos = 0, start
+        try:
+            out = d.decompress(view[pos : pos + _SCAN_IN], _SCAN_OUT)
+            while True:
+                size += len(out)
+                if size > limit or total + size > total_limit:
+                    raise InputTooLarge(
+                        f"a stream of the PDF inflates beyond {min(limit, total_limit - total):,} bytes "
+                        f"(a Flate bomb; streams are limited to {limit:,} bytes each, {total_limit:,} in all)",
+                        detail={"offset": start, "limit": limit, "total_limit": total_limit},
+                    )
+                if d.eof:
+                    break
+                if d.unconsumed_tail:
+                    out = d.decompress(d.unconsumed_tail, _SCAN_OUT)
+                    continue
+                pos += _SCAN_IN
+                if pos >= len(data):
+                    break
+                out = d.decompress(view[pos : pos + _SCAN_IN], _SCAN_OUT)
+        except zlib.error:
+            pass  # damaged data: PDFium decides what to do with it
+        total += size
+
+
+def check_page_images(page, max_pixels: int) -> None:
+    """A page's images (form XObjects followed) whose declared pixels exceed `max_pixels` → InputTooLarge,
+    from their dictionaries: nothing is decoded."""
+    import pypdfium2.raw as raw
+
+    for obj in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=4):
+        try:
+            w, h = obj.get_px_size()
+        except Exception:
+            continue
+        if w * h > max_pixels:
+            raise InputTooLarge(
+                f"an image on the page is {w:,}×{h:,} pixels; the limit is {max_pixels:,} pixels (pixel bomb?)",
+                detail={"width": w, "height": h, "limit": max_pixels},
+            )
+
+
+def render_page(page, space: PageSpace, dpi: int, max_pixels: int, max_side: int | None = None) -> np.ndarray:
+    """The page rendered (RGB, uint8) at `dpi`, scaled down to stay under `max_pixels` (and, when given,
+    `max_side` pixels on its longer side)."""
     scale = dpi / 72.0
     pixels = space.width * scale * space.height * scale
     if pixels > max_pixels:
         scale *= math.sqrt(max_pixels / pixels)
+    if max_side is not None and max(space.width, space.height) * scale > max_side:
+        scale = max_side / max(space.width, space.height)
     bitmap = page.render(scale=scale, may_draw_forms=True, rev_byteorder=True)
     try:
         arr = np.array(bitmap.to_numpy(), copy=True)
@@ -306,9 +391,16 @@ class PdfBackend(IngestBackend):
     kind = "pdf"
 
     def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
+        import pypdfium2.raw as pdfium_raw
+
         from extraction.layout.geometry import drop_repeated_headers, layout_page, words_from_chars
 
         opts = ocr_options(options)
+        clock = DocumentClock(options)
+        max_pixels = options.max_page_pixels() if hasattr(options, "max_page_pixels") else opts.max_image_pixels
+        stream_limit = getattr(options, "max_pdf_stream_bytes", None)
+        if stream_limit:
+            check_streams(data, stream_limit)
         pdf = open_pdf(data)
         try:
             n = len(pdf)
@@ -324,18 +416,27 @@ class PdfBackend(IngestBackend):
             unavailable: OcrUnavailable | None = None
             ocr_pages: list[int] = []
             text_pages: list[int] = []
+            empty_pages: list[int] = []
             for index in range(n):
                 number = index + 1
                 info = PageInfo(number)
                 state.pages.append(info)
-                deadline = time.monotonic() + opts.page_timeout_s
+                if clock.expired():
+                    info.error = clock.failure()
+                    report_page(number)
+                    continue
+                deadline = clock.page_deadline(opts.page_timeout_s)
                 page = textpage = None
                 try:
                     page = pdf[index]
                     left, bottom, right, top = page.get_cropbox()
                     space = PageSpace((left, bottom, right, top), page.get_rotation())
-                    if not (1 <= space.width <= MAX_PAGE_PT and 1 <= space.height <= MAX_PAGE_PT):
-                        raise CorruptInput(f"the page size {space.width:.0f}×{space.height:.0f} pt is absurd")
+                    if not (space.width >= 1 and space.height >= 1):
+                        raise CorruptInput(f"the page size {space.width:.0f}×{space.height:.0f} pt is empty")
+                    if not (space.width <= MAX_PAGE_PT and space.height <= MAX_PAGE_PT):
+                        raise InputTooLarge(
+                            f"the page size {space.width:.0f}×{space.height:.0f} pt is absurd (limit {MAX_PAGE_PT} pt a side)"
+                        )
                     textpage = page.get_textpage()
                     chars, unmapped = text_chars(textpage, space)
                     real = text_layer_is_real(chars, unmapped)
@@ -351,10 +452,15 @@ class PdfBackend(IngestBackend):
                         OcrEngine.check_deadline(deadline)
                         state.lines.extend(layout_page(words, rules, number))
                         text_pages.append(number)
+                    elif not pdfium_raw.FPDFPage_CountObjects(page.raw) and not pdfium_raw.FPDFPage_GetAnnotCount(page.raw):
+                        info.width, info.height, info.unit = space.width, space.height, "pt"
+                        empty_pages.append(number)  # nothing drawn on it: nothing to render or read
                     else:
                         textpage.close()
                         textpage = None
-                        image = render_page(page, space, opts.dpi, opts.max_image_pixels)
+                        check_page_images(page, max_pixels)
+                        OcrEngine.check_deadline(deadline)
+                        image = render_page(page, space, opts.dpi, max_pixels, max_side=OCR_MAX_SIDE)
                         page.close()
                         page = None
                         info.height, info.width = float(image.shape[0]), float(image.shape[1])
@@ -367,7 +473,7 @@ class PdfBackend(IngestBackend):
                 except Exception as exc:  # one bad page must not sink the document
                     if isinstance(exc, OcrUnavailable):
                         unavailable = exc
-                    info.error = page_failure(exc, opts.page_timeout_s)
+                    info.error = page_failure(exc, opts.page_timeout_s, clock)
                 finally:
                     if textpage is not None:
                         textpage.close()
@@ -381,10 +487,7 @@ class PdfBackend(IngestBackend):
         if len(failed) == len(state.pages):
             if unavailable is not None:
                 raise unavailable
-            raise CorruptInput(
-                f"no page of the PDF could be read (page 1: {failed[0].error})",
-                detail={"pages": {p.number: p.error for p in failed}},
-            )
+            raise all_pages_failed(state.pages, "PDF")
         if len(ocr_pages) > len(text_pages):
             state.kind = "scanned_pdf"
             if text_pages:
@@ -393,6 +496,8 @@ class PdfBackend(IngestBackend):
             state.warnings.append(f"pages read by OCR: {_ranges(ocr_pages)}")
         if failed:
             state.warnings.append(f"pages that could not be read: {', '.join(str(p.number) for p in failed)}")
+        if empty_pages:
+            state.warnings.append(f"pages with nothing on them: {_ranges(empty_pages)}")
         return state
 
 
@@ -408,4 +513,13 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(out)
 
 
-__all__ = ["PageSpace", "PdfBackend", "open_pdf", "render_page", "text_chars", "vector_rules"]
+__all__ = [
+    "PageSpace",
+    "PdfBackend",
+    "check_page_images",
+    "check_streams",
+    "open_pdf",
+    "render_page",
+    "text_chars",
+    "vector_rules",
+]

@@ -36,6 +36,8 @@ def sniff(data: bytes, name: str = "") -> str:
     head = data[:1024]
     if data.lstrip()[:5] == b"%PDF-" or b"%PDF-" in head:
         return "pdf"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image"
     for magic, kind in _IMAGE_MAGIC:
         if data.startswith(magic):
             if magic == b"BM" and len(data) < 26:

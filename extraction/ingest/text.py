@@ -36,9 +36,16 @@ def _utf16_guess(data: bytes) -> str | None:
 
 
 def decode_text(data: bytes) -> str:
-    """Decode bytes of a text input; raises UndecodableText / UnsupportedInput when it is not text."""
+    """Decode bytes of a text input; raises UndecodableText / UnsupportedInput when it is not text.
+
+    Besides the encodings: NUL padding at the end (a short write on the server) is dropped; NULs
+    scattered through otherwise clean UTF-8/GB18030 text are dropped; Big5 text (which also decodes
+    as GB18030, into nonsense) is told apart by how common its characters are in each reading."""
     if not data.strip():
         raise EmptyInput("the input is empty")
+    data = _strip_nul_padding(data)
+    if not data.strip():
+        raise EmptyInput("the input holds only NUL bytes")
     for bom, enc in _BOMS:
         if data.startswith(bom):
             try:
@@ -56,7 +63,20 @@ def decode_text(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
         if _looks_like_text(text):
+            if enc == "gb18030":
+                text = _big5_instead(data, text)
             return text
+    if guess16 is None and b"\x00" in data:
+        # NUL bytes scattered through text (a broken converter): read the text around them
+        cleaned = data.replace(b"\x00", b"")
+        if len(cleaned) >= 0.9 * len(data):
+            for enc in ("utf-8", "gb18030"):
+                try:
+                    text = cleaned.decode(enc)
+                except UnicodeDecodeError:
+                    continue
+                if _looks_like_text(text):
+                    return text
     try:  # last resort: statistical detection
         from charset_normalizer import from_bytes
 
@@ -70,6 +90,51 @@ def decode_text(data: bytes) -> str:
     if _CONTROL.search(data[:4096].decode("latin-1")):
         raise UnsupportedInput("the input is binary data, not text or a document gongkai reads")
     raise UndecodableText("the text is in no encoding gongkai recognises (tried UTF-8, UTF-16, GB18030)")
+
+
+MIN_NUL_PADDING = 16
+
+
+def _strip_nul_padding(data: bytes) -> bytes:
+    """Text followed by a run of NUL bytes: the run is dropped (one NUL is kept to end UTF-16 text
+    on an even length)."""
+    if not data.endswith(b"\x00" * MIN_NUL_PADDING):
+        return data
+    stripped = data.rstrip(b"\x00")
+    if len(stripped) % 2 and (stripped[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or _utf16_guess(stripped)):
+        stripped += b"\x00"
+    return stripped
+
+
+def _common_share(text: str, codec: str, low: int, high: int) -> float:
+    """The share of the text's CJK characters that are common ones in `codec` (lead byte in [low, high]:
+    GB2312 level 1 is 0xB0-0xD7, Big5's frequent characters 0xA4-0xC6)."""
+    hanzi = [ch for ch in text[:20_000] if "\u4e00" <= ch <= "\u9fff"]
+    if not hanzi:
+        return 0.0
+    common = 0
+    for ch in hanzi:
+        try:
+            lead = ch.encode(codec)[0]
+        except UnicodeEncodeError:
+            continue
+        common += low <= lead <= high
+    return common / len(hanzi)
+
+
+def _big5_instead(data: bytes, text: str) -> str:
+    """GB18030 decodes Big5 bytes without error, into rare characters: prefer Big5 when its reading
+    is made of common characters and the GB18030 one is not."""
+    gb = _common_share(text, "gb2312", 0xB0, 0xD7)
+    if gb >= 0.8:
+        return text
+    try:
+        big5 = data.decode("cp950")
+    except UnicodeDecodeError:
+        return text
+    if _looks_like_text(big5) and _common_share(big5, "cp950", 0xA4, 0xC6) >= max(0.8, gb + 0.2):
+        return big5
+    return text
 
 
 def _looks_like_text(text: str) -> bool:
@@ -109,14 +174,36 @@ def _aligned_fields(raw: str) -> list[Field]:
     return out
 
 
-def split_lines(text: str) -> list[Line]:
+def _fields_in(raw: str, stripped: str) -> int:
+    """How many fields `split_lines` makes of one line, counted without making them."""
+    if stripped.startswith("|") and stripped.count("|") >= 2:
+        return stripped.strip("|").count("|") + 1
+    if "\t" in raw:
+        if "\t" in stripped:
+            return raw.count("\t") + 1
+        return raw[raw.index(stripped[0]) :].count("\t") + 1  # a lone value: the tabs before it are indentation
+    if _ALIGNED.search(raw):
+        return len(_ALIGNED_PART.findall(raw))
+    return 1
+
+
+def split_lines(text: str, max_fields: int | None = None) -> list[Line]:
     """Lines of fields. Tabs and markdown pipes delimit cells; the tabs before a lone value are
-    indentation, not cells; a whitespace-only line is one blank cell."""
+    indentation, not cells; a whitespace-only line is one blank cell. More than `max_fields` fields
+    in all → InputTooLarge, before the line that passes the limit is split."""
     lines: list[Line] = []
+    total = 0
     for raw in re.split(r"\r\n|\r|\n|\u2028|\u2029", text):
         if raw == "":
             continue
         stripped = raw.strip()
+        if max_fields is not None:
+            total += _fields_in(raw, stripped) if stripped else 1
+            if total > max_fields:
+                raise InputTooLarge(
+                    f"the text splits into more than {max_fields:,} cells and lines (a report has a few thousand)",
+                    detail={"limit": max_fields},
+                )
         if not stripped:
             lines.append(Line([Field("")], delimited=True))
             continue
@@ -131,8 +218,7 @@ def split_lines(text: str) -> list[Line]:
             # A single value indented by tabs ("\t0", one cell per line) has no blank before
             # it; in a row of several cells a leading empty field is a blank cell.
             if sum(1 for p in parts if p) == 1:
-                while parts and parts[0] == "":
-                    parts.pop(0)
+                parts = parts[next(i for i, p in enumerate(parts) if p) :]
             lines.append(Line([Field(p) for p in parts], delimited=True))
             continue
         if _ALIGNED.search(raw):
@@ -147,6 +233,8 @@ class TextBackend(IngestBackend):
 
     def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
         text = decode_text(data)
+        if not text.strip():  # only Unicode spaces (full-width, no-break)
+            raise EmptyInput("the input holds only white space")
         return self.from_text(text, data, name, options, kind=self.kind)
 
     @staticmethod
@@ -157,7 +245,7 @@ class TextBackend(IngestBackend):
                 detail={"chars": len(text), "limit": options.max_text_chars},
             )
         state = IngestBackend.new_state(data, name, kind)
-        state.lines = split_lines(text)
+        state.lines = split_lines(text, max_fields=getattr(options, "max_fields", None))
         return state
 
 
