@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import csv
 import hashlib
 import io
 import json
+import logging
+import os
 import tempfile
 import zipfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Header, HTTPException, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
-from extraction.errors import GongkaiError, InputTooLarge
+from extraction.errors import GongkaiError
 from extraction.schema import split_cell_id
 from service import pages as page_images
 from service import training_adapter
-from service.api_support import refresh_summary, reviewed_view
+from service.api_support import ApiError, refresh_summary, reviewed_view
 from service.auth import Principal, Role, authenticate, create_token, revoke_token
 from service.core import Service
 from service.db import CellReview, Document, IdempotencyKey, Job, ModelVersion, Result, Token, TrainingRun, Upload
+from service.errors import SERVICE_ERRORS, StorageError
 from service.review import ReviewedView, coerce_value, labels, truth_record
 from service.schemas import (
     AuditEntry,
@@ -37,8 +44,13 @@ from service.schemas import (
     CorrectBody,
     DocumentList,
     DocumentOut,
+    ErrorBody,
     ErrorResponse,
     JobOut,
+    LabeledImport,
+    LabeledImportOutcome,
+    LabeledRecord,
+    LabeledRecordOutcome,
     Me,
     ModelOut,
     ReviewOutcome,
@@ -51,20 +63,23 @@ from service.schemas import (
     UploadItem,
     UploadResponse,
 )
-from service.store import sha256_hex
+from service.uploads import (
+    BodyLimit,
+    MultipartReceiver,
+    Received,
+    UploadGate,
+    UploadStats,
+    drain,
+    multipart_boundary,
+)
 
+log = logging.getLogger("gongkai.api")
 UI_DIR = Path(__file__).resolve().parent / "ui"
 bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer gk_…` (see `gongkai tokens create`)")
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "No or unknown token"},
     403: {"model": ErrorResponse, "description": "The token's role may not do this"},
 }
-
-
-class ApiError(HTTPException):
-    def __init__(self, status: int, code: str, message: str, detail: dict | None = None) -> None:
-        super().__init__(status, message)
-        self.code, self.message, self.extra = code, message, detail
 
 
 def svc_of(request: Request) -> Service:
@@ -79,20 +94,28 @@ def get_session(request: Request):
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def principal(
+def _authenticate(svc: Service, secret: str) -> Principal | None:
+    with svc.db.session() as s:
+        who = authenticate(s, secret)
+    if who is not None:
+        svc.token_cache.put(secret, who)
+    return who
+
+
+async def principal(
     request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     if creds is None or not creds.credentials:
         raise ApiError(401, "unauthenticated", "an API token is required (Authorization: Bearer …)")
-    with svc_of(request).db.session() as s:
-        who = authenticate(s, creds.credentials)
+    svc = svc_of(request)
+    who = svc.token_cache.get(creds.credentials) or await run_in_threadpool(_authenticate, svc, creds.credentials)
     if who is None:
         raise ApiError(401, "unauthenticated", "the API token is unknown or revoked")
     return who
 
 
 def require(role: Role):
-    def dependency(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def dependency(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not who.has(role):
             raise ApiError(403, "forbidden", f"this needs the {role} role (your token is {who.role})")
         return who
@@ -172,73 +195,62 @@ def cell_out(view: ReviewedView, cid: str) -> CellOut:
 # Uploads
 
 
-def count_pages(kind: str, data: bytes) -> int | None:
-    """Pages of a PDF or frames of an image, read from the structure only (nothing rendered)."""
-    if kind == "pdf":
-        from extraction.ingest.pdf import open_pdf
-
-        pdf = open_pdf(data)  # typed errors: corrupt, encrypted
-        try:
-            return len(pdf)
-        finally:
-            pdf.close()
-    if kind == "image":
-        from PIL import Image, UnidentifiedImageError
-
-        from extraction.errors import CorruptInput
-
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                return getattr(im, "n_frames", 1) or 1
-        except (UnidentifiedImageError, OSError) as exc:
-            raise CorruptInput(f"the image cannot be decoded: {exc}") from None
-    return None
+def typed_error(code: str, message: str, detail: dict | None = None) -> GongkaiError:
+    exc = GongkaiError(message, detail=detail)
+    exc.code = code
+    exc.http_status = _error_status(code)
+    return exc
 
 
-def _accept_file(svc: Service, s: Session, who: Principal, name: str, data: bytes) -> tuple[UploadItem, int | None]:
+def identify(svc: Service, rf: Received) -> tuple[str, int | None]:
+    """(kind, pages) of a received file. Text kinds are told from the first bytes here; a PDF, an image
+    or a ZIP (DOCX) is opened in an inspection child (PDFium and image decoders never run in the
+    server), which also counts the pages from the structure, nothing rendered."""
+    from extraction.errors import EmptyInput
     from extraction.ingest.sniff import sniff
 
-    settings = svc.settings
-    if len(data) > settings.max_upload_bytes:
-        raise InputTooLarge(
-            f"the file is over the limit of {settings.max_upload_bytes:,} bytes",
-            detail={"limit": settings.max_upload_bytes},
-        )
-    kind = sniff(data, name)  # from the bytes; the client's Content-Type is never trusted
-    pages = count_pages(kind, data)
-    if pages is not None and pages > settings.max_pages:
-        raise InputTooLarge(
-            f"the document has {pages} pages; the limit is {settings.max_pages}",
-            detail={"pages": pages, "limit": settings.max_pages},
-        )
-    digest = svc.store.put(data)  # before the row: a document row always has its original
-    doc = s.scalar(select(Document).where(Document.sha256 == digest))
-    new_job: int | None = None
-    duplicate = doc is not None
-    if doc is None:
-        try:
-            with s.begin_nested():
-                doc = Document(sha256=digest, filename=name, kind=kind, size=len(data), pages=pages, status="queued")
-                s.add(doc)
-                s.flush()
-                job = Job(kind="extract", document_id=doc.id, pages_total=pages)
-                s.add(job)
-                s.flush()
-                new_job = job.id
-        except IntegrityError:  # the same bytes uploaded concurrently: the other request made the document
-            doc = s.scalar(select(Document).where(Document.sha256 == digest))
-            duplicate, new_job = True, None
-    assert doc is not None
-    if not s.scalar(select(Upload.id).where(Upload.document_id == doc.id, Upload.token_id == who.token_id)):
-        try:
-            with s.begin_nested():
-                s.add(Upload(document_id=doc.id, token_id=who.token_id, filename=name))
-                s.flush()
-        except IntegrityError:
-            pass
-    job = latest_job(s, doc.id)
+    if rf.size == 0:
+        raise EmptyInput("the input is empty (0 bytes)")
+    if not rf.head.startswith(b"PK"):
+        kind = sniff(rf.head, rf.name)
+        if kind not in ("pdf", "image"):
+            return kind, None
+    request = {"path": str(rf.path), "name": rf.name, "max_pages": svc.settings.max_pages}
+    if not svc.settings.process_isolation:
+        from service import extract_task
+
+        got = extract_task.inspect(request)
+        return got["kind"], got["pages"]
+    limit = svc.settings.inspect_timeout_s
+    try:
+        with svc.inspectors.lease(timeout=limit) as box:
+            outcome = box.call("inspect", request, time_limit=limit)
+    except TimeoutError:
+        raise typed_error("server_busy", "every inspection process is busy; try again shortly") from None
+    if outcome.ok:
+        return outcome.value["kind"], outcome.value["pages"]
+    if outcome.aborted:
+        raise typed_error("server_busy", "the server is shutting down; try again shortly")
+    if outcome.code == "worker_crashed":  # the file crashed the reader: it is the file's fault
+        raise typed_error("corrupt_input", "the file crashed the document reader", {"reader": outcome.message})
+    raise typed_error(outcome.code or "internal_error", outcome.message, outcome.detail or None)
+
+
+def _accept_file(svc: Service, s: Session, who: Principal, rf: Received) -> tuple[UploadItem, int | None]:
+    kind, pages = identify(svc, rf)
+    digest = rf.sha256
+    assert rf.path is not None
+    created = svc.store.put_file(rf.path, digest)  # before the row: a document row always has its original
+    try:
+        with svc.db.writing():
+            new_job, doc, job, duplicate = _insert_document(s, who, rf, kind, pages)
+    except BaseException:
+        s.rollback()
+        if created:
+            _forget_original(svc, digest)
+        raise
     item = UploadItem(
-        filename=name,
+        filename=rf.name,
         document_id=doc.id,
         sha256=digest,
         kind=kind,
@@ -250,54 +262,62 @@ def _accept_file(svc: Service, s: Session, who: Principal, name: str, data: byte
     return item, new_job
 
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+def _insert_document(s: Session, who: Principal, rf: Received, kind: str, pages: int | None):
+    """(new job id or None, document, its latest job, duplicate): one transaction, committed."""
+    digest = rf.sha256
+    new_job: int | None = None
+    doc = s.scalar(select(Document).where(Document.sha256 == digest))
+    if doc is None:  # new bytes (the common case): document, job and upload in one transaction
+        doc = Document(sha256=digest, filename=rf.name, kind=kind, size=rf.size, pages=pages, status="queued")
+        s.add(doc)
+        try:
+            s.flush()
+        except IntegrityError:  # the same bytes uploaded concurrently: the other request made the document
+            s.rollback()
+            doc = s.scalar(select(Document).where(Document.sha256 == digest))
+        else:
+            job = Job(kind="extract", document_id=doc.id, pages_total=pages)
+            s.add_all([job, Upload(document_id=doc.id, token_id=who.token_id, filename=rf.name)])
+            s.flush()
+            new_job = job.id
+    assert doc is not None
+    duplicate = new_job is None
+    if duplicate:
+        if not s.scalar(select(Upload.id).where(Upload.document_id == doc.id, Upload.token_id == who.token_id)):
+            try:
+                with s.begin_nested():
+                    s.add(Upload(document_id=doc.id, token_id=who.token_id, filename=rf.name))
+                    s.flush()
+            except IntegrityError:
+                pass
+        job = latest_job(s, doc.id)
+    s.commit()
+    return new_job, doc, job, duplicate
 
 
-@router.get("/health", tags=["service"], summary="Liveness and the configured backends")
-def health(request: Request) -> dict[str, Any]:
-    svc = svc_of(request)
-    with svc.db.session() as s:
-        s.execute(select(1))
-    return {
-        "status": "ok",
-        "database": svc.db.engine.dialect.name,
-        "queue": svc.queue_kind,
-        "training_available": training_adapter.available(),
-    }
+def _forget_original(svc: Service, digest: str) -> None:
+    """The upload failed after its file was stored: remove the file unless a document (another request
+    with the same bytes) uses it. If the database cannot say, the file stays: `gongkai doctor` lists it
+    as an orphan and `gongkai doctor --fix` removes it."""
+    try:
+        with svc.db.session() as s:
+            used = s.scalar(select(Document.id).where(Document.sha256 == digest))
+        if used is None:
+            svc.store.path(digest).unlink(missing_ok=True)
+    except Exception:
+        log.warning("upload of %s failed and its file could not be checked; left for `gongkai doctor --fix`", digest)
 
 
-@router.get("/me", tags=["service"], response_model=Me)
-def me(who: Annotated[Principal, Depends(principal)]) -> Me:
-    return Me(id=who.token_id, name=who.name, role=who.role)
+def _store_upload(
+    svc: Service, who: Principal, received: list[Received], idempotency_key: str | None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Idempotency, then each file: identified, stored, a document and its job. Runs in a thread."""
+    from service.jobs import TRANSIENT
 
-
-@router.post(
-    "/documents",
-    tags=["documents"],
-    status_code=202,
-    response_model=UploadResponse,
-    summary="Upload one or many report files (multipart field `files`)",
-    responses={
-        409: {"model": ErrorResponse, "description": "A request with this Idempotency-Key is still running"},
-        413: {"model": ErrorResponse},
-        415: {"model": ErrorResponse},
-        422: {"model": ErrorResponse},
-    },
-)
-def upload(
-    request: Request,
-    who: Submitter,
-    files: Annotated[list[UploadFile], File(description="One or more report files")],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
-) -> Response:
-    svc = svc_of(request)
-    if len(files) > svc.settings.max_files_per_upload:
-        raise ApiError(413, "too_many_files", f"at most {svc.settings.max_files_per_upload} files per request")
-    limit = svc.settings.max_upload_bytes
-    # read at most limit+1 bytes per file: enough to know it is too large, never the whole of a huge one
-    received = [(f.filename or "upload", f.file.read(limit + 1)) for f in files]
     fingerprint = hashlib.sha256(
-        b"".join(n.encode() + b"\0" + sha256_hex(d).encode() + b"\0" for n, d in received)
+        b"".join(
+            rf.name.encode() + b"\0" + (rf.sha256 or f"refused:{rf.size}").encode() + b"\0" for rf in received
+        )
     ).hexdigest()
     if idempotency_key:
         with svc.db.session() as s:
@@ -324,21 +344,28 @@ def upload(
                 )
             if row.status_code is None:
                 raise ApiError(409, "request_in_progress", "a request with this Idempotency-Key is still running")
-            return JSONResponse(row.response, status_code=row.status_code, headers={"Idempotent-Replayed": "true"})
+            return row.status_code, row.response, {"Idempotent-Replayed": "true"}
     items: list[UploadItem] = []
     new_jobs: list[int] = []
     try:
-        for name, data in received:
+        for rf in received:
+            if rf.error is not None:
+                items.append(UploadItem(filename=rf.name, error=rf.error.to_dict()))  # type: ignore[union-attr]
+                continue
             try:
                 with svc.db.session() as s:
-                    item, job_id = _accept_file(svc, s, who, name, data)
+                    item, job_id = _accept_file(svc, s, who, rf)
                 items.append(item)
                 if job_id is not None:
                     new_jobs.append(job_id)
             except GongkaiError as exc:
-                items.append(UploadItem(filename=name, error=exc.to_dict()))  # type: ignore[arg-type]
+                items.append(UploadItem(filename=rf.name, error=exc.to_dict()))  # type: ignore[arg-type]
+            except TRANSIENT as exc:  # the database or the disk failed: nothing of this file was kept
+                log.exception("upload of %r: storage error", rf.name)
+                err = StorageError(f"the file could not be stored ({type(exc).__name__}); try again")
+                items.append(UploadItem(filename=rf.name, error=err.to_dict()))  # type: ignore[arg-type]
     finally:
-        for job_id in new_jobs:  # after commit: a worker must find the row
+        for job_id in new_jobs:  # after commit: a worker must find the row (a failed send: the sweeper resends)
             svc.enqueue(job_id)
     accepted = [i for i in items if i.error is None]
     if accepted:
@@ -358,16 +385,168 @@ def upload(
                 )
             )
             row.status_code, row.response = status, body  # type: ignore[union-attr]
-    return JSONResponse(body, status_code=status)
+    return status, body, {}
+
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+@router.get("/health", tags=["service"], summary="Liveness and the configured backends")
+def health(request: Request) -> dict[str, Any]:
+    svc = svc_of(request)
+    with svc.db.session() as s:
+        s.execute(select(1))
+    return {
+        "status": "ok",
+        "database": svc.db.engine.dialect.name,
+        "queue": svc.queue_kind,
+        "training_available": training_adapter.available(),
+    }
+
+
+@router.get("/metrics", tags=["service"], summary="Load figures: uploads, jobs, event-loop lag, memory (admin)")
+async def metrics(
+    request: Request,
+    who: Admin,
+    window: Annotated[float | None, Query(gt=0, le=120, description="Event-loop figures over the last N s")] = None,
+) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from service.sandbox import peak_rss_bytes, rss_bytes
+
+    svc = svc_of(request)
+
+    def jobs() -> dict[str, int]:
+        with svc.db.session() as s:
+            return {k: int(v) for k, v in s.execute(select(Job.status, func.count()).group_by(Job.status)).all()}
+
+    pools = {}
+    for name in ("extractors", "inspectors"):
+        pool = svc.__dict__.get(f"_{name}")
+        if pool is not None:
+            pools[name] = pool.stats()
+    return {
+        "uploads": asdict(request.app.state.uploads),
+        "jobs": await run_in_threadpool(jobs),
+        "queue": {"kind": svc.queue_kind, "pending_messages": await run_in_threadpool(svc.pending_messages)},
+        "event_loop": request.app.state.loop_monitor.summary(window),
+        "process": {"pid": os.getpid(), "rss_bytes": rss_bytes(), "peak_rss_bytes": peak_rss_bytes()},
+        "children": pools,
+    }
+
+
+@router.get("/me", tags=["service"], response_model=Me)
+def me(who: Annotated[Principal, Depends(principal)]) -> Me:
+    return Me(id=who.token_id, name=who.name, role=who.role)
+
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "One or more report files",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/documents",
+    tags=["documents"],
+    status_code=202,
+    response_model=UploadResponse,
+    summary="Upload one or many report files (multipart field `files`)",
+    openapi_extra=UPLOAD_BODY,
+    responses={
+        400: {"model": ErrorResponse, "description": "A malformed multipart body"},
+        409: {"model": ErrorResponse, "description": "A request with this Idempotency-Key is still running"},
+        413: {"model": ErrorResponse, "description": "A file, a field, the parts or the body over its limit"},
+        415: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        429: {"model": ErrorResponse, "description": "Busy or the queue is full: retry after `Retry-After` seconds"},
+    },
+)
+async def upload(
+    request: Request,
+    who: Submitter,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> Response:
+    """The body is parsed as it arrives (service/uploads.py): each file is spooled to disk and hashed
+    chunk by chunk, limits are checked as bytes arrive. What is accepted is durable (file fsynced,
+    rows committed) before the 202; what is refused leaves nothing behind."""
+    svc = svc_of(request)
+    stats: UploadStats = request.app.state.uploads  # in_flight is counted by UploadGate, before this runs
+    try:
+        boundary = multipart_boundary(request.headers.get("content-type"))
+    except ApiError as exc:
+        raise await _refused(request, exc, started=False) from None
+    receiver = MultipartReceiver(svc.settings, svc.store, boundary)
+    try:
+        queued = await run_in_threadpool(svc.queued_jobs)
+        if queued >= svc.settings.max_queue_depth:
+            stats.rejected_queue_full += 1
+            full = ApiError(
+                429,
+                "queue_full",
+                f"{queued} documents are waiting for extraction; retry later",
+                detail={"queued": queued, "limit": svc.settings.max_queue_depth},
+                headers={"Retry-After": str(svc.settings.retry_after_s)},
+            )
+            raise await _refused(request, full, started=False)
+        body_done = False
+        try:
+            while not body_done:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                body_done = not message.get("more_body", False)
+                if message.get("body"):
+                    await receiver.feed(message["body"])
+            received = await receiver.finish()
+        except ApiError as exc:
+            receiver.discard()
+            if body_done:
+                raise
+            raise await _refused(request, exc, started=True) from None
+        if not received:
+            raise ApiError(422, "no_files", "the request has no file in the multipart field `files`")
+        status, body, headers = await run_in_threadpool(_store_upload, svc, who, received, idempotency_key)
+        stats.accepted += sum(1 for i in body["items"] if not i.get("error"))
+        return JSONResponse(body, status_code=status, headers=headers)
+    finally:
+        if receiver.has_files():
+            await run_in_threadpool(receiver.discard)  # spool files not moved into the store
+
+
+async def _refused(request: Request, exc: ApiError, started: bool) -> ApiError:
+    """Drain what is left of a refused upload's body (bounded) so the client reads the answer; a client
+    that waits for `100 Continue` has sent nothing and is answered at once."""
+    if not started and b"100-continue" in request.headers.get("expect", "").encode().lower():
+        return exc
+    if not await drain(request.receive, 8 * 1024 * 1024):
+        exc.headers = {**(exc.headers or {}), "Connection": "close"}
+    return exc
 
 
 def _error_status(code: str) -> int:
     from extraction import errors
 
-    for obj in vars(errors).values():
+    for obj in [*vars(errors).values(), *SERVICE_ERRORS]:
         if isinstance(obj, type) and issubclass(obj, GongkaiError) and obj.code == code:
             return obj.http_status
-    return 422
+    return {"server_busy": 429}.get(code, 422)
 
 
 @router.get("/documents", tags=["documents"], response_model=DocumentList)
@@ -732,6 +911,114 @@ def labeled(request: Request, s: SessionDep, who: Reviewer, doc_id: int) -> dict
     return truth_record(view)
 
 
+@router.post(
+    "/labeled",
+    tags=["training"],
+    response_model=LabeledImportOutcome,
+    summary="Import labeled values (truth JSON) for extracted documents; each record is validated on its own",
+)
+def import_labeled(request: Request, s: SessionDep, who: Reviewer, body: LabeledImport) -> LabeledImportOutcome:
+    """Each record names an extracted document (`document_id` or `sha256`) and gives values for some or
+    all of its cells (`cells`, as in `GET /documents/{id}/labeled`). A record is checked whole (the
+    document exists and has a result, its format matches, every cell id is one of the document's,
+    every value has the cell's type) and imported in its own savepoint: a bad record is rejected
+    with its code and changes nothing; the others are imported, recorded in the audit trail as
+    `import` by the importing reviewer, and the rules re-run."""
+    svc = svc_of(request)
+    outcomes: list[LabeledRecordOutcome] = []
+    for index, raw in enumerate(body.records):
+        try:
+            with s.begin_nested():
+                outcomes.append(_import_record(svc, s, who, index, raw))
+        except ApiError as exc:
+            outcomes.append(
+                LabeledRecordOutcome(
+                    index=index,
+                    status="rejected",
+                    document_id=raw.get("document_id")
+                    if isinstance(raw, dict) and isinstance(raw.get("document_id"), int)
+                    else None,
+                    error=ErrorBody(code=exc.code, message=exc.message, detail=exc.extra),
+                )
+            )
+    imported = sum(1 for o in outcomes if o.status == "imported")
+    return LabeledImportOutcome(imported=imported, rejected=len(outcomes) - imported, records=outcomes)
+
+
+def _import_record(svc: Service, s: Session, who: Principal, index: int, raw: Any) -> LabeledRecordOutcome:
+    from pydantic import ValidationError
+
+    try:
+        rec = LabeledRecord.model_validate(raw)
+    except ValidationError as exc:
+        errors = [{"loc": ".".join(str(x) for x in e["loc"]), "msg": e["msg"]} for e in exc.errors()[:20]]
+        raise ApiError(422, "invalid_record", f"record {index} is not a labeled record", {"errors": errors}) from None
+    if (rec.document_id is None) == (rec.sha256 is None):
+        raise ApiError(422, "invalid_record", f"record {index}: give the document's id or its sha256 (one of them)")
+    if rec.document_id is not None:
+        doc = s.get(Document, rec.document_id)
+    else:
+        doc = s.scalar(select(Document).where(Document.sha256 == rec.sha256))
+    if doc is None:
+        raise ApiError(404, "not_found", f"record {index}: no such document")
+    view = reviewed_view(svc, s, doc)
+    if view is None:
+        raise ApiError(409, "not_extracted", f"record {index}: document {doc.id} has no result yet ({doc.status})")
+    rep = view.result["report"]
+    fmt = rec.format or (rec.report or {}).get("format")
+    if fmt is not None and str(fmt) != rep["format"]:
+        raise ApiError(
+            422, "format_mismatch", f"record {index}: format {fmt}, but document {doc.id} is format {rep['format']}"
+        )
+    unknown = sorted(cid for cid in rec.cells if cid not in view.result["cells"])
+    if unknown:
+        raise ApiError(
+            422,
+            "unknown_cell",
+            f"record {index}: {len(unknown)} cell ids are not cells of document {doc.id} (format {rep['format']})",
+            {"cells": unknown[:20]},
+        )
+    from extraction.schema import layout
+
+    lay = layout(rep["format"], tuple(rep.get("variants") or ()))
+    values: dict[str, Any] = {}
+    bad: list[dict[str, str]] = []
+    for cid, raw_value in rec.cells.items():
+        try:
+            value = coerce_value(rep["format"], rep.get("variants") or (), cid, raw_value)
+        except (KeyError, ValueError) as exc:
+            bad.append({"cell_id": cid, "reason": str(exc)})
+            continue
+        if value is not None and value < 0 and lay.cells[cid].kind != "signed_count":
+            bad.append({"cell_id": cid, "reason": f"a count or amount is not negative: {value}"})
+        values[cid] = value
+    if bad:
+        raise ApiError(422, "bad_value", f"record {index}: {len(bad)} values are not valid", {"cells": bad[:20]})
+    changed = 0
+    for cid, value in values.items():
+        old = view.result["cells"][cid]["value"]
+        changed += old != value
+        s.add(
+            CellReview(
+                document_id=doc.id,
+                result_id=doc.result_id,
+                cell_id=cid,
+                action="import",
+                old_value=old,
+                new_value=value,
+                reviewer_token_id=who.token_id,
+                reviewer=who.name,
+            )
+        )
+    s.flush()
+    view = reviewed_view(svc, s, doc)
+    assert view is not None
+    refresh_summary(s, doc, view)
+    return LabeledRecordOutcome(
+        index=index, status="imported", document_id=doc.id, cells=len(values), changed=changed, verified=view.verified
+    )
+
+
 @router.get(
     "/training/dataset",
     tags=["training"],
@@ -797,7 +1084,14 @@ def activate_model(s: SessionDep, who: Admin, version: str) -> ModelOut:
         for row in s.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))):
             row.active = False
         return ModelOut(version=version, labeler=training_adapter.BASELINE[1], metrics={}, training_run_id=None, active=True)
-    row = training_adapter.activate(s, version)
+    from extraction.registry import ModelIntegrityError, ModelNotFound
+
+    try:
+        row = training_adapter.activate(s, version)
+    except ModelIntegrityError as exc:  # a flipped byte, a missing file: it is not loaded, nor activated
+        raise ApiError(409, "model_integrity", f"model {version} fails its integrity check: {exc.message}") from None
+    except ModelNotFound as exc:
+        raise ApiError(404, "not_found", exc.message) from None
     if row is None:
         raise ApiError(404, "not_found", f"no model version {version}")
     s.flush()
@@ -820,9 +1114,10 @@ def list_tokens(s: SessionDep, who: Admin) -> list[TokenOut]:
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"], status_code=204)
-def delete_token(s: SessionDep, who: Admin, token_id: int) -> Response:
+def delete_token(request: Request, s: SessionDep, who: Admin, token_id: int) -> Response:
     if not revoke_token(s, token_id):
         raise ApiError(404, "not_found", f"no token {token_id}")
+    svc_of(request).token_cache.evict(token_id)
     return Response(status_code=204)
 
 
@@ -830,8 +1125,46 @@ def delete_token(s: SessionDep, who: Admin, token_id: int) -> Response:
 # App
 
 
+class LoopMonitor:
+    """How late the event loop wakes up (a blocked loop delays every request): sampled every 50 ms."""
+
+    def __init__(self, period: float = 0.05, keep: int = 2400) -> None:
+        self.period = period
+        self.samples: collections.deque[tuple[float, float]] = collections.deque(maxlen=keep)  # (when, lag)
+        self.max_lag = 0.0
+        self.task: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.period)
+            now = loop.time()
+            lag = max(0.0, now - before - self.period)
+            self.samples.append((now, lag))
+            self.max_lag = max(self.max_lag, lag)
+
+    def summary(self, window_s: float | None = None) -> dict[str, Any]:
+        """Lag figures over the last `window_s` seconds (default: every sample kept, about 2 minutes)."""
+        since = asyncio.get_running_loop().time() - window_s if window_s else float("-inf")
+        data = sorted(lag for when, lag in self.samples if when >= since)
+
+        def pick(q: float) -> float | None:
+            return round(1000 * data[min(len(data) - 1, int(q * len(data)))], 2) if data else None
+
+        return {
+            "window_s": window_s,
+            "samples": len(data),
+            "lag_ms_p50": pick(0.5),
+            "lag_ms_p99": pick(0.99),
+            "lag_ms_max": round(1000 * data[-1], 2) if data else None,
+            "lag_ms_max_since_start": round(1000 * self.max_lag, 2),
+        }
+
+
 def create_app(svc: Service | None = None, embedded_worker: bool = False) -> FastAPI:
     svc = svc or Service()
+    monitor = LoopMonitor()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -840,9 +1173,11 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
             from service.jobs import start_embedded_worker
 
             worker = start_embedded_worker(svc, svc.settings.workers)
+        monitor.task = asyncio.create_task(monitor.run())
         try:
             yield
         finally:
+            monitor.task.cancel()
             if worker is not None:
                 consumer, sweeper = worker
                 sweeper.stop()
@@ -855,31 +1190,24 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
         lifespan=lifespan,
     )
     app.state.svc = svc
+    app.state.uploads = UploadStats()
+    app.state.loop_monitor = monitor
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.extra:
             body["detail"] = exc.extra
-        return JSONResponse({"error": body}, status_code=exc.status_code)
+        return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(GongkaiError)
     async def gongkai_error(_request: Request, exc: GongkaiError) -> JSONResponse:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
 
-    @app.middleware("http")
-    async def refuse_oversized_bodies(request: Request, call_next):
-        # The multipart body is parsed (and spooled) before a route runs: refuse what can only be too
-        # large from its Content-Length, before reading it. Each file is checked again in the route.
-        limit = svc.settings.max_upload_bytes * svc.settings.max_files_per_upload + 1024 * 1024
-        length = request.headers.get("content-length")
-        if request.method == "POST" and length and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                {"error": {"code": "input_too_large", "message": f"the request body is over {limit:,} bytes"}},
-                status_code=413,
-            )
-        return await call_next(request)
-
+    # a body over its limit is a 413 as it streams in (uploads: the route checks each file as well);
+    # uploads beyond max_concurrent_uploads are a 429 before any other work (added last: runs first)
+    app.add_middleware(BodyLimit, settings=svc.settings)
+    app.add_middleware(UploadGate, settings=svc.settings, stats=app.state.uploads)
     app.include_router(router)
 
     @app.get("/", include_in_schema=False)

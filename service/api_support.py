@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fastapi import HTTPException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,16 @@ from service.review import ReviewAction, ReviewedView, apply_reviews
 
 if TYPE_CHECKING:
     from service.core import Service
+
+
+class ApiError(HTTPException):
+    """An error answer: `{"error": {"code", "message", "detail"?}}` with `status` (and `headers`)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, detail: dict | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status, message, headers=headers)
+        self.code, self.message, self.extra = code, message, detail
 
 
 def reviewed_view(svc: Service, s: Session, doc: Document) -> ReviewedView | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,3 +59,40 @@ def revoke_token(session: Session, token_id: int) -> bool:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     return True
+
+
+class TokenCache:
+    """Recently seen tokens (by their hash), so a request under load does not need the database to be
+    authenticated. Entries live `ttl` seconds: a token revoked on another machine stops working within
+    that time (at once on the machine that revoked it). Unknown tokens are never cached."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, secret: str) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        key = hash_token(secret)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None:
+                return None
+            if hit[0] < time.monotonic():
+                del self._entries[key]
+                return None
+            return hit[1]
+
+    def put(self, secret: str, who: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[hash_token(secret)] = (time.monotonic() + self.ttl, who)
+
+    def evict(self, token_id: int) -> None:
+        with self._lock:
+            for key in [k for k, (_, who) in self._entries.items() if who.token_id == token_id]:
+                del self._entries[key]

@@ -71,11 +71,17 @@ def worker(workers: int, worker_type: str, log_level: str) -> None:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     svc = _service()
+    if svc.settings.process_isolation and worker_type == "thread":
+        svc.extractors.prestart(workers)  # one extraction child per worker thread, importing while we start
     sweep(svc)
     sweeper = Sweeper(svc)
     sweeper.start()
     click.echo(f"gongkai: worker on queue {svc.queue_kind} ({workers} {worker_type}s)", err=True)
-    Consumer(svc.huey, workers=workers, worker_type=worker_type, periodic=False, max_delay=1.0).run()
+    try:
+        Consumer(svc.huey, workers=workers, worker_type=worker_type, periodic=False, max_delay=1.0).run()
+    finally:
+        sweeper.stop()
+        svc.close()  # stops the extraction children
 
 
 @click.group()
@@ -146,25 +152,60 @@ def db_upgrade(revision: str) -> None:
 
 
 @click.command()
-def doctor() -> None:
-    """Check the service's configuration: database, queue, store, training."""
+@click.option("--verify/--no-verify", default=True, show_default=True, help="Recompute every stored file's sha256")
+@click.option("--fix", is_flag=True, help="Remove orphan and temporary files older than the grace period")
+@click.option("--grace-seconds", type=float, default=3600.0, show_default=True, help="Younger files may be in flight")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
+def doctor(verify: bool, fix: bool, grace_seconds: float, as_json: bool) -> None:
+    """Check the service: database, queue, training, and the consistency of the file store with the
+    database (orphan files, missing or corrupt originals, every stored sha256, jobs and results).
+
+    Exit status 0 when everything is consistent, 1 otherwise.
+    """
+    from sqlalchemy import text
+
     from service import training_adapter
+    from service.consistency import check
 
     svc = _service()
     ok = True
+    out: dict = {}
     with svc.db.session() as s:
-        from sqlalchemy import text
-
         s.execute(text("SELECT 1"))
-    click.echo(f"database: {svc.db.engine.dialect.name} ok")
+    out["database"] = f"{svc.db.engine.dialect.name} ok"
     try:
-        svc.huey.storage.queue_size()
-        click.echo(f"queue: {svc.queue_kind} ok ({svc.huey.storage.queue_size()} pending)")
+        out["queue"] = f"{svc.queue_kind} ok ({svc.huey.storage.queue_size()} pending)"
     except Exception as exc:
         ok = False
-        click.echo(f"queue: {svc.queue_kind} FAILED: {exc}")
-    click.echo(f"store: {svc.store.root}")
-    click.echo(f"training: {'available' if training_adapter.available() else 'unavailable (no fine-tuning entry point)'}")
+        out["queue"] = f"{svc.queue_kind} FAILED: {exc}"
+    out["training"] = "available" if training_adapter.available() else "unavailable (no fine-tuning entry point)"
+    report = check(svc, verify=verify, fix=fix, grace_s=grace_seconds)
+    ok = ok and report.ok
+    if as_json:
+        click.echo(json.dumps({**out, "store": str(svc.store.root), "consistency": report.to_dict(), "ok": ok}, indent=1))
+        svc.close()
+        sys.exit(0 if ok else 1)
+    for key in ("database", "queue", "training"):
+        click.echo(f"{key}: {out[key]}")
+    click.echo(
+        f"store: {svc.store.root}: {report.files} files for {report.documents} documents; "
+        f"{report.checked} sha256 verified ({report.checked_bytes / 2**20:.1f} MiB) in {report.seconds:.1f}s"
+    )
+    for label, items in [
+        ("missing originals", report.missing),
+        ("corrupt originals (sha256 mismatch)", report.corrupt),
+        ("orphan files (no document)", report.orphans),
+        ("stray files", report.stray),
+        ("temporary files", report.temporaries),
+        ("database", report.database),
+        ("warning", report.warnings),
+    ]:
+        for item in items:
+            click.echo(f"{label}: {item}")
+    if report.removed:
+        click.echo(f"removed {len(report.removed)} orphan/temporary files")
+    click.echo("consistency: ok" if report.ok else "consistency: PROBLEMS (see above)")
+    svc.close()
     sys.exit(0 if ok else 1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -90,6 +91,8 @@ class Job(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     enqueued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     requeues: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # after transient storage errors
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the extraction child's peak
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
     pages_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
@@ -170,8 +173,10 @@ class TrainingRun(Base):
 
 
 def make_engine(url: str) -> Engine:
+    # the API's thread pool (40 threads) and the worker threads share the pool: no waiting for a connection
+    pool = {"pool_size": 10, "max_overflow": 40, "pool_timeout": 60}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # WAL: the API reads while the worker writes
@@ -182,7 +187,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 class Database:
@@ -190,6 +195,18 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and makes the others sleep and retry (with growing sleeps):
+        # this process's writers queue on a lock instead (uploads under load), others still retry
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a write transaction that must not wait long behind this process's other writers."""
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
 
     @contextmanager
     def session(self) -> Iterator[Session]:

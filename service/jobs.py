@@ -5,7 +5,12 @@
 - the result is written in the same transaction that marks the job done, and only while the run still
   holds its claim, so a job that two workers end up running (one was presumed dead) is written once;
 - a worker killed mid-job stops heart-beating; the sweeper of any live worker re-queues the job once
-  its lease has run out. Nothing is lost, nothing is written twice.
+  its lease has run out. Nothing is lost, nothing is written twice;
+- the extraction itself runs in a supervised child process (service/sandbox.py): a crash, a hang or a
+  memory blow-up there fails the job with a typed code (`worker_crashed`, `time_limit_exceeded`,
+  `memory_limit_exceeded`) and the worker goes on with the next job;
+- a transient storage error (the database or the file store failing) puts the job back in the queue,
+  up to `max_job_retries` times; the transaction that failed wrote nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from extraction import progress
 from service.db import Document, Job, Result, TrainingRun, utcnow
 
 if TYPE_CHECKING:
@@ -27,7 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gongkai.jobs")
 
-_pipelines = threading.local()
+# the database or the file store failing: the job is retried, never failed for it (up to max_job_retries)
+TRANSIENT = (OperationalError, InterfaceError, PoolTimeout, OSError)
 
 
 def worker_id() -> str:
@@ -90,7 +97,11 @@ def _fenced(job_id: int, token: int):
 
 def run_job(svc: Service, job_id: int) -> None:
     owner = worker_id()
-    token = claim(svc, job_id, owner)
+    try:
+        token = claim(svc, job_id, owner)
+    except TRANSIENT:  # the database is unreachable: the message is gone, the sweeper re-queues the job
+        log.exception("job %s: could not be claimed", job_id)
+        return
     if token is None:
         log.info("job %s: nothing to do (done, failed, or held by a live worker)", job_id)
         return
@@ -100,11 +111,14 @@ def run_job(svc: Service, job_id: int) -> None:
         with svc.db.session() as s:
             kind = s.get(Job, job_id).kind  # type: ignore[union-attr]
         if kind == "extract":
-            _extract(svc, job_id, token)
+            _extract(svc, job_id, token, heartbeat)
         elif kind == "train":
             _train(svc, job_id, token)
         else:
             _fail(svc, job_id, token, "internal_error", f"unknown job kind {kind!r}")
+    except TRANSIENT as exc:  # the transaction that failed wrote nothing: run the job again later
+        log.warning("job %s: storage error (%s: %s); it is retried", job_id, type(exc).__name__, exc)
+        _retry_later(svc, job_id, token, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # a defect: record it on the job, never leave it running forever
         log.exception("job %s failed", job_id)
         _fail(svc, job_id, token, "internal_error", f"{type(exc).__name__}: {exc}")
@@ -112,12 +126,56 @@ def run_job(svc: Service, job_id: int) -> None:
         heartbeat.stop()
 
 
-def _fail(svc: Service, job_id: int, token: int, code: str, message: str) -> None:
+def _retry_later(svc: Service, job_id: int, token: int, message: str) -> None:
+    """Back to the queue after a transient storage error (with a growing delay), or failed with
+    `storage_error` once it has been retried `max_job_retries` times. If even this write fails, the
+    lease runs out and the sweeper re-queues the job: either way it is not lost."""
+    try:
+        with svc.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.attempts != token or job.status != "running":
+                return
+            retries = job.retries
+            document_id = job.document_id
+        if retries >= svc.settings.max_job_retries:
+            _fail(svc, job_id, token, "storage_error", f"storage kept failing ({retries} retries): {message}")
+            return
+        with svc.db.session() as s:
+            res = s.execute(
+                update(Job)
+                .where(_fenced(job_id, token))
+                .values(
+                    status="queued",
+                    lease_owner=None,
+                    lease_until=None,
+                    enqueued_at=utcnow(),
+                    retries=Job.retries + 1,
+                    error_code="storage_error",
+                    error_message=message,
+                )
+            )
+            if res.rowcount != 1:
+                return
+            if document_id is not None:
+                s.execute(update(Document).where(Document.id == document_id).values(status="queued"))
+        svc.enqueue(job_id, delay=min(60.0, 2.0**retries))
+    except Exception:
+        log.exception("job %s: could not be put back in the queue; the sweeper will", job_id)
+
+
+def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: int | None = None) -> None:
     with svc.db.session() as s:
         res = s.execute(
             update(Job)
             .where(_fenced(job_id, token))
-            .values(status="failed", error_code=code, error_message=message, finished_at=utcnow(), lease_until=None)
+            .values(
+                status="failed",
+                error_code=code,
+                error_message=message,
+                finished_at=utcnow(),
+                lease_until=None,
+                peak_memory_bytes=peak,
+            )
         )
         if res.rowcount != 1:
             return
@@ -136,38 +194,76 @@ def _fail(svc: Service, job_id: int, token: int, code: str, message: str) -> Non
             )
 
 
-def pipeline_for(svc: Service, labeler: str):
-    """One Pipeline per worker thread and labeler (labelers may hold a model; threads must not share one)."""
-    from extraction.ingest import IngestOptions
-    from extraction.pipeline import Pipeline, PipelineOptions
-
-    cache = getattr(_pipelines, "cache", None)
-    if cache is None:
-        cache = _pipelines.cache = {}
-    if labeler not in cache:
-        ingest = IngestOptions(max_bytes=svc.settings.max_upload_bytes, max_pages=svc.settings.max_pages)
-        if svc.settings.ocr_page_timeout_s:
-            ingest.ocr.page_timeout_s = svc.settings.ocr_page_timeout_s
-        options = PipelineOptions(labeler=labeler, review_threshold=svc.settings.review_threshold, ingest=ingest)
-        from service.training_adapter import make_labeler
-
-        cache[labeler] = Pipeline(options, labeler=make_labeler(labeler))
-    return cache[labeler]
+def extraction_options(svc: Service) -> dict:
+    """The service's limits for the extractor (service/extract_task.py maps them onto IngestOptions)."""
+    st = svc.settings
+    return {
+        "max_bytes": st.max_upload_bytes,
+        "max_pages": st.max_pages,
+        "ocr_page_timeout_s": st.max_page_seconds or st.ocr_page_timeout_s,
+        "max_page_seconds": st.max_page_seconds,
+        "max_megapixels_per_page": st.max_megapixels_per_page,
+        "max_document_seconds": st.max_document_seconds,
+        "review_threshold": st.review_threshold,
+    }
 
 
-def _extract(svc: Service, job_id: int, token: int) -> None:
+def hard_time_limit(budget: float) -> float:
+    """When the extraction child is killed: past the extractor's own budget, with room to finish."""
+    return budget * 1.1 + min(15.0, budget)
+
+
+def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat):
+    """(ok, value or (code, message), peak resident bytes): in the supervised child, or inline."""
     from extraction.errors import GongkaiError
+    from service import extract_task
+
+    if not svc.settings.process_isolation:
+        try:
+            value = extract_task.extract(request, on_page=page_done)
+        except GongkaiError as exc:
+            return False, (exc.code, exc.message), None
+        except MemoryError:
+            return False, ("memory_limit_exceeded", "the extraction ran out of memory"), None
+        return True, value, None
+    from service.sandbox import PoolClosed
+
+    try:
+        with svc.extractors.lease() as box:
+            outcome = box.call(
+                "extract",
+                request,
+                # the extractor keeps its own time budget (max_document_seconds: pages left unread, a typed
+                # error); the kill is for what it cannot interrupt (a native call that never returns)
+                time_limit=hard_time_limit(svc.settings.max_document_seconds),
+                on_message=lambda msg: page_done(msg[1]) if msg[0] == "page" else None,
+                should_abort=lambda: heartbeat.lost,
+            )
+    except PoolClosed:  # shutting down: the job is left to its lease (a sweeper runs it again)
+        return None, None, None
+    if outcome.aborted:
+        return None, None, outcome.peak_rss
+    log.info(
+        "job extraction: %s in %.2fs, child %s peak %.0f MiB",
+        "ok" if outcome.ok else outcome.code, outcome.seconds, outcome.child_pid, outcome.peak_rss / 2**20,
+    )
+    if outcome.ok:
+        return True, outcome.value, outcome.peak_rss
+    return False, (outcome.code, outcome.message), outcome.peak_rss
+
+
+def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> None:
     from service import training_adapter
     from service.review import apply_reviews
 
     with svc.db.session() as s:
         job = s.get(Job, job_id)
         doc = s.get(Document, job.document_id)  # type: ignore[union-attr]
+        document_id = doc.id  # type: ignore[union-attr]
         sha, name, pages = doc.sha256, doc.filename, doc.pages  # type: ignore[union-attr]
-        s.execute(update(Document).where(Document.id == doc.id).values(status="processing"))  # type: ignore[union-attr]
+        s.execute(update(Document).where(Document.id == document_id).values(status="processing"))
         s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=0, pages_total=pages or 1))
         version, labeler = training_adapter.active_labeler(s)
-    data = svc.store.get(sha)
     done: set[int] = set()
 
     def page_done(number: int) -> None:
@@ -175,45 +271,48 @@ def _extract(svc: Service, job_id: int, token: int) -> None:
         with svc.db.session() as s:
             s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=len(done)))
 
-    pipeline = pipeline_for(svc, labeler)
-    ctx_token = progress.page_done.set(page_done)
-    try:
-        state = pipeline.ingest(data, name)
-        result = pipeline.run(state)
-    except GongkaiError as exc:  # bad input (or OCR missing): a clear, final error on the document
-        _fail(svc, job_id, token, exc.code, exc.message)
+    request = {
+        "path": str(svc.store.path(sha)),
+        "sha256": sha,
+        "name": name,
+        "labeler": labeler,
+        "options": extraction_options(svc),
+    }
+    ok, value, peak = _run_extraction(svc, request, page_done, heartbeat)
+    if ok is None:
+        log.warning("job %s: stopped (its claim was lost, or the worker is shutting down); not written", job_id)
         return
-    finally:
-        progress.page_done.reset(ctx_token)
-    page_info = [
-        {"number": p.number, "width": p.width, "height": p.height, "unit": p.unit, "error": p.error}
-        for p in state.pages
-    ]
-    payload = result.to_json_dict()
+    if not ok:  # bad input, or the child crashed / ran out of time or memory: final, on the document
+        code, message = value
+        _fail(svc, job_id, token, code, message, peak)
+        return
+    payload, page_info = value["payload"], value["page_info"]
     view = apply_reviews(payload, [], svc.settings.review_threshold)
     with svc.db.session() as s:
         res = s.execute(
             update(Job)
             .where(_fenced(job_id, token))
-            .values(status="done", finished_at=utcnow(), pages_done=len(page_info) or 1, lease_until=None)
+            .values(
+                status="done",
+                finished_at=utcnow(),
+                pages_done=len(page_info) or 1,
+                lease_until=None,
+                error_code=None,
+                error_message=None,
+                peak_memory_bytes=peak,
+            )
         )
         if res.rowcount != 1:
             log.warning("job %s: lost its claim while running; its result is discarded", job_id)
             s.rollback()
             return
-        row = Result(
-            document_id=job.document_id,  # type: ignore[union-attr]
-            job_id=job_id,
-            model_version=version,
-            data=payload,
-            page_info=page_info,
-        )
+        row = Result(document_id=document_id, job_id=job_id, model_version=version, data=payload, page_info=page_info)
         s.add(row)
         s.flush()
         report = payload["report"]
         s.execute(
             update(Document)
-            .where(Document.id == job.document_id)  # type: ignore[union-attr]
+            .where(Document.id == document_id)
             .values(
                 status="verified" if view.verified else "review",
                 result_id=row.id,
@@ -274,9 +373,11 @@ def _train(svc: Service, job_id: int, token: int) -> None:
         )
 
 
-def sweep(svc: Service, requeue_queued_after: float = 600.0) -> list[int]:
-    """Re-queue jobs whose worker died (lease ran out) and queued jobs whose message went missing.
-    Compare-and-set per job, so several sweepers on several machines re-queue a job once."""
+def sweep(svc: Service, requeue_queued_after: float | None = None) -> list[int]:
+    """Re-queue jobs whose worker died (lease ran out) and queued jobs whose message went missing (a
+    queue restarted without persistence, an enqueue that failed after its commit). Compare-and-set per
+    job, so several sweepers on several machines re-queue a job once."""
+    after = svc.settings.requeue_queued_after_s if requeue_queued_after is None else requeue_queued_after
     now = utcnow()
     requeued: list[int] = []
     with svc.db.session() as s:
@@ -284,10 +385,17 @@ def sweep(svc: Service, requeue_queued_after: float = 600.0) -> list[int]:
             select(Job.id, Job.attempts).where(Job.status == "running", Job.lease_until < now)
         ).all()
         lost = s.execute(
-            select(Job.id, Job.enqueued_at).where(
-                Job.status == "queued", Job.enqueued_at < now - dt.timedelta(seconds=requeue_queued_after)
-            )
+            select(Job.id, Job.enqueued_at)
+            .where(Job.status == "queued", Job.enqueued_at < now - dt.timedelta(seconds=after))
+            .order_by(Job.enqueued_at, Job.id)
         ).all()
+        queued = s.scalar(select(func.count()).select_from(Job).where(Job.status == "queued")) or 0
+    if lost and not svc.settings.immediate:
+        # a long queue keeps its messages: only as many as are missing are sent again (the oldest);
+        # a message a worker has just taken, for a job not yet claimed, costs at most a duplicate
+        pending = svc.pending_messages()
+        missing = 0 if pending is None else max(0, queued - pending)
+        lost = lost[:missing]
     for job_id, attempts in stale:
         with svc.db.session() as s:
             res = s.execute(
@@ -309,6 +417,7 @@ def sweep(svc: Service, requeue_queued_after: float = 600.0) -> list[int]:
             )
             ok = res.rowcount == 1
         if ok:
+            log.warning("job %s: queued for %.0fs and its queue message is missing; sent again", job_id, after)
             svc.enqueue(job_id)
             requeued.append(job_id)
     return requeued
@@ -350,6 +459,8 @@ def start_embedded_worker(svc: Service, workers: int = 1):
     consumer = EmbeddedConsumer(
         svc.huey, workers=workers, worker_type="thread", periodic=False, check_worker_health=False, max_delay=1.0
     )
+    if svc.settings.process_isolation:
+        svc.extractors.prestart(workers)  # the extraction children import the pipeline while we wait
     consumer.start()
     sweep(svc)  # jobs orphaned by a previous run of this process
     sweeper = Sweeper(svc)

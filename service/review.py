@@ -14,7 +14,7 @@ from extraction.schema import layout
 @dataclass
 class ReviewAction:
     cell_id: str
-    action: str  # accept | correct | bulk_accept
+    action: str  # accept | correct | bulk_accept | import
     new_value: Any = None
     reviewer: str = ""
 
@@ -57,7 +57,7 @@ def apply_reviews(data: dict[str, Any], actions: Iterable[ReviewAction], thresho
         if a.cell_id not in result["cells"]:
             continue
         reviewed.add(a.cell_id)
-        if a.action == "correct":
+        if a.action in ("correct", "import"):  # import: a labeled value brought in by POST /v1/labeled
             result["cells"][a.cell_id]["value"] = a.new_value
             corrected[a.cell_id] = a.reviewer
     report = result["report"]

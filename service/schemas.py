@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 
 from service.auth import Role
 
@@ -42,12 +42,14 @@ class JobOut(BaseModel):
     status: str
     attempts: int
     requeues: int
+    retries: int = Field(default=0, description="Re-runs after transient storage errors")
     pages_done: int
     pages_total: int | None
     document_id: int | None
     training_run_id: int | None
     error_code: str | None
     error_message: str | None
+    peak_memory_bytes: int | None = Field(default=None, description="Peak resident memory of the extraction process")
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -192,3 +194,39 @@ class Me(BaseModel):
     id: int
     name: str
     role: str
+
+
+class LabeledRecord(BaseModel):
+    """One labeled report for an existing document: the truth JSON of `GET /documents/{id}/labeled`
+    (`report`, `cells`), plus which document it labels (`document_id` or `sha256`)."""
+
+    model_config = {"extra": "forbid"}
+    document_id: int | None = Field(default=None, ge=1)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    format: Literal["2021", "2019"] | None = None
+    report: dict[str, Any] | None = Field(default=None, description="As in the truth JSON; its `format` is checked")
+    cells: dict[str, StrictInt | StrictFloat | StrictStr | None] = Field(
+        description="Cell id → value (null for a blank cell); cells not listed keep their value", max_length=2000
+    )
+
+
+class LabeledImport(BaseModel):
+    records: list[Any] = Field(
+        min_length=1, max_length=1000, description="LabeledRecord objects; each is validated and imported on its own"
+    )
+
+
+class LabeledRecordOutcome(BaseModel):
+    index: int
+    status: Literal["imported", "rejected"]
+    document_id: int | None = None
+    cells: int = Field(default=0, description="Cells the record labeled")
+    changed: int = Field(default=0, description="Cells whose value the record changed")
+    verified: bool | None = None
+    error: ErrorBody | None = None
+
+
+class LabeledImportOutcome(BaseModel):
+    imported: int
+    rejected: int
+    records: list[LabeledRecordOutcome]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,66 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1, description="Per-file upload limit")
     max_files_per_upload: int = Field(default=100, ge=1)
     max_pages: int = Field(default=300, ge=1, description="PDFs/images with more pages are refused at upload")
+    # multipart abuse: limits of the streaming upload parser (a request over them is a 4xx, never a 5xx)
+    max_multipart_parts: int = Field(
+        default=200, ge=1, description="Parts of any kind in one upload request (files and fields)"
+    )
+    max_request_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="The whole body of one upload request (several files); a larger Content-Length is refused unread",
+    )
+    max_field_bytes: int = Field(default=64 * 1024, ge=1, description="A multipart form field that is not a file")
+    max_part_header_bytes: int = Field(default=16 * 1024, ge=256, description="The headers of one multipart part")
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="The body of any request other than an upload (JSON)"
+    )
+    # backpressure: what is refused is told 429 with Retry-After; what is accepted is never lost
+    max_concurrent_uploads: int = Field(default=16, ge=1, description="Upload requests being received at once")
+    max_queue_depth: int = Field(
+        default=1000, ge=1, description="Queued extraction jobs; beyond it uploads are refused (429) until it drains"
+    )
+    retry_after_s: int = Field(default=30, ge=1, description="Retry-After of a 429 for a full queue")
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, description="A known token is trusted this long without the database (0: never cached)"
+    )
+    # extraction limits: every job runs in a supervised child process (see service/sandbox.py)
+    isolation: Literal["auto", "process", "inline"] = Field(
+        default="auto",
+        description="Where extractions run: 'process' (a supervised child, reused across jobs), 'inline' (in the "
+        "worker thread; unit tests), 'auto' (inline in immediate mode, else process)",
+    )
+    max_document_seconds: float = Field(
+        default=1200.0,
+        gt=0,
+        description="Time budget of one extraction (the extractor leaves pages unread past it: a partial result "
+        "or time_limit_exceeded); a child still running 10 % + up to 15 s later is killed (time_limit_exceeded)",
+    )
+    max_page_seconds: float | None = Field(
+        default=None, gt=0, description="Time for one page (rendering + OCR); default: the extractor's (120 s)"
+    )
+    max_megapixels_per_page: float | None = Field(
+        default=None, gt=0, description="Pixels of one page image, in millions; default: the extractor's"
+    )
+    max_worker_memory_mb: int = Field(
+        default=1280, ge=64, description="Resident memory of an extraction child; it is killed beyond it"
+    )
+    child_max_jobs: int = Field(default=500, ge=1, description="An extraction child is replaced after this many jobs")
+    extraction_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU niceness of extraction children: the API answers first"
+    )
+    inspect_timeout_s: float = Field(
+        default=30.0, gt=0, description="Time to identify an uploaded PDF/image and count its pages (in a child)"
+    )
+    inspect_workers: int = Field(default=2, ge=1, description="Child processes that inspect uploads")
+    max_job_retries: int = Field(
+        default=3, ge=0, description="Re-runs of a job after a transient storage error (database, file store)"
+    )
+    requeue_queued_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A job queued this long whose queue message is gone (the queue lost it) is queued again",
+    )
     review_threshold: float = Field(default=0.8, ge=0.0, le=1.0, description="Cells below it go to review")
     lease_seconds: float = Field(
         default=60.0, gt=0, description="A running job whose worker stopped heart-beating this long is re-run"
@@ -57,6 +118,16 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def process_isolation(self) -> bool:
+        """Extractions run in a supervised child process (not inline in the worker thread)."""
+        return self.isolation == "process" or (self.isolation == "auto" and not self.immediate)
+
+    @property
+    def upload_request_limit(self) -> int:
+        """The largest upload request body: max_request_bytes, and never less than one file at its limit."""
+        return max(self.max_request_bytes, self.max_upload_bytes + 1024 * 1024)
 
     @property
     def store_path(self) -> Path:

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db import Document, ModelVersion, TrainingRun, utcnow
+from service.extract_task import MODEL_PREFIX  # a ModelVersion.labeler of a registry version: "model:<its folder>"
 
 if TYPE_CHECKING:
     from service.core import Service
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gongkai.training")
 
 BASELINE = ("baseline@1", "baseline")
-MODEL_PREFIX = "model:"  # ModelVersion.labeler of a registry version: "model:<its folder>"
 EXTENSIONS = {"txt": "txt", "md": "md", "html": "html", "docx": "docx", "pdf": "pdf", "image": "png"}
 
 
@@ -63,12 +63,11 @@ def available() -> bool:
 
 
 def make_labeler(labeler: str):
-    """A labeler object for a ModelVersion.labeler spec, or None for a named/`module:Class` spec."""
-    if not labeler.startswith(MODEL_PREFIX):
-        return None
-    from extraction.layout.model import ModelLabeler
+    """A labeler object for a ModelVersion.labeler spec, or None for a named/`module:Class` spec (the
+    extraction child builds its own: service/extract_task.py)."""
+    from service.extract_task import make_labeler as build
 
-    return ModelLabeler(labeler[len(MODEL_PREFIX) :])
+    return build(labeler)
 
 
 def active_labeler(session: Session) -> tuple[str, str]:

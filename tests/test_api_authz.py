@@ -17,6 +17,7 @@ from tests.conftest_service import SEEDS, Api, make_api
 CASES: dict[tuple[str, str], str] = {
     ("GET", "/v1/health"): "public",
     ("GET", "/v1/me"): "any",
+    ("GET", "/v1/metrics"): "admin",
     ("POST", "/v1/documents"): "submitter",
     ("GET", "/v1/documents"): "submitter",
     ("GET", "/v1/documents/{doc_id}"): "owner",
@@ -38,6 +39,7 @@ CASES: dict[tuple[str, str], str] = {
     ("POST", "/v1/documents/{doc_id}/review/bulk-accept"): "reviewer",
     ("GET", "/v1/documents/{doc_id}/audit"): "reviewer",
     ("GET", "/v1/documents/{doc_id}/labeled"): "reviewer",
+    ("POST", "/v1/labeled"): "reviewer",
     ("GET", "/v1/models"): "reviewer",
     ("GET", "/v1/training/dataset"): "admin",
     ("POST", "/v1/training/runs"): "admin",
@@ -108,6 +110,8 @@ def call(api: Api, method: str, path: str, ids: dict, who: str | None):
         kw["json"] = {"document_ids": [ids["doc_id"]], "format": "json"}
     elif path.endswith("/correct"):
         kw["json"] = {"value": 0}
+    elif (method, path) == ("POST", "/v1/labeled"):
+        kw["json"] = {"records": [{"document_id": ids["doc_id"], "cells": {}}]}
     elif path == "/v1/tokens" and method == "POST":
         kw["json"] = {"name": "x", "role": "submitter"}
     elif path == "/v1/training/runs" and method == "POST":

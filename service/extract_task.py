@@ -1,0 +1,131 @@
+"""The work an extraction child does (service/sandbox.py), or a worker thread in `inline` isolation:
+extract a stored original, or inspect an upload (its kind and page count). No database here: the
+child only reads the original and answers; the worker that holds the job's lease writes the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MODEL_PREFIX = "model:"  # a ModelVersion.labeler of a registry version: "model:<its folder>"
+_local = threading.local()  # pipelines per thread: labelers may hold a model, threads must not share one
+
+
+def ingest_options(options: dict[str, Any]):
+    """IngestOptions from the service's limits (only the fields this extractor has)."""
+    from extraction.ingest import IngestOptions
+
+    ingest = IngestOptions(max_bytes=options["max_bytes"], max_pages=options["max_pages"])
+    if options.get("ocr_page_timeout_s"):
+        ingest.ocr.page_timeout_s = options["ocr_page_timeout_s"]
+    fields = type(ingest).model_fields
+    for name in ("max_megapixels_per_page", "max_page_seconds", "max_document_seconds"):
+        value = options.get(name)
+        if value is not None and name in fields:
+            setattr(ingest, name, value)
+    return ingest
+
+
+def make_labeler(labeler: str):
+    """A labeler object for a ModelVersion.labeler spec, or None for a named/`module:Class` spec."""
+    if not labeler.startswith(MODEL_PREFIX):
+        return None
+    from extraction.layout.model import ModelLabeler
+
+    return ModelLabeler(labeler[len(MODEL_PREFIX) :])
+
+
+def pipeline_for(labeler: str, options: dict[str, Any]):
+    """One Pipeline per labeler and options, kept for the next job (a model is loaded once)."""
+    from extraction.pipeline import Pipeline, PipelineOptions
+
+    key = labeler + "\0" + json.dumps(options, sort_keys=True)
+    cache = getattr(_local, "pipelines", None)
+    if cache is None:
+        cache = _local.pipelines = {}
+    if key not in cache:
+        popts = PipelineOptions(
+            labeler=labeler if not labeler.startswith(MODEL_PREFIX) else "baseline",
+            review_threshold=options["review_threshold"],
+            ingest=ingest_options(options),
+        )
+        cache[key] = Pipeline(popts, labeler=make_labeler(labeler))
+    return cache[key]
+
+
+def read_original(path: str, sha256: str) -> bytes:
+    from service.errors import OriginalCorrupt, OriginalMissing
+
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise OriginalMissing(f"the original {sha256} is missing from the file store") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise OriginalCorrupt(f"the stored original {sha256} no longer matches its sha256")
+    return data
+
+
+def extract(request: dict[str, Any], on_page: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """{"path", "sha256", "name", "labeler", "options"} → {"payload": canonical JSON, "page_info": [...]}.
+    Typed errors (`GongkaiError`) for bad input; progress through `on_page(page number)`."""
+    from extraction import progress
+
+    data = read_original(request["path"], request["sha256"])
+    pipeline = pipeline_for(request["labeler"], request["options"])
+    token = progress.page_done.set(on_page) if on_page is not None else None
+    try:
+        state = pipeline.ingest(data, request["name"])
+        del data
+        result = pipeline.run(state)
+    finally:
+        if token is not None:
+            progress.page_done.reset(token)
+    page_info = [
+        {"number": p.number, "width": p.width, "height": p.height, "unit": p.unit, "error": p.error}
+        for p in state.pages
+    ]
+    return {"payload": result.to_json_dict(), "page_info": page_info}
+
+
+def inspect(request: dict[str, Any]) -> dict[str, Any]:
+    """{"path", "name", "max_pages"} → {"kind", "pages"}: the kind from the bytes, the pages of a PDF or
+    the frames of an image from its structure (nothing rendered)."""
+    from extraction.errors import CorruptInput, InputTooLarge
+    from extraction.ingest.sniff import sniff
+
+    data = Path(request["path"]).read_bytes()
+    kind = sniff(data, request["name"])
+    pages: int | None = None
+    if kind == "pdf":
+        from extraction.ingest.pdf import open_pdf
+
+        pdf = open_pdf(data)  # typed errors: corrupt, encrypted
+        try:
+            pages = len(pdf)
+        finally:
+            pdf.close()
+    elif kind == "image":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                pages = getattr(im, "n_frames", 1) or 1
+        except Image.DecompressionBombError as exc:
+            raise InputTooLarge(f"the image is too large to decode: {exc}") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            raise CorruptInput(f"the image cannot be decoded: {exc}") from None
+    max_pages = request.get("max_pages")
+    if pages is not None and max_pages and pages > max_pages:
+        raise InputTooLarge(
+            f"the document has {pages} pages; the limit is {max_pages}", detail={"pages": pages, "limit": max_pages}
+        )
+    return {"kind": kind, "pages": pages}
+
+
+OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {"extract": extract, "inspect": inspect}
