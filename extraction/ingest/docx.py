@@ -90,8 +90,8 @@ def check_zip(data: bytes, options: IngestOptions) -> None:
                 detail={"part": info.filename, "compressed": info.compress_size, "uncompressed": info.file_size},
             )
     xml = sum(info.file_size for info in infos if info.filename.lower().endswith((".xml", ".rels")))
-    xml_limit = getattr(options, "max_docx_xml_bytes", None)
-    if xml_limit is not None and xml > xml_limit:
+    xml_limit = options.max_docx_xml_bytes
+    if xml > xml_limit:
         raise InputTooLarge(
             f"the DOCX's XML parts inflate to {xml:,} bytes; the limit is {xml_limit:,} (a long report's text is "
             f"1-3 MB of XML)",
@@ -179,7 +179,7 @@ class _Reader:
         self.document = document
         self.options = options
         self.warnings = warnings
-        self.budget = SpanBudget(max_fields=getattr(options, "max_fields", None))
+        self.budget = SpanBudget(max_fields=options.max_fields)
 
     def flow(self, parent, depth: int = 0) -> tuple[list[Line], bool]:
         """Lines of a body or cell, and whether it holds a table."""
@@ -264,15 +264,14 @@ class DocxBackend(IngestBackend):
         body = document.element.body
         if body is None:
             raise CorruptInput("the DOCX document has no body")
-        limit = getattr(options, "max_fields", None)
-        if limit is not None:
-            # cells and paragraphs, counted in the parsed tree before any is read (cheap: no text)
-            elements = sum(1 for _ in itertools.islice(body.iter(_TC, _P), limit + 1))
-            if elements > limit:
-                raise InputTooLarge(
-                    f"the DOCX holds more than {limit:,} paragraphs and table cells (a report has a few thousand)",
-                    detail={"limit": limit},
-                )
+        limit = options.max_fields
+        # cells and paragraphs, counted in the parsed tree before any is read (cheap: no text)
+        elements = sum(1 for _ in itertools.islice(body.iter(_TC, _P), limit + 1))
+        if elements > limit:
+            raise InputTooLarge(
+                f"the DOCX holds more than {limit:,} paragraphs and table cells (a report has a few thousand)",
+                detail={"limit": limit},
+            )
         state.lines, _ = _Reader(document, options, state.warnings).flow(body)
         if not any(f.text for line in state.lines for f in line.fields):
             raise EmptyInput("the DOCX document holds no text (pictures in a DOCX are not read)")

@@ -482,7 +482,7 @@ class _Walker:
 
 def html_lines(text: str, options: IngestOptions, warnings: list[str] | None = None) -> list[Line]:
     """The lines of an HTML document (decoded text)."""
-    walker = _Walker(options.max_html_depth, getattr(options, "max_fields", None))
+    walker = _Walker(options.max_html_depth, options.max_fields)
     parser = etree.HTMLParser(
         target=walker,
         encoding="utf-8",

@@ -374,15 +374,14 @@ class DocumentClock:
     starts. A page's deadline is its own limit or the end of the budget, whichever comes first."""
 
     def __init__(self, options: IngestOptions) -> None:
-        self.limit = getattr(options, "max_document_seconds", None)
-        self.end = time.monotonic() + self.limit if self.limit else None
+        self.limit = options.max_document_seconds
+        self.end = time.monotonic() + self.limit
 
     def page_deadline(self, page_timeout_s: float) -> float:
-        deadline = time.monotonic() + page_timeout_s
-        return min(deadline, self.end) if self.end is not None else deadline
+        return min(time.monotonic() + page_timeout_s, self.end)
 
     def expired(self) -> bool:
-        return self.end is not None and time.monotonic() >= self.end
+        return time.monotonic() >= self.end
 
     def failure(self) -> str:
         return f"{TimeLimitExceeded.code}: the document's time budget ({self.limit:g} s) ran out before this page was read"
@@ -441,8 +440,7 @@ class ImageBackend(IngestBackend):
     def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
         from PIL import Image, ImageOps, UnidentifiedImageError
 
-        opts = ocr_options(options)
-        max_pixels = options.max_page_pixels() if hasattr(options, "max_page_pixels") else opts.max_image_pixels
+        max_pixels = options.max_page_pixels()
         state = self.new_state(data, name, "image")
         try:
             with warnings.catch_warnings():

@@ -397,10 +397,9 @@ class PdfBackend(IngestBackend):
 
         opts = ocr_options(options)
         clock = DocumentClock(options)
-        max_pixels = options.max_page_pixels() if hasattr(options, "max_page_pixels") else opts.max_image_pixels
-        stream_limit = getattr(options, "max_pdf_stream_bytes", None)
-        if stream_limit:
-            check_streams(data, stream_limit)
+        max_pixels = options.max_page_pixels()
+        if options.max_pdf_stream_bytes:
+            check_streams(data, options.max_pdf_stream_bytes)
         pdf = open_pdf(data)
         try:
             n = len(pdf)

@@ -245,7 +245,7 @@ class TextBackend(IngestBackend):
                 detail={"chars": len(text), "limit": options.max_text_chars},
             )
         state = IngestBackend.new_state(data, name, kind)
-        state.lines = split_lines(text, max_fields=getattr(options, "max_fields", None))
+        state.lines = split_lines(text, max_fields=options.max_fields)
         return state
 
 
