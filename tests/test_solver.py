@@ -124,17 +124,21 @@ def test_joint_solver_matches_brute_force_on_random_tables():
         banned = {0: {0}} if len(segments[0].readings) > 1 and rng.random() < 0.5 else {}
         got = solver.solve(banned)
 
-        def score(choice):
-            values = {cid: v for seg, ri in zip(segments, choice) for cid, v in zip(seg.cells, seg.readings[ri].values)}
-            broken = sum(
-                abs(sum(values[c] or 0 for c in h.left) - sum(values[c] or 0 for c in h.right)) > 1e-6 for h in hard
-            )
-            return broken, -sum(seg.readings[ri].prior for seg, ri in zip(segments, choice))
-
         options = [
             [ri for ri in range(len(seg.readings)) if ri not in banned.get(k, ())] for k, seg in enumerate(segments)
         ]
-        best = min(score(choice) for choice in itertools.product(*options))
-        assert score(got.choice) == best
+        best = min(_score(segments, hard, choice) for choice in itertools.product(*options))
+        assert _score(segments, hard, got.choice) == best
         assert (got.violations, -got.prior) == pytest.approx(best)
         assert all(ri not in banned.get(k, ()) for k, ri in enumerate(got.choice))
+
+
+def _score(segments, hard, choice):
+    """(broken rules, minus plausibility) of one reading per segment."""
+    values = {
+        cid: v
+        for seg, ri in zip(segments, choice, strict=True)
+        for cid, v in zip(seg.cells, seg.readings[ri].values, strict=True)
+    }
+    broken = sum(abs(sum(values[c] or 0 for c in h.left) - sum(values[c] or 0 for c in h.right)) > 1e-6 for h in hard)
+    return broken, -sum(seg.readings[ri].prior for seg, ri in zip(segments, choice, strict=True))
