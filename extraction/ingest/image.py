@@ -149,6 +149,7 @@ def read_page(
             tokens = engine(clean, page, deadline=deadline)
     if options.recover_missed:
         OcrEngine.check_deadline(deadline)
+
         def under_seal(box: BBox) -> bool:
             return seal is not None and _seal_cover(seal, prepared, box) > 0
 
@@ -199,9 +200,17 @@ def missed_glyph_boxes(clean: np.ndarray, tokens: list[OcrToken], text_height: f
         (float(x), float(y), float(x + ww), float(y + hh))
         for x, y, ww, hh, area in stats[1:n]
         # a table's figures may be half the body text's height; a thin "1" has little ink
-        if 0.3 * th <= hh <= 1.5 * th and ww <= 1.5 * th and area >= max(8.0, 0.015 * th * th)
-        and x > 0 and y > 0 and x + ww < w and y + hh < h
-        and ax0 <= x and x + ww <= ax1 and ay0 <= y and y + hh <= ay1
+        if 0.3 * th <= hh <= 1.5 * th
+        and ww <= 1.5 * th
+        and area >= max(8.0, 0.015 * th * th)
+        and x > 0
+        and y > 0
+        and x + ww < w
+        and y + hh < h
+        and ax0 <= x
+        and x + ww <= ax1
+        and ay0 <= y
+        and y + hh <= ay1
     ]
     glyphs.sort()
     groups: list[list[float]] = []
@@ -384,7 +393,9 @@ class DocumentClock:
         return time.monotonic() >= self.end
 
     def failure(self) -> str:
-        return f"{TimeLimitExceeded.code}: the document's time budget ({self.limit:g} s) ran out before this page was read"
+        return (
+            f"{TimeLimitExceeded.code}: the document's time budget ({self.limit:g} s) ran out before this page was read"
+        )
 
 
 _PAGE_ERRORS = {cls.code: cls for cls in (InputTooLarge, TimeLimitExceeded, EncryptedInput)}

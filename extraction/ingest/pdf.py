@@ -451,7 +451,9 @@ class PdfBackend(IngestBackend):
                         OcrEngine.check_deadline(deadline)
                         state.lines.extend(layout_page(words, rules, number))
                         text_pages.append(number)
-                    elif not pdfium_raw.FPDFPage_CountObjects(page.raw) and not pdfium_raw.FPDFPage_GetAnnotCount(page.raw):
+                    elif not pdfium_raw.FPDFPage_CountObjects(page.raw) and not pdfium_raw.FPDFPage_GetAnnotCount(
+                        page.raw
+                    ):
                         info.width, info.height, info.unit = space.width, space.height, "pt"
                         empty_pages.append(number)  # nothing drawn on it: nothing to render or read
                     else:

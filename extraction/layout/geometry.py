@@ -154,7 +154,9 @@ def _cut_at_spaces(word: Word) -> list[Word]:
 
 # A group label's enumerator read together with the first row label beside it: 三、（一）予以公开
 # (the template's merged cell 三、本年度办理结果 stands left of its rows, so OCR may join the two).
-_GROUP_THEN_ROW = re.compile(r"^[一二三四五六七八九十]{1,3}\s*[、.．]\s*(?=[(（]\s*[一二三四五六七八九十\d]{1,3}\s*[)）])")
+_GROUP_THEN_ROW = re.compile(
+    r"^[一二三四五六七八九十]{1,3}\s*[、.．]\s*(?=[(（]\s*[一二三四五六七八九十\d]{1,3}\s*[)）])"
+)
 
 
 def split_group_enumerator(word: Word) -> list[Word]:
@@ -654,7 +656,9 @@ def _spread_doubt(line: Line) -> None:
         f.confidence = min(f.confidence, UNREAD_CONFIDENCE)
 
 
-_PAGE_NUMBER = re.compile(r"^[-—–－~]*\s*(?:\d{1,4}|第\s*\d{1,4}\s*页(?:\s*共\s*\d{1,4}\s*页)?|\d{1,4}\s*/\s*\d{1,4})\s*[-—–－~]*$")
+_PAGE_NUMBER = re.compile(
+    r"^[-—–－~]*\s*(?:\d{1,4}|第\s*\d{1,4}\s*页(?:\s*共\s*\d{1,4}\s*页)?|\d{1,4}\s*/\s*\d{1,4})\s*[-—–－~]*$"
+)
 
 
 def drop_page_numbers(words: list[Word], th: float) -> list[Word]:
@@ -673,9 +677,7 @@ def drop_page_numbers(words: list[Word], th: float) -> list[Word]:
         w = words[i]
         if not _PAGE_NUMBER.match(w.text.strip()):
             continue
-        same_line = [
-            o for k, o in enumerate(words) if k != i and abs(o.cy - w.cy) < 0.6 * max(th, w.height)
-        ]
+        same_line = [o for k, o in enumerate(words) if k != i and abs(o.cy - w.cy) < 0.6 * max(th, w.height)]
         if same_line:
             continue
         nxt = words[ordered[1]]
@@ -1114,9 +1116,7 @@ def _aligned_table(
             if any(abs(b.x0 - x) <= 0.8 * th for x in row_x0):
                 # a wrapped label whose numbers sit just below it (centred on a cell of two or
                 # three lines) takes that row of numbers when no label has; else a blank row
-                below = [
-                    a for a in anchors if a["row"] is None and b.bottom - pad < a["y"] <= b.bottom + 1.2 * th
-                ]
+                below = [a for a in anchors if a["row"] is None and b.bottom - pad < a["y"] <= b.bottom + 1.2 * th]
                 if below:
                     min(below, key=lambda a: a["y"])["row"] = k
                 else:
@@ -1169,7 +1169,11 @@ def _aligned_table(
                 fields.append(_field(s, page, th, bbox_map))
             else:
                 half = col_half[k]
-                fields.append(_blank(page, (cols[k] - half, a["y"] - 0.45 * th, cols[k] + half, a["y"] + 0.45 * th), bbox_map, unread))
+                fields.append(
+                    _blank(
+                        page, (cols[k] - half, a["y"] - 0.45 * th, cols[k] + half, a["y"] + 0.45 * th), bbox_map, unread
+                    )
+                )
         if any(f.text for f in fields):
             out.append(Line(fields, page=page, delimited=True))
     for ln in group_lines(footer + stray):
