@@ -37,6 +37,11 @@ class ReconstructOptions(BaseModel):
     corrected_confidence: float = Field(
         default=0.75, description="Confidence of a cell whose OCR reading was replaced by an alternative the sums need"
     )
+    unread_blank_confidence: float = Field(
+        default=0.6,
+        description="Confidence of a cell read as blank on an OCR'd page (an empty cell and a figure OCR missed "
+        "look the same there)",
+    )
 
 
 @dataclass
@@ -252,6 +257,9 @@ class Reconstructor:
                 # The sums chose another OCR reading than the engine's first: reviewed.
                 confidence = min(confidence, opts.corrected_confidence)
                 flags.add("corrected_by_rule")
+            elif ocr_read and chosen.values[i] is None:
+                # On a scan, an empty cell and a figure OCR missed (a faint 0, one under a stamp) look alike.
+                confidence = min(confidence, opts.unread_blank_confidence)
             elif flags & {"split_digits", "inferred_blank", "extra_values"}:
                 confidence *= 0.96
             if tok is not None and tok_index is not None and tok.kind == "number" and doc.token_labels:
