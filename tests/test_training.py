@@ -106,6 +106,33 @@ def test_tiny_training_round_trips_through_the_registry(tmp_path):
     seed = sorted((ROOT / "datasets" / "seeds").glob("*.txt"))[0]
     result = Pipeline(labeler=ModelLabeler(str(folder))).extract_path(seed)
     assert result.pipeline["layout"] == "model@tiny-ci"
+    # `gongkai calibrate`: the same weights under a new version, the calibrator fitted again
+    r3 = runner.invoke(
+        main,
+        [
+            "calibrate",
+            "--version",
+            "tiny-ci",
+            "--new-version",
+            "tiny-ci-cal",
+            "--tiny",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--models-dir",
+            str(tmp_path / "models"),
+        ],
+    )
+    assert r3.exit_code == 0, r3.output
+    folder2, manifest2 = registry.resolve("tiny-ci-cal", tmp_path / "models")
+    assert manifest2.files["model.safetensors"] == manifest.files["model.safetensors"]
+    card2 = json.loads((folder2 / "card.json").read_text())
+    assert card2["version"] == "tiny-ci-cal" and "tiny-ci's weights" in card2["lineage"]
+    assert card2["calibration"]["fitted_on"]["splits"] == ["val"]
+    assert registry.active_version(tmp_path / "models") == "tiny-ci"
+    r4 = runner.invoke(
+        main, ["calibrate", "--new-version", "x", "--splits", "test", "--models-dir", str(tmp_path / "models")]
+    )
+    assert r4.exit_code == 2 and "never train or test" in r4.output
 
 
 @pytest.mark.slow

@@ -146,7 +146,16 @@ def train_cmd(
     click.echo(f"registered {version} in {models}" + (" (active)" if activate else ""))
 
 
-def _calibrate_and_card(work: Path, version: str, val_ex, card: dict, tiny: bool, cache: Path, run_eval: bool) -> None:
+def _calibrate_and_card(
+    work: Path,
+    version: str,
+    val_ex,
+    card: dict,
+    tiny: bool,
+    cache: Path,
+    run_eval: bool,
+    fitted_on_splits: list[str] | None = None,
+) -> None:
     from extraction.layout.baseline import BaselineLabeler
     from extraction.layout.model import LayoutModel, ModelLabeler
     from training.evaluate import calibration_report, compare, fit_calibrator
@@ -156,7 +165,11 @@ def _calibrate_and_card(work: Path, version: str, val_ex, card: dict, tiny: bool
     cal, info = fit_calibrator(val_ex, labeler, log=click.echo)
     model.calibrator = cal
     model.save(work)
-    card["calibration"] = {"fitted_on": info, "method": "logistic regression + isotonic (scikit-learn)"}
+    card["calibration"] = {
+        "fitted_on": {**info, "splits": fitted_on_splits or ["val"]},
+        "features": list(cal.features),
+        "method": "logistic regression + isotonic (scikit-learn)",
+    }
     if run_eval and not tiny:
         _, test_ex = _examples("test", cache, tiny)
         if test_ex:
@@ -169,6 +182,75 @@ def _calibrate_and_card(work: Path, version: str, val_ex, card: dict, tiny: bool
                 "baseline_review": calibration_report(res["baseline"]["outcomes"]),
             }
     (work / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+@click.command("calibrate")
+@click.option("--version", "version", default=None, help="Registry version whose weights to keep (default: active)")
+@click.option("--new-version", "new_version", required=True, help="Registry version to create, e.g. layout-v2")
+@click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True)
+@click.option(
+    "--splits",
+    default="val,calibration",
+    show_default=True,
+    help="Held-out cached splits to fit on (never the test split; built first unless --no-build)",
+)
+@click.option("--no-build", is_flag=True, help="Use only what the cache holds (no generation, no OCR)")
+@click.option("--tiny", is_flag=True, help="The tiny splits of `train --tiny` (the CI smoke run; no test figures)")
+@click.option("--models-dir", type=click.Path(path_type=Path), default=None, help="Registry folder (default: models/)")
+@click.option(
+    "--evaluate/--no-evaluate",
+    "run_eval",
+    default=True,
+    help="Measure baseline vs model on the test split into the card",
+)
+@click.option("--activate", is_flag=True, help="Make the new version the active one")
+def calibrate_cmd(version, new_version, cache, splits, no_build, tiny, models_dir, run_eval, activate) -> None:
+    """Refit a version's cell-confidence calibrator (same weights) on held-out splits; register it anew.
+
+    The weights are unchanged, so the new version's card keeps the training record and adds the
+    lineage; its calibration and test figures are measured again."""
+    import datetime
+
+    import torch
+
+    from extraction import registry
+    from training.data import SPLITS, SPLITS_TINY, build
+
+    torch.set_num_threads(1)
+    chosen = SPLITS_TINY if tiny else SPLITS
+    names = [n.strip() for n in splits.split(",") if n.strip()]
+    if tiny:
+        names = [n for n in names if n in SPLITS_TINY] or ["val"]
+    held_out = [n for n in chosen if n not in ("train", "test")]
+    if not names or any(n not in held_out for n in names):
+        raise click.UsageError(f"--splits: held-out splits among {', '.join(held_out)} (never train or test)")
+    models = models_dir or registry.MODELS_DIR
+    source, manifest = registry.resolve(version, models)
+    if (models / new_version).exists():
+        raise click.UsageError(f"{models / new_version} exists already: choose another --new-version")
+    if not no_build:
+        build(chosen, cache, only=names)
+    examples = [ex for name in names for ex in _examples(name, cache, tiny)[1]]
+    if not examples:
+        raise click.UsageError("no cached examples in those splits (drop --no-build to build them)")
+    work = cache / "runs" / new_version
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for f in source.iterdir():
+        if f.is_file() and f.name != "manifest.json":
+            shutil.copy2(f, work / f.name)
+    card = json.loads((work / "card.json").read_text(encoding="utf-8"))
+    card.pop("test", None)
+    card["lineage"] = (
+        f"{card.get('lineage', '')} {new_version}: {manifest.version}'s weights (model.safetensors sha256 "
+        f"{manifest.files['model.safetensors'][:16]}…), calibrator refitted on {', '.join(names)}."
+    ).strip()
+    card["version"] = new_version
+    card["date"] = datetime.date.today().isoformat()
+    _calibrate_and_card(work, new_version, examples, card, tiny, cache, run_eval, fitted_on_splits=names)
+    registry.register(work, new_version, models, activate_it=activate)
+    click.echo(f"registered {new_version} in {models}" + (" (active)" if activate else ""))
 
 
 def _print_summary(name: str, s: dict) -> None:
@@ -242,6 +324,6 @@ def latency_cmd(version, cache, n) -> None:
     click.echo(json.dumps(r, indent=1))
 
 
-COMMANDS: list[click.Command] = [train_cmd, evaluate_cmd, latency_cmd]
+COMMANDS: list[click.Command] = [train_cmd, calibrate_cmd, evaluate_cmd, latency_cmd]
 
 __all__ = ["COMMANDS", "time"]

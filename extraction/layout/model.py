@@ -234,6 +234,16 @@ CELL_FEATURES = [
     "model_moved",
     "log_confidence_gap",
     "failed_rule",
+    # The sums as evidence. A wrong figure usually breaks both its row's and its column's sum, while
+    # the other cells of those rules break one. On text, a failing rule is most often the report's
+    # own error (the figures are right); on OCR'd pages it is most often a misread. A cell no hard
+    # rule covers (the proactive table) has no cross-check at all.
+    "failed_rules",
+    "failed_rule_ocr",
+    "failed_rules_ocr",
+    "unchecked",
+    "unchecked_ocr",
+    "report_failures_ocr",
 ]
 
 
@@ -247,11 +257,18 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
         row_token.setdefault(f"{a.kind}:{a.key}", a.token)
     ocr_read = float(any(p.unit == "px" for p in doc.pages))
     from extraction.rules import evaluate as check_rules
-    from extraction.schema import layout
+    from extraction.schema import hard_constraints, layout
 
     lay = layout(doc.format or "2021", tuple(doc.variants))  # type: ignore[arg-type]
     checks = check_rules({cid: c.value for cid, c in doc.cells.items()}, lay)
     failing = {cid for c in checks if not c["passed"] and c["severity"] == "error" for cid in c["cells"]}
+    failures: dict[str, int] = {}
+    for c in checks:
+        if not c["passed"] and c["severity"] == "error":
+            for cid in c["cells"]:
+                failures[cid] = failures.get(cid, 0) + 1
+    summed = {cid for c in hard_constraints(lay) for cid in c.cells}  # (every cell has a format check)
+    report_failures = float(np.log1p(sum(1 for c in checks if not c["passed"] and c["severity"] == "error")))
     cids = list(doc.cells)
     x = np.zeros((len(cids), len(CELL_FEATURES)), dtype=np.float64)
     for i, cid in enumerate(cids):
@@ -289,6 +306,12 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
             float(key in moved),
             float(np.log(max(1e-4, 1.0 - cv.confidence))),
             float(cid in failing),
+            float(min(2, failures.get(cid, 0))),
+            float(cid in failing) * ocr_read,
+            float(min(2, failures.get(cid, 0))) * ocr_read,
+            float(cid not in summed),
+            float(cid not in summed) * ocr_read,
+            report_failures * ocr_read,
         )
     return cids, x
 
@@ -447,7 +470,8 @@ class ModelLabeler:
         if self.model.calibrator is None or not doc.cells:
             return
         cids, x = cell_features(doc)
-        conf = self.model.calibrator(x)
+        # a calibrator fitted before features were added reads only the ones it knows
+        conf = self.model.calibrator(x[:, [CELL_FEATURES.index(f) for f in self.model.calibrator.features]])
         for cid, c in zip(cids, conf, strict=True):
             doc.cells[cid].confidence = round(float(c), 6)  # 6 places keep the tie-breaking order
 
