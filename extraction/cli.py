@@ -80,7 +80,12 @@ def main() -> None:
     multiple=True,
     help="Also write a flat table (one row per cell); JSON is always written",
 )
-@click.option("--labeler", default="baseline", show_default=True, help="Layout labeler: baseline or module:Class")
+@click.option(
+    "--labeler",
+    default="auto",
+    show_default=True,
+    help="Layout labeler: auto (the layout model on OCR'd pages, the baseline elsewhere), baseline, model or module:Class",
+)
 @click.option("--review-threshold", type=float, default=0.8, show_default=True)
 @click.option("--max-bytes", type=int, default=50 * 1024 * 1024, show_default=True, help="Refuse larger inputs")
 @click.option("--quiet", is_flag=True, help="No progress bar")

@@ -17,7 +17,7 @@ from extraction.ingest import IngestOptions, Ingestor
 from extraction.layout.tokenize import normalize, tokenize
 from extraction.metadata import extract_metadata
 from extraction.reconstruct.assemble import ReconstructOptions, Reconstructor
-from extraction.result import CellResult, CheckResult, ExtractionResult, ReportMeta, SourceMeta
+from extraction.result import CellResult, CheckResult, ExtractionResult, ReportMeta, SourceMeta, needs_review
 from extraction.rules import RulesOptions, RulesStage
 
 
@@ -33,8 +33,10 @@ class Stage(Protocol):
 class PipelineOptions(BaseModel):
     ingest: IngestOptions = Field(default_factory=IngestOptions, description="Limits and parsing of inputs")
     labeler: str = Field(
-        default="baseline",
-        description="Layout labeler: 'baseline' (deterministic label matching) or 'module:Class' of another labeler",
+        default="auto",
+        description="Layout labeler: 'auto' (the layout model on OCR'd documents, where it measures better; the "
+        "baseline elsewhere), 'baseline' (deterministic label matching), 'model' (the layout model always) or "
+        "'module:Class' of another labeler",
     )
     reconstruct: ReconstructOptions = Field(default_factory=ReconstructOptions)
     rules: RulesOptions = Field(default_factory=RulesOptions)
@@ -46,7 +48,11 @@ class PipelineOptions(BaseModel):
     )
 
 
-LABELERS = {"baseline": "extraction.layout.baseline:BaselineLabeler", "model": "extraction.layout.model:ModelLabeler"}
+LABELERS = {
+    "auto": "extraction.layout.auto:AutoLabeler",
+    "baseline": "extraction.layout.baseline:BaselineLabeler",
+    "model": "extraction.layout.model:ModelLabeler",
+}
 
 
 def load_labeler(spec: str) -> Stage:
@@ -100,7 +106,7 @@ class Pipeline:
         failing = {cid for c in doc.checks if not c["passed"] and c["severity"] == "error" for cid in c["cells"]}
         cells: dict[str, CellResult] = {}
         for cid, cv in doc.cells.items():
-            review = cv.confidence < threshold or cid in failing
+            review = needs_review(cv.confidence, cv.flags, cid in failing, threshold)
             # Built from our own validated state: construct without re-validating 200 cells.
             cells[cid] = CellResult.model_construct(
                 value=cv.value,

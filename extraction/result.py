@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -71,3 +72,11 @@ class ExtractionResult(BaseModel):
     @property
     def values(self) -> dict[str, int | float | None]:
         return {k: c.value for k, c in self.cells.items()}
+
+
+def needs_review(confidence: float, flags: Iterable[str], in_failed_rule: bool, threshold: float) -> bool:
+    """Whether a cell goes to review: its confidence is below the threshold, a hard rule it is in
+    fails, or the sums left it a rival reading (`ambiguous`: the reviewer is shown both). The last
+    holds whatever the confidence: a calibrated model may find such cells mostly right, but which
+    reading is printed is for a person to see."""
+    return confidence < threshold or in_failed_rule or "ambiguous" in flags

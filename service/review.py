@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from extraction.result import needs_review
 from extraction.rules import evaluate
 from extraction.schema import layout
 
@@ -84,7 +85,7 @@ def apply_reviews(data: dict[str, Any], actions: Iterable[ReviewAction], thresho
         if cid in reviewed:
             cell["confidence"] = 1.0  # a person read it off the page
         cell["flags"] = flags
-        cell["review"] = cid not in reviewed and (cell["confidence"] < threshold or cid in failing)
+        cell["review"] = cid not in reviewed and needs_review(cell["confidence"], flags, cid in failing, threshold)
     result["checks"] = checks
     result["review"] = sorted(
         (cid for cid, c in result["cells"].items() if c["review"]),

@@ -148,6 +148,10 @@ def test_calibrator_maps_features_to_probabilities(tmp_path):
     labeler.calibrate(doc)
     assert all(0.0 <= v.confidence <= 1.0 for v in doc.cells.values())
     assert any(doc.cells[c].confidence != before[c] for c in before)
+    # a calibrator fitted on fewer features (an older version's) reads only the ones it names
+    model.calibrator = Calibrator(["confidence", "failed_rule"], [4.0, -1.0], -2.0, [0.0, 0.5, 1.0], [0.1, 0.5, 0.99])
+    labeler.calibrate(doc)
+    assert all(0.0 <= v.confidence <= 1.0 for v in doc.cells.values())
 
 
 @pytest.mark.slow
@@ -159,3 +163,45 @@ def test_shipped_model_loads_and_extracts():
         result = pipe.extract_path(path)
         assert result.pipeline["layout"].startswith("model@")
         assert all(0.0 <= c.confidence <= 1.0 for c in result.cells.values())
+
+
+@pytest.mark.slow
+def test_auto_labeler_uses_the_model_on_ocr_pages_only(tmp_path):
+    """`auto` (the default): the shipped model, with calibrated confidence, where the pages were
+    OCR'd; the baseline on text, and no model for a document that holds no tables."""
+    from extraction.document import PageInfo
+    from extraction.layout.auto import AutoLabeler
+    from extraction.reconstruct.assemble import Reconstructor
+
+    assert Pipeline().options.labeler == "auto"
+    labeler = AutoLabeler()
+    text = _doc(SEEDS[0])
+    labeler(text)
+    assert text.labeler.startswith("baseline@") and labeler._model is None
+
+    scanned = _doc(SEEDS[0])
+    scanned.pages = [PageInfo(number=1, width=1240.0, height=1754.0, unit="px")]
+    letter = tmp_path / "letter.txt"
+    letter.write_text("关于召开年度工作会议的通知\n各科室：定于3月5日召开会议，请准时参加。\n", encoding="utf-8")
+    prose = _doc(letter)
+    prose.pages = list(scanned.pages)
+    labeler(prose)
+    assert prose.labeler.startswith("baseline@") and labeler._model is None
+
+    labeler(scanned)
+    assert scanned.labeler.startswith("model@")
+    Reconstructor()(scanned)
+    calibrated = []
+    model = labeler.model_labeler()
+    model.calibrate = lambda doc: calibrated.append(doc)  # type: ignore[method-assign]
+    labeler.after_reconstruct(text)
+    labeler.after_reconstruct(scanned)
+    assert calibrated == [scanned]
+
+
+def test_ambiguous_cells_go_to_review_whatever_their_confidence():
+    from extraction.result import needs_review
+
+    assert needs_review(0.99, ["ambiguous"], False, 0.8)
+    assert not needs_review(0.99, ["extra_values"], False, 0.8)
+    assert needs_review(0.99, [], True, 0.8) and needs_review(0.5, [], False, 0.8)
