@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seconds per page (end to end, incl. engine load once): {elapsed / max(1, pages):.2f}")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.show_errors:
-        for r in summary["errors"]:
+        # every report with a wrong cell, those with wrong cells outside review first
+        for r in sorted((r for r in summary["rows"] if r["wrong"]), key=lambda r: -r.get("wrong_unreviewed", 0)):
             print(json.dumps({k: r.get(k) for k in ("id", "wrong", "wrong_unreviewed", "wrong_cells")}, ensure_ascii=False))
     return 0
 
