@@ -136,9 +136,18 @@ class RapidOcrEngine(OcrEngine):
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             so.enable_cpu_mem_arena = False  # page-sized det inputs vary: do not keep a grown arena
             providers = ["CPUExecutionProvider"]
+            # Recognition runs many small batches: one thread each, `threads` batches at once, keeps
+            # every core busy (one batch on several threads left one of two cores idle half the time).
+            self.rec_workers = threads
+            rec_so = ort.SessionOptions()
+            rec_so.intra_op_num_threads = 1 if threads > 1 else threads
+            rec_so.inter_op_num_threads = 1
+            rec_so.log_severity_level = 3
+            rec_so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            rec_so.enable_cpu_mem_arena = False
             try:
                 self.det = ort.InferenceSession(str(det_path), sess_options=so, providers=providers)
-                self.rec = ort.InferenceSession(str(rec_path), sess_options=so, providers=providers)
+                self.rec = ort.InferenceSession(str(rec_path), sess_options=rec_so, providers=providers)
                 self.cls = (
                     ort.InferenceSession(str(cls_path), sess_options=so, providers=providers)
                     if cls_path.is_file()
@@ -152,6 +161,7 @@ class RapidOcrEngine(OcrEngine):
             self.chars = ["", *meta["character"].splitlines(), " "]  # CTC blank first, space last
             self._post_cls = DBPostProcess
             self._post_key: tuple[float, float] | None = None
+            self._pool = None  # recognition threads, started on first use
         self.version = f"{getattr(rapidocr, '__version__', '3')}+{det_path.stem}+{rec_path.stem}"
         self._digit_groups = [
             np.array([i for i, c in enumerate(self.chars) if c == d or LOOKALIKE_DIGITS.get(c) == d], np.int64)
@@ -261,15 +271,18 @@ class RapidOcrEngine(OcrEngine):
 
         widths = [_rec_width(c) for c in crops]
         order = np.argsort(widths, kind="stable")
-        out: list[tuple | None] = [None] * len(crops)
         budget = self.options.rec_batch_width
+        batches: list[np.ndarray] = []
         i = 0
         while i < len(order):
             # a batch of similar widths: padded width × count within the budget
             j = i + 1
             while j < len(order) and widths[order[j]] * (j - i + 1) <= max(budget, widths[order[j]]):
                 j += 1
-            idx = order[i:j]
+            batches.append(order[i:j])
+            i = j
+
+        def run_batch(idx: np.ndarray) -> list[tuple[int, tuple]]:
             width = max(64, max(widths[k] for k in idx))
             width = int(math.ceil(width / FRAME_PX) * FRAME_PX)
             batch = np.zeros((len(idx), 3, REC_HEIGHT, width), np.float32)
@@ -277,10 +290,25 @@ class RapidOcrEngine(OcrEngine):
                 resized = cv2.resize(crops[k], (widths[k], REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
                 batch[b, :, :, : widths[k]] = (resized.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
             preds = self._run(self.rec, batch, deadline)
+            read = []
             for b, k in enumerate(idx):
                 frames = min(preds.shape[1], math.ceil(widths[k] / (width / preds.shape[1])) + 1)
-                out[k] = self._decode(preds[b, :frames])
-            i = j
+                read.append((int(k), self._decode(preds[b, :frames])))
+            return read
+
+        out: list[tuple | None] = [None] * len(crops)
+        if self.rec_workers > 1 and len(batches) > 1:
+            # onnxruntime releases the GIL while it runs: the batches run side by side
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.rec_workers, thread_name_prefix="gongkai-rec")
+            results = list(self._pool.map(run_batch, batches))
+        else:
+            results = [run_batch(idx) for idx in batches]
+        for read in results:
+            for k, res in read:
+                out[k] = res
         return out
 
     def _decode(self, probs: np.ndarray) -> tuple[str, float, list[tuple[int, int]], list[float], list]:
