@@ -261,14 +261,14 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
 
     lay = layout(doc.format or "2021", tuple(doc.variants))  # type: ignore[arg-type]
     checks = check_rules({cid: c.value for cid, c in doc.cells.items()}, lay)
-    failing = {cid for c in checks if not c["passed"] and c["severity"] == "error" for cid in c["cells"]}
-    failures: dict[str, int] = {}
-    for c in checks:
-        if not c["passed"] and c["severity"] == "error":
-            for cid in c["cells"]:
-                failures[cid] = failures.get(cid, 0) + 1
+    failed = [c for c in checks if not c["passed"] and c["severity"] == "error"]
+    failures: dict[str, int] = {}  # failed hard checks per cell
+    for c in failed:
+        for cid in c["cells"]:
+            failures[cid] = failures.get(cid, 0) + 1
+    failing = set(failures)
     summed = {cid for c in hard_constraints(lay) for cid in c.cells}  # (every cell has a format check)
-    report_failures = float(np.log1p(sum(1 for c in checks if not c["passed"] and c["severity"] == "error")))
+    report_failures = float(np.log1p(len(failed)))
     cids = list(doc.cells)
     x = np.zeros((len(cids), len(CELL_FEATURES)), dtype=np.float64)
     for i, cid in enumerate(cids):
