@@ -142,3 +142,32 @@ def _score(segments, hard, choice):
     }
     broken = sum(abs(sum(values[c] or 0 for c in h.left) - sum(values[c] or 0 for c in h.right)) > 1e-6 for h in hard)
     return broken, -sum(seg.readings[ri].prior for seg, ri in zip(segments, choice, strict=True))
+
+
+def test_a_blank_cell_read_off_a_scan_goes_to_review():
+    """On OCR'd pages an empty cell and a figure OCR missed look alike: a cell read as blank gets
+    `unread_blank_confidence` (below the review threshold); from a text layer it keeps its own."""
+    from gongkai_datasets.generate import generate_one
+
+    from extraction.document import PageInfo
+    from extraction.ingest import Ingestor
+    from extraction.layout.baseline import BaselineLabeler
+    from extraction.metadata import extract_metadata
+    from extraction.reconstruct.assemble import ReconstructOptions, Reconstructor
+
+    g = generate_one(9, 5, flatteners=("tabs",), blank_rate=1.0, violation_rate=0.0)
+    blanks = {cid for cid, v in g.truth["cells"].items() if v is None}
+    assert blanks
+    confidence = {}
+    for unit in ("pt", "px"):
+        doc = Ingestor()(g.content.encode("utf-8"), "report.txt")
+        doc.pages = [PageInfo(number=1, width=1000.0, height=1400.0, unit=unit)]
+        doc.tokens = tokenize(doc.lines)
+        extract_metadata(doc)
+        BaselineLabeler()(doc)
+        Reconstructor()(doc)
+        assert {cid for cid, c in doc.cells.items() if c.value is None} == blanks
+        confidence[unit] = {cid: doc.cells[cid].confidence for cid in blanks}
+    limit = ReconstructOptions().unread_blank_confidence
+    assert all(c <= limit for c in confidence["px"].values())
+    assert any(c > limit for c in confidence["pt"].values())
