@@ -393,7 +393,7 @@ class JointSolver:
         first_seg = [min(seg_of_cell[cid] for cid in c.cells if cid in seg_of_cell) for c in relevant]
         last_seg = [max(seg_of_cell[cid] for cid in c.cells if cid in seg_of_cell) for c in relevant]
         # Per segment: [(constraint index, [(cell index, ±1)], closes here)]
-        self.touching: list[list[tuple[int, list[tuple[int, int]], bool]]] = [[] for _ in segments]
+        touching: list[list[tuple[int, list[tuple[int, int]], bool]]] = [[] for _ in segments]
         for ci, c in enumerate(relevant):
             per_seg: dict[int, list[tuple[int, int]]] = {}
             for sign, side in ((1, c.left), (-1, c.right)):
@@ -402,15 +402,7 @@ class JointSolver:
                     if k is not None:
                         per_seg.setdefault(k, []).append((segments[k].cells.index(cid), sign))
             for k, terms in per_seg.items():
-                self.touching[k].append((ci, terms, last_seg[ci] == k))
-        # Contribution of every reading to every rule it touches.
-        self.contrib = [
-            [
-                [(ci, sum((r.values[i] or 0) * sg for i, sg in terms), closes) for ci, terms, closes in touch]
-                for r in seg.readings
-            ]
-            for seg, touch in zip(segments, self.touching, strict=True)
-        ]
+                touching[k].append((ci, terms, last_seg[ci] == k))
         # The open rules after each segment, in rule order, and per segment the arrays of a step:
         # where each new partial sum comes from in the previous state (-1: a rule opened here), the
         # rules closing here, and each reading's amounts for both.
@@ -422,13 +414,14 @@ class JointSolver:
         for k, seg in enumerate(segments):
             where = {ci: j for j, ci in enumerate(previous)}
             closing = [ci for ci in previous if last_seg[ci] == k]
-            closing += [ci for ci, _, closes in self.touching[k] if closes and ci not in where]
+            closing += [ci for ci, _, closes in touching[k] if closes and ci not in where]
             amounts_open = np.zeros((max(1, len(seg.readings)), len(open_after[k])))
             amounts_close = np.zeros((max(1, len(seg.readings)), len(closing)))
             open_pos = {ci: j for j, ci in enumerate(open_after[k])}
             close_pos = {ci: j for j, ci in enumerate(closing)}
-            for ri, contributions in enumerate(self.contrib[k]):
-                for ci, amount, _ in contributions:
+            for ri, r in enumerate(seg.readings):  # each reading's contribution to each rule it touches
+                for ci, terms, _ in touching[k]:
+                    amount = sum((r.values[i] or 0) * sg for i, sg in terms)
                     if ci in open_pos:
                         amounts_open[ri, open_pos[ci]] = amount
                     else:
