@@ -12,6 +12,22 @@ import click
 DEFAULT_CACHE = "/tmp/gk_model_data"
 
 
+# Options that `train` and `calibrate` share.
+_no_build_option = click.option(
+    "--no-build", is_flag=True, help="Use only what the cache holds (no generation, no OCR)"
+)
+_models_dir_option = click.option(
+    "--models-dir", type=click.Path(path_type=Path), default=None, help="Registry folder (default: models/)"
+)
+_evaluate_option = click.option(
+    "--evaluate/--no-evaluate",
+    "run_eval",
+    default=True,
+    help="Measure baseline vs model on the test split into the card",
+)
+_activate_option = click.option("--activate", is_flag=True, help="Make the new version the active one")
+
+
 def _examples(split: str, cache: Path, tiny: bool):
     from training.data import SPLITS, SPLITS_TINY, load, split_paths
 
@@ -28,9 +44,9 @@ def _examples(split: str, cache: Path, tiny: bool):
     show_default=True,
     help="Folder of cached ingested synthetic reports (built on first use)",
 )
-@click.option("--models-dir", type=click.Path(path_type=Path), default=None, help="Registry folder (default: models/)")
+@_models_dir_option
 @click.option("--tiny", is_flag=True, help="A few text reports and steps: the CI smoke run")
-@click.option("--no-build", is_flag=True, help="Use only what the cache holds (no generation, no OCR)")
+@_no_build_option
 @click.option(
     "--fine-tune", "fine_tune", default=None, help="Fine-tune this registry version instead of training from scratch"
 )
@@ -54,13 +70,8 @@ def _examples(split: str, cache: Path, tiny: bool):
 @click.option("--max-steps", type=int, default=None)
 @click.option("--lr", type=float, default=None, help="Learning rate (default 2e-3; 5e-4 when fine-tuning)")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads")
-@click.option(
-    "--evaluate/--no-evaluate",
-    "run_eval",
-    default=True,
-    help="Measure baseline vs model on the test split into the card",
-)
-@click.option("--activate", is_flag=True, help="Make the new version the active one")
+@_evaluate_option
+@_activate_option
 @click.option("--force", is_flag=True, help="Retrain even when the data hash is unchanged")
 def train_cmd(
     version,
@@ -194,16 +205,11 @@ def _calibrate_and_card(
     show_default=True,
     help="Held-out cached splits to fit on (never the test split; built first unless --no-build)",
 )
-@click.option("--no-build", is_flag=True, help="Use only what the cache holds (no generation, no OCR)")
+@_no_build_option
 @click.option("--tiny", is_flag=True, help="The tiny splits of `train --tiny` (the CI smoke run; no test figures)")
-@click.option("--models-dir", type=click.Path(path_type=Path), default=None, help="Registry folder (default: models/)")
-@click.option(
-    "--evaluate/--no-evaluate",
-    "run_eval",
-    default=True,
-    help="Measure baseline vs model on the test split into the card",
-)
-@click.option("--activate", is_flag=True, help="Make the new version the active one")
+@_models_dir_option
+@_evaluate_option
+@_activate_option
 def calibrate_cmd(version, new_version, cache, splits, no_build, tiny, models_dir, run_eval, activate) -> None:
     """Refit a version's cell-confidence calibrator (same weights) on held-out splits; register it anew.
 
