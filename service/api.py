@@ -30,7 +30,7 @@ from extraction.errors import GongkaiError
 from extraction.schema import split_cell_id
 from service import pages as page_images
 from service import training_adapter
-from service.api_support import ApiError, refresh_summary, reviewed_view
+from service.api_support import ApiError, reviewed_view, summarize_reviews
 from service.auth import Principal, Role, authenticate, create_token, revoke_token
 from service.core import Service
 from service.db import CellReview, Document, IdempotencyKey, Job, ModelVersion, Result, Token, TrainingRun, Upload
@@ -91,7 +91,9 @@ def get_session(request: Request):
         yield s
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent, so a client that reads
+# right after a write (the review UI reloads the document and its result at once) sees the write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _authenticate(svc: Service, secret: str) -> Principal | None:
@@ -828,8 +830,7 @@ def _record(
     )
     s.flush()
     # re-run the rules on the corrected values (apply_reviews), then refresh the document's summary
-    view = require_view(request, s, doc)
-    refresh_summary(s, doc, view)
+    view = summarize_reviews(svc_of(request), s, doc)
     return ReviewOutcome(
         cell=cell_out(view, cell_id),
         verified=view.verified,
@@ -886,8 +887,7 @@ def bulk_accept(request: Request, s: SessionDep, who: Reviewer, doc_id: int) -> 
             )
         )
     s.flush()
-    view = require_view(request, s, doc)
-    refresh_summary(s, doc, view)
+    view = summarize_reviews(svc_of(request), s, doc)
     return BulkAcceptOutcome(accepted=len(chosen), verified=view.verified, open_reviews=len(view.open_reviews))
 
 
@@ -1011,9 +1011,7 @@ def _import_record(svc: Service, s: Session, who: Principal, index: int, raw: An
             )
         )
     s.flush()
-    view = reviewed_view(svc, s, doc)
-    assert view is not None
-    refresh_summary(s, doc, view)
+    view = summarize_reviews(svc, s, doc)
     return LabeledRecordOutcome(
         index=index, status="imported", document_id=doc.id, cells=len(values), changed=changed, verified=view.verified
     )

@@ -40,6 +40,22 @@ def reviewed_view(svc: Service, s: Session, doc: Document) -> ReviewedView | Non
     return apply_reviews(result.data, actions, svc.settings.review_threshold)
 
 
+def summarize_reviews(svc: Service, s: Session, doc: Document) -> ReviewedView:
+    """After review rows were added: the document's reviewed view, its summary columns refreshed.
+
+    The document row is locked first (PostgreSQL; SQLite serialises writers anyway), so two reviewers
+    saving cells of one document at once cannot each write a summary that misses the other's cell.
+    """
+    # FOR NO KEY UPDATE: it waits for another reviewer's summary, not for the key-share locks that
+    # inserting review rows (foreign key to the document) takes, so it cannot deadlock with them
+    s.execute(select(Document.id).where(Document.id == doc.id).with_for_update(key_share=True))
+    view = reviewed_view(svc, s, doc)
+    if view is None:  # the result was there when the review rows were added, in this transaction
+        raise RuntimeError(f"document {doc.id} lost its result while being reviewed")
+    refresh_summary(s, doc, view)
+    return view
+
+
 def refresh_summary(s: Session, doc: Document, view: ReviewedView) -> None:
     s.execute(
         update(Document)

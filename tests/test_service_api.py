@@ -231,6 +231,26 @@ def test_a_correction_that_breaks_a_rule_sends_cells_back_to_review(api: Api):
     assert api.get(f"/v1/documents/{doc_id}").json()["failed_rules"] >= 1
 
 
+def test_reviewers_saving_cells_of_one_document_at_once_keep_its_summary_true(api: Api):
+    """Each save recomputes the document's summary; concurrent saves must not write a stale one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    doc_id = upload_one(api, REAL_012)["document_id"]
+    api.wait(doc_id)
+    cells = list(api.get(f"/v1/documents/{doc_id}/result").json()["cells"])[:24]
+
+    def accept(cid: str) -> int:
+        return api.post(f"/v1/documents/{doc_id}/cells/{cid}/accept", who="reviewer").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(accept, cells)) == {200}
+    state = api.get(f"/v1/documents/{doc_id}/review", who="reviewer").json()
+    doc = api.get(f"/v1/documents/{doc_id}").json()
+    assert doc["open_reviews"] == state["open_reviews"] and doc["status"] == state["status"]
+    audit = api.get(f"/v1/documents/{doc_id}/audit", who="reviewer").json()
+    assert sorted(a["cell_id"] for a in audit) == sorted(cells)
+
+
 def test_tokens_cli_and_api(tmp_path: Path, monkeypatch):
     from click.testing import CliRunner
     from fastapi.testclient import TestClient
