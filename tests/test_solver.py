@@ -171,3 +171,30 @@ def test_a_blank_cell_read_off_a_scan_goes_to_review():
     limit = ReconstructOptions().unread_blank_confidence
     assert all(c <= limit for c in confidence["px"].values())
     assert any(c > limit for c in confidence["pt"].values())
+
+
+def _boxed_zeros(xs: list[float]):
+    from extraction.document import Token
+
+    return [
+        Token(index=i, kind="number", text="0", line=0, field=i, page=1, bbox=(x - 3, 492, x + 3, 508))
+        for i, x in enumerate(xs)
+    ]
+
+
+def test_blank_cells_on_a_page_are_placed_where_the_gap_is():
+    # 15 appeals cells, all zeros: the sums accept any placement of the two blanks; the figures'
+    # positions (an even 87 px pitch with two columns empty) say which cells are blank
+    columns = [211 + 87 * k for k in range(15)]
+    seg = Segment([f"c{k}" for k in range(15)], _boxed_zeros(columns[:5] + columns[7:]), ["count"] * 15)
+    best = max(readings(seg), key=lambda r: r.prior)
+    assert [k for k, v in enumerate(best.values) if v is None] == [5, 6]
+    assert "inferred_blank" in best.flags
+
+
+def test_a_stray_mark_read_as_a_figure_is_dropped_by_position():
+    columns = [211 + 87 * k for k in range(7)]
+    xs = [*columns[:3], columns[3] - 40, *columns[3:]]  # a speck between the 3rd and 4th columns
+    seg = Segment([f"c{k}" for k in range(7)], _boxed_zeros(xs), ["count"] * 7)
+    best = max(readings(seg), key=lambda r: r.prior)
+    assert 3 not in best.tokens and len(best.tokens) == 7 and "extra_values" in best.flags

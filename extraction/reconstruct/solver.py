@@ -287,6 +287,12 @@ def readings(seg: Segment) -> list[Reading]:
         return [make([("", None)] * n, 0.0, flags)]
     if len(runs) == n:
         out.append(make([(t.text, t) for t in runs], 0.0, set()))
+    elif len(runs) > n and len(runs) - n <= 2 and len(runs) <= 24 and _boxed(runs):
+        # On a page, a stray mark read as a figure (a seal's stroke, a speck) can sit anywhere in
+        # the row: every choice of the figures to drop, ranked by how well the rest fill the columns.
+        for drop in itertools.combinations(range(len(runs)), len(runs) - n):
+            pieces = [(t.text, t) for i, t in enumerate(runs) if i not in drop]
+            out.append(make(pieces, -2.0 - _placement_penalty(pieces, ordered=False), {"extra_values"}))
     elif len(runs) > n:
         out.append(make([(t.text, t) for t in runs[:n]], -2.0, {"extra_values"}))
         out.append(make([(t.text, t) for t in runs[-n:]], -2.5, {"extra_values"}))
@@ -317,14 +323,16 @@ def readings(seg: Segment) -> list[Reading]:
         for cutting in cuttings:
             pieces = _assign_owners(cutting, runs)
             out.append(make(pieces, -0.5 + _length_prior(cutting, seg.kinds), {"split_digits"}))
-        # Blank cells dropped by the flattening: choose where the missing cells were.
+        # Blank cells dropped by the flattening: choose where the missing cells were. On a page
+        # (scan or PDF) the figures' positions say where the gaps are; the sums only break ties.
         missing = n - len(runs)
         if missing <= 3:
             glued = any(t.glued for t in runs)
             for nulls in itertools.combinations(range(n), missing):
                 it = iter(runs)
                 pieces = [("", None) if i in nulls else ((t := next(it)).text, t) for i in range(n)]
-                out.append(make(pieces, -1.5 * missing - (2.0 if glued else 0.0), {"inferred_blank"}))
+                prior = -1.5 * missing - (2.0 if glued else 0.0) - _placement_penalty(pieces, ordered=True)
+                out.append(make(pieces, prior, {"inferred_blank"}))
     if not out:  # too few values to place: keep them in order, the rest unread (sent to review)
         pieces = [(t.text, t) for t in runs[:n]] + [("", None)] * (n - min(n, len(runs)))
         out.append(make(pieces, -10.0, {"incomplete"}))
@@ -355,6 +363,36 @@ def readings(seg: Segment) -> list[Reading]:
                     Reading(tuple(values), r.prior - 1.0, r.tokens, tuple(texts), r.flags, r.corrected | {i})
                 )
     return out + alt_out
+
+
+PLACEMENT_WEIGHT = 8.0  # prior per column pitch of misfit: one figure a column off costs ≈ 2–4
+
+
+def _boxed(tokens: list[Token]) -> bool:
+    """Tokens with boxes on one page: their x positions can say which column each stands in."""
+    return len(tokens) >= 3 and all(t.bbox is not None for t in tokens) and len({t.page for t in tokens}) == 1
+
+
+def _placement_penalty(pieces: list[tuple[str, Token | None]], ordered: bool) -> float:
+    """How badly the placed figures fit columns of even pitch at their cells (0 without positions).
+
+    The x-centres are fitted linearly against the cell indices; the residual, in column pitches,
+    is near 0 when each figure stands in its own column and grows when a gap is put in the wrong
+    place. Tables with unequal column widths fit less tightly, but every candidate of a row
+    shares that, so the ranking holds. Figures out of left-to-right order get the full penalty
+    (a stray picked up from another line), unless `ordered` says the row's own figures are not
+    in order either (then position says nothing, and no candidate is penalised).
+    """
+    placed = [(i, tok) for i, (_, tok) in enumerate(pieces) if tok is not None]
+    if not _boxed([tok for _, tok in placed]):
+        return 0.0
+    idx = np.array([i for i, _ in placed], dtype=float)
+    xs = np.array([(tok.bbox[0] + tok.bbox[2]) / 2 for _, tok in placed])  # type: ignore[index]
+    if np.any(np.diff(xs) <= 0):
+        return 0.0 if ordered else PLACEMENT_WEIGHT
+    slope, intercept = np.polyfit(idx, xs, 1)
+    misfit = float(np.sqrt(np.mean((xs - (intercept + slope * idx)) ** 2)) / slope)
+    return PLACEMENT_WEIGHT * min(misfit, 1.0)
 
 
 def _assign_owners(cutting: list[str], runs: list[Token]) -> list[tuple[str, Token | None]]:
