@@ -650,3 +650,39 @@ def test_generated_scans_read_every_value_cell():
                 misses.append((g.id, cid, value, inside))
     assert total > 400
     assert right >= 0.95 * total, misses[:10]  # measured: 577 of 596 (96.8 %)
+
+
+def test_pages_read_side_by_side_come_out_in_page_order(monkeypatch):
+    """OCR of two pages at once (OcrOptions.pages_in_flight) gives what reading them one by one
+    gives: the same lines in page order, a failed page listed alone, progress in page order."""
+    import extraction.ingest.image as image_ingest
+    from extraction.ocr.base import OcrOptions
+    from extraction.progress import page_done
+
+    data, _, _ = seed_pdf(embedded_font=True)
+    scanned = images_pdf(scan_images(data, angle=0.0))
+    real_ocr_page = image_ingest.ocr_page
+
+    def ocr_page(image, page, *args, **kwargs):
+        if page == 2:
+            raise RuntimeError("a defect while reading page 2")
+        return real_ocr_page(image, page, *args, **kwargs)
+
+    monkeypatch.setattr(image_ingest, "ocr_page", ocr_page)
+    outcomes = []
+    for depth in (1, 2):
+        reported: list[int] = []
+        token = page_done.set(reported.append)
+        try:
+            opts = IngestOptions(ocr=OcrOptions(pages_in_flight=depth))
+            state = PdfBackend()(scanned, "scan.pdf", opts)
+        finally:
+            page_done.reset(token)
+        lines = [(ln.page, ln.text) for ln in state.lines]
+        errors = {p.number: p.error for p in state.pages}
+        outcomes.append((lines, errors, reported))
+    (lines, errors, reported), threaded = outcomes
+    assert threaded == outcomes[0]
+    assert reported == [1, 2, 3] and errors[1] is None and errors[3] is None
+    assert errors[2] and "a defect while reading page 2" in errors[2]
+    assert [p for p, _ in lines] == sorted(p for p, _ in lines) and {p for p, _ in lines} == {1, 3}

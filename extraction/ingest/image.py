@@ -413,36 +413,117 @@ def all_pages_failed(pages: list[PageInfo], what: str) -> GongkaiError:
     return CorruptInput(f"no page of the {what} could be read (page 1: {first})", detail=detail)
 
 
+class PageQueue:
+    """The pages of a document in printing order, with the OCR of up to `depth` of them running at once.
+
+    A page's OCR keeps both cores busy only part of the time (its image preparation, geometry and
+    text decoding are single-threaded), so the next page is loaded and its OCR started while the
+    previous one finishes. Results are taken in page order: the document's lines, the failures and
+    the progress reports come out exactly as when the pages are read one by one (`depth` 1, no
+    thread). At most `depth` page images are in memory.
+    """
+
+    def __init__(self, state: DocumentState, opts: OcrOptions, clock: DocumentClock) -> None:
+        self.state, self.opts, self.clock = state, opts, clock
+        self.depth = max(1, opts.pages_in_flight)
+        self.unavailable: OcrUnavailable | None = None
+        self.ocr_pages: list[int] = []
+        self._entries: list[tuple[PageInfo, object]] = []  # (page, lines | Future | None for failed)
+        self._pool = None
+
+    def add_lines(self, info: PageInfo, lines: list[Line]) -> None:
+        self._entries.append((info, lines))
+        self._drain(self.depth)
+
+    def add_failed(self, info: PageInfo, exc: Exception | None = None) -> None:
+        if exc is not None:
+            self._fail(info, exc)
+        self._entries.append((info, None))
+        self._drain(self.depth)
+
+    def add_ocr(self, info: PageInfo, image: np.ndarray, engine: OcrEngine, deadline: float) -> None:
+        if self.depth == 1:
+            try:
+                self._entries.append((info, ocr_page(image, info.number, self.opts, engine, deadline)))
+                self.ocr_pages.append(info.number)
+            except Exception as exc:  # one bad page must not sink the document
+                self._fail(info, exc)
+                self._entries.append((info, None))
+        else:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.depth, thread_name_prefix="gongkai-page")
+            future = self._pool.submit(ocr_page, image, info.number, self.opts, engine, deadline)
+            self._entries.append((info, future))
+        self._drain(self.depth)
+
+    def finish(self) -> None:
+        """Wait for every page still being read (also when the caller failed: no thread outlives it)."""
+        try:
+            self._drain(1)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def _fail(self, info: PageInfo, exc: Exception) -> None:
+        if isinstance(exc, OcrUnavailable):
+            self.unavailable = exc
+        info.error = page_failure(exc, self.opts.page_timeout_s, self.clock)
+
+    def _drain(self, room: int) -> None:
+        """Take finished pages off the front; wait for the oldest while `room` or more are queued."""
+        from concurrent.futures import Future
+
+        while self._entries:
+            info, item = self._entries[0]
+            if isinstance(item, Future):
+                if not item.done() and len(self._entries) < room:
+                    return
+                try:
+                    item = item.result()
+                    self.ocr_pages.append(info.number)
+                except Exception as exc:  # one bad page must not sink the document
+                    self._fail(info, exc)
+                    item = None
+            self._entries.pop(0)
+            if item is not None:
+                self.state.lines.extend(item)  # type: ignore[arg-type]
+            report_page(info.number)
+
+
 def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
     """Run `ocr_page` over (page number, loader) pairs, one page in memory at a time, recording
     failures per page. `loader()` returns the page image (or raises)."""
     opts = ocr_options(options)
     clock = DocumentClock(options)
     engine: OcrEngine | None = None
-    unavailable: OcrUnavailable | None = None
-    for number, loader in pages:
-        info = PageInfo(number)
-        state.pages.append(info)
-        if clock.expired():
-            info.error = clock.failure()
-            report_page(number)
-            continue
-        deadline = clock.page_deadline(opts.page_timeout_s)
-        try:
-            image = loader()
-            info.height, info.width = float(image.shape[0]), float(image.shape[1])
-            info.unit = unit  # type: ignore[assignment]
-            if engine is None:
-                engine = load_engine(opts)
-            state.lines.extend(ocr_page(image, number, opts, engine, deadline))
+    queue = PageQueue(state, opts, clock)
+    try:
+        for number, loader in pages:
+            info = PageInfo(number)
+            state.pages.append(info)
+            if clock.expired():
+                info.error = clock.failure()
+                queue.add_failed(info)
+                continue
+            deadline = clock.page_deadline(opts.page_timeout_s)
+            try:
+                image = loader()
+                info.height, info.width = float(image.shape[0]), float(image.shape[1])
+                info.unit = unit  # type: ignore[assignment]
+                if engine is None:
+                    engine = load_engine(opts)
+            except Exception as exc:  # one bad page must not sink the document
+                queue.add_failed(info, exc)
+                continue
+            queue.add_ocr(info, image, engine, deadline)
             del image
-        except Exception as exc:  # one bad page must not sink the document
-            if isinstance(exc, OcrUnavailable):
-                unavailable = exc
-            info.error = page_failure(exc, opts.page_timeout_s, clock)
-        report_page(number)
-    if unavailable is not None and all(p.error for p in state.pages):
-        raise unavailable
+    finally:
+        queue.finish()
+    if queue.unavailable is not None and all(p.error for p in state.pages):
+        raise queue.unavailable
 
 
 class ImageBackend(IngestBackend):

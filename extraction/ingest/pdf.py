@@ -46,11 +46,10 @@ import zlib
 import numpy as np
 
 from extraction.document import BBox, DocumentState, PageInfo
-from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge, OcrUnavailable
+from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge
 from extraction.ingest.base import IngestBackend, IngestOptions
-from extraction.ingest.image import OCR_MAX_SIDE, DocumentClock, all_pages_failed, ocr_options, ocr_page, page_failure
+from extraction.ingest.image import OCR_MAX_SIDE, DocumentClock, PageQueue, all_pages_failed, ocr_options
 from extraction.ocr.base import OcrEngine, load_engine
-from extraction.progress import report_page
 
 MAX_PAGE_CHARS = 100_000  # a page with more characters is read up to this many
 MAX_PATH_SEGMENTS = 60_000  # a page with more drawing than this is not searched for ruling lines
@@ -412,77 +411,83 @@ class PdfBackend(IngestBackend):
                 )
             state = self.new_state(data, name, "digital_pdf")
             engine: OcrEngine | None = None
-            unavailable: OcrUnavailable | None = None
-            ocr_pages: list[int] = []
+            queue = PageQueue(state, opts, clock)
             text_pages: list[int] = []
             empty_pages: list[int] = []
-            for index in range(n):
-                number = index + 1
-                info = PageInfo(number)
-                state.pages.append(info)
-                if clock.expired():
-                    info.error = clock.failure()
-                    report_page(number)
-                    continue
-                deadline = clock.page_deadline(opts.page_timeout_s)
-                page = textpage = None
-                try:
-                    page = pdf[index]
-                    left, bottom, right, top = page.get_cropbox()
-                    space = PageSpace((left, bottom, right, top), page.get_rotation())
-                    if not (space.width >= 1 and space.height >= 1):
-                        raise CorruptInput(f"the page size {space.width:.0f}×{space.height:.0f} pt is empty")
-                    if not (space.width <= MAX_PAGE_PT and space.height <= MAX_PAGE_PT):
-                        raise InputTooLarge(
-                            f"the page size {space.width:.0f}×{space.height:.0f} pt is absurd (limit {MAX_PAGE_PT} pt a side)"
-                        )
-                    textpage = page.get_textpage()
-                    chars, unmapped = text_chars(textpage, space)
-                    real = text_layer_is_real(chars, unmapped)
-                    if real and _image_coverage(page, space) > 0.6:
-                        # a scan with a thin text header/footer, or an invisible OCR layer of doubtful quality
-                        visible = sum(1 for c, _ in chars if c.strip())
-                        real = visible >= 200
-                    if real:
-                        info.width, info.height, info.unit = space.width, space.height, "pt"
-                        words = words_from_chars(chars)
-                        OcrEngine.check_deadline(deadline)
-                        rules = vector_rules(page, space)
-                        OcrEngine.check_deadline(deadline)
-                        state.lines.extend(layout_page(words, rules, number))
-                        text_pages.append(number)
-                    elif not pdfium_raw.FPDFPage_CountObjects(page.raw) and not pdfium_raw.FPDFPage_GetAnnotCount(
-                        page.raw
-                    ):
-                        info.width, info.height, info.unit = space.width, space.height, "pt"
-                        empty_pages.append(number)  # nothing drawn on it: nothing to render or read
-                    else:
-                        textpage.close()
-                        textpage = None
-                        check_page_images(page, max_pixels)
-                        OcrEngine.check_deadline(deadline)
-                        image = render_page(page, space, opts.dpi, max_pixels, max_side=OCR_MAX_SIDE)
-                        page.close()
-                        page = None
-                        info.height, info.width = float(image.shape[0]), float(image.shape[1])
-                        info.unit = "px"
-                        if engine is None:
-                            engine = load_engine(opts)
-                        state.lines.extend(ocr_page(image, number, opts, engine, deadline))
+            try:
+                for index in range(n):
+                    number = index + 1
+                    info = PageInfo(number)
+                    state.pages.append(info)
+                    if clock.expired():
+                        info.error = clock.failure()
+                        queue.add_failed(info)
+                        continue
+                    deadline = clock.page_deadline(opts.page_timeout_s)
+                    page = textpage = None
+                    image = None
+                    try:
+                        page = pdf[index]
+                        left, bottom, right, top = page.get_cropbox()
+                        space = PageSpace((left, bottom, right, top), page.get_rotation())
+                        if not (space.width >= 1 and space.height >= 1):
+                            raise CorruptInput(f"the page size {space.width:.0f}×{space.height:.0f} pt is empty")
+                        if not (space.width <= MAX_PAGE_PT and space.height <= MAX_PAGE_PT):
+                            raise InputTooLarge(
+                                f"the page size {space.width:.0f}×{space.height:.0f} pt is absurd (limit {MAX_PAGE_PT} pt a side)"
+                            )
+                        textpage = page.get_textpage()
+                        chars, unmapped = text_chars(textpage, space)
+                        real = text_layer_is_real(chars, unmapped)
+                        if real and _image_coverage(page, space) > 0.6:
+                            # a scan with a thin text header/footer, or an invisible OCR layer of doubtful quality
+                            visible = sum(1 for c, _ in chars if c.strip())
+                            real = visible >= 200
+                        if real:
+                            info.width, info.height, info.unit = space.width, space.height, "pt"
+                            words = words_from_chars(chars)
+                            OcrEngine.check_deadline(deadline)
+                            rules = vector_rules(page, space)
+                            OcrEngine.check_deadline(deadline)
+                            lines = layout_page(words, rules, number)
+                            text_pages.append(number)
+                            queue.add_lines(info, lines)
+                        elif not pdfium_raw.FPDFPage_CountObjects(page.raw) and not pdfium_raw.FPDFPage_GetAnnotCount(
+                            page.raw
+                        ):
+                            info.width, info.height, info.unit = space.width, space.height, "pt"
+                            empty_pages.append(number)  # nothing drawn on it: nothing to render or read
+                            queue.add_lines(info, [])
+                        else:
+                            textpage.close()
+                            textpage = None
+                            check_page_images(page, max_pixels)
+                            OcrEngine.check_deadline(deadline)
+                            image = render_page(page, space, opts.dpi, max_pixels, max_side=OCR_MAX_SIDE)
+                            page.close()
+                            page = None
+                            info.height, info.width = float(image.shape[0]), float(image.shape[1])
+                            info.unit = "px"
+                            if engine is None:
+                                engine = load_engine(opts)
+                    except Exception as exc:  # one bad page must not sink the document
+                        queue.add_failed(info, exc)
+                        continue
+                    finally:
+                        if textpage is not None:
+                            textpage.close()
+                        if page is not None:
+                            page.close()
+                    if image is not None and engine is not None:
+                        # rendering stays on this thread (pdfium is not thread-safe); OCR may overlap
+                        queue.add_ocr(info, image, engine, deadline)
                         del image
-                        ocr_pages.append(number)
-                except Exception as exc:  # one bad page must not sink the document
-                    if isinstance(exc, OcrUnavailable):
-                        unavailable = exc
-                    info.error = page_failure(exc, opts.page_timeout_s, clock)
-                finally:
-                    if textpage is not None:
-                        textpage.close()
-                    if page is not None:
-                        page.close()
-                    report_page(number)
+            finally:
+                queue.finish()
         finally:
             pdf.close()
+        ocr_pages = queue.ocr_pages
+        unavailable = queue.unavailable
         state.lines = drop_repeated_headers(state.lines)
         failed = [p for p in state.pages if p.error]
         if len(failed) == len(state.pages):

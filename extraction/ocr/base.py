@@ -100,6 +100,14 @@ class OcrOptions(BaseModel):
         description="Recognition batches hold text crops of similar width up to this many pixels "
         "(at 48 px height) in total",
     )
+    pages_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Pages whose OCR runs at once: the next page is read while the previous one finishes "
+        "(its single-threaded steps leave a core idle). 1 reads one page at a time; each more holds one "
+        "more page image in memory",
+    )
     page_timeout_s: float = Field(
         default=120.0,
         gt=0,

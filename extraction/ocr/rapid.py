@@ -162,6 +162,7 @@ class RapidOcrEngine(OcrEngine):
             self._post_cls = DBPostProcess
             self._post_key: tuple[float, float] | None = None
             self._pool = None  # recognition threads, started on first use
+            self._pool_lock = threading.Lock()
         self.version = f"{getattr(rapidocr, '__version__', '3')}+{det_path.stem}+{rec_path.stem}"
         self._digit_groups = [
             np.array([i for i, c in enumerate(self.chars) if c == d or LOOKALIKE_DIGITS.get(c) == d], np.int64)
@@ -299,10 +300,11 @@ class RapidOcrEngine(OcrEngine):
         out: list[tuple | None] = [None] * len(crops)
         if self.rec_workers > 1 and len(batches) > 1:
             # onnxruntime releases the GIL while it runs: the batches run side by side
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
+            with self._pool_lock:  # pages may be read side by side (OcrOptions.pages_in_flight)
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
 
-                self._pool = ThreadPoolExecutor(self.rec_workers, thread_name_prefix="gongkai-rec")
+                    self._pool = ThreadPoolExecutor(self.rec_workers, thread_name_prefix="gongkai-rec")
             results = list(self._pool.map(run_batch, batches))
         else:
             results = [run_batch(idx) for idx in batches]
