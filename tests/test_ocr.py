@@ -345,3 +345,18 @@ def test_page_timeout_is_enforced(engine):
     page = _text_page(0.0)
     with pytest.raises(OcrTimeout):
         ocr_page(page, 1, OcrOptions(), engine, deadline=time.monotonic() + 0.05)
+
+
+def test_image_percentiles_match_numpy():
+    """The histogram percentiles used on every page equal np.percentile's (linear interpolation)."""
+    import numpy as np
+
+    from extraction.ocr.prep import percentiles
+
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        image = rng.integers(0, 256, size=tuple(rng.integers(1, 50, size=2))).astype(np.uint8)
+        if trial % 4 == 0:
+            image[:] = rng.integers(0, 256)  # one grey level only
+        qs = (0.0, 0.1, 1.0, 50.0, 90.0, 99.0, 100.0, float(rng.uniform(0, 100)))
+        assert np.allclose(percentiles(image[::2, ::3], qs), np.percentile(image[::2, ::3], qs), atol=1e-9)
