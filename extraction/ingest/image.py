@@ -494,8 +494,9 @@ class PageQueue:
 
 
 def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
-    """Run `ocr_page` over (page number, loader) pairs, one page in memory at a time, recording
-    failures per page. `loader()` returns the page image (or raises)."""
+    """Run `ocr_page` over (page number, loader) pairs, at most `ocr.pages_in_flight` page images in
+    memory at a time (`PageQueue`), recording failures per page. `loader()` returns the page image
+    (or raises)."""
     opts = ocr_options(options)
     clock = DocumentClock(options)
     engine: OcrEngine | None = None
