@@ -1,6 +1,6 @@
 """What the trained layout model adds to extraction time (issue 4: ≤ 0.3 s per page).
 
-    python bench/model_latency.py [--version layout-v3] [--n 30] [--cache /tmp/gk_model_data]
+    python bench/model_latency.py [--version layout-v2] [--n 30] [--cache /tmp/gk_model_data]
 
 Times the layout stage with the baseline labeler and with the model labeler (features, the
 model's forward pass over windows of tokens, the combined alignment, plus the confidence

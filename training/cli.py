@@ -36,7 +36,7 @@ def _examples(split: str, cache: Path, tiny: bool):
 
 
 @click.command("train")
-@click.option("--version", "version", required=True, help="Registry version to create, e.g. layout-v3")
+@click.option("--version", "version", required=True, help="Registry version to create, e.g. layout-v2")
 @click.option(
     "--cache",
     type=click.Path(path_type=Path),
@@ -197,7 +197,7 @@ def _calibrate_and_card(
 
 @click.command("calibrate")
 @click.option("--version", "version", default=None, help="Registry version whose weights to keep (default: active)")
-@click.option("--new-version", "new_version", required=True, help="Registry version to create, e.g. layout-v3")
+@click.option("--new-version", "new_version", required=True, help="Registry version to create, e.g. layout-v2")
 @click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True)
 @click.option(
     "--splits",

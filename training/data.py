@@ -49,9 +49,6 @@ SPLITS: dict[str, list[Part]] = {
     # more held-out reports for fitting the cell-confidence calibrator (`gongkai calibrate`): the
     # validation split alone holds about 80 wrong cells, too few to weigh OCR'd pages' rule failures
     "calibration": [("text", 401, 48), ("pdf", 402, 8), ("scan", 403, 20)],
-    # and more scans for it: a cell in failing sums on a scan is a misread or the report's error,
-    # and which one it is shows in the degraded scans, few of which the two splits above hold
-    "calibration_scans": [("scan", 404, 30)],
 }
 # A tiny set for CI (no scans: OCR is slow).
 SPLITS_TINY: dict[str, list[Part]] = {"train": [("text", 901, 16)], "val": [("text", 902, 8)]}

@@ -244,12 +244,6 @@ CELL_FEATURES = [
     "unchecked",
     "unchecked_ocr",
     "report_failures_ocr",
-    # Where the sums point: every hard sum the cell is in fails, by amounts that one change of this
-    # cell's figure would repair at once (a row and a column off by the same 10: their crossing).
-    # The other cells of those sums are most likely right.
-    "sole_repair",
-    "sole_repair_ocr",
-    "repaired_elsewhere",
 ]
 
 
@@ -275,14 +269,6 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     failing = set(failures)
     summed = {cid for c in hard_constraints(lay) for cid in c.cells}  # (every cell has a format check)
     report_failures = float(np.log1p(len(failed)))
-    repairs = sole_repairs({cid: c.value for cid, c in doc.cells.items()}, lay)
-    repaired_elsewhere = {
-        cid
-        for c in failed
-        if any(r in repairs for r in c["cells"])
-        for cid in c["cells"]
-        if cid not in repairs
-    }
     cids = list(doc.cells)
     x = np.zeros((len(cids), len(CELL_FEATURES)), dtype=np.float64)
     for i, cid in enumerate(cids):
@@ -326,33 +312,8 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
             float(cid not in summed),
             float(cid not in summed) * ocr_read,
             report_failures * ocr_read,
-            float(cid in repairs),
-            float(cid in repairs) * ocr_read,
-            float(cid in repaired_elsewhere),
         )
     return cids, x
-
-
-def sole_repairs(values: dict[str, float | int | None], lay) -> set[str]:
-    """Cells in two or more hard equalities, all failing, that one new figure of the cell repairs
-    together (the same correction for each, and not below zero)."""
-    from extraction.schema import hard_constraints
-
-    needed: dict[str, list[float]] = {}  # per cell: the correction each of its equalities asks for
-    for con in hard_constraints(lay):
-        if con.kind != "eq":
-            continue
-        gap = sum(values.get(c) or 0 for c in con.left) - sum(values.get(c) or 0 for c in con.right)
-        for c in con.left:
-            needed.setdefault(c, []).append(-gap)
-        for c in con.right:
-            needed.setdefault(c, []).append(gap)
-    out = set()
-    for cid, fixes in needed.items():
-        consistent = len(fixes) >= 2 and all(abs(f) > 1e-6 for f in fixes) and max(fixes) - min(fixes) < 1e-6
-        if consistent and (values.get(cid) or 0) + fixes[0] >= -1e-6:
-            out.add(cid)
-    return out
 
 
 class LayoutModel:
