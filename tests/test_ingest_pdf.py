@@ -516,6 +516,32 @@ def test_geometry_grid_rows_blanks_and_merged_cells():
     assert all(ln.delimited and ln.page == 1 for ln in lines)
 
 
+def test_geometry_splits_a_row_whose_rule_was_not_found():
+    # two printed rows inside one grid row (the rule between them lost): every figure cell holds
+    # one figure per line, so the row is read as two; a wrapped label beside one figure is not
+    xs, ys = [0, 100, 140, 180], [0, 20, 60, 100]
+    words = [
+        _w("信息内容", 5, 5, 60, 15),
+        _w("行政处罚", 5, 27, 60, 37),
+        _w("1762", 110, 24, 130, 34),
+        _w("4", 160, 24, 165, 34),
+        _w("行政强制", 5, 47, 60, 57),
+        _w("52", 110, 44, 120, 54),
+        _w("0", 160, 44, 165, 54),
+        _w("（二）部分公开（区分处理的，", 5, 64, 95, 74),
+        _w("只计这一情形）", 5, 82, 60, 92),
+        _w("3", 115, 73, 120, 83),
+        _w("0", 160, 73, 165, 83),
+    ]
+    lines = layout_page(words, _grid_rules(xs, ys), 1)
+    assert [[f.text for f in ln.fields] for ln in lines] == [
+        ["信息内容", "", ""],
+        ["行政处罚", "1762", "4"],
+        ["行政强制", "52", "0"],
+        ["（二）部分公开（区分处理的，只计这一情形）", "3", "0"],
+    ]
+
+
 def test_geometry_cuts_a_box_that_spans_two_cells():
     xs, ys = [0, 100, 140, 180, 220], [0, 20]
     words = [_w("标签", 5, 5, 30, 15), _w("1234 5", 105, 5, 197, 15)]  # OCR read two cells as one box

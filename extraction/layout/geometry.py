@@ -25,6 +25,7 @@ scale with the page's median text height, so the same code serves both.
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 from bisect import bisect_right
@@ -713,6 +714,67 @@ def _numeric_columns(g: Grid, content: list[list[Word]]) -> set[int]:
     return {c for c, (num, total) in stats.items() if num >= 2 and num >= 0.6 * total}
 
 
+def _stacked_rows(g: Grid, r: int, content: list[list[Word]], th: float) -> list[float] | None:
+    """A grid row whose every figure cell holds one figure per printed line, the same lines across
+    the row: rows whose rule between them was not found (a faint or skewed print). Returns the
+    y-centres of those lines, or None for an ordinary row (a wrapped label beside single figures)."""
+    nc = len(g.xs) - 1
+    cells = {g.owner[r][c] for c in range(nc)}
+    figure_cells = []
+    for k in cells:
+        r0, _c0, r1, _c1 = g.cells[k]
+        if r0 != r or r1 != r:
+            return None  # merged across rows: leave it to the merged-cell logic
+        nums = [w for w in content[k] if w.numeric]
+        if nums:
+            figure_cells.append(sorted(w.cy for w in nums))
+    if len(figure_cells) < 2:
+        return None
+    count = len(figure_cells[0])
+    if count < 2 or any(len(cys) != count for cys in figure_cells):
+        return None
+    for cys in figure_cells:  # each cell: its figures on separate lines
+        if any(b - a < 0.8 * th for a, b in itertools.pairwise(cys)):
+            return None
+    centres = [float(np.median([cys[i] for cys in figure_cells])) for i in range(count)]
+    for cys in figure_cells:  # and the same lines across the row
+        if any(abs(y - c) > 0.6 * th for y, c in zip(cys, centres, strict=True)):
+            return None
+    return centres
+
+
+def _split_row(
+    g: Grid,
+    r: int,
+    bands: list[float],
+    content: list[list[Word]],
+    page: int,
+    th: float,
+    bbox_map: Callable[[BBox], BBox] | None,
+) -> list[Line]:
+    """One Line per printed line of a stacked grid row: each cell's words go to the nearest line."""
+    nc = len(g.xs) - 1
+    out: list[Line] = []
+    for j in range(len(bands)):
+        fields: list[Field] = []
+        c = 0
+        while c < nc:
+            k = g.owner[r][c]
+            _r0, _c0, _r1, c1 = g.cells[k]
+            span = c1 - c + 1
+            ws = [w for w in content[k] if min(range(len(bands)), key=lambda i: abs(w.cy - bands[i])) == j]
+            if ws:
+                fields.append(_field(ws, page, th, bbox_map))
+            else:
+                fields.extend(Field("", page=page) for _ in range(span))
+            c += span
+        while fields and not fields[0].text:  # blanks left of the label
+            fields.pop(0)
+        if any(f.text for f in fields):
+            out.append(Line(fields, page=page, delimited=True))
+    return out
+
+
 def _grid_lines(
     g: Grid,
     words: list[Word],
@@ -754,6 +816,10 @@ def _grid_lines(
     fields_of = [_field(ws, page, th, bbox_map) if ws else None for ws in content]
     lines: list[Line] = []
     for r in range(nr):
+        bands = _stacked_rows(g, r, content, th)
+        if bands is not None:
+            lines.extend(_split_row(g, r, bands, content, page, th, bbox_map))
+            continue
         fields: list[Field] = []
         kinds: list[str] = []  # text | number | blank
         c = 0
