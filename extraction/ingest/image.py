@@ -431,6 +431,17 @@ class PageQueue:
         self._entries: list[tuple[PageInfo, object]] = []  # (page, lines | Future | None for failed)
         self._pool = None
 
+    def begin(self, number: int) -> tuple[PageInfo, float] | None:
+        """Page `number` joins the document: its record and deadline, or None when the document's
+        time budget has run out (the page is recorded as failed)."""
+        info = PageInfo(number)
+        self.state.pages.append(info)
+        if self.clock.expired():
+            info.error = self.clock.failure()
+            self.add_failed(info)
+            return None
+        return info, self.clock.page_deadline(self.opts.page_timeout_s)
+
     def add_lines(self, info: PageInfo, lines: list[Line]) -> None:
         self._entries.append((info, lines))
         self._drain(self.depth)
@@ -503,13 +514,10 @@ def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = 
     queue = PageQueue(state, opts, clock)
     try:
         for number, loader in pages:
-            info = PageInfo(number)
-            state.pages.append(info)
-            if clock.expired():
-                info.error = clock.failure()
-                queue.add_failed(info)
+            started = queue.begin(number)
+            if started is None:
                 continue
-            deadline = clock.page_deadline(opts.page_timeout_s)
+            info, deadline = started
             try:
                 image = loader()
                 info.height, info.width = float(image.shape[0]), float(image.shape[1])

@@ -45,7 +45,7 @@ import zlib
 
 import numpy as np
 
-from extraction.document import BBox, DocumentState, PageInfo
+from extraction.document import BBox, DocumentState
 from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge
 from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ingest.image import OCR_MAX_SIDE, DocumentClock, PageQueue, all_pages_failed, ocr_options
@@ -417,13 +417,10 @@ class PdfBackend(IngestBackend):
             try:
                 for index in range(n):
                     number = index + 1
-                    info = PageInfo(number)
-                    state.pages.append(info)
-                    if clock.expired():
-                        info.error = clock.failure()
-                        queue.add_failed(info)
+                    started = queue.begin(number)
+                    if started is None:
                         continue
-                    deadline = clock.page_deadline(opts.page_timeout_s)
+                    info, deadline = started
                     page = textpage = None
                     image = None
                     try:
