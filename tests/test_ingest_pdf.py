@@ -574,6 +574,32 @@ def test_geometry_unruled_wrapped_labels_and_groups():
     ]
 
 
+def test_geometry_unruled_two_labels_joined_by_a_lost_enumerator_are_split():
+    # "4." of the second label lost under a seal: its lines continue the label above; the joined
+    # block spans both rows' figures and each line goes to the nearer row. A group label beside
+    # the rows (left of the row labels) stays whole.
+    th = 10.0
+    words = [
+        _w("（五）不予", 0, 20, 50, 30),
+        _w("处理", 0, 33, 20, 43),
+        _w("1.信访举报投诉类", 60, 14, 150, 24),
+        _w("申请", 90, 30, 110, 40),
+        _w("3.要求提供公开出", 60, 52, 150, 62),
+        _w("版物", 90, 69, 110, 79),
+        _w("表正当理由大量", 65, 91, 145, 101),
+        _w("反复申请", 80, 111, 130, 121),
+    ]
+    for y in (22, 65, 106):
+        for k, v in enumerate(["0", "2", "2"]):
+            words.append(_w(v, 200 + 40 * k, y, 206 + 40 * k, y + th))
+    rows = [[f.text for f in ln.fields] for ln in layout_page(words, [], 1)]
+    assert rows == [
+        ["（五）不予处理", "1.信访举报投诉类申请", "0", "2", "2"],
+        ["3.要求提供公开出版物", "0", "2", "2"],
+        ["表正当理由大量反复申请", "0", "2", "2"],
+    ]
+
+
 def test_repeated_header_after_page_break_is_dropped():
     def row(page, *texts):
         return Line([Field(t) for t in texts], page=page, delimited=True)

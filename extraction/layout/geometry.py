@@ -1084,6 +1084,39 @@ def _label_blocks(
     return blocks
 
 
+def _split_joined_labels(blocks: list[_LabelBlock], anchors: list[dict], assigned: set[int], pad: float) -> None:
+    """A row-label block over two lines of numbers, one of which it left without a label: two
+    rows' labels that the wrap rule joined (the second one's enumerator lost under a seal, so
+    nothing marked its start). Each of its words goes to the nearer line of numbers.
+
+    Only in the row-label column (another row's label overlaps it), so a group label beside
+    several rows is never cut up."""
+    for a in anchors:
+        if a["row"] is not None:
+            continue
+        for k in sorted(assigned):
+            b = blocks[k]
+            owner = next((x for x in anchors if x["row"] == k), None)
+            if owner is None or not b.top - pad <= a["y"] <= b.bottom + pad:
+                continue
+            in_label_column = any(
+                j != k
+                and min(blocks[j].x1, b.x1) - max(blocks[j].x0, b.x0)
+                >= 0.5 * min(blocks[j].x1 - blocks[j].x0, b.x1 - b.x0)
+                for j in assigned
+            )
+            if not in_label_column:
+                continue
+            theirs = [w for w in b.words if abs(w.cy - a["y"]) < abs(w.cy - owner["y"])]
+            if not theirs or len(theirs) == len(b.words):
+                continue
+            b.words = [w for w in b.words if all(w is not t for t in theirs)]
+            blocks.append(_LabelBlock(theirs))
+            a["row"] = len(blocks) - 1
+            assigned.add(a["row"])
+            break
+
+
 def _aligned_table(
     vlines: list[list[Word]],
     page: int,
@@ -1165,6 +1198,7 @@ def _aligned_table(
                 other["row"] = None
             a["row"] = k
             assigned.add(k)
+    _split_joined_labels(blocks, anchors, assigned, pad)
     row_x0 = [blocks[a["row"]].x0 for a in anchors if a["row"] is not None]
     # a label in the row-label column with no numbers beside it: an enumerated one is a row of
     # blank cells; another is a piece of the label above it that the line spacing cut off
