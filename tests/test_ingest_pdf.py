@@ -600,6 +600,38 @@ def test_geometry_unruled_two_labels_joined_by_a_lost_enumerator_are_split():
     ]
 
 
+def test_geometry_unruled_centred_labels_with_a_stray_space_stay_whole():
+    # centred labels that print a stray space at the same place ("2. 其他法 律行政法规",
+    # "4. 保护第 三方合法权") and lone last characters near the cell's middle ("益", "息"): that x
+    # is not a label column, so each label line is one piece
+    th = 10.0
+    words = [
+        _w("1.", 60, 10, 70, 20),
+        _w("属于国家秘密", 80, 10, 150, 20),
+        _w("2.", 60, 40, 70, 50),
+        _w("其他法", 80, 40, 101, 50),
+        _w("律行政法规", 113, 39, 163, 49),  # a pixel higher: sorted first
+        _w("禁止公开", 91, 54, 131, 64),
+        _w("4.", 60, 80, 70, 90),
+        _w("保护第", 80, 80, 101, 90),
+        _w("三方合法权", 113, 79, 163, 89),
+        _w("益", 109, 94, 117, 104),
+        _w("6.", 60, 120, 70, 130),
+        _w("属于四类过程性信", 80, 120, 163, 130),
+        _w("息", 109, 134, 117, 144),
+    ]
+    for y in (10, 47, 87, 127):
+        for k, v in enumerate(["0", "3"]):
+            words.append(_w(v, 220 + 40 * k, y, 226 + 40 * k, y + th))
+    rows = [[f.text for f in ln.fields] for ln in layout_page(words, [], 1)]
+    assert rows == [
+        ["1. 属于国家秘密", "0", "3"],
+        ["2. 其他法律行政法规禁止公开", "0", "3"],
+        ["4. 保护第三方合法权益", "0", "3"],
+        ["6. 属于四类过程性信息", "0", "3"],
+    ]
+
+
 def test_repeated_header_after_page_break_is_dropped():
     def row(page, *texts):
         return Line([Field(t) for t in texts], page=page, delimited=True)

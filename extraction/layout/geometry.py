@@ -897,6 +897,7 @@ def _text_blocks(
     return blocks
 
 
+SPACE_GAP = 1.8  # the widest stray space inside one label on one line, in text heights
 WRAP_GAP = 1.2  # the widest gap between two lines of one wrapped label, in text heights (1.5 line spacing)
 
 
@@ -1008,22 +1009,24 @@ def _merge_words(a: Word, b: Word) -> Word:
 
 def _join_label_words(words: list[Word], th: float) -> list[Word]:
     """Pieces of one label on one line: an enumerator and its text ("(一) 予以公开"), or a label
-    with a stray space ("4.保 护第三方"); never across the start of a label column (an x where
-    several label fragments start)."""
-    starts = [
-        c
-        for c in _cluster([w.bbox[0] for w in words], 0.4 * th)
-        if sum(1 for w in words if abs(w.bbox[0] - c) <= 0.4 * th) >= 3
-    ]
+    with a stray space ("4.保 护第三方", up to about a full-width space); never across the start
+    of a label column (an x where three or more lines start).
+
+    Column starts count only the lines' first pieces, and not one-character ones: a centred
+    label's lone last character ("益", "息") sits near the cell's middle, as does the second piece
+    of a centred label split by a space ("2.其他法 律行政法规"), and that x is not a column."""
+    lines = group_lines(words)
+    firsts = [ln[0].bbox[0] for ln in lines if ln[0].bbox[2] - ln[0].bbox[0] >= 1.5 * th]
+    starts = [c for c in _cluster(firsts, 0.4 * th) if sum(1 for x in firsts if abs(x - c) <= 0.4 * th) >= 3]
     out: list[Word] = []
-    for ln in group_lines(words):
+    for ln in lines:
         cur = ln[0]
         for w in ln[1:]:
             gap = w.bbox[0] - cur.bbox[2]
             at_column = gap > 0.15 * th and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)
             enum_next = bool(_ENUM.match(w.text))
             if not enum_next and (
-                (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th) or (not at_column and gap < 1.0 * th)
+                (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th) or (not at_column and gap < SPACE_GAP * th)
             ):
                 cur = _merge_words(cur, w)
             else:
