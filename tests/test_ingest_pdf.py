@@ -490,6 +490,12 @@ def _w(text: str, x0: float, y0: float, x1: float, y1: float, chars: bool = True
     return Word(text, (x0, y0, x1, y1), 1.0, [], ext)
 
 
+def _figure_words(rows: list[tuple[float, list[str]]], x0: float = 200.0, th: float = 10.0) -> list[Word]:
+    """The figures of unruled table rows (top y, one figure per column; "" prints nothing):
+    columns 40 apart from x0, each figure six wide."""
+    return [_w(v, x0 + 40 * k, y, x0 + 6 + 40 * k, y + th) for y, vals in rows for k, v in enumerate(vals) if v]
+
+
 def _grid_rules(xs: list[float], ys: list[float]) -> list[Rule]:
     return [Rule(xs[0], y, xs[-1], y) for y in ys] + [Rule(x, ys[0], x, ys[-1]) for x in xs]
 
@@ -551,7 +557,6 @@ def test_geometry_cuts_a_box_that_spans_two_cells():
 
 
 def test_geometry_unruled_wrapped_labels_and_groups():
-    th = 10.0
     words = [
         # group label (two lines, centred on its three rows) and wrapped row labels
         _w("（三）不予", 0, 40, 50, 50),
@@ -561,10 +566,7 @@ def test_geometry_unruled_wrapped_labels_and_groups():
         _w("法规禁止公开", 60, 52, 130, 62),
         _w("3.危及稳定", 60, 74, 130, 84),
     ]
-    for y, vals in ((20, ["0", "1", "1"]), (46, ["2", "", "2"]), (74, ["0", "0", "0"])):
-        for k, v in enumerate(vals):
-            if v:
-                words.append(_w(v, 200 + 40 * k, y, 206 + 40 * k, y + th))
+    words += _figure_words([(20, ["0", "1", "1"]), (46, ["2", "", "2"]), (74, ["0", "0", "0"])])
     lines = layout_page(words, [], 1)
     rows = [[f.text for f in ln.fields] for ln in lines]
     assert rows == [
@@ -578,7 +580,6 @@ def test_geometry_unruled_two_labels_joined_by_a_lost_enumerator_are_split():
     # "4." of the second label lost under a seal: its lines continue the label above; the joined
     # block spans both rows' figures and each line goes to the nearer row. A group label beside
     # the rows (left of the row labels) stays whole.
-    th = 10.0
     words = [
         _w("（五）不予", 0, 20, 50, 30),
         _w("处理", 0, 33, 20, 43),
@@ -589,9 +590,7 @@ def test_geometry_unruled_two_labels_joined_by_a_lost_enumerator_are_split():
         _w("表正当理由大量", 65, 91, 145, 101),
         _w("反复申请", 80, 111, 130, 121),
     ]
-    for y in (22, 65, 106):
-        for k, v in enumerate(["0", "2", "2"]):
-            words.append(_w(v, 200 + 40 * k, y, 206 + 40 * k, y + th))
+    words += _figure_words([(y, ["0", "2", "2"]) for y in (22, 65, 106)])
     rows = [[f.text for f in ln.fields] for ln in layout_page(words, [], 1)]
     assert rows == [
         ["（五）不予处理", "1.信访举报投诉类申请", "0", "2", "2"],
@@ -604,7 +603,6 @@ def test_geometry_unruled_centred_labels_with_a_stray_space_stay_whole():
     # centred labels that print a stray space at the same place ("2. 其他法 律行政法规",
     # "4. 保护第 三方合法权") and lone last characters near the cell's middle ("益", "息"): that x
     # is not a label column, so each label line is one piece
-    th = 10.0
     words = [
         _w("1.", 60, 10, 70, 20),
         _w("属于国家秘密", 80, 10, 150, 20),
@@ -620,9 +618,7 @@ def test_geometry_unruled_centred_labels_with_a_stray_space_stay_whole():
         _w("属于四类过程性信", 80, 120, 163, 130),
         _w("息", 109, 134, 117, 144),
     ]
-    for y in (10, 47, 87, 127):
-        for k, v in enumerate(["0", "3"]):
-            words.append(_w(v, 220 + 40 * k, y, 226 + 40 * k, y + th))
+    words += _figure_words([(y, ["0", "3"]) for y in (10, 47, 87, 127)], x0=220)
     rows = [[f.text for f in ln.fields] for ln in layout_page(words, [], 1)]
     assert rows == [
         ["1. 属于国家秘密", "0", "3"],

@@ -754,6 +754,11 @@ def _split_row(
 ) -> list[Line]:
     """One Line per printed line of a stacked grid row: each cell's words go to the nearest line."""
     nc = len(g.xs) - 1
+    by_band: dict[int, list[list[Word]]] = {}  # per cell of the row: its words on each line
+    for k in {g.owner[r][c] for c in range(nc)}:
+        by_band[k] = [[] for _ in bands]
+        for w in content[k]:
+            by_band[k][min(range(len(bands)), key=lambda i, w=w: abs(w.cy - bands[i]))].append(w)
     out: list[Line] = []
     for j in range(len(bands)):
         fields: list[Field] = []
@@ -762,7 +767,7 @@ def _split_row(
             k = g.owner[r][c]
             _r0, _c0, _r1, c1 = g.cells[k]
             span = c1 - c + 1
-            ws = [w for w in content[k] if min(range(len(bands)), key=lambda i: abs(w.cy - bands[i])) == j]
+            ws = by_band[k][j]
             if ws:
                 fields.append(_field(ws, page, th, bbox_map))
             else:
