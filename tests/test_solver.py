@@ -198,3 +198,52 @@ def test_a_stray_mark_read_as_a_figure_is_dropped_by_position():
     seg = Segment([f"c{k}" for k in range(7)], _boxed_zeros(xs), ["count"] * 7)
     best = max(readings(seg), key=lambda r: r.prior)
     assert 3 not in best.tokens and len(best.tokens) == 7 and "extra_values" in best.flags
+
+
+def _seed_lines(name: str):
+    text = (Path(__file__).resolve().parents[1] / "datasets" / "seeds" / name).read_text()
+    return split_lines(text)
+
+
+@pytest.mark.parametrize("lost_figures", [False, True])
+def test_a_group_header_ocr_garbled_with_a_stray_figure_is_not_a_row_label(lost_figures):
+    """OCR garbled six row labels around "(四)无法提供" and read a stray "1" after that header (the
+    enumerator of its first row). The header's bracketed enumerator places it: the rows before it
+    and after it are each counted on their own, so the header never takes a row's place. When a
+    row after it was not read at all, those rows cannot be placed and stay unfound (review)."""
+    from extraction.document import DocumentState
+    from extraction.document import Field as F
+    from extraction.layout.baseline import BaselineLabeler
+
+    garbled = {
+        "6. 属于四类过程性信息": "6.施于的关过程性统您",
+        "7. 属于行政执法案卷": "离于行政扶法",
+        "8. 属于行政查询事项": "其于行政告面",
+        "(四) 无法提供": "(四) 无注提供",
+        "1. 本机关不掌握相关政府信息": "L. 本机关不掌据相美点府优照",
+        "2. 没有现成信息需要另行制作": "2. 注有理成优息",
+        "3. 补正后申请内容仍不明确": "3. 补正总中表内",
+    }
+    doc = DocumentState(name="x", sha256="", kind="txt")
+    doc.lines = _seed_lines("004_bff1b9e23c617db0.txt")
+    for line in doc.lines:
+        texts = [f.text.strip() for f in line.fields]
+        if "(四) 无法提供" in texts:
+            k = texts.index("(四) 无法提供")
+            line.fields.insert(k + 1, F("1"))
+        for f in line.fields:
+            f.text = garbled.get(f.text.strip(), f.text)
+    if lost_figures:  # OCR read nothing of the row 3.补正后申请内容仍不明确
+        doc.lines = [line for line in doc.lines if "3. 补正总中表内" not in [f.text for f in line.fields]]
+    doc.tokens = tokenize(doc.lines)
+    BaselineLabeler()(doc)
+    rows = {a.key: doc.tokens[a.token].text for a in doc.anchors if a.kind == "row"}
+    assert rows["applications.denied.process_information"] == "6.施于的关过程性统您"
+    assert rows["applications.denied.administrative_query"] == "其于行政告面"
+    assert "(四) 无注提供" not in rows.values()
+    if lost_figures:
+        assert "applications.unavailable.not_held" not in rows
+    else:
+        assert rows["applications.unavailable.not_held"] == "L. 本机关不掌据相美点府优照"
+        assert rows["applications.unavailable.unclear"] == "3. 补正总中表内"
+    assert rows["applications.not_processed.petition"].endswith("信访举报投诉类申请")

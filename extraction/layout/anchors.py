@@ -6,6 +6,7 @@ printing order, so an alignment that keeps it ignores narrative mentions of the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -23,6 +24,34 @@ class AnchorSpec:
     cores: tuple[str, ...]  # match keys (normalised, punctuation-free)
     weight: float
     short: bool  # a core of ≤ 3 characters: needs context to count
+    enumerator: tuple[str, int] | None = None  # the printed "1." / "（四）" / "三、" (see `enumerator`)
+
+
+_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_ENUMERATORS = (
+    ("paren", re.compile(r"^\s*[(（]\s*([一二三四五六七八九十]{1,3})\s*[)）]")),
+    ("cn", re.compile(r"^\s*([一二三四五六七八九十]{1,3})\s*[、.．]")),
+    ("arabic", re.compile(r"^\s*(\d{1,2})\s*[.．、,，](?!\d)")),
+)
+
+
+def _cn_number(text: str) -> int:
+    if text == "十":
+        return 10
+    if "十" in text:
+        tens, _, units = text.partition("十")
+        return _CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(units, 0)
+    return _CN_DIGITS.get(text, 0)
+
+
+def enumerator(text: str) -> tuple[str, int] | None:
+    """The enumerator a label starts with: ("paren", 4) for "（四）", ("cn", 3) for "三、",
+    ("arabic", 1) for "1."; None when it starts with none (or OCR garbled it: "L.", "70")."""
+    for kind, pattern in _ENUMERATORS:
+        m = pattern.match(text)
+        if m:
+            return kind, int(m.group(1)) if kind == "arabic" else _cn_number(m.group(1))
+    return None
 
 
 def _keys(aliases) -> tuple[str, ...]:
@@ -39,10 +68,10 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
     """Expected anchors in printing order. For 2021 the （六） group is kept; whether it is a row
     (the single-row variant) is decided by reconstruction from where the values are."""
     lay = layout(fmt)
-    specs: list[tuple[str, str, str, tuple[str, ...], float]] = []
+    specs: list[tuple[str, str, str, tuple[str, ...], float, tuple[str, int] | None]] = []
 
-    def add(kind: str, key: str, table: str, aliases, weight: float) -> None:
-        specs.append((kind, key, table, _keys(aliases), weight))
+    def add(kind: str, key: str, table: str, aliases, weight: float, printed: str = "") -> None:
+        specs.append((kind, key, table, _keys(aliases), weight, enumerator(printed)))
 
     _title, aliases = F.SECTION_HEADINGS["proactive"]
     add("heading", "proactive", "proactive", aliases, 1.0)
@@ -66,20 +95,20 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
         add("column", key, "applications", [label], 0.2)
     apps = lay.table("applications")
     seen_groups: set[str] = set()
-    for key, _label, aliases, group, formats in F.APPLICATION_ROWS:
+    for key, label, aliases, group, formats in F.APPLICATION_ROWS:
         if group and group not in seen_groups and group in F.APPLICATION_GROUPS:
             seen_groups.add(group)
             if not (group == "other" and fmt == "2019"):
-                _glabel, galiases = F.APPLICATION_GROUPS[group]
-                add("section", f"group.{group}", "applications", galiases, 0.6)
+                glabel, galiases = F.APPLICATION_GROUPS[group]
+                add("section", f"group.{group}", "applications", galiases, 0.6, glabel)
         if key == "other":
             if fmt == "2019":
-                add("row", "applications.other", "applications", aliases, 1.0)
+                add("row", "applications.other", "applications", aliases, 1.0, label)
             continue
         if fmt not in formats:
             continue
         row = next(r for r in apps.rows if r.key == key)
-        add("row", row.id, "applications", row.aliases, 1.0)
+        add("row", row.id, "applications", row.aliases, 1.0, label)
     _title, aliases = F.SECTION_HEADINGS["appeals"]
     add("heading", "appeals", "appeals", aliases, 1.0)
     add("column", "review", "appeals", ["行政复议"], 0.3)
@@ -92,6 +121,6 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
         _title, aliases = F.SECTION_HEADINGS[key]
         add("end", key, "", aliases, 0.5)
     return tuple(
-        AnchorSpec(i, kind, key, table, cores, weight, max(len(c) for c in cores) <= 3)
-        for i, (kind, key, table, cores, weight) in enumerate(specs)
+        AnchorSpec(i, kind, key, table, cores, weight, max(len(c) for c in cores) <= 3, printed)
+        for i, (kind, key, table, cores, weight, printed) in enumerate(specs)
     )

@@ -18,7 +18,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from extraction.document import Anchor, DocumentState, Token
-from extraction.layout.anchors import AnchorSpec, anchor_sequence
+from extraction.layout.anchors import AnchorSpec, anchor_sequence, enumerator
 from extraction.schema import FORMATS
 
 _ENUM = re.compile(r"^(?:\d{1,2}|[一二三四五六七八九十]{1,2})")
@@ -238,27 +238,76 @@ INFERRED_SCORE = 0.3
 def fill_gaps(tokens: list[Token], specs: tuple[AnchorSpec, ...], anchors: list[Anchor]) -> list[Anchor]:
     """Rows the matcher missed (a label garbled by OCR, an unknown wording) but the printing order
     pins down: between two found anchors, the expected rows that are missing are given, in order,
-    to the unlabelled text tokens there that values follow, when the counts agree."""
+    to the unlabelled text tokens there that values follow, when the counts agree.
+
+    A bracketed enumerator OCR kept ("（四）无注提供" for "（四）无法提供") places its group header
+    or row even when the words are garbled: it splits the gap, so a group header with a stray figure
+    after it is not taken for a row label, and each part is counted on its own."""
     out: list[Anchor] = []
     for a, b in itertools.pairwise(anchors):
         out.append(a)
-        missing = [s for s in specs[a.spec + 1 : b.spec] if s.kind == "row"]
-        if not missing:
-            continue
-        start = a.token + 1
-        labels = [
-            t
-            for t in tokens[start : b.token]
-            if t.kind == "text" and len(t.key) >= 2 and _next_is_value(tokens, t.index) and not _numeric_key(t.key)
-        ]
-        if len(labels) == len(missing):
-            out.extend(
-                Anchor(t.index, len(t.key), s.kind, s.key, INFERRED_SCORE, s.index)
-                for t, s in zip(labels, missing, strict=True)
-            )
+        out.extend(_fill_gap(tokens, specs[a.spec + 1 : b.spec], a.token + 1, b.token))
     if anchors:
         out.append(anchors[-1])
     return out
+
+
+def _compatible(printed: tuple[str, int] | None, read: tuple[str, int] | None) -> bool:
+    """A label token's enumerator can be the expected one: same kind ("1." is no "三、"); a
+    bracketed Chinese numeral must also agree in number (OCR misreads digits far more often). A
+    bracketed one before a numbered row is its group's header, which OCR read into the row's line
+    ("（四）无2、没有现成信息需要法提供")."""
+    if printed is None or read is None:
+        return True
+    if read[0] == "paren":
+        return printed[0] != "paren" or printed[1] == read[1]
+    return printed[0] == read[0]
+
+
+def _fill_gap(
+    tokens: list[Token], between: tuple[AnchorSpec, ...], start: int, end: int, lead: Token | None = None
+) -> list[Anchor]:
+    if not any(s.kind == "row" for s in between):
+        return []
+    bracketed: dict[tuple[str, int], list[AnchorSpec]] = {}
+    for s in between:
+        if s.enumerator is not None and s.enumerator[0] == "paren":
+            bracketed.setdefault(s.enumerator, []).append(s)
+    for t in tokens[start:end]:
+        if t.kind != "text":
+            continue
+        hits = bracketed.get(enumerator(t.text) or ("", 0), [])
+        if len(hits) != 1:
+            continue
+        spec = hits[0]
+        at = between.index(spec)
+        found: list[Anchor] = []
+        following = _next_is_value(tokens, t.index)
+        if spec.kind == "row" and following:
+            found.append(Anchor(t.index, len(t.key), spec.kind, spec.key, INFERRED_SCORE, spec.index))
+        # A group header with figures after it and more words than its own may be the header and
+        # its first row's label read as one field ("（四）无法提供 1.本机关不掌握…").
+        merged = following and len(t.key) >= max(len(c) for c in spec.cores) + 4
+        right_lead = t if spec.kind == "section" and merged else None
+        left = _fill_gap(tokens, between[:at], start, t.index, lead)
+        right = _fill_gap(tokens, between[at + 1 :], t.index + 1, end, right_lead)
+        return left + found + right
+    missing = [s for s in between if s.kind == "row"]
+    labels = [
+        t
+        for t in tokens[start:end]
+        if t.kind == "text" and len(t.key) >= 2 and _next_is_value(tokens, t.index) and not _numeric_key(t.key)
+    ]
+    if lead is not None and len(labels) + 1 == len(missing):
+        labels.insert(0, lead)
+    if len(labels) != len(missing) or not all(
+        _compatible(s.enumerator, enumerator(t.text)) for t, s in zip(labels, missing, strict=True)
+    ):
+        return []
+    return [
+        Anchor(t.index, len(t.key), s.kind, s.key, INFERRED_SCORE, s.index)
+        for t, s in zip(labels, missing, strict=True)
+    ]
 
 
 def _numeric_key(key: str) -> bool:
