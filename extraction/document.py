@@ -95,6 +95,9 @@ class CellValue:
     flags: list[str] = field(default_factory=list)
     alternatives: list[int | float | None] = field(default_factory=list)
     source: str = ""  # which stage/model produced it
+    # The reconstruction's own confidence, kept when a calibrator replaces `confidence`: the rules
+    # stage reads "unread" (a blank OCR doubted) on this scale, not on the calibrated one.
+    read_confidence: float | None = None
 
 
 @dataclass

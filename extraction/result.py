@@ -16,7 +16,11 @@ class CellResult(BaseModel):
     page: int | None = Field(default=None, description="1-based page where the cell was read")
     bbox: list[float] | None = Field(default=None, description="x0, y0, x1, y1 on that page, top-left origin")
     text: str = Field(default="", description="The text the value was read from")
-    flags: list[str] = Field(default_factory=list, description="e.g. split_digits, corrected_by_rule, ambiguous")
+    flags: list[str] = Field(
+        default_factory=list,
+        description="e.g. split_digits, corrected_by_rule, ambiguous, uncertain (the calibrated confidence is "
+        "below the model version's review level)",
+    )
     alternatives: list[int | float | None] = Field(
         default_factory=list, description="Other values that also satisfy the hard rules"
     )
@@ -76,7 +80,8 @@ class ExtractionResult(BaseModel):
 
 def needs_review(confidence: float, flags: Iterable[str], in_failed_rule: bool, threshold: float) -> bool:
     """Whether a cell goes to review: its confidence is below the threshold, a hard rule it is in
-    fails, or the sums left it a rival reading (`ambiguous`: the reviewer is shown both). The last
-    holds whatever the confidence: a calibrated model may find such cells mostly right, but which
+    fails, the sums left it a rival reading (`ambiguous`: the reviewer is shown both), or a
+    calibrated model version found it below its review level (`uncertain`). `ambiguous` holds
+    whatever the confidence: a calibrated model may find such cells mostly right, but which
     reading is printed is for a person to see."""
-    return confidence < threshold or in_failed_rule or "ambiguous" in flags
+    return confidence < threshold or in_failed_rule or "ambiguous" in flags or "uncertain" in flags

@@ -148,10 +148,58 @@ def test_calibrator_maps_features_to_probabilities(tmp_path):
     labeler.calibrate(doc)
     assert all(0.0 <= v.confidence <= 1.0 for v in doc.cells.values())
     assert any(doc.cells[c].confidence != before[c] for c in before)
+    # the reconstruction's own confidence is kept for the rules stage (what counts as unread)
+    assert all(doc.cells[c].read_confidence == before[c] for c in before)
     # a calibrator fitted on fewer features (an older version's) reads only the ones it names
     model.calibrator = Calibrator(["confidence", "failed_rule"], [4.0, -1.0], -2.0, [0.0, 0.5, 1.0], [0.1, 0.5, 0.99])
     labeler.calibrate(doc)
     assert all(0.0 <= v.confidence <= 1.0 for v in doc.cells.values())
+    assert not any("uncertain" in v.flags for v in doc.cells.values())
+    # a version's review level: below it a cell is flagged, and goes to review whatever the threshold
+    from extraction.result import needs_review
+
+    model.calibrator.review_below = 0.9
+    labeler.calibrate(doc)
+    flagged = {c for c, v in doc.cells.items() if "uncertain" in v.flags}
+    assert flagged == {c for c, v in doc.cells.items() if v.confidence < 0.9} and flagged
+    cid = next(iter(flagged))
+    assert needs_review(doc.cells[cid].confidence, doc.cells[cid].flags, False, threshold=0.0)
+
+
+def test_cell_features_name_the_one_misread_figure_the_sums_point_at():
+    """A 63 read as 68 breaks its row's total and its column's total by 5: the one cell where both
+    failing sums ask the same change, one digit away, is the misread one; its neighbours in those
+    sums are not flagged. A negative count fails the format check on its own."""
+    from extraction.layout.model import CELL_FEATURES, cell_features
+    from extraction.reconstruct.assemble import Reconstructor
+
+    doc = _doc(ROOT / "datasets" / "seeds" / "004_bff1b9e23c617db0.txt")  # (the others print few figures)
+    BaselineLabeler()(doc)
+    Reconstructor()(doc)
+    counted = [
+        cid
+        for cid, c in doc.cells.items()
+        if cid.startswith(("applications.granted.", "applications.new."))
+        and not cid.endswith(".total")
+        and (c.value or 0) >= 1
+    ]
+    assert counted, "the seed has a figure in a row its row total and column total both sum"
+    misread = counted[0]
+    row_total_id = misread.rsplit(".", 1)[0] + ".total"
+    value = doc.cells[misread].value
+    wrong = value + 1 if value % 10 != 9 else value - 1  # one digit edited
+    doc.cells[misread].value = wrong
+    cids, x = cell_features(doc)
+    f = {name: x[:, i] for i, name in enumerate(CELL_FEATURES)}
+    at = {cid: i for i, cid in enumerate(cids)}
+    i = at[misread]
+    assert f["failed_rules"][i] == 2 and f["repair_one_edit"][i] == 1 and f["sole_repair_one_edit"][i] == 1
+    row_total = at[row_total_id]
+    assert f["failed_rule"][row_total] == 1 and f["sole_repair"][row_total] == 0
+    assert f["failed_format"].sum() == 0
+    doc.cells[misread].value = -value
+    cids, x = cell_features(doc)
+    assert x[at[misread], CELL_FEATURES.index("failed_format")] == 1
 
 
 @pytest.mark.slow

@@ -145,3 +145,24 @@ def test_solved_zero_needs_evidence_of_print_and_disagreeing_sums_leave_the_cell
     cells["applications.granted.research"].confidence = 0.3
     cells["applications.granted.research"].bbox = (1.0, 2.0, 3.0, 4.0)
     assert fill_from_sums(cells, lay, RulesOptions()) == []
+
+
+def test_unread_is_judged_on_the_reconstruction_confidence_not_the_calibrated_one():
+    """A calibrator may lift an unread blank's confidence (most blanks are printed blanks) or lower
+    a printed blank's: the rules stage fills from the sums the cells the reconstruction doubted."""
+    from extraction.rules import RulesOptions, fill_from_sums
+
+    lay = layout("2021")
+    cells = _cells_from({cid: 0 for cid in lay.cell_ids})
+    cells["applications.granted.total"].value = 5
+    cells["applications.outcome_total.total"].value = 5
+    cells["applications.outcome_total.research"].value = 5
+    cells["applications.new.total"].value = 5
+    cells["applications.new.research"].value = 5
+    doubted = cells["applications.granted.research"]
+    doubted.value, doubted.confidence, doubted.read_confidence = None, 0.9, 0.2
+    doubted.bbox = (1.0, 2.0, 3.0, 4.0)
+    assert fill_from_sums(cells, lay, RulesOptions()) == ["applications.granted.research"]
+    assert doubted.value == 5
+    doubted.value, doubted.confidence, doubted.read_confidence = None, 0.1, 0.9  # read as a printed blank
+    assert fill_from_sums(cells, lay, RulesOptions()) == []

@@ -26,6 +26,13 @@ _evaluate_option = click.option(
     help="Measure baseline vs model on the test split into the card",
 )
 _activate_option = click.option("--activate", is_flag=True, help="Make the new version the active one")
+_review_below_option = click.option(
+    "--review-below",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.99,
+    show_default=True,
+    help="Calibrated confidence below which the version sends a cell to review (flag 'uncertain')",
+)
 
 
 def _examples(split: str, cache: Path, tiny: bool):
@@ -70,6 +77,7 @@ def _examples(split: str, cache: Path, tiny: bool):
 @click.option("--max-steps", type=int, default=None)
 @click.option("--lr", type=float, default=None, help="Learning rate (default 2e-3; 5e-4 when fine-tuning)")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads")
+@_review_below_option
 @_evaluate_option
 @_activate_option
 @click.option("--force", is_flag=True, help="Retrain even when the data hash is unchanged")
@@ -88,6 +96,7 @@ def train_cmd(
     patience,
     lr,
     threads,
+    review_below,
     run_eval,
     activate,
     force,
@@ -150,7 +159,7 @@ def train_cmd(
         card["calibration"] = {"from": str(base_dir.name)}
         (work / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     else:
-        _calibrate_and_card(work, version, val_ex, card, tiny, cache, run_eval)
+        _calibrate_and_card(work, version, val_ex, card, tiny, cache, run_eval, review_below=review_below)
     if dest.is_dir() and force:
         shutil.rmtree(dest)
     registry.register(work, version, models, activate_it=activate)
@@ -166,6 +175,7 @@ def _calibrate_and_card(
     cache: Path,
     run_eval: bool,
     fitted_on_splits: list[str] | None = None,
+    review_below: float | None = None,
 ) -> None:
     from extraction.layout.baseline import BaselineLabeler
     from extraction.layout.model import LayoutModel, ModelLabeler
@@ -173,13 +183,14 @@ def _calibrate_and_card(
 
     model = LayoutModel.load(work, version)
     labeler = ModelLabeler(model=model)
-    cal, info = fit_calibrator(val_ex, labeler, log=click.echo)
+    cal, info = fit_calibrator(val_ex, labeler, log=click.echo, review_below=review_below)
     model.calibrator = cal
     model.save(work)
     card["calibration"] = {
         "fitted_on": {**info, "splits": fitted_on_splits or ["val"]},
         "features": list(cal.features),
         "method": "logistic regression + isotonic (scikit-learn)",
+        "review_below": review_below,
     }
     if run_eval and not tiny:
         _, test_ex = _examples("test", cache, tiny)
@@ -189,7 +200,7 @@ def _calibrate_and_card(
                 "reports": len(test_ex),
                 "baseline": res["baseline"]["summary"],
                 "model": res["model"]["summary"],
-                "calibration": calibration_report(res["model"]["outcomes"]),
+                "calibration": calibration_report(res["model"]["outcomes"], review_below=review_below),
                 "baseline_review": calibration_report(res["baseline"]["outcomes"]),
             }
     (work / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -207,10 +218,13 @@ def _calibrate_and_card(
 )
 @_no_build_option
 @click.option("--tiny", is_flag=True, help="The tiny splits of `train --tiny` (the CI smoke run; no test figures)")
+@_review_below_option
 @_models_dir_option
 @_evaluate_option
 @_activate_option
-def calibrate_cmd(version, new_version, cache, splits, no_build, tiny, models_dir, run_eval, activate) -> None:
+def calibrate_cmd(
+    version, new_version, cache, splits, no_build, tiny, review_below, models_dir, run_eval, activate
+) -> None:
     """Refit a version's cell-confidence calibrator (same weights) on held-out splits; register it anew.
 
     The weights are unchanged, so the new version's card keeps the training record and adds the
@@ -254,7 +268,9 @@ def calibrate_cmd(version, new_version, cache, splits, no_build, tiny, models_di
     ).strip()
     card["version"] = new_version
     card["date"] = datetime.date.today().isoformat()
-    _calibrate_and_card(work, new_version, examples, card, tiny, cache, run_eval, fitted_on_splits=names)
+    _calibrate_and_card(
+        work, new_version, examples, card, tiny, cache, run_eval, fitted_on_splits=names, review_below=review_below
+    )
     registry.register(work, new_version, models, activate_it=activate)
     click.echo(f"registered {new_version} in {models}" + (" (active)" if activate else ""))
 
@@ -306,12 +322,24 @@ def evaluate_cmd(version, cache, split, labeled, json_out) -> None:
         f"label F1 (anchor tokens, model alone): {f1['f1']:.4f}  (precision {f1['precision']:.4f}, "
         f"recall {f1['recall']:.4f})"
     )
-    cal = calibration_report(res["model"]["outcomes"])
+    calibrator = labeler.model.calibrator
+    cal = calibration_report(res["model"]["outcomes"], review_below=calibrator.review_below if calibrator else None)
     click.echo(
         f"ECE {cal['ece']:.4f}; wrong cells caught at review budget: "
         + "  ".join(f"{k}: {v:.3f}" for k, v in cal["wrong_caught_at_budget"].items())
         + f"; budget for 99 %: {cal['budget_for_99pct_wrong']:.4f}"
     )
+    click.echo(
+        "by confidence alone: "
+        + "  ".join(f"{k}: {v:.3f}" for k, v in cal["wrong_caught_by_confidence_alone"].items())
+        + f"; budget for 99 %: {cal['budget_for_99pct_wrong_by_confidence']:.4f}"
+    )
+    if "review_below" in cal:
+        r = cal["review_below"]
+        click.echo(
+            f"review level {r['level']}: sends {r['sent_by_confidence']:.4f} of cells, catches "
+            f"{r['caught_by_confidence']:.4f} of wrong ones (with failed rules: {r['sent']:.4f}, {r['caught']:.4f})"
+        )
     if json_out:
         out = {name: res[name]["summary"] for name in res}
         out.update(label_f1=f1, calibration=cal, baseline_review=calibration_report(res["baseline"]["outcomes"]))

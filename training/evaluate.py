@@ -21,7 +21,7 @@ import numpy as np
 
 from extraction.document import DocumentState
 from extraction.errors import GongkaiError
-from extraction.layout.model import CELL_FEATURES, Calibrator, ModelLabeler, cell_features
+from extraction.layout.model import CELL_FEATURES, REVIEW_BELOW, Calibrator, ModelLabeler, cell_features
 from extraction.layout.tokenize import tokenize
 from extraction.metadata import extract_metadata
 from extraction.reconstruct.assemble import Reconstructor
@@ -136,7 +136,11 @@ def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
     return float(total / len(conf)) if len(conf) else 0.0
 
 
-def calibration_report(outcomes: list[CellOutcome], budgets=(0.01, 0.02, 0.03, 0.05, 0.1)) -> dict[str, Any]:
+def calibration_report(
+    outcomes: list[CellOutcome], budgets=(0.01, 0.02, 0.03, 0.05, 0.1), review_below: float | None = None
+) -> dict[str, Any]:
+    """ECE and the review-load curves; with `review_below` (a calibrated version's review level) also
+    what that level sends and catches, alone and with the cells of failed hard rules."""
     conf, correct, forced = [], [], []
     for o in outcomes:
         if o.error:
@@ -164,7 +168,7 @@ def calibration_report(outcomes: list[CellOutcome], budgets=(0.01, 0.02, 0.03, 0
         k = int(np.floor(b * n))
         curve_conf[f"{b:.2f}"] = float(caught_conf[k - 1] / n_wrong) if k and n_wrong else 1.0
     need_conf = int(np.searchsorted(caught_conf, 0.99 * n_wrong) + 1) if n_wrong else 0
-    return {
+    report: dict[str, Any] = {
         "failed_rule_cells": float(forced_a.mean()) if n else 0.0,
         "wrong_caught_by_confidence_alone": curve_conf,
         "budget_for_99pct_wrong_by_confidence": need_conf / n if n else 0.0,
@@ -178,29 +182,45 @@ def calibration_report(outcomes: list[CellOutcome], budgets=(0.01, 0.02, 0.03, 0
             "caught": float((((conf_a < 0.8) | forced_a) & (correct_a == 0)).sum() / n_wrong) if n_wrong else 1.0,
         },
     }
+    if review_below is not None:
+        below = conf_a < review_below
+        sent = below | (conf_a < 0.8) | forced_a
+        report["review_below"] = {
+            "level": review_below,
+            "sent_by_confidence": float(below.mean()) if n else 0.0,
+            "caught_by_confidence": float((below & (correct_a == 0)).sum() / n_wrong) if n_wrong else 1.0,
+            "sent": float(sent.mean()) if n else 0.0,
+            "caught": float((sent & (correct_a == 0)).sum() / n_wrong) if n_wrong else 1.0,
+        }
+    return report
 
 
-def fit_calibrator(examples: list[Example], labeler: ModelLabeler, log=print) -> tuple[Calibrator, dict[str, Any]]:
+def fit_calibrator(
+    examples: list[Example], labeler: ModelLabeler, log=print, review_below: float | None = REVIEW_BELOW
+) -> tuple[Calibrator, dict[str, Any]]:
     """Fit the cell-confidence calibrator on held-out examples (run with the model labeler)."""
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
+    from sklearn.model_selection import GroupKFold, cross_val_predict
 
-    xs, ys = [], []
+    xs, ys, groups = [], [], []
     for ex in examples:
         o = run_example(ex, labeler, calibrate=False, features=True)
         if o.error or o.features is None:
             continue
         xs.append(o.features)
         ys.extend(o.correct[cid] for cid in o.confidence)
+        groups.extend([len(xs)] * len(o.confidence))
     x = np.concatenate(xs)
     y = np.array(ys, dtype=int)
     log(f"calibration data: {len(y)} cells, {int((1 - y).sum())} wrong")
-    logistic = LogisticRegression(C=1.0, max_iter=2000)
-    # isotonic on out-of-fold scores, so the map is not fitted to scores of the same cells
-    folds = min(5, int((1 - y).sum())) if (1 - y).sum() >= 2 else 0
+    logistic = LogisticRegression(C=1.0, max_iter=5000)
+    # Isotonic on out-of-fold scores, so the map is not fitted to scores of the same cells; the folds
+    # hold whole reports (a report's cells share its OCR and its failing sums).
+    folds = min(5, int((1 - y).sum()), len(xs)) if (1 - y).sum() >= 2 else 0
     if folds >= 2:
-        scores = cross_val_predict(logistic, x, y, cv=folds, method="predict_proba")[:, 1]
+        cv = GroupKFold(folds)
+        scores = cross_val_predict(logistic, x, y, cv=cv, groups=groups, method="predict_proba")[:, 1]
     else:
         scores = np.full(len(y), 0.5)
     logistic.fit(x, y) if len(set(y)) > 1 else None
@@ -211,5 +231,6 @@ def fit_calibrator(examples: list[Example], labeler: ModelLabeler, log=print) ->
         intercept=float(logistic.intercept_[0]) if hasattr(logistic, "intercept_") else 0.0,
         iso_x=[float(v) for v in iso.X_thresholds_],
         iso_y=[float(v) for v in iso.y_thresholds_],
+        review_below=review_below,
     )
     return cal, {"cells": len(y), "wrong": int((1 - y).sum()), "reports": len(xs)}

@@ -195,6 +195,11 @@ class Calibrator:
     intercept: float
     iso_x: list[float]
     iso_y: list[float]
+    # A calibrated probability below this sends the cell to review (flag "uncertain"), whatever the
+    # pipeline's threshold: that threshold is on the reconstruction's own confidence scale, where
+    # 0.8 is doubtful; a calibrated 0.95 is a cell wrong one time in twenty. None: no such level
+    # (calibrators fitted before it existed).
+    review_below: float | None = None
 
     @classmethod
     def load(cls, path: Path) -> Calibrator:
@@ -214,6 +219,14 @@ class Calibrator:
         score = self.score(x)
         return (1.0 - TIE_BREAK) * np.interp(score, self.iso_x, self.iso_y) + TIE_BREAK * score
 
+
+# The calibrated probability below which a model version sends a cell to review (`gongkai calibrate
+# --review-below`): a cell at least 1 % likely to be wrong is worth a look (`docs/model.md` has the
+# share of cells it sends and of wrong cells it catches).
+REVIEW_BELOW = 0.99
+
+# reconstruction flags that say a cell's placement is a guess (see `CELL_FEATURES`)
+PLACEMENT_FLAGS = ("extra_values", "inferred_blank", "ambiguous", "split_digits", "label_inferred", "incomplete")
 
 CELL_FEATURES = [
     "confidence",
@@ -244,7 +257,63 @@ CELL_FEATURES = [
     "unchecked",
     "unchecked_ocr",
     "report_failures_ocr",
+    # Whether one figure's misreading explains the failing sums. A cell every failing rule of which is
+    # an equality asking the same change of it, where the changed figure is one digit away from the
+    # one read (a 6 read as 8, a dropped digit), is most likely that misread; the same change asked
+    # by two or more rules (its row's and its column's) all but proves it.
+    "repair_one_edit",
+    "sole_repair",
+    "sole_repair_one_edit",
+    # The cell alone fails its table's value check (a negative or fractional count).
+    "failed_format",
+    # A doubtful placement (a figure dropped from the row, a blank guessed, readings that tie, digits
+    # cut, a row found only by its place, a row short of figures) inside a failing sum on an OCR'd
+    # page: about one in three of these is wrong, far more than either sign alone says.
+    *(f"{flag}_failed_ocr" for flag in PLACEMENT_FLAGS),
 ]
+
+
+def _digits(value: float | int | None) -> str | None:
+    if value is None:
+        return ""
+    if not float(value).is_integer():
+        return None
+    return str(int(value))
+
+
+def _one_edit(a: str | None, b: str | None) -> bool:
+    """`a` and `b` differ by one digit: one replaced, dropped or added."""
+    if a is None or b is None or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _repairs(values: dict[str, float | int | None], constraints: Any) -> tuple[dict[str, bool], dict[str, int]]:
+    """Per cell in a failing hard rule: does one change of that cell alone repair every failing rule it
+    is in, by one digit's edit (first map), and how many failing rules ask it (second map)."""
+    asks: dict[str, list[float | None]] = {}
+    for con in constraints:
+        if con.holds(values):
+            continue
+        gap = sum(values.get(c) or 0 for c in con.left) - sum(values.get(c) or 0 for c in con.right)
+        for cid in con.cells:
+            # (an inequality does not say by how much: no single change is asked)
+            asks.setdefault(cid, []).append((-gap if cid in con.left else gap) if con.kind == "eq" else None)
+    one_edit: dict[str, bool] = {}
+    consistent: dict[str, int] = {}
+    for cid, changes in asks.items():
+        if any(c is None for c in changes) or max(changes) - min(changes) > 1e-6:  # type: ignore[type-var]
+            continue
+        consistent[cid] = len(changes)
+        value = values.get(cid)
+        target = (value or 0) + changes[0]  # type: ignore[operator]
+        one_edit[cid] = target >= 0 and float(target).is_integer() and _one_edit(_digits(value), str(int(target)))
+    return one_edit, consistent
 
 
 def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
@@ -260,8 +329,11 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     from extraction.schema import hard_constraints, layout
 
     lay = layout(doc.format or "2021", tuple(doc.variants))  # type: ignore[arg-type]
-    checks = check_rules({cid: c.value for cid, c in doc.cells.items()}, lay)
+    values = {cid: c.value for cid, c in doc.cells.items()}
+    checks = check_rules(values, lay)
     failed = [c for c in checks if not c["passed"] and c["severity"] == "error"]
+    bad_format = {cid for c in failed if c["rule"].endswith(".values") for cid in c["cells"]}
+    one_edit, consistent = _repairs(values, hard_constraints(lay))
     failures: dict[str, int] = {}  # failed hard checks per cell
     for c in failed:
         for cid in c["cells"]:
@@ -312,6 +384,11 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
             float(cid not in summed),
             float(cid not in summed) * ocr_read,
             report_failures * ocr_read,
+            float(one_edit.get(cid, False)),
+            float(consistent.get(cid, 0) >= 2),
+            float(one_edit.get(cid, False) and consistent.get(cid, 0) >= 2),
+            float(cid in bad_format),
+            *(float(flag in flags and cid in failing) * ocr_read for flag in PLACEMENT_FLAGS),
         )
     return cids, x
 
@@ -472,8 +549,13 @@ class ModelLabeler:
         cids, x = cell_features(doc)
         # a calibrator fitted before features were added reads only the ones it knows
         conf = self.model.calibrator(x[:, [CELL_FEATURES.index(f) for f in self.model.calibrator.features]])
+        below = self.model.calibrator.review_below
         for cid, c in zip(cids, conf, strict=True):
-            doc.cells[cid].confidence = round(float(c), 6)  # 6 places keep the tie-breaking order
+            cell = doc.cells[cid]
+            cell.read_confidence = cell.confidence
+            cell.confidence = round(float(c), 6)
+            if below is not None and cell.confidence < below and "uncertain" not in cell.flags:
+                cell.flags.append("uncertain")  # 6 places keep the tie-breaking order
 
     # the name a pipeline hook would call (see docs/model.md)
     after_reconstruct = calibrate

@@ -19,7 +19,9 @@ class RulesOptions(BaseModel):
         "figures) the value the hard sums determine; it keeps a low confidence, so review confirms it",
     )
     unread_confidence: float = Field(
-        default=0.3, description="A blank cell at or below this confidence counts as unread, not as printed blank"
+        default=0.3,
+        description="A blank cell at or below this confidence counts as unread, not as printed blank (the "
+        "reconstruction's confidence, before any calibration)",
     )
     filled_confidence: float = Field(default=0.5, description="Confidence of a cell filled from the sums")
 
@@ -100,7 +102,9 @@ def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptio
     unknown = {
         cid
         for cid, cv in cells.items()
-        if cv.value is None and cv.confidence <= options.unread_confidence and cid in lay.cells
+        if cv.value is None
+        and (cv.confidence if cv.read_confidence is None else cv.read_confidence) <= options.unread_confidence
+        and cid in lay.cells
     }
     filled: list[str] = []
     while unknown:
