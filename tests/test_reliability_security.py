@@ -40,8 +40,8 @@ def test_a_model_with_a_flipped_byte_is_never_loaded(api: Api, tmp_path: Path):
     from service.training_adapter import TrainingOutcome
 
     models = tmp_path / "models"
-    folder = registry.register(ROOT / "models" / "layout-v2", "v-good", models)
-    tampered = registry.register(ROOT / "models" / "layout-v2", "v-tampered", models)
+    folder = registry.register(ROOT / "models" / "layout-v3", "v-good", models)
+    tampered = registry.register(ROOT / "models" / "layout-v3", "v-tampered", models)
     with api.svc.db.session() as s:
         for version, f in [("v-good", folder), ("v-tampered", tampered)]:
             training_adapter.record_model(
