@@ -580,6 +580,7 @@ def child_main() -> None:
         level=logging.WARNING, stream=sys.stderr, format=f"%(asctime)s %(levelname)s {name}[%(process)d] %(name)s: %(message)s"
     )
     from extraction.errors import GongkaiError
+    from extraction.memory import trim_heap
     from service import extract_task
 
     for module in warm:
@@ -620,3 +621,4 @@ def child_main() -> None:
         except MemoryError:
             send(("error", "memory_limit_exceeded", "the result was too large to return", {}))
         del reply
+        trim_heap()  # what the call freed goes back to the OS, not kept towards the memory limit
