@@ -24,6 +24,8 @@ def ingest_options(options: dict[str, Any]):
     ingest = IngestOptions(max_bytes=options["max_bytes"], max_pages=options["max_pages"])
     if options.get("ocr_page_timeout_s"):
         ingest.ocr.page_timeout_s = options["ocr_page_timeout_s"]
+    if options.get("ocr_pages_in_flight"):
+        ingest.ocr.pages_in_flight = options["ocr_pages_in_flight"]
     fields = type(ingest).model_fields
     for name in ("max_megapixels_per_page", "max_page_seconds", "max_document_seconds"):
         value = options.get(name)

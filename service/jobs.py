@@ -201,6 +201,7 @@ def extraction_options(svc: Service) -> dict:
         "max_bytes": st.max_upload_bytes,
         "max_pages": st.max_pages,
         "ocr_page_timeout_s": st.max_page_seconds or st.ocr_page_timeout_s,
+        "ocr_pages_in_flight": st.ocr_pages_in_flight,
         "max_page_seconds": st.max_page_seconds,
         "max_megapixels_per_page": st.max_megapixels_per_page,
         "max_document_seconds": st.max_document_seconds,

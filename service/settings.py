@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     ocr_page_timeout_s: float | None = Field(
         default=None, gt=0, description="Abandon a page whose OCR takes longer (default: the extractor's, 120 s)"
     )
+    ocr_pages_in_flight: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="Pages of one document OCR'd at once in an extraction child. One: a 4-page scan peaks at "
+        "650 MiB against 1.1 GiB with two, which left no room under the child's memory limit for the layout "
+        "model; the service reads documents side by side (`workers`) instead",
+    )
     models_dir: Path | None = Field(
         default=None, description="Model registry folder for training runs (default: the registry's own, models/)"
     )
