@@ -56,12 +56,14 @@ def build_scan(pages: int, seed: int, preset: str, folder: Path) -> Path:
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from extraction.pipeline import Pipeline
+from extraction.pipeline import Pipeline, PipelineOptions
 from extraction.errors import GongkaiError
 path = Path(sys.argv[1])
+options = PipelineOptions()
+options.ingest.ocr.pages_in_flight = int(sys.argv[2])
 t0 = time.perf_counter()
 try:
-    result = Pipeline().extract(path.read_bytes(), path.name)
+    result = Pipeline(options).extract(path.read_bytes(), path.name)
     summary = {"pages": result.source.pages, "failed_pages": result.source.failed_pages, "cells": len(result.cells)}
 except GongkaiError as exc:
     summary = {"error": exc.code, "message": exc.message}
@@ -79,9 +81,9 @@ def _rss_mib(pid: int) -> float | None:
         return None
 
 
-def run_child(pdf: Path) -> tuple[dict, list[tuple[float, float]]]:
+def run_child(pdf: Path, pages_in_flight: int = 2) -> tuple[dict, list[tuple[float, float]]]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(pdf)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", CHILD, str(pdf), str(pages_in_flight)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     samples: list[tuple[float, float]] = []
     start = time.monotonic()
@@ -108,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pages", type=int, default=100)
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--preset", default="moderate", choices=["clean", "light", "moderate", "heavy"])
+    ap.add_argument(
+        "--pages-in-flight", type=int, default=2, help="pages OCR'd at once (the CLI's 2; the service's children: 1)"
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         pdf = build_scan(args.pages, args.seed, args.preset, Path(tmp))
         size = pdf.stat().st_size
-        summary, samples = run_child(pdf)
+        summary, samples = run_child(pdf, args.pages_in_flight)
     if "error" in summary:
         print(f"extraction refused the document: {summary['error']}: {summary['message']}")
         return 1
@@ -121,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     last = max((r for _, r in samples[-quarter:]), default=0.0)
     pages = summary["pages"] or args.pages
     print(
-        f"scanned PDF: {args.pages} pages, {size / 2**20:.1f} MiB, preset {args.preset}; "
+        f"scanned PDF: {args.pages} pages, {size / 2**20:.1f} MiB, preset {args.preset}, "
+        f"{args.pages_in_flight} page(s) in flight; "
         f"read {pages - len(summary['failed_pages'])}, failed {len(summary['failed_pages'])}"
     )
     print(f"peak RSS {summary['peak_rss_mib']:.0f} MiB (goal ≤ 2048)")
