@@ -293,13 +293,11 @@ def _one_edit(a: str | None, b: str | None) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
-def _repairs(values: dict[str, float | int | None], constraints: Any) -> tuple[dict[str, bool], dict[str, int]]:
-    """Per cell in a failing hard rule: does one change of that cell alone repair every failing rule it
-    is in, by one digit's edit (first map), and how many failing rules ask it (second map)."""
+def _repairs(values: dict[str, float | int | None], failing: Any) -> tuple[dict[str, bool], dict[str, int]]:
+    """Per cell of the `failing` hard constraints: does one change of that cell alone repair every one
+    it is in, by one digit's edit (first map), and how many of them ask it (second map)."""
     asks: dict[str, list[float | None]] = {}
-    for con in constraints:
-        if con.holds(values):
-            continue
+    for con in failing:
         gap = sum(values.get(c) or 0 for c in con.left) - sum(values.get(c) or 0 for c in con.right)
         for cid in con.cells:
             # (an inequality does not say by how much: no single change is asked)
@@ -333,13 +331,15 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     checks = check_rules(values, lay)
     failed = [c for c in checks if not c["passed"] and c["severity"] == "error"]
     bad_format = {cid for c in failed if c["rule"].endswith(".values") for cid in c["cells"]}
-    one_edit, consistent = _repairs(values, hard_constraints(lay))
+    hard = hard_constraints(lay)
+    failed_rules = {c["rule"] for c in failed}  # (the checks already evaluated every constraint)
+    one_edit, consistent = _repairs(values, [con for con in hard if con.rule in failed_rules])
     failures: dict[str, int] = {}  # failed hard checks per cell
     for c in failed:
         for cid in c["cells"]:
             failures[cid] = failures.get(cid, 0) + 1
     failing = set(failures)
-    summed = {cid for c in hard_constraints(lay) for cid in c.cells}  # (every cell has a format check)
+    summed = {cid for c in hard for cid in c.cells}  # (every cell has a format check)
     report_failures = float(np.log1p(len(failed)))
     cids = list(doc.cells)
     x = np.zeros((len(cids), len(CELL_FEATURES)), dtype=np.float64)
