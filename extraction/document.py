@@ -117,4 +117,5 @@ class DocumentState:
     cells: dict[str, CellValue] = field(default_factory=dict)
     checks: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # document-level: table_not_found:<key>, row_not_read:<id> …
     labeler: str = ""  # name@version of the labeler that produced the anchors

@@ -103,7 +103,7 @@ class Pipeline:
 
     def result(self, doc: DocumentState) -> ExtractionResult:
         threshold = self.options.review_threshold
-        failing = {cid for c in doc.checks if not c["passed"] and c["severity"] == "error" for cid in c["cells"]}
+        failing = {cid for c in doc.checks if c["status"] == "failed" and c["severity"] == "error" for cid in c["cells"]}
         cells: dict[str, CellResult] = {}
         for cid, cv in doc.cells.items():
             review = needs_review(cv.confidence, cv.flags, cid in failing, threshold)
@@ -136,6 +136,7 @@ class Pipeline:
             checks=[CheckResult.model_construct(**c) for c in doc.checks],
             review=review_ids,
             warnings=doc.warnings,
+            flags=doc.flags + (["pages_failed"] if any(p.error for p in doc.pages) else []),
             pipeline={
                 "ingest": f"{doc.kind}@{self.ingest.version}",
                 "layout": doc.labeler,

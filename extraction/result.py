@@ -28,10 +28,19 @@ class CellResult(BaseModel):
     model: str = Field(default="", description="Labeler/model version that produced the cell")
 
 
+CheckStatus = Literal["passed", "failed", "inferred"]
+
+
 class CheckResult(BaseModel):
     rule: str
     severity: Literal["error", "warning"]
-    passed: bool
+    passed: bool = Field(description="The rule holds on the values as read (false when it failed or holds only by inference)")
+    status: CheckStatus = Field(
+        default="passed",
+        description="passed; failed (the values break the rule: a misread or an error in the report itself); "
+        "inferred (it holds only through a cell the sums filled or changed: it cannot say the report is "
+        "consistent, and that cell is in review)",
+    )
     cells: list[str]
     message: str = Field(description="中文说明")
     message_en: str = ""
@@ -62,6 +71,12 @@ class ExtractionResult(BaseModel):
     checks: list[CheckResult]
     review: list[str] = Field(default_factory=list, description="Cell ids sent to human review, riskiest first")
     warnings: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Document-level: table_not_found:<table> (none of its rows was found), row_not_read:<row id> "
+        "(a row found without its figures), row_unverified:<row id> (fewer figures than cells, placed with no sum "
+        "to check them), pages_failed; every cell concerned is in review",
+    )
     pipeline: dict[str, str] = Field(default_factory=dict, description="Stage name -> implementation@version")
 
     model_config = {"populate_by_name": True}
@@ -71,7 +86,8 @@ class ExtractionResult(BaseModel):
 
     @property
     def failed_checks(self) -> list[CheckResult]:
-        return [c for c in self.checks if not c.passed]
+        """Checks the values break (not those that hold only by inference)."""
+        return [c for c in self.checks if c.status == "failed"]
 
     @property
     def values(self) -> dict[str, int | float | None]:

@@ -74,7 +74,7 @@ def run_example(ex: Example, labeler: Any, calibrate: bool = True, features: boo
     # cells the extraction gives that the truth does not have (another format): wrong as well
     for cid in doc.cells:
         correct.setdefault(cid, False)
-    failing = {cid for c in doc.checks if not c["passed"] and c["severity"] == "error" for cid in c["cells"]}
+    failing = {cid for c in doc.checks if c["status"] == "failed" and c["severity"] == "error" for cid in c["cells"]}
     return CellOutcome(
         ex.id,
         ex.flattener,

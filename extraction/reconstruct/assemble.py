@@ -37,6 +37,11 @@ class ReconstructOptions(BaseModel):
     corrected_confidence: float = Field(
         default=0.75, description="Confidence of a cell whose OCR reading was replaced by an alternative the sums need"
     )
+    unverified_confidence: float = Field(
+        default=0.5,
+        description="Confidence of every cell of a row that printed fewer figures than columns (or glued ones) "
+        "where no hard rule checks the placement (table 二): which figure is which cell is a guess",
+    )
     unread_blank_confidence: float = Field(
         default=0.6,
         description="Confidence of a cell read as blank on an OCR'd page (an empty cell and a figure OCR missed "
@@ -171,7 +176,8 @@ class Reconstructor:
                         banned.add(ri)
                 else:
                     alternatives = [r for r in seg.readings if r is not chosen and r.prior >= chosen.prior - 1.0]
-            self._emit(doc, seg, chosen, alternatives)
+            self._emit(doc, seg, chosen, alternatives, constrained)
+        doc.flags = document_flags(lay, segments, doc.cells)
 
     def _segments(self, lay: Layout, spans: dict[str, Span], doc_tokens: list[Token]) -> list[Segment]:
         segments: list[Segment] = []
@@ -231,9 +237,12 @@ class Reconstructor:
             segments.extend(table_segments)
         return segments
 
-    def _emit(self, doc: DocumentState, seg: Segment, chosen: Reading, alternatives: list[Reading]) -> None:
+    def _emit(
+        self, doc: DocumentState, seg: Segment, chosen: Reading, alternatives: list[Reading], constrained: set[str]
+    ) -> None:
         opts = self.options
         ocr_read = any(p.unit == "px" for p in doc.pages)
+        unverified = _unverified_placement(seg, chosen, constrained)
         for i, cid in enumerate(seg.cells):
             tok_index = chosen.tokens[i]
             tok = doc.tokens[tok_index] if tok_index is not None else None
@@ -250,9 +259,13 @@ class Reconstructor:
             elif alts:
                 confidence = min(confidence, opts.ambiguous_confidence)
                 flags.add("ambiguous")
-            elif "incomplete" in flags or "unread" in flags or ("missing" in flags and ocr_read):
-                # (a row whose figures OCR did not read at all: hidden under a seal, or too faint)
+            elif flags & {"incomplete", "unread", "missing"}:
+                # A row found without its figures, on any input kind: the figures were not read (a
+                # seal, faint ink, a table drawn in a way the page reader missed), never "blank".
                 confidence = min(confidence, opts.missing_confidence)
+            elif unverified:
+                confidence = min(confidence, opts.unverified_confidence)
+                flags.add("unverified")
             elif i in chosen.corrected:
                 # The sums chose another OCR reading than the engine's first: reviewed.
                 confidence = min(confidence, opts.corrected_confidence)
@@ -275,6 +288,43 @@ class Reconstructor:
                 alternatives=[_unkey(a) for a in alts],
                 source=doc.labeler,
             )
+
+
+# reading flags that say the row's figures were placed by a guess, not one figure per printed cell
+GUESSED_PLACEMENT = frozenset({"split_digits", "inferred_blank", "extra_values", "incomplete"})
+
+
+def _unverified_placement(seg: Segment, chosen: Reading, constrained: set[str]) -> bool:
+    """A row that printed separate figures, fewer or more than its cells, placed with no hard rule
+    over it and no column positions to go by (table 二 of a flattened text): which figure is in
+    which cell is a guess, and no calibration can know it (the synthetic flatteners never print
+    such a row; real reports do). Glued digit runs are not this: there the cuts' length priors
+    decide, and they measure right."""
+    if not chosen.flags & GUESSED_PLACEMENT or len(seg.readings) < 2:
+        return False
+    if any(cid in constrained for cid in seg.cells):
+        return False
+    runs = [t for t in seg.slots if t.kind == "number"]
+    return not any(t.glued for t in runs)
+
+
+def document_flags(lay: Layout, segments: list[Segment], cells: dict[str, CellValue]) -> list[str]:
+    """Document-level flags: a statutory table none of whose rows was found, and rows found
+    without (all) their figures. Their cells are in review; these say why, in one place."""
+    flags: list[str] = []
+    found = {cid for seg in segments if seg.found for cid in seg.cells}
+    for table in lay.tables:
+        # not found: no row label, or labels (a heading) with not one figure or blank cell read
+        if all(cid not in found or "missing" in cells[cid].flags for cid in table.cell_ids if cid in cells):
+            flags.append(f"table_not_found:{table.key}")
+            continue
+        for row in table.rows:
+            row_flags = {f for cid in row.cell_ids if cid in cells for f in cells[cid].flags}
+            if row_flags & {"missing", "incomplete", "unread"} and any(cid in found for cid in row.cell_ids):
+                flags.append(f"row_not_read:{row.id}")
+            elif "unverified" in row_flags:
+                flags.append(f"row_unverified:{row.id}")
+    return flags
 
 
 _APPEAL_HEADERS = {"结果维持", "结果纠正", "其他结果", "尚未审结", "总计"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from pydantic import BaseModel, Field
 
@@ -24,21 +25,47 @@ class RulesOptions(BaseModel):
         "reconstruction's confidence, before any calibration)",
     )
     filled_confidence: float = Field(default=0.5, description="Confidence of a cell filled from the sums")
+    warning_confidence: float = Field(
+        default=0.6,
+        description="Highest confidence of a cell in a failed soft rule (a warning): the warning is evidence that "
+        "one of its cells may be misread, so they go to review",
+    )
+    doubt_confidence: float = Field(
+        default=0.5,
+        description="Highest confidence, after any calibration, of a cell whose value was not read as printed: "
+        "not found, filled or changed by the sums, or placed with no rule to check it (DOUBT_FLAGS)",
+    )
+
+
+# A cell with one of these flags was not read as printed: whatever a calibrator says, it is never
+# confident (a user trusts what is not sent to review).
+DOUBT_FLAGS = frozenset({"missing", "incomplete", "unread", "filled_by_rule", "corrected_by_rule", "unverified"})
+# Flags of cells whose value a rule supplied: a check that holds only through them is "inferred".
+INFERRED_FLAGS = frozenset({"filled_by_rule", "corrected_by_rule"})
 
 
 def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
-def evaluate(values: dict[str, int | float | None], lay: Layout) -> list[dict]:
-    """Checks of the in-table rules (hard rules 1–5 and the in-table soft rule)."""
+def evaluate(
+    values: dict[str, int | float | None], lay: Layout, inferred: Collection[str] = frozenset()
+) -> list[dict]:
+    """Checks of the in-table rules (hard rules 1–5 and the in-table soft rule). `inferred`: cells
+    whose value a rule supplied; a rule that holds with one of them among its cells holds only by
+    inference (status "inferred", not passed): it cannot vouch for the report."""
     checks: list[dict] = []
     for c in constraints(lay):
         lhs = sum(values.get(x) or 0 for x in c.left)
         rhs = sum(values.get(x) or 0 for x in c.right)
-        passed = c.holds(values)
+        holds = c.holds(values)
+        status = "failed" if not holds else "inferred" if any(x in inferred for x in c.cells) else "passed"
+        passed = status == "passed"
         msg_zh, msg_en = c.message_zh, c.message_en
-        if not passed:
+        if status == "inferred":
+            msg_zh += "（仅在按规则补全的单元格下成立，待核对）"
+            msg_en += " (holds only through a cell the sums supplied; to be checked)"
+        if not holds:
             msg_zh += (
                 f"（表中为 {_fmt(lhs)}，按规则应为 {_fmt(rhs)}）"
                 if c.kind == "eq"
@@ -52,6 +79,7 @@ def evaluate(values: dict[str, int | float | None], lay: Layout) -> list[dict]:
                 "rule": c.rule,
                 "severity": c.severity,
                 "passed": passed,
+                "status": status,
                 "cells": list(c.cells),
                 "message": msg_zh,
                 "message_en": msg_en,
@@ -80,6 +108,7 @@ def evaluate(values: dict[str, int | float | None], lay: Layout) -> list[dict]:
                 "rule": f"{table.key}.values",
                 "severity": "error",
                 "passed": not bad,
+                "status": "failed" if bad else "passed",
                 "cells": bad or table.cell_ids,
                 "message": "各项数量应为非负整数，金额应为非负数" + (f"（不符合：{'、'.join(bad)}）" if bad else ""),
                 "message_en": "Counts must be non-negative integers and amounts non-negative"
@@ -178,6 +207,7 @@ def narrative_checks(doc: DocumentState, values: dict[str, int | float | None]) 
                 "rule": rule,
                 "severity": "warning",
                 "passed": passed,
+                "status": "passed" if passed else "failed",
                 "cells": list(cells),
                 "message": zh + ("" if passed else f"（正文 {found[0]}，表中 {_fmt(table_value)}）"),
                 "message_en": en + ("" if passed else f" (narrative {found[0]}, table {_fmt(table_value)})"),
@@ -209,6 +239,7 @@ def cross_report_checks(current: dict, previous: dict) -> list[dict]:
                 "rule": f"cross_year.carried_over.{col}",
                 "severity": "warning",
                 "passed": a == b,
+                "status": "passed" if a == b else "failed",
                 "cells": [cid],
                 "message": f"本年「上年结转」应等于上一年度报告的「结转下年度继续办理」（本年 {_fmt(a)}，上年 {_fmt(b)}）",
                 "message_en": f"This year's carried-over ({_fmt(a)}) should equal last year's carried-forward ({_fmt(b)})",
@@ -229,6 +260,7 @@ def cross_report_checks(current: dict, previous: dict) -> list[dict]:
                 "rule": f"cross_year.in_force.{row}",
                 "severity": "warning",
                 "passed": actual == expected,
+                "status": "passed" if actual == expected else "failed",
                 "cells": list(ids.values()),
                 "message": f"现行有效件数应等于上年现行有效加本年制发减本年废止（应为 {_fmt(expected)}，表中 {_fmt(actual)}）",
                 "message_en": f"In force should equal last year's in force + issued − repealed ({_fmt(expected)}, printed {_fmt(actual)})",
@@ -249,6 +281,21 @@ class RulesStage:
         if self.options.fill_from_sums:
             fill_from_sums(doc.cells, lay, self.options)
         values = {cid: c.value for cid, c in doc.cells.items()}
-        doc.checks = evaluate(values, lay)
+        inferred = {cid for cid, c in doc.cells.items() if INFERRED_FLAGS.intersection(c.flags)}
+        doc.checks = evaluate(values, lay, inferred)
         if self.options.narrative_checks:
             doc.checks.extend(narrative_checks(doc, values))
+        self.doubt(doc)
+
+    def doubt(self, doc: DocumentState) -> None:
+        """The evidence against cells that no confidence may hide: a failed warning lowers its
+        cells' confidence, and a cell not read as printed (DOUBT_FLAGS) is never confident."""
+        opts = self.options
+        warned = {cid for c in doc.checks if c["severity"] == "warning" and c["status"] == "failed" for cid in c["cells"]}
+        for cid, cell in doc.cells.items():
+            if cid in warned:
+                cell.confidence = min(cell.confidence, opts.warning_confidence)
+                if "failed_warning" not in cell.flags:
+                    cell.flags.append("failed_warning")
+            if DOUBT_FLAGS.intersection(cell.flags):
+                cell.confidence = min(cell.confidence, opts.doubt_confidence)
