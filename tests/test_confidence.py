@@ -216,3 +216,15 @@ def test_the_calibrated_model_never_lifts_a_doubtful_cell_above_review():
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     assert doc.cells["applications.new.total"].confidence < REVIEW_LEVEL
     assert doc.cells["appeals.review.total"].confidence < REVIEW_LEVEL
+
+
+def test_figures_printed_above_their_labels_send_the_table_to_review(baseline_pipeline):
+    # a top-aligned figure beside a centred label comes out before its label: each row would take
+    # the next one's figure (行政处罚 ← 7), silently in table 二 where no sum checks it
+    text = _seed_text()
+    assert "行政处罚\t0\n行政强制\t0" in text
+    text = text.replace("行政处罚\t0\n行政强制\t0", "5\n行政处罚\n7\n行政强制")
+    result = baseline_pipeline.extract(text.encode("utf-8"), "report.txt")
+    assert "stray_figures:proactive" in result.flags
+    for cid in ("proactive.penalty.decisions", "proactive.coercion.decisions"):
+        assert result.cells[cid].review, result.cells[cid]

@@ -548,6 +548,34 @@ def test_geometry_splits_a_row_whose_rule_was_not_found():
     ]
 
 
+def test_geometry_frame_without_row_rules_is_read_by_alignment():
+    # issue 15, class 1: an outer frame, a boxed header and one vertical rule between the labels
+    # and the figures; no rule between body rows, labels wrapped over two lines beside figures
+    # centred on them. The grid's one body "cell" per column holds figures of several rows: the
+    # rows come from alignment, not from the rules.
+    xs, ys = [0, 100, 300], [0, 20, 200]
+    rules = [Rule(0, y, 300, y) for y in ys] + [Rule(x, 0, x, 200) for x in xs]
+    rules += [Rule(x, 0, x, 20) for x in (140, 180, 220, 260)]  # the header is boxed
+    words = [
+        _w("信息内容", 5, 5, 60, 15),
+        _w("本年新收", 105, 5, 135, 15),
+        _w("（一）予以公开", 5, 25, 80, 35),
+        *_figure_words([(25, ["12", "0", "3", "1", "16"])], x0=110.0),
+        _w("（二）部分公开（区分处", 5, 45, 95, 55),
+        _w("理的，只计这一情形）", 5, 58, 90, 68),
+        *_figure_words([(51, ["2", "1", "0", "0", "3"])], x0=110.0),
+        _w("（三）不予公开", 5, 75, 80, 85),
+        *_figure_words([(75, ["0", "0", "0", "1", "1"])], x0=110.0),
+    ]
+    lines = layout_page(words, rules, 1)
+    rows = [[f.text for f in ln.fields if f.text] for ln in lines if any(ch.isdigit() for ch in ln.text)]
+    assert rows == [
+        ["（一）予以公开", "12", "0", "3", "1", "16"],
+        ["（二）部分公开（区分处理的，只计这一情形）", "2", "1", "0", "0", "3"],
+        ["（三）不予公开", "0", "0", "0", "1", "1"],
+    ]
+
+
 def test_geometry_cuts_a_box_that_spans_two_cells():
     xs, ys = [0, 100, 140, 180, 220], [0, 20]
     words = [_w("标签", 5, 5, 30, 15), _w("1234 5", 105, 5, 197, 15)]  # OCR read two cells as one box

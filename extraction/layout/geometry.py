@@ -631,6 +631,11 @@ def layout_page(
         if not inside:
             continue
         lines = _grid_lines(g, inside, page, th, bbox_map, unread)
+        if lines is None:
+            # the rules drawn do not separate the rows (a frame with no row rules): the words
+            # are read as a table without rules, by alignment (the rules stay evidence there)
+            rest.extend(inside)
+            continue
         if lines:
             blocks.append(_Block(y0, lines))
     hrules = [r for r in rules if r.horizontal] if rules else []
@@ -780,6 +785,13 @@ def _split_row(
     return out
 
 
+def _stacked_figures(words: list[Word], th: float) -> bool:
+    """A cell holding figures on two or more separate lines: figures of several rows (no rule was
+    drawn between them), where a table cell holds one figure."""
+    ys = sorted(w.cy for w in words if w.numeric)
+    return any(b - a >= 0.8 * th for a, b in itertools.pairwise(ys))
+
+
 def _grid_lines(
     g: Grid,
     words: list[Word],
@@ -787,7 +799,8 @@ def _grid_lines(
     th: float,
     bbox_map: Callable[[BBox], BBox] | None,
     unread: Callable[[BBox], bool] | None = None,
-) -> list[Line]:
+) -> list[Line] | None:
+    """The grid's rows as Lines; None when its rules do not separate the rows (`_stacked_figures`)."""
     nr, nc = len(g.ys) - 1, len(g.xs) - 1
     cut_tol = 0.1 * th
     content: list[list[Word]] = [[] for _ in g.cells]
@@ -825,6 +838,8 @@ def _grid_lines(
         if bands is not None:
             lines.extend(_split_row(g, r, bands, content, page, th, bbox_map))
             continue
+        if any(_stacked_figures(content[g.owner[r][c]], th) for c in range(nc)):
+            return None  # figures of several rows in one cell: the grid is not the table's rows
         fields: list[Field] = []
         kinds: list[str] = []  # text | number | blank
         c = 0

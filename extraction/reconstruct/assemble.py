@@ -55,9 +55,10 @@ class Span:
     values: list[Token]
 
 
-def _spans(doc: DocumentState, options: ReconstructOptions) -> dict[str, Span]:
+def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] | None = None) -> dict[str, Span]:
     """Value tokens following each anchor, up to the next anchor (only the last anchor of a token
-    owns the values after it)."""
+    owns the values after it). `strays` collects the spans of column and section anchors that hold
+    figures: figures no row label precedes."""
     anchors = doc.anchors
     tokens = doc.tokens
     out: dict[str, Span] = {}
@@ -86,6 +87,24 @@ def _spans(doc: DocumentState, options: ReconstructOptions) -> dict[str, Span]:
             if own and not started:
                 values = own  # no figure follows: the row is its own blank cells (not the next line's)
         out[f"{a.kind}:{a.key}"] = Span(a, values)
+        if strays is not None and a.kind in ("column", "section") and _numbers(values):
+            strays.append(Span(a, values))
+    return out
+
+
+def _stray_tables(lay: Layout, anchors: list[Anchor], strays: list[Span]) -> set[str]:
+    """Tables 二 and 三 with figures printed where no row label precedes them, inside the table
+    (between its first and last row label): a figure printed above its label (a top-aligned cell
+    beside a centred label), so each row may have taken the next one's figure. Table 四's figures
+    follow its column headers by design."""
+    out: set[str] = set()
+    for table in lay.tables:
+        if table.key == "appeals":
+            continue
+        ids = {row.id for row in table.rows}
+        at = [a.token for a in anchors if a.kind == "row" and a.key in ids]
+        if at and any(min(at) < s.anchor.token < max(at) for s in strays if s.anchor is not None):
+            out.add(table.key)
     return out
 
 
@@ -132,7 +151,8 @@ class Reconstructor:
         self.options = options or ReconstructOptions()
 
     def __call__(self, doc: DocumentState) -> None:
-        spans = _spans(doc, self.options)
+        strays: list[Span] = []
+        spans = _spans(doc, self.options, strays)
         variants: list[str] = list(doc.variants)
         if doc.format == "2021":
             group = spans.get("section:group.other")
@@ -142,6 +162,7 @@ class Reconstructor:
                 spans["row:applications.other"] = group
         doc.variants = sorted(set(variants))
         lay = layout(doc.format or "2021", tuple(doc.variants))
+        stray_tables = _stray_tables(lay, doc.anchors, strays)
         segments = self._segments(lay, spans, doc.tokens)
         hard = list(hard_constraints(lay))
         for seg in segments:
@@ -176,8 +197,9 @@ class Reconstructor:
                         banned.add(ri)
                 else:
                     alternatives = [r for r in seg.readings if r is not chosen and r.prior >= chosen.prior - 1.0]
-            self._emit(doc, seg, chosen, alternatives, constrained)
-        doc.flags = document_flags(lay, segments, doc.cells)
+            stray = any(cid.split(".", 1)[0] in stray_tables for cid in seg.cells)
+            self._emit(doc, seg, chosen, alternatives, constrained, stray)
+        doc.flags = document_flags(lay, segments, doc.cells) + [f"stray_figures:{t}" for t in sorted(stray_tables)]
 
     def _segments(self, lay: Layout, spans: dict[str, Span], doc_tokens: list[Token]) -> list[Segment]:
         segments: list[Segment] = []
@@ -238,11 +260,21 @@ class Reconstructor:
         return segments
 
     def _emit(
-        self, doc: DocumentState, seg: Segment, chosen: Reading, alternatives: list[Reading], constrained: set[str]
+        self,
+        doc: DocumentState,
+        seg: Segment,
+        chosen: Reading,
+        alternatives: list[Reading],
+        constrained: set[str],
+        stray: bool = False,
     ) -> None:
         opts = self.options
         ocr_read = any(p.unit == "px" for p in doc.pages)
-        unverified = _unverified_placement(seg, chosen, constrained)
+        # figures of the row's table stood where no row label preceded them: with no hard rule
+        # over the row, its figure may be another row's
+        unverified = _unverified_placement(seg, chosen, constrained) or (
+            stray and not any(cid in constrained for cid in seg.cells)
+        )
         for i, cid in enumerate(seg.cells):
             tok_index = chosen.tokens[i]
             tok = doc.tokens[tok_index] if tok_index is not None else None
