@@ -91,7 +91,6 @@ class FamilyStyle:
     table_size: float = 9.0
     font: str = "stsong"  # a render_pdf font key (reportlab) or a CSS/Word family name
     line_width: float = 0.6
-    group_fill: bool = False  # group_rows: shade the group label rows
 
 
 @dataclass(frozen=True)
@@ -148,6 +147,17 @@ def _common(rng: random.Random, renderer: str, **fixed: Any) -> FamilyStyle:
     return replace(st, **fixed)
 
 
+def _labels(rng: random.Random, weights: Sequence[float] = (0.6, 0.2, 0.2), narrow: float = 0.5) -> dict[str, Any]:
+    """A label layout for table 三 and its column widths (narrow: labels wrap over 2-4 lines)."""
+    labels = rng.choices(LABEL_LAYOUTS, weights=weights)[0]
+    is_narrow = rng.random() < narrow
+    if labels == "merged":
+        chars = NARROW_LABELS if is_narrow else NORMAL_LABELS
+    else:
+        chars = SINGLE_NARROW if is_narrow else SINGLE_NORMAL
+    return {"labels": labels, "label_chars": chars}
+
+
 def _frame_no_row_rules(rng: random.Random) -> FamilyStyle:
     # Word-made reports: figures often sit at the top of their (tall) row, labels centred or top
     return _common(
@@ -161,6 +171,69 @@ def _frame_no_row_rules(rng: random.Random) -> FamilyStyle:
     )
 
 
+def _frame_family(frame: str, **extra: Any) -> Callable[[random.Random], FamilyStyle]:
+    """A family fixed on one frame; the label layout and widths vary inside it."""
+
+    def sample(rng: random.Random) -> FamilyStyle:
+        return _common(rng, "reportlab", frame=frame, **_labels(rng), **extra)
+
+    return sample
+
+
+def _grid_merged_labels(rng: random.Random) -> FamilyStyle:
+    return _common(rng, "reportlab", frame="grid", labels="merged", label_chars=NARROW_LABELS)
+
+
+def _indented(rng: random.Random) -> FamilyStyle:
+    frame = rng.choices(["grid", "horizontal", "outer_header", "frame_no_row_rules"], weights=[0.4, 0.2, 0.2, 0.2])[0]
+    return _common(rng, "reportlab", frame=frame, **_labels(rng, (0, 1, 0)))
+
+
+def _group_rows(rng: random.Random) -> FamilyStyle:
+    frame = rng.choices(["grid", "three_line", "horizontal"], weights=[0.5, 0.25, 0.25])[0]
+    return _common(rng, "reportlab", frame=frame, **_labels(rng, (0, 0, 1)))
+
+
+def _no_rules_aligned(rng: random.Random) -> FamilyStyle:
+    st = _common(rng, "reportlab", frame="none", **_labels(rng))
+    return replace(st, value_align=rng.choices(["right", "center"], weights=[0.8, 0.2])[0], header_fill=False)
+
+
+def _subtables(rng: random.Random) -> dict[str, Any]:
+    return {
+        "proactive": "subtables",
+        "subtable_width": rng.choice(["own", "uniform"]),
+        "subtable_title": rng.choices(["row", "caption"], weights=[0.6, 0.4])[0],
+    }
+
+
+def _proactive_subtables(rng: random.Random) -> FamilyStyle:
+    frame = rng.choices(["grid", "frame_no_row_rules", "horizontal", "three_line"], weights=[0.4, 0.2, 0.2, 0.2])[0]
+    return _common(rng, "reportlab", frame=frame, **_labels(rng, narrow=0.3), **_subtables(rng))
+
+
+OFFICE_FRAMES = ("grid", "frame_no_row_rules", "horizontal", "three_line", "bold_outer_frame", "outer_header")
+
+
+def _office(renderer: str) -> Callable[[random.Random], FamilyStyle]:
+    def sample(rng: random.Random) -> FamilyStyle:
+        frame = rng.choices(OFFICE_FRAMES, weights=[0.35, 0.25, 0.1, 0.1, 0.1, 0.1])[0]
+        extra = _subtables(rng) if rng.random() < 0.3 else {}
+        st = _common(rng, renderer, frame=frame, **_labels(rng, (0.6, 0.2, 0.2), narrow=0.5), **extra)
+        if renderer == "libreoffice":  # Word's default cell alignment is top
+            st = replace(st, value_valign=rng.choices(["top", "center"], weights=[0.5, 0.5])[0])
+        return st
+
+    return sample
+
+
+def _generator_default(rng: random.Random) -> FamilyStyle:
+    # today's generator as it is: render_pdf's own random style (the "seen" data)
+    return FamilyStyle(renderer="reportlab", frame="generator")
+
+
+_D_VARIATION = " Alignment, font and size, header shading, repeated header vary inside the family."
+
 FAMILIES: dict[str, FamilySpec] = {
     f.name: f
     for f in (
@@ -170,13 +243,116 @@ FAMILIES: dict[str, FamilySpec] = {
             "rules between body rows. Table 三 has three merged label columns (三、本年度办理结果 one "
             "character a line beside （三）不予公开 beside 1.属于国家秘密) narrow enough that labels wrap "
             "over 2–4 lines, so a label block is as tall as several lines of figures; figures top-, centre- "
-            "or bottom-aligned in their row.",
+            "or bottom-aligned in their row." + _D_VARIATION,
             "reportlab",
             _frame_no_row_rules,
             failure_class=1,
         ),
+        FamilySpec(
+            "grid_merged_labels",
+            "Full grid; table 三 with three narrow merged label columns and the group labels stacked "
+            "vertically (one character a line); labels wrap over 2–4 lines." + _D_VARIATION,
+            "reportlab",
+            _grid_merged_labels,
+        ),
+        FamilySpec(
+            "indented_single_label_column",
+            "Table 三 with one label column: group labels (三、本年度办理结果, （三）不予公开, ...) on rows of "
+            "their own with empty cells beside them, each level indented with full-width spaces. Frame: "
+            "grid, horizontal rules, outer frame + header rule, or frame without row rules." + _D_VARIATION,
+            "reportlab",
+            _indented,
+        ),
+        FamilySpec(
+            "group_label_rows",
+            "Table 三 with one label column; each group label is a row of its own spanning the whole "
+            "table, shared by the rows under it; labels not indented. Frame: grid, three-line or "
+            "horizontal rules." + _D_VARIATION,
+            "reportlab",
+            _group_rows,
+        ),
+        FamilySpec(
+            "three_line",
+            "三线表: heavy top and bottom rules, a rule under the header; label layouts merged, indented or "
+            "group rows; narrow or normal label columns." + _D_VARIATION,
+            "reportlab",
+            _frame_family("three_line"),
+        ),
+        FamilySpec(
+            "horizontal_only",
+            "Horizontal rules only (every cell's top and bottom), no vertical rules; label layouts and "
+            "widths vary." + _D_VARIATION,
+            "reportlab",
+            _frame_family("horizontal"),
+        ),
+        FamilySpec(
+            "vertical_only",
+            "Vertical rules only (every cell's left and right edges), no horizontal rule at all; label "
+            "layouts and widths vary." + _D_VARIATION,
+            "reportlab",
+            _frame_family("vertical_only"),
+        ),
+        FamilySpec(
+            "bold_outer_frame",
+            "Full grid inside a heavy outer frame (3 x the rule width); label layouts and widths vary." + _D_VARIATION,
+            "reportlab",
+            _frame_family("bold_outer_frame"),
+        ),
+        FamilySpec(
+            "outer_frame_header_rule",
+            "Outer frame plus one rule under the header rows, nothing else; label layouts and widths vary."
+            + _D_VARIATION,
+            "reportlab",
+            _frame_family("outer_header"),
+        ),
+        FamilySpec(
+            "no_rules_aligned",
+            "No rules at all; columns kept only by alignment (figures mostly right-aligned), no shading; "
+            "label layouts and widths vary." + _D_VARIATION,
+            "reportlab",
+            _no_rules_aligned,
+        ),
+        FamilySpec(
+            "proactive_subtables",
+            "Table 二 printed as one small table per 第二十条 item, each with its own 信息内容 header: own "
+            "width, or all as wide as the widest with unused columns left empty (rows such as 行政许可 then "
+            "have fewer figures than columns); the item title as the first row or as a caption line above. "
+            "Frame: grid, frame without row rules, horizontal, three-line." + _D_VARIATION,
+            "reportlab",
+            _proactive_subtables,
+            failure_class=2,
+        ),
+        FamilySpec(
+            "word_libreoffice",
+            "A Word document (python-docx: real merged cells, cell borders per frame, Word's top cell "
+            "alignment half the time, header rows marked to repeat or not) converted to PDF by LibreOffice "
+            "Writer. Frames: grid, frame without row rules, horizontal, three-line, bold outer frame, outer "
+            "frame + header rule; all label layouts; table 二 as sub-tables 30 %; office fonts (宋体/SimSun, "
+            "AR PL UMing, WenQuanYi Zen Hei, Noto CJK, 仿宋) as LibreOffice substitutes them.",
+            "libreoffice",
+            _office("libreoffice"),
+        ),
+        FamilySpec(
+            "html_chromium",
+            "An HTML page (table with rowspan/colspan, CSS borders per frame, header rows in <thead> so "
+            "Chromium repeats them on a new page, or not) printed to PDF by headless Chromium. Same frames, "
+            "label layouts and sub-table share as word_libreoffice; CSS font stacks of office fonts.",
+            "chromium",
+            _office("chromium"),
+        ),
+        FamilySpec(
+            "generator_default",
+            "Today's generator as it is (render_pdf's random style: grid 55 %, three-line 20 %, horizontal "
+            "10 %, none 15 %; three merged label columns). The only SEEN family: what the shipped model, "
+            "calibrator and thresholds were tuned on. A reference, not a held-out family.",
+            "reportlab",
+            _generator_default,
+            seen=True,
+        ),
     )
 }
+SEEN_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if f.seen)
+HELD_OUT_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if not f.seen)
 
 
 # ----------------------------------------------------------------------------- document transforms
@@ -303,6 +479,9 @@ def family_document(doc: Document, fs: FamilyStyle) -> Document:
 
 def _reportlab(doc: Document, fs: FamilyStyle, rng: random.Random) -> tuple[bytes, int, dict[str, Any], dict[str, Any]]:
     base = random_pdf_style(rng)
+    if fs.frame == "generator":
+        r = render_pdf(doc, rng, style=base)
+        return r.pdf, r.pages, r.boxes, r.info
     pst = replace(
         base,
         table_font=fs.font,
@@ -316,6 +495,8 @@ def _reportlab(doc: Document, fs: FamilyStyle, rng: random.Random) -> tuple[byte
         label_valign=fs.label_valign,
         line_width=fs.line_width,
         label_chars=fs.label_chars,
+        # sub-tables each on a fresh page would spread table 二 over five pages
+        table_new_page=0.0 if fs.proactive == "subtables" else base.table_new_page,
     )
     r = render_pdf(doc, rng, style=pst)
     return r.pdf, r.pages, r.boxes, r.info
@@ -455,9 +636,11 @@ def labeled_truths() -> list[Path]:
 __all__ = [
     "FAMILIES",
     "FRAMES",
+    "HELD_OUT_FAMILIES",
     "LABEL_LAYOUTS",
     "PROACTIVE_LAYOUTS",
     "RENDERERS",
+    "SEEN_FAMILIES",
     "FamilySpec",
     "FamilyStyle",
     "RenderedFamily",

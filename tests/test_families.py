@@ -123,3 +123,94 @@ def test_family_styles_vary_inside_a_family():
     assert {s.header_fill for s in styles} == {True, False}
     assert {s.repeat_header for s in styles} == {True, False}
     assert len({s.font for s in styles}) >= 3 and len({s.table_size for s in styles}) >= 3
+
+
+def test_registry_is_documented_and_names_the_seen_families():
+    assert fam.SEEN_FAMILIES == ("generator_default",)
+    assert set(fam.HELD_OUT_FAMILIES) | set(fam.SEEN_FAMILIES) == set(fam.FAMILIES)
+    for name, spec in fam.FAMILIES.items():
+        assert spec.name == name and len(spec.description) > 60 and spec.renderer in fam.RENDERERS
+    wanted = {
+        "frame_no_row_rules",
+        "grid_merged_labels",
+        "indented_single_label_column",
+        "group_label_rows",
+        "three_line",
+        "horizontal_only",
+        "vertical_only",
+        "bold_outer_frame",
+        "no_rules_aligned",
+        "proactive_subtables",
+        "word_libreoffice",
+        "html_chromium",
+    }
+    assert wanted <= set(fam.FAMILIES)
+
+
+def test_single_label_column_layouts():
+    r = fam.render_family(0, "indented_single_label_column", seed=4)
+    g = r.document.grid("applications")
+    assert g.ncols == 8 and "group" in g.row_kinds
+    labels = [c.text for c in g.cells if c.role in ("label", "group")]
+    assert any(t.startswith(fam.INDENT * 2) for t in labels)  # a level-2 label (1.属于国家秘密)
+    r = fam.render_family(0, "group_label_rows", seed=4)
+    g = r.document.grid("applications")
+    groups = [c for c in g.cells if c.role == "group"]
+    assert groups and all(c.colspan == g.ncols for c in groups)
+
+
+def test_proactive_subtables():
+    for i in range(4):
+        r = fam.render_family(i, "proactive_subtables", seed=6)
+        subs = [b for b in r.document.blocks if isinstance(b, gd.Grid) and b.key == "proactive"]
+        assert len(subs) >= 4  # one per 第二十条 item
+        ids = [c.cell_id for s in subs for c in s.cells if c.cell_id]
+        assert ids == [cid for cid in r.truth["cells"] if cid.startswith("proactive.")]
+        if r.style.subtable_width == "uniform":
+            assert len({s.ncols for s in subs}) == 1 and any(c.role == "blank" for s in subs for c in s.cells)
+
+
+@pytest.mark.parametrize("frame", fam.FRAMES)
+def test_office_cell_edges_follow_the_frame(frame):
+    ro = importlib.import_module("gongkai_datasets.render_office")
+    r = fam.render_family(0, "frame_no_row_rules", seed=2)
+    g = r.document.grid("applications")
+    body = next(c for c in g.cells if c.role == "value" and c.cell_id.endswith("state_secret.commercial"))
+    e = ro.cell_edges(g, body, frame, 0.5)
+    if frame in ("grid", "bold_outer_frame"):
+        assert all(e.values())
+    elif frame in ("frame_no_row_rules", "outer_header", "none", "three_line"):
+        assert not any(e.values())  # a body cell inside the table: no rule around it
+    elif frame == "horizontal":
+        assert e["top"] and e["bottom"] and not e["left"]
+    elif frame == "vertical_only":
+        assert e["left"] and e["right"] and not e["top"]
+    first_value = next(c for c in g.cells if c.role == "value" and c.col == 3 and g.row_kinds[c.row] == "data")
+    if frame == "frame_no_row_rules":
+        assert ro.cell_edges(g, first_value, frame, 0.5)["left"]  # the label/figure rule
+
+
+def _office(renderer: str):
+    ro = importlib.import_module("gongkai_datasets.render_office")
+    if not ro.available(renderer):
+        pytest.skip(f"{renderer} is not installed here ({ro.BINARIES[renderer][0]} not on PATH)")
+    return ro
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "renderer"), [("word_libreoffice", "libreoffice"), ("html_chromium", "chromium")])
+def test_office_families_render(family, renderer):
+    _office(renderer)
+    truths = fam.labeled_truths()
+    rs = fam.render_family_many([1, truths[-1]], family, seed=8)
+    for r in rs:
+        assert r.renderer == renderer and r.pdf.startswith(b"%PDF") and "boxes" not in r.truth
+        _check_truth(r)
+        _check_text(r)
+
+
+def test_office_missing_binary_is_a_clear_error(monkeypatch):
+    ro = importlib.import_module("gongkai_datasets.render_office")
+    monkeypatch.setattr(ro.shutil, "which", lambda name: None)
+    with pytest.raises(ro.RendererUnavailable, match="libreoffice-writer-nogui"):
+        fam.render_family(0, "word_libreoffice")
