@@ -214,3 +214,38 @@ def test_office_missing_binary_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(ro.shutil, "which", lambda name: None)
     with pytest.raises(ro.RendererUnavailable, match="libreoffice-writer-nogui"):
         fam.render_family(0, "word_libreoffice")
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "style_families.py"
+    spec = importlib.util.spec_from_file_location("style_families_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_bench_scores_a_family_and_names_the_worst():
+    b = _bench()
+    rows = b.run_chunk("frame_no_row_rules", ["pdf"], ["i:0", str(fam.labeled_truths()[0])], 0)
+    assert [r["labeled"] for r in rows] == [False, True]
+    for r in rows:
+        assert r["cells"] > 100 and 0 <= r["wrong_unreviewed"] <= r["wrong"] <= r["cells"] and r["extract_s"] > 0
+    seen = dict(rows[0], family="generator_default", wrong=0, wrong_unreviewed=0)
+    summary = b.summarize([*rows, seen])
+    assert {s["family"] for s in summary} == {"frame_no_row_rules", "generator_default"}
+    worst = b.worst_lines(summary)
+    assert len(worst) == 1 and "frame_no_row_rules" in worst[0]  # the seen family is never the worst held out
+    assert "| frame_no_row_rules | held out |" in b.markdown(summary)
+
+
+def test_bench_kinds():
+    b = _bench()
+    assert b.preset_of("pdf") is None and b.preset_of("scan") == "moderate" and b.preset_of("scan:heavy") == "heavy"
+    ok, skipped = b.usable_kinds(["pdf", "scan", "scan:no_such_preset"])
+    assert ok == ["pdf", "scan"] and len(skipped) == 1 and "no_such_preset" in skipped[0]
+    with pytest.raises(ValueError, match="unknown kind"):
+        b.preset_of("xerox")
