@@ -45,7 +45,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -286,10 +286,16 @@ def main(argv: list[str] | None = None) -> int:
             rows += run_chunk(fam, kinds, chunk, args.seed)
     else:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_chunk, fam, kinds, chunk, args.seed) for fam, chunk in tasks]
-            for fut in futures:
+            futures = {pool.submit(run_chunk, fam, kinds, chunk, args.seed): fam for fam, chunk in tasks}
+            for done, fut in enumerate(as_completed(futures), 1):
                 rows += fut.result()
+                print(
+                    f"[{time.perf_counter() - start:5.0f} s] {done}/{len(tasks)} chunks ({futures[fut]})",
+                    file=sys.stderr,
+                    flush=True,
+                )
     wall = time.perf_counter() - start
+    rows.sort(key=lambda r: (r["family"], r.get("kind", ""), str(r["source"])))
     render_errors = [r for r in rows if "render_error" in r]
     for r in render_errors[:5]:
         print(f"render error {r['family']} {r['source']}: {r['render_error']}", file=sys.stderr)
