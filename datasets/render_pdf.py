@@ -128,9 +128,22 @@ class PdfStyle:
     heading_indent: bool = False
     para_space: float = 0.0  # extra space between paragraphs, in lines
     page_number: str = "dash"  # dash "- N -" | emdash "— N —" | page "第 N 页" | none
+    # Set only by the style families (gongkai_datasets.families); the defaults keep the generator's
+    # output byte for byte.
+    label_chars: tuple[tuple[float, float], ...] | None = None  # width range of each label column, in characters
+    value_valign: str = "center"  # top | center | bottom (Word's default is top)
+    label_valign: str = "center"
+    outer_width: float = 0.0  # bold_outer_frame: the frame's line width (0: 3 x line_width)
 
 
 TABLE_STYLES = ("grid", "three_line", "horizontal", "none")
+# Frames drawn only for the style families, never drawn at random by `random_pdf_style`:
+# frame_no_row_rules: outer frame, boxed header rows, one vertical rule between the label columns and
+#   the figures, nothing between body rows; outer_header: outer frame and a rule under the header only;
+# bold_outer_frame: full grid inside a heavy frame; vertical_only: the cells' vertical rules only.
+FAMILY_TABLE_STYLES = ("frame_no_row_rules", "outer_header", "bold_outer_frame", "vertical_only")
+ALL_TABLE_STYLES = TABLE_STYLES + FAMILY_TABLE_STYLES
+HEADER_KINDS = ("header", "colheader", "section")  # rows boxed as header by frame_no_row_rules
 
 
 def random_pdf_style(rng: random.Random) -> PdfStyle:
@@ -304,8 +317,26 @@ class _GridLayout:
     new_page: bool
 
 
+def _label_cols(g: Grid) -> int:
+    """Number of label columns: the columns left of the first value column."""
+    return min((c.col for c in g.cells if c.role == "value"), default=1)
+
+
 def _col_widths(g: Grid, total: float, size: float, st: PdfStyle, rng: random.Random) -> list[float]:
     pad = 2 * st.pad_h
+    if st.label_chars is not None and g.key == "applications":
+        n_label = _label_cols(g)
+        spans = [st.label_chars[min(i, len(st.label_chars) - 1)] for i in range(n_label)]
+        fixed = [size * rng.uniform(lo, hi) + pad for lo, hi in spans]
+        n_val = g.ncols - n_label
+        room = total - sum(fixed)
+        min_val = n_val * (size * 2.6 + pad)
+        if room < min_val:
+            scale = (total - min_val) / sum(fixed)
+            fixed = [w * scale for w in fixed]
+            room = min_val
+        weights = [rng.uniform(0.9, 1.1) for _ in range(n_val)]
+        return fixed + [room * w / sum(weights) for w in weights]
     if g.key == "applications" and g.ncols == 10:
         fixed = [
             size * rng.uniform(1.2, 2.6) + pad,
@@ -321,9 +352,9 @@ def _col_widths(g: Grid, total: float, size: float, st: PdfStyle, rng: random.Ra
             room = min_val
         weights = [rng.uniform(0.9, 1.1) for _ in range(7)]
         return fixed + [room * w / sum(weights) for w in weights]
-    if g.key == "proactive" and g.ncols == 4:
+    if g.key == "proactive" and g.ncols >= 2:  # also the per-item sub-tables of a family
         first = total * rng.uniform(0.26, 0.42)
-        weights = [rng.uniform(0.85, 1.15) for _ in range(3)]
+        weights = [rng.uniform(0.85, 1.15) for _ in range(g.ncols - 1)]
         return [first] + [(total - first) * w / sum(weights) for w in weights]
     weights = [rng.uniform(0.9, 1.1) for _ in range(g.ncols)]
     return [total * w / sum(weights) for w in weights]
@@ -371,7 +402,8 @@ def _measure_grid(g: Grid, st: PdfStyle, x0: float, text_w: float, rng: random.R
     # a page may break only between two data rows (or before a new section after data)
     chunks: list[list[int]] = []
     for r, kind in enumerate(g.row_kinds):
-        breakable = r > 0 and kind in ("data", "section") and g.row_kinds[r - 1] == "data"
+        # "group": a group label on a row of its own (families), kept with the rows under it
+        breakable = r > 0 and kind in ("data", "section", "group") and g.row_kinds[r - 1] == "data"
         if breakable or not chunks:
             chunks.append([r])
         else:
@@ -524,6 +556,10 @@ class _Renderer:
                     y_bot = mine[-1][1] + gl.heights[mine[-1][0]]
                     pieces.append((page_i, y_top, y_bot, len(mine) == c.rowspan))
             lead = lead_of[id(cl)]
+            header_like = all(g.row_kinds[r] in HEADER_KINDS for r in span)
+            valign = {"value": st.value_valign, "label": st.label_valign, "group": st.label_valign}.get(
+                c.role, "center"
+            )
             if c.cell_id:
                 page_i, y_top, y_bot, _ = pieces[0]
                 self.boxes[c.cell_id] = {
@@ -535,7 +571,10 @@ class _Renderer:
                 page = self.pages[page_i]
                 if st.header_fill and c.role in ("header", "colheader", "section", "note"):
                     page.fills.append(_Fill(x0, y_top, x1 - x0, y_bot - y_top, 0.88))
-                if st.table_style == "grid":
+                boxed = st.table_style in ("grid", "bold_outer_frame") or (
+                    st.table_style == "frame_no_row_rules" and header_like
+                )
+                if boxed:
                     page.lines.extend(
                         [
                             _Line(x0, y_top, x1, y_top, lw),
@@ -546,13 +585,21 @@ class _Renderer:
                     )
                 elif st.table_style == "horizontal":
                     page.lines.extend([_Line(x0, y_top, x1, y_top, lw), _Line(x0, y_bot, x1, y_bot, lw)])
+                elif st.table_style == "vertical_only":
+                    page.lines.extend([_Line(x0, y_top, x0, y_bot, lw), _Line(x1, y_top, x1, y_bot, lw)])
             # text: centred in a complete piece; a cell split over pages flows its lines top-down
             todo = list(cl.lines)
             partial = [p for p in pieces if not p[3]]
             complete = [p for p in pieces if p[3]]
             placements: list[tuple[int, float, list[str]]] = []  # page, first line top, lines
             for page_i, y_top, y_bot, _ in complete:
-                placements.append((page_i, (y_top + y_bot) / 2 - lead * len(todo) / 2, todo))
+                if valign == "top":
+                    first_top = y_top + st.pad_v
+                elif valign == "bottom":
+                    first_top = y_bot - st.pad_v - lead * len(todo)
+                else:
+                    first_top = (y_top + y_bot) / 2 - lead * len(todo) / 2
+                placements.append((page_i, first_top, todo))
             for k, (page_i, y_top, y_bot, _) in enumerate(partial):
                 room = max(0, int((y_bot - y_top - 2 * st.pad_v) // lead))
                 take = todo if k == len(partial) - 1 else todo[:room]
@@ -596,6 +643,37 @@ class _Renderer:
                     under_header = g.row_kinds[r] in head_kinds and g.row_kinds[nxt] not in head_kinds
                     if under_header or g.row_kinds[nxt] == "section":
                         page.lines.append(_Line(xa, y + gl.heights[r], xb, y + gl.heights[r], lw))
+        elif st.table_style in ("frame_no_row_rules", "outer_header", "bold_outer_frame"):
+            frame_w = (st.outer_width or lw * 3) if st.table_style == "bold_outer_frame" else lw
+            value_x = gl.col_x[_label_cols(g)]
+            for page_i, rows in segments:
+                page = self.pages[page_i]
+                xa, xb = gl.col_x[0], gl.col_x[-1]
+                top = rows[0][1]
+                bot = rows[-1][1] + gl.heights[rows[-1][0]]
+                page.lines.extend(
+                    [
+                        _Line(xa, top, xb, top, frame_w),
+                        _Line(xa, bot, xb, bot, frame_w),
+                        _Line(xa, top, xa, bot, frame_w),
+                        _Line(xb, top, xb, bot, frame_w),
+                    ]
+                )
+                if st.table_style == "frame_no_row_rules" and xa < value_x < xb:
+                    # the label/figure rule runs down the body rows (header rows are boxed cell by cell)
+                    run_top: float | None = None
+                    for r, y in [*rows, (-1, bot)]:
+                        body = r >= 0 and g.row_kinds[r] not in HEADER_KINDS
+                        if body and run_top is None:
+                            run_top = y
+                        elif not body and run_top is not None:
+                            page.lines.append(_Line(value_x, run_top, value_x, y, lw))
+                            run_top = None
+                if st.table_style == "outer_header":
+                    for i, (r, y) in enumerate(rows[:-1]):
+                        nxt = rows[i + 1][0]
+                        if g.row_kinds[r] in HEADER_KINDS and g.row_kinds[nxt] not in HEADER_KINDS:
+                            page.lines.append(_Line(xa, y + gl.heights[r], xb, y + gl.heights[r], lw))
 
     # -- document
     def run(self) -> None:
