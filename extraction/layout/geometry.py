@@ -757,12 +757,26 @@ def _split_row(
     th: float,
     bbox_map: Callable[[BBox], BBox] | None,
 ) -> list[Line]:
-    """One Line per printed line of a stacked grid row: each cell's words go to the nearest line."""
+    """One Line per printed line of a stacked grid row: a figure goes to the nearest line; a label
+    cell's wrapped labels are matched to the lines as in an unruled table (`_assign_row_labels`:
+    a label's figures may stand at its top, middle or bottom), the rest to the nearest line."""
     nc = len(g.xs) - 1
     by_band: dict[int, list[list[Word]]] = {}  # per cell of the row: its words on each line
     for k in {g.owner[r][c] for c in range(nc)}:
         by_band[k] = [[] for _ in bands]
-        for w in content[k]:
+        rest = content[k]
+        text = [w for w in content[k] if not w.numeric]
+        if text and len({round(w.cy / th) for w in text}) > 1:
+            blocks = _label_blocks(text, th, [], bands)
+            anchors: list[dict] = [{"y": y, "row": None} for y in bands]
+            _assign_row_labels(blocks, anchors, th, 0.35 * th)
+            placed: set[int] = set()
+            for i, a in enumerate(anchors):
+                if a["row"] is not None:
+                    by_band[k][i].extend(blocks[a["row"]].words)
+                    placed.update(id(w) for w in blocks[a["row"]].words)
+            rest = [w for w in content[k] if id(w) not in placed]
+        for w in rest:
             by_band[k][min(range(len(bands)), key=lambda i, w=w: abs(w.cy - bands[i]))].append(w)
     out: list[Line] = []
     for j in range(len(bands)):
@@ -893,13 +907,14 @@ def _text_blocks(
         zone = _zone(vlines, i, th)
         if zone is not None:
             j, _rows = zone
-            # the first row's wrapped label may start a few lines above its numbers (a label
-            # wrapped over five lines of a narrow column, its numbers centred on the third)
+            # the first row's wrapped label may start several lines above its numbers (a label
+            # wrapped over five lines of a narrow column, its numbers centred on the third, or at
+            # the bottom of eight)
             left = min(w.bbox[0] for w in vlines[i] if w.numeric)
             b = i
             while (
                 b > start
-                and i - b < 3
+                and i - b < MAX_LABEL_LINES
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
                 and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < WRAP_GAP * th
             ):
@@ -917,6 +932,9 @@ def _text_blocks(
     return blocks
 
 
+FIRST_LINE_INDENT = 4.0  # the widest first-line indent of a wrapped label, in text heights
+FULL_LINE = 4.0  # the narrowest label line (text heights) that a wrap continues under a first-line indent
+MAX_LABEL_LINES = 8  # the most lines one wrapped row label covers (a narrow label column)
 SPACE_GAP = 1.8  # the widest stray space inside one label on one line, in text heights
 WRAP_GAP = 1.2  # the widest gap between two lines of one wrapped label, in text heights (1.5 line spacing)
 
@@ -1046,7 +1064,7 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
             at_column = gap > 0.15 * th and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)
             enum_next = bool(_ENUM.match(w.text))
             if not enum_next and (
-                (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th) or (not at_column and gap < SPACE_GAP * th)
+                (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th and not at_column) or (not at_column and gap < SPACE_GAP * th)
             ):
                 cur = _merge_words(cur, w)
             else:
@@ -1070,7 +1088,28 @@ def _label_blocks(
         return ys[k] if k < len(ys) and ys[k] < bottom - inner else None
 
     blocks: list[_LabelBlock] = []
-    for w in sorted(_join_label_words(words, th), key=lambda w: (w.cy, w.bbox[0])):
+    joined = _join_label_words(words, th)
+    # words with another label to their right on their line: in a group-label column, never the
+    # continuation of a row label (the row label is the rightmost)
+    left_of_label = {
+        id(w)
+        for w in joined
+        if any(
+            o is not w and o.bbox[0] >= w.bbox[2] and min(o.bbox[3], w.bbox[3]) - max(o.bbox[1], w.bbox[1]) > 0.5 * th
+            for o in joined
+        )
+    }
+    # one-character words stacked one a line (三、本年度办理结果 printed vertically): a group label
+    singles = [w for w in joined if len(w.text.strip()) == 1]
+    stacked = {
+        id(w)
+        for w in singles
+        if any(
+            o is not w and abs(o.cx - w.cx) < 0.5 * th and 0 < abs(o.cy - w.cy) < 1.8 * max(th, w.height)
+            for o in singles
+        )
+    }
+    for w in sorted(joined, key=lambda w: (w.cy, w.bbox[0])):
         best = None
         for b in blocks[::-1][:12]:
             last = max(b.words, key=lambda x: x.bbox[3])
@@ -1078,13 +1117,22 @@ def _label_blocks(
             local = max(th, min(w.height, last.height))
             if not (-0.4 * local <= gap <= WRAP_GAP * local):
                 continue
+            # a wrapped label with a first-line indent ("  2.其他法律行政法规禁" / "止公开"): the
+            # next line starts a little left of the first, under a line that ran full
+            indent_wrap = (
+                b.x0 - FIRST_LINE_INDENT * th <= w.bbox[0] < b.x0 - 0.8 * th
+                and last.bbox[2] - last.bbox[0] >= FULL_LINE * th
+                and id(w) not in left_of_label
+                and id(w) not in stacked
+            )
             aligned = (
                 abs(w.bbox[0] - b.x0) < 0.8 * th
                 or abs(w.cx - (b.x0 + b.x1) / 2) < 0.8 * th
                 or abs(w.bbox[2] - b.x1) < 0.8 * th
+                or indent_wrap
             )
             overlap = min(b.x1, w.bbox[2]) - max(b.x0, w.bbox[0])
-            if not aligned or overlap < 0.5 * min(b.x1 - b.x0, w.bbox[2] - w.bbox[0]):
+            if not aligned or (overlap < 0.5 * min(b.x1 - b.x0, w.bbox[2] - w.bbox[0]) and not indent_wrap):
                 continue
             if _ENUM.match(w.text) or _SECTION.match(w.text):
                 continue
@@ -1105,6 +1153,148 @@ def _label_blocks(
         else:
             best.words.append(w)
     return blocks
+
+
+@dataclass(frozen=True)
+class RowMatchCosts:
+    """The costs of matching an unruled table's row-label cells to its lines of figures
+    (`_assign_row_labels`), in squared text heights of misfit."""
+
+    label_without_figures: float = 1.5  # a row label left with no figures: a blank row, or a stray line
+    figures_without_label: float = 6.0  # a line of figures that no label takes
+    split_label: float = 2.5  # cutting a label cell that the wrap rule joined (two rows' labels)
+    max_misfit: float = 1.6  # text heights between a figure line and where the cell's valign puts it
+
+
+ROW_MATCH = RowMatchCosts()
+_VALIGN = ("top", "centre", "bottom")
+
+
+def _row_label_blocks(blocks: list[_LabelBlock], th: float) -> list[int]:
+    """The blocks that are row labels: no other label block stands to their right at their height
+    (a group label — 三、本年度办理结果 stacked one character a line, （三）不予公开 — has the
+    rows' own labels beside it)."""
+    out = []
+    for k, b in enumerate(blocks):
+        if not b.words:
+            continue
+        beside = any(
+            j != k
+            and o.words
+            and o.x0 >= b.x1 - 0.3 * th
+            and min(o.bottom, b.bottom) - max(o.top, b.top) > 0.3 * th
+            for j, o in enumerate(blocks)
+        )
+        if not beside:
+            out.append(k)
+    return sorted(out, key=lambda k: blocks[k].top)
+
+
+def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float, pad: float) -> set[int]:
+    """Row-label cells → lines of figures, in one order-keeping match (a dynamic programme).
+
+    In a table without row rules, a row's label may wrap over several lines while its figures
+    stand on one line: at the label's top, middle or bottom (the cells' vertical alignment, the
+    same all through a table). So each label cell is matched with the line of figures that its
+    alignment puts it next to, and the alignment that fits the whole table best is the one used.
+    A label cell the wrap rule joined across two rows (no enumerator or gap marked the second's
+    start) may be cut at a line between them, at a cost. Sets each anchor's "row"; returns the
+    blocks used (a cut adds blocks)."""
+    costs = ROW_MATCH
+    first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
+    reach = costs.max_misfit * th
+    rows = [
+        k
+        for k in _row_label_blocks(blocks, th)
+        if blocks[k].bottom + reach >= first_y
+        and blocks[k].top - reach <= last_y
+        and not _SECTION.match(blocks[k].text(th))  # 第二十条第（五）项: a sub-table's heading
+    ]
+    # units: the lines of the row-label blocks, top to bottom, with the block each belongs to
+    units: list[tuple[int, list[Word]]] = [(k, ln) for k in rows for ln in group_lines(blocks[k].words)]
+    n, m = len(units), len(anchors)
+    if n == 0:
+        return set()
+
+    def top(i: int) -> float:
+        return min(w.bbox[1] for w in units[i][1])
+
+    def bottom(i: int) -> float:
+        return max(w.bbox[3] for w in units[i][1])
+
+    def misfit(i: int, i2: int, j: int, valign: str) -> float:
+        t, b = top(i), max(bottom(x) for x in range(i, i2))
+        point = t + 0.5 * th if valign == "top" else b - 0.5 * th if valign == "bottom" else (t + b) / 2
+        # (a figure's line sits a little off the label's: another font, another baseline)
+        return max(0.0, abs(anchors[j]["y"] - point) - 0.3 * th) / th
+
+    best: tuple[float, list[tuple[int, int, int | None]]] | None = None
+    inf = float("inf")
+    for valign in _VALIGN:
+        # cost[i][j]: the best cost having placed the first i lines and the first j anchors
+        cost = [[inf] * (m + 1) for _ in range(n + 1)]
+        back: list[list[tuple[int, int, int | None] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
+        cost[0][0] = 0.0
+        for i in range(n + 1):
+            for j in range(m + 1):
+                c = cost[i][j]
+                if c == inf:
+                    continue
+                if j < m and c + costs.figures_without_label < cost[i][j + 1]:
+                    cost[i][j + 1] = c + costs.figures_without_label
+                    back[i][j + 1] = (i, j, None)
+                if i == n:
+                    continue
+                # a label cell: lines i..i2-1, inside one block (a cut costs split_label)
+                start_cut = costs.split_label if i > 0 and units[i - 1][0] == units[i][0] else 0.0
+                for i2 in range(i + 1, n + 1):
+                    if units[i2 - 1][0] != units[i][0]:
+                        break
+                    if i2 < n and units[i2][0] == units[i][0]:
+                        # ends inside its block: the next cell starts with a cut (charged there)
+                        pass
+                    base = c + start_cut
+                    if base + costs.label_without_figures < cost[i2][j]:
+                        cost[i2][j] = base + costs.label_without_figures
+                        back[i2][j] = (i, j, -1)
+                    if j < m:
+                        f = misfit(i, i2, j, valign)
+                        if f <= costs.max_misfit:
+                            total = base + f * f
+                            if total < cost[i2][j + 1]:
+                                cost[i2][j + 1] = total
+                                back[i2][j + 1] = (i, j, j)
+        if cost[n][m] == inf:
+            continue
+        path: list[tuple[int, int, int | None]] = []
+        i, j = n, m
+        while (i, j) != (0, 0):
+            step = back[i][j]
+            assert step is not None
+            pi, pj, matched = step
+            if matched is not None:
+                path.append((pi, i, matched))
+            i, j = pi, pj
+        if best is None or cost[n][m] < best[0] - 1e-9:
+            best = (cost[n][m], path[::-1])
+    assigned: set[int] = set()
+    if best is None:
+        return assigned
+    pieces: dict[int, int] = {}  # the first piece of each block keeps the block
+    for i, i2, matched in best[1]:
+        k = units[i][0]
+        words = [w for x in range(i, i2) for w in units[x][1]]
+        if k not in pieces:
+            pieces[k] = k
+            blocks[k].words = words
+            target = k
+        else:
+            blocks.append(_LabelBlock(words))
+            target = len(blocks) - 1
+        if matched is not None and matched >= 0:
+            anchors[matched]["row"] = target
+            assigned.add(target)
+    return assigned
 
 
 def _split_joined_labels(blocks: list[_LabelBlock], anchors: list[dict], assigned: set[int], pad: float) -> None:
@@ -1208,20 +1398,7 @@ def _aligned_table(
     blocks = _label_blocks(label_words, th, hrules, [a["y"] for a in anchors])
     first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
     pad = 0.35 * th
-    # row labels: the rightmost block covering an anchor
-    assigned: set[int] = set()
-    for a in anchors:
-        covering = [k for k, b in enumerate(blocks) if b.top - pad <= a["y"] <= b.bottom + pad]
-        if covering:
-            k = max(covering, key=lambda k: blocks[k].x0)
-            if k in assigned:  # a tall label over two anchors: it belongs to the nearer one
-                other = next(x for x in anchors if x["row"] == k)
-                if abs(other["y"] - blocks[k].centre) <= abs(a["y"] - blocks[k].centre):
-                    continue
-                other["row"] = None
-            a["row"] = k
-            assigned.add(k)
-    _split_joined_labels(blocks, anchors, assigned, pad)
+    assigned = _assign_row_labels(blocks, anchors, th, pad)
     row_x0 = [blocks[a["row"]].x0 for a in anchors if a["row"] is not None]
     # a label in the row-label column with no numbers beside it: an enumerated one is a row of
     # blank cells; another is a piece of the label above it that the line spacing cut off
@@ -1275,7 +1452,22 @@ def _aligned_table(
             return min(right, key=lambda b: b.x0).text(th) if right else ""
 
         firsts = [a for a in anchors if a["y"] <= g.centre + 0.5 * th and _FIRST_ENUM.match(next_label(a))]
-        target = max(firsts, key=lambda a: a["y"]) if firsts else min(anchors, key=lambda a: abs(a["y"] - g.top))
+        below = [a for a in anchors if a["y"] > g.bottom]
+        beside = any(
+            blocks[j].words
+            and blocks[j].x0 >= g.x1 - 0.3 * th
+            and min(blocks[j].bottom, g.bottom) - max(blocks[j].top, g.top) > 0.3 * th
+            for j in range(len(blocks))
+            if j != k
+        )
+        if not beside and not any(g.top - pad <= a["y"] <= g.bottom + pad for a in anchors) and below:
+            # a group label on a line of its own ("（四）无法提供" above its rows, indented less):
+            # the rows under it are its group
+            target = min(below, key=lambda a: a["y"])
+        elif firsts:
+            target = max(firsts, key=lambda a: a["y"])
+        else:
+            target = min(anchors, key=lambda a: abs(a["y"] - g.top))
         target["labels"].append(k)
     out: list[Line] = []
     header = [w for k in outside for w in blocks[k].words if blocks[k].bottom < first_y]
