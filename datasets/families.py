@@ -649,4 +649,55 @@ __all__ = [
     "render_family",
     "render_family_many",
     "render_truth",
+    "write_family",
 ]
+
+
+def write_family(
+    family: str, n: int, out_dir: str | Path, seed: int = 0, *, start: int = 0, labeled: bool = False
+) -> list[Path]:
+    """Write reports start..start+n-1 of a family (and the 8 labeled reports with `labeled`) as
+    `out_dir/<id>.pdf` + `out_dir/truth/<id>.json`; ids `fam-<family>-<seed>-<index>` or
+    `fam-<family>-<seed>-<labeled stem>`. Returns the PDFs written."""
+    out = Path(out_dir)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    sources: list[Any] = list(range(start, start + n)) + (labeled_truths() if labeled else [])
+    written = []
+    for src, r in zip(sources, render_family_many(sources, family, seed=seed), strict=True):
+        rid = f"fam-{family}-{seed}-{src:05d}" if isinstance(src, int) else f"fam-{family}-{seed}-{Path(src).stem}"
+        (out / f"{rid}.pdf").write_bytes(r.pdf)
+        text = json.dumps(r.truth, ensure_ascii=False, indent=1) + "\n"
+        (out / "truth" / f"{rid}.json").write_text(text, encoding="utf-8")
+        written.append(out / f"{rid}.pdf")
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog="python -m gongkai_datasets.families", description="Render reports in table-style families."
+    )
+    ap.add_argument("--families", default="", help=f"comma-separated (default all): {','.join(FAMILIES)}")
+    ap.add_argument("--n", type=int, default=20, help="reports per family")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--labeled", action="store_true", help="also the 8 labeled reports in every family")
+    ap.add_argument("--out", required=True, help="folder: OUT/<family>/<id>.pdf and OUT/<family>/truth/<id>.json")
+    ap.add_argument("--list", action="store_true", help="print the families and their descriptions, then exit")
+    args = ap.parse_args(argv)
+    if args.list:
+        for name, spec in FAMILIES.items():
+            print(f"{name} [{spec.renderer}{', seen' if spec.seen else ''}]: {spec.description}")
+        return 0
+    names = [f.strip() for f in args.families.split(",") if f.strip()] or list(FAMILIES)
+    for name in names:
+        family_spec(name)
+    for name in names:
+        written = write_family(name, args.n, Path(args.out) / name, args.seed, start=args.start, labeled=args.labeled)
+        print(f"{name}: {len(written)} reports in {Path(args.out) / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

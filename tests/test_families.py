@@ -249,3 +249,16 @@ def test_bench_kinds():
     assert ok == ["pdf", "scan"] and len(skipped) == 1 and "no_such_preset" in skipped[0]
     with pytest.raises(ValueError, match="unknown kind"):
         b.preset_of("xerox")
+
+
+def test_cli_writes_pdfs_and_truth(tmp_path, capsys):
+    import json
+
+    assert fam.main(["--families", "three_line", "--n", "2", "--seed", "3", "--out", str(tmp_path)]) == 0
+    pdfs = sorted((tmp_path / "three_line").glob("*.pdf"))
+    assert [p.name for p in pdfs] == ["fam-three_line-3-00000.pdf", "fam-three_line-3-00001.pdf"]
+    t = json.loads((tmp_path / "three_line" / "truth" / "fam-three_line-3-00001.json").read_text(encoding="utf-8"))
+    assert t["family"] == "three_line" and t["render"]["frame"] == "three_line"
+    assert pdfs[1].read_bytes() == fam.render_family(1, "three_line", seed=3).pdf
+    assert fam.main(["--list", "--out", str(tmp_path)]) == 0
+    assert "frame_no_row_rules [reportlab]" in capsys.readouterr().out
