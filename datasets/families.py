@@ -46,7 +46,7 @@ from typing import Any
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
 
 from .render import Document, GCell, Grid, Para, random_agency, render
-from .render_pdf import FONT_KEYS, random_pdf_style, render_pdf
+from .render_pdf import FONT_KEYS, TABLE_STYLES, random_pdf_style, render_pdf
 from .values import ReportValues, random_values
 
 RENDERERS = ("reportlab", "libreoffice", "chromium")
@@ -227,9 +227,12 @@ def _office(renderer: str) -> Callable[[random.Random], FamilyStyle]:
     return sample
 
 
-def _generator_default(rng: random.Random) -> FamilyStyle:
-    # today's generator as it is: render_pdf's own random style (the "seen" data)
-    return FamilyStyle(renderer="reportlab", frame="generator")
+def _generator(table_style: str) -> Callable[[random.Random], FamilyStyle]:
+    # today's generator as it is (render_pdf's own random page style), its frame fixed: the "seen" data
+    def sample(rng: random.Random) -> FamilyStyle:
+        return FamilyStyle(renderer="reportlab", frame=f"generator:{table_style}")
+
+    return sample
 
 
 _D_VARIATION = " Alignment, font and size, header shading, repeated header vary inside the family."
@@ -340,14 +343,17 @@ FAMILIES: dict[str, FamilySpec] = {
             "chromium",
             _office("chromium"),
         ),
-        FamilySpec(
-            "generator_default",
-            "Today's generator as it is (render_pdf's random style: grid 55 %, three-line 20 %, horizontal "
-            "10 %, none 15 %; three merged label columns). The only SEEN family: what the shipped model, "
-            "calibrator and thresholds were tuned on. A reference, not a held-out family.",
-            "reportlab",
-            _generator_default,
-            seen=True,
+        *(
+            FamilySpec(
+                f"generator_{ts}",
+                f"SEEN. Today's generator unchanged (render_pdf's random page style, three merged label columns, "
+                f"table 二 as one table) with its frame fixed to {ts}: the data the shipped model, calibrator and "
+                "thresholds were tuned on. A reference, not a held-out family.",
+                "reportlab",
+                _generator(ts),
+                seen=True,
+            )
+            for ts in TABLE_STYLES
         ),
     )
 }
@@ -479,8 +485,8 @@ def family_document(doc: Document, fs: FamilyStyle) -> Document:
 
 def _reportlab(doc: Document, fs: FamilyStyle, rng: random.Random) -> tuple[bytes, int, dict[str, Any], dict[str, Any]]:
     base = random_pdf_style(rng)
-    if fs.frame == "generator":
-        r = render_pdf(doc, rng, style=base)
+    if fs.frame.startswith("generator:"):
+        r = render_pdf(doc, rng, style=replace(base, table_style=fs.frame.split(":", 1)[1]))
         return r.pdf, r.pages, r.boxes, r.info
     pst = replace(
         base,

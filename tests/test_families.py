@@ -64,7 +64,7 @@ def _text_in(page, box, height):
 
 @pytest.mark.parametrize("family", REPORTLAB)
 def test_reportlab_family_renders_exact_truth(family):
-    for i in range(3):
+    for i in range(2):
         r = fam.render_family(i, family, seed=5)
         assert r.renderer == "reportlab" and r.pdf.startswith(b"%PDF")
         _check_truth(r)
@@ -83,7 +83,7 @@ def test_reportlab_family_renders_exact_truth(family):
 def test_labeled_reports_render_in_every_family(family):
     truths = fam.labeled_truths()
     assert len(truths) == 8
-    for path in truths[::3]:
+    for path in truths[::4]:
         r = fam.render_truth(path, family, seed=1)
         _check_truth(r)
         _check_text(r)
@@ -126,7 +126,7 @@ def test_family_styles_vary_inside_a_family():
 
 
 def test_registry_is_documented_and_names_the_seen_families():
-    assert fam.SEEN_FAMILIES == ("generator_default",)
+    assert fam.SEEN_FAMILIES == ("generator_grid", "generator_three_line", "generator_horizontal", "generator_none")
     assert set(fam.HELD_OUT_FAMILIES) | set(fam.SEEN_FAMILIES) == set(fam.FAMILIES)
     for name, spec in fam.FAMILIES.items():
         assert spec.name == name and len(spec.description) > 60 and spec.renderer in fam.RENDERERS
@@ -234,9 +234,9 @@ def test_bench_scores_a_family_and_names_the_worst():
     assert [r["labeled"] for r in rows] == [False, True]
     for r in rows:
         assert r["cells"] > 100 and 0 <= r["wrong_unreviewed"] <= r["wrong"] <= r["cells"] and r["extract_s"] > 0
-    seen = dict(rows[0], family="generator_default", wrong=0, wrong_unreviewed=0)
+    seen = dict(rows[0], family="generator_grid", wrong=0, wrong_unreviewed=0)
     summary = b.summarize([*rows, seen])
-    assert {s["family"] for s in summary} == {"frame_no_row_rules", "generator_default"}
+    assert {s["family"] for s in summary} == {"frame_no_row_rules", "generator_grid"}
     worst = b.worst_lines(summary)
     assert len(worst) == 1 and "frame_no_row_rules" in worst[0]  # the seen family is never the worst held out
     assert "| frame_no_row_rules | held out |" in b.markdown(summary)
