@@ -28,6 +28,10 @@ The axes (`FamilyStyle`):
 - renderer: `reportlab` (like the generator), `libreoffice` (python-docx → LibreOffice Writer →
   PDF) or `chromium` (HTML → headless Chromium → PDF); see `datasets/render_office.py`.
 
+Seen and held out: the four `generator_*` families are today's generator with each of its frames
+(`seen=True`: what the shipped model, calibrator and thresholds were tuned on); every other family
+is held out (`HELD_OUT_FAMILIES`). `python -m gongkai_datasets.families --list` prints them all.
+
 Truth: the format of `datasets/README.md` (`report`, `cells`, `violations`, `ambiguous`, `notes`,
 `flattener` = "digital_pdf") plus `family`, `render` (renderer, frame, labels, proactive layout,
 fonts, pages, ...) and, for reportlab only, `boxes` (cell boxes in PDF points; LibreOffice and
