@@ -262,3 +262,12 @@ def test_cli_writes_pdfs_and_truth(tmp_path, capsys):
     assert pdfs[1].read_bytes() == fam.render_family(1, "three_line", seed=3).pdf
     assert fam.main(["--list", "--out", str(tmp_path)]) == 0
     assert "frame_no_row_rules [reportlab]" in capsys.readouterr().out
+
+
+def test_render_from_values_with_an_rng():
+    rv = _values_mod.random_values(random.Random(3), "2019", blank_rate=1.0)
+    a = fam.render_family(rv, "horizontal_only", random.Random(11))
+    b = fam.render_family(rv, "horizontal_only", random.Random(11))
+    assert a.pdf == b.pdf and a.truth["cells"] == rv.cells and a.truth["report"]["format"] == "2019"
+    assert any(v is None for v in rv.cells.values())  # blank cells stay blank in the truth
+    _check_truth(a)
