@@ -271,3 +271,34 @@ def test_render_from_values_with_an_rng():
     assert a.pdf == b.pdf and a.truth["cells"] == rv.cells and a.truth["report"]["format"] == "2019"
     assert any(v is None for v in rv.cells.values())  # blank cells stay blank in the truth
     _check_truth(a)
+
+
+def _hrules(pdf: bytes, page_no: int) -> list[tuple[float, float, float]]:
+    """Horizontal rules on a page: (y from the top, x0, x1) of every flat path object."""
+    doc = pdfium.PdfDocument(pdf)
+    page = doc[page_no - 1]
+    h = page.get_height()
+    out = []
+    for obj in page.get_objects():
+        if obj.type == pdfium.raw.FPDF_PAGEOBJ_PATH:
+            left, bottom, right, top = obj.get_bounds()
+            if top - bottom < 3 and right - left > 5:
+                out.append((h - (top + bottom) / 2, left, right))
+    return out
+
+
+@pytest.mark.parametrize(("family", "ruled"), [("frame_no_row_rules", False), ("grid_merged_labels", True)])
+def test_frame_no_row_rules_draws_no_rule_between_body_rows(family, ruled):
+    above, row = "applications.denied.security_stability.commercial", "applications.denied.third_party.commercial"
+    checked = 0
+    for i in range(4):
+        r = fam.render_family(i, family, seed=12)
+        a, b = r.truth["boxes"][above], r.truth["boxes"][row]
+        if a["page"] != b["page"]:
+            continue  # the row starts a page: the frame closes the table there
+        x = (b["bbox"][0] + b["bbox"][2]) / 2
+        y = b["bbox"][1]
+        hit = any(abs(ry - y) < 1.0 and x0 <= x <= x1 for ry, x0, x1 in _hrules(r.pdf, b["page"]))
+        assert hit is ruled, (family, i)
+        checked += 1
+    assert checked >= 2
