@@ -4,6 +4,8 @@
 - `render`: the document model of a report (`render` -> `Document` of `Para` and `Grid`).
 - `flatten`: flatteners turning a document into input text/bytes (`FLATTENERS`, `ALL`).
 - `generate`: `generate(n, out_dir, seed, ...)` writes inputs and truth; CLI `main()`.
+- `families`: table-style families (`FAMILIES`, `render_family`) rendered by reportlab, LibreOffice
+  (`render_office`, from python-docx) or headless Chromium (from HTML), for leave-one-family-out benches.
 
 Real labeled inputs live next to this file: `seeds/` and `real/` (each with `truth/`).
 """

@@ -28,6 +28,10 @@ The axes (`FamilyStyle`):
 - renderer: `reportlab` (like the generator), `libreoffice` (python-docx → LibreOffice Writer →
   PDF) or `chromium` (HTML → headless Chromium → PDF); see `datasets/render_office.py`.
 
+Seen and held out: the four `generator_*` families are today's generator with each of its frames
+(`seen=True`: what the shipped model, calibrator and thresholds were tuned on); every other family
+is held out (`HELD_OUT_FAMILIES`). `python -m gongkai_datasets.families --list` prints them all.
+
 Truth: the format of `datasets/README.md` (`report`, `cells`, `violations`, `ambiguous`, `notes`,
 `flattener` = "digital_pdf") plus `family`, `render` (renderer, frame, labels, proactive layout,
 fonts, pages, ...) and, for reportlab only, `boxes` (cell boxes in PDF points; LibreOffice and
@@ -46,7 +50,7 @@ from typing import Any
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
 
 from .render import Document, GCell, Grid, Para, random_agency, render
-from .render_pdf import FONT_KEYS, random_pdf_style, render_pdf
+from .render_pdf import FONT_KEYS, TABLE_STYLES, random_pdf_style, render_pdf
 from .values import ReportValues, random_values
 
 RENDERERS = ("reportlab", "libreoffice", "chromium")
@@ -227,9 +231,12 @@ def _office(renderer: str) -> Callable[[random.Random], FamilyStyle]:
     return sample
 
 
-def _generator_default(rng: random.Random) -> FamilyStyle:
-    # today's generator as it is: render_pdf's own random style (the "seen" data)
-    return FamilyStyle(renderer="reportlab", frame="generator")
+def _generator(table_style: str) -> Callable[[random.Random], FamilyStyle]:
+    # today's generator as it is (render_pdf's own random page style), its frame fixed: the "seen" data
+    def sample(rng: random.Random) -> FamilyStyle:
+        return FamilyStyle(renderer="reportlab", frame=f"generator:{table_style}")
+
+    return sample
 
 
 _D_VARIATION = " Alignment, font and size, header shading, repeated header vary inside the family."
@@ -340,14 +347,17 @@ FAMILIES: dict[str, FamilySpec] = {
             "chromium",
             _office("chromium"),
         ),
-        FamilySpec(
-            "generator_default",
-            "Today's generator as it is (render_pdf's random style: grid 55 %, three-line 20 %, horizontal "
-            "10 %, none 15 %; three merged label columns). The only SEEN family: what the shipped model, "
-            "calibrator and thresholds were tuned on. A reference, not a held-out family.",
-            "reportlab",
-            _generator_default,
-            seen=True,
+        *(
+            FamilySpec(
+                f"generator_{ts}",
+                f"SEEN. Today's generator unchanged (render_pdf's random page style, three merged label columns, "
+                f"table 二 as one table) with its frame fixed to {ts}: the data the shipped model, calibrator and "
+                "thresholds were tuned on. A reference, not a held-out family.",
+                "reportlab",
+                _generator(ts),
+                seen=True,
+            )
+            for ts in TABLE_STYLES
         ),
     )
 }
@@ -479,8 +489,8 @@ def family_document(doc: Document, fs: FamilyStyle) -> Document:
 
 def _reportlab(doc: Document, fs: FamilyStyle, rng: random.Random) -> tuple[bytes, int, dict[str, Any], dict[str, Any]]:
     base = random_pdf_style(rng)
-    if fs.frame == "generator":
-        r = render_pdf(doc, rng, style=base)
+    if fs.frame.startswith("generator:"):
+        r = render_pdf(doc, rng, style=replace(base, table_style=fs.frame.split(":", 1)[1]))
         return r.pdf, r.pages, r.boxes, r.info
     pst = replace(
         base,
@@ -649,4 +659,55 @@ __all__ = [
     "render_family",
     "render_family_many",
     "render_truth",
+    "write_family",
 ]
+
+
+def write_family(
+    family: str, n: int, out_dir: str | Path, seed: int = 0, *, start: int = 0, labeled: bool = False
+) -> list[Path]:
+    """Write reports start..start+n-1 of a family (and the 8 labeled reports with `labeled`) as
+    `out_dir/<id>.pdf` + `out_dir/truth/<id>.json`; ids `fam-<family>-<seed>-<index>` or
+    `fam-<family>-<seed>-<labeled stem>`. Returns the PDFs written."""
+    out = Path(out_dir)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    sources: list[Any] = list(range(start, start + n)) + (labeled_truths() if labeled else [])
+    written = []
+    for src, r in zip(sources, render_family_many(sources, family, seed=seed), strict=True):
+        rid = f"fam-{family}-{seed}-{src:05d}" if isinstance(src, int) else f"fam-{family}-{seed}-{Path(src).stem}"
+        (out / f"{rid}.pdf").write_bytes(r.pdf)
+        text = json.dumps(r.truth, ensure_ascii=False, indent=1) + "\n"
+        (out / "truth" / f"{rid}.json").write_text(text, encoding="utf-8")
+        written.append(out / f"{rid}.pdf")
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog="python -m gongkai_datasets.families", description="Render reports in table-style families."
+    )
+    ap.add_argument("--families", default="", help=f"comma-separated (default all): {','.join(FAMILIES)}")
+    ap.add_argument("--n", type=int, default=20, help="reports per family")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--labeled", action="store_true", help="also the 8 labeled reports in every family")
+    ap.add_argument("--out", required=True, help="folder: OUT/<family>/<id>.pdf and OUT/<family>/truth/<id>.json")
+    ap.add_argument("--list", action="store_true", help="print the families and their descriptions, then exit")
+    args = ap.parse_args(argv)
+    if args.list:
+        for name, spec in FAMILIES.items():
+            print(f"{name} [{spec.renderer}{', seen' if spec.seen else ''}]: {spec.description}")
+        return 0
+    names = [f.strip() for f in args.families.split(",") if f.strip()] or list(FAMILIES)
+    for name in names:
+        family_spec(name)
+    for name in names:
+        written = write_family(name, args.n, Path(args.out) / name, args.seed, start=args.start, labeled=args.labeled)
+        print(f"{name}: {len(written)} reports in {Path(args.out) / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .render import Document, GCell, Grid, Para
 
@@ -182,6 +182,8 @@ def to_docx(doc: Document, fs: FamilyStyle, rng: random.Random) -> bytes:
     normal.font.name = fs.font
     normal.font.size = Pt(rng.choice([10.5, 11.0, 12.0]))
     normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), fs.font)
+    # Chinese text: LibreOffice then keeps closing brackets off the start of a line, as Word does
+    normal.element.get_or_add_rPr().append(parse_xml(f'<w:lang {nsdecls("w")} w:eastAsia="zh-CN"/>'))
     h_align = {"left": WD_ALIGN_PARAGRAPH.LEFT, "center": WD_ALIGN_PARAGRAPH.CENTER, "right": WD_ALIGN_PARAGRAPH.RIGHT}
     v_align = {
         "top": WD_CELL_VERTICAL_ALIGNMENT.TOP,
@@ -213,6 +215,9 @@ def to_docx(doc: Document, fs: FamilyStyle, rng: random.Random) -> bytes:
         for r, kind in enumerate(b.row_kinds):
             if kind == "header" and fs.repeat_header:
                 t.rows[r]._tr.get_or_add_trPr().append(parse_xml(f"<w:tblHeader {nsdecls('w')}/>"))
+        for r in range(b.nrows):
+            # LibreOffice leaves a ghost of a row split over a page break: rows never split
+            t.rows[r]._tr.get_or_add_trPr().append(parse_xml(f"<w:cantSplit {nsdecls('w')}/>"))
         for c in b.cells:
             cell = t.cell(c.row, c.col)
             if c.rowspan > 1 or c.colspan > 1:
@@ -225,7 +230,8 @@ def to_docx(doc: Document, fs: FamilyStyle, rng: random.Random) -> bytes:
                 run = para.add_run(c.text)
                 run.font.size = Pt(fs.table_size)
             cell.vertical_alignment = v_align[va]
-            tc_pr = cell._tc.get_or_add_tcPr()
+        tcs = _grid_tcs(t)
+        for c in b.cells:
             edges = cell_edges(b, c, fs.frame, fs.line_width)
             xml = "".join(
                 f'<w:{k} w:val="single" w:sz="{max(2, round(v * 8))}" w:space="0" w:color="000000"/>'
@@ -233,13 +239,49 @@ def to_docx(doc: Document, fs: FamilyStyle, rng: random.Random) -> bytes:
                 else f'<w:{k} w:val="nil"/>'
                 for k, v in edges.items()
             )
-            tc_pr.append(parse_xml(f"<w:tcBorders {nsdecls('w')}>{xml}</w:tcBorders>"))
-            if fs.header_fill and c.role in HEADER_ROLES:
-                tc_pr.append(parse_xml(f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="D9D9D9"/>'))
+            # every piece of a vertically merged cell carries the borders (LibreOffice draws each piece)
+            for r in range(c.row, c.row + c.rowspan):
+                tc_pr = tcs[(r, c.col)].get_or_add_tcPr()
+                _insert_tcpr(tc_pr, parse_xml(f"<w:tcBorders {nsdecls('w')}>{xml}</w:tcBorders>"))
+                if fs.header_fill and c.role in HEADER_ROLES:
+                    shd = f'<w:shd {nsdecls("w")} w:val="clear" w:color="auto" w:fill="D9D9D9"/>'
+                    _insert_tcpr(tc_pr, parse_xml(shd))
         d.add_paragraph()
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()
+
+
+# tcPr children in schema order: an element goes before the first present one that follows it
+_TCPR_ORDER = ("tcW", "gridSpan", "hMerge", "vMerge", "tcBorders", "shd", "noWrap", "tcMar", "textDirection")
+_TCPR_ORDER += ("tcFitText", "vAlign", "hideMark")
+
+
+def _insert_tcpr(tc_pr: Any, el: Any) -> None:
+    from docx.oxml.ns import qn
+
+    tag = el.tag.rsplit("}", 1)[1]
+    later = {qn(f"w:{t}") for t in _TCPR_ORDER[_TCPR_ORDER.index(tag) + 1 :]}
+    for child in tc_pr:
+        if child.tag in later:
+            child.addprevious(el)
+            return
+    tc_pr.append(el)
+
+
+def _grid_tcs(t: Any) -> dict[tuple[int, int], Any]:
+    """(row, grid column) -> the <w:tc> starting there, continuation pieces of vertical merges included."""
+    from docx.oxml.ns import qn
+
+    out = {}
+    for r, row in enumerate(t.rows):
+        col = 0
+        for tc in row._tr.findall(qn("w:tc")):
+            out[(r, col)] = tc
+            pr = tc.tcPr
+            span = pr.find(qn("w:gridSpan")) if pr is not None else None
+            col += int(span.get(qn("w:val"))) if span is not None else 1
+    return out
 
 
 # ----------------------------------------------------------------------------- HTML

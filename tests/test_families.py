@@ -64,7 +64,7 @@ def _text_in(page, box, height):
 
 @pytest.mark.parametrize("family", REPORTLAB)
 def test_reportlab_family_renders_exact_truth(family):
-    for i in range(3):
+    for i in range(2):
         r = fam.render_family(i, family, seed=5)
         assert r.renderer == "reportlab" and r.pdf.startswith(b"%PDF")
         _check_truth(r)
@@ -83,7 +83,7 @@ def test_reportlab_family_renders_exact_truth(family):
 def test_labeled_reports_render_in_every_family(family):
     truths = fam.labeled_truths()
     assert len(truths) == 8
-    for path in truths[::3]:
+    for path in truths[::4]:
         r = fam.render_truth(path, family, seed=1)
         _check_truth(r)
         _check_text(r)
@@ -126,7 +126,7 @@ def test_family_styles_vary_inside_a_family():
 
 
 def test_registry_is_documented_and_names_the_seen_families():
-    assert fam.SEEN_FAMILIES == ("generator_default",)
+    assert fam.SEEN_FAMILIES == ("generator_grid", "generator_three_line", "generator_horizontal", "generator_none")
     assert set(fam.HELD_OUT_FAMILIES) | set(fam.SEEN_FAMILIES) == set(fam.FAMILIES)
     for name, spec in fam.FAMILIES.items():
         assert spec.name == name and len(spec.description) > 60 and spec.renderer in fam.RENDERERS
@@ -234,9 +234,9 @@ def test_bench_scores_a_family_and_names_the_worst():
     assert [r["labeled"] for r in rows] == [False, True]
     for r in rows:
         assert r["cells"] > 100 and 0 <= r["wrong_unreviewed"] <= r["wrong"] <= r["cells"] and r["extract_s"] > 0
-    seen = dict(rows[0], family="generator_default", wrong=0, wrong_unreviewed=0)
+    seen = dict(rows[0], family="generator_grid", wrong=0, wrong_unreviewed=0)
     summary = b.summarize([*rows, seen])
-    assert {s["family"] for s in summary} == {"frame_no_row_rules", "generator_default"}
+    assert {s["family"] for s in summary} == {"frame_no_row_rules", "generator_grid"}
     worst = b.worst_lines(summary)
     assert len(worst) == 1 and "frame_no_row_rules" in worst[0]  # the seen family is never the worst held out
     assert "| frame_no_row_rules | held out |" in b.markdown(summary)
@@ -249,3 +249,56 @@ def test_bench_kinds():
     assert ok == ["pdf", "scan"] and len(skipped) == 1 and "no_such_preset" in skipped[0]
     with pytest.raises(ValueError, match="unknown kind"):
         b.preset_of("xerox")
+
+
+def test_cli_writes_pdfs_and_truth(tmp_path, capsys):
+    import json
+
+    assert fam.main(["--families", "three_line", "--n", "2", "--seed", "3", "--out", str(tmp_path)]) == 0
+    pdfs = sorted((tmp_path / "three_line").glob("*.pdf"))
+    assert [p.name for p in pdfs] == ["fam-three_line-3-00000.pdf", "fam-three_line-3-00001.pdf"]
+    t = json.loads((tmp_path / "three_line" / "truth" / "fam-three_line-3-00001.json").read_text(encoding="utf-8"))
+    assert t["family"] == "three_line" and t["render"]["frame"] == "three_line"
+    assert pdfs[1].read_bytes() == fam.render_family(1, "three_line", seed=3).pdf
+    assert fam.main(["--list", "--out", str(tmp_path)]) == 0
+    assert "frame_no_row_rules [reportlab]" in capsys.readouterr().out
+
+
+def test_render_from_values_with_an_rng():
+    rv = _values_mod.random_values(random.Random(3), "2019", blank_rate=1.0)
+    a = fam.render_family(rv, "horizontal_only", random.Random(11))
+    b = fam.render_family(rv, "horizontal_only", random.Random(11))
+    assert a.pdf == b.pdf and a.truth["cells"] == rv.cells and a.truth["report"]["format"] == "2019"
+    assert any(v is None for v in rv.cells.values())  # blank cells stay blank in the truth
+    _check_truth(a)
+
+
+def _hrules(pdf: bytes, page_no: int) -> list[tuple[float, float, float]]:
+    """Horizontal rules on a page: (y from the top, x0, x1) of every flat path object."""
+    doc = pdfium.PdfDocument(pdf)
+    page = doc[page_no - 1]
+    h = page.get_height()
+    out = []
+    for obj in page.get_objects():
+        if obj.type == pdfium.raw.FPDF_PAGEOBJ_PATH:
+            left, bottom, right, top = obj.get_bounds()
+            if top - bottom < 3 and right - left > 5:
+                out.append((h - (top + bottom) / 2, left, right))
+    return out
+
+
+@pytest.mark.parametrize(("family", "ruled"), [("frame_no_row_rules", False), ("grid_merged_labels", True)])
+def test_frame_no_row_rules_draws_no_rule_between_body_rows(family, ruled):
+    above, row = "applications.denied.security_stability.commercial", "applications.denied.third_party.commercial"
+    checked = 0
+    for i in range(4):
+        r = fam.render_family(i, family, seed=12)
+        a, b = r.truth["boxes"][above], r.truth["boxes"][row]
+        if a["page"] != b["page"]:
+            continue  # the row starts a page: the frame closes the table there
+        x = (b["bbox"][0] + b["bbox"][2]) / 2
+        y = b["bbox"][1]
+        hit = any(abs(ry - y) < 1.0 and x0 <= x <= x1 for ry, x0, x1 in _hrules(r.pdf, b["page"]))
+        assert hit is ruled, (family, i)
+        checked += 1
+    assert checked >= 2
