@@ -50,6 +50,14 @@ class JobOut(BaseModel):
     error_code: str | None
     error_message: str | None
     peak_memory_bytes: int | None = Field(default=None, description="Peak resident memory of the extraction process")
+    worker: str | None = Field(
+        default=None,
+        validation_alias="lease_owner",
+        description="The worker (host:pid:thread) that runs or last ran the job; null while it waits for one",
+    )
+    model_version: str | None = Field(
+        default=None, description="The model version a re-run asked for (null: the active one at run time)"
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
