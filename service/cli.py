@@ -130,11 +130,11 @@ def tokens_create(role: str, name: str, as_json: bool) -> None:
         click.echo(json.dumps({"id": token_id, "name": name, "role": role, "token": secret, "database": database}))
     else:
         click.echo(secret)
-        click.echo(
-            f"gongkai: token {token_id} ({role}, {name}) created in database {database}; it is not shown again. "
-            f"The API accepts it only if it runs on this same database",
-            err=True,
-        )
+    click.echo(
+        f"gongkai: token {token_id} ({role}, {name}) created in database {database}; it is not shown again. "
+        f"The API accepts it only if it runs on this same database",
+        err=True,
+    )
 
 
 @tokens.command("list")

@@ -104,10 +104,12 @@ class Service:
                 else:
                     self.run_job_task(job_id)
             return True
-        except Exception:
+        except Exception as exc:
             if self.settings.immediate:
                 raise
-            log.exception("job %s: could not be queued; the sweeper will queue it again", job_id)
+            # one line, no traceback: while the queue is down every upload would print one
+            log.warning("job %s: could not be queued (%s); the sweeper will queue it again", job_id,
+                        f"{type(exc).__name__}: {exc}")
             return False
 
     def pending_messages(self) -> int | None:

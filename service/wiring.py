@@ -98,6 +98,11 @@ def wiring_line(settings: Settings, role: str) -> str:
     line = f"gongkai {role}: database {w.database}; queue {w.queue}; store {w.store}; models {w.models_dir}"
     if not w.shared:
         line += " (single machine: only processes using this same data folder share work)"
+    elif not settings.redis_url and not settings.immediate:
+        line += (
+            " (PostgreSQL with this machine's SQLite queue: workers elsewhere see a job only when their sweeper "
+            "re-sends it, GONGKAI_REQUEUE_QUEUED_AFTER_S later; set REDIS_URL)"
+        )
     return line
 
 
