@@ -96,6 +96,10 @@ class QueueState(BaseModel):
     pending_messages: int | None = Field(description="Messages waiting in the queue (and scheduled re-runs)")
     queued_jobs: int = Field(description="Jobs waiting for a worker, from the database")
     running_jobs: int
+    orphaned_jobs: int = Field(
+        default=0,
+        description="Running jobs whose worker is not live (killed): each is run again once its lease runs out",
+    )
 
 
 class Status(BaseModel):
@@ -108,10 +112,16 @@ class Status(BaseModel):
 
 
 def queue_state(svc: Service) -> QueueState:
+    from service.workers import live_workers
+
     reachable, detail = (True, "inline") if svc.settings.immediate else svc.queue_status()
     with svc.db.session() as s:
         counts = dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+        owners = s.scalars(select(Job.lease_owner).where(Job.status == "running")).all()
+    live = {w.id for w in live_workers(svc)}
+    orphaned = sum(1 for o in owners if not o or o.rsplit(":", 1)[0] not in live)
     return QueueState(
+        orphaned_jobs=orphaned,
         kind=svc.queue_kind,
         reachable=reachable,
         detail=detail[:300],
@@ -205,7 +215,7 @@ def retry(svc: Service, req: RetryRequest) -> RetryOutcome:
     new_jobs: list[int] = []
     with svc.db.writing(), svc.db.session() as s:
         _check_model(s, req.model_version)
-        query = select(Document)
+        query = select(Document).with_for_update()  # two operators retrying at once: one new job each document
         if req.document_ids is not None:
             query = query.where(Document.id.in_(req.document_ids))
         else:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from huey.consumer import Consumer, Scheduler, Worker
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from service.db import WorkerRow, utcnow
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from service.core import Service
 
 log = logging.getLogger("gongkai.workers")
+FORGET_AFTER_S = 7 * 24 * 3600.0  # a worker not seen for a week is forgotten (its row deleted)
 
 
 def process_id() -> str:
@@ -69,6 +70,10 @@ class Presence:
 
     def start(self) -> None:
         self._beat(first=True)
+        with contextlib.suppress(Exception):  # rows of workers gone long ago: the table stays small
+            forget = utcnow() - dt.timedelta(seconds=FORGET_AFTER_S)
+            with self.svc.db.session() as s:
+                s.execute(delete(WorkerRow).where(WorkerRow.last_seen < forget))
         self._thread = threading.Thread(target=self._run, daemon=True, name="gongkai-presence")
         self._thread.start()
 

@@ -257,6 +257,8 @@ def test_a_requeued_job_shows_its_document_waiting_not_stale_progress(api: Api):
             .values(status="running", lease_owner="gone:1:1", lease_until=utcnow() - dt.timedelta(seconds=5), pages_done=3)
         )
         s.execute(update(Document).where(Document.id == item["document_id"]).values(status="processing"))
+    q = api.get("/v1/workers").json()["queue"]
+    assert q["running_jobs"] == 1 and q["orphaned_jobs"] == 1, q  # its worker is not among the live ones
     sent: list[int] = []
     api.svc.enqueue = lambda job_id, delay=None: sent.append(job_id)  # the message only: no inline re-run
     assert sweep(api.svc) == [item["job_id"]] and sent == [item["job_id"]]
