@@ -283,6 +283,13 @@ def status_cmd(as_json: bool) -> None:
     pending = "?" if q.pending_messages is None else q.pending_messages
     click.echo(f"jobs: {q.queued_jobs} queued, {q.running_jobs} running; {pending} queue messages; all: {st.jobs}")
     click.echo(f"live workers: {len(st.workers)}")
+    if q.queued_jobs and not st.workers:
+        click.echo(
+            "  WARNING: jobs are queued and no worker is live on this database: start `gongkai worker` with the "
+            "same wiring (compare its start line with the lines above)"
+        )
+    if q.orphaned_jobs:
+        click.echo(f"  {q.orphaned_jobs} running jobs have no live worker: they run again once their lease expires")
     for wk in st.workers:
         jobs = ", ".join(map(str, wk.current_jobs)) or "idle"
         trouble = f"; queue: {wk.queue_error}" if wk.queue_error else ""

@@ -110,6 +110,20 @@ def test_worker_and_doctor_say_the_wiring_and_refuse_or_report_a_foreign_store(t
     r = cli("status", env=base)
     assert r.exit_code == 0, r.output
     assert f"store:    {tmp_path / 'data' / 'store'}" in r.output and "live workers: 0" in r.output
+    assert "WARNING" not in r.output
+    from service.core import Service
+    from service.db import Document, Job
+    from service.settings import Settings
+
+    svc = Service(Settings(data_dir=tmp_path / "data"))  # a job waits; no worker runs on this database
+    with svc.db.session() as s:
+        doc = Document(sha256="1" * 64, filename="x.txt", kind="txt", size=1)
+        s.add(doc)
+        s.flush()
+        s.add(Job(kind="extract", document_id=doc.id, status="queued"))
+    svc.close()
+    r = cli("status", env=base)
+    assert "jobs: 1 queued" in r.output and "WARNING: jobs are queued and no worker is live" in r.output
 
 
 def test_services_sh_prints_the_variables_the_service_reads():
