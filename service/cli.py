@@ -80,9 +80,10 @@ def worker(workers: int, worker_type: str, log_level: str) -> None:
     Run any number of these on any number of machines with the same DATABASE_URL (PostgreSQL),
     REDIS_URL, GONGKAI_STORE_DIR (absolute: the shared store, mounted at the same path) and
     GONGKAI_MODELS_DIR. It prints what it is wired to, and refuses to start with a store that is
-    not the database's. One worker thread keeps about 2 cores busy while it reads a scan; a
-    worker killed mid-job loses nothing: its job is re-run once its lease expires, from the pages
-    already read. See docs/operations.md.
+    not the database's. The OCR of a scanned page already uses every core of the machine (its
+    text detection, up to 16 threads): one worker thread per machine suits scans, more threads
+    suit text/HTML/DOCX/digital PDFs. A worker killed mid-job loses nothing: its job is re-run
+    once its lease expires, from the pages already read. See docs/operations.md.
     """
     from service.jobs import Sweeper, sweep
     from service.logs import configure
