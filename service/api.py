@@ -35,6 +35,7 @@ from service.auth import Principal, Role, authenticate, create_token, revoke_tok
 from service.core import Service
 from service.db import CellReview, Document, IdempotencyKey, Job, ModelVersion, Result, Token, TrainingRun, Upload
 from service.errors import SERVICE_ERRORS, StorageError
+from service.operations import Health
 from service.review import ReviewedView, coerce_value, labels, truth_record
 from service.schemas import (
     AuditEntry,
@@ -397,7 +398,8 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
     "/health",
     tags=["service"],
     summary="The database, the queue and the store, each; 503 while one of them is down",
-    responses={503: {"description": "degraded: a check failed (see `checks`)"}},
+    response_model=Health,
+    responses={503: {"model": Health, "description": "degraded: a check failed (see `checks`)"}},
 )
 def health(request: Request) -> JSONResponse:
     from service.operations import health as check_health
