@@ -33,7 +33,16 @@ def make_huey(settings: Settings) -> Huey:
     if settings.immediate:
         return SqliteHuey(settings.queue_name, immediate=True, results=False, filename=":memory:")
     if settings.redis_url:
-        return RedisHuey(settings.queue_name, url=settings.redis_url, results=False)
+        from redis import ConnectionPool
+
+        # bounded waits: an unreachable Redis host (not one refusing at once) must not hang /v1/health
+        # or a worker; the socket timeout stays above the 1 s blocking read of an idle worker
+        pool = ConnectionPool.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.queue_timeout_s,
+            socket_timeout=max(settings.queue_timeout_s, 2.0),
+        )
+        return RedisHuey(settings.queue_name, connection_pool=pool, results=False)
     return SqliteHuey(settings.queue_name, filename=str(settings.queue_path), results=False, storage_class=QueueStorage)
 
 

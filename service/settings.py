@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     worker_stale_after_s: float = Field(
         default=30.0, gt=0, description="A worker not heard from this long is not listed as live"
     )
+    queue_timeout_s: float = Field(
+        default=5.0, gt=0, description="Connecting to (and each reply from) Redis: an unreachable host fails this fast"
+    )
     queue_backoff_max_s: float = Field(
         default=30.0, gt=0, description="A worker that cannot reach the queue tries again after 1 s, 2 s, … up to this"
     )
