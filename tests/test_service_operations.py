@@ -355,13 +355,15 @@ def test_log_lines_name_the_job_and_the_document(api: Api):
 # Page checkpoints
 
 
-def test_pages_in_the_cache_are_not_read_again_and_new_pages_are_kept(monkeypatch):
+@pytest.mark.parametrize("depth", [1, 2])
+def test_pages_in_the_cache_are_not_read_again_and_new_pages_are_kept(monkeypatch, depth: int):
     import numpy as np
 
     from extraction import progress
     from extraction.document import DocumentState, Field, Line
     from extraction.ingest import IngestOptions
     from extraction.ingest import image as image_mod
+    from extraction.ocr.base import OcrOptions
     from service.extract_task import Checkpoints, lines_from_json, lines_to_json
 
     read: list[int] = []
@@ -380,7 +382,7 @@ def test_pages_in_the_cache_are_not_read_again_and_new_pages_are_kept(monkeypatc
     pages = [(n, lambda: np.zeros((8, 8), dtype=np.uint8)) for n in (1, 2, 3)]
     token = progress.page_cache.set(cache)
     try:
-        image_mod.read_pages(state, pages, IngestOptions())
+        image_mod.read_pages(state, pages, IngestOptions(ocr=OcrOptions(pages_in_flight=depth)))
     finally:
         progress.page_cache.reset(token)
     assert read == [2, 3], "page 1 came from its checkpoint"
