@@ -279,6 +279,7 @@ def test_a_requeued_job_shows_its_document_waiting_not_stale_progress(api: Api):
     doc = api.get(f"/v1/documents/{item['document_id']}").json()
     assert doc["status"] == "queued" and doc["job"]["status"] == "queued"
     assert doc["job"]["pages_done"] == 0 and doc["job"]["requeues"] == 1 and doc["job"]["worker"] is None
+    assert doc["job"]["waiting"].startswith("re-run: its worker stopped")
 
 
 def test_health_is_not_ok_while_the_queue_is_down(tmp_path: Path):
