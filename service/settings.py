@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Connecting to (and each reply from) Redis: an unreachable host fails this fast"
     )
     queue_backoff_max_s: float = Field(
-        default=30.0, gt=0, description="A worker that cannot reach the queue tries again after 1 s, 2 s, … up to this"
+        default=10.0, gt=0, description="A worker that cannot reach the queue tries again after 1 s, 2 s, … up to this"
     )
     log_format: Literal["text", "json"] = Field(
         default="text", description="Log lines: key=value text, or one JSON object a line (for a log collector)"

@@ -6,7 +6,7 @@
   `gongkai status` list the workers heard from within `worker_stale_after_s`.
 - `QueueBackoff`: while the queue (Redis) is unreachable, each worker process logs one line per
   backoff step (1 s, 2 s, 4 s … up to `queue_backoff_max_s`) instead of a traceback a second, and
-  one line when the queue is back. `make_consumer` builds a Huey consumer whose worker threads and
+  one line when the queue is back (every thread waiting then tries again at once). `make_consumer` builds a Huey consumer whose worker threads and
   scheduler use it.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 import os
 import socket
 import threading
@@ -149,31 +150,43 @@ def live_workers(svc: Service) -> list[WorkerOut]:
 
 
 class QueueBackoff:
-    """The queue's reachability as this process's consumer threads see it, with the shared backoff."""
+    """The queue's reachability as this process's consumer threads see it. Each thread backs off on
+    its own (1 s, 2 s, 4 s … up to `max_s`); the process logs one line per backoff step, however many
+    threads fail, and one line when the queue is back, which also wakes every waiting thread."""
 
     def __init__(self, max_s: float) -> None:
         self.max_s = max_s
+        self.max_step = max(0, math.ceil(math.log2(max_s))) if max_s > 1 else 0
         self._lock = threading.Lock()
         self.error: str | None = None
         self._down_since: float | None = None
-        self._step = 0
         self._logged_step = -1
+        self._back = threading.Event()
 
-    def failed(self, exc: BaseException) -> float:
-        """Record a failure to reach the queue; returns how long the caller waits before its next try.
-        One log line per backoff step, for the whole process."""
+    def failed(self, exc: BaseException, step: int) -> float:
+        """A thread at backoff `step` failed to reach the queue: how long it waits before trying again."""
+        delay = min(self.max_s, 2.0**step)
         with self._lock:
             self.error = f"{type(exc).__name__}: {exc}"[:500]
             if self._down_since is None:
                 self._down_since = time.monotonic()
-                self._step = 0
-            delay = min(self.max_s, 2.0**self._step)
-            if self._step != self._logged_step:
-                self._logged_step = self._step
+                self._back.clear()
+            if step > self._logged_step:
+                self._logged_step = step
                 log.warning("queue unreachable (%s); next try in %.0f s", self.error, delay)
-            if delay < self.max_s:
-                self._step += 1
-            return delay
+        return delay
+
+    def next_step(self, step: int) -> int:
+        return min(step + 1, self.max_step)
+
+    def wait(self, stop_flag, delay: float) -> None:
+        """Sleep `delay` seconds, less when the consumer stops or another thread finds the queue back."""
+        deadline = time.monotonic() + delay
+        while not self._back.is_set() and not stop_flag.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            stop_flag.wait(min(0.25, left))
 
     def succeeded(self) -> None:
         if self._down_since is None:
@@ -182,20 +195,25 @@ class QueueBackoff:
             if self._down_since is None:
                 return
             log.warning("queue reachable again after %.0f s", time.monotonic() - self._down_since)
-            self._down_since, self.error, self._step, self._logged_step = None, None, 0, -1
+            self._down_since, self.error, self._logged_step = None, None, -1
+            self._back.set()
 
 
 class PatientWorker(Worker):
     """Huey's worker thread, with the process's queue backoff instead of a traceback a second."""
 
     backoff_state: QueueBackoff
+    _queue_step = 0
 
     def loop(self, now=None):
         try:
             task = self.huey.dequeue()
         except Exception as exc:
-            self.stop_flag.wait(self.backoff_state.failed(exc))
+            delay = self.backoff_state.failed(exc, self._queue_step)
+            self._queue_step = self.backoff_state.next_step(self._queue_step)
+            self.backoff_state.wait(self.stop_flag, delay)
             return
+        self._queue_step = 0
         self.backoff_state.succeeded()
         if task is not None:
             self.delay = self.default_delay
@@ -212,6 +230,7 @@ class PatientScheduler(Scheduler):
     """Huey's scheduler (delayed re-runs), quiet and backing off while the queue is down."""
 
     backoff_state: QueueBackoff
+    _queue_step = 0
 
     def loop(self, now=None):
         current = self._next_loop
@@ -222,15 +241,18 @@ class PatientScheduler(Scheduler):
         try:
             tasks = self.huey.read_schedule(now)
         except Exception as exc:
-            self.stop_flag.wait(self.backoff_state.failed(exc))
+            delay = self.backoff_state.failed(exc, self._queue_step)
+            self._queue_step = self.backoff_state.next_step(self._queue_step)
+            self.backoff_state.wait(self.stop_flag, delay)
             self._next_loop = time.monotonic()
             return
+        self._queue_step = 0
         self.backoff_state.succeeded()
         for task in tasks:
             try:
                 self.huey.enqueue(task)
-            except Exception as exc:
-                self.backoff_state.failed(exc)  # lost here, the sweeper sends the job's message again
+            except Exception as exc:  # lost here, the sweeper sends the job's message again
+                log.warning("a delayed re-run could not be queued (%s: %s); the sweeper will", type(exc).__name__, exc)
         self.sleep_for_interval(current, self.interval)
 
 
