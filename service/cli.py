@@ -23,6 +23,15 @@ def _service(migrate: bool = True, check_store: bool = True):
         sys.exit(2)
 
 
+def _configure_logs(level: str) -> None:
+    from service.logs import configure
+
+    try:
+        configure(level)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _say_wiring(svc, role: str) -> None:
     from service.wiring import wiring_line
 
@@ -46,9 +55,8 @@ def serve(host: str, port: int, workers: int | None, no_worker: bool, log_level:
     import uvicorn
 
     from service.api import create_app
-    from service.logs import configure
 
-    configure(log_level)
+    _configure_logs(log_level)
     svc = _service()
     _say_wiring(svc, "serve")
     if workers:
@@ -86,10 +94,9 @@ def worker(workers: int, worker_type: str, log_level: str) -> None:
     once its lease expires, from the pages already read. See docs/operations.md.
     """
     from service.jobs import Sweeper, sweep
-    from service.logs import configure
     from service.workers import Presence, make_consumer
 
-    configure(log_level)
+    _configure_logs(log_level)
     svc = _service()
     _say_wiring(svc, "worker")
     if svc.settings.process_isolation and worker_type == "thread":

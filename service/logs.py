@@ -82,6 +82,8 @@ def configure(level: str = "info", fmt: str | None = None) -> None:
     from service.settings import Settings
 
     fmt = fmt or os.environ.get("GONGKAI_LOG_FORMAT") or Settings.model_fields["log_format"].default
+    if fmt not in ("text", "json"):
+        raise ValueError(f"GONGKAI_LOG_FORMAT={fmt!r}: it is 'text' or 'json'")
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(ContextFilter())

@@ -62,6 +62,7 @@ class Presence:
 
         self.svc, self.kind, self.threads = svc, kind, threads
         self.id = process_id()
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._current: set[int] = set()
         self._done = 0
@@ -78,12 +79,21 @@ class Presence:
         self._thread = threading.Thread(target=self._run, daemon=True, name="gongkai-presence")
         self._thread.start()
 
+    def _mine(self) -> bool:
+        """A `--worker-type process` consumer runs jobs in forked children: only the process that
+        registered writes the row (the children's jobs are not listed as current)."""
+        return os.getpid() == self._pid
+
     def job_started(self, job_id: int) -> None:
+        if not self._mine():
+            return
         with self._lock:
             self._current.add(job_id)
         self._beat_soon()
 
     def job_finished(self, job_id: int) -> None:
+        if not self._mine():
+            return
         with self._lock:
             self._current.discard(job_id)
             self._done += 1

@@ -350,6 +350,8 @@ def test_log_lines_name_the_job_and_the_document(api: Api):
         ContextFilter().filter(rec)
     assert TextFormatter().format(rec).endswith("gongkai.jobs: it broke job=7 document=3")
     assert json.loads(JsonFormatter().format(rec))["job"] == 7
+    r = cli("worker", env={"GONGKAI_LOG_FORMAT": "xml"})
+    assert r.exit_code == 2 and "'text' or 'json'" in r.output
 
 
 # --------------------------------------------------------------------------------------------
