@@ -12,7 +12,9 @@ The cases are the tests themselves, so CI and this script run the same thing:
   backpressure, SIGKILL of workers at random stages (SQLite and Redis queues), queue backend restarts
   with 50 jobs, storage errors at the final commit + `gongkai doctor`, 100 concurrent uploads,
   memory over 500 documents, the hostile corpus through the service, model integrity, labeled
-  imports;
+  imports; several machines as an operator runs them (PostgreSQL + Redis, an API and two workers:
+  a worker on another store refuses to start, a failed document retried through the API, a worker
+  killed mid-scan whose re-run resumes from its stored pages);
 - tests/test_hostile_inputs.py (the corpus through the extraction pipeline), tests/test_api_authz.py
   (every route × every role: nothing readable without a token, a reviewer cannot train or activate)
   and the registry's flipped-byte tests: one row each, from their pass/fail outcomes.
@@ -41,7 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING = ["tests/test_reliability_sandbox.py", "tests/test_reliability_uploads.py",
              "tests/test_reliability_faults.py", "tests/test_reliability_load.py",
-             "tests/test_reliability_hostile_service.py", "tests/test_reliability_security.py"]  # fmt: skip
+             "tests/test_reliability_hostile_service.py", "tests/test_reliability_security.py",
+             "tests/test_reliability_operations.py"]  # fmt: skip
 OUTCOME_ONLY = {
     "tests/test_hostile_inputs.py": "hostile inputs through the extraction worker (pipeline)",
     "tests/test_api_authz.py::test_authorization": "no route without a token; roles (reviewer cannot train/activate)",

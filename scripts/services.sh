@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Install (Debian/Ubuntu, as root) and start PostgreSQL and Redis on loopback for the service tests
-# and the multi-machine setup; prints the environment to export, e.g.
+# and a several-process setup on this machine; prints the environment to export, e.g.
 #   eval "$(bash scripts/services.sh)"
+# which sets what `gongkai serve` / `gongkai worker` read (DATABASE_URL, REDIS_URL, GONGKAI_STORE_DIR:
+# ./gongkai-data/store made absolute, unless GONGKAI_STORE_DIR is set) and what the tests read
+# (GONGKAI_TEST_POSTGRES_URL, GONGKAI_TEST_REDIS_URL). Redis here keeps nothing on disk (a test
+# server); for real separate machines see docs/operations.md (listen address, persistence).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 PG_PASSWORD=${GONGKAI_PG_PASSWORD:-gongkai}
@@ -50,10 +54,12 @@ if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
 fi
 for _ in $(seq 1 30); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.2; done
 
+STORE_DIR=${GONGKAI_STORE_DIR:-$(pwd)/gongkai-data/store}
 cat >&3 <<ENV
 export GONGKAI_TEST_POSTGRES_URL=postgresql://gongkai:$PG_PASSWORD@127.0.0.1:$PG_PORT/gongkai_test
 export GONGKAI_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/15
-export DATABASE_URL_EXAMPLE=postgresql://gongkai:$PG_PASSWORD@127.0.0.1:$PG_PORT/gongkai
-export REDIS_URL_EXAMPLE=redis://127.0.0.1:$REDIS_PORT/0
+export DATABASE_URL=postgresql://gongkai:$PG_PASSWORD@127.0.0.1:$PG_PORT/gongkai
+export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+export GONGKAI_STORE_DIR=$STORE_DIR
 ENV
 log "PostgreSQL $PG_VERSION on 127.0.0.1:$PG_PORT and Redis on 127.0.0.1:$REDIS_PORT are running"

@@ -35,6 +35,7 @@ from service.auth import Principal, Role, authenticate, create_token, revoke_tok
 from service.core import Service
 from service.db import CellReview, Document, IdempotencyKey, Job, ModelVersion, Result, Token, TrainingRun, Upload
 from service.errors import SERVICE_ERRORS, StorageError
+from service.operations import Health
 from service.review import ReviewedView, coerce_value, labels, truth_record
 from service.schemas import (
     AuditEntry,
@@ -393,20 +394,21 @@ def _store_upload(
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
-@router.get("/health", tags=["service"], summary="Liveness and the configured backends")
-def health(request: Request) -> dict[str, Any]:
-    svc = svc_of(request)
-    with svc.db.session() as s:
-        s.execute(select(1))
-    return {
-        "status": "ok",
-        "database": svc.db.engine.dialect.name,
-        "queue": svc.queue_kind,
-        "training_available": training_adapter.available(),
-    }
+@router.get(
+    "/health",
+    tags=["service"],
+    summary="The database, the queue and the store, each; 503 while one of them is down",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "degraded: a check failed (see `checks`)"}},
+)
+def health(request: Request) -> JSONResponse:
+    from service.operations import health as check_health
+
+    report = check_health(svc_of(request))
+    return JSONResponse(report.model_dump(), status_code=200 if report.status == "ok" else 503)
 
 
-@router.get("/metrics", tags=["service"], summary="Load figures: uploads, jobs, event-loop lag, memory (admin)")
+@router.get("/metrics", tags=["service"], summary="Load figures: uploads, jobs, queue, live workers, event-loop lag, memory (admin)")
 async def metrics(
     request: Request,
     who: Admin,
@@ -427,10 +429,14 @@ async def metrics(
         pool = svc.__dict__.get(f"_{name}")
         if pool is not None:
             pools[name] = pool.stats()
+    from service.operations import queue_state
+    from service.workers import live_workers
+
     return {
         "uploads": asdict(request.app.state.uploads),
         "jobs": await run_in_threadpool(jobs),
-        "queue": {"kind": svc.queue_kind, "pending_messages": await run_in_threadpool(svc.pending_messages)},
+        "queue": (await run_in_threadpool(queue_state, svc)).model_dump(),
+        "workers": [w.model_dump(mode="json") for w in await run_in_threadpool(live_workers, svc)],
         "event_loop": request.app.state.loop_monitor.summary(window),
         "process": {"pid": os.getpid(), "rss_bytes": rss_bytes(), "peak_rss_bytes": peak_rss_bytes()},
         "children": pools,
@@ -1180,6 +1186,8 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
                 consumer, sweeper = worker
                 sweeper.stop()
                 consumer.stop(graceful=True)
+                if svc.presence is not None:
+                    svc.presence.stop()
 
     app = FastAPI(
         title="gongkai",
@@ -1207,6 +1215,9 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
     app.add_middleware(BodyLimit, settings=svc.settings)
     app.add_middleware(UploadGate, settings=svc.settings, stats=app.state.uploads)
     app.include_router(router)
+    from service.ops_api import router as ops_router  # operators' routes (imports this module's helpers)
+
+    app.include_router(ops_router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 
 import click
@@ -11,10 +10,32 @@ import click
 COMMANDS: list[click.Command] = []
 
 
-def _service(migrate: bool = True):
+def _service(migrate: bool = True, check_store: bool = True):
+    """The process's Service; a configuration that would split the installation (service/wiring.py)
+    ends the command with its reason (exit status 2), never a traceback."""
     from service.core import Service
+    from service.wiring import WiringError
 
-    return Service(migrate=migrate)
+    try:
+        return Service(migrate=migrate, check_store=check_store)
+    except WiringError as exc:
+        click.echo(f"gongkai: refusing to start ({exc.code}): {exc}", err=True)
+        sys.exit(2)
+
+
+def _configure_logs(level: str) -> None:
+    from service.logs import configure
+
+    try:
+        configure(level)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _say_wiring(svc, role: str) -> None:
+    from service.wiring import wiring_line
+
+    click.echo(wiring_line(svc.settings, role), err=True)
 
 
 @click.command()
@@ -27,21 +48,23 @@ def serve(host: str, port: int, workers: int | None, no_worker: bool, log_level:
     """Run the web service: API under /v1, review UI under /ui, OpenAPI at /docs.
 
     Defaults need no services: SQLite database, SQLite job queue, file store, all under
-    GONGKAI_DATA_DIR (./gongkai-data), and a worker inside this process. DATABASE_URL (PostgreSQL)
-    and REDIS_URL switch to the multi-machine setup.
+    GONGKAI_DATA_DIR (./gongkai-data), and a worker inside this process. DATABASE_URL (PostgreSQL),
+    REDIS_URL and GONGKAI_STORE_DIR (an absolute path, the same store on every machine) switch to
+    the multi-machine setup; docs/operations.md lists every variable.
     """
     import uvicorn
 
     from service.api import create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logs(log_level)
     svc = _service()
+    _say_wiring(svc, "serve")
     if workers:
         svc.settings.workers = workers
     embedded = svc.settings.embedded_worker and not no_worker
     click.echo(
-        f"gongkai: serving on http://{host}:{port}/ (database {svc.db.engine.dialect.name}, queue {svc.queue_kind}, "
-        f"{'in-process worker' if embedded else 'no in-process worker'}); data in {svc.settings.data_dir}",
+        f"gongkai: serving on http://{host}:{port}/ "
+        f"({f'{svc.settings.workers} in-process worker threads' if embedded else 'no in-process worker'})",
         err=True,
     )
     from sqlalchemy import func, select
@@ -60,27 +83,35 @@ def serve(host: str, port: int, workers: int | None, no_worker: bool, log_level:
 @click.option("--worker-type", type=click.Choice(["thread", "process"]), default="thread", show_default=True)
 @click.option("--log-level", default="info", show_default=True)
 def worker(workers: int, worker_type: str, log_level: str) -> None:
-    """Run a job worker (a Huey consumer) against the configured database and queue.
+    """Run a job worker (a Huey consumer) against the configured database, queue and store.
 
-    Run any number of these on any number of machines with the same DATABASE_URL and REDIS_URL.
-    A worker killed mid-job loses nothing: its job is re-run once its lease expires.
+    Run any number of these on any number of machines with the same DATABASE_URL (PostgreSQL),
+    REDIS_URL, GONGKAI_STORE_DIR (absolute: the shared store, mounted at the same path) and
+    GONGKAI_MODELS_DIR. It prints what it is wired to, and refuses to start with a store that is
+    not the database's. The OCR of a scanned page already uses every core of the machine (its
+    text detection, up to 16 threads): one worker thread per machine suits scans, more threads
+    suit text/HTML/DOCX/digital PDFs. A worker killed mid-job loses nothing: its job is re-run
+    once its lease expires, from the pages already read. See docs/operations.md.
     """
-    from huey.consumer import Consumer
-
     from service.jobs import Sweeper, sweep
+    from service.workers import Presence, make_consumer
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logs(log_level)
     svc = _service()
+    _say_wiring(svc, "worker")
     if svc.settings.process_isolation and worker_type == "thread":
         svc.extractors.prestart(workers)  # one extraction child per worker thread, importing while we start
+    svc.presence = Presence(svc, "worker", workers)
+    svc.presence.start()
     sweep(svc)
     sweeper = Sweeper(svc)
     sweeper.start()
-    click.echo(f"gongkai: worker on queue {svc.queue_kind} ({workers} {worker_type}s)", err=True)
+    click.echo(f"gongkai: worker on queue {svc.queue_kind} ({workers} {worker_type}s) as {svc.presence.id}", err=True)
     try:
-        Consumer(svc.huey, workers=workers, worker_type=worker_type, periodic=False, max_delay=1.0).run()
+        make_consumer(svc, workers, worker_type).run()
     finally:
         sweeper.stop()
+        svc.presence.stop()
         svc.close()  # stops the extraction children
 
 
@@ -96,16 +127,22 @@ def tokens() -> None:
 def tokens_create(role: str, name: str, as_json: bool) -> None:
     """Create a token and print it (to stdout, once)."""
     from service.auth import create_token
+    from service.wiring import redact_url
 
     svc = _service()
+    database = redact_url(svc.settings.db_url)
     with svc.db.session() as s:
         row, secret = create_token(s, name, role)  # type: ignore[arg-type]
         token_id = row.id
     if as_json:
-        click.echo(json.dumps({"id": token_id, "name": name, "role": role, "token": secret}))
+        click.echo(json.dumps({"id": token_id, "name": name, "role": role, "token": secret, "database": database}))
     else:
         click.echo(secret)
-        click.echo(f"gongkai: token {token_id} ({role}, {name}) created; it is not shown again", err=True)
+    click.echo(
+        f"gongkai: token {token_id} ({role}, {name}) created in database {database}; it is not shown again. "
+        f"The API accepts it only if it runs on this same database",
+        err=True,
+    )
 
 
 @tokens.command("list")
@@ -144,9 +181,16 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     from service.migrate import current, upgrade
     from service.settings import Settings
+    from service.wiring import WiringError, check_settings, redact_url
 
     settings = Settings()
+    try:
+        check_settings(settings)
+    except WiringError as exc:
+        click.echo(f"gongkai: refusing to start ({exc.code}): {exc}", err=True)
+        sys.exit(2)
     settings.ensure_dirs()
+    click.echo(f"gongkai db: database {redact_url(settings.db_url)}", err=True)
     upgrade(settings.db_url, revision)
     click.echo(f"gongkai: database at revision {current(settings.db_url)}", err=True)
 
@@ -157,8 +201,10 @@ def db_upgrade(revision: str) -> None:
 @click.option("--grace-seconds", type=float, default=3600.0, show_default=True, help="Younger files may be in flight")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
 def doctor(verify: bool, fix: bool, grace_seconds: float, as_json: bool) -> None:
-    """Check the service: database, queue, training, and the consistency of the file store with the
-    database (orphan files, missing or corrupt originals, every stored sha256, jobs and results).
+    """Check the service: its wiring, database, queue, that the store is the database's (store id),
+    training, and the consistency of the file store with the database (orphan files, missing or
+    corrupt originals, every stored sha256, jobs and results). Run it on each machine: a worker's
+    machine that cannot see the originals shows them missing.
 
     Exit status 0 when everything is consistent, 1 otherwise.
     """
@@ -166,27 +212,36 @@ def doctor(verify: bool, fix: bool, grace_seconds: float, as_json: bool) -> None
 
     from service import training_adapter
     from service.consistency import check
+    from service.operations import store_check
+    from service.wiring import wiring
 
-    svc = _service()
+    svc = _service(check_store=False)  # a store that is not the database's is reported, not a crash
     ok = True
-    out: dict = {}
+    out: dict = {"wiring": wiring(svc.settings).model_dump()}
     with svc.db.session() as s:
         s.execute(text("SELECT 1"))
     out["database"] = f"{svc.db.engine.dialect.name} ok"
-    try:
-        out["queue"] = f"{svc.queue_kind} ok ({svc.huey.storage.queue_size()} pending)"
-    except Exception as exc:
-        ok = False
-        out["queue"] = f"{svc.queue_kind} FAILED: {exc}"
+    reachable, detail = svc.queue_status()
+    out["queue"] = f"{svc.queue_kind} ok ({detail})" if reachable else f"{svc.queue_kind} FAILED: {detail}"
+    ok = ok and reachable
+    store = store_check(svc)
+    out["store_check"] = f"ok: {store.detail}" if store.ok else f"FAILED: {store.detail}"
+    ok = ok and store.ok
     out["training"] = "available" if training_adapter.available() else "unavailable (no fine-tuning entry point)"
+    if not store.ok and fix:
+        fix = False  # in another installation's store every file would look like an orphan
+        out["fix"] = "refused: the store is not this database's; nothing was removed"
     report = check(svc, verify=verify, fix=fix, grace_s=grace_seconds)
     ok = ok and report.ok
     if as_json:
         click.echo(json.dumps({**out, "store": str(svc.store.root), "consistency": report.to_dict(), "ok": ok}, indent=1))
         svc.close()
         sys.exit(0 if ok else 1)
-    for key in ("database", "queue", "training"):
-        click.echo(f"{key}: {out[key]}")
+    w = out["wiring"]
+    click.echo(f"wiring: database {w['database']}; queue {w['queue']}; store {w['store']}; models {w['models_dir']}")
+    for key in ("database", "queue", "store_check", "training", "fix"):
+        if key in out:
+            click.echo(f"{'store id' if key == 'store_check' else key}: {out[key]}")
     click.echo(
         f"store: {svc.store.root}: {report.files} files for {report.documents} documents; "
         f"{report.checked} sha256 verified ({report.checked_bytes / 2**20:.1f} MiB) in {report.seconds:.1f}s"
@@ -209,6 +264,104 @@ def doctor(verify: bool, fix: bool, grace_seconds: float, as_json: bool) -> None
     sys.exit(0 if ok else 1)
 
 
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object")
+def status_cmd(as_json: bool) -> None:
+    """What the installation is doing: wiring, database/queue/store health, live workers with their
+    current jobs, queue depth, jobs by state, failed documents by code.
+
+    Exit status 0 when the database, queue and store are all healthy, 1 otherwise.
+    """
+    from service.operations import age, status
+
+    svc = _service(check_store=False)
+    try:
+        st = status(svc)
+    finally:
+        svc.close()
+    ok = st.health.status == "ok"
+    if as_json:
+        click.echo(st.model_dump_json(indent=1))
+        sys.exit(0 if ok else 1)
+    w = st.wiring
+    click.echo(f"database: {w['database']}\nqueue:    {w['queue']}\nstore:    {w['store']}\nmodels:   {w['models_dir']}")
+    for name, check in st.health.checks.items():
+        click.echo(f"{name}: {'ok' if check.ok else 'DOWN'}: {check.detail}")
+    q = st.queue
+    pending = "?" if q.pending_messages is None else q.pending_messages
+    click.echo(f"jobs: {q.queued_jobs} queued, {q.running_jobs} running; {pending} queue messages; all: {st.jobs}")
+    click.echo(f"live workers: {len(st.workers)}")
+    if q.queued_jobs and not st.workers:
+        click.echo(
+            "  WARNING: jobs are queued and no worker is live on this database: start `gongkai worker` with the "
+            "same wiring (compare its start line with the lines above)"
+        )
+    if q.orphaned_jobs:
+        click.echo(f"  {q.orphaned_jobs} running jobs have no live worker: they run again once their lease expires")
+    for wk in st.workers:
+        jobs = ", ".join(map(str, wk.current_jobs)) or "idle"
+        trouble = f"; queue: {wk.queue_error}" if wk.queue_error else ""
+        click.echo(
+            f"  {wk.id} ({wk.kind}, {wk.threads} threads) up {age(wk.started_at)}, seen {age(wk.last_seen)} ago, "
+            f"{wk.jobs_done} jobs done, now: {jobs}{trouble}"
+        )
+    if st.failed_documents:
+        click.echo("failed documents: " + ", ".join(f"{k} {v}" for k, v in sorted(st.failed_documents.items())))
+        click.echo("  run them again: gongkai retry --code CODE (or --all-failed, or document ids)")
+    sys.exit(0 if ok else 1)
+
+
+@click.command("retry")
+@click.argument("document_ids", nargs=-1, type=int)
+@click.option("--code", "error_code", help="Every failed document with this error code (e.g. original_missing)")
+@click.option("--all-failed", is_flag=True, help="Every failed document")
+@click.option("--model", "model_version", help="Read them with this model version (default: the active one)")
+@click.option("--reextract", is_flag=True, help="Also documents in review (a new result; their review starts afresh)")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object")
+def retry_cmd(
+    document_ids: tuple[int, ...], error_code: str | None, all_failed: bool, model_version: str | None,
+    reextract: bool, as_json: bool,
+) -> None:
+    """Run documents again: by id, by failure code (--code), or every failed one (--all-failed).
+
+    Each selected document gets a new job on the queue; one already waiting for or in a run, or
+    verified, is skipped (and said so). Same as POST /v1/retries.
+    """
+    from pydantic import ValidationError
+
+    from service.operations import RetryRequest, UnknownModel, retry
+
+    try:
+        req = RetryRequest(
+            document_ids=list(document_ids) or None,
+            error_code=error_code,
+            all_failed=all_failed,
+            model_version=model_version,
+            reextract=reextract,
+        )
+    except ValidationError:
+        raise click.UsageError("name exactly one of: DOCUMENT_IDS, --code, --all-failed") from None
+    svc = _service()
+    _say_wiring(svc, "retry")
+    try:
+        outcome = retry(svc, req)
+    except UnknownModel as exc:
+        click.echo(f"gongkai: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        svc.close()
+    if as_json:
+        click.echo(outcome.model_dump_json(indent=1))
+        return
+    for item in outcome.items:
+        if item.job_id is not None:
+            click.echo(f"document {item.document_id}: queued as job {item.job_id} (was {item.previous_status}"
+                       f"{f', {item.previous_error_code}' if item.previous_error_code else ''})")
+        else:
+            click.echo(f"document {item.document_id}: skipped: {item.skipped}")
+    click.echo(f"gongkai: {outcome.queued} queued, {outcome.skipped} skipped", err=True)
+
+
 @click.command("openapi")
 def openapi() -> None:
     """Print the OpenAPI document of the HTTP API."""
@@ -224,4 +377,4 @@ def openapi() -> None:
         svc.close()
 
 
-COMMANDS.extend([serve, worker, tokens, db, doctor, openapi])
+COMMANDS.extend([serve, worker, tokens, db, doctor, status_cmd, retry_cmd, openapi])

@@ -33,13 +33,28 @@ def make_huey(settings: Settings) -> Huey:
     if settings.immediate:
         return SqliteHuey(settings.queue_name, immediate=True, results=False, filename=":memory:")
     if settings.redis_url:
-        return RedisHuey(settings.queue_name, url=settings.redis_url, results=False)
+        from redis import ConnectionPool
+
+        # bounded waits: an unreachable Redis host (not one refusing at once) must not hang /v1/health
+        # or a worker; the socket timeout stays above the 1 s blocking read of an idle worker
+        pool = ConnectionPool.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.queue_timeout_s,
+            socket_timeout=max(settings.queue_timeout_s, 2.0),
+        )
+        return RedisHuey(settings.queue_name, connection_pool=pool, results=False)
     return SqliteHuey(settings.queue_name, filename=str(settings.queue_path), results=False, storage_class=QueueStorage)
 
 
 class Service:
-    def __init__(self, settings: Settings | None = None, migrate: bool = True) -> None:
+    def __init__(self, settings: Settings | None = None, migrate: bool = True, check_store: bool = True) -> None:
+        """Raises `wiring.WiringError` for a configuration that would split the installation, and
+        `wiring.StoreMismatch` for a store that is not the database's (unless `check_store` is off:
+        `gongkai doctor` reports it instead, in `store_error`)."""
+        from service import wiring
+
         self.settings = settings or Settings()
+        wiring.check_settings(self.settings)
         self.settings.ensure_dirs()
         if migrate:
             from service.migrate import upgrade
@@ -47,6 +62,15 @@ class Service:
             upgrade(self.settings.db_url)
         self.db = Database(self.settings.db_url)
         self.store = FileStore(self.settings.store_path)
+        self.store_id: str | None = None
+        self.store_error: str | None = None
+        try:
+            self.store_id = wiring.ensure_store_id(self.db, self.store.root)
+        except wiring.StoreMismatch as exc:
+            if check_store:
+                self.db.dispose()
+                raise
+            self.store_error = str(exc)
         self.huey = make_huey(self.settings)
         from service.jobs import register_tasks
 
@@ -57,6 +81,23 @@ class Service:
         from service.auth import TokenCache
 
         self.token_cache = TokenCache(self.settings.auth_cache_seconds)
+
+    presence = None  # service.workers.Presence of a process that runs a worker
+
+    @cached_property
+    def queue_backoff(self):
+        """This process's view of the queue's reachability (service/workers.py)."""
+        from service.workers import QueueBackoff
+
+        return QueueBackoff(self.settings.queue_backoff_max_s)
+
+    def queue_status(self) -> tuple[bool, str]:
+        """(reachable, what was seen): the queue answers a size request."""
+        try:
+            pending = self.huey.storage.queue_size()
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"{pending} messages pending"
 
     @cached_property
     def queue_kind(self) -> str:
@@ -72,10 +113,12 @@ class Service:
                 else:
                     self.run_job_task(job_id)
             return True
-        except Exception:
+        except Exception as exc:
             if self.settings.immediate:
                 raise
-            log.exception("job %s: could not be queued; the sweeper will queue it again", job_id)
+            # one line, no traceback: while the queue is down every upload would print one
+            log.warning("job %s: could not be queued (%s); the sweeper will queue it again", job_id,
+                        f"{type(exc).__name__}: {exc}")
             return False
 
     def pending_messages(self) -> int | None:

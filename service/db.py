@@ -94,6 +94,8 @@ class Job(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # after transient storage errors
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the extraction child's peak
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    # the model version an operator's re-run asked for (`gongkai retry --model`); None: the active one
+    model_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
     pages_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -170,6 +172,51 @@ class TrainingRun(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
+
+
+class ServiceMeta(Base):
+    """Facts about the installation, one row each: `store_id` (the file store this database was made
+    with: every process checks its store against it at start)."""
+
+    __tablename__ = "service_meta"
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WorkerRow(Base):
+    """A worker process (`gongkai worker`, or the one inside `gongkai serve`): it heart-beats here, so
+    `/v1/metrics` and `gongkai status` list the live ones and what each is doing."""
+
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # host:pid
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # worker | embedded
+    threads: Mapped[int] = mapped_column(Integer, default=1)
+    queue: Mapped[str] = mapped_column(String(300))
+    store: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    current_jobs: Mapped[list[Any]] = mapped_column(JSON, default=list)  # job ids running now
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+    queue_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # the queue is unreachable: why
+
+
+class PageCheckpoint(Base):
+    """What one page of a running extraction read (its OCR lines), kept until the job ends: a job
+    re-run after its worker died reads these pages from here instead of OCR-ing them again."""
+
+    __tablename__ = "page_checkpoints"
+    __table_args__ = (UniqueConstraint("job_id", "page", "fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    page: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # the reading options: other options, other lines
+    data: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 def make_engine(url: str) -> Engine:

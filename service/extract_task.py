@@ -73,26 +73,75 @@ def read_original(path: str, sha256: str) -> bytes:
     return data
 
 
-def extract(request: dict[str, Any], on_page: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """{"path", "sha256", "name", "labeler", "options"} → {"payload": canonical JSON, "page_info": [...]}.
-    Typed errors (`GongkaiError`) for bad input; progress through `on_page(page number)`."""
+def lines_to_json(lines: list[Any]) -> list[dict[str, Any]]:
+    """A page's Lines as JSON (a page checkpoint)."""
+    from dataclasses import asdict
+
+    return [asdict(line) for line in lines]
+
+
+def lines_from_json(data: list[dict[str, Any]]) -> list[Any]:
+    from extraction.document import Field, Line
+
+    def field(f: dict[str, Any]) -> Field:
+        f = dict(f)
+        for key in ("bbox", "col"):
+            if f.get(key) is not None:
+                f[key] = tuple(f[key])
+        return Field(**f)
+
+    return [Line(fields=[field(f) for f in d["fields"]], page=d.get("page"), delimited=d.get("delimited", False)) for d in data]
+
+
+class Checkpoints:
+    """The page cache of one extraction (extraction.progress.PageCache): the pages an earlier run of
+    the job read come from `known`; each page read now goes to `on_checkpoint(number, lines JSON)`."""
+
+    def __init__(self, known: dict[int, list[dict[str, Any]]], on_checkpoint: Callable[[int, list], None] | None):
+        self.known, self.on_checkpoint, self.reused = known, on_checkpoint, 0
+
+    def get(self, number: int) -> list[Any] | None:
+        data = self.known.get(number)
+        if data is None:
+            return None
+        self.reused += 1
+        return lines_from_json(data)
+
+    def put(self, number: int, lines: list[Any]) -> None:
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(number, lines_to_json(lines))
+
+
+def extract(
+    request: dict[str, Any],
+    on_page: Callable[[int], None] | None = None,
+    on_checkpoint: Callable[[int, list], None] | None = None,
+) -> dict[str, Any]:
+    """{"path", "sha256", "name", "labeler", "options", "checkpoints"?} → {"payload": canonical JSON,
+    "page_info": [...], "pages_reused": n}. Typed errors (`GongkaiError`) for bad input; progress through
+    `on_page(page number)`; each page read by OCR through `on_checkpoint(page number, its lines as JSON)`;
+    pages in `checkpoints` ({page number: lines JSON}) are not read again."""
     from extraction import progress
 
     data = read_original(request["path"], request["sha256"])
     pipeline = pipeline_for(request["labeler"], request["options"])
+    known = {int(k): v for k, v in (request.get("checkpoints") or {}).items()}
+    cache = Checkpoints(known, on_checkpoint)
     token = progress.page_done.set(on_page) if on_page is not None else None
+    cache_token = progress.page_cache.set(cache)
     try:
         state = pipeline.ingest(data, request["name"])
         del data
         result = pipeline.run(state)
     finally:
+        progress.page_cache.reset(cache_token)
         if token is not None:
             progress.page_done.reset(token)
     page_info = [
         {"number": p.number, "width": p.width, "height": p.height, "unit": p.unit, "error": p.error}
         for p in state.pages
     ]
-    return {"payload": result.to_json_dict(), "page_info": page_info}
+    return {"payload": result.to_json_dict(), "page_info": page_info, "pages_reused": cache.reused}
 
 
 def inspect(request: dict[str, Any]) -> dict[str, Any]:

@@ -22,11 +22,11 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from service.db import Document, Job, Result, TrainingRun, utcnow
+from service.db import Document, Job, ModelVersion, PageCheckpoint, Result, TrainingRun, utcnow
 
 if TYPE_CHECKING:
     from service.core import Service
@@ -96,11 +96,27 @@ def _fenced(job_id: int, token: int):
 
 
 def run_job(svc: Service, job_id: int) -> None:
+    from service.logs import context
+
+    with context(job=job_id, worker=worker_id()):
+        presence = svc.presence
+        if presence is not None:
+            presence.job_started(job_id)
+        try:
+            _run_job(svc, job_id)
+        finally:
+            if presence is not None:
+                presence.job_finished(job_id)
+
+
+def _run_job(svc: Service, job_id: int) -> None:
+    from service.logs import context
+
     owner = worker_id()
     try:
         token = claim(svc, job_id, owner)
-    except TRANSIENT:  # the database is unreachable: the message is gone, the sweeper re-queues the job
-        log.exception("job %s: could not be claimed", job_id)
+    except TRANSIENT as exc:  # the database is unreachable: the message is gone, the sweeper re-queues the job
+        log.warning("job %s: could not be claimed (%s: %s); the sweeper re-queues it", job_id, type(exc).__name__, exc)
         return
     if token is None:
         log.info("job %s: nothing to do (done, failed, or held by a live worker)", job_id)
@@ -109,7 +125,17 @@ def run_job(svc: Service, job_id: int) -> None:
     heartbeat.start()
     try:
         with svc.db.session() as s:
-            kind = s.get(Job, job_id).kind  # type: ignore[union-attr]
+            job = s.get(Job, job_id)
+            kind, document_id = job.kind, job.document_id  # type: ignore[union-attr]
+        with context(document=document_id):
+            _dispatch(svc, job_id, token, heartbeat, kind)
+    finally:
+        heartbeat.stop()
+
+
+def _dispatch(svc: Service, job_id: int, token: int, heartbeat: Heartbeat, kind: str) -> None:
+    log.info("job %s: %s, run %s", job_id, kind, token)
+    try:
         if kind == "extract":
             _extract(svc, job_id, token, heartbeat)
         elif kind == "train":
@@ -122,14 +148,15 @@ def run_job(svc: Service, job_id: int) -> None:
     except Exception as exc:  # a defect: record it on the job, never leave it running forever
         log.exception("job %s failed", job_id)
         _fail(svc, job_id, token, "internal_error", f"{type(exc).__name__}: {exc}")
-    finally:
-        heartbeat.stop()
 
 
-def _retry_later(svc: Service, job_id: int, token: int, message: str) -> None:
-    """Back to the queue after a transient storage error (with a growing delay), or failed with
-    `storage_error` once it has been retried `max_job_retries` times. If even this write fails, the
-    lease runs out and the sweeper re-queues the job: either way it is not lost."""
+def _retry_later(
+    svc: Service, job_id: int, token: int, message: str, code: str = "storage_error", peak: int | None = None
+) -> None:
+    """Back to the queue after a transient failure (with a growing delay), or failed with `code` once
+    it has been retried `max_job_retries` times: a storage error, or a code of `retry_transient_codes`
+    (an original the worker's machine cannot see). If even this write fails, the lease runs out and the
+    sweeper re-queues the job: either way it is not lost."""
     try:
         with svc.db.session() as s:
             job = s.get(Job, job_id)
@@ -138,7 +165,8 @@ def _retry_later(svc: Service, job_id: int, token: int, message: str) -> None:
             retries = job.retries
             document_id = job.document_id
         if retries >= svc.settings.max_job_retries:
-            _fail(svc, job_id, token, "storage_error", f"storage kept failing ({retries} retries): {message}")
+            what = "storage kept failing" if code == "storage_error" else "the failure persisted"
+            _fail(svc, job_id, token, code, f"{what} ({retries} retries): {message}", peak)
             return
         with svc.db.session() as s:
             res = s.execute(
@@ -150,7 +178,8 @@ def _retry_later(svc: Service, job_id: int, token: int, message: str) -> None:
                     lease_until=None,
                     enqueued_at=utcnow(),
                     retries=Job.retries + 1,
-                    error_code="storage_error",
+                    pages_done=0,
+                    error_code=code,
                     error_message=message,
                 )
             )
@@ -158,7 +187,10 @@ def _retry_later(svc: Service, job_id: int, token: int, message: str) -> None:
                 return
             if document_id is not None:
                 s.execute(update(Document).where(Document.id == document_id).values(status="queued"))
-        svc.enqueue(job_id, delay=min(60.0, 2.0**retries))
+        delay = min(svc.settings.retry_backoff_max_s, 2.0**retries)
+        log.warning("job %s: %s (%s); re-run %s of %s in %.0f s", job_id, code, message, retries + 1,
+                    svc.settings.max_job_retries, delay)
+        svc.enqueue(job_id, delay=delay)
     except Exception:
         log.exception("job %s: could not be put back in the queue; the sweeper will", job_id)
 
@@ -179,7 +211,9 @@ def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: 
         )
         if res.rowcount != 1:
             return
+        s.execute(delete(PageCheckpoint).where(PageCheckpoint.job_id == job_id))
         job = s.get(Job, job_id)
+        log.warning("job %s: failed: %s: %s", job_id, code, message)
         if job.document_id is not None:  # type: ignore[union-attr]
             s.execute(
                 update(Document)
@@ -214,14 +248,14 @@ def hard_time_limit(budget: float) -> float:
     return budget * 1.1 + min(15.0, budget)
 
 
-def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat):
+def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat, checkpoint=None):
     """(ok, value or (code, message), peak resident bytes): in the supervised child, or inline."""
     from extraction.errors import GongkaiError
     from service import extract_task
 
     if not svc.settings.process_isolation:
         try:
-            value = extract_task.extract(request, on_page=page_done)
+            value = extract_task.extract(request, on_page=page_done, on_checkpoint=checkpoint)
         except GongkaiError as exc:
             return False, (exc.code, exc.message), None
         except MemoryError:
@@ -237,7 +271,13 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
                 # the extractor keeps its own time budget (max_document_seconds: pages left unread, a typed
                 # error); the kill is for what it cannot interrupt (a native call that never returns)
                 time_limit=hard_time_limit(svc.settings.max_document_seconds),
-                on_message=lambda msg: page_done(msg[1]) if msg[0] == "page" else None,
+                on_message=lambda msg: (
+                    page_done(msg[1])
+                    if msg[0] == "page"
+                    else checkpoint(msg[1], msg[2])
+                    if msg[0] == "checkpoint" and checkpoint is not None
+                    else None
+                ),
                 should_abort=lambda: heartbeat.lost,
             )
     except PoolClosed:  # shutting down: the job is left to its lease (a sweeper runs it again)
@@ -245,7 +285,7 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
     if outcome.aborted:
         return None, None, outcome.peak_rss
     log.info(
-        "job extraction: %s in %.2fs, child %s peak %.0f MiB",
+        "extraction: %s in %.2fs, child %s peak %.0f MiB",
         "ok" if outcome.ok else outcome.code, outcome.seconds, outcome.child_pid, outcome.peak_rss / 2**20,
     )
     if outcome.ok:
@@ -254,9 +294,10 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
 
 
 def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> None:
-    from service import training_adapter
     from service.review import apply_reviews
 
+    options = extraction_options(svc)
+    fingerprint = checkpoint_fingerprint(options)
     with svc.db.session() as s:
         job = s.get(Job, job_id)
         doc = s.get(Document, job.document_id)  # type: ignore[union-attr]
@@ -264,7 +305,17 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         sha, name, pages = doc.sha256, doc.filename, doc.pages  # type: ignore[union-attr]
         s.execute(update(Document).where(Document.id == document_id).values(status="processing"))
         s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=0, pages_total=pages or 1))
-        version, labeler = training_adapter.active_labeler(s)
+        version, labeler = _labeler_for(s, job.model_version)  # type: ignore[union-attr]
+        known = {
+            page: data
+            for page, data in s.execute(
+                select(PageCheckpoint.page, PageCheckpoint.data).where(
+                    PageCheckpoint.job_id == job_id, PageCheckpoint.fingerprint == fingerprint
+                )
+            ).all()
+        }
+    if known:
+        log.info("job %s: resumes with %d pages read by its earlier run", job_id, len(known))
     done: set[int] = set()
 
     def page_done(number: int) -> None:
@@ -272,22 +323,37 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         with svc.db.session() as s:
             s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=len(done)))
 
+    def checkpoint(number: int, lines: list) -> None:
+        if number in known:
+            return
+        with svc.db.session() as s:
+            if s.scalar(select(Job.id).where(_fenced(job_id, token))) is None:
+                return  # the run lost its claim: its pages are not this job's any more
+            s.add(PageCheckpoint(job_id=job_id, document_id=document_id, page=number, fingerprint=fingerprint, data=lines))
+        known[number] = lines
+
     request = {
         "path": str(svc.store.path(sha)),
         "sha256": sha,
         "name": name,
         "labeler": labeler,
-        "options": extraction_options(svc),
+        "options": options,
+        "checkpoints": dict(known),
     }
-    ok, value, peak = _run_extraction(svc, request, page_done, heartbeat)
+    ok, value, peak = _run_extraction(svc, request, page_done, heartbeat, checkpoint)
     if ok is None:
         log.warning("job %s: stopped (its claim was lost, or the worker is shutting down); not written", job_id)
         return
     if not ok:  # bad input, or the child crashed / ran out of time or memory: final, on the document
         code, message = value
+        if code in svc.settings.retry_transient_codes:  # the installation's fault (a store not mounted here)
+            _retry_later(svc, job_id, token, message, code=code, peak=peak)
+            return
         _fail(svc, job_id, token, code, message, peak)
         return
     payload, page_info = value["payload"], value["page_info"]
+    if value.get("pages_reused"):
+        log.info("job %s: %d pages came from checkpoints", job_id, value["pages_reused"])
     view = apply_reviews(payload, [], svc.settings.review_threshold)
     with svc.db.session() as s:
         res = s.execute(
@@ -307,6 +373,7 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
             log.warning("job %s: lost its claim while running; its result is discarded", job_id)
             s.rollback()
             return
+        s.execute(delete(PageCheckpoint).where(PageCheckpoint.job_id == job_id))  # the result holds it all now
         row = Result(document_id=document_id, job_id=job_id, model_version=version, data=payload, page_info=page_info)
         s.add(row)
         s.flush()
@@ -327,6 +394,30 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
                 error_message=None,
             )
         )
+
+
+def checkpoint_fingerprint(options: dict) -> str:
+    """What a page's reading depends on: the reading options (the labeler and review threshold only
+    act after the pages are read, so a re-run with another model reuses them)."""
+    import hashlib
+    import json
+
+    reading = {k: v for k, v in options.items() if k not in ("review_threshold", "max_document_seconds")}
+    return hashlib.sha256(json.dumps(reading, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _labeler_for(s, model_version: str | None) -> tuple[str, str]:
+    """(version, labeler) of a job: the version an operator's re-run asked for, else the active one."""
+    from service import training_adapter
+
+    if model_version:
+        if model_version == training_adapter.BASELINE[0]:
+            return training_adapter.BASELINE
+        row = s.scalar(select(ModelVersion).where(ModelVersion.version == model_version))
+        if row is not None:
+            return row.version, row.labeler
+        log.warning("model version %s is gone; the active one is used", model_version)
+    return training_adapter.active_labeler(s)
 
 
 def _train(svc: Service, job_id: int, token: int) -> None:
@@ -402,9 +493,15 @@ def sweep(svc: Service, requeue_queued_after: float | None = None) -> list[int]:
             res = s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.attempts == attempts, Job.status == "running", Job.lease_until < now)
-                .values(status="queued", lease_owner=None, enqueued_at=now, requeues=Job.requeues + 1)
+                .values(status="queued", lease_owner=None, enqueued_at=now, requeues=Job.requeues + 1, pages_done=0)
             )
             ok = res.rowcount == 1
+            if ok:  # the document waits for the re-run (its pages read so far are kept: page checkpoints)
+                doc_id = s.scalar(select(Job.document_id).where(Job.id == job_id))
+                if doc_id is not None:
+                    s.execute(
+                        update(Document).where(Document.id == doc_id, Document.status == "processing").values(status="queued")
+                    )
         if ok:
             log.warning("job %s: its worker stopped (lease expired); re-queued", job_id)
             svc.enqueue(job_id)
@@ -451,17 +548,13 @@ def register_tasks(svc: Service):
 
 def start_embedded_worker(svc: Service, workers: int = 1):
     """A Huey consumer inside this process (gongkai serve): worker threads, no signal handlers."""
-    from huey.consumer import Consumer
+    from service.workers import Presence, make_consumer
 
-    class EmbeddedConsumer(Consumer):
-        def _set_signal_handlers(self) -> None:  # not the main thread: the web server owns the signals
-            pass
-
-    consumer = EmbeddedConsumer(
-        svc.huey, workers=workers, worker_type="thread", periodic=False, check_worker_health=False, max_delay=1.0
-    )
+    consumer = make_consumer(svc, workers, embedded=True)
     if svc.settings.process_isolation:
         svc.extractors.prestart(workers)  # the extraction children import the pipeline while we wait
+    svc.presence = Presence(svc, "embedded", workers)
+    svc.presence.start()
     consumer.start()
     sweep(svc)  # jobs orphaned by a previous run of this process
     sweeper = Sweeper(svc)

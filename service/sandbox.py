@@ -14,7 +14,7 @@ worker or the API server.
   job's lease was lost: the child is stopped, nothing is written). RLIMIT_DATA at 1.5 × the memory
   limit makes one huge allocation fail at once (MemoryError → `memory_limit_exceeded`) before the
   watchdog could see it grow.
-- Progress (`("page", n)`) travels back while a call runs.
+- Progress (`("page", n)`) and page checkpoints (`("checkpoint", n, lines)`) travel back while a call runs.
 """
 
 from __future__ import annotations
@@ -602,7 +602,11 @@ def child_main() -> None:
         reply: tuple
         try:
             fn = extract_task.OPERATIONS[op]
-            value = fn(request, on_page=lambda n: send(("page", n))) if op == "extract" else fn(request)
+            value = (
+                fn(request, on_page=lambda n: send(("page", n)), on_checkpoint=lambda n, d: send(("checkpoint", n, d)))
+                if op == "extract"
+                else fn(request)
+            )
             reply = ("done", value)
             del value
         except GongkaiError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, computed_field
 
 from service.auth import Role
 
@@ -50,9 +50,29 @@ class JobOut(BaseModel):
     error_code: str | None
     error_message: str | None
     peak_memory_bytes: int | None = Field(default=None, description="Peak resident memory of the extraction process")
+    worker: str | None = Field(
+        default=None,
+        validation_alias="lease_owner",
+        description="The worker (host:pid:thread) that runs or last ran the job; null while it waits for one",
+    )
+    model_version: str | None = Field(
+        default=None, description="The model version a re-run asked for (null: the active one at run time)"
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def waiting(self) -> str | None:
+        """Why a queued job waits: a first run, or a re-run (its worker stopped, a transient failure)."""
+        if self.status != "queued":
+            return None
+        if self.retries and self.error_code:
+            return f"re-run after {self.error_code} (retry {self.retries}): {self.error_message or ''}".strip()
+        if self.requeues:
+            return f"re-run: its worker stopped or its queue message was lost (re-queued {self.requeues}×)"
+        return "waiting for a worker"
 
 
 class DocumentOut(BaseModel):

@@ -3,7 +3,8 @@
 With nothing set, everything lives under `GONGKAI_DATA_DIR` (default `./gongkai-data`): a SQLite
 database, a SQLite Huey queue and the content-addressed file store, so `gongkai serve` runs on a
 fresh machine with no services. DATABASE_URL (PostgreSQL) and REDIS_URL switch to the
-multi-machine setup without any code change.
+multi-machine setup without any code change; then GONGKAI_STORE_DIR must name the shared store by
+an absolute path (service/wiring.py). docs/operations.md lists every variable.
 """
 
 from __future__ import annotations
@@ -117,6 +118,31 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         default=None, description="Model registry folder for training runs (default: the registry's own, models/)"
     )
+    # operations (docs/operations.md): retries an operator can count on, workers one can see
+    retry_transient_codes: list[str] = Field(
+        default=["original_missing"],
+        description="Job failures that are the installation's fault, not the document's (a store not mounted on "
+        "the worker's machine): the job is re-run with a growing delay, up to max_job_retries times, before it "
+        "fails for good",
+    )
+    retry_backoff_max_s: float = Field(
+        default=60.0, gt=0, description="The longest delay before a job is re-run after a transient failure"
+    )
+    worker_heartbeat_s: float = Field(
+        default=5.0, gt=0, description="How often a worker process records that it is alive (the workers table)"
+    )
+    worker_stale_after_s: float = Field(
+        default=30.0, gt=0, description="A worker not heard from this long is not listed as live"
+    )
+    queue_timeout_s: float = Field(
+        default=5.0, gt=0, description="Connecting to (and each reply from) Redis: an unreachable host fails this fast"
+    )
+    queue_backoff_max_s: float = Field(
+        default=10.0, gt=0, description="A worker that cannot reach the queue tries again after 1 s, 2 s, … up to this"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines: key=value text, or one JSON object a line (for a log collector)"
+    )
 
     @cached_property
     def db_url(self) -> str:
@@ -126,6 +152,11 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def shared(self) -> bool:
+        """Other machines may share this installation: a PostgreSQL database or a Redis queue."""
+        return bool(self.redis_url) or not self.db_url.startswith("sqlite")
 
     @property
     def process_isolation(self) -> bool:
@@ -146,5 +177,7 @@ class Settings(BaseSettings):
         return self.data_dir / "queue.db"
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store_path.mkdir(parents=True, exist_ok=True)
+        """The data folder, where this process keeps an SQLite database or queue. The store is made at
+        its first use only (service/wiring.py): a missing shared store is an error, not a new folder."""
+        if self.db_url.startswith("sqlite") or not self.redis_url:
+            self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT / "datasets"
+
+# An operator's wiring in the shell (`eval "$(bash scripts/services.sh)"` exports these) must not leak
+# into the tests: each test names its own database, queue and store (GONGKAI_TEST_* select PostgreSQL
+# and Redis for the tests that use them).
+for _name in ("DATABASE_URL", "REDIS_URL", "GONGKAI_DATABASE_URL", "GONGKAI_REDIS_URL", "GONGKAI_STORE_DIR", "GONGKAI_DATA_DIR"):
+    os.environ.pop(_name, None)
 
 
 def labeled_reports() -> list[tuple[Path, Path]]:

@@ -49,6 +49,9 @@ CASES: dict[tuple[str, str], str] = {
     ("POST", "/v1/tokens"): "admin",
     ("GET", "/v1/tokens"): "admin",
     ("DELETE", "/v1/tokens/{token_id}"): "admin",
+    ("GET", "/v1/workers"): "admin",
+    ("POST", "/v1/retries"): "admin",
+    ("POST", "/v1/documents/{doc_id}/retry"): "reviewer",
     # not API: the UI's static files (the data behind them needs a token) and the API's docs
     ("GET", "/"): "public",
     ("MOUNT", "/ui"): "public",
@@ -116,6 +119,8 @@ def call(api: Api, method: str, path: str, ids: dict, who: str | None):
         kw["json"] = {"name": "x", "role": "submitter"}
     elif path == "/v1/training/runs" and method == "POST":
         kw["json"] = {}
+    elif (method, path) == ("POST", "/v1/retries"):
+        kw["json"] = {"document_ids": [ids["doc_id"]]}  # in review, not failed: skipped, nothing re-run
     headers = api.headers(who)
     return api.client.request("GET" if method == "MOUNT" else method, url, headers=headers, **kw)
 

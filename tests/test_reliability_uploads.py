@@ -290,9 +290,10 @@ def test_odd_filenames_are_display_text_only(small, tmp_path: Path):
         cd = api.get(f"/v1/documents/{item['document_id']}/export/csv").headers["content-disposition"]
         assert cd == f'attachment; filename="document-{item["document_id"]}.csv"'  # server ids, never the name
         survived += 1
-    # the only files written are the originals under their sha256 (and the database next to them)
+    # the only files written are the originals under their sha256 (and the database next to them),
+    # besides the store's id file (service/wiring.py)
     stored = sorted(p.relative_to(store).parts[0] for p in store.rglob("*") if p.is_file())
-    assert set(stored) <= {"sha256"}, stored
+    assert set(stored) <= {"sha256", "gongkai-store-id"}, stored
     assert all(len(p.name) == 64 for p in (store / "sha256").rglob("*") if p.is_file())
     assert not (tmp_path / "etc").exists() and not list(tmp_path.rglob("passwd")) and not list(tmp_path.rglob("shadow"))
     print("\n".join(f"{raw[:40]!r:50} -> {n[:60]!r}" for raw, n in zip(ODD_NAMES, names, strict=True)))

@@ -35,7 +35,7 @@ from extraction.errors import (
 from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ocr.base import OcrEngine, OcrOptions, OcrTimeout, OcrToken, load_engine
 from extraction.ocr.prep import PreparedPage, paper_and_ink
-from extraction.progress import report_page
+from extraction.progress import cached_page, report_page, store_page
 
 OCR_MIN_SIDE = 1600  # smaller page images are enlarged to this (longer side) before OCR
 OCR_MAX_SIDE = 3600  # larger ones are reduced to this
@@ -453,9 +453,17 @@ class PageQueue:
         self._drain(self.depth)
 
     def add_ocr(self, info: PageInfo, image: np.ndarray, engine: OcrEngine, deadline: float) -> None:
+        cached = cached_page(info.number)  # a page read by an earlier run of the same job
+        if cached is not None:
+            self._entries.append((info, cached))
+            self.ocr_pages.append(info.number)
+            self._drain(self.depth)
+            return
         if self.depth == 1:
             try:
-                self._entries.append((info, ocr_page(image, info.number, self.opts, engine, deadline)))
+                lines = ocr_page(image, info.number, self.opts, engine, deadline)
+                store_page(info.number, lines)
+                self._entries.append((info, lines))
                 self.ocr_pages.append(info.number)
             except Exception as exc:  # one bad page must not sink the document
                 self._fail(info, exc)
@@ -494,6 +502,7 @@ class PageQueue:
                     return
                 try:
                     item = item.result()
+                    store_page(info.number, item)  # type: ignore[arg-type]
                     self.ocr_pages.append(info.number)
                 except Exception as exc:  # one bad page must not sink the document
                     self._fail(info, exc)
