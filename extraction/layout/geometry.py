@@ -933,7 +933,7 @@ def _text_blocks(
 
 
 FIRST_LINE_INDENT = 4.0  # the widest first-line indent of a wrapped label, in text heights
-FULL_LINE = 4.0  # the narrowest label line (text heights) that a wrap continues under a first-line indent
+FULL_LINE = 2.0  # the narrowest label line (text heights) that a wrap continues under a first-line indent
 MAX_LABEL_LINES = 8  # the most lines one wrapped row label covers (a narrow label column)
 SPACE_GAP = 1.8  # the widest stray space inside one label on one line, in text heights
 WRAP_GAP = 1.2  # the widest gap between two lines of one wrapped label, in text heights (1.5 line spacing)
@@ -943,18 +943,35 @@ def _count_numeric(ln: list[Word]) -> int:
     return sum(1 for w in ln if w.numeric)
 
 
+def _column_key(figures: list[Word], th: float) -> Callable[[Word], float]:
+    """Where figures line up in an unruled table: their centres, left or right edges (right-aligned
+    figures of different widths have centres a column apart) — whichever makes the fewest columns."""
+    keys: list[Callable[[Word], float]] = [lambda w: w.cx, lambda w: w.bbox[2], lambda w: w.bbox[0]]
+    return min(keys, key=lambda key: len(_cluster([key(w) for w in figures], 1.2 * th)))
+
+
+def _lone_figure(ln: list[Word]) -> bool:
+    """A line that is one figure and nothing else: a row of a one-column table (行政许可 | 1948)
+    whose figure stands above or below its label (a top- or bottom-aligned cell)."""
+    return len(ln) == 1 and ln[0].numeric
+
+
+def _figure_row(ln: list[Word]) -> bool:
+    return _count_numeric(ln) >= 2 or _lone_figure(ln)
+
+
 def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
     """An unruled table starting at line i: numeric rows (2+ numbers), with up to eight lines of
     label text between two of them (wrapped labels, group labels), none reaching the numbers.
     Returns (end line, numeric rows) or None."""
-    if _count_numeric(vlines[i]) < 2:
+    if not _figure_row(vlines[i]):
         return None
     numeric_rows = 1
     left_of_numbers = min(w.bbox[0] for w in vlines[i] if w.numeric)
     end = i + 1
     k = i + 1
     while k < len(vlines):
-        if _count_numeric(vlines[k]) >= 2:
+        if _figure_row(vlines[k]):
             numeric_rows += 1
             left_of_numbers = min(left_of_numbers, *(w.bbox[0] for w in vlines[k] if w.numeric))
             k += 1
@@ -962,11 +979,11 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             continue
         # label-only lines are part of the table when a numeric row follows soon
         m = k
-        while m < len(vlines) and m - k < 8 and _count_numeric(vlines[m]) < 2:
+        while m < len(vlines) and m - k < MAX_LABEL_LINES and not _figure_row(vlines[m]):
             if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th:
                 break
             m += 1
-        if m < len(vlines) and m > k and _count_numeric(vlines[m]) >= 2:
+        if m < len(vlines) and m > k and _figure_row(vlines[m]):
             k = m
             continue
         # trailing wrapped-label lines of the last row (they end before the numbers)
@@ -1125,11 +1142,15 @@ def _label_blocks(
                 and id(w) not in left_of_label
                 and id(w) not in stacked
             )
+            # a short last line within the line above ("4．保护第三方合法" / "权益"): centred on a
+            # slightly different axis (a full-width stop, a trailing space) is still centred
+            contained = w.bbox[0] >= last.bbox[0] - 0.3 * th and w.bbox[2] <= last.bbox[2] + 0.3 * th
             aligned = (
                 abs(w.bbox[0] - b.x0) < 0.8 * th
                 or abs(w.cx - (b.x0 + b.x1) / 2) < 0.8 * th
                 or abs(w.bbox[2] - b.x1) < 0.8 * th
                 or indent_wrap
+                or (contained and id(w) not in stacked)
             )
             overlap = min(b.x1, w.bbox[2]) - max(b.x0, w.bbox[0])
             if not aligned or (overlap < 0.5 * min(b.x1 - b.x0, w.bbox[2] - w.bbox[0]) and not indent_wrap):
@@ -1341,13 +1362,18 @@ def _aligned_table(
     """An unruled (or only horizontally ruled) table: value columns from the numbers' alignment,
     rows anchored on the lines of numbers, label cells assigned to their row (wrapped labels) or,
     for group labels spanning several rows, to the first row of their group."""
-    numeric = [ln for ln in vlines if _count_numeric(ln) >= 2]
-    centres = [w.cx for ln in numeric for w in ln if w.numeric]
-    cols = _cluster(centres, 1.2 * th)
-    if len(numeric) > 1:
+    numeric = [ln for ln in vlines if _figure_row(ln)]
+    x = _column_key([w for ln in numeric for w in ln if w.numeric], th)
+    cols = _cluster([x(w) for ln in numeric for w in ln if w.numeric], 1.2 * th)
+    one_column = all(_lone_figure(ln) for ln in numeric)
+    if one_column:
+        # lone figures: a one-column table only when they stand in one column, beside label text
+        if len(cols) != 1 or not any(w.cx < cols[0] - 3 * th for ln in vlines for w in ln if not w.numeric):
+            return None
+    elif len(numeric) > 1:
         # a column needs two rows of numbers (keeping one that a single row fills was measured:
         # it fixed a column whose other figure sat under a seal, and cost more cells elsewhere)
-        support = [sum(1 for ln in numeric if any(w.numeric and abs(w.cx - c) <= 1.2 * th for w in ln)) for c in cols]
+        support = [sum(1 for ln in numeric if any(w.numeric and abs(x(w) - c) <= 1.2 * th for w in ln)) for c in cols]
         kept = [c for c, n in zip(cols, support, strict=True) if n >= 2]
         # ... except a column inside the table, well clear of the others, whose one figure is
         # read with confidence: its other rows' figures are hidden (a seal over them)
@@ -1358,12 +1384,12 @@ def _aligned_table(
             and len(kept) >= 2
             and kept[0] < c < kept[-1]
             and all(abs(c - o) >= 3 * th for o in kept)
-            and all(w.confidence >= 0.9 for ln in numeric for w in ln if w.numeric and abs(w.cx - c) <= 1.2 * th)
+            and all(w.confidence >= 0.9 for ln in numeric for w in ln if w.numeric and abs(x(w) - c) <= 1.2 * th)
         ]
         cols = sorted(kept + inner)
-    if len(cols) < 2:
+    if len(cols) < (1 if one_column else 2):
         return None
-    first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(w.cx - cols[0]) <= 1.2 * th)
+    first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(x(w) - cols[0]) <= 1.2 * th)
     limit = first_x - 0.3 * th
     # anchors: one per line of numbers
     anchors: list[dict] = []
@@ -1377,8 +1403,8 @@ def _aligned_table(
             values = [as_figure(w) or w for w in values]
             slots: list[list[Word]] = [[] for _ in cols]
             for w in values:
-                k = min(range(len(cols)), key=lambda k: abs(cols[k] - w.cx))
-                if abs(cols[k] - w.cx) <= 1.5 * th:
+                k = min(range(len(cols)), key=lambda k, w=w: abs(cols[k] - x(w)))
+                if abs(cols[k] - x(w)) <= 1.5 * th:
                     slots[k].append(w)
                 else:
                     stray.append(w)
@@ -1390,8 +1416,10 @@ def _aligned_table(
         return None
     # an empty slot's box: its column's typical number width, within the gap to the neighbours
     col_half = []
+    col_x = []  # an empty slot's centre: its column's figures' median centre
     for k, c in enumerate(cols):
         widths = [w.bbox[2] - w.bbox[0] for a in anchors for w in a["slots"][k]]
+        col_x.append(statistics.median(w.cx for a in anchors for w in a["slots"][k]) if widths else c)
         half = max(0.6 * th, 0.6 * statistics.median(widths)) if widths else 0.8 * th
         gaps = [abs(c - o) for o in cols if o != c]
         col_half.append(min(half, 0.4 * min(gaps)) if gaps else half)
@@ -1486,7 +1514,7 @@ def _aligned_table(
                 half = col_half[k]
                 fields.append(
                     _blank(
-                        page, (cols[k] - half, a["y"] - 0.45 * th, cols[k] + half, a["y"] + 0.45 * th), bbox_map, unread
+                        page, (col_x[k] - half, a["y"] - 0.45 * th, col_x[k] + half, a["y"] + 0.45 * th), bbox_map, unread
                     )
                 )
         if any(f.text for f in fields):
