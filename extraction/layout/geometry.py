@@ -200,9 +200,10 @@ def words_from_chars(chars: list[tuple[str, BBox]], *, gap: float = 0.35, max_ch
             cur.clear()
 
     space = False
+    broke = False  # PDFium generated a break: a new word unless the next glyph touches this one
     for ch, box in chars[:max_chars]:
         if not ch:
-            flush()
+            broke = bool(cur)
             space = False
             continue
         if ch.isspace():
@@ -214,14 +215,24 @@ def words_from_chars(chars: list[tuple[str, BBox]], *, gap: float = 0.35, max_ch
             overlap = min(box[3], last[3]) - max(box[1], last[1])
             same_line = overlap >= 0.5 * h
             gap_x = box[0] - last[2]
-            if not same_line or gap_x > (1.2 if space else gap) * h or gap_x < -0.5 * h:
+            # (a browser's PDF places each glyph run apart, and PDFium breaks between touching
+            # glyphs of one word: "予" | "以公" | "开")
+            if (
+                not same_line
+                or gap_x > (1.2 if space else gap) * h
+                or gap_x < -0.5 * h
+                or (broke and not space and abs(gap_x) > TOUCHING * h)
+            ):
                 flush()
             elif space:
                 cur.append((" ", (last[2], last[1], box[0], last[3])))
-        space = False
+        space = broke = False
         cur.append((ch, box))
     flush()
     return words
+
+
+TOUCHING = 0.05  # glyphs this close (in character heights) belong to one word, whatever PDFium says
 
 
 def _median_height(words: list[Word]) -> float:
