@@ -943,6 +943,7 @@ def _text_blocks(
     return blocks
 
 
+STACK_PITCH = 2.5  # the widest line pitch (text heights) of a label printed one character a line
 FIRST_LINE_INDENT = 4.0  # the widest first-line indent of a wrapped label, in text heights
 FULL_LINE = 2.0  # the narrowest label line (text heights) that a wrap continues under a first-line indent
 MAX_LABEL_LINES = 8  # the most lines one wrapped row label covers (a narrow label column)
@@ -1073,6 +1074,20 @@ def _merge_words(a: Word, b: Word) -> Word:
     return Word(a.text + sep + b.text, box, min(a.confidence, b.confidence), [], chars)
 
 
+def _stacked_singles(words: list[Word], th: float) -> set[int]:
+    """ids of one-character words stacked one a line (三、本年度办理结果 printed vertically in a
+    narrow column): a group label's characters, never part of a label beside or above them."""
+    singles = [w for w in words if len(w.text.strip()) == 1]
+    return {
+        id(w)
+        for w in singles
+        if any(
+            o is not w and abs(o.cx - w.cx) < 0.5 * th and 0 < abs(o.cy - w.cy) < STACK_PITCH * max(th, w.height)
+            for o in singles
+        )
+    }
+
+
 def _join_label_words(words: list[Word], th: float) -> list[Word]:
     """Pieces of one label on one line: an enumerator and its text ("(一) 予以公开"), or a label
     with a stray space ("4.保 护第三方", up to about a full-width space); never across the start
@@ -1084,12 +1099,15 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
     lines = group_lines(words)
     firsts = [ln[0].bbox[0] for ln in lines if ln[0].bbox[2] - ln[0].bbox[0] >= 1.5 * th]
     starts = [c for c in _cluster(firsts, 0.4 * th) if sum(1 for x in firsts if abs(x - c) <= 0.4 * th) >= 3]
+    stacked = _stacked_singles(words, th)
     out: list[Word] = []
     for ln in lines:
         cur = ln[0]
         for w in ln[1:]:
             gap = w.bbox[0] - cur.bbox[2]
-            at_column = gap > 0.15 * th and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)
+            at_column = (gap > 0.15 * th and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)) or (
+                gap > 0.15 * th and (id(cur) in stacked or id(w) in stacked)
+            )
             enum_next = bool(_ENUM.match(w.text))
             if not enum_next and (
                 (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th and not at_column) or (not at_column and gap < SPACE_GAP * th)
@@ -1127,16 +1145,7 @@ def _label_blocks(
             for o in joined
         )
     }
-    # one-character words stacked one a line (三、本年度办理结果 printed vertically): a group label
-    singles = [w for w in joined if len(w.text.strip()) == 1]
-    stacked = {
-        id(w)
-        for w in singles
-        if any(
-            o is not w and abs(o.cx - w.cx) < 0.5 * th and 0 < abs(o.cy - w.cy) < 1.8 * max(th, w.height)
-            for o in singles
-        )
-    }
+    stacked = _stacked_singles(joined, th)
     for w in sorted(joined, key=lambda w: (w.cy, w.bbox[0])):
         best = None
         for b in blocks[::-1][:12]:
@@ -1166,8 +1175,8 @@ def _label_blocks(
             overlap = min(b.x1, w.bbox[2]) - max(b.x0, w.bbox[0])
             if not aligned or (overlap < 0.5 * min(b.x1 - b.x0, w.bbox[2] - w.bbox[0]) and not indent_wrap):
                 continue
-            if _ENUM.match(w.text) or _SECTION.match(w.text):
-                continue
+            if _ENUM.match(w.text) or _SECTION.match(w.text) or w.text.strip() in ("(", "（"):
+                continue  # (a bracket alone: an enumerator "（三）" the wrap broke over two lines)
             mine = own_anchor(w.bbox[1], w.bbox[3])
             theirs = own_anchor(last.bbox[1], last.bbox[3])
             if mine is not None and theirs is not None and mine != theirs:
