@@ -264,7 +264,7 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         sha, name, pages = doc.sha256, doc.filename, doc.pages  # type: ignore[union-attr]
         s.execute(update(Document).where(Document.id == document_id).values(status="processing"))
         s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=0, pages_total=pages or 1))
-        version, labeler = training_adapter.active_labeler(s)
+        version, labeler = training_adapter.active_labeler(s, svc.settings)
     done: set[int] = set()
 
     def page_done(number: int) -> None:
@@ -288,6 +288,7 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         _fail(svc, job_id, token, code, message, peak)
         return
     payload, page_info = value["payload"], value["page_info"]
+    version = training_adapter.result_version(version, labeler, payload)
     view = apply_reviews(payload, [], svc.settings.review_threshold)
     with svc.db.session() as s:
         res = s.execute(

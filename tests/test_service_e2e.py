@@ -110,7 +110,7 @@ def test_scanned_pdf_end_to_end(e2e_api: Api, scanned_pdf, base_model):
             api.post(f"/v1/documents/{doc_id}/cells/{cid}/correct", who="reviewer", json={"value": truth["cells"][cid]})
         else:
             api.post(f"/v1/documents/{doc_id}/cells/{cid}/accept", who="reviewer")
-    bulk = api.post(f"/v1/documents/{doc_id}/review/bulk-accept", who="reviewer").json()
+    bulk = api.post(f"/v1/documents/{doc_id}/review/bulk-accept", who="reviewer", json={"confirm": True}).json()
     assert bulk["verified"], bulk
     doc = api.get(f"/v1/documents/{doc_id}").json()
     assert doc["status"] == "verified" and doc["open_reviews"] == 0 and doc["failed_rules"] == 0

@@ -1,0 +1,30 @@
+"""Names of downloaded files: after the source file the user uploaded, made safe for a header and a
+file system (RFC 6266 / RFC 5987: an ASCII `filename` and the UTF-8 `filename*`)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import PurePosixPath, PureWindowsPath
+from urllib.parse import quote
+
+MAX_STEM_CHARS = 120  # file systems cap names near 255 bytes; a CJK character is 3 in UTF-8
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;%]+')
+
+
+def safe_stem(filename: str | None, fallback: str) -> str:
+    """The stem of an uploaded file's name, without a path, control characters or characters that a
+    header or a file system reads specially; `fallback` when nothing is left."""
+    name = PureWindowsPath(PurePosixPath(filename or "").name).name  # both separators
+    name = unicodedata.normalize("NFC", name)
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    stem = _UNSAFE.sub("_", stem).strip(" ._")
+    return stem[:MAX_STEM_CHARS] or fallback
+
+
+def content_disposition(stem: str, ext: str) -> str:
+    """`attachment` with an ASCII fallback name (non-ASCII characters as `_`) and the real name in
+    `filename*` (RFC 5987), which every current browser prefers."""
+    full = f"{stem}.{ext}"
+    ascii_name = "".join(ch if 32 <= ord(ch) < 127 else "_" for ch in full)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(full, safe='')}"
