@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from service.auth import Role
 
@@ -110,7 +110,11 @@ class ReviewState(BaseModel):
 
 
 class CorrectBody(BaseModel):
-    value: int | float | str | None = Field(description="The value read off the page; null or '' for a blank cell")
+    value: StrictInt | StrictFloat | StrictStr | StrictBool | None = Field(
+        description="The value read off the page (a number, or text such as '1,234'); null or '-' for a cell the "
+        "report leaves blank. Checked against the cell's type: refused (422 bad_value) with the reason in Chinese "
+        "and English"
+    )
     comment: str | None = None
 
 
