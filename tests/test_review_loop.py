@@ -416,3 +416,55 @@ def test_training_needs_documents_it_can_split(api: Api):
     r = api.post("/v1/training/runs", json={"params": {"epochs": 1}})
     assert r.status_code == 422 and r.json()["error"]["code"] == "too_few_documents"
     assert CJK.search(r.json()["error"]["message"]) and r.json()["error"]["detail"] == {"documents": 0, "needed": 3}
+
+
+@pytest.mark.slow
+def test_a_training_run_splits_by_document_compares_and_leaves_the_checkout_alone(tmp_path: Path, db_url: str):
+    """A real run (the training code's own command, a tiny base model): split by document, progress per
+    epoch, the comparison with the active model on the held-out documents, activation; the source
+    checkout is unchanged after it all."""
+    import sys
+
+    from service import training_adapter
+
+    if not training_adapter.available():
+        pytest.skip("no training code in this installation")
+    status = git_status()
+    data = tmp_path / "data"
+    subprocess.run(
+        [sys.executable, "-m", "extraction.cli", "train", "--version", "base-tiny", "--tiny", "--models-dir",
+         str(data / "models"), "--cache", str(tmp_path / "cache"), "--epochs", "1", "--max-steps", "3", "--no-evaluate"],
+        check=True, capture_output=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    gen = make_api(data, db_url, immediate=True)
+    api = next(gen)
+    try:
+        ids = [extracted(api, p) for p in (SEEDS[0], SEEDS[2], SEEDS[4])]
+        assert all(api.get(f"/v1/documents/{i}").json()["status"] == "verified" for i in ids)
+        r = api.post("/v1/training/runs", json={"params": {"epochs": 2, "max_steps": 4, "base_version": "base-tiny"}})
+        assert r.status_code == 202, r.text
+        run = api.get(f"/v1/training/runs/{r.json()['id']}").json()
+        assert run["status"] == "done", run
+        split = run["metrics"]["split"]
+        assert sorted(split["train"] + split["val"] + split["test"]) == sorted(ids)
+        assert [len(split[k]) for k in ("train", "val", "test")] == [1, 1, 1]
+        assert run["metrics"]["data"]["train_reports"] == 1 and run["metrics"]["data"]["val_reports"] == 1  # no overlap
+        card = (data / "models" / run["model_version"] / "card.json").read_text(encoding="utf-8")
+        assert '"by": "document"' in card
+        progress = run["progress"]
+        assert progress["stage"] == "done" and progress["epochs"] == 2 and progress["epoch"] >= 1
+        assert progress["loss"] is not None and progress["elapsed_s"] > 0
+        comparison = run["metrics"]["comparison"]
+        assert comparison["against"] == "layout-v3" and comparison["documents"] == split["test"]
+        assert comparison["verdict"] in ("better", "equal", "worse") and comparison["candidate"]["cells"] > 0
+        models = {m["version"]: m for m in api.get("/v1/models").json()}
+        assert run["model_version"] in models and models["layout-v3"]["active"]
+        r = api.post(f"/v1/models/{run['model_version']}/activate")
+        if comparison["verdict"] == "worse":
+            assert r.status_code == 409 and r.json()["error"]["code"] == "candidate_worse"
+        else:
+            assert r.status_code == 200 and r.json()["active"], r.text
+            assert run["model_version"] in (data / "models" / "registry.json").read_text()
+    finally:
+        gen.close()
+    assert git_status() == status, "a training run and an activation wrote into the source checkout"
