@@ -141,11 +141,16 @@ def result_version(version: str, labeler: str, payload: dict[str, Any]) -> str:
 
 def shipped_models() -> list[dict[str, Any]]:
     """The models that ship with gongkai: version, folder, the card's headline figures."""
+    return folder_models(shipped_dir())
+
+
+def folder_models(models_dir: Path) -> list[dict[str, Any]]:
+    """The model versions of one registry folder: version, folder, the card's headline figures."""
     from extraction import registry
 
     out = []
-    for version in registry.list_versions(shipped_dir()):
-        folder = shipped_dir() / version
+    for version in registry.list_versions(models_dir):
+        folder = models_dir / version
         try:
             card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -415,7 +420,8 @@ def activate(session: Session, settings: Settings, version: str, force: bool = F
     from extraction import registry
 
     row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
-    shipped = {m["version"]: m for m in shipped_models()}
+    # a version in the service's models folder not made by a run (`gongkai train --models-dir`), or shipped
+    shipped = {m["version"]: m for m in [*folder_models(settings.models_path), *shipped_models()]}
     if row is None and version == BASELINE[0]:
         row = ModelVersion(version=version, labeler=BASELINE[1], metrics={}, training_run_id=None)
         session.add(row)

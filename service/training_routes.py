@@ -88,6 +88,18 @@ def list_models(request: Request, s: SessionDep, who: Reviewer) -> list[ModelOut
             )
         )
     listed = {m.version for m in out}
+    for m in training_adapter.folder_models(svc_of(request).settings.models_path):  # e.g. `gongkai train --models-dir`
+        if m["version"] not in listed and m["version"] not in rows:
+            out.append(
+                ModelOut(
+                    version=m["version"],
+                    labeler=training_adapter.AUTO_PREFIX + str(m["folder"]),
+                    metrics=m["metrics"],
+                    training_run_id=None,
+                    active=False,
+                )
+            )
+    listed = {m.version for m in out}
     for i, m in enumerate(out):  # a shipped version or the baseline activated here has a row too
         row = rows.get(m.version)
         if row is not None:
