@@ -581,7 +581,7 @@ function modelFigures(m) {
   const split = x.split || {};
   const data = x.data || {};
   return {
-    "来源": m.shipped ? "随 gongkai 提供（只读）" : m.version === "baseline@1" ? "规则基线（无模型）" : `训练运行 #${m.training_run_id ?? "—"}`,
+    "来源": m.shipped ? "随 gongkai 提供（只读）" : m.version === "baseline@1" ? "规则基线（无模型）" : m.training_run_id ? `训练运行 #${m.training_run_id}` : "服务的模型目录",
     "状态": m.active ? "启用中" : "",
     "基础模型": x.base_version || "—",
     "训练 / 验证 / 测试文档": split.train ? `${split.train.length} / ${split.val.length} / ${split.test.length}（按文档划分，互不重叠）` : data.train_reports ? `${data.train_reports} / ${data.val_reports} / ${test.reports || "—"}` : "—",
