@@ -219,6 +219,17 @@ def loop(server, d, digital_pdf) -> None:
     assert seen, "the list never showed a document waiting or being extracted"
     shot(d, "1-list")
 
+    # the cross-document queue, riskiest first: Enter on an entry opens that cell
+    go("queue")
+    wait.until(lambda drv: "待审队列" in js("return document.getElementById('app').textContent"))
+    if d.find_elements(By.CSS_SELECTOR, "#queue a"):
+        assert focused() == "A"
+        target = js("return document.activeElement.textContent")
+        press(Keys.ENTER)
+        wait.until(lambda drv: text_of("cell-id") == target)
+    go("list")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#doclist tbody tr")))
+
     # 2. the PDF: page image, boxes, group labels; zoom and pan by keyboard
     link = d.find_element(By.XPATH, "//a[contains(text(), '卫东区2023年度报告.pdf')]")
     js("arguments[0].focus()", link)
@@ -249,6 +260,20 @@ def loop(server, d, digital_pdf) -> None:
     shot(d, "2-zoomed")
     press(Keys.ALT, "0")
     wait.until(lambda drv: text_of("zoomlevel") == "100%")
+
+    # a cell without a box (one the rules inferred, say): the page its row was found on, not page 1
+    probe = js(
+        """const cid = Object.keys(S.result.cells).find(c => S.result.cells[c].page > 1 && c.startsWith('appeals.'));
+           const page = S.result.cells[cid].page;
+           Object.assign(S.result.cells[cid], {page: null, bbox: null});
+           S.page = 1; drawPage(); select(cid, true); return [cid, page];"""
+    )
+    wait.until(lambda drv: js("return S.page") == probe[1] and f"第 {probe[1]} 页" in text_of("nobox"))
+    wait.until(lambda drv: js("return document.querySelectorAll('.cellbox.row').length") > 0)
+    shot(d, "2b-no-box")
+    js("location.reload()")
+    wait.until(lambda drv: js("const i = document.getElementById('pageimg'); return i && i.complete && i.naturalWidth > 0"))
+    wait.until(lambda drv: focused() == "value")
 
     # 3. corrections: a refused one (in Chinese, nothing stored), an accepted one, undo
     cid = text_of("cell-id")

@@ -481,6 +481,7 @@ async function select(cid, focusInput) {
   const changePage = p && p !== S.page;
   if (changePage) S.page = p;
   drawTables();
+  $("#tables td.v.current")?.scrollIntoView({ block: "nearest" });
   if (changePage) drawPage();
   else { for (const el of $$(".cellbox")) el.className = "cellbox " + cellClass(el.dataset.cell); revealCurrent(); }
   await drawPanel();
