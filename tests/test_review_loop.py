@@ -468,3 +468,24 @@ def test_a_training_run_splits_by_document_compares_and_leaves_the_checkout_alon
     finally:
         gen.close()
     assert git_status() == status, "a training run and an activation wrote into the source checkout"
+
+
+def test_the_cli_registry_follows_gongkai_models_dir_and_falls_back_on_the_shipped_one(tmp_path: Path, monkeypatch):
+    """`gongkai extract`'s auto labeler resolves the active model with no folder given: GONGKAI_MODELS_DIR
+    when set (the service's folder), falling back on the shipped models; unset, the shipped one."""
+    from extraction import registry
+
+    shipped_registry = (registry.SHIPPED_DIR / "registry.json").read_bytes()
+    assert registry.resolve(None)[1].version == "layout-v3"  # nothing set: the shipped model
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(registry, "MODELS_DIR", models)
+    folder, manifest = registry.resolve(None)  # no registry.json there yet: the shipped one decides
+    assert manifest.version == "layout-v3" and folder == registry.SHIPPED_DIR / "layout-v3"
+    registry.register(registry.SHIPPED_DIR / "layout-v3", "trained-x", models)
+    registry.activate("trained-x")  # what the service's activation writes
+    assert registry.resolve(None)[0] == models / "trained-x"
+    assert "trained-x" in registry.list_versions() and "layout-v3" in registry.list_versions()
+    registry.activate("layout-v3")  # a shipped version named active in the service's folder
+    assert registry.resolve(None)[0] == registry.SHIPPED_DIR / "layout-v3"
+    assert (registry.SHIPPED_DIR / "registry.json").read_bytes() == shipped_registry
