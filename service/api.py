@@ -635,9 +635,9 @@ def _export(view: ReviewedView, fmt: str, stem: str) -> Response:
 def export_document(
     request: Request, s: SessionDep, who: Submitter, doc_id: int, fmt: Literal["csv", "xlsx", "json"]
 ) -> Response:
-    view = require_view(request, s, visible_document(s, who, doc_id))
-    doc = s.get(Document, doc_id)
-    return _export(view, fmt, safe_stem(doc.filename if doc else None, f"document-{doc_id}"))
+    doc = visible_document(s, who, doc_id)
+    # saved under the uploaded file's name (made safe), not document-<id>
+    return _export(require_view(request, s, doc), fmt, safe_stem(doc.filename, f"document-{doc_id}"))
 
 
 BATCH_META = ["document_id", "filename", "sha256", "agency", "year", "format", "status", "model_version"]
