@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 MAX_STEM_CHARS = 120  # file systems cap names near 255 bytes; a CJK character is 3 in UTF-8
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;%]+')
+# names Windows reserves for devices, with any extension (CON.csv opens the console)
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])$", re.I)
 
 
 def safe_stem(filename: str | None, fallback: str) -> str:
@@ -17,9 +19,13 @@ def safe_stem(filename: str | None, fallback: str) -> str:
     header or a file system reads specially; `fallback` when nothing is left."""
     name = PureWindowsPath(PurePosixPath(filename or "").name).name  # both separators
     name = unicodedata.normalize("NFC", name)
+    # control and format characters (a right-to-left override shows "txt.exe" as "exe.txt")
+    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-    stem = _UNSAFE.sub("_", stem).strip(" ._")
-    return stem[:MAX_STEM_CHARS] or fallback
+    stem = _UNSAFE.sub("_", stem).strip(" ._")[:MAX_STEM_CHARS].strip(" ._")
+    if _RESERVED.match(stem):
+        stem = "_" + stem
+    return stem or fallback
 
 
 def content_disposition(stem: str, ext: str) -> str:

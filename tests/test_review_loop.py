@@ -272,6 +272,8 @@ def test_download_names_are_made_safe():
     assert safe_stem('a"b;c\r\nd.pdf', "d") == "a_b_c_d"
     assert safe_stem("...", "document-1") == "document-1" and safe_stem(None, "document-1") == "document-1"
     assert len(safe_stem("长" * 500 + ".txt", "d")) == 120
+    assert safe_stem("CON.txt", "d") == "_CON" and safe_stem("com1", "d") == "_com1"  # Windows device names
+    assert safe_stem("\u202egpj.exe.txt", "d") == "gpj.exe"  # a right-to-left override is dropped
     cd = content_disposition('x"y', "csv")
     assert "\r" not in cd and "\n" not in cd
 
