@@ -161,17 +161,44 @@ def extract(
                         "status": "ok",
                         "output": str(target),
                         "failed_checks": [c.rule for c in result.failed_checks if c.severity == "error"],
+                        "warnings": [c.rule for c in result.failed_checks if c.severity != "error"],
                         "review": len(result.review),
+                        "layout": result.pipeline.get("layout"),
                     }
                 )
             progress.advance(task)
     _cross_year(done, out, cross_report_checks)
     (out / "_batch.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    for line in summary_lines(summary):
+        click.echo(line, err=True)
     ok = len(files) - len(failures)
     click.echo(f"gongkai: extracted {ok} of {len(files)} inputs into {out}", err=True)
     if failures:
         codes = {exc.exit_code for _, exc in failures}
         sys.exit(codes.pop() if len(codes) == 1 else EXIT_MIXED_BAD_INPUT)
+
+
+def summary_lines(summary: list[dict]) -> list[str]:
+    """One line per input (cells to review, failed checks) and the layout model that was used, if any:
+    what `_batch.json` holds, said where the user looks."""
+    lines = ["gongkai: per input:"]
+    for item in summary:
+        name = Path(item["input"]).name
+        if item["status"] != "ok":
+            lines.append(f"  {name}: {item['code']}")
+            continue
+        failed = item["failed_checks"]
+        text = f"  {name}: {item['review']} cells to review"
+        text += f"; {len(failed)} failed checks: {', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}" if failed else "; all checks pass"
+        if item.get("warnings"):
+            text += f"; {len(item['warnings'])} warnings"
+        lines.append(text)
+    models = sorted({i["layout"] for i in summary if str(i.get("layout") or "").startswith("model@")})
+    if models:
+        from extraction import registry
+
+        lines.append(f"  layout model: {', '.join(models)} (registry {registry.MODELS_DIR})")
+    return lines
 
 
 def _cross_year(done: dict[str, dict], out: Path, cross_report_checks) -> None:

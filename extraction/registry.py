@@ -2,9 +2,16 @@
 
 A version is a folder `models/<version>/` holding the model's files (config.json,
 model.safetensors, tokenizer.json, calibration.json, card.json, ...) and `manifest.json`, which
-lists the sha256 of every other file. `models/registry.json` names the active version; the
-environment variable `GONGKAI_MODEL` (a version name or a folder path) overrides it. A folder whose
-files do not match their manifest (a flipped byte, a missing file) refuses to load.
+lists the sha256 of every other file. `registry.json` of the models folder names the active version;
+the environment variable `GONGKAI_MODEL` (a version name or a folder path) overrides it. A folder
+whose files do not match their manifest (a flipped byte, a missing file) refuses to load.
+
+Two folders: the shipped one (`models/` of the source tree, `SHIPPED_DIR`, read-only at run time:
+its `registry.json` names `layout-v3`), and `GONGKAI_MODELS_DIR` when set (the service's folder of
+trained models, `<GONGKAI_DATA_DIR>/models`). With `GONGKAI_MODELS_DIR` set, that folder's
+`registry.json` decides the active version, and a version it does not hold, or no `registry.json`
+at all, falls back to the shipped folder: a process pointed at the service's models folder uses the
+model the service activated; one that is not uses the shipped model.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from pydantic import BaseModel, Field
 
 from extraction.errors import GongkaiError
 
-MODELS_DIR = Path(os.environ.get("GONGKAI_MODELS_DIR", Path(__file__).resolve().parents[1] / "models"))
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"
+ENV_MODELS_DIR = "GONGKAI_MODELS_DIR"
+MODELS_DIR = Path(os.environ.get(ENV_MODELS_DIR) or SHIPPED_DIR)
 MANIFEST = "manifest.json"
 REGISTRY = "registry.json"
 ENV_MODEL = "GONGKAI_MODEL"
@@ -102,38 +111,63 @@ def _registry(models_dir: Path) -> RegistryFile:
     return RegistryFile.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-def list_versions(models_dir: Path = MODELS_DIR) -> list[str]:
-    return sorted(p.name for p in Path(models_dir).iterdir() if (p / MANIFEST).is_file()) if models_dir.is_dir() else []
-
-
-def active_version(models_dir: Path = MODELS_DIR) -> str | None:
-    env = os.environ.get(ENV_MODEL)
-    return env or _registry(Path(models_dir)).active
-
-
-def activate(version: str, models_dir: Path = MODELS_DIR) -> None:
+def _layers(models_dir: Path | None, shipped: Path | None) -> tuple[Path, Path | None]:
+    """(the models folder, the shipped folder it falls back on or None). No folder given: MODELS_DIR,
+    falling back on the shipped one when GONGKAI_MODELS_DIR names another folder."""
+    if models_dir is None:
+        models_dir, shipped = MODELS_DIR, shipped or SHIPPED_DIR
     models_dir = Path(models_dir)
-    verify(models_dir / version)
+    if shipped is not None and Path(shipped).resolve() == models_dir.resolve():
+        shipped = None
+    return models_dir, shipped
+
+
+def list_versions(models_dir: Path | None = None, shipped: Path | None = None) -> list[str]:
+    models_dir, shipped = _layers(models_dir, shipped)
+    found = {p.name for d in (models_dir, shipped) if d and d.is_dir() for p in d.iterdir() if (p / MANIFEST).is_file()}
+    return sorted(found)
+
+
+def active_version(models_dir: Path | None = None, shipped: Path | None = None) -> str | None:
+    """GONGKAI_MODEL, else the models folder's registry.json, else (a fallback given) the shipped one's."""
+    models_dir, shipped = _layers(models_dir, shipped)
+    env = os.environ.get(ENV_MODEL)
+    return env or _registry(models_dir).active or (_registry(shipped).active if shipped else None)
+
+
+def activate(version: str, models_dir: Path | None = None, shipped: Path | None = None) -> None:
+    """Name `version` active in the models folder's registry.json (the version may be a shipped one)."""
+    models_dir, shipped = _layers(models_dir, shipped)
+    resolve(version, models_dir, shipped)  # verifies the files byte for byte
     reg = _registry(models_dir)
     reg.active = version
-    (models_dir / REGISTRY).write_text(reg.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = models_dir / f".{REGISTRY}.tmp"
+    tmp.write_text(reg.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    tmp.replace(models_dir / REGISTRY)  # a reader never sees half a file
 
 
-def resolve(version: str | None = None, models_dir: Path = MODELS_DIR) -> tuple[Path, Manifest]:
-    """The verified folder of `version` (a name under models_dir or a path), or of the active one."""
-    models_dir = Path(models_dir)
-    version = version or active_version(models_dir)
+def resolve(
+    version: str | None = None, models_dir: Path | None = None, shipped: Path | None = None
+) -> tuple[Path, Manifest]:
+    """The verified folder of `version` (a name under the models folder, else the shipped one, or a
+    path), or of the active one."""
+    models_dir, shipped = _layers(models_dir, shipped)
+    version = version or active_version(models_dir, shipped)
     if not version:
         raise ModelNotFound(f"no model version is active in {models_dir / REGISTRY} and none was given")
     folder = Path(version) if Path(version).is_dir() else models_dir / version
+    if not folder.is_dir() and shipped is not None and (shipped / version).is_dir():
+        folder = shipped / version
     if not folder.is_dir():
-        raise ModelNotFound(f"model version {version!r} not found (known: {', '.join(list_versions(models_dir))})")
+        known = ", ".join(list_versions(models_dir, shipped))
+        raise ModelNotFound(f"model version {version!r} not found (known: {known})")
     return folder, verify(folder)
 
 
-def register(source: Path, version: str, models_dir: Path = MODELS_DIR, activate_it: bool = False) -> Path:
+def register(source: Path, version: str, models_dir: Path | None = None, activate_it: bool = False) -> Path:
     """Copy a trained model folder into the registry as `version` and write its manifest."""
-    models_dir = Path(models_dir)
+    models_dir = Path(models_dir or MODELS_DIR)
     dest = models_dir / version
     if dest.exists():
         raise FileExistsError(f"model version {version!r} exists already in {models_dir}")
@@ -149,6 +183,7 @@ def register(source: Path, version: str, models_dir: Path = MODELS_DIR, activate
 
 __all__ = [
     "MODELS_DIR",
+    "SHIPPED_DIR",
     "Manifest",
     "ModelIntegrityError",
     "ModelNotFound",

@@ -33,14 +33,14 @@ from service import training_adapter
 from service.api_support import ApiError, reviewed_view, summarize_reviews
 from service.auth import Principal, Role, authenticate, create_token, revoke_token
 from service.core import Service
-from service.db import CellReview, Document, IdempotencyKey, Job, ModelVersion, Result, Token, TrainingRun, Upload
+from service.db import CellReview, Document, IdempotencyKey, Job, Result, Token, Upload
+from service.downloads import content_disposition, safe_stem
 from service.errors import SERVICE_ERRORS, StorageError
 from service.operations import Health
-from service.review import ReviewedView, coerce_value, labels, truth_record
+from service.review import ReviewedView, labels, truth_record
 from service.schemas import (
     AuditEntry,
     BatchExportBody,
-    BulkAcceptOutcome,
     CellOut,
     CorrectBody,
     DocumentList,
@@ -53,17 +53,15 @@ from service.schemas import (
     LabeledRecord,
     LabeledRecordOutcome,
     Me,
-    ModelOut,
     ReviewOutcome,
     ReviewState,
     TokenCreate,
     TokenCreated,
     TokenOut,
-    TrainingRunCreate,
-    TrainingRunOut,
     UploadItem,
     UploadResponse,
 )
+from service.text_probe import refuse_non_text
 from service.uploads import (
     BodyLimit,
     MultipartReceiver,
@@ -73,6 +71,7 @@ from service.uploads import (
     drain,
     multipart_boundary,
 )
+from service.values import CellValueError, validate_cell_value
 
 log = logging.getLogger("gongkai.api")
 UI_DIR = Path(__file__).resolve().parent / "ui"
@@ -217,6 +216,8 @@ def identify(svc: Service, rf: Received) -> tuple[str, int | None]:
     if not rf.head.startswith(b"PK"):
         kind = sniff(rf.head, rf.name)
         if kind not in ("pdf", "image"):
+            assert rf.path is not None
+            refuse_non_text(rf.path, rf.size)  # random bytes sniff as txt: 415 here, not a failed job later
             return kind, None
     request = {"path": str(rf.path), "name": rf.name, "max_pages": svc.settings.max_pages}
     if not svc.settings.process_isolation:
@@ -606,7 +607,12 @@ def get_labels(request: Request, s: SessionDep, who: Submitter, doc_id: int) -> 
 @router.get("/documents/{doc_id}/original", tags=["documents"], summary="The uploaded bytes")
 def get_original(request: Request, s: SessionDep, who: Submitter, doc_id: int) -> Response:
     doc = visible_document(s, who, doc_id)
-    return Response(svc_of(request).store.get(doc.sha256), media_type="application/octet-stream")
+    ext = training_adapter.EXTENSIONS.get(doc.kind, "bin")
+    return Response(
+        svc_of(request).store.get(doc.sha256),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": content_disposition(safe_stem(doc.filename, f"document-{doc.id}"), ext)},
+    )
 
 
 def _export(view: ReviewedView, fmt: str, stem: str) -> Response:
@@ -615,19 +621,19 @@ def _export(view: ReviewedView, fmt: str, stem: str) -> Response:
 
     result = ExtractionResult.model_validate(view.result)
     if fmt == "json":
-        return JSONResponse(view.result, headers={"Content-Disposition": f'attachment; filename="{stem}.json"'})
+        return JSONResponse(view.result, headers={"Content-Disposition": content_disposition(stem, "json")})
     if fmt == "csv":
         return Response(
             ("\ufeff" + to_csv(result)).encode("utf-8"),  # BOM: spreadsheet programs read the Chinese labels
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
+            headers={"Content-Disposition": content_disposition(stem, "csv")},
         )
     buf = io.BytesIO()
     write_xlsx(result, buf)  # type: ignore[arg-type]  # openpyxl saves to a file object as well
     return Response(
         buf.getvalue(),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
+        headers={"Content-Disposition": content_disposition(stem, "xlsx")},
     )
 
 
@@ -635,8 +641,9 @@ def _export(view: ReviewedView, fmt: str, stem: str) -> Response:
 def export_document(
     request: Request, s: SessionDep, who: Submitter, doc_id: int, fmt: Literal["csv", "xlsx", "json"]
 ) -> Response:
-    view = require_view(request, s, visible_document(s, who, doc_id))
-    return _export(view, fmt, f"document-{doc_id}")
+    doc = visible_document(s, who, doc_id)
+    # saved under the uploaded file's name (made safe), not document-<id>
+    return _export(require_view(request, s, doc), fmt, safe_stem(doc.filename, f"document-{doc_id}"))
 
 
 BATCH_META = ["document_id", "filename", "sha256", "agency", "year", "format", "status", "model_version"]
@@ -858,50 +865,21 @@ def correct_cell(
     doc = visible_document(s, who, doc_id)
     view = require_view(request, s, doc)
     rep = view.result["report"]
-    try:
-        value = coerce_value(rep["format"], rep.get("variants") or (), cell_id, body.value)
-    except KeyError:
-        raise ApiError(404, "not_found", f"no cell {cell_id} in document {doc_id}") from None
-    except ValueError as exc:
-        raise ApiError(422, "bad_value", str(exc)) from None
+    try:  # the cell's statutory type (service/values.py): nothing invalid is stored
+        value = validate_cell_value(rep["format"], rep.get("variants") or (), cell_id, body.value)
+    except CellValueError as exc:
+        if exc.reason == "unknown_cell":
+            raise ApiError(404, "not_found", f"no cell {cell_id} in document {doc_id}") from None
+        raise ApiError(422, "bad_value", exc.message, exc.to_detail(), message_en=exc.message_en) from None
     return _record(request, s, who, doc, cell_id, "correct", value)
-
-
-@router.post(
-    "/documents/{doc_id}/review/bulk-accept",
-    tags=["review"],
-    response_model=BulkAcceptOutcome,
-    summary="Accept every unreviewed cell that passes every rule",
-)
-def bulk_accept(request: Request, s: SessionDep, who: Reviewer, doc_id: int) -> BulkAcceptOutcome:
-    doc = visible_document(s, who, doc_id)
-    view = require_view(request, s, doc)
-    in_failing = {cid for c in view.result["checks"] if not c["passed"] for cid in c["cells"]}
-    chosen = [cid for cid in view.result["cells"] if cid not in view.reviewed and cid not in in_failing]
-    for cid in chosen:
-        value = view.result["cells"][cid]["value"]
-        s.add(
-            CellReview(
-                document_id=doc.id,
-                result_id=doc.result_id,
-                cell_id=cid,
-                action="bulk_accept",
-                old_value=value,
-                new_value=value,
-                reviewer_token_id=who.token_id,
-                reviewer=who.name,
-            )
-        )
-    s.flush()
-    view = summarize_reviews(svc_of(request), s, doc)
-    return BulkAcceptOutcome(accepted=len(chosen), verified=view.verified, open_reviews=len(view.open_reviews))
 
 
 @router.get("/documents/{doc_id}/audit", tags=["review"], response_model=list[AuditEntry])
 def audit(s: SessionDep, who: Reviewer, doc_id: int) -> list[AuditEntry]:
     visible_document(s, who, doc_id)
-    rows = s.scalars(select(CellReview).where(CellReview.document_id == doc_id).order_by(CellReview.id))
-    return [AuditEntry.model_validate(r, from_attributes=True) for r in rows]
+    rows = list(s.scalars(select(CellReview).where(CellReview.document_id == doc_id).order_by(CellReview.id)))
+    undone = {r.undoes for r in rows if r.action == "undo"}
+    return [AuditEntry.model_validate(r, from_attributes=True).model_copy(update={"undone": r.id in undone}) for r in rows]
 
 
 # --------------------------------------------------------------------------------------------
@@ -984,20 +962,15 @@ def _import_record(svc: Service, s: Session, who: Principal, index: int, raw: An
             f"record {index}: {len(unknown)} cell ids are not cells of document {doc.id} (format {rep['format']})",
             {"cells": unknown[:20]},
         )
-    from extraction.schema import layout
-
-    lay = layout(rep["format"], tuple(rep.get("variants") or ()))
     values: dict[str, Any] = {}
     bad: list[dict[str, str]] = []
     for cid, raw_value in rec.cells.items():
-        try:
-            value = coerce_value(rep["format"], rep.get("variants") or (), cid, raw_value)
-        except (KeyError, ValueError) as exc:
-            bad.append({"cell_id": cid, "reason": str(exc)})
-            continue
-        if value is not None and value < 0 and lay.cells[cid].kind != "signed_count":
-            bad.append({"cell_id": cid, "reason": f"a count or amount is not negative: {value}"})
-        values[cid] = value
+        try:  # the same checks as a reviewer's correction (service/values.py); "" is a blank cell here
+            values[cid] = validate_cell_value(
+                rep["format"], rep.get("variants") or (), cid, raw_value, empty_is_blank=True
+            )
+        except CellValueError as exc:
+            bad.append(exc.to_detail())
     if bad:
         raise ApiError(422, "bad_value", f"record {index}: {len(bad)} values are not valid", {"cells": bad[:20]})
     changed = 0
@@ -1041,65 +1014,6 @@ def training_dataset(request: Request, who: Admin) -> Response:
     return Response(
         buf.getvalue(), media_type="application/zip", headers={"Content-Disposition": 'attachment; filename="labeled.zip"'}
     )
-
-
-@router.post("/training/runs", tags=["training"], status_code=202, response_model=TrainingRunOut)
-def start_training(request: Request, s: SessionDep, who: Admin, body: TrainingRunCreate) -> TrainingRunOut:
-    run = TrainingRun(params=body.params, documents=body.document_ids or [], created_by=who.name)
-    s.add(run)
-    s.flush()
-    job = Job(kind="train", training_run_id=run.id)
-    s.add(job)
-    s.flush()
-    run.job_id = job.id
-    s.commit()
-    svc_of(request).enqueue(job.id)
-    s.refresh(run)
-    return TrainingRunOut.model_validate(run, from_attributes=True)
-
-
-@router.get("/training/runs", tags=["training"], response_model=list[TrainingRunOut])
-def list_training_runs(s: SessionDep, who: Admin) -> list[TrainingRunOut]:
-    runs = s.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()))
-    return [TrainingRunOut.model_validate(r, from_attributes=True) for r in runs]
-
-
-@router.get("/training/runs/{run_id}", tags=["training"], response_model=TrainingRunOut)
-def get_training_run(s: SessionDep, who: Admin, run_id: int) -> TrainingRunOut:
-    run = s.get(TrainingRun, run_id)
-    if run is None:
-        raise ApiError(404, "not_found", f"no training run {run_id}")
-    return TrainingRunOut.model_validate(run, from_attributes=True)
-
-
-@router.get("/models", tags=["training"], response_model=list[ModelOut], summary="Model versions; the active one")
-def list_models(s: SessionDep, who: Reviewer) -> list[ModelOut]:
-    rows = list(s.scalars(select(ModelVersion).order_by(ModelVersion.id)))
-    version, labeler = training_adapter.BASELINE
-    baseline = ModelOut(
-        version=version, labeler=labeler, metrics={}, training_run_id=None, active=not any(r.active for r in rows)
-    )
-    return [baseline] + [ModelOut.model_validate(r, from_attributes=True) for r in rows]
-
-
-@router.post("/models/{version}/activate", tags=["training"], response_model=ModelOut)
-def activate_model(s: SessionDep, who: Admin, version: str) -> ModelOut:
-    if version == training_adapter.BASELINE[0]:
-        for row in s.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))):
-            row.active = False
-        return ModelOut(version=version, labeler=training_adapter.BASELINE[1], metrics={}, training_run_id=None, active=True)
-    from extraction.registry import ModelIntegrityError, ModelNotFound
-
-    try:
-        row = training_adapter.activate(s, version)
-    except ModelIntegrityError as exc:  # a flipped byte, a missing file: it is not loaded, nor activated
-        raise ApiError(409, "model_integrity", f"model {version} fails its integrity check: {exc.message}") from None
-    except ModelNotFound as exc:
-        raise ApiError(404, "not_found", exc.message) from None
-    if row is None:
-        raise ApiError(404, "not_found", f"no model version {version}")
-    s.flush()
-    return ModelOut.model_validate(row, from_attributes=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1194,6 +1108,8 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
         version="1",
         summary="Statutory tables of 政府信息公开工作年度报告: upload, extract, review, export, retrain",
         lifespan=lifespan,
+        docs_url=None,  # served by service.docs from the package's own assets: no CDN, works offline
+        redoc_url=None,
     )
     app.state.svc = svc
     app.state.uploads = UploadStats()
@@ -1202,6 +1118,8 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.message_en:
+            body["message_en"] = exc.message_en
         if exc.extra:
             body["detail"] = exc.extra
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
@@ -1218,6 +1136,11 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
     from service.ops_api import router as ops_router  # operators' routes (imports this module's helpers)
 
     app.include_router(ops_router)
+    from service import docs, review_routes, training_routes
+
+    app.include_router(review_routes.router)
+    app.include_router(training_routes.router)
+    docs.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -19,10 +19,17 @@ class ApiError(HTTPException):
     """An error answer: `{"error": {"code", "message", "detail"?}}` with `status` (and `headers`)."""
 
     def __init__(
-        self, status: int, code: str, message: str, detail: dict | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        detail: dict | None = None,
+        headers: dict[str, str] | None = None,
+        message_en: str | None = None,
     ) -> None:
         super().__init__(status, message, headers=headers)
         self.code, self.message, self.extra = code, message, detail
+        self.message_en = message_en  # beside a Chinese message: the same in English
 
 
 def reviewed_view(svc: Service, s: Session, doc: Document) -> ReviewedView | None:
@@ -31,13 +38,18 @@ def reviewed_view(svc: Service, s: Session, doc: Document) -> ReviewedView | Non
     result = s.get(Result, doc.result_id)
     if result is None:
         return None
-    actions = [
+    rows = list(s.scalars(select(CellReview).where(CellReview.result_id == result.id).order_by(CellReview.id)))
+    return apply_reviews(result.data, live_actions(rows), svc.settings.review_threshold)
+
+
+def live_actions(rows: list[CellReview]) -> list[ReviewAction]:
+    """The audit rows that are in effect, in order: neither an undo nor undone by one."""
+    undone = {r.undoes for r in rows if r.action == "undo"}
+    return [
         ReviewAction(r.cell_id, r.action, r.new_value, r.reviewer)
-        for r in s.scalars(
-            select(CellReview).where(CellReview.result_id == result.id).order_by(CellReview.id)
-        )
+        for r in rows
+        if r.action != "undo" and r.id not in undone
     ]
-    return apply_reviews(result.data, actions, svc.settings.review_threshold)
 
 
 def summarize_reviews(svc: Service, s: Session, doc: Document) -> ReviewedView:

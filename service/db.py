@@ -125,12 +125,14 @@ class CellReview(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
     cell_id: Mapped[str] = mapped_column(String(120))
-    action: Mapped[str] = mapped_column(String(20))  # accept | correct | bulk_accept
+    action: Mapped[str] = mapped_column(String(20))  # accept | correct | bulk_accept | import | undo
     old_value: Mapped[Any] = mapped_column(JSON, nullable=True)
     new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
     reviewer_token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"))
     reviewer: Mapped[str] = mapped_column(String(200))
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    batch: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the rows of one bulk accept
+    undoes: Mapped[int | None] = mapped_column(Integer, nullable=True)  # an undo row: the row it reverses
 
 
 class IdempotencyKey(Base):
@@ -168,6 +170,7 @@ class TrainingRun(Base):
     error_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # epoch, loss, time left
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

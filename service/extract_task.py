@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-MODEL_PREFIX = "model:"  # a ModelVersion.labeler of a registry version: "model:<its folder>"
+MODEL_PREFIX = "model:"  # a ModelVersion.labeler: "model:<folder>", the model on every document
+AUTO_PREFIX = "auto:"  # "auto:<folder>": that model on OCR'd pages, the baseline elsewhere (as `gongkai extract`)
 _local = threading.local()  # pipelines per thread: labelers may hold a model, threads must not share one
 
 
@@ -36,6 +37,10 @@ def ingest_options(options: dict[str, Any]):
 
 def make_labeler(labeler: str):
     """A labeler object for a ModelVersion.labeler spec, or None for a named/`module:Class` spec."""
+    if labeler.startswith(AUTO_PREFIX):
+        from extraction.layout.auto import AutoLabeler
+
+        return AutoLabeler(labeler[len(AUTO_PREFIX) :])
     if not labeler.startswith(MODEL_PREFIX):
         return None
     from extraction.layout.model import ModelLabeler
@@ -53,7 +58,7 @@ def pipeline_for(labeler: str, options: dict[str, Any]):
         cache = _local.pipelines = {}
     if key not in cache:
         popts = PipelineOptions(
-            labeler=labeler if not labeler.startswith(MODEL_PREFIX) else "baseline",
+            labeler=labeler if not labeler.startswith((MODEL_PREFIX, AUTO_PREFIX)) else "baseline",
             review_threshold=options["review_threshold"],
             ingest=ingest_options(options),
         )

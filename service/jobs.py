@@ -294,6 +294,7 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
 
 
 def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> None:
+    from service import training_adapter
     from service.review import apply_reviews
 
     options = extraction_options(svc)
@@ -305,7 +306,7 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         sha, name, pages = doc.sha256, doc.filename, doc.pages  # type: ignore[union-attr]
         s.execute(update(Document).where(Document.id == document_id).values(status="processing"))
         s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=0, pages_total=pages or 1))
-        version, labeler = _labeler_for(s, job.model_version)  # type: ignore[union-attr]
+        version, labeler = _labeler_for(s, job.model_version, svc.settings)  # type: ignore[union-attr]
         known = {
             page: data
             for page, data in s.execute(
@@ -354,6 +355,7 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
     payload, page_info = value["payload"], value["page_info"]
     if value.get("pages_reused"):
         log.info("job %s: %d pages came from checkpoints", job_id, value["pages_reused"])
+    version = training_adapter.result_version(version, labeler, payload)
     view = apply_reviews(payload, [], svc.settings.review_threshold)
     with svc.db.session() as s:
         res = s.execute(
@@ -406,7 +408,7 @@ def checkpoint_fingerprint(options: dict) -> str:
     return hashlib.sha256(json.dumps(reading, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _labeler_for(s, model_version: str | None) -> tuple[str, str]:
+def _labeler_for(s, model_version: str | None, settings=None) -> tuple[str, str]:
     """(version, labeler) of a job: the version an operator's re-run asked for, else the active one."""
     from service import training_adapter
 
@@ -417,7 +419,7 @@ def _labeler_for(s, model_version: str | None) -> tuple[str, str]:
         if row is not None:
             return row.version, row.labeler
         log.warning("model version %s is gone; the active one is used", model_version)
-    return training_adapter.active_labeler(s)
+    return training_adapter.active_labeler(s, settings)
 
 
 def _train(svc: Service, job_id: int, token: int) -> None:

@@ -44,9 +44,12 @@ def labels(fmt: str, variants: Iterable[str]) -> dict[str, dict[str, str]]:
     lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
     out: dict[str, dict[str, str]] = {}
     for table in lay.tables:
+        # the printed heading a row sits under: （三）不予公开 for its numbered rows, 第二十条第（一）项 …
+        groups = {sec.key: sec.label for sec in table.sections}
         for row in table.rows:
+            group = groups.get(row.group or "", "")
             for cid, col in zip(row.cell_ids, row.columns, strict=True):
-                out[cid] = {"table": table.title, "row": row.label, "column": col.label}
+                out[cid] = {"table": table.title, "group": group, "row": row.label, "column": col.label}
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, computed_field
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, computed_field
 
 from service.auth import Role
 
@@ -13,6 +13,7 @@ from service.auth import Role
 class ErrorBody(BaseModel):
     code: str
     message: str
+    message_en: str | None = Field(default=None, description="Beside a Chinese message: the same in English")
     detail: dict[str, Any] | None = None
 
 
@@ -129,7 +130,11 @@ class ReviewState(BaseModel):
 
 
 class CorrectBody(BaseModel):
-    value: int | float | str | None = Field(description="The value read off the page; null or '' for a blank cell")
+    value: StrictInt | StrictFloat | StrictStr | StrictBool | None = Field(
+        description="The value read off the page (a number, or text such as '1,234'); null or '-' for a cell the "
+        "report leaves blank. Checked against the cell's type: refused (422 bad_value) with the reason in Chinese "
+        "and English"
+    )
     comment: str | None = None
 
 
@@ -141,8 +146,41 @@ class ReviewOutcome(BaseModel):
     next_cell: str | None
 
 
+class BulkAcceptPreview(BaseModel):
+    """What a bulk accept would do, for the reviewer to confirm: it accepts only cells that hold a value
+    and are in no failing check; blank cells are never accepted in bulk (a blank may be a 0 misread)."""
+
+    document_id: int
+    cells: int = Field(description="Cells it would accept")
+    cell_ids: list[str]
+    queued: int = Field(description="Of them, cells in the review queue")
+    skipped_blank: list[str] = Field(description="Unreviewed blank cells: review them one by one")
+    skipped_failing: list[str] = Field(description="Unreviewed cells in a failing check")
+
+
+class BulkAcceptBody(BaseModel):
+    confirm: bool = Field(description="Must be true: the reviewer saw the preview (GET) and confirmed it")
+    expected_cells: int | None = Field(
+        default=None, ge=0, description="The preview's `cells`: refused (409) if the document changed since"
+    )
+
+
 class BulkAcceptOutcome(BaseModel):
     accepted: int
+    batch: str | None = Field(default=None, description="Undo it with POST .../review/undo {\"action_id\": any of its rows}")
+    verified: bool
+    open_reviews: int
+
+
+class UndoBody(BaseModel):
+    action_id: int | None = Field(
+        default=None, description="The audit row to reverse (a bulk accept: the whole batch); default: your last action"
+    )
+
+
+class UndoOutcome(BaseModel):
+    undone: list[int] = Field(description="Audit rows reversed")
+    cells: list[str]
     verified: bool
     open_reviews: int
 
@@ -155,6 +193,9 @@ class AuditEntry(BaseModel):
     new_value: Any
     reviewer: str
     at: dt.datetime
+    batch: str | None = None
+    undoes: int | None = Field(default=None, description="An undo row: the row it reversed")
+    undone: bool = Field(default=False, description="Reversed by a later undo")
 
 
 class BatchExportBody(BaseModel):
@@ -195,6 +236,9 @@ class TrainingRunOut(BaseModel):
     error_code: str | None
     error_message: str | None
     job_id: int | None
+    progress: dict[str, Any] | None = Field(
+        default=None, description="While it trains: stage, epoch, epochs, loss, val_f1, elapsed_s, eta_s"
+    )
     created_by: str
     created_at: dt.datetime
     finished_at: dt.datetime | None
@@ -206,6 +250,7 @@ class ModelOut(BaseModel):
     metrics: dict[str, Any]
     training_run_id: int | None
     active: bool
+    shipped: bool = Field(default=False, description="Ships with gongkai (read-only); else trained by this service")
     created_at: dt.datetime | None = None
     activated_at: dt.datetime | None = None
 

@@ -116,7 +116,18 @@ class Settings(BaseSettings):
         "model; the service reads documents side by side (`workers`) instead",
     )
     models_dir: Path | None = Field(
-        default=None, description="Model registry folder for training runs (default: the registry's own, models/)"
+        default=None,
+        description="Folder of the models training runs make, and of the registry.json an activation writes "
+        "(default <data_dir>/models; the shipped models/ of the source tree is never written)",
+    )
+    training_min_documents: int = Field(
+        default=3, ge=3, description="Verified documents a training run needs: one each for train, validation, test"
+    )
+    training_holdout_share: float = Field(
+        default=0.2,
+        gt=0,
+        lt=0.5,
+        description="Share of the documents held out for validation, and the same again for the test (at least one each)",
     )
     # operations (docs/operations.md): retries an operator can count on, workers one can see
     retry_transient_codes: list[str] = Field(
@@ -171,6 +182,10 @@ class Settings(BaseSettings):
     @property
     def store_path(self) -> Path:
         return self.store_dir or self.data_dir / "store"
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def queue_path(self) -> Path:

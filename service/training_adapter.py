@@ -5,20 +5,31 @@ training code or a base model to fine-tune is missing, the run fails with `train
 The interface used is the documented command line, run as a child process (memory of a torch
 training run stays out of the worker, and the worker keeps heart-beating):
 
-    gongkai train --version V --fine-tune BASE --labeled DIR --models-dir M --epochs N ...
+    gongkai train --version V --fine-tune BASE --labeled TRAIN --labeled-val VAL --models-dir M ...
 
-with DIR the verified documents as labeled data (report files + truth/<stem>.json). The new
-version is registered in the model registry (`models/`, or GONGKAI_MODELS_DIR); its card.json holds
-the metrics. Results of a version are produced by `extraction.layout.model.ModelLabeler(version)`.
+A run splits the verified documents by document into train, validation and test sets that never
+overlap (`split_documents`), states the split in the model card, and then measures the new model
+and the model it would replace on the same held-out test documents (`service/training_eval.py`).
+The new version lives in the service's models folder (`GONGKAI_MODELS_DIR`, default
+`<GONGKAI_DATA_DIR>/models`), never in the source tree; the shipped models (`models/`) stay read-only.
+
+Which model new extractions use: the active `ModelVersion` row, else the registry's active version
+(`registry.json` of the models folder, falling back on the shipped `models/registry.json`:
+`layout-v3`), run as the `auto` labeler, as `gongkai extract` does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,15 +38,22 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db import Document, ModelVersion, TrainingRun, utcnow
-from service.extract_task import MODEL_PREFIX  # a ModelVersion.labeler of a registry version: "model:<its folder>"
+from service.extract_task import AUTO_PREFIX, MODEL_PREFIX
 
 if TYPE_CHECKING:
     from service.core import Service
+    from service.settings import Settings
 
 log = logging.getLogger("gongkai.training")
 
 BASELINE = ("baseline@1", "baseline")
 EXTENSIONS = {"txt": "txt", "md": "md", "html": "html", "docx": "docx", "pdf": "pdf", "image": "png"}
+# a training log line: "epoch 2: loss 0.1234  val anchor F1 0.9876 ..."
+EPOCH_LINE = re.compile(r"^epoch (\d+): loss ([0-9.eE+-]+)\s+val anchor F1 ([0-9.eE+-]+)")
+
+
+class ModelsDirReadOnly(Exception):
+    """The service was pointed at the shipped models folder of the source tree, which it never writes."""
 
 
 @dataclass
@@ -62,6 +80,23 @@ def available() -> bool:
     return _training_modules() is not None
 
 
+def shipped_dir() -> Path:
+    from extraction.registry import SHIPPED_DIR
+
+    return SHIPPED_DIR
+
+
+def writable_models_dir(settings: Settings) -> Path:
+    """The service's models folder; refused when it is the shipped one (the source tree)."""
+    path = settings.models_path
+    if path.resolve() == shipped_dir().resolve() or shipped_dir().resolve() in path.resolve().parents:
+        raise ModelsDirReadOnly(
+            f"GONGKAI_MODELS_DIR is {path}, the shipped models of the source tree, which the service never "
+            "writes: point it under the data directory (the default is <GONGKAI_DATA_DIR>/models)"
+        )
+    return path
+
+
 def make_labeler(labeler: str):
     """A labeler object for a ModelVersion.labeler spec, or None for a named/`module:Class` spec (the
     extraction child builds its own: service/extract_task.py)."""
@@ -70,15 +105,69 @@ def make_labeler(labeler: str):
     return build(labeler)
 
 
-def active_labeler(session: Session) -> tuple[str, str]:
-    """(model version, PipelineOptions.labeler) for new extractions: the activated version, else baseline."""
+def registry_default(settings: Settings) -> tuple[str, str]:
+    """(version, labeler spec) the registry names active, run as the `auto` labeler (the model on OCR'd
+    pages, the baseline elsewhere), as `gongkai extract` does; the baseline if no model resolves."""
+    from extraction import registry
+
+    try:
+        folder, manifest = registry.resolve(None, settings.models_path, shipped_dir())
+    except (registry.ModelNotFound, registry.ModelIntegrityError) as exc:
+        log.warning("no active layout model (%s): new extractions use the baseline", exc.message)
+        return BASELINE
+    return manifest.version, AUTO_PREFIX + str(folder.resolve())
+
+
+def active_labeler(session: Session, settings: Settings | None = None) -> tuple[str, str]:
+    """(model version, labeler spec) for new extractions: the activated version, else the registry's."""
     row = session.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
-    return (row.version, row.labeler) if row is not None else BASELINE
+    if row is not None:
+        return row.version, row.labeler
+    if settings is None:
+        from service.settings import Settings
+
+        settings = Settings()
+    return registry_default(settings)
+
+
+def result_version(version: str, labeler: str, payload: dict[str, Any]) -> str:
+    """The version a result records: under the `auto` labeler, what labeled this document (the model's
+    version on OCR'd pages, `baseline@1` elsewhere: its cells say the same); else the active version."""
+    if not labeler.startswith(AUTO_PREFIX):
+        return version
+    layout = str((payload.get("pipeline") or {}).get("layout") or "")
+    return layout.split("@", 1)[1] if layout.startswith("model@") else (layout or version)
+
+
+def shipped_models() -> list[dict[str, Any]]:
+    """The models that ship with gongkai: version, folder, the card's headline figures."""
+    return folder_models(shipped_dir())
+
+
+def folder_models(models_dir: Path) -> list[dict[str, Any]]:
+    """The model versions of one registry folder: version, folder, the card's headline figures."""
+    from extraction import registry
+
+    out = []
+    for version in registry.list_versions(models_dir):
+        folder = models_dir / version
+        try:
+            card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            card = {}
+        out.append({"version": version, "folder": folder, "metrics": card_metrics(card)})
+    return out
+
+
+def card_metrics(card: dict[str, Any]) -> dict[str, Any]:
+    """The figures of a model card worth showing side by side (no vocabulary, no per-epoch history)."""
+    return {k: v for k, v in card.items() if k not in ("vocab", "history")}
 
 
 def export_labeled(svc: Service, out_dir: Path, document_ids: list[int] | None = None) -> list[int]:
     """Verified documents as labeled data: `<out>/<id>.<ext>` (the original) + `<out>/truth/<id>.json`."""
     from service.api_support import reviewed_view
+    from service.review import truth_record
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "truth").mkdir(exist_ok=True)
@@ -91,8 +180,6 @@ def export_labeled(svc: Service, out_dir: Path, document_ids: list[int] | None =
             view = reviewed_view(svc, s, doc)
             if view is None:
                 continue
-            from service.review import truth_record
-
             stem = f"doc-{doc.id:06d}"
             (out_dir / f"{stem}.{EXTENSIONS.get(doc.kind, 'bin')}").write_bytes(svc.store.get(doc.sha256))
             (out_dir / "truth" / f"{stem}.json").write_text(
@@ -102,67 +189,171 @@ def export_labeled(svc: Service, out_dir: Path, document_ids: list[int] | None =
     return written
 
 
+def trainable_documents(s: Session, document_ids: list[int] | None) -> list[tuple[int, str]]:
+    """(id, sha256) of the verified documents a run would train on."""
+    query = select(Document.id, Document.sha256).where(Document.status == "verified")
+    if document_ids:
+        query = query.where(Document.id.in_(document_ids))
+    return [(int(i), str(h)) for i, h in s.execute(query.order_by(Document.id)).all()]
+
+
+def split_documents(docs: list[tuple[int, str]], holdout_share: float, min_documents: int) -> dict[str, list[int]]:
+    """Train / validation / test by document, never overlapping. The order is by a hash of each
+    document's sha256 (the same documents always split the same way, unrelated to upload order); the
+    test and the validation sets hold `holdout_share` of the documents each, at least one. Fewer than
+    `min_documents` documents: ValueError (a split with an empty set would measure nothing)."""
+    if len(docs) < max(3, min_documents):
+        raise ValueError(f"{len(docs)} verified documents; a training run needs at least {max(3, min_documents)}")
+    order = sorted(docs, key=lambda d: hashlib.sha256(f"split:{d[1]}".encode()).hexdigest())
+    ids = [d[0] for d in order]
+    held = max(1, round(holdout_share * len(ids)))
+    test, val, train = ids[:held], ids[held : 2 * held], ids[2 * held :]
+    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
+
+
+def _set_progress(svc: Service, run_id: int, progress: dict[str, Any]) -> None:
+    with svc.db.session() as s:
+        s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(progress=progress))
+
+
+def _run_logged(cmd: list[str], timeout_s: float, on_line) -> tuple[int, list[str]]:
+    """Run a child, handing each output line to `on_line`; killed after `timeout_s`. (exit code, last lines)"""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
+    timer = threading.Timer(timeout_s, proc.kill)
+    timer.start()
+    tail: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = [*tail[-19:], line]
+            on_line(line)
+        code = proc.wait()
+    finally:
+        timer.cancel()
+    return code, tail
+
+
 def run_training(svc: Service, run_id: int) -> TrainingOutcome:
     registry = _training_modules()
     with svc.db.session() as s:
         run = s.get(TrainingRun, run_id)
         params, doc_ids = dict(run.params or {}), list(run.documents or [])  # type: ignore[union-attr]
-        active_version, _ = active_labeler(s)
+        active_version, active_spec = active_labeler(s, svc.settings)
+        docs = trainable_documents(s, doc_ids or None)
     if registry is None:
         return TrainingOutcome(
             error_code="training_unavailable",
             error_message="training unavailable: this installation has no training code (training.cli, "
             "training.labeled, extraction.registry); no model was trained",
         )
-    models_dir = Path(svc.settings.models_dir or registry.MODELS_DIR)
-    base = params.get("base_version") or (
-        active_version if active_version != BASELINE[0] else registry.active_version(models_dir)
-    )
-    if not base or base not in registry.list_versions(models_dir):
+    try:
+        models_dir = writable_models_dir(svc.settings)
+    except ModelsDirReadOnly as exc:
+        return TrainingOutcome(error_code="models_dir_read_only", error_message=str(exc))
+    try:
+        split = split_documents(docs, svc.settings.training_holdout_share, svc.settings.training_min_documents)
+    except ValueError as exc:
+        return TrainingOutcome(error_code="too_few_documents", error_message=str(exc))
+    base = params.get("base_version") or (active_version if active_version != BASELINE[0] else None)
+    try:
+        base_folder, _ = registry.resolve(base, models_dir, shipped_dir())
+    except (registry.ModelNotFound, registry.ModelIntegrityError) as exc:
         return TrainingOutcome(
             error_code="training_unavailable",
-            error_message=f"training unavailable: no base model version to fine-tune in {models_dir} "
-            "(train one with `gongkai train --version ...`, or pass params.base_version)",
+            error_message=f"training unavailable: no base model version to fine-tune ({exc.message}; "
+            "train one with `gongkai train --version ...`, or pass params.base_version)",
         )
+    base = base or base_folder.name
     version = str(params.get("version") or f"{base}-ft{run_id}-{utcnow():%Y%m%d%H%M%S}")
+    epochs = int(params.get("epochs", 3))
+    metrics: dict[str, Any] = {"base_version": base, "split": split}
+    started = time.monotonic()
+    progress: dict[str, Any] = {"stage": "exporting", "epoch": 0, "epochs": epochs, "elapsed_s": 0.0}
+    _set_progress(svc, run_id, progress)
     with tempfile.TemporaryDirectory(prefix="gongkai-train-") as tmp:
-        data_dir = Path(tmp) / "labeled"
-        written = export_labeled(svc, data_dir, doc_ids or None)
+        dirs = {name: Path(tmp) / name for name in split}
+        for name, ids in split.items():
+            export_labeled(svc, dirs[name], ids)
         with svc.db.session() as s:
-            s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(documents=written))
-        if not written:
-            return TrainingOutcome(
-                error_code="no_labeled_data", error_message="no verified documents to train on: review some first"
-            )
+            s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(documents=[i for ids in split.values() for i in ids]))
+        card_extra = Path(tmp) / "card-extra.json"
+        card_extra.write_text(
+            json.dumps({"split": {"by": "document", **split}, "trained_by": "gongkai serve", "run": run_id}),
+            encoding="utf-8",
+        )
         cmd = [
             sys.executable, "-m", "extraction.cli", "train",
             "--version", version,
-            "--fine-tune", base,
-            "--labeled", str(data_dir),
+            "--fine-tune", str(base_folder),
+            "--labeled", str(dirs["train"]),
+            "--labeled-val", str(dirs["val"]),
+            "--card-extra", str(card_extra),
             "--models-dir", str(models_dir),
             "--cache", str(Path(tmp) / "cache"),
-            "--epochs", str(int(params.get("epochs", 3))),
+            "--epochs", str(epochs),
             "--max-minutes", str(float(params.get("max_minutes", 20))),
             "--no-evaluate",
         ]  # fmt: skip
         if params.get("max_steps"):
             cmd += ["--max-steps", str(int(params["max_steps"]))]
         log.info("training run %s: %s", run_id, " ".join(cmd))
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=float(params.get("timeout_s", 7200)))
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-5:]
-        return TrainingOutcome(
-            error_code="training_failed", error_message=f"gongkai train exited {proc.returncode}: " + " | ".join(tail)
-        )
-    card_path = models_dir / version / "card.json"
-    if not card_path.is_file():
-        return TrainingOutcome(error_code="training_failed", error_message=f"no model card at {card_path}")
+        progress.update(stage="training")
+        _set_progress(svc, run_id, progress)
+
+        def on_line(line: str) -> None:
+            m = EPOCH_LINE.match(line)
+            if not m:
+                return
+            epoch = int(m.group(1))
+            elapsed = time.monotonic() - started
+            progress.update(
+                epoch=epoch,
+                loss=float(m.group(2)),
+                val_f1=float(m.group(3)),
+                elapsed_s=round(elapsed, 1),
+                eta_s=round(elapsed / epoch * max(0, epochs - epoch), 1),
+            )
+            _set_progress(svc, run_id, progress)
+
+        code, tail = _run_logged(cmd, float(params.get("timeout_s", 7200)), on_line)
+        if code != 0:
+            _set_progress(svc, run_id, {**progress, "stage": "failed"})
+            return TrainingOutcome(
+                metrics=metrics,
+                error_code="training_failed",
+                error_message=f"gongkai train exited {code}: " + " | ".join(tail[-5:]),
+            )
+        card_path = models_dir / version / "card.json"
+        if not card_path.is_file():
+            return TrainingOutcome(metrics=metrics, error_code="training_failed", error_message=f"no model card at {card_path}")
+        progress.update(stage="comparing", elapsed_s=round(time.monotonic() - started, 1), eta_s=None)
+        _set_progress(svc, run_id, progress)
+        candidate = AUTO_PREFIX + str((models_dir / version).resolve())
+        comparison = compare_on(dirs["test"], candidate, active_spec, float(params.get("timeout_s", 7200)))
+    comparison.update(documents=split["test"], against=active_version, candidate_version=version)
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    metrics = {k: v for k, v in card.items() if k not in ("vocab",)}
-    metrics["base_version"] = base
-    metrics["documents"] = written
+    metrics.update(card_metrics(card))
+    metrics["comparison"] = comparison
+    progress.update(stage="done", elapsed_s=round(time.monotonic() - started, 1), eta_s=0)
+    _set_progress(svc, run_id, progress)
     # the folder, not the bare name: workers load exactly this version whatever their default registry
-    return TrainingOutcome(version=version, labeler=MODEL_PREFIX + str((models_dir / version).resolve()), metrics=metrics)
+    return TrainingOutcome(version=version, labeler=candidate, metrics=metrics)
+
+
+def compare_on(test_dir: Path, candidate: str, active: str, timeout_s: float) -> dict[str, Any]:
+    """The candidate and the active model on the same held-out documents (a child process: torch and
+    the models stay out of the worker). {"candidate": summary, "active": summary, "verdict"}."""
+    cmd = [sys.executable, "-m", "service.training_eval", str(test_dir), candidate, active]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"verdict": "unknown", "error": " | ".join(tail)}
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    cand, act = got["candidate"], got["active"]
+    verdict = "better" if cand["wrong"] < act["wrong"] else "worse" if cand["wrong"] > act["wrong"] else "equal"
+    return {"candidate": cand, "active": act, "verdict": verdict}
 
 
 def record_model(session: Session, run_id: int, outcome: TrainingOutcome) -> None:
@@ -175,14 +366,87 @@ def record_model(session: Session, run_id: int, outcome: TrainingOutcome) -> Non
         )
 
 
-def activate(session: Session, version: str) -> ModelVersion | None:
+class ActivationRefused(Exception):
+    def __init__(self, code: str, message: str, message_en: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message_en)
+        self.code, self.message, self.message_en, self.detail = code, message, message_en, detail or {}
+
+
+def activation_gate(row: ModelVersion, active_version: str) -> None:
+    """Refuse (ActivationRefused) a trained candidate that measured worse than the model it was compared
+    with on the held-out documents, or whose comparison was against a model no longer active."""
+    comparison = (row.metrics or {}).get("comparison")
+    if not comparison:
+        return  # not made by a training run of this service (registered by hand): nothing measured
+    against = comparison.get("against")
+    cand, act = comparison.get("candidate") or {}, comparison.get("active") or {}
+    figures = {
+        "against": against,
+        "documents": comparison.get("documents"),
+        "candidate_wrong": cand.get("wrong"),
+        "active_wrong": act.get("wrong"),
+        "cells": cand.get("cells"),
+    }
+    if comparison.get("verdict") == "worse":
+        raise ActivationRefused(
+            "candidate_worse",
+            f"{row.version} 在留出的 {len(comparison.get('documents') or [])} 份文档上错 {cand.get('wrong')} 个单元格，"
+            f"比当前模型 {against}（错 {act.get('wrong')} 个）差，未启用；确需启用请加 force=true",
+            f"{row.version} gets {cand.get('wrong')} cells wrong on the held-out documents, {against} gets "
+            f"{act.get('wrong')}: not activated (force=true to activate anyway)",
+            figures,
+        )
+    if comparison.get("verdict") == "unknown":
+        raise ActivationRefused(
+            "comparison_failed",
+            f"{row.version} 与当前模型的比较没有完成（{comparison.get('error')}），未启用；确需启用请加 force=true",
+            f"the comparison of {row.version} with the active model failed: not activated (force=true to override)",
+            figures,
+        )
+    if against != active_version:
+        raise ActivationRefused(
+            "comparison_stale",
+            f"{row.version} 是与 {against} 比较的，但当前启用的是 {active_version}；请重新训练比较，或加 force=true",
+            f"{row.version} was compared with {against}, but {active_version} is active now: train again, or "
+            "force=true",
+            figures,
+        )
+
+
+def activate(session: Session, settings: Settings, version: str, force: bool = False) -> ModelVersion | None:
+    """Make `version` the model of new extractions: a trained version (a row), a shipped one or the
+    baseline. The row is marked active and the service's registry.json names it, so a `gongkai
+    extract` pointed at the same GONGKAI_MODELS_DIR uses it too. Never writes the shipped folder."""
+    from extraction import registry
+
     row = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    # a version in the service's models folder not made by a run (`gongkai train --models-dir`), or shipped
+    shipped = {m["version"]: m for m in [*folder_models(settings.models_path), *shipped_models()]}
+    if row is None and version == BASELINE[0]:
+        row = ModelVersion(version=version, labeler=BASELINE[1], metrics={}, training_run_id=None)
+        session.add(row)
+    elif row is None and version in shipped:
+        folder = shipped[version]["folder"]
+        row = ModelVersion(
+            version=version,
+            labeler=AUTO_PREFIX + str(folder.resolve()),
+            metrics=shipped[version]["metrics"],
+            training_run_id=None,
+        )
+        session.add(row)
     if row is None:
         return None
-    registry = _training_modules()
-    if registry is not None and row.labeler.startswith(MODEL_PREFIX):
-        folder = Path(row.labeler[len(MODEL_PREFIX) :])
-        registry.activate(folder.name, folder.parent)  # verifies the files byte for byte; the CLI follows it
+    current, _ = active_labeler(session, settings)
+    if not force and row.version != current:
+        activation_gate(row, current)
+    spec = row.labeler
+    if spec.startswith((MODEL_PREFIX, AUTO_PREFIX)):
+        folder = Path(spec.split(":", 1)[1])
+        registry.verify(folder)  # every file byte for byte (ModelIntegrityError)
+        models_dir = writable_models_dir(settings)
+        name = folder.name if folder.parent.resolve() in (models_dir.resolve(), shipped_dir().resolve()) else str(folder)
+        registry.activate(name, models_dir, shipped_dir())
+    session.flush()
     session.execute(update(ModelVersion).where(ModelVersion.id != row.id).values(active=False))
     row.active = True
     row.activated_at = utcnow()

@@ -194,7 +194,7 @@ def review_loop(server, browser, scanned_pdf) -> None:
         if box.get_attribute("value") != ("" if want is None else str(want)):
             corrected.append(cid)
         box.send_keys(Keys.CONTROL, "a")
-        box.send_keys("" if want is None else str(want))
+        box.send_keys("-" if want is None else str(want))  # "-": a cell the report leaves blank
         box.send_keys(Keys.ENTER)
         # the next risky cell's panel is up (or nothing is left to review)
         wait.until(lambda drv, c=cid: current() != c or text_of("opencount") == "0")

@@ -4,10 +4,12 @@ abuse (a thousand parts, huge fields and headers, malformed bodies: 4xx, never 5
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -287,8 +289,13 @@ def test_odd_filenames_are_display_text_only(small, tmp_path: Path):
         doc = api.get(f"/v1/documents/{item['document_id']}").json()
         assert doc["filename"] == name
         assert api.get(f"/v1/documents/{item['document_id']}/original").content == report_text(f"odd-{i}")
+        # downloads are named after the file, made safe: no path, no control character, no header injection
         cd = api.get(f"/v1/documents/{item['document_id']}/export/csv").headers["content-disposition"]
-        assert cd == f'attachment; filename="document-{item["document_id"]}.csv"'  # server ids, never the name
+        ascii_name = re.fullmatch(r'attachment; filename="([^"\\/\r\n]+)"; filename\*=UTF-8\'\'([A-Za-z0-9%._~-]+)', cd)
+        assert ascii_name, cd
+        saved = unquote(ascii_name.group(2))
+        assert saved.endswith(".csv") and not any(c in saved for c in '/\\\x00\r\n\x1b\x7f\u202e"')
+        assert saved.split(".")[0].upper() not in ("CON", "NUL", "AUX", "PRN", "COM1", "LPT1") and saved != ".csv"
         survived += 1
     # the only files written are the originals under their sha256 (and the database next to them),
     # besides the store's id file (service/wiring.py)

@@ -200,7 +200,7 @@ def test_review_corrects_reruns_rules_and_verifies(api: Api):
     assert len(api.get(f"/v1/documents/{doc_id}/audit", who="reviewer").json()) == 1
 
     # bulk-accept accepts the cells that pass every rule; the rest stay open
-    r = api.post(f"/v1/documents/{doc_id}/review/bulk-accept", who="reviewer").json()
+    r = api.post(f"/v1/documents/{doc_id}/review/bulk-accept", who="reviewer", json={"confirm": True}).json()
     assert r["accepted"] > 0 and not r["verified"] and r["open_reviews"] > 0
     # accept what is left (the report is wrong in its source): verified
     left = api.get(f"/v1/documents/{doc_id}/review", who="reviewer").json()["queue"]
@@ -216,7 +216,7 @@ def test_review_corrects_reruns_rules_and_verifies(api: Api):
 def test_a_correction_that_breaks_a_rule_sends_cells_back_to_review(api: Api):
     doc_id = upload_one(api, SEEDS[4])["document_id"]
     api.wait(doc_id)
-    api.post(f"/v1/documents/{doc_id}/review/bulk-accept", who="reviewer")
+    api.post(f"/v1/documents/{doc_id}/review/bulk-accept", who="reviewer", json={"confirm": True})
     assert api.get(f"/v1/documents/{doc_id}").json()["status"] == "verified"
     result = api.get(f"/v1/documents/{doc_id}/result").json()
     old = result["cells"]["applications.new.natural_person"]["value"]

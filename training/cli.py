@@ -64,6 +64,21 @@ def _examples(split: str, cache: Path, tiny: bool):
     help="Folder of labeled reports (report files + truth/<stem>.json) to fine-tune on",
 )
 @click.option(
+    "--labeled-val",
+    "labeled_val",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Labeled reports held out for validation (other documents than --labeled); without it the best "
+    "epoch is chosen on the training reports themselves",
+)
+@click.option(
+    "--card-extra",
+    "card_extra",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="A JSON object merged into the model card (e.g. the service's document split)",
+)
+@click.option(
     "--pretrained",
     type=click.Path(path_type=Path, exists=True),
     default=None,
@@ -89,6 +104,8 @@ def train_cmd(
     no_build,
     fine_tune,
     labeled,
+    labeled_val,
+    card_extra,
     pretrained,
     epochs,
     max_minutes,
@@ -119,8 +136,12 @@ def train_cmd(
         if base_dir is None:
             raise click.UsageError("--labeled needs --fine-tune VERSION")
         train_ex = load_labeled_dir(labeled)
-        val_ex = train_ex  # too few labeled reports to hold some out: the best epoch on the same ones
-        dhash = data_hash([*labeled.glob("*.*"), *labeled.glob("truth/*.json")])
+        # held-out documents when given; else too few to hold some out: the best epoch on the same ones
+        val_ex = load_labeled_dir(labeled_val) if labeled_val is not None else train_ex
+        dhash = data_hash(
+            [*labeled.glob("*.*"), *labeled.glob("truth/*.json")]
+            + ([*labeled_val.glob("*.*"), *labeled_val.glob("truth/*.json")] if labeled_val is not None else [])
+        )
     else:
         if not no_build:
             build(SPLITS_TINY if tiny else SPLITS, cache, only=("train", "val"))
@@ -160,6 +181,9 @@ def train_cmd(
         (work / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     else:
         _calibrate_and_card(work, version, val_ex, card, tiny, cache, run_eval, review_below=review_below)
+    if card_extra is not None:
+        card.update(json.loads(card_extra.read_text(encoding="utf-8")))
+        (work / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     if dest.is_dir() and force:
         shutil.rmtree(dest)
     registry.register(work, version, models, activate_it=activate)

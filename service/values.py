@@ -1,0 +1,126 @@
+"""A value typed in by a person (a reviewer's correction, an imported label), checked against the cell's
+statutory type before anything is stored.
+
+Counts are whole numbers, never negative (format 2019's 本年增/减 column, `signed_count`, may be
+negative); amounts (万元) are non-negative decimals with at most `AMOUNT_DECIMALS` places (to the
+元). Every refusal says why in Chinese, with the English beside it (`CellValueError`), and names a
+`reason` a client can act on.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from extraction.schema import layout
+
+# 万元 to the 元: 0.0001. More places is a typo or a value in the wrong unit.
+AMOUNT_DECIMALS = 4
+# No disclosure report prints a count or an amount (万元) this large: a slip of the keyboard.
+MAX_CELL_VALUE = 100_000_000
+# What a person types for a cell the report leaves blank (null in the result).
+BLANK_MARKS = frozenset({"-", "—", "－", "–", "/", "null", "无"})
+
+Reason = Literal[
+    "empty", "not_a_number", "not_finite", "negative", "not_whole", "too_precise", "too_large", "unknown_cell"
+]
+
+
+class CellValueError(ValueError):
+    """A value refused for a cell: `reason`, a Chinese message and its English."""
+
+    def __init__(self, cell_id: str, reason: Reason, message: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.cell_id, self.reason, self.message, self.message_en = cell_id, reason, message, message_en
+
+    def to_detail(self) -> dict[str, Any]:
+        return {"cell_id": self.cell_id, "reason": self.reason, "message": self.message, "message_en": self.message_en}
+
+
+def cell_kind(fmt: str, variants: Iterable[str], cell_id: str) -> str:
+    """The statutory column kind of a cell (count, signed_count, amount); KeyError if no such cell."""
+    lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
+    if cell_id not in lay.cells:
+        raise KeyError(cell_id)
+    return lay.cells[cell_id].kind
+
+
+def validate_cell_value(
+    fmt: str, variants: Iterable[str], cell_id: str, raw: Any, *, empty_is_blank: bool = False
+) -> int | float | None:
+    """`raw` as the cell's value (int for counts, int or float for amounts, None for a blank cell), or
+    CellValueError. JSON null and the blank marks (`-`, `—`, …) mean a blank cell; an empty string is
+    refused (an Enter on an empty field is a slip, not a reading) unless `empty_is_blank`."""
+    try:
+        kind = cell_kind(fmt, variants, cell_id)
+    except KeyError:
+        raise CellValueError(cell_id, "unknown_cell", f"没有单元格 {cell_id}", f"no cell {cell_id}") from None
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        raise CellValueError(
+            cell_id, "not_a_number", "请输入数字，而不是是/否", "a cell value is a number (or null), not true/false"
+        )
+    if isinstance(raw, str):
+        text = unicodedata.normalize("NFKC", raw).strip()  # full-width digits and signs
+        if text in BLANK_MARKS:
+            return None
+        if not text:
+            if empty_is_blank:
+                return None
+            raise CellValueError(
+                cell_id,
+                "empty",
+                "未输入数值；若报告中该格为空，请输入“-”",
+                "no value was typed; type '-' for a cell the report leaves blank",
+            )
+        text = text.replace(",", "").replace(" ", "")
+    elif isinstance(raw, int | float):
+        text = repr(raw)
+    else:
+        raise CellValueError(cell_id, "not_a_number", "请输入数字", f"{type(raw).__name__} is not a number")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise CellValueError(
+            cell_id, "not_a_number", f"“{_short(raw)}”不是数字", f"{_short(raw)!r} is not a number"
+        ) from None
+    if not number.is_finite():
+        raise CellValueError(cell_id, "not_finite", f"“{_short(raw)}”不是有限的数", f"{_short(raw)!r} is not finite")
+    if abs(number) > MAX_CELL_VALUE:
+        raise CellValueError(
+            cell_id,
+            "too_large",
+            f"{_short(raw)} 超出合理范围（绝对值不超过 {MAX_CELL_VALUE:,}）",
+            f"{_short(raw)} is out of range (at most {MAX_CELL_VALUE:,})",
+        )
+    if number < 0 and kind != "signed_count":
+        what, what_en = ("金额", "an amount") if kind == "amount" else ("件数", "a count")
+        raise CellValueError(
+            cell_id, "negative", f"{what}不能为负数：{_short(raw)}", f"{what_en} cannot be negative: {_short(raw)}"
+        )
+    if kind == "amount":
+        exponent = number.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > AMOUNT_DECIMALS:
+            raise CellValueError(
+                cell_id,
+                "too_precise",
+                f"金额（万元）最多保留 {AMOUNT_DECIMALS} 位小数：{_short(raw)}",
+                f"an amount (万元) has at most {AMOUNT_DECIMALS} decimal places: {_short(raw)}",
+            )
+        return int(number) if number == number.to_integral_value() else float(number)
+    if number != number.to_integral_value():
+        raise CellValueError(
+            cell_id, "not_whole", f"件数必须是整数：{_short(raw)}", f"a count is a whole number: {_short(raw)}"
+        )
+    return int(number)
+
+
+def _short(raw: Any) -> str:
+    text = str(raw)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+__all__ = ["AMOUNT_DECIMALS", "BLANK_MARKS", "MAX_CELL_VALUE", "CellValueError", "cell_kind", "validate_cell_value"]
