@@ -16,6 +16,15 @@ for _name in ("DATABASE_URL", "REDIS_URL", "GONGKAI_DATABASE_URL", "GONGKAI_REDI
     os.environ.pop(_name, None)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files (tests/golden/) from today's output instead of comparing with them",
+    )
+
+
 def labeled_reports() -> list[tuple[Path, Path]]:
     """(input, truth) pairs of the real labeled reports shipped in datasets/ (seeds and real)."""
     pairs = []
