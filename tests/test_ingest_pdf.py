@@ -576,25 +576,20 @@ def test_geometry_frame_without_row_rules_is_read_by_alignment():
     ]
 
 
-@pytest.mark.parametrize("valign", ["top", "bottom"])
-def test_geometry_unruled_wrapped_labels_with_figures_at_the_top_or_bottom_of_their_cells(valign):
-    # labels wrapped over three lines, their figures on the first (top) or last (bottom) line of
-    # the cell: each row's figures belong to the label they stand beside in that alignment, not to
-    # the nearest line of the next label
-    labels = [("1.属于国", "家秘密其", "他情形"), ("2.其他法", "律行政法", "规禁止公开"), ("3.危及稳", "定的情形", "其他")]
-    words, figure_rows = [], []
-    for r, lines in enumerate(labels):
-        top = 20 + r * 40
-        for k, text in enumerate(lines):
-            words.append(_w(text, 60, top + 12 * k, 100, top + 12 * k + 10))
-        figure_rows.append((top if valign == "top" else top + 24, [str(r + 1), str(r + 4), str(2 * r + 5)]))
-    words += _figure_words(figure_rows)
-    rows = [[f.text for f in ln.fields] for ln in layout_page(words, [], 1)]
-    assert rows == [
-        ["1.属于国家秘密其他情形", "1", "4", "5"],
-        ["2.其他法律行政法规禁止公开", "2", "5", "7"],
-        ["3.危及稳定的情形其他", "3", "6", "9"],
+def test_geometry_unruled_labels_the_wrap_rule_joins_are_matched_to_their_own_figures():
+    # table 二 in a three-line table: labels at the top of their cells, figures a little lower (at
+    # the cells' bottom). Nothing marks where 行政规范性文件 starts (no enumerator, a tight gap), so
+    # the wrap rule joins the two labels; the order-keeping match cuts them, one per line of figures
+    words = [
+        _w("信息内容", 120, 604, 152, 613),
+        _w("本年制发件数", 232, 604, 280, 613),
+        _w("规章", 70, 621, 86, 630),
+        _w("行政规范性文件", 70, 637, 126, 646),
+        _w("第二十条第（五）项", 70, 654, 142, 663),
     ]
+    words += _figure_words([(624, ["0", "0", "13"]), (641, ["1", "0", "22"])], x0=255.0, th=8.0)
+    rows = [[f.text for f in ln.fields] for ln in layout_page(words, [], 1) if any(c.isdigit() for c in ln.text)]
+    assert rows[:2] == [["规章", "0", "0", "13"], ["行政规范性文件", "1", "0", "22"]]
 
 
 def test_geometry_cuts_a_box_that_spans_two_cells():
