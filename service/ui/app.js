@@ -3,6 +3,14 @@
 // has a key, every cell of the report is reachable without a mouse.
 "use strict";
 
+// document-level flags of a result (extraction.result.ExtractionResult.flags): every cell concerned is in review
+const DOC_FLAGS = {
+  table_not_found: "未找到表格",
+  row_not_read: "行未读出数值",
+  row_unverified: "行的数值少于列数，位置无法由规则核对",
+  stray_figures: "表中有不在任何行标签后的数字",
+  pages_failed: "有页面未能读取",
+};
 const STATUS = { queued: "排队中", processing: "处理中", review: "待审核", verified: "已核验", failed: "失败" };
 const RUN_STATUS = { queued: "排队中", running: "训练中", done: "完成", failed: "失败" };
 const STAGE = { exporting: "导出数据", training: "训练", comparing: "与当前模型比较", done: "完成", failed: "失败" };
@@ -189,7 +197,10 @@ async function renderDoc(id, cellFromHash) {
   S.page = pageOf(S.current) || (pages[0] && pages[0].number) || 1;
   $("#app").innerHTML = `<h2>${esc(doc.filename)} <small>${esc(result.report.agency || "")} ${esc(result.report.year || "")}年 ·
       格式 ${esc(result.report.format)} · <span id="docstatus" class="status-${doc.status}">${STATUS[doc.status]}</span>
-      · 待审 <span id="opencount">${S.queue.length}</span></small></h2>
+      · 待审 <span id="opencount">${S.queue.length}</span>
+      · 未通过规则 ${result.checks.filter((k) => !k.passed && k.severity === "error").length}
+      · 警告 <span id="warncount">${result.checks.filter((k) => !k.passed && k.severity === "warning").length}</span></small></h2>
+    ${(result.flags || []).length ? `<p class="docflags" id="docflags">需注意：${result.flags.map((f) => esc(DOC_FLAGS[f.split(":")[0]] || f.split(":")[0]) + (f.includes(":") ? "（" + esc(f.split(":").slice(1).join(":")) + "）" : "")).join("；")}</p>` : ""}
     <div class="layout"><div>
       <div class="toolbar" id="pager"></div>
       <div class="toolbar" id="zoombar" ${pages.length ? "" : "hidden"}>
@@ -396,6 +407,7 @@ function revealCurrent() {
 async function drawPanel(error) {
   const cid = S.current, c = S.result.cells[cid], lab = S.labels[cid] || {};
   const failing = S.result.checks.filter((k) => !k.passed && k.severity === "error" && k.cells.includes(cid));
+  const warned = S.result.checks.filter((k) => !k.passed && k.severity === "warning" && k.cells.includes(cid));
   const pos = S.queue.indexOf(cid);
   const fallback = !c.bbox ? pageOf(cid) : null;
   $("#panel").innerHTML = `<h2 id="cell-id">${esc(cid)}</h2>
@@ -403,7 +415,8 @@ async function drawPanel(error) {
     <div id="cropwrap">${c.bbox ? "" : `<p class="label" id="nobox">此单元格在页面上没有位置（未读出或由规则推出）${fallback ? `；已显示该表格所在的第 ${fallback} 页，同一行的单元格已标出。<button type="button" id="jump">跳到第 ${fallback} 页 (Alt+G)</button>` : "。"}</p>`}</div>
     <div>置信度 ${(c.confidence * 100).toFixed(1)}% · ${c.flags.map(esc).join("、") || "无标记"}
       ${pos >= 0 ? ` · 待审第 ${pos + 1}/${S.queue.length} 个` : " · 不在待审队列"}</div>
-    <div class="rules">${failing.map((k) => esc(k.message)).join("<br>")}</div>
+    <div class="rules">${failing.map((k) => (k.status === "inferred" ? "【按规则推断成立，待核对】" : "【错误】") + esc(k.message)).join("<br>")}</div>
+    <div class="rules warnings" id="cell-warnings">${warned.map((k) => "【警告】" + esc(k.message)).join("<br>")}</div>
     <label>数值 <input id="value" autocomplete="off" value="${c.value === null ? "" : esc(c.value)}"></label>
     <button type="button" id="accept">保存 (Enter)</button>
     <div class="error" id="value-error" role="alert">${esc(error || "")}</div>
