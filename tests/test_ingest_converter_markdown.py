@@ -112,3 +112,26 @@ def test_converter_markdown_reports_are_read_right_or_sent_to_review(tmp_path):
     # a 2021 report printing （六） as one row of blanks reads as the three-row variant (its cells
     # missing, in review): the only metadata miss here, and not the converters' doing
     assert summary["metadata_accuracy"] >= 0.95
+
+
+def test_empty_cells_of_merged_headers_are_no_blank_figures():
+    """Table 四 as pipe rows under merged headers ("| 行政复议 |  |  |  |  | 行政诉讼 |  | …"), its
+    one row of figures with blank cells: the headers' empty cells were read as blank figures and
+    shifted the row by one, silently."""
+    from extraction.pipeline import Pipeline
+
+    header = (
+        "| 行政复议 |  |  |  |  | 行政诉讼 |  |  |  |  |  |  |  |  |  |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| 结果维持 | 结果纠正 | 其他结果 | 尚未审结 | 总计 | 未经复议直接起诉 |  |  |  |  | 复议后起诉 |  |  |  |  |\n"
+        "|  |  |  |  |  | 结果维持 | 结果纠正 | 其他结果 | 尚未审结 | 总计 | 结果维持 | 结果纠正 | 其他结果 | 尚未审结 | 总计 |\n"
+    )
+    assert _lines(header)[0] == ["行政复议", "行政诉讼"]
+    from gongkai_datasets.generate import generate_one
+
+    g = generate_one(10, 15, flattener="converter_markdown", violation_rate=0.3)
+    assert "|  |  |  |  |  | 结果维持 |" in g.content
+    result = Pipeline().extract(g.content.encode(), "report.md")
+    appeals = {cid: v for cid, v in g.truth["cells"].items() if cid.startswith("appeals.")}
+    assert None in appeals.values()
+    assert {cid: result.cells[cid].value for cid in appeals} == appeals
