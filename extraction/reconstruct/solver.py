@@ -507,24 +507,29 @@ class JointSolver:
             where = {ci: j for j, ci in enumerate(previous)}
             closing = [ci for ci in previous if last_seg[ci] == k]
             closing += [ci for ci, _, closes in touching[k] if closes and ci not in where]
-            amounts_open = np.zeros((max(1, len(seg.readings)), len(open_after[k])))
-            amounts_close = np.zeros((max(1, len(seg.readings)), len(closing)))
             open_pos = {ci: j for j, ci in enumerate(open_after[k])}
             close_pos = {ci: j for j, ci in enumerate(closing)}
-            for ri, r in enumerate(seg.readings):  # each reading's contribution to each rule it touches
-                for ci, terms, _ in touching[k]:
-                    amount = sum((r.values[i] or 0) * sg for i, sg in terms)
-                    if ci in open_pos:
-                        amounts_open[ri, open_pos[ci]] = amount
-                    else:
-                        amounts_close[ri, close_pos[ci]] = amount
+            amounts_open: list[tuple[float, ...]] = []
+            amounts_close: list[tuple[float, ...]] = []
+            for r in seg.readings or [None]:  # each reading's contribution to each rule it touches
+                row_open = [0.0] * len(open_pos)
+                row_close = [0.0] * len(close_pos)
+                if r is not None:
+                    for ci, terms, _ in touching[k]:
+                        amount = float(sum((r.values[i] or 0) * sg for i, sg in terms))
+                        if ci in open_pos:
+                            row_open[open_pos[ci]] = amount
+                        else:
+                            row_close[close_pos[ci]] = amount
+                amounts_open.append(tuple(row_open))
+                amounts_close.append(tuple(row_close))
             self.steps.append(
                 _Step(
-                    source_open=np.array([where.get(ci, -1) for ci in open_after[k]], dtype=np.int64),
-                    source_close=np.array([where.get(ci, -1) for ci in closing], dtype=np.int64),
-                    amounts_open=amounts_open,
-                    amounts_close=amounts_close,
-                    priors=np.array([r.prior for r in seg.readings] or [0.0]),
+                    [where.get(ci, -1) for ci in open_after[k]],
+                    [where.get(ci, -1) for ci in closing],
+                    amounts_open,
+                    amounts_close,
+                    [float(r.prior) for r in seg.readings] or [0.0],
                 )
             )
             previous = open_after[k]
@@ -599,8 +604,8 @@ class _States:
 
 def _step_python(state: _States, step: _Step, options: list[int]) -> tuple[_States, list[int], list[int]]:
     """One step of the programme in plain Python (see `_step_numpy`, whose results it equals)."""
-    src_open, src_close = step.lists_open_close()
-    amounts_open, amounts_close, priors = step.lists_amounts()
+    src_open, src_close = step.source_open, step.source_close
+    amounts_open, amounts_close, priors = step.amounts_open, step.amounts_close, step.priors
     best: dict[tuple[float, ...], list] = {}  # new sums → [violations, score, parent, reading], by first appearance
     for si, (sums, score, viol) in enumerate(zip(state.sums, state.score, state.viol, strict=True)):
         padded = (*sums, 0.0)  # index -1: a rule opened here
@@ -623,7 +628,8 @@ def _step_python(state: _States, step: _Step, options: list[int]) -> tuple[_Stat
     return new_state, [w[1][2] for w in winners], [w[1][3] for w in winners]
 
 
-def _step_numpy(state: _States, step: _Step, options: np.ndarray) -> tuple[_States, np.ndarray, np.ndarray]:
+def _step_numpy(state: _States, lists: _Step, options: np.ndarray) -> tuple[_States, np.ndarray, np.ndarray]:
+    step = lists.arrays()
     sums, score, viol = state.sums, state.score, state.viol
     limit = max(50, STEP_WORK // len(options))
     order = np.arange(len(score))
@@ -668,32 +674,44 @@ def _row_groups(rows: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Step:
-    """One segment's step of the programme, as arrays (see `JointSolver.__init__`)."""
+    """One segment's step of the programme (see `JointSolver.__init__`): Python lists, which the
+    small steps use, and the same as numpy arrays for the large ones (made on first use)."""
 
-    source_open: np.ndarray  # per open rule after the step: its column in the previous state, or -1
-    source_close: np.ndarray  # per rule closing at the step: its column in the previous state, or -1
+    def __init__(
+        self,
+        source_open: list[int],
+        source_close: list[int],
+        amounts_open: list[tuple[float, ...]],
+        amounts_close: list[tuple[float, ...]],
+        priors: list[float],
+    ) -> None:
+        self.source_open = source_open  # per open rule after the step: its column in the previous state, or -1
+        self.source_close = source_close  # per rule closing at the step: its column in the previous state, or -1
+        self.amounts_open = amounts_open  # per reading: its amount for each open rule
+        self.amounts_close = amounts_close  # per reading: its amount for each closing rule
+        self.priors = priors  # per reading
+        self._arrays: _StepArrays | None = None
+
+    def arrays(self) -> _StepArrays:
+        if self._arrays is None:
+            rows = len(self.amounts_open)
+            self._arrays = _StepArrays(
+                np.array(self.source_open, dtype=np.int64),
+                np.array(self.source_close, dtype=np.int64),
+                np.array(self.amounts_open, dtype=float).reshape(rows, len(self.source_open)),
+                np.array(self.amounts_close, dtype=float).reshape(rows, len(self.source_close)),
+                np.array(self.priors, dtype=float),
+            )
+        return self._arrays
+
+
+@dataclass
+class _StepArrays:
+    source_open: np.ndarray
+    source_close: np.ndarray
     amounts_open: np.ndarray  # readings × open rules
     amounts_close: np.ndarray  # readings × closing rules
-    priors: np.ndarray  # per reading
-    _lists: tuple | None = None  # the same as Python lists, for `_step_python` (made on first use)
-
-    def lists_open_close(self) -> tuple[list[int], list[int]]:
-        return self._as_lists()[0]
-
-    def lists_amounts(self) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]], list[float]]:
-        return self._as_lists()[1]
-
-    def _as_lists(self) -> tuple:
-        if self._lists is None:
-            self._lists = (
-                (self.source_open.tolist(), self.source_close.tolist()),
-                (
-                    [tuple(r) for r in self.amounts_open.tolist()],
-                    [tuple(r) for r in self.amounts_close.tolist()],
-                    self.priors.tolist(),
-                ),
-            )
-        return self._lists
+    priors: np.ndarray
 
 
 def unary_filter(seg: Segment) -> None:
