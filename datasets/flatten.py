@@ -390,10 +390,20 @@ def _generic_header(n: int, rng: random.Random) -> list[str]:
     return cells
 
 
-def converter_markdown(doc: Document, rng: random.Random) -> str:
-    """Markdown as PDF-to-Markdown and OCR-to-Markdown converters write a report (marker, MinerU's
-    text export, docling, OCR table recognisers):
+def _mineru_td(c: GCell, remarks: bool, rng: random.Random) -> str:
+    span = (f' rowspan="{c.rowspan}"' if c.rowspan > 1 else "") + (f' colspan="{c.colspan}"' if c.colspan > 1 else "")
+    text = c.text
+    if c.role == "value" and remarks and (c.cell_id or "").endswith((".issued", ".made")):
+        text = _remark(text, rng)
+    return f"<td{span}>{html_lib.escape(text)}</td>"
 
+
+def converter_markdown(doc: Document, rng: random.Random) -> str:
+    """Markdown as PDF-to-Markdown and OCR-to-Markdown converters write a report (marker, MinerU,
+    docling, OCR table recognisers):
+
+    - MinerU: each table as HTML on one line (`<table>` with rowspan/colspan) between Markdown
+      paragraphs (gongkai reads such a file as HTML);
     - pipe tables whose header row is the table's first row, `<br>` for a cell's line breaks
       (marker), merged cells' text repeated over the cells they cover (docling);
     - generic headers (数据1 … 数据N, 列1 …, Column 1 …, pandas' Unnamed: 0 …) put above a table
@@ -403,7 +413,7 @@ def converter_markdown(doc: Document, rng: random.Random) -> str:
       took a tall column of figures with remarks for text), their cells left empty: the first
       value column of table 二, where its cells are a column's own (not merged across).
     """
-    tool = rng.choice(["marker", "docling", "ocr"])
+    tool = rng.choice(["marker", "docling", "ocr", "mineru"])
     remarks = rng.random() < 0.6
     detach = rng.random() < 0.5
     generic = tool == "ocr" or rng.random() < 0.25
@@ -427,6 +437,10 @@ def converter_markdown(doc: Document, rng: random.Random) -> str:
                 continue
             prefix = {"title": "# ", "heading": "## ", "subheading": "### "}.get(b.role, "") if heading_marks else ""
             out.extend([prefix + b.text, ""])
+            continue
+        if tool == "mineru":  # MinerU: a table as HTML on one line, merged cells as spans
+            cells = "".join("<tr>" + "".join(_mineru_td(c, remarks, rng) for c in row) + "</tr>" for row in b.rows())
+            out.extend([f"<html><body><table>{cells}</table></body></html>", ""])
             continue
         rows = _converter_grid_rows(b, tool, rng, remarks)
         if detach and b.key == "proactive":

@@ -135,3 +135,23 @@ def test_empty_cells_of_merged_headers_are_no_blank_figures():
     appeals = {cid: v for cid, v in g.truth["cells"].items() if cid.startswith("appeals.")}
     assert None in appeals.values()
     assert {cid: result.cells[cid].value for cid in appeals} == appeals
+
+
+def test_cells_a_label_covers_are_no_blank_figures():
+    """A table 三 row as a pipe row: the label spans three columns, the figures are the last seven.
+    With the last figure blank, the label's two empty cells were read as the row's first figures."""
+    row = "| 四、结转下年<br>度继续办理 |  |  | 0 | 0 | 0 | 0 | 0 | 0 |  |"
+    table = "| a |  |  | b |  |  |  |  |  | c |\n|---|---|---|---|---|---|---|---|---|---|\n" + row
+    assert _lines(table)[-1] == ["四、结转下年 度继续办理", "0", "0", "0", "0", "0", "0", ""]
+    # a row of table 四 (figures only) and a label-less row keep their cells
+    figures = "| 0 | 0 | 0 | 0 | 0 | 0 | 0 |  | 0 | 0 | 0 | 0 | 0 | 0 |  |"
+    assert len(_lines(figures)[0]) == 15
+    from extraction.pipeline import Pipeline
+    from gongkai_datasets.generate import generate_one
+
+    g = generate_one(73, 7, flattener="converter_markdown", violation_rate=0.3)
+    assert "| 四、结转下年<br>度继续办理 |  |  | 0 |" in g.content
+    result = Pipeline().extract(g.content.encode(), "report.md")
+    row = {cid: v for cid, v in g.truth["cells"].items() if cid.startswith("applications.carried_forward.")}
+    assert row["applications.carried_forward.total"] is None
+    assert {cid: result.cells[cid].value for cid in row} == row

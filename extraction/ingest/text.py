@@ -306,6 +306,48 @@ def _column_header_row(line: Line) -> bool:
 
 
 @functools.cache
+def _applications_width() -> int:
+    """Figures in a row of table 三 (the same in every format)."""
+    from extraction.schema import FORMATS, layout
+
+    (width,) = {len(r.columns) for fmt in FORMATS for r in layout(fmt).table("applications").rows}
+    return width
+
+
+def _drop_label_cover_cells(lines: list[Line], pipe_rows: list[int]) -> None:
+    """Table 三 as a pipe table prints a row's label over three columns and its figures in the last
+    seven: the empty cells between a label and the figures are the label's merged cells, not blank
+    figures (with the row's last figure blank they were read as the row's first figures)."""
+    width = _applications_width()
+    blocks: list[list[int]] = []
+    for k in pipe_rows:  # contiguous pipe rows: one table (its rows padded to one width)
+        if blocks and blocks[-1][-1] == k - 1:
+            blocks[-1].append(k)
+        else:
+            blocks.append([k])
+    for block in blocks:
+        n = max(len(lines[k].fields) for k in block)
+        if n < width + 2:
+            continue
+        for k in block:
+            cells = [_nfkc(f.text) for f in lines[k].fields]
+            if len(cells) != n:
+                continue
+            values = cells[n - width :]
+            if not any(_NUMERIC_CELL.match(t) for t in values) or any(
+                t and t not in _PRINTED_BLANK and not _NUMERIC_CELL.fullmatch(t.replace(",", "")) for t in values
+            ):
+                continue
+            head = cells[: n - width]
+            if any(_NUMERIC_CELL.fullmatch(t.replace(",", "")) for t in head):
+                continue  # figures before the last seven: not a table 三 row as printed
+            label = max((c for c, t in enumerate(head) if t and t not in _PRINTED_BLANK), default=None)
+            if label is None or label + 1 >= n - width or any(head[label + 1 :]):
+                continue
+            del lines[k].fields[label + 1 : n - width]
+
+
+@functools.cache
 def _proactive_widths() -> dict[str, dict[str, int]]:
     """Table 二's statutory row labels (match keys) → figures the row has, per format."""
     from extraction.schema import FORMATS, layout
@@ -348,6 +390,7 @@ def repair_converter_tables(lines: list[Line], pipe_rows: list[int]) -> list[Lin
     for k in pipe_rows:
         if k not in drop and _column_header_row(lines[k]):
             lines[k].fields = [f for f in lines[k].fields if f.text.strip()]
+    _drop_label_cover_cells(lines, pipe_rows)
     flat = _LABEL_DROP.sub("", _nfkc("".join(f.text for k in pipe_rows for f in lines[k].fields)))
     seen = [fmt for fmt, marks in _PROACTIVE_MARKS.items() if any(m in flat for m in marks)]
     fmt = seen[0] if len(seen) == 1 else None
@@ -400,6 +443,7 @@ def _place_figures(
     lines: list[Line], figures: list[str], figure_lines: list[int], region: list[int], fmt: str | None, drop: set[int]
 ) -> None:
     lacking: list[tuple[int, list[int], int | None]] = []  # (line, its empty value cells, figures it lacks)
+    merged: set[int] = set()  # columns the last header row shows merged with the one before (docling)
     for k in region:
         cells = [_nfkc(f.text) for f in lines[k].fields]
         at = next((c for c, t in enumerate(cells) if t and not _NUMERIC_CELL.match(t)), None)
@@ -407,8 +451,15 @@ def _place_figures(
             continue
         width = _row_width(cells[at], fmt)
         if width is None and _row_width(cells[at], "2021") is None and _row_width(cells[at], "2019") is None:
+            if len({t for t in cells if t}) >= 2:  # a header row: docling repeats a merged header
+                merged = {c for c in range(1, len(cells)) if cells[c] and cells[c] == cells[c - 1]}
             continue  # not a row of table 二
-        values = [c for c in range(at + 1, len(cells)) if cells[c] != cells[at]]  # docling repeats a label
+        values = [
+            c
+            for c in range(at + 1, len(cells))
+            if cells[c] != cells[at]  # docling repeats a merged label ...
+            and not (c in merged and cells[c] and cells[c] == cells[c - 1])  # ... and a merged figure
+        ]
         printed = sum(1 for c in values if cells[c] in _PRINTED_BLANK or _NUMERIC_CELL.match(cells[c]))
         empty = [c for c in values if not cells[c]]
         if width is None or printed < width:
