@@ -163,3 +163,25 @@ def test_a_worker_that_dies_loses_only_its_input(monkeypatch, tmp_path):
         source.name for source, _ in sorted(labeled_reports(), key=lambda p: p[0].name)
     ]
     assert "gongkai: " + str(folder / "crash.txt") + ": internal_error" in res.stderr
+
+
+def test_json_text_is_json_dumps_byte_for_byte(pipeline):
+    """The fast writer gives exactly the text json.dumps(indent=1) gives: real results, and values
+    where the two encoders differ (floats with exponents, big ints, lone surrogates) or agree."""
+    import random
+
+    from extraction.cli import json_text
+
+    docs = [pipeline.extract_path(source).to_json_dict() for source, _ in labeled_reports()[:3]]
+    rng = random.Random(5)
+    floats = [3.7e-05, 1e-4, 0.5, 315.270005, 1e16, 2.5e17, -1e-7, float("nan"), float("inf"), 0.0, -0.0, 100.0]
+    floats += [rng.uniform(-1e6, 1e6) for _ in range(300)] + [round(rng.uniform(0, 99), 6) for _ in range(300)]
+    docs += [{"v": f, "l": [f, {"x": f}]} for f in floats]
+    docs += [
+        {"big": 2**70, "neg": -(2**63) - 1, "ok": 2**62},
+        {"s": 'quote " back \\ ctrl \x01\x1f del \x7f sep \u2028 é 公开', "e": {}, "a": [], "n": None, "t": True},
+        {"surrogate": "\ud800"},
+        {"tuple": (1, 2), 3: "int key"},
+    ]
+    for doc in docs:
+        assert json_text(doc) == json.dumps(doc, ensure_ascii=False, indent=1)
