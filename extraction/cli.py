@@ -135,7 +135,7 @@ def extract(
     )
     pipeline = Pipeline(options)  # a bad --labeler fails here, before any worker starts
     failures: list[tuple[Path, int]] = []
-    done: dict[str, dict] = {}
+    done: dict[str, tuple[str, int] | None] = {}  # stem → (agency, year) of each result written
     summary: list[dict] = []
     stems = _output_stems(files)
     tasks = [_Task(path, stem, out, formats) for path, stem in zip(files, stems, strict=True)]
@@ -157,8 +157,8 @@ def extract(
             if outcome.error is not None:
                 failures.append((path, outcome.exit_code))
                 click.echo(outcome.error, err=True)
-            elif outcome.doc is not None:
-                done[outcome.stem] = outcome.doc
+            else:
+                done[outcome.stem] = outcome.body
             summary.append(outcome.summary)
             progress.advance(task)
     _cross_year(done, out, cross_report_checks)
@@ -188,7 +188,7 @@ class _Task(NamedTuple):
 class _Outcome(NamedTuple):
     stem: str
     summary: dict  # the input's entry in _batch.json
-    doc: dict | None  # the result written (for the cross-year checks), None on error
+    body: tuple[str, int] | None  # the result's (agency, year), for the cross-year checks
     error: str | None = None  # the line printed for a failed input
     exit_code: int = 0
 
@@ -224,7 +224,9 @@ def _extract_one(pipeline, task: _Task) -> _Outcome:
         "failed_checks": [c.rule for c in result.failed_checks if c.severity == "error"],
         "review": len(result.review),
     }
-    return _Outcome(stem, summary, doc)
+    report = doc["report"]
+    body = (report["agency"], report["year"]) if report.get("agency") and report.get("year") else None
+    return _Outcome(stem, summary, body)
 
 
 def json_text(doc: dict) -> str:
@@ -335,19 +337,26 @@ def _alone(options, task: _Task) -> _Outcome:
             return _internal_error(task, "the worker process extracting it died")
 
 
-def _cross_year(done: dict[str, dict], out: Path, cross_report_checks) -> None:
-    """Soft rules across reports of one body in the same batch (consecutive years)."""
+def _cross_year(done: dict[str, tuple[str, int] | None], out: Path, cross_report_checks) -> None:
+    """Soft rules across reports of one body in the same batch (consecutive years). The results are
+    read back from OUT only for such pairs: a batch's results are not all held in memory."""
     by_body: dict[tuple[str, int], str] = {}
-    for stem, doc in done.items():
-        rep = doc["report"]
-        if rep.get("agency") and rep.get("year"):
-            by_body[(rep["agency"], rep["year"])] = stem
+    for stem, body in done.items():
+        if body is not None:
+            by_body[body] = stem
+    docs: dict[str, dict] = {}
+
+    def load(stem: str) -> dict:
+        if stem not in docs:
+            docs[stem] = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+        return docs[stem]
+
     for (agency, year), stem in by_body.items():
         prev_stem = by_body.get((agency, year - 1))
         if prev_stem is None:
             continue
-        doc = done[stem]
-        doc["checks"].extend(cross_report_checks(doc, done[prev_stem]))
+        doc = load(stem)
+        doc["checks"].extend(cross_report_checks(doc, load(prev_stem)))
         (out / f"{stem}.json").write_text(json_text(doc), encoding="utf-8")
 
 

@@ -185,3 +185,22 @@ def test_json_text_is_json_dumps_byte_for_byte(pipeline):
     ]
     for doc in docs:
         assert json_text(doc) == json.dumps(doc, ensure_ascii=False, indent=1)
+
+
+def test_cross_year_checks_in_a_batch_at_any_jobs(tmp_path):
+    """Two reports of one body for consecutive years (洪泽区 2023 and 2024): the later result gets
+    the cross-year checks, the same with one process or several."""
+    from tests.conftest import DATASETS
+
+    texts = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        inputs = [str(DATASETS / "real" / "real-012.txt"), str(DATASETS / "real" / "real-013.txt")]
+        res = CliRunner().invoke(main, ["extract", *inputs, "--out", str(out), "--quiet", "--jobs", jobs])
+        assert res.exit_code == 0, res.output
+        later = json.loads((out / "real-013.json").read_text(encoding="utf-8"))
+        assert any(c["rule"].startswith("cross_year.") for c in later["checks"])
+        earlier = json.loads((out / "real-012.json").read_text(encoding="utf-8"))
+        assert not any(c["rule"].startswith("cross_year.") for c in earlier["checks"])
+        texts[jobs] = (out / "real-013.json").read_text(encoding="utf-8")
+    assert texts["1"] == texts["2"]
