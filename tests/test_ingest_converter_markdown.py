@@ -146,8 +146,9 @@ def test_cells_a_label_covers_are_no_blank_figures():
     # a row of table 四 (figures only) and a label-less row keep their cells
     figures = "| 0 | 0 | 0 | 0 | 0 | 0 | 0 |  | 0 | 0 | 0 | 0 | 0 | 0 |  |"
     assert len(_lines(figures)[0]) == 15
-    from extraction.pipeline import Pipeline
     from gongkai_datasets.generate import generate_one
+
+    from extraction.pipeline import Pipeline
 
     g = generate_one(73, 7, flattener="converter_markdown", violation_rate=0.3)
     assert "| 四、结转下年<br>度继续办理 |  |  | 0 |" in g.content
@@ -155,3 +156,29 @@ def test_cells_a_label_covers_are_no_blank_figures():
     row = {cid: v for cid, v in g.truth["cells"].items() if cid.startswith("applications.carried_forward.")}
     assert row["applications.carried_forward.total"] is None
     assert {cid: result.cells[cid].value for cid in row} == row
+
+
+def test_labeled_reports_as_converter_markdown_are_exact():
+    """The labeled reports' tables (seeds and real), rendered and written as converters write
+    Markdown: every cell right."""
+    import json
+    import random
+
+    from gongkai_datasets.flatten import converter_markdown
+    from gongkai_datasets.render import random_agency, render
+    from gongkai_datasets.values import ReportValues
+
+    from extraction.pipeline import Pipeline
+    from tests.conftest import labeled_reports
+
+    pipeline = Pipeline()
+    for _, truth_path in labeled_reports():
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        report = truth["report"]
+        values = ReportValues(report["format"], tuple(report.get("variants", [])), dict(truth["cells"]))
+        for k in range(2):
+            rng = random.Random(f"labeled-cm:{truth_path.stem}:{k}")
+            doc = render(values, report.get("agency") or random_agency(rng), report.get("year") or 2023, rng)
+            result = pipeline.extract(converter_markdown(doc, rng).encode(), f"{truth_path.stem}.md")
+            wrong = {c: (v, result.cells[c].value) for c, v in truth["cells"].items() if result.cells[c].value != v}
+            assert not wrong, (truth_path.stem, k)
