@@ -182,3 +182,15 @@ def test_labeled_reports_as_converter_markdown_are_exact():
             result = pipeline.extract(converter_markdown(doc, rng).encode(), f"{truth_path.stem}.md")
             wrong = {c: (v, result.cells[c].value) for c, v in truth["cells"].items() if result.cells[c].value != v}
             assert not wrong, (truth_path.stem, k)
+
+
+def test_a_remark_in_a_cell_of_its_own_is_no_figure():
+    """ "| 规章 | 22 | （其中修订16件） | 0 | 45 |": the remark's 16 件 ended the row (0 and 45 lost)."""
+    table = "| 信息内容 | 本年制发件数 | 本年废止件数 | 现行有效件数 |\n|---|---|---|---|\n"
+    split = table + "| 规章 | 22 | （其中修订16件） | 0 | 45 |\n| 行政规范性文件 | 3 | 0 | 12 |"
+    assert _lines(split)[1] == ["规章", "22（其中修订16件）", "0", "45"]  # one cell split in two: joined
+    column = (
+        "| 信息内容 | 本年制发件数 | 备注 | 本年废止件数 | 现行有效件数 |\n|---|---|---|---|---|\n"
+        "| 规章 | 22 | （其中修订16件） | 0 | 45 |\n| 行政规范性文件 | 3 |  | 0 | 12 |"
+    )
+    assert _lines(column)[1] == ["规章", "22", "", "0", "45"]  # a column of remarks: emptied in place

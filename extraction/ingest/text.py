@@ -305,6 +305,49 @@ def _column_header_row(line: Line) -> bool:
     return True
 
 
+def _pipe_blocks(pipe_rows: list[int]) -> list[list[int]]:
+    """Runs of contiguous pipe rows: one table each (a converter pads its rows to one width)."""
+    blocks: list[list[int]] = []
+    for k in pipe_rows:
+        if blocks and blocks[-1][-1] == k - 1:
+            blocks[-1].append(k)
+        else:
+            blocks.append([k])
+    return blocks
+
+
+def _join_remark_cells(lines: list[Line], pipe_rows: list[int]) -> None:
+    """A remark a converter put in a cell of its own, after the figure it belongs to ("| 22 |
+    （其中修订16件） | 0 |"): its number is no figure (read as one, it ended the row). It joins its
+    figure's cell where that gives the row its table's width (the converter split one cell), else
+    it is emptied in place (a column of remarks)."""
+    for block in _pipe_blocks(pipe_rows):
+        widths: dict[int, int] = {}
+        for k in block:
+            n = len(lines[k].fields)
+            widths[n] = widths.get(n, 0) + 1
+        for k in block:
+            _join_remarks(lines[k].fields, widths)
+
+
+def _join_remarks(fields: list[Field], widths: dict[int, int]) -> None:
+    remarks = [
+        c
+        for c in range(1, len(fields))
+        if _REMARK_LINE.match(_nfkc(fields[c].text)) and _NUMERIC_CELL.fullmatch(_nfkc(fields[c - 1].text))
+    ]
+    if not remarks:
+        return
+    others = [n for n in widths if n != len(fields)]
+    if others and len(fields) - len(remarks) == max(others, key=lambda n: widths[n]):
+        for c in reversed(remarks):
+            fields[c - 1].text += fields[c].text
+            del fields[c]
+    else:
+        for c in remarks:
+            fields[c].text = ""
+
+
 @functools.cache
 def _applications_width() -> int:
     """Figures in a row of table 三 (the same in every format)."""
@@ -319,13 +362,7 @@ def _drop_label_cover_cells(lines: list[Line], pipe_rows: list[int]) -> None:
     seven: the empty cells between a label and the figures are the label's merged cells, not blank
     figures (with the row's last figure blank they were read as the row's first figures)."""
     width = _applications_width()
-    blocks: list[list[int]] = []
-    for k in pipe_rows:  # contiguous pipe rows: one table (its rows padded to one width)
-        if blocks and blocks[-1][-1] == k - 1:
-            blocks[-1].append(k)
-        else:
-            blocks.append([k])
-    for block in blocks:
+    for block in _pipe_blocks(pipe_rows):
         n = max(len(lines[k].fields) for k in block)
         if n < width + 2:
             continue
@@ -391,6 +428,7 @@ def repair_converter_tables(lines: list[Line], pipe_rows: list[int]) -> list[Lin
         if k not in drop and _column_header_row(lines[k]):
             lines[k].fields = [f for f in lines[k].fields if f.text.strip()]
     _drop_label_cover_cells(lines, pipe_rows)
+    _join_remark_cells(lines, pipe_rows)
     flat = _LABEL_DROP.sub("", _nfkc("".join(f.text for k in pipe_rows for f in lines[k].fields)))
     seen = [fmt for fmt, marks in _PROACTIVE_MARKS.items() if any(m in flat for m in marks)]
     fmt = seen[0] if len(seen) == 1 else None
