@@ -384,6 +384,8 @@ def _generic_header(n: int, rng: random.Random) -> list[str]:
     pattern = rng.choice(_GENERIC_HEADERS)
     first = rng.choice(["", "项目", pattern])
     start = 0 if pattern.startswith("Unnamed") else 1
+    if pattern.startswith("Unnamed") and first == "":
+        pattern = "{}"  # pandas with no header row: the columns are numbered 0, 1, 2 …
     cells = [pattern.format(start + i) for i in range(n)]
     if first != pattern:
         cells[0] = first
@@ -406,7 +408,7 @@ def converter_markdown(doc: Document, rng: random.Random) -> str:
       paragraphs (gongkai reads such a file as HTML);
     - pipe tables whose header row is the table's first row, `<br>` for a cell's line breaks
       (marker), merged cells' text repeated over the cells they cover (docling);
-    - generic headers (数据1 … 数据N, 列1 …, Column 1 …, pandas' Unnamed: 0 …) put above a table
+    - generic headers (数据1 … 数据N, 列1 …, Column 1 …, pandas' Unnamed: 0 … or bare 0 1 2 …) put above a table
       whose own header spans several rows, and again above each part of a table split at a page;
     - figures with remarks, "22（其中修订16件）";
     - a column's figures detached from the table and printed as lines above it (the converter

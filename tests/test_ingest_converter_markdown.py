@@ -194,3 +194,16 @@ def test_a_remark_in_a_cell_of_its_own_is_no_figure():
         "| 规章 | 22 | （其中修订16件） | 0 | 45 |\n| 行政规范性文件 | 3 |  | 0 | 12 |"
     )
     assert _lines(column)[1] == ["规章", "22", "", "0", "45"]  # a column of remarks: emptied in place
+
+
+def test_bare_column_numbers_above_a_rule_line_are_no_figures():
+    """pandas' Markdown of a table read without a header: "|    | 0 | 1 | 2 |" above the rule line."""
+    rows = "| 规章 | 3 | 0 | 45 |\n| 行政规范性文件 | 2 | 1 | 7 |"
+    assert _lines("|  | 0 | 1 | 2 |\n|---|---|---|---|\n" + rows) == [
+        ["规章", "3", "0", "45"],
+        ["行政规范性文件", "2", "1", "7"],
+    ]
+    assert _lines("| 1 | 2 | 3 | 4 |\n|---|---|---|---|\n" + rows)[0] == ["规章", "3", "0", "45"]
+    # not above a rule line, or not counting up from 0 or 1: figures
+    assert _lines("| 0 | 1 | 2 | 3 |\n" + rows)[0] == ["0", "1", "2", "3"]
+    assert _lines("| 2 | 3 | 4 |\n|---|---|---|\n" + rows)[0] == ["2", "3", "4"]

@@ -191,12 +191,15 @@ def _fields_in(raw: str, stripped: str) -> int:
     return 1
 
 
-def split_lines(text: str, max_fields: int | None = None, pipe_rows: list[int] | None = None) -> list[Line]:
+def split_lines(
+    text: str, max_fields: int | None = None, pipe_rows: list[int] | None = None, header_rows: list[int] | None = None
+) -> list[Line]:
     """Lines of fields. Tabs and markdown pipes delimit cells; the tabs before a lone value are
     indentation, not cells; a whitespace-only line is one blank cell; a line break inside a pipe
     cell (`<br>`, as converters write a cell of several printed lines) is a space. More than
     `max_fields` fields in all → InputTooLarge, before the line that passes the limit is split.
-    `pipe_rows`, when given, receives the index of each line that is a markdown table row."""
+    `pipe_rows`, when given, receives the index of each line that is a markdown table row, and
+    `header_rows` that of each such row a rule line (`|---|`) follows: a table's header row."""
     lines: list[Line] = []
     total = 0
     for raw in re.split(r"\r\n|\r|\n|\u2028|\u2029", text):
@@ -215,6 +218,8 @@ def split_lines(text: str, max_fields: int | None = None, pipe_rows: list[int] |
             continue
         if stripped.startswith("|") and stripped.count("|") >= 2:
             if _MD_RULE.match(stripped):
+                if header_rows is not None and pipe_rows and pipe_rows[-1] == len(lines) - 1:
+                    header_rows.append(len(lines) - 1)
                 continue
             parts = stripped.strip("|").split("|")
             if "<" in stripped or "&" in stripped:
@@ -269,11 +274,21 @@ def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
-def _generic_header_row(line: Line) -> bool:
-    """A row of generic column headers ("| 项目 | 数据1 | … | 数据6 |"): every cell generic."""
+def _generic_header_row(line: Line, header: bool = False) -> bool:
+    """A row of generic column headers ("| 项目 | 数据1 | … | 数据6 |"): every cell generic. Above a
+    table's rule line, also the bare column numbers pandas writes ("|    |   0 |   1 |   2 |"):
+    three or more, counting up by one from 0 or 1 (no statutory row of figures does)."""
     cells = [_nfkc(f.text) for f in line.fields]
     numbered = sum(1 for c in cells if _GENERIC_HEADER.match(c))
-    return numbered >= 2 and all(c.lower() in _GENERIC_FIRST or _GENERIC_HEADER.match(c) for c in cells)
+    if numbered >= 2 and all(c.lower() in _GENERIC_FIRST or _GENERIC_HEADER.match(c) for c in cells):
+        return True
+    if not header:
+        return False
+    numbers = cells[1:] if cells and cells[0].lower() in _GENERIC_FIRST else cells
+    if len(numbers) < 3 or not all(c.isdigit() and len(c) <= 3 for c in numbers):
+        return False
+    first = int(numbers[0])
+    return first in (0, 1) and [int(c) for c in numbers] == list(range(first, first + len(numbers)))
 
 
 @functools.cache
@@ -411,11 +426,14 @@ def _row_width(label: str, fmt: str | None) -> int | None:
     return None
 
 
-def repair_converter_tables(lines: list[Line], pipe_rows: list[int]) -> list[Line]:
+def repair_converter_tables(
+    lines: list[Line], pipe_rows: list[int], header_rows: list[int] | None = None
+) -> list[Line]:
     """Markdown as PDF- and OCR-to-Markdown converters write it, read as the report printed it.
 
-    - A row of generic column headers (数据1 … 数据6, 列1 …, Column 1 …) is dropped: its numbers
-      number the columns, they are no figures (they were read as the previous row's values).
+    - A row of generic column headers (数据1 … 数据6, 列1 …, Column 1 …, and above a table's rule
+      line bare column numbers 0 1 2 …) is dropped: its numbers number the columns, they are no
+      figures (they were read as the previous row's values).
     - Figures printed on lines of their own right above a pipe table (a column the converter
       detached, "22（其中修订16件）" and its remark kept with it) are put back into the empty cells
       of the table 二 rows that lack a figure, in order, when the statutory rows make that
@@ -423,7 +441,8 @@ def repair_converter_tables(lines: list[Line], pipe_rows: list[int]) -> list[Lin
       figures stay out and the cells of those rows get DETACHED_FIGURE_CONFIDENCE (review).
     """
     pipe = set(pipe_rows)
-    drop = {i for i, line in enumerate(lines) if line.delimited and _generic_header_row(line)}
+    headers = set(header_rows or ())
+    drop = {i for i, line in enumerate(lines) if line.delimited and _generic_header_row(line, i in headers)}
     for k in pipe_rows:
         if k not in drop and _column_header_row(lines[k]):
             lines[k].fields = [f for f in lines[k].fields if f.text.strip()]
@@ -534,8 +553,9 @@ class TextBackend(IngestBackend):
             )
         state = IngestBackend.new_state(data, name, kind)
         pipe_rows: list[int] = []
-        lines = split_lines(text, max_fields=options.max_fields, pipe_rows=pipe_rows)
-        state.lines = repair_converter_tables(lines, pipe_rows)
+        header_rows: list[int] = []
+        lines = split_lines(text, max_fields=options.max_fields, pipe_rows=pipe_rows, header_rows=header_rows)
+        state.lines = repair_converter_tables(lines, pipe_rows, header_rows)
         return state
 
 
