@@ -207,3 +207,12 @@ def test_bare_column_numbers_above_a_rule_line_are_no_figures():
     # not above a rule line, or not counting up from 0 or 1: figures
     assert _lines("| 0 | 1 | 2 | 3 |\n" + rows)[0] == ["0", "1", "2", "3"]
     assert _lines("| 2 | 3 | 4 |\n|---|---|---|\n" + rows)[0] == ["2", "3", "4"]
+
+
+def test_a_lone_number_above_a_table_is_not_taken_for_a_detached_column():
+    """A bare page number printed above a table whose one row lacks one figure (a blank cell): it is
+    not put into the cell; the row goes to review instead."""
+    fields = _fields(TABLE_2.format(above="3\n", rules="", docs="5"))
+    assert [f.text for f in fields["规章"]] == ["规章", "", "0", "45"]
+    assert all(f.confidence == DETACHED_FIGURE_CONFIDENCE for f in fields["规章"][1:])
+    assert all(f.confidence == 1.0 for f in fields["行政规范性 文件"])

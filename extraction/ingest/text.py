@@ -437,8 +437,9 @@ def repair_converter_tables(
     - Figures printed on lines of their own right above a pipe table (a column the converter
       detached, "22（其中修订16件）" and its remark kept with it) are put back into the empty cells
       of the table 二 rows that lack a figure, in order, when the statutory rows make that
-      unambiguous: as many figures as rows lacking one, each lacking exactly one. Otherwise the
-      figures stay out and the cells of those rows get DETACHED_FIGURE_CONFIDENCE (review).
+      unambiguous: two or more figures, as many as rows lacking one, each lacking exactly one.
+      Otherwise the figures stay out and the cells of those rows get DETACHED_FIGURE_CONFIDENCE
+      (review).
     """
     pipe = set(pipe_rows)
     headers = set(header_rows or ())
@@ -523,7 +524,8 @@ def _place_figures(
             lacking.append((k, empty, None if width is None else width - printed))
     if not lacking:
         return  # no row lacks a figure: the lines are no detached column
-    if len(lacking) == len(figures) and all(n == 1 and empty for _, empty, n in lacking):
+    # One lone figure is too little evidence of a detached column (a bare page number prints so).
+    if len(figures) >= 2 and len(lacking) == len(figures) and all(n == 1 and empty for _, empty, n in lacking):
         for (k, empty, _), figure in zip(lacking, figures, strict=True):
             lines[k].fields[empty[0]].text = figure
         drop.update(figure_lines)
