@@ -331,6 +331,155 @@ def markdown(doc: Document, rng: random.Random) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+# ----------------------------------------------------------------------------- converter markdown
+
+# Generic column headers that converters write when a table's own header is not a single row.
+_GENERIC_HEADERS = ("数据{}", "列{}", "Column {}", "Col{}", "Unnamed: {}", "字段{}")
+
+
+def _remark(text: str, rng: random.Random) -> str:
+    """A figure with the remark some reports print in the cell: "22（其中修订16件）"."""
+    if not text.isdigit() or int(text) < 2:
+        return text
+    k = rng.randint(1, int(text) - 1)
+    return rng.choice([f"{text}（其中修订{k}件）", f"{text}(其中修订{k}件)", f"{text}（含修订{k}件）"])
+
+
+def _br_wrap(text: str, width: int) -> str:
+    """A cell's text as marker writes a cell of several printed lines: joined by <br>."""
+    if len(text) <= width:
+        return text
+    return "<br>".join(text[i : i + width] for i in range(0, len(text), width))
+
+
+def _converter_grid_rows(g: Grid, tool: str, rng: random.Random, remarks: bool) -> list[list[str]]:
+    """The grid's rows of cells as a converter writes them: marker leaves covered cells empty and
+    joins a cell's lines with <br>; docling repeats a merged cell's text in every cell it covers;
+    OCR table recognisers leave covered cells empty."""
+    matrix = g.matrix()
+    width = rng.randint(5, 9)
+    rows: list[list[str]] = []
+    for r in range(g.nrows):
+        row: list[str] = []
+        for cell, how in matrix[r]:
+            if cell is None:
+                row.append("")
+                continue
+            text = cell.text
+            if cell.role == "value" and remarks and (cell.cell_id or "").endswith((".issued", ".made")):
+                text = _remark(text, rng)
+            if how != "origin" and tool != "docling":
+                row.append("")
+                continue
+            if tool == "marker" and cell.role != "value":
+                text = _br_wrap(text, width)
+            elif tool == "marker" and "（" in text and rng.random() < 0.5:
+                text = text.replace("（", "<br>（", 1)
+            row.append(text)
+        rows.append(row)
+    return rows
+
+
+def _generic_header(n: int, rng: random.Random) -> list[str]:
+    pattern = rng.choice(_GENERIC_HEADERS)
+    first = rng.choice(["", "项目", pattern])
+    start = 0 if pattern.startswith("Unnamed") else 1
+    if pattern.startswith("Unnamed") and first == "":
+        pattern = "{}"  # pandas with no header row: the columns are numbered 0, 1, 2 …
+    cells = [pattern.format(start + i) for i in range(n)]
+    if first != pattern:
+        cells[0] = first
+    return cells
+
+
+def _mineru_td(c: GCell, remarks: bool, rng: random.Random) -> str:
+    span = (f' rowspan="{c.rowspan}"' if c.rowspan > 1 else "") + (f' colspan="{c.colspan}"' if c.colspan > 1 else "")
+    text = c.text
+    if c.role == "value" and remarks and (c.cell_id or "").endswith((".issued", ".made")):
+        text = _remark(text, rng)
+    return f"<td{span}>{html_lib.escape(text)}</td>"
+
+
+def converter_markdown(doc: Document, rng: random.Random) -> str:
+    """Markdown as PDF-to-Markdown and OCR-to-Markdown converters write a report (marker, MinerU,
+    docling, OCR table recognisers):
+
+    - MinerU: each table as HTML on one line (`<table>` with rowspan/colspan) between Markdown
+      paragraphs (gongkai reads such a file as HTML);
+    - pipe tables whose header row is the table's first row, `<br>` for a cell's line breaks
+      (marker), merged cells' text repeated over the cells they cover (docling);
+    - generic headers (数据1 … 数据N, 列1 …, Column 1 …, pandas' Unnamed: 0 … or bare 0 1 2 …) put above a table
+      whose own header spans several rows, and again above each part of a table split at a page;
+    - figures with remarks, "22（其中修订16件）";
+    - a column's figures detached from the table and printed as lines above it (the converter
+      took a tall column of figures with remarks for text), their cells left empty: the first
+      value column of table 二, where its cells are a column's own (not merged across).
+    """
+    tool = rng.choice(["marker", "docling", "ocr", "mineru"])
+    remarks = rng.random() < 0.6
+    detach = rng.random() < 0.5
+    generic = tool == "ocr" or rng.random() < 0.25
+    heading_marks = rng.random() < 0.7
+    marker = rng.choice(["dash", "page", "of"])
+    page = [rng.randint(1, 3)]
+    out: list[str] = []
+
+    def table(rows: list[list[str]], header: list[str] | None) -> None:
+        n = max(len(r) for r in rows)
+        rows = [r + [""] * (n - len(r)) for r in rows]
+        if header is None:
+            header, rows = rows[0], rows[1:]
+        out.append(_md_row(header))
+        out.append("|" + "|".join(rng.choice(["---", ":---", "---:", "-----"]) for _ in range(n)) + "|")
+        out.extend(_md_row(r) for r in rows)
+
+    for b in doc.blocks:
+        if isinstance(b, Para):
+            if b.role == "junk":
+                continue
+            prefix = {"title": "# ", "heading": "## ", "subheading": "### "}.get(b.role, "") if heading_marks else ""
+            out.extend([prefix + b.text, ""])
+            continue
+        if tool == "mineru":  # MinerU: a table as HTML on one line, merged cells as spans
+            cells = "".join("<tr>" + "".join(_mineru_td(c, remarks, rng) for c in row) + "</tr>" for row in b.rows())
+            out.extend([f"<html><body><table>{cells}</table></body></html>", ""])
+            continue
+        rows = _converter_grid_rows(b, tool, rng, remarks)
+        if detach and b.key == "proactive":
+            # The first value column's figures, printed above the table; their cells left empty
+            # (the column's header stays in the table, or goes with the figures).
+            matrix = b.matrix()
+            figures: list[str] = []
+            for r in range(b.nrows):
+                cell, how = matrix[r][1]
+                if b.row_kinds[r] == "data" and cell is not None and how == "origin" and cell.colspan == 1:
+                    figures.extend([rows[r][1]] if rows[r][1] else [])
+                    rows[r][1] = ""
+            if rng.random() < 0.4:
+                out.extend([rows[1][1].replace("<br>", ""), ""])
+                rows[1][1] = ""
+            for f in figures:
+                text = f.replace("<br>", rng.choice(["", "\n"]))
+                out.extend([text, ""])
+        parts: list[list[list[str]]] = [rows]
+        data = [r for r in range(b.nrows) if b.row_kinds[r] == "data"]
+        if len(data) > 4 and rng.random() < 0.5:  # split at a page
+            cut = rng.choice(data[2:])
+            parts = [rows[:cut], rows[cut:]]
+        for k, part in enumerate(parts):
+            if k:
+                page[0] += 1
+                out.extend(["", _page_marker(rng, page[0], marker), ""])
+            header = _generic_header(len(part[0]), rng) if generic else None
+            if header is None and k and tool != "ocr" and rng.random() < 0.5:
+                part = [rows[0], *part]  # the header row repeated on the next page
+            if header is None and k:
+                header = [""] * len(part[0]) if rng.random() < 0.5 else None
+            table(part, header)
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
 # ----------------------------------------------------------------------------- pdf text
 
 
@@ -783,6 +932,7 @@ FLATTENERS: dict[str, Flattener] = {
         Flattener("spaces", spaces, "txt", True),
         Flattener("one_per_line", one_per_line, "txt", True),
         Flattener("markdown", markdown, "md", True),
+        Flattener("converter_markdown", converter_markdown, "md", True),
         Flattener("pdf_text", pdf_text, "txt", False),
         Flattener("one_line", one_line, "txt", False, fancy_numbers=False),
         Flattener("html", html, "html", True),

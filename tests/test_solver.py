@@ -247,3 +247,129 @@ def test_a_group_header_ocr_garbled_with_a_stray_figure_is_not_a_row_label(lost_
         assert rows["applications.unavailable.not_held"] == "L. 本机关不掌据相美点府优照"
         assert rows["applications.unavailable.unclear"] == "3. 补正总中表内"
     assert rows["applications.not_processed.petition"].endswith("信访举报投诉类申请")
+
+
+def _compositions(digits: str, pieces: int, max_len: int = 8):
+    """Every cut of one digit run into `pieces` pieces, shortest first piece first (no leading zeros)."""
+    if pieces == 1:
+        if len(digits) <= max_len and (len(digits) == 1 or digits[0] != "0"):
+            yield [digits]
+        return
+    for length in range(1, min(len(digits) - pieces + 1, max_len) + 1):
+        head = digits[:length]
+        if length > 1 and head[0] == "0":
+            break
+        for rest in _compositions(digits[length:], pieces - 1, max_len):
+            yield [head, *rest]
+
+
+def _cuts(texts: list[str], n: int):
+    """Every cut of the runs into n cells (each run ≥ 1 cell)."""
+    if not texts:
+        if n == 0:
+            yield []
+        return
+    for k in range(1, min(len(texts[0]), n - len(texts) + 1) + 1):
+        for head in _compositions(texts[0], k):
+            for rest in _cuts(texts[1:], n - k):
+                yield head + rest
+
+
+def _reference_cuts(texts, n, checks, limit, max_violations=0, cap=None):
+    """What `split_runs` means, by trying every cut: each run ≥ 1 cell, in order of the piece
+    lengths; the ones that break at most `max_violations` rules (with `cap`: that add up to it; a
+    row whose last cell is the total of the others: that satisfy the total, shortest total first)."""
+    cuts = sorted(_cuts(list(texts), n), key=lambda c: [len(p) for p in c])
+    total = [(n - 1, 1)] + [(i, -1) for i in range(n - 1)]
+    if cap is not None:
+        keep = [c for c in cuts if sum(map(int, c)) == cap]
+    elif max_violations == 0 and n >= 3 and any(sorted(t) == sorted(total) and last == n - 1 for last, t in checks):
+        keep = [c for c in cuts if sum(map(int, c[:-1])) == int(c[-1]) and len(c[-1]) <= 8]
+        keep.sort(key=lambda c: len(c[-1]))
+    else:
+        keep = [
+            c
+            for c in cuts
+            if sum(abs(sum(int(c[i]) * k for i, k in terms)) > 1e-6 for _, terms in checks) <= max_violations
+        ]
+    return keep[:limit]
+
+
+def test_split_runs_gives_every_cutting_in_order():
+    """The searches' shortcuts (a digit per cell, branches that reach no total searched once)
+    give the cuttings that trying every cut gives, in the same order: random table 三 and 四 rows
+    and table 二 rows, glued whole or in pieces, with and without a broken total."""
+    import random
+
+    from extraction.document import Token
+
+    lay = layout("2021")
+    hard = list(hard_constraints(lay))
+    shapes = [
+        inside_checks(lay.row("applications.new").cell_ids, hard),  # 7 cells, the last the total
+        inside_checks(lay.table("appeals").cell_ids, hard),  # 15 cells, three totals
+        [],  # table 二: 3 cells, no rule inside
+    ]
+    rng = random.Random(11)
+    tried = 0
+    for _ in range(600):
+        checks = rng.choice(shapes)
+        n = {0: 3}.get(len(checks), 7 if len(checks) == 1 else 15)
+        values = [rng.choice([0, 0, 0, 1, 2, 5, 10, 12, 31, 100, 3119]) for _ in range(n)]
+        for last, terms in checks:
+            if rng.random() < 0.85:
+                values[last] = -sum(values[i] * k for i, k in terms if i != last)
+        digits = "".join(map(str, values))
+        cuts = sorted(rng.sample(range(1, len(digits)), min(len(digits) - 1, rng.randint(0, 2))))
+        texts = [digits[i:j] for i, j in zip([0, *cuts], [*cuts, len(digits)], strict=True)]
+        if len(texts) > n or sum(len(t) for t in texts) > n + 5:
+            continue
+        runs = [Token(i, "number", t, 0, 0) for i, t in enumerate(texts)]
+        for limit, violations in ((20_000, 0), (3, 0), (2_000, 1)):
+            got = split_runs(runs, n, ["count"] * n, checks, limit, max_violations=violations)
+            assert got == _reference_cuts(texts, n, checks, limit, violations), (texts, limit, violations)
+        cap = sum(values) - rng.choice([0, 0, 1])
+        got = split_runs(runs, n, ["count"] * n, [], 500, cap=cap)
+        assert got == _reference_cuts(texts, n, [], 500, cap=cap), (texts, cap)
+        tried += 1
+    assert tried > 200
+
+
+def test_small_and_large_steps_of_the_solver_choose_alike(monkeypatch):
+    """A step of the programme runs in plain Python when small and with numpy when large; both
+    settle ties alike, so forcing every step through numpy changes no choice (random tables with
+    many equal priors, so that ties are common)."""
+    import random
+
+    from extraction.reconstruct import solver as solver_module
+    from extraction.reconstruct.solver import JointSolver, Reading
+    from extraction.schema.rules import Constraint
+
+    rng = random.Random(3)
+    for _ in range(80):
+        rows, cols = rng.randint(2, 6), rng.randint(2, 4)
+        cells = [[f"t.r{r}.c{c}" for c in range(cols)] for r in range(rows)]
+        hard = [
+            Constraint(f"row{r}", "error", "eq", (cells[r][-1],), tuple(cells[r][:-1]), "", "") for r in range(rows)
+        ] + [
+            Constraint(f"col{c}", "error", "eq", (cells[-1][c],), tuple(cells[r][c] for r in range(rows - 1)), "", "")
+            for c in range(cols)
+        ]
+        segments = []
+        for r in range(rows):
+            readings_ = [
+                Reading(
+                    values=tuple(rng.choice([0, 1, 2, None]) for _ in range(cols)),
+                    prior=-rng.choice([0.0, 0.5]),
+                    tokens=(None,) * cols,
+                    texts=("",) * cols,
+                )
+                for _ in range(rng.randint(1, 12))
+            ]
+            segments.append(Segment(cells=cells[r], slots=[], kinds=["count"] * cols, readings=readings_))
+        banned = {0: {0}} if len(segments[0].readings) > 1 else {}
+        small = JointSolver(segments, hard).solve(banned)
+        monkeypatch.setattr(solver_module, "SMALL_STEP", 0)
+        large = JointSolver(segments, hard).solve(banned)
+        monkeypatch.undo()
+        assert (small.choice, small.violations, small.prior) == (large.choice, large.violations, large.prior)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import functools
+import html as html_lib
 import re
+import unicodedata
 
 from extraction.document import DocumentState, Field, Line
 from extraction.errors import EmptyInput, InputTooLarge, UndecodableText, UnsupportedInput
@@ -18,6 +21,7 @@ _BOMS = [
 ]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _MD_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_MD_BREAK = re.compile(r"<br\s*/?>", re.I)
 
 
 def _utf16_guess(data: bytes) -> str | None:
@@ -187,10 +191,15 @@ def _fields_in(raw: str, stripped: str) -> int:
     return 1
 
 
-def split_lines(text: str, max_fields: int | None = None) -> list[Line]:
+def split_lines(
+    text: str, max_fields: int | None = None, pipe_rows: list[int] | None = None, header_rows: list[int] | None = None
+) -> list[Line]:
     """Lines of fields. Tabs and markdown pipes delimit cells; the tabs before a lone value are
-    indentation, not cells; a whitespace-only line is one blank cell. More than `max_fields` fields
-    in all → InputTooLarge, before the line that passes the limit is split."""
+    indentation, not cells; a whitespace-only line is one blank cell; a line break inside a pipe
+    cell (`<br>`, as converters write a cell of several printed lines) is a space. More than
+    `max_fields` fields in all → InputTooLarge, before the line that passes the limit is split.
+    `pipe_rows`, when given, receives the index of each line that is a markdown table row, and
+    `header_rows` that of each such row a rule line (`|---|`) follows: a table's header row."""
     lines: list[Line] = []
     total = 0
     for raw in re.split(r"\r\n|\r|\n|\u2028|\u2029", text):
@@ -209,8 +218,14 @@ def split_lines(text: str, max_fields: int | None = None) -> list[Line]:
             continue
         if stripped.startswith("|") and stripped.count("|") >= 2:
             if _MD_RULE.match(stripped):
+                if header_rows is not None and pipe_rows and pipe_rows[-1] == len(lines) - 1:
+                    header_rows.append(len(lines) - 1)
                 continue
             parts = stripped.strip("|").split("|")
+            if "<" in stripped or "&" in stripped:
+                parts = [html_lib.unescape(_MD_BREAK.sub(" ", p)) for p in parts]
+            if pipe_rows is not None:
+                pipe_rows.append(len(lines))
             lines.append(Line([Field(p.strip()) for p in parts], delimited=True))
             continue
         if "\t" in raw:
@@ -226,6 +241,300 @@ def split_lines(text: str, max_fields: int | None = None) -> list[Line]:
             continue
         lines.append(Line([Field(raw.strip())], delimited=False))
     return lines
+
+
+# ----------------------------------------------------------------------------- converter Markdown
+
+# A generic column header that PDF/OCR-to-Markdown converters write when a table's own header
+# spans several rows: its number numbers the column, it is no figure ("数据1", "列 2", "Column 3",
+# pandas' "Unnamed: 4").
+_GENERIC_HEADER = re.compile(r"^(?:数据|列|栏|字段|column|col|field|unnamed:?)\s*[#_]?\s*\d{1,3}$", re.I)
+_GENERIC_FIRST = {"", "项目", "指标", "名称", "内容", "序号", "类别", "index", "#"}
+# A figure on a line of its own (a column of figures a converter detached from its table and
+# printed above it), with its unit or a parenthesised remark ("22（其中修订16件）"), and a remark
+# on a line of its own (the cell's second printed line).
+_FIGURE_LINE = re.compile(r"^[+\-]?\d[\d,]*(?:\.\d+)?\s*(?:万元|元)?\s*(?:[(][^()]*[)])?$")
+_REMARK_LINE = re.compile(r"^[(][^()]*\d[^()]*[)]$")
+_NUMERIC_CELL = re.compile(r"^[+\-]?\d[\d,]*(?:\.\d+)?")
+_PRINTED_BLANK = {"-", "—", "–", "－", "/", "／", "——", "--", "无", "空"}
+_LABEL_DROP = re.compile(r"[\s\u3000:：,，.。、()（）]+")
+# Headers that only one format prints in table 二 (which sets how many figures a row has).
+_PROACTIVE_MARKS = {
+    "2021": ("本年制发件数", "本年废止件数", "现行有效件数", "本年收费金额"),
+    "2019": ("本年新制作数量", "本年新公开数量", "对外公开总数量", "上一年项目数量", "采购总金额"),
+}
+
+DETACHED_FIGURE_CONFIDENCE = 0.5
+"""Confidence given to the cells of the table 二 rows that figures printed above the table may
+belong to, when the count and the statutory rows do not place them unambiguously: below the
+pipeline's review threshold (0.8), so those cells go to review instead of being read silently."""
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def _generic_header_row(line: Line, header: bool = False) -> bool:
+    """A row of generic column headers ("| 项目 | 数据1 | … | 数据6 |"): every cell generic. Above a
+    table's rule line, also the bare column numbers pandas writes ("|    |   0 |   1 |   2 |"):
+    three or more, counting up by one from 0 or 1 (no statutory row of figures does)."""
+    cells = [_nfkc(f.text) for f in line.fields]
+    numbered = sum(1 for c in cells if _GENERIC_HEADER.match(c))
+    if numbered >= 2 and all(c.lower() in _GENERIC_FIRST or _GENERIC_HEADER.match(c) for c in cells):
+        return True
+    if not header:
+        return False
+    numbers = cells[1:] if cells and cells[0].lower() in _GENERIC_FIRST else cells
+    if len(numbers) < 3 or not all(c.isdigit() and len(c) <= 3 for c in numbers):
+        return False
+    first = int(numbers[0])
+    return first in (0, 1) and [int(c) for c in numbers] == list(range(first, first + len(numbers)))
+
+
+@functools.cache
+def _column_header_keys() -> tuple[frozenset[str], tuple[str, ...]]:
+    """The match keys of the statutory column headers (short ones whole, long ones as parts)."""
+    from extraction.layout.anchors import anchor_sequence
+    from extraction.schema import FORMATS
+
+    cores = {core for fmt in FORMATS for spec in anchor_sequence(fmt) if spec.kind == "column" for core in spec.cores}
+    return frozenset(cores), tuple(c for c in cores if len(c) >= 6)
+
+
+def _column_header_row(line: Line) -> bool:
+    """A pipe row of statutory column headers only ("| 行政复议 |  |  |  |  | 行政诉讼 |  | …"): the
+    empty cells a merged header leaves are no blank figures (they were read as blank values of
+    the table's single row of figures, shifting it)."""
+    from extraction.layout.tokenize import match_key, normalize
+
+    whole, parts = _column_header_keys()
+    texts = [f.text.strip() for f in line.fields]
+    if all(texts) or not any(texts):
+        return False
+    for t in texts:
+        if not t:
+            continue
+        key = match_key(normalize(t))
+        if key not in whole and not any(p in key for p in parts):
+            return False
+    return True
+
+
+def _pipe_blocks(pipe_rows: list[int]) -> list[list[int]]:
+    """Runs of contiguous pipe rows: one table each (a converter pads its rows to one width)."""
+    blocks: list[list[int]] = []
+    for k in pipe_rows:
+        if blocks and blocks[-1][-1] == k - 1:
+            blocks[-1].append(k)
+        else:
+            blocks.append([k])
+    return blocks
+
+
+def _join_remark_cells(lines: list[Line], pipe_rows: list[int]) -> None:
+    """A remark a converter put in a cell of its own, after the figure it belongs to ("| 22 |
+    （其中修订16件） | 0 |"): its number is no figure (read as one, it ended the row). It joins its
+    figure's cell where that gives the row its table's width (the converter split one cell), else
+    it is emptied in place (a column of remarks)."""
+    for block in _pipe_blocks(pipe_rows):
+        widths: dict[int, int] = {}
+        for k in block:
+            n = len(lines[k].fields)
+            widths[n] = widths.get(n, 0) + 1
+        for k in block:
+            _join_remarks(lines[k].fields, widths)
+
+
+def _join_remarks(fields: list[Field], widths: dict[int, int]) -> None:
+    remarks = [
+        c
+        for c in range(1, len(fields))
+        if _REMARK_LINE.match(_nfkc(fields[c].text)) and _NUMERIC_CELL.fullmatch(_nfkc(fields[c - 1].text))
+    ]
+    if not remarks:
+        return
+    others = [n for n in widths if n != len(fields)]
+    if others and len(fields) - len(remarks) == max(others, key=lambda n: widths[n]):
+        for c in reversed(remarks):
+            fields[c - 1].text += fields[c].text
+            del fields[c]
+    else:
+        for c in remarks:
+            fields[c].text = ""
+
+
+@functools.cache
+def _applications_width() -> int:
+    """Figures in a row of table 三 (the same in every format)."""
+    from extraction.schema import FORMATS, layout
+
+    (width,) = {len(r.columns) for fmt in FORMATS for r in layout(fmt).table("applications").rows}
+    return width
+
+
+def _drop_label_cover_cells(lines: list[Line], pipe_rows: list[int]) -> None:
+    """Table 三 as a pipe table prints a row's label over three columns and its figures in the last
+    seven: the empty cells between a label and the figures are the label's merged cells, not blank
+    figures (with the row's last figure blank they were read as the row's first figures)."""
+    width = _applications_width()
+    for block in _pipe_blocks(pipe_rows):
+        n = max(len(lines[k].fields) for k in block)
+        if n < width + 2:
+            continue
+        for k in block:
+            cells = [_nfkc(f.text) for f in lines[k].fields]
+            if len(cells) != n:
+                continue
+            values = cells[n - width :]
+            if not any(_NUMERIC_CELL.match(t) for t in values) or any(
+                t and t not in _PRINTED_BLANK and not _NUMERIC_CELL.fullmatch(t.replace(",", "")) for t in values
+            ):
+                continue
+            head = cells[: n - width]
+            if any(_NUMERIC_CELL.fullmatch(t.replace(",", "")) for t in head):
+                continue  # figures before the last seven: not a table 三 row as printed
+            label = max((c for c, t in enumerate(head) if t and t not in _PRINTED_BLANK), default=None)
+            if label is None or label + 1 >= n - width or any(head[label + 1 :]):
+                continue
+            del lines[k].fields[label + 1 : n - width]
+
+
+@functools.cache
+def _proactive_widths() -> dict[str, dict[str, int]]:
+    """Table 二's statutory row labels (match keys) → figures the row has, per format."""
+    from extraction.schema import FORMATS, layout
+
+    out: dict[str, dict[str, int]] = {}
+    for fmt in FORMATS:
+        for row in layout(fmt).table("proactive").rows:
+            for alias in row.aliases:
+                out.setdefault(_LABEL_DROP.sub("", _nfkc(alias)), {})[fmt] = len(row.columns)
+    return out
+
+
+def _row_width(label: str, fmt: str | None) -> int | None:
+    """How many figures the table 二 row with this label has (None: no such row, or the format,
+    which decides it, is not known)."""
+    key = _LABEL_DROP.sub("", _nfkc(label))
+    if not key:
+        return None
+    for alias, widths in _proactive_widths().items():
+        if key == alias or (key.endswith(alias) and len(key) <= len(alias) + 2):
+            if len(set(widths.values())) == 1:
+                return next(iter(widths.values()))
+            return widths.get(fmt) if fmt else None
+    return None
+
+
+def repair_converter_tables(
+    lines: list[Line], pipe_rows: list[int], header_rows: list[int] | None = None
+) -> list[Line]:
+    """Markdown as PDF- and OCR-to-Markdown converters write it, read as the report printed it.
+
+    - A row of generic column headers (数据1 … 数据6, 列1 …, Column 1 …, and above a table's rule
+      line bare column numbers 0 1 2 …) is dropped: its numbers number the columns, they are no
+      figures (they were read as the previous row's values).
+    - Figures printed on lines of their own right above a pipe table (a column the converter
+      detached, "22（其中修订16件）" and its remark kept with it) are put back into the empty cells
+      of the table 二 rows that lack a figure, in order, when the statutory rows make that
+      unambiguous: two or more figures, as many as rows lacking one, each lacking exactly one.
+      Otherwise the figures stay out and the cells of those rows get DETACHED_FIGURE_CONFIDENCE
+      (review).
+    """
+    pipe = set(pipe_rows)
+    headers = set(header_rows or ())
+    drop = {i for i, line in enumerate(lines) if line.delimited and _generic_header_row(line, i in headers)}
+    for k in pipe_rows:
+        if k not in drop and _column_header_row(lines[k]):
+            lines[k].fields = [f for f in lines[k].fields if f.text.strip()]
+    _drop_label_cover_cells(lines, pipe_rows)
+    _join_remark_cells(lines, pipe_rows)
+    flat = _LABEL_DROP.sub("", _nfkc("".join(f.text for k in pipe_rows for f in lines[k].fields)))
+    seen = [fmt for fmt, marks in _PROACTIVE_MARKS.items() if any(m in flat for m in marks)]
+    fmt = seen[0] if len(seen) == 1 else None
+    i = 0
+    while i < len(lines):
+        figures, j = _figure_run(lines, i)
+        if not figures or j not in pipe:
+            i = max(j, i + 1)
+            continue
+        _place_figures(lines, figures, list(range(i, j)), _table_region(lines, j, pipe, drop), fmt, drop)
+        i = j
+    return [line for k, line in enumerate(lines) if k not in drop]
+
+
+def _figure_run(lines: list[Line], start: int) -> tuple[list[str], int]:
+    """The figures printed one per line from `start` (a remark line joins the figure before it),
+    and the index of the line after them."""
+    figures: list[str] = []
+    j = start
+    while j < len(lines) and not lines[j].delimited and len(lines[j].fields) == 1:
+        t = _nfkc(lines[j].fields[0].text)
+        if _FIGURE_LINE.match(t):
+            figures.append(t)
+        elif figures and _REMARK_LINE.match(t):
+            figures[-1] += t
+        else:
+            break
+        j += 1
+    return figures, j
+
+
+def _table_region(lines: list[Line], start: int, pipe: set[int], drop: set[int]) -> list[int]:
+    """The pipe rows of the table starting at `start`, also past page footers and generic header
+    rows between its parts (a table split at a page)."""
+    from extraction.layout.tokenize import is_footer
+
+    region: list[int] = []
+    k = start
+    while k < len(lines):
+        if k in pipe:
+            if k not in drop:
+                region.append(k)
+        elif not (len(lines[k].fields) == 1 and is_footer(_nfkc(lines[k].fields[0].text))):
+            break
+        k += 1
+    return region
+
+
+def _place_figures(
+    lines: list[Line], figures: list[str], figure_lines: list[int], region: list[int], fmt: str | None, drop: set[int]
+) -> None:
+    lacking: list[tuple[int, list[int], int | None]] = []  # (line, its empty value cells, figures it lacks)
+    merged: set[int] = set()  # columns the last header row shows merged with the one before (docling)
+    for k in region:
+        cells = [_nfkc(f.text) for f in lines[k].fields]
+        at = next((c for c, t in enumerate(cells) if t and not _NUMERIC_CELL.match(t)), None)
+        if at is None:
+            continue
+        width = _row_width(cells[at], fmt)
+        if width is None and _row_width(cells[at], "2021") is None and _row_width(cells[at], "2019") is None:
+            if len({t for t in cells if t}) >= 2:  # a header row: docling repeats a merged header
+                merged = {c for c in range(1, len(cells)) if cells[c] and cells[c] == cells[c - 1]}
+            continue  # not a row of table 二
+        values = [
+            c
+            for c in range(at + 1, len(cells))
+            if cells[c] != cells[at]  # docling repeats a merged label ...
+            and not (c in merged and cells[c] and cells[c] == cells[c - 1])  # ... and a merged figure
+        ]
+        printed = sum(1 for c in values if cells[c] in _PRINTED_BLANK or _NUMERIC_CELL.match(cells[c]))
+        empty = [c for c in values if not cells[c]]
+        if width is None or printed < width:
+            lacking.append((k, empty, None if width is None else width - printed))
+    if not lacking:
+        return  # no row lacks a figure: the lines are no detached column
+    # One lone figure is too little evidence of a detached column (a bare page number prints so).
+    if len(figures) >= 2 and len(lacking) == len(figures) and all(n == 1 and empty for _, empty, n in lacking):
+        for (k, empty, _), figure in zip(lacking, figures, strict=True):
+            lines[k].fields[empty[0]].text = figure
+        drop.update(figure_lines)
+        return
+    for k, _, _ in lacking:
+        cells = lines[k].fields
+        at = next(c for c, f in enumerate(cells) if _nfkc(f.text) and not _NUMERIC_CELL.match(_nfkc(f.text)))
+        for f in cells[at + 1 :]:
+            f.confidence = min(f.confidence, DETACHED_FIGURE_CONFIDENCE)
 
 
 class TextBackend(IngestBackend):
@@ -245,7 +554,10 @@ class TextBackend(IngestBackend):
                 detail={"chars": len(text), "limit": options.max_text_chars},
             )
         state = IngestBackend.new_state(data, name, kind)
-        state.lines = split_lines(text, max_fields=options.max_fields)
+        pipe_rows: list[int] = []
+        header_rows: list[int] = []
+        lines = split_lines(text, max_fields=options.max_fields, pipe_rows=pipe_rows, header_rows=header_rows)
+        state.lines = repair_converter_tables(lines, pipe_rows, header_rows)
         return state
 
 

@@ -77,9 +77,23 @@ def _length_prior(pieces: list[str], kinds: list[str]) -> float:
 Check = tuple[int, list[tuple[int, int]]]  # (index of the cell that completes it, [(cell index, ±1)])
 
 
+_CHECKS_SEEN: dict[tuple, tuple[tuple[Constraint, ...], list[Check]]] = {}
+
+
 def inside_checks(cells: list[str], hard: list[Constraint]) -> list[Check]:
-    """The hard rules lying wholly inside one segment, as index arithmetic for early pruning."""
-    return _inside_checks(tuple(cells), tuple(hard))
+    """The hard rules lying wholly inside one segment, as index arithmetic for early pruning.
+
+    Looked up by the rules' identities: hashing the rules themselves (frozen dataclasses, field by
+    field) cost more than the lookup saves. The entry keeps the rules, so an id is not reused."""
+    key = (tuple(cells), tuple(map(id, hard)))
+    hit = _CHECKS_SEEN.get(key)
+    if hit is not None:
+        return hit[1]
+    if len(_CHECKS_SEEN) >= 512:
+        _CHECKS_SEEN.clear()
+    found = _inside_checks(tuple(cells), tuple(hard))
+    _CHECKS_SEEN[key] = (tuple(hard), found)
+    return found
 
 
 @functools.lru_cache(maxsize=512)
@@ -115,6 +129,10 @@ def split_runs(
     """Every way to cut the digit runs into n cells (each run ≥ 1 cell, no leading zeros) that
     breaks at most `max_violations` of the in-segment rules. Depth-first, pruned as cells complete.
     With `cap`, the cells must add up to exactly `cap` (partial sums above it are cut)."""
+    if limit <= 0:
+        return []
+    if sum(len(t.text) for t in runs) == n and all(t.text.isdigit() for t in runs):
+        return _one_digit_cells(runs, n, kinds, checks, max_violations, cap)
     if cap is None and max_violations == 0 and _total_rule_at_end(checks, n, kinds, runs):
         # The total ends the last run: read it from the run's tail first, then cut the rest
         # under the bound "parts add up to the total" (far fewer branches than cutting blindly).
@@ -156,8 +174,27 @@ def split_runs(
     broken = [0]  # rules broken on the current path
 
     acc = [0.0]  # sum of the cells cut so far (for `cap`)
+    # With `cap` and no rules, what a branch yields depends on (run, offset, cells cut, sum so far)
+    # alone: a branch that yielded nothing is not searched again, and one whose digits cannot
+    # reach the cap any more (pieces add up to no more than their digits read as one number) is
+    # not searched at all. The same cuttings come out, in the same order.
+    bounded = cap is not None and not checks and not any(b[0] or b[2] for b in bodies)
+    dead: set[tuple[int, int, int, float]] = set()
+    later_max = [sum(int(b[1]) for b in bodies[i + 1 :]) for i in range(len(bodies))]
 
     def dfs(run: int, offset: int) -> None:
+        if not bounded or run == len(bodies):
+            search(run, offset)
+            return
+        key = (run, offset, len(pieces), acc[0])
+        if key in dead or acc[0] + int(bodies[run][1][offset:]) + later_max[run] < cap - 1e-9:  # type: ignore[operator]
+            return
+        found = len(out)
+        search(run, offset)
+        if len(out) == found:
+            dead.add(key)
+
+    def search(run: int, offset: int) -> None:
         if len(out) >= limit:
             return
         cell = len(pieces)
@@ -219,6 +256,23 @@ def split_runs(
 
     dfs(0, 0)
     return out
+
+
+def _one_digit_cells(
+    runs: list[Token], n: int, kinds: list[str], checks: list[Check], max_violations: int, cap: int | None
+) -> list[list[str]]:
+    """`split_runs` when there are as many digits as cells: the one cutting (a digit per cell), if
+    it passes what `split_runs` would check (a table 三 row "0000000" was searched for in full)."""
+    pieces = [ch for t in runs for ch in t.text]
+    values = [int(ch) for ch in pieces]
+    if cap is not None:
+        ok = abs(sum(values) - cap) < 1e-9
+    elif max_violations == 0 and _total_rule_at_end(checks, n, kinds, runs):
+        ok = sum(values[:-1]) == values[-1]  # the total path checks the total alone
+    else:
+        failed = sum(1 for _, terms in checks if abs(sum(values[i] * k for i, k in terms)) > 1e-6)
+        ok = failed <= max_violations
+    return [pieces] if ok else []
 
 
 def _gap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -453,24 +507,29 @@ class JointSolver:
             where = {ci: j for j, ci in enumerate(previous)}
             closing = [ci for ci in previous if last_seg[ci] == k]
             closing += [ci for ci, _, closes in touching[k] if closes and ci not in where]
-            amounts_open = np.zeros((max(1, len(seg.readings)), len(open_after[k])))
-            amounts_close = np.zeros((max(1, len(seg.readings)), len(closing)))
             open_pos = {ci: j for j, ci in enumerate(open_after[k])}
             close_pos = {ci: j for j, ci in enumerate(closing)}
-            for ri, r in enumerate(seg.readings):  # each reading's contribution to each rule it touches
-                for ci, terms, _ in touching[k]:
-                    amount = sum((r.values[i] or 0) * sg for i, sg in terms)
-                    if ci in open_pos:
-                        amounts_open[ri, open_pos[ci]] = amount
-                    else:
-                        amounts_close[ri, close_pos[ci]] = amount
+            amounts_open: list[tuple[float, ...]] = []
+            amounts_close: list[tuple[float, ...]] = []
+            for r in seg.readings or [None]:  # each reading's contribution to each rule it touches
+                row_open = [0.0] * len(open_pos)
+                row_close = [0.0] * len(close_pos)
+                if r is not None:
+                    for ci, terms, _ in touching[k]:
+                        amount = float(sum((r.values[i] or 0) * sg for i, sg in terms))
+                        if ci in open_pos:
+                            row_open[open_pos[ci]] = amount
+                        else:
+                            row_close[close_pos[ci]] = amount
+                amounts_open.append(tuple(row_open))
+                amounts_close.append(tuple(row_close))
             self.steps.append(
                 _Step(
-                    source_open=np.array([where.get(ci, -1) for ci in open_after[k]], dtype=np.int64),
-                    source_close=np.array([where.get(ci, -1) for ci in closing], dtype=np.int64),
-                    amounts_open=amounts_open,
-                    amounts_close=amounts_close,
-                    priors=np.array([r.prior for r in seg.readings] or [0.0]),
+                    [where.get(ci, -1) for ci in open_after[k]],
+                    [where.get(ci, -1) for ci in closing],
+                    amounts_open,
+                    amounts_close,
+                    [float(r.prior) for r in seg.readings] or [0.0],
                 )
             )
             previous = open_after[k]
@@ -479,48 +538,124 @@ class JointSolver:
         """Best reading per segment (fewest violated rules, then plausibility).
 
         Ties go as a dictionary of states filled in order would settle them: the earliest
-        candidate wins, and states keep the order in which they first appeared."""
+        candidate wins, and states keep the order in which they first appeared.
+
+        A step with few states × readings (most of them: one reading per clean row) is computed
+        in plain Python, a large one with numpy; both settle every tie the same way, so the
+        solution does not depend on which ran (numpy's per-call cost dominated the small steps)."""
         banned = banned or {}
-        sums = np.zeros((1, 0))
-        score = np.zeros(1)
-        viol = np.zeros(1, dtype=np.int64)
-        back: list[tuple[np.ndarray, np.ndarray]] = []  # per step: parent state and reading of each state
+        state = _States.start()
+        back: list[tuple[list[int] | np.ndarray, list[int] | np.ndarray]] = []  # per step: parent state, reading
         for k, seg in enumerate(self.segments):
             step = self.steps[k]
             skip = banned.get(k, ())
-            options = np.array([ri for ri in range(len(seg.readings)) if ri not in skip] or [0], dtype=np.int64)
-            limit = max(50, STEP_WORK // len(options))
-            order = np.arange(len(score))
-            if len(score) > limit:  # many states × many readings: keep the best states (bounded time)
-                order = np.lexsort((-score, viol))[:limit]
-            sums, score, viol = sums[order], score[order], viol[order]
-            padded = np.hstack([sums, np.zeros((len(sums), 1))])  # column -1: a rule opened here
-            n_states, n_options = len(score), len(options)
-            new_sums = padded[:, step.source_open][:, None, :] + step.amounts_open[options][None, :, :]
-            closed = padded[:, step.source_close][:, None, :] + step.amounts_close[options][None, :, :]
-            cand_viol = (viol[:, None] + (np.abs(closed) > 1e-6).sum(axis=2)).ravel()
-            cand_score = (score[:, None] + step.priors[options][None, :]).ravel()
-            new_sums = new_sums.reshape(n_states * n_options, -1) + 0.0  # -0.0 and 0.0 are one state
-            group = _row_groups(new_sums)
-            candidate = np.arange(len(cand_score))
-            ranked = np.lexsort((candidate, -cand_score, cand_viol, group))
-            first_of_group = np.ones(len(ranked), dtype=bool)
-            first_of_group[1:] = group[ranked][1:] != group[ranked][:-1]
-            winners = ranked[first_of_group]  # one per group, in group order
-            _, first_seen = np.unique(group, return_index=True)
-            winners = winners[np.argsort(first_seen, kind="stable")]  # groups in order of appearance
-            if len(winners) > BEAM:
-                winners = winners[np.lexsort((-cand_score[winners], cand_viol[winners]))[:BEAM]]
-            parents = order[winners // n_options]
-            back.append((parents, options[winners % n_options]))
-            sums, score, viol = new_sums[winners], cand_score[winners], cand_viol[winners]
-        best = end = int(np.lexsort((-score, viol))[0])
+            options = [ri for ri in range(len(seg.readings)) if ri not in skip] or [0]
+            if len(state) <= SMALL_STATES and len(state) * len(options) <= SMALL_STEP:
+                state, parents, chosen = _step_python(state.as_lists(), step, options)
+            else:
+                state, parents, chosen = _step_numpy(state.as_arrays(), step, np.array(options, dtype=np.int64))
+            back.append((parents, chosen))
+        score, viol = state.score, state.viol
+        best = end = min(range(len(score)), key=lambda i: (int(viol[i]), -float(score[i]), i))
         choice: list[int] = []
         for parents, readings_chosen in reversed(back):
             choice.append(int(readings_chosen[best]))
             best = int(parents[best])
         choice.reverse()
         return Solution(choice, int(viol[end]), float(score[end]))
+
+
+SMALL_STATES = 50  # at most this many states (below the numpy path's pruning limit, which is >= 50) ...
+SMALL_STEP = 400  # ... and states × readings: the step runs in plain Python
+
+
+@dataclass
+class _States:
+    """The programme's states after a step: open partial sums, score and violations per state,
+    as numpy arrays or as Python lists (tuples of sums), whichever the last step made."""
+
+    sums: np.ndarray | list[tuple[float, ...]]
+    score: np.ndarray | list[float]
+    viol: np.ndarray | list[int]
+
+    @staticmethod
+    def start() -> _States:
+        return _States([()], [0.0], [0])
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def as_lists(self) -> _States:
+        if isinstance(self.score, list):
+            return self
+        return _States(
+            [tuple(row) for row in self.sums.tolist()],  # type: ignore[union-attr]
+            self.score.tolist(),
+            self.viol.tolist(),  # type: ignore[union-attr]
+        )
+
+    def as_arrays(self) -> _States:
+        if isinstance(self.score, np.ndarray):
+            return self
+        width = len(self.sums[0]) if self.sums else 0
+        sums = np.array(self.sums, dtype=float).reshape(len(self.sums), width)
+        return _States(sums, np.array(self.score, dtype=float), np.array(self.viol, dtype=np.int64))
+
+
+def _step_python(state: _States, step: _Step, options: list[int]) -> tuple[_States, list[int], list[int]]:
+    """One step of the programme in plain Python (see `_step_numpy`, whose results it equals)."""
+    src_open, src_close = step.source_open, step.source_close
+    amounts_open, amounts_close, priors = step.amounts_open, step.amounts_close, step.priors
+    best: dict[tuple[float, ...], list] = {}  # new sums → [violations, score, parent, reading], by first appearance
+    for si, (sums, score, viol) in enumerate(zip(state.sums, state.score, state.viol, strict=True)):
+        padded = (*sums, 0.0)  # index -1: a rule opened here
+        base_open = [padded[j] for j in src_open]
+        base_close = [padded[j] for j in src_close]
+        for ri in options:
+            new = tuple([b + a + 0.0 for b, a in zip(base_open, amounts_open[ri], strict=True)])
+            v = viol
+            for b, a in zip(base_close, amounts_close[ri], strict=True):
+                if abs(b + a) > 1e-6:
+                    v += 1
+            sc = score + priors[ri]
+            cur = best.get(new)
+            if cur is None:
+                best[new] = [v, sc, si, ri]
+            elif v < cur[0] or (v == cur[0] and sc > cur[1]):
+                cur[0], cur[1], cur[2], cur[3] = v, sc, si, ri
+    winners = list(best.items())
+    new_state = _States([w[0] for w in winners], [w[1][1] for w in winners], [w[1][0] for w in winners])
+    return new_state, [w[1][2] for w in winners], [w[1][3] for w in winners]
+
+
+def _step_numpy(state: _States, lists: _Step, options: np.ndarray) -> tuple[_States, np.ndarray, np.ndarray]:
+    step = lists.arrays()
+    sums, score, viol = state.sums, state.score, state.viol
+    limit = max(50, STEP_WORK // len(options))
+    order = np.arange(len(score))
+    if len(score) > limit:  # many states × many readings: keep the best states (bounded time)
+        order = np.lexsort((-score, viol))[:limit]
+    sums, score, viol = sums[order], score[order], viol[order]  # type: ignore[index]
+    padded = np.hstack([sums, np.zeros((len(sums), 1))])  # column -1: a rule opened here
+    n_states, n_options = len(score), len(options)
+    new_sums = padded[:, step.source_open][:, None, :] + step.amounts_open[options][None, :, :]
+    closed = padded[:, step.source_close][:, None, :] + step.amounts_close[options][None, :, :]
+    cand_viol = (viol[:, None] + (np.abs(closed) > 1e-6).sum(axis=2)).ravel()
+    cand_score = (score[:, None] + step.priors[options][None, :]).ravel()
+    new_sums = new_sums.reshape(n_states * n_options, -1) + 0.0  # -0.0 and 0.0 are one state
+    group = _row_groups(new_sums)
+    candidate = np.arange(len(cand_score))
+    ranked = np.lexsort((candidate, -cand_score, cand_viol, group))
+    first_of_group = np.ones(len(ranked), dtype=bool)
+    first_of_group[1:] = group[ranked][1:] != group[ranked][:-1]
+    winners = ranked[first_of_group]  # one per group, in group order
+    _, first_seen = np.unique(group, return_index=True)
+    winners = winners[np.argsort(first_seen, kind="stable")]  # groups in order of appearance
+    if len(winners) > BEAM:
+        winners = winners[np.lexsort((-cand_score[winners], cand_viol[winners]))[:BEAM]]
+    parents = order[winners // n_options]
+    new_state = _States(new_sums[winners], cand_score[winners], cand_viol[winners])
+    return new_state, parents, options[winners % n_options]
 
 
 def _row_groups(rows: np.ndarray) -> np.ndarray:
@@ -539,13 +674,44 @@ def _row_groups(rows: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Step:
-    """One segment's step of the programme, as arrays (see `JointSolver.__init__`)."""
+    """One segment's step of the programme (see `JointSolver.__init__`): Python lists, which the
+    small steps use, and the same as numpy arrays for the large ones (made on first use)."""
 
-    source_open: np.ndarray  # per open rule after the step: its column in the previous state, or -1
-    source_close: np.ndarray  # per rule closing at the step: its column in the previous state, or -1
+    def __init__(
+        self,
+        source_open: list[int],
+        source_close: list[int],
+        amounts_open: list[tuple[float, ...]],
+        amounts_close: list[tuple[float, ...]],
+        priors: list[float],
+    ) -> None:
+        self.source_open = source_open  # per open rule after the step: its column in the previous state, or -1
+        self.source_close = source_close  # per rule closing at the step: its column in the previous state, or -1
+        self.amounts_open = amounts_open  # per reading: its amount for each open rule
+        self.amounts_close = amounts_close  # per reading: its amount for each closing rule
+        self.priors = priors  # per reading
+        self._arrays: _StepArrays | None = None
+
+    def arrays(self) -> _StepArrays:
+        if self._arrays is None:
+            rows = len(self.amounts_open)
+            self._arrays = _StepArrays(
+                np.array(self.source_open, dtype=np.int64),
+                np.array(self.source_close, dtype=np.int64),
+                np.array(self.amounts_open, dtype=float).reshape(rows, len(self.source_open)),
+                np.array(self.amounts_close, dtype=float).reshape(rows, len(self.source_close)),
+                np.array(self.priors, dtype=float),
+            )
+        return self._arrays
+
+
+@dataclass
+class _StepArrays:
+    source_open: np.ndarray
+    source_close: np.ndarray
     amounts_open: np.ndarray  # readings × open rules
     amounts_close: np.ndarray  # readings × closing rules
-    priors: np.ndarray  # per reading
+    priors: np.ndarray
 
 
 def unary_filter(seg: Segment) -> None:
