@@ -32,7 +32,7 @@ from extraction.document import Field, Line  # noqa: E402
 from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge  # noqa: E402
 from extraction.ingest.base import IngestOptions  # noqa: E402
 from extraction.ingest.pdf import PageSpace, PdfBackend, render_page, text_layer_is_real  # noqa: E402
-from extraction.layout.geometry import Rule, Word, drop_repeated_headers, layout_page, words_from_chars  # noqa: E402
+from extraction.pages.geometry import Rule, Word, drop_repeated_headers, layout_page, words_from_chars  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "datasets" / "seeds" / "004_bff1b9e23c617db0.txt"

@@ -9,10 +9,10 @@ import pytest
 
 from extraction.document import Field, Line
 from extraction.ingest.image import missed_glyph_boxes
-from extraction.layout.geometry import UNREAD_CONFIDENCE, Word, as_figure, erase_lines, layout_page
 from extraction.layout.tokenize import tokenize
 from extraction.ocr.base import OcrToken
 from extraction.ocr.prep import split_seal, stretch_contrast
+from extraction.pages.geometry import UNREAD_CONFIDENCE, Word, as_figure, erase_lines, layout_page
 
 cv2 = pytest.importorskip("cv2")
 
@@ -157,7 +157,7 @@ def test_short_label_in_a_column_header_is_not_a_row():
 
 
 def test_a_page_number_in_the_margin_is_not_a_value():
-    from extraction.layout.geometry import drop_page_numbers
+    from extraction.pages.geometry import drop_page_numbers
 
     words = _row(100, "规章", ["4", "0", "8"]) + _row(140, "行政规范性文件", ["13", "0", "62"])
     words += _row(180, "行政许可", ["5", "7", "9"])
@@ -169,7 +169,7 @@ def test_a_page_number_in_the_margin_is_not_a_value():
 
 
 def test_a_group_enumerator_read_with_the_first_row_label_is_cut_off():
-    from extraction.layout.geometry import split_group_enumerator
+    from extraction.pages.geometry import split_group_enumerator
 
     text = "三、（一）予以公开"
     word = Word(text, (0, 0, 180, 20), chars=[(20.0 * i, 20.0 * i + 18) for i in range(len(text))])
@@ -207,7 +207,7 @@ def test_a_figure_under_a_seal_goes_to_review():
 
 
 def test_a_row_without_figures_and_one_doubtful_slot_is_doubtful_throughout():
-    from extraction.layout.geometry import _spread_doubt
+    from extraction.pages.geometry import _spread_doubt
 
     row = Line([Field("行政许可"), Field("", confidence=1.0), Field("", confidence=UNREAD_CONFIDENCE, bbox=(1, 1, 2, 2))])
     _spread_doubt(row)

@@ -52,7 +52,7 @@ def tokens_to_words(tokens: list[OcrToken], shrink: float = 1.6):
     text-height boxes like a text layer's: the token's `core` box when the engine gives one (shrink
     > 1), else the box shrunk around its centre line by `shrink`; narrowed to its characters'
     extents when the engine gives them. shrink=1 keeps the detector's boxes."""
-    from extraction.layout.geometry import Word
+    from extraction.pages.geometry import Word
 
     words = []
     for t in tokens:
@@ -95,8 +95,8 @@ def read_page(
     """One page image (uint8 gray or RGB) → prepared, read by OCR (the steps before the geometry)."""
     import cv2
 
-    from extraction.layout.geometry import erase_lines
     from extraction.ocr.prep import glyph_height, prepare, split_seal
+    from extraction.pages.geometry import erase_lines
 
     engine = engine or load_engine(options)
     gray, seal = split_seal(image)  # colour: red seals lifted to the paper (red channel); else luminance
@@ -287,7 +287,7 @@ def ocr_page(
     deadline: float | None = None,
 ) -> list[Line]:
     """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels."""
-    from extraction.layout.geometry import layout_page, rules_from_image
+    from extraction.pages.geometry import layout_page, rules_from_image
 
     if is_blank(image):
         return []  # no ink anywhere: nothing to read (a blank or uniformly filled page costs no OCR)
@@ -613,7 +613,7 @@ class ImageBackend(IngestBackend):
             return load
 
         read_pages(state, ((i + 1, loader(i)) for i in range(frames)), options, unit="px")
-        from extraction.layout.geometry import drop_repeated_headers
+        from extraction.pages.geometry import drop_repeated_headers
 
         state.lines = drop_repeated_headers(state.lines)
         if state.pages and all(p.error for p in state.pages):

@@ -4,7 +4,7 @@ pypdfium2 (PDFium) opens, reads and renders. Page by page, one page in memory at
 
 - **text layer**: the page's characters with their boxes (loose boxes: font ascent to descent)
   and its drawn ruling lines (path objects: stroked segments and rectangle edges, thin filled
-  rectangles; form XObjects followed) → `extraction.layout.geometry.layout_page`. Boxes in PDF points,
+  rectangles; form XObjects followed) → `extraction.pages.geometry.layout_page`. Boxes in PDF points,
   top-left origin, in the page's display orientation (crop box and /Rotate applied).
 - **real or not**: a page's text layer is used when it has enough characters that are CJK, digits or
   ordinary punctuation and few unmappable glyphs (fonts without a ToUnicode map give garbage); a page
@@ -198,7 +198,7 @@ def vector_rules(page, space: PageSpace):
     thin filled rectangles, in display coordinates. Form XObjects are followed."""
     import pypdfium2.raw as raw
 
-    from extraction.layout.geometry import Rule
+    from extraction.pages.geometry import Rule
 
     rules: list[Rule] = []
     stack: dict[int, Matrix] = {0: _IDENTITY}
@@ -392,7 +392,7 @@ class PdfBackend(IngestBackend):
     def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
         import pypdfium2.raw as pdfium_raw
 
-        from extraction.layout.geometry import drop_repeated_headers, layout_page, words_from_chars
+        from extraction.pages.geometry import drop_repeated_headers, layout_page, words_from_chars
 
         opts = ocr_options(options)
         clock = DocumentClock(options)

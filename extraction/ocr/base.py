@@ -3,7 +3,7 @@
 An engine is loaded once (models are expensive) and called per page:
 `engine(image, page) -> list[OcrToken]`, boxes in the pixel coordinates of the image it was given.
 Page preparation (deskew, orientation) happens before, in `extraction.ocr.prep`; table geometry
-after, in `extraction.layout.geometry`.
+after, in `extraction.pages.geometry`.
 
 Engines are chosen by `OcrOptions.engine` and built with `load_engine(options)`, which caches one
 engine per configuration. Nothing here downloads anything: the default engine (`rapidocr`) runs the
