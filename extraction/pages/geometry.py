@@ -36,6 +36,7 @@ import numpy as np
 
 from extraction.document import BBox, Field, Line
 from extraction.ocr.prep import paper_and_ink
+from extraction.pages.tolerances import TOLERANCES as TOL
 
 _CJK_RANGES = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\u3000-\u303f"
 _CJK = re.compile(f"[{_CJK_RANGES}]")
@@ -221,7 +222,7 @@ def words_from_chars(chars: list[tuple[str, BBox]], *, gap: float = 0.35, max_ch
                 not same_line
                 or gap_x > (1.2 if space else gap) * h
                 or gap_x < -0.5 * h
-                or (broke and not space and abs(gap_x) > TOUCHING * h)
+                or (broke and not space and abs(gap_x) > TOL.touching * h)
             ):
                 flush()
             elif space:
@@ -232,7 +233,6 @@ def words_from_chars(chars: list[tuple[str, BBox]], *, gap: float = 0.35, max_ch
     return words
 
 
-TOUCHING = 0.05  # glyphs this close (in character heights) belong to one word, whatever PDFium says
 
 
 def _median_height(words: list[Word]) -> float:
@@ -925,9 +925,9 @@ def _text_blocks(
             b = i
             while (
                 b > start
-                and i - b < MAX_LABEL_LINES
+                and i - b < TOL.max_label_lines
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
-                and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < WRAP_GAP * th
+                and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < TOL.wrap_gap * th
             ):
                 b -= 1
             table = _aligned_table(vlines[b:j], page, th, bbox_map, hrules or [], unread)
@@ -943,12 +943,6 @@ def _text_blocks(
     return blocks
 
 
-STACK_PITCH = 2.5  # the widest line pitch (text heights) of a label printed one character a line
-FIRST_LINE_INDENT = 4.0  # the widest first-line indent of a wrapped label, in text heights
-FULL_LINE = 2.0  # the narrowest label line (text heights) that a wrap continues under a first-line indent
-MAX_LABEL_LINES = 8  # the most lines one wrapped row label covers (a narrow label column)
-SPACE_GAP = 1.8  # the widest stray space inside one label on one line, in text heights
-WRAP_GAP = 1.2  # the widest gap between two lines of one wrapped label, in text heights (1.5 line spacing)
 
 
 def _count_numeric(ln: list[Word]) -> int:
@@ -991,7 +985,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             continue
         # label-only lines are part of the table when a numeric row follows soon
         m = k
-        while m < len(vlines) and m - k < MAX_LABEL_LINES and not _figure_row(vlines[m]):
+        while m < len(vlines) and m - k < TOL.max_label_lines and not _figure_row(vlines[m]):
             if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th:
                 break
             m += 1
@@ -1082,7 +1076,7 @@ def _stacked_singles(words: list[Word], th: float) -> set[int]:
         id(w)
         for w in singles
         if any(
-            o is not w and abs(o.cx - w.cx) < 0.5 * th and 0 < abs(o.cy - w.cy) < STACK_PITCH * max(th, w.height)
+            o is not w and abs(o.cx - w.cx) < 0.5 * th and 0 < abs(o.cy - w.cy) < TOL.stack_pitch * max(th, w.height)
             for o in singles
         )
     }
@@ -1110,7 +1104,7 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
             )
             enum_next = bool(_ENUM.match(w.text))
             if not enum_next and (
-                (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th and not at_column) or (not at_column and gap < SPACE_GAP * th)
+                (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th and not at_column) or (not at_column and gap < TOL.space_gap * th)
             ):
                 cur = _merge_words(cur, w)
             else:
@@ -1152,13 +1146,13 @@ def _label_blocks(
             last = max(b.words, key=lambda x: x.bbox[3])
             gap = w.bbox[1] - last.bbox[3]
             local = max(th, min(w.height, last.height))
-            if not (-0.4 * local <= gap <= WRAP_GAP * local):
+            if not (-0.4 * local <= gap <= TOL.wrap_gap * local):
                 continue
             # a wrapped label with a first-line indent ("  2.其他法律行政法规禁" / "止公开"): the
             # next line starts a little left of the first, under a line that ran full
             indent_wrap = (
-                b.x0 - FIRST_LINE_INDENT * th <= w.bbox[0] < b.x0 - 0.8 * th
-                and last.bbox[2] - last.bbox[0] >= FULL_LINE * th
+                b.x0 - TOL.first_line_indent * th <= w.bbox[0] < b.x0 - 0.8 * th
+                and last.bbox[2] - last.bbox[0] >= TOL.full_line * th
                 and id(w) not in left_of_label
                 and id(w) not in stacked
             )
@@ -1196,18 +1190,6 @@ def _label_blocks(
     return blocks
 
 
-@dataclass(frozen=True)
-class RowMatchCosts:
-    """The costs of matching an unruled table's row-label cells to its lines of figures
-    (`_assign_row_labels`), in squared text heights of misfit."""
-
-    label_without_figures: float = 1.5  # a row label left with no figures: a blank row, or a stray line
-    figures_without_label: float = 6.0  # a line of figures that no label takes
-    split_label: float = 2.5  # cutting a label cell that the wrap rule joined (two rows' labels)
-    max_misfit: float = 1.6  # text heights between a figure line and where the cell's valign puts it
-
-
-ROW_MATCH = RowMatchCosts()
 _VALIGN = ("top", "centre", "bottom")
 
 
@@ -1241,7 +1223,7 @@ def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float
     A label cell the wrap rule joined across two rows (no enumerator or gap marked the second's
     start) may be cut at a line between them, at a cost. Sets each anchor's "row"; returns the
     blocks used (a cut adds blocks)."""
-    costs = ROW_MATCH
+    costs = TOL
     first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
     reach = costs.max_misfit * th
     rows = [
@@ -1267,7 +1249,7 @@ def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float
         t, b = top(i), max(bottom(x) for x in range(i, i2))
         point = t + 0.5 * th if valign == "top" else b - 0.5 * th if valign == "bottom" else (t + b) / 2
         # (a figure's line sits a little off the label's: another font, another baseline)
-        return max(0.0, abs(anchors[j]["y"] - point) - 0.3 * th) / th
+        return max(0.0, abs(anchors[j]["y"] - point) - costs.baseline_slack * th) / th
 
     best: tuple[float, list[tuple[int, int, int | None]]] | None = None
     inf = float("inf")

@@ -1,0 +1,32 @@
+"""The named tolerances of page reading, in one documented object.
+
+Lengths are in text heights (the page's median word height), so one set serves PDF points and
+image pixels alike; costs are in squared text heights of misfit. `TOLERANCES` is what
+`extraction.pages.geometry` reads; change a value here, never inline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageTolerances:
+    # words
+    touching: float = 0.05  # glyphs this close belong to one word, whatever break PDFium generated
+    # wrapped row labels in tables without row rules
+    space_gap: float = 1.8  # the widest stray space inside one label on one line
+    wrap_gap: float = 1.2  # the widest gap between two lines of one wrapped label (1.5 line spacing)
+    max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
+    first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
+    full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
+    stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
+    # matching row labels to lines of figures (`geometry._assign_row_labels`)
+    label_without_figures: float = 1.5  # a row label left with no figures: a blank row, or a stray line
+    figures_without_label: float = 6.0  # a line of figures that no label takes
+    split_label: float = 2.5  # cutting a label cell that the wrap rule joined (two rows' labels)
+    max_misfit: float = 1.6  # between a figure line and where the cell's vertical alignment puts it
+    baseline_slack: float = 0.3  # a figure's line a little off the label's (another font, another baseline)
+
+
+TOLERANCES = PageTolerances()
