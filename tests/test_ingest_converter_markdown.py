@@ -216,3 +216,26 @@ def test_a_lone_number_above_a_table_is_not_taken_for_a_detached_column():
     assert [f.text for f in fields["规章"]] == ["规章", "", "0", "45"]
     assert all(f.confidence == DETACHED_FIGURE_CONFIDENCE for f in fields["规章"][1:])
     assert all(f.confidence == 1.0 for f in fields["行政规范性 文件"])
+
+
+def test_converter_markdown_flattener():
+    """The flattener: deterministic, every printed figure in the text, kept out of the default mix
+    (a seed keeps its reports), asked for by name."""
+    import json
+
+    import gongkai_datasets as gd
+    from gongkai_datasets.flatten import EXTRA
+
+    assert "converter_markdown" in EXTRA and "converter_markdown" not in gd.ALL
+    assert "converter_markdown" in gd.FLATTENERS
+    for fmt in ("2021", "2019"):
+        for i in range(4):
+            g = gd.generate_one(i, 21, fmt=fmt, flattener="converter_markdown")
+            assert g.content == gd.generate_one(i, 21, fmt=fmt, flattener="converter_markdown").content
+            assert g.ext == "md" and g.truth["flattener"] == "converter_markdown"
+            text = g.content.replace("<br>", "").replace("\n", "")
+            for grid in (b for b in g.document.blocks if isinstance(b, gd.Grid)):
+                for c in grid.cells:
+                    if c.role == "value" and c.text:
+                        assert c.text in text, (c.cell_id, c.text)
+            json.dumps(g.truth, ensure_ascii=False)
