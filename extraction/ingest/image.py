@@ -16,6 +16,7 @@ mapped back to the page image's pixels.
 from __future__ import annotations
 
 import io
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ocr.base import OcrEngine, OcrOptions, OcrTimeout, OcrToken, load_engine
 from extraction.ocr.prep import PreparedPage, paper_and_ink
 from extraction.progress import report_page
+
+log = logging.getLogger(__name__)
 
 OCR_MIN_SIDE = 1600  # smaller page images are enlarged to this (longer side) before OCR
 OCR_MAX_SIDE = 3600  # larger ones are reduced to this
@@ -156,6 +159,9 @@ def read_page(
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
+    log.debug(
+        "page %d read turned by %d°", page, 90 * prepared.quarter, extra={"page": page, "quarter": prepared.quarter}
+    )
     return PageReading(prepared, clean, tokens, text_height, seal)
 
 
