@@ -221,8 +221,9 @@ def _real_world_params(rng: random.Random, preset: str, n_pages: int) -> list[Sc
                     keystone=rng.uniform(0.02, 0.07),
                     curl=rng.uniform(0.003, 0.012),
                     shadow=rng.uniform(0.15, 0.4) if rng.random() < 0.7 else 0.0,
-                    blur=rng.uniform(0.5, 1.1),
-                    motion=rng.uniform(1.5, 3.5) if rng.random() < 0.35 else 0.0,
+                    # "effective" dpi: the camera's optics are already in the downscaled pixels
+                    blur=rng.uniform(0.3, 0.7),
+                    motion=rng.uniform(1.0, 2.5) if rng.random() < 0.3 else 0.0,
                     noise=rng.uniform(3.0, 9.0),
                     jpeg_quality=rng.randint(55, 80),
                     illumination=rng.uniform(0.1, 0.3),
