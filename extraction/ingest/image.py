@@ -154,7 +154,7 @@ def read_page(
     text_height = glyph_height(prepared.image)
     clean = erase_lines(prepared.image, text_height)
     tokens = engine(clean, page, deadline=deadline)
-    tries = 0
+    tries, turns = 0, ()
     if options.orientation:
         turns = _turns_to_try(prepared.image, tokens, options)
         if turns:
@@ -162,7 +162,7 @@ def read_page(
             if prepared.quarter:
                 text_height = glyph_height(prepared.image)  # glyphs on their side measured their width
             clean = erase_lines(prepared.image, text_height)
-    if options.orientation and tokens and hasattr(engine, "upside_down"):
+    if options.orientation and tokens and 180 not in turns and hasattr(engine, "upside_down"):
         flipped = _maybe_upside_down(engine, prepared, tokens)
         if flipped:
             OcrEngine.check_deadline(deadline)
@@ -406,9 +406,19 @@ def _turns_to_try(image: np.ndarray, tokens: list[OcrToken], options: OcrOptions
         or unread_glyph_share(image, [t.bbox for t in tokens]) > options.orientation_unread_share
     ):
         return (90, 270)
-    if _reads_poorly(tokens):
+    if _reads_poorly(tokens) or _unsure(tokens):
         return (180,)
     return ()
+
+
+UNSURE_CONFIDENCE = 0.85  # median confidence of a page's words below which it may be upside down
+
+
+def _unsure(tokens: list[OcrToken]) -> bool:
+    """The page's Chinese words (3+ characters) were read with low confidence: upside down, the
+    recogniser still reads strings of characters, but unsure ones."""
+    scores = [t.confidence for t in tokens if _cjk(t.text) >= 3]
+    return len(scores) >= 3 and float(np.median(scores)) < UNSURE_CONFIDENCE
 
 
 def _read_turned(
