@@ -187,3 +187,33 @@ def test_a_standard_mode_fax_is_read_at_square_pixels(report_pages):
         if result.cells[c].bbox is not None:
             x0, y0, x1, y1 = result.cells[c].bbox
             assert 0 <= y0 < y1 <= im.height + 1 and 0 <= x0 < x1 <= im.width + 1
+
+
+def _token(text: str, box, conf: float):
+    from extraction.ocr.base import OcrToken
+
+    x0, y0, x1, y1 = box
+    return OcrToken(text, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), box, conf)
+
+
+def test_which_turns_a_reading_asks_for():
+    """Upright and sure: none. Words read unsure (upside down): 180. Most glyphs outside every text
+    read (on its side): 90 and 270."""
+    import cv2
+
+    from extraction.ingest.image import _turns_to_try
+    from extraction.ocr.base import OcrOptions
+
+    opts = OcrOptions()
+    page = np.full((1400, 1000), 240, np.uint8)
+    for row in range(20):  # 20 lines of 30 glyph-sized marks
+        for col in range(30):
+            x, y = 60 + col * 28, 80 + row * 60
+            cv2.rectangle(page, (x, y), (x + 18, y + 20), 20, 2)
+    lines = [(50, 75 + r * 60, 950, 105 + r * 60) for r in range(20)]
+    sure = [_token("本年新收政府信息公开申请数量", b, 0.97) for b in lines]
+    assert _turns_to_try(page, sure, opts) == ()
+    unsure = [_token("本年新收政府信息公开申请数量", b, 0.55) for b in lines]
+    assert _turns_to_try(page, unsure, opts) == (180,)
+    scattered = [_token("本年新收", (50, 75, 170, 105), 0.9), _token("公开", (50, 135, 120, 165), 0.8)]
+    assert _turns_to_try(page, scattered, opts) == (90, 270)
