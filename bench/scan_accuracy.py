@@ -83,6 +83,7 @@ class OrientationLog:
         self.pipeline = pipeline
         self.current = ""
         self.turns: dict[str, dict[int, int]] = {}
+        self.tries = 0  # turned readings the orientation check ran (extra OCR passes)
         self.review_cells = self.cells = 0
         log = self
 
@@ -91,6 +92,7 @@ class OrientationLog:
                 page, quarter = getattr(record, "page", None), getattr(record, "quarter", None)
                 if page is not None and quarter is not None:
                     log.turns.setdefault(log.current, {})[int(page)] = int(quarter)
+                    log.tries += int(getattr(record, "tries", 0))
 
         logger = logging.getLogger("extraction.ingest.image")
         logger.setLevel(logging.DEBUG)
@@ -179,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                 right += ok
                 turned += q != 0
                 turned_right += ok and q != 0
-        print(f"orientation: {right}/{total} pages right; turned pages {turned_right}/{turned}")
+        print(
+            f"orientation: {right}/{total} pages right; turned pages {turned_right}/{turned}; "
+            f"{log.tries} extra turned OCR readings ({log.tries / max(1, total):.2f} a page)"
+        )
     print(f"seconds per page (end to end, incl. engine load once): {elapsed / max(1, pages):.2f}")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.show_errors:
