@@ -16,6 +16,7 @@ mapped back to the page image's pixels.
 from __future__ import annotations
 
 import io
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from extraction.ingest.base import IngestBackend, IngestOptions
 from extraction.ocr.base import OcrEngine, OcrOptions, OcrTimeout, OcrToken, load_engine
 from extraction.ocr.prep import PreparedPage, paper_and_ink
 from extraction.progress import cached_page, report_page, store_page
+
+log = logging.getLogger(__name__)
 
 OCR_MIN_SIDE = 1600  # smaller page images are enlarged to this (longer side) before OCR
 OCR_MAX_SIDE = 3600  # larger ones are reduced to this
@@ -67,6 +70,33 @@ def tokens_to_words(tokens: list[OcrToken], shrink: float = 1.6):
     return words
 
 
+def ocr_scale(gray: np.ndarray, options: OcrOptions, stretch: float = 1.0) -> tuple[float, float]:
+    """How much to resample a page image (x, y) before it is prepared and read.
+
+    Pixels taller than wide (`stretch`, a fax) are made square first. Then a page far from ~200 dpi
+    is brought nearer (its longer side to at least OCR_MIN_SIDE, at most OCR_MAX_SIDE), and a page
+    whose text is small in pixels (a photo or a flatbed scan at 110-150 dpi) is enlarged until its
+    text is `options.min_text_height_px` tall, at most `options.max_upscale` times and OCR_MAX_SIDE
+    long: the denoise filter, the line eraser and the recogniser's crops all lose thin strokes of
+    small glyphs."""
+    from extraction.ocr.prep import glyph_height
+
+    h, w = gray.shape[:2]
+    sx, sy = (1.0 / stretch, 1.0) if stretch < 1.0 else (1.0, stretch)
+    side = max(w * sx, h * sy)
+    scale = 1.0
+    if side < OCR_MIN_SIDE:
+        scale = OCR_MIN_SIDE / side
+    elif side > OCR_MAX_SIDE:
+        scale = OCR_MAX_SIDE / side
+    if options.min_text_height_px and side <= OCR_MAX_SIDE:
+        text = glyph_height(gray) * sy  # in square pixels
+        if text * scale < options.min_text_height_px:
+            scale = min(options.min_text_height_px / max(text, 1.0), options.max_upscale, OCR_MAX_SIDE / side)
+            scale = max(scale, 1.0)
+    return round(sx * scale, 4), round(sy * scale, 4)
+
+
 @dataclass
 class PageReading:
     """A page image read by OCR: the prepared (upright, deskewed) page, the line-erased copy the
@@ -91,8 +121,13 @@ def read_page(
     options: OcrOptions,
     engine: OcrEngine | None = None,
     deadline: float | None = None,
+    stretch: float = 1.0,
 ) -> PageReading:
-    """One page image (uint8 gray or RGB) → prepared, read by OCR (the steps before the geometry)."""
+    """One page image (uint8 gray or RGB) → prepared, read by OCR (the steps before the geometry).
+
+    `stretch`: the image's pixels are this many times as tall as they are wide (a standard-mode
+    fax stores 204 × 98 dpi: 2.08); the page is resampled to square pixels for reading and every
+    box still maps back to the image's own pixels."""
     import cv2
 
     from extraction.ocr.prep import glyph_height, prepare, split_seal
@@ -104,43 +139,30 @@ def read_page(
     if seal is not None:
         seal = _seal_areas(seal[::SEAL_STEP, ::SEAL_STEP])
     h, w = gray.shape[:2]
-    # a page image far from ~200 dpi is resampled first (the map back to its pixels is kept)
-    scale = 1.0
-    if max(h, w) < OCR_MIN_SIDE:
-        scale = OCR_MIN_SIDE / max(h, w)
-    elif max(h, w) > OCR_MAX_SIDE:
-        scale = OCR_MAX_SIDE / max(h, w)
-    if scale != 1.0:
-        interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-        work = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
+    sx, sy = ocr_scale(gray, options, stretch)
+    if (sx, sy) != (1.0, 1.0):
+        interp = cv2.INTER_CUBIC if max(sx, sy) > 1 else cv2.INTER_AREA
+        work = cv2.resize(gray, (max(1, round(w * sx)), max(1, round(h * sy))), interpolation=interp)
     else:
         work = gray
     prepared = prepare(work, options)
-    if scale != 1.0:
-        prepared.matrix = prepared.matrix / scale
+    if (sx, sy) != (1.0, 1.0):
+        prepared.matrix = prepared.matrix / np.array([[sx], [sy]])  # work pixels → the image's own
         prepared.original_size = (w, h)
     del work, gray
     OcrEngine.check_deadline(deadline)
     text_height = glyph_height(prepared.image)
     clean = erase_lines(prepared.image, text_height)
     tokens = engine(clean, page, deadline=deadline)
-    if options.orientation and (_mostly_vertical(tokens) or _reads_poorly(tokens)):
-        # A page on its side reads as scattered single characters: read it turned both ways and
-        # keep the best reading. (Deciding from the pixels before OCR was dropped: the digit
-        # columns of a dense table line up like text turned by 90°.)
-        best, best_quality, best_at, at = tokens, _reading_quality(tokens), 0, 0
-        for step in (90, 180):  # the page turned by 90°, then by 270°
-            OcrEngine.check_deadline(deadline)
-            prepared.turn(step)
-            at = (at + step) % 360
-            candidate = engine(erase_lines(prepared.image, text_height), page, deadline=deadline)
-            quality = _reading_quality(candidate)
-            if quality > best_quality:
-                best, best_quality, best_at = candidate, quality, at
-        prepared.turn((best_at - at) % 360)  # back to the best reading's orientation
-        tokens = best
-        clean = erase_lines(prepared.image, text_height)
-    if options.orientation and tokens and hasattr(engine, "upside_down"):
+    tries, turns = 0, ()
+    if options.orientation:
+        turns = _turns_to_try(prepared.image, tokens, options)
+        if turns:
+            tokens, tries = _read_turned(engine, prepared, tokens, turns, text_height, page, options, deadline)
+            if prepared.quarter:
+                text_height = glyph_height(prepared.image)  # glyphs on their side measured their width
+            clean = erase_lines(prepared.image, text_height)
+    if options.orientation and tokens and 180 not in turns and hasattr(engine, "upside_down"):
         flipped = _maybe_upside_down(engine, prepared, tokens)
         if flipped:
             OcrEngine.check_deadline(deadline)
@@ -156,6 +178,13 @@ def read_page(
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
+    log.debug(
+        "page %d read turned by %d° (%d turned readings tried)",
+        page,
+        90 * prepared.quarter,
+        tries,
+        extra={"page": page, "quarter": prepared.quarter, "tries": tries},
+    )
     return PageReading(prepared, clean, tokens, text_height, seal)
 
 
@@ -272,6 +301,22 @@ def _seal_areas(ink: np.ndarray) -> np.ndarray:
     return filled.astype(bool)
 
 
+MAX_STRETCH = 4.0  # a stated resolution more uneven than this is a broken header, not a fax
+
+
+def pixel_stretch(dpi) -> float:
+    """How many times taller than wide an image's pixels are, from its stated (x, y) resolution
+    (a standard-mode fax: 204 × 98 dpi → 2.08); 1 when it states none or a square one."""
+    try:
+        x, y = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return 1.0
+    if x <= 0 or y <= 0 or abs(x - y) / max(x, y) < 0.05:
+        return 1.0
+    ratio = x / y
+    return ratio if 1.0 / MAX_STRETCH <= ratio <= MAX_STRETCH else 1.0
+
+
 BLANK_CONTRAST = 24  # a page image whose pixels all lie within this many levels holds no ink
 
 
@@ -285,13 +330,15 @@ def ocr_page(
     options: OcrOptions,
     engine: OcrEngine | None = None,
     deadline: float | None = None,
+    stretch: float = 1.0,
 ) -> list[Line]:
-    """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels."""
+    """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels (`stretch`:
+    see `read_page`)."""
     from extraction.pages.geometry import layout_page, rules_from_image
 
     if is_blank(image):
         return []  # no ink anywhere: nothing to read (a blank or uniformly filled page costs no OCR)
-    reading = read_page(image, page, options, engine, deadline)
+    reading = read_page(image, page, options, engine, deadline, stretch)
     del image
     prepared, tokens = reading.prepared, reading.tokens
     # ruling lines: strokes inside a detected text box (一, ——) are glyphs, not rules
@@ -343,6 +390,67 @@ def _reads_poorly(tokens: list[OcrToken]) -> bool:
     """Most Chinese characters came out alone or in pairs: the page is probably not upright."""
     total = sum(_cjk(t.text) for t in tokens)
     return total >= 20 and sum(_cjk(t.text) for t in tokens if _cjk(t.text) >= 3) < 0.5 * total
+
+
+def _turns_to_try(image: np.ndarray, tokens: list[OcrToken], options: OcrOptions) -> tuple[int, ...]:
+    """Which turns (clockwise, from the page as read) may read better, most likely first.
+
+    On its side a page reads as scattered pieces: most of its glyphs lie outside every text read
+    (`unread_glyph_share`), or its boxes stand upright. Upside down it reads as many short, unsure
+    pieces of Chinese (`_reads_poorly`) over most of its glyphs. (Deciding from the pixels alone was
+    dropped: the digit columns of a dense table line up like text turned by 90°.)"""
+    from extraction.ocr.prep import unread_glyph_share
+
+    if (
+        _mostly_vertical(tokens)
+        or unread_glyph_share(image, [t.bbox for t in tokens]) > options.orientation_unread_share
+    ):
+        return (90, 270)
+    if _reads_poorly(tokens) or _unsure(tokens):
+        return (180,)
+    return ()
+
+
+UNSURE_CONFIDENCE = 0.85  # median confidence of a page's words below which it may be upside down
+
+
+def _unsure(tokens: list[OcrToken]) -> bool:
+    """The page's Chinese words (3+ characters) were read with low confidence: upside down, the
+    recogniser still reads strings of characters, but unsure ones."""
+    scores = [t.confidence for t in tokens if _cjk(t.text) >= 3]
+    return len(scores) >= 3 and float(np.median(scores)) < UNSURE_CONFIDENCE
+
+
+def _read_turned(
+    engine: OcrEngine,
+    prepared: PreparedPage,
+    tokens: list[OcrToken],
+    turns: tuple[int, ...],
+    text_height: float,
+    page: int,
+    options: OcrOptions,
+    deadline: float | None,
+) -> tuple[list[OcrToken], int]:
+    """Read the page turned by each of `turns` and keep the reading with the most confident Chinese
+    in words (`_reading_quality`); a turn wins only by `options.orientation_margin` over the page as
+    first read. (Every turn is read: the wrong side of a page on its side reads a little Chinese
+    too, so no early stop is safe.) Leaves `prepared` turned to the winner; returns its tokens and
+    how many turned readings ran."""
+    from extraction.pages.geometry import erase_lines
+
+    first = _reading_quality(tokens)
+    best, best_quality, best_at, at, tries = tokens, first, 0, 0, 0
+    for turn in turns:
+        OcrEngine.check_deadline(deadline)
+        prepared.turn((turn - at) % 360)
+        at = turn
+        candidate = engine(erase_lines(prepared.image, text_height), page, deadline=deadline)
+        tries += 1
+        quality = _reading_quality(candidate)
+        if quality >= options.orientation_margin * max(first, 1.0) and quality > best_quality:
+            best, best_quality, best_at = candidate, quality, turn
+    prepared.turn((best_at - at) % 360)  # to the best reading's orientation
+    return best, tries
 
 
 def _mostly_vertical(tokens: list[OcrToken]) -> bool:
@@ -452,7 +560,9 @@ class PageQueue:
         self._entries.append((info, None))
         self._drain(self.depth)
 
-    def add_ocr(self, info: PageInfo, image: np.ndarray, engine: OcrEngine, deadline: float) -> None:
+    def add_ocr(
+        self, info: PageInfo, image: np.ndarray, engine: OcrEngine, deadline: float, stretch: float = 1.0
+    ) -> None:
         cached = cached_page(info.number)  # a page read by an earlier run of the same job
         if cached is not None:
             self._entries.append((info, cached))
@@ -461,7 +571,7 @@ class PageQueue:
             return
         if self.depth == 1:
             try:
-                lines = ocr_page(image, info.number, self.opts, engine, deadline)
+                lines = ocr_page(image, info.number, self.opts, engine, deadline, stretch)
                 store_page(info.number, lines)
                 self._entries.append((info, lines))
                 self.ocr_pages.append(info.number)
@@ -473,7 +583,7 @@ class PageQueue:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.depth, thread_name_prefix="gongkai-page")
-            future = self._pool.submit(ocr_page, image, info.number, self.opts, engine, deadline)
+            future = self._pool.submit(ocr_page, image, info.number, self.opts, engine, deadline, stretch)
             self._entries.append((info, future))
         self._drain(self.depth)
 
@@ -516,7 +626,7 @@ class PageQueue:
 def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
     """Run `ocr_page` over (page number, loader) pairs, at most `ocr.pages_in_flight` page images in
     memory at a time (`PageQueue`), recording failures per page. `loader()` returns the page image
-    (or raises)."""
+    (or raises), or (image, stretch) for an image whose pixels are not square (`read_page`)."""
     opts = ocr_options(options)
     clock = DocumentClock(options)
     engine: OcrEngine | None = None
@@ -528,7 +638,8 @@ def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = 
                 continue
             info, deadline = started
             try:
-                image = loader()
+                loaded = loader()
+                image, stretch = loaded if isinstance(loaded, tuple) else (loaded, 1.0)
                 info.height, info.width = float(image.shape[0]), float(image.shape[1])
                 info.unit = unit  # type: ignore[assignment]
                 if engine is None:
@@ -536,8 +647,8 @@ def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = 
             except Exception as exc:  # one bad page must not sink the document
                 queue.add_failed(info, exc)
                 continue
-            queue.add_ocr(info, image, engine, deadline)
-            del image
+            queue.add_ocr(info, image, engine, deadline, stretch)
+            del image, loaded
     finally:
         queue.finish()
     if queue.unavailable is not None and all(p.error for p in state.pages):
@@ -582,7 +693,7 @@ class ImageBackend(IngestBackend):
             raise CorruptInput(f"the image is only {w}×{h} pixels: no page to read")
 
         def loader(index: int):
-            def load() -> np.ndarray:
+            def load() -> tuple[np.ndarray, float]:
                 try:
                     im.seek(index)
                     fw, fh = im.size
@@ -600,7 +711,7 @@ class ImageBackend(IngestBackend):
                             frame = frame.convert("L")
                         else:  # CMYK, YCbCr, LAB, HSV
                             frame = frame.convert("RGB")
-                    return np.asarray(frame)
+                    return np.asarray(frame), pixel_stretch(im.info.get("dpi"))
                 except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                     raise InputTooLarge(f"frame {index + 1} is a pixel bomb: {exc}") from None
                 except ValueError as exc:

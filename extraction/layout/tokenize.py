@@ -2,6 +2,13 @@
 
 The token stream is the layout stage's input, the same for every input kind: a labeler (the
 deterministic baseline or the trained model) assigns each token its role.
+
+Zeros printed another way are zeros: a cell holding only a dash ("-", "—", "－", "–", "―", "——")
+is the number 0, not a blank (a blank cell prints nothing and is `null`; canonical schema), and a
+cell holding a count with its unit ("0件", "3 条") is that count, not a prose mention. A dash is
+never a minus sign unless it touches the digits ("- 3" is 0 and 3; "-3" is -3). A dash read by OCR
+may be a speck or a piece of a rule, so its 0 is capped at `OCR_DASH_ZERO_CONFIDENCE`, below the
+review threshold: a reviewer sees it beside the page; from a text layer it is sure.
 """
 
 from __future__ import annotations
@@ -24,7 +31,12 @@ _NUMBER = re.compile(r"[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _ENUMERATOR_AFTER = re.compile(r"[.．、](?=\s*[^\d\s.．、,，)）])")
 # A parenthesised remark after a value: "22（其中修订16件）" is 22.
 _REMARK = re.compile(r"(?<=\d)\s*[（(][^（）()]*\d[^（）()]*[）)]")
-_BLANK_MARKS = {"-", "—", "–", "－", "/", "／", "\\", "——", "--", "无", "\u3000", "空"}
+_BLANK_MARKS = {"/", "／", "\\", "无", "\u3000", "空"}
+# A dash alone in a figure cell: the report prints its zeros that way (after NFKC "－" is "-").
+_ZERO_MARK = re.compile(r"[-—–―‐‒−]{1,3}")
+OCR_DASH_ZERO_CONFIDENCE = 0.75  # below the default review threshold (0.8); see the module doc
+# A whole cell that is a count with its unit ("0件", "12 条"): a figure, not prose.
+_CELL_COUNT = re.compile(r"^\d[\d,]*\s*[件条个项次份]$")
 # Units that make a number prose ("10 件", "53 条"), not a table cell.
 _COUNT_UNITS = set("件条个项次人名家份篇期场天日月年号届%％倍批类") | {"余", "多"}
 _CIRCLED = str.maketrans({chr(0x2460 + i): f"{i + 1}." for i in range(20)})
@@ -87,7 +99,7 @@ def tokenize(lines: list[Line]) -> list[Token]:
             if not stripped:
                 continue
             first = len(tokens)
-            _split_field(stripped, line_no, field_no, fld, tokens)
+            _split_field(stripped, line_no, field_no, fld, tokens, cell=line.delimited)
             if fld.col is not None:
                 _place_columns(stripped, fld.col, tokens[first:])
     return tokens
@@ -112,14 +124,27 @@ _ENUM_START = re.compile(
 )
 
 
-def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token]) -> None:
+def _dash_zero(tokens: list[Token], line_no: int, field_no: int, fld: Field) -> None:
+    """A dash printed for a zero: the number 0 (doubted when OCR read it)."""
+    token = _token(tokens, "number", "0", line_no, field_no, fld)
+    token.alternatives = []
+    if fld.confidence < 1.0:  # read by OCR (a text layer's fields have confidence 1.0)
+        token.confidence = min(token.confidence, OCR_DASH_ZERO_CONFIDENCE)
+
+
+def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token], cell: bool = False) -> None:
+    """`cell`: the field is a table cell of its own (a delimited line)."""
     # Fast paths: most fields are a bare label or a bare number.
     if text.isdigit():
         _token(tokens, "number", text, line_no, field_no, fld)
         return
     if _DIGIT.search(text) is None:
-        if text in _BLANK_MARKS:
+        if text in _BLANK_MARKS or (not cell and _ZERO_MARK.fullmatch(text)):
+            # a dash alone on a line of prose is a separator, not a figure
             _token(tokens, "blank", "", line_no, field_no, fld)
+            return
+        if _ZERO_MARK.fullmatch(text):
+            _dash_zero(tokens, line_no, field_no, fld)
             return
         for part in _ENUM_START.split(text) if " " in text else (text,):
             part = part.strip()
@@ -168,6 +193,9 @@ def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token
             if piece in _BLANK_MARKS:
                 _token(tokens, "blank", "", line_no, field_no, fld)
                 continue
+            if _ZERO_MARK.fullmatch(piece):
+                _dash_zero(tokens, line_no, field_no, fld)
+                continue
             _token(tokens, "text", piece, line_no, field_no, fld, key=match_key(piece))
             continue
         follower = pieces[i + 1][1] if i + 1 < len(pieces) and pieces[i + 1][0] == "text" else ""
@@ -177,5 +205,5 @@ def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token
             token.unit = "wan"
         elif head.startswith("元"):
             token.unit = "yuan"
-        elif head[:1] in _COUNT_UNITS:
+        elif head[:1] in _COUNT_UNITS and not (cell and _CELL_COUNT.match(text)):
             token.narrative = True

@@ -127,6 +127,23 @@ def _glyph_points(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
+def unread_glyph_share(gray: np.ndarray, boxes: list[BBox]) -> float:
+    """The share of the page's glyph-sized ink components (`_glyph_points`) lying outside every box
+    (OCR text boxes, page pixels). A page read upright leaves a few lone specks; one on its side,
+    where the detector and recogniser find only scattered pieces, leaves most of its text."""
+    xs, ys = _glyph_points(gray)
+    if not len(xs):
+        return 0.0
+    h, w = gray.shape[:2]
+    scale = min(1.0, ANALYSIS_SIDE / max(h, w))
+    xs, ys = xs / scale, ys / scale  # glyph bottom centres, page pixels
+    inside = np.zeros(len(xs), bool)
+    for x0, y0, x1, y1 in boxes:
+        pad = 0.25 * (y1 - y0)
+        inside |= (xs >= x0) & (xs <= x1) & (ys >= y0 - pad) & (ys <= y1 + pad)
+    return float(1.0 - inside.mean())
+
+
 def glyph_height(gray: np.ndarray) -> float:
     """The height of a line of text in pixels (the 80th percentile of glyph-sized components)."""
     import cv2
