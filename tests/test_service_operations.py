@@ -371,7 +371,7 @@ def test_pages_in_the_cache_are_not_read_again_and_new_pages_are_kept(monkeypatc
 
     read: list[int] = []
 
-    def fake_ocr(img, page, opts, engine=None, deadline=None):
+    def fake_ocr(img, page, opts, engine=None, deadline=None, stretch=1.0):
         read.append(page)
         return [Line([Field(f"page {page}", page=page, bbox=(1.0, 2.0, 3.0, 4.0), alternatives=["x"])], page=page)]
 
