@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
@@ -164,7 +164,11 @@ def document_out(s: Session, doc: Document, with_job: bool = True) -> DocumentOu
 
 
 def require_view(request: Request, s: Session, doc: Document) -> ReviewedView:
-    view = reviewed_view(svc_of(request), s, doc)
+    return require_view_of(svc_of(request), s, doc)
+
+
+def require_view_of(svc: Service, s: Session, doc: Document) -> ReviewedView:
+    view = reviewed_view(svc, s, doc)
     if view is None:
         raise ApiError(409, "not_extracted", f"document {doc.id} has no result yet (status: {doc.status})")
     return view
@@ -217,7 +221,10 @@ def identify(svc: Service, rf: Received) -> tuple[str, int | None]:
         kind = sniff(rf.head, rf.name)
         if kind not in ("pdf", "image"):
             return kind, None
-    request = {"path": str(rf.path), "name": rf.name, "max_pages": svc.settings.max_pages}
+    from extraction.ingest.base import IngestOptions
+
+    megapixels = svc.settings.max_megapixels_per_page or IngestOptions().max_megapixels_per_page
+    request = {"path": str(rf.path), "name": rf.name, "max_pages": svc.settings.max_pages, "max_pixels": int(megapixels * 1e6)}
     if not svc.settings.process_isolation:
         from service import extract_task
 
@@ -423,7 +430,7 @@ async def metrics(
             return {k: int(v) for k, v in s.execute(select(Job.status, func.count()).group_by(Job.status)).all()}
 
     pools = {}
-    for name in ("extractors", "inspectors"):
+    for name in ("extractors", "inspectors", "renderers"):
         pool = svc.__dict__.get(f"_{name}")
         if pool is not None:
             pools[name] = pool.stats()
@@ -720,14 +727,37 @@ def list_pages(s: SessionDep, who: Submitter, doc_id: int) -> list[dict[str, Any
     return s.scalar(select(Result.page_info).where(Result.id == doc.result_id)) or []
 
 
-def _page_image(request: Request, s: Session, doc: Document, number: int, width: int):
+def _page_source(svc: Service, who: Principal, doc_id: int) -> tuple[Document, Result | None, str]:
+    """(document, its result, the kind its pages are rendered as), if `who` may see its page images."""
+    with svc.db.session() as s:
+        doc = visible_document(s, who, doc_id)
+        if doc.status == "failed":  # a document the extractor refused is not rendered either
+            raise ApiError(409, "document_failed", f"document {doc_id} failed ({doc.error_code}): no page images")
+        result = s.get(Result, doc.result_id) if doc.result_id else None
+        kind = result.data["source"]["kind"] if result else doc.kind
+        return doc, result, kind
+
+
+async def _rendered(request: Request, sha256: str, kind: str, number: int, width: int, crop: dict | None = None):
+    """The PNG's path in the page cache, rendered in a child first when it is not there. At most
+    `page_render_workers` renders wait in threads; more requests wait here (async), then a 429."""
     svc = svc_of(request)
-    result = s.get(Result, doc.result_id) if doc.result_id else None
-    kind = result.data["source"]["kind"] if result else doc.kind
+    out, job = page_images.plan(svc, sha256, kind, number, width, crop)
+    if await run_in_threadpool(page_images.cache_for(svc).hit, out):
+        return out
+    slots: asyncio.Semaphore = request.app.state.render_slots
     try:
-        return page_images.render(doc.sha256, kind, svc.store.get(doc.sha256), number, width), result
-    except page_images.NoPageImage as exc:
-        raise ApiError(404, "no_page_image", str(exc)) from None
+        await asyncio.wait_for(slots.acquire(), svc.settings.page_render_wait_s)
+    except TimeoutError:
+        raise ApiError(429, "server_busy", "every page renderer is busy; try again shortly", headers={"Retry-After": "1"}) from None
+    try:
+        return await run_in_threadpool(page_images.produce, svc, job)
+    finally:
+        slots.release()
+
+
+def _png(path: Path, headers: dict[str, str] | None = None) -> StreamingResponse:
+    return StreamingResponse(page_images.stream(path), media_type="image/png", headers=headers)
 
 
 @router.get(
@@ -736,17 +766,32 @@ def _page_image(request: Request, s: Session, doc: Document, number: int, width:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-def page_image(
+async def page_image(
     request: Request,
-    s: SessionDep,
     who: Submitter,
     doc_id: int,
     number: int,
     width: Annotated[int, Query(ge=100, le=3000)] = 1000,
 ) -> Response:
-    doc = visible_document(s, who, doc_id)
-    img, _ = _page_image(request, s, doc, number, width)
-    return Response(page_images.png(img), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+    """The page `width` pixels wide, narrower when that would be over `page_image_max_megapixels`."""
+    doc, _, kind = await run_in_threadpool(_page_source, svc_of(request), who, doc_id)
+    path = await _rendered(request, doc.sha256, kind, number, width)
+    return _png(path, {"Cache-Control": "private, max-age=3600"})
+
+
+def _crop_source(svc: Service, who: Principal, doc_id: int, cell_id: str) -> tuple[Document, str, int, dict]:
+    doc, result, kind = _page_source(svc, who, doc_id)
+    with svc.db.session() as s:
+        view = require_view_of(svc, s, doc)
+    cell = view.result["cells"].get(cell_id)
+    if cell is None:
+        raise ApiError(404, "not_found", f"no cell {cell_id}")
+    if not cell.get("page") or not cell.get("bbox"):
+        raise ApiError(404, "no_page_image", f"cell {cell_id} has no position on a page (a text input?)")
+    info = next((p for p in ((result.page_info if result else None) or []) if p["number"] == cell["page"]), None)
+    if info is None or not info.get("width"):
+        raise ApiError(404, "no_page_image", f"page {cell['page']} has no size")
+    return doc, kind, cell["page"], {"bbox": cell["bbox"], "page_width": info["width"]}
 
 
 @router.get(
@@ -756,19 +801,12 @@ def page_image(
     responses={200: {"content": {"image/png": {}}}},
     summary="The cell's region of its page, box drawn",
 )
-def cell_crop(request: Request, s: SessionDep, who: Submitter, doc_id: int, cell_id: str) -> Response:
-    doc = visible_document(s, who, doc_id)
-    view = require_view(request, s, doc)
-    cell = view.result["cells"].get(cell_id)
-    if cell is None:
-        raise ApiError(404, "not_found", f"no cell {cell_id}")
-    if not cell.get("page") or not cell.get("bbox"):
-        raise ApiError(404, "no_page_image", f"cell {cell_id} has no position on a page (a text input?)")
-    info = next((p for p in (s.get(Result, doc.result_id).page_info or []) if p["number"] == cell["page"]), None)  # type: ignore[union-attr]
-    if info is None or not info.get("width"):
-        raise ApiError(404, "no_page_image", f"page {cell['page']} has no size")
-    img, _ = _page_image(request, s, doc, cell["page"], 1600)
-    return Response(page_images.png(page_images.crop(img, cell["bbox"], info["width"])), media_type="image/png")
+async def cell_crop(request: Request, who: Submitter, doc_id: int, cell_id: str) -> Response:
+    doc, kind, page, box = await run_in_threadpool(_crop_source, svc_of(request), who, doc_id, cell_id)
+    return _png(await _rendered(request, doc.sha256, kind, page, CROP_PAGE_WIDTH, box))
+
+
+CROP_PAGE_WIDTH = 1600  # crops are cut from the page rendered this wide
 
 
 # --------------------------------------------------------------------------------------------
@@ -1190,6 +1228,7 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
     app.state.svc = svc
     app.state.uploads = UploadStats()
     app.state.loop_monitor = monitor
+    app.state.render_slots = asyncio.Semaphore(svc.settings.page_render_workers)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
