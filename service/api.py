@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -30,12 +31,12 @@ from extraction.errors import GongkaiError
 from extraction.schema import split_cell_id
 from service import pages as page_images
 from service import training_adapter
-from service.api_support import ApiError, reviewed_view, summarize_reviews
+from service.api_support import ApiError, bounded_errors, reviewed_view, summarize_reviews
 from service.auth import Principal, Role, authenticate, create_token, revoke_token
 from service.core import Service
 from service.db import CellReview, Document, IdempotencyKey, Job, ModelVersion, Result, Token, TrainingRun, Upload
 from service.errors import SERVICE_ERRORS, StorageError
-from service.review import ReviewedView, coerce_value, labels, truth_record
+from service.review import BadValue, ReviewedView, coerce_value, labels, truth_record
 from service.schemas import (
     AuditEntry,
     BatchExportBody,
@@ -271,19 +272,33 @@ def _accept_file(svc: Service, s: Session, who: Principal, rf: Received) -> tupl
     return item, new_job
 
 
+def _own_document(s: Session, who: Principal, digest: str) -> Document | None:
+    """The document with these bytes that `who` may dedupe onto: for a submitter one they uploaded
+    themselves (dedupe never crosses ownership: another's file name and corrections stay theirs), for a
+    reviewer or an admin, who read every document anyway, the first one."""
+    query = select(Document).where(Document.sha256 == digest)
+    if not who.has("reviewer"):
+        query = query.where(Document.id.in_(select(Upload.document_id).where(Upload.token_id == who.token_id)))
+    return s.scalar(query.order_by(Document.id).limit(1))
+
+
 def _insert_document(s: Session, who: Principal, rf: Received, kind: str, pages: int | None):
-    """(new job id or None, document, its latest job, duplicate): one transaction, committed."""
+    """(new job id or None, document, its latest job, duplicate): one transaction, committed. The same
+    bytes from another submitter make a document of its own (its own job); the original is shared."""
     digest = rf.sha256
     new_job: int | None = None
-    doc = s.scalar(select(Document).where(Document.sha256 == digest))
-    if doc is None:  # new bytes (the common case): document, job and upload in one transaction
-        doc = Document(sha256=digest, filename=rf.name, kind=kind, size=rf.size, pages=pages, status="queued")
+    doc = _own_document(s, who, digest)
+    if doc is None:  # new bytes for this submitter (the common case): document, job and upload in one transaction
+        doc = Document(
+            sha256=digest, owner_token_id=who.token_id, filename=rf.name, kind=kind, size=rf.size, pages=pages,
+            status="queued",
+        )  # fmt: skip
         s.add(doc)
         try:
             s.flush()
-        except IntegrityError:  # the same bytes uploaded concurrently: the other request made the document
+        except IntegrityError:  # the same bytes uploaded concurrently by the same token: the other request made it
             s.rollback()
-            doc = s.scalar(select(Document).where(Document.sha256 == digest))
+            doc = _own_document(s, who, digest)
         else:
             job = Job(kind="extract", document_id=doc.id, pages_total=pages)
             s.add_all([job, Upload(document_id=doc.id, token_id=who.token_id, filename=rf.name)])
@@ -848,7 +863,14 @@ def document_review(request: Request, s: SessionDep, who: Reviewer, doc_id: int)
 
 
 def _record(
-    request: Request, s: Session, who: Principal, doc: Document, cell_id: str, action: str, new: Any = None
+    request: Request,
+    s: Session,
+    who: Principal,
+    doc: Document,
+    cell_id: str,
+    action: str,
+    new: Any = None,
+    comment: str | None = None,
 ) -> ReviewOutcome:
     view = require_view(request, s, doc)
     if cell_id not in view.result["cells"]:
@@ -864,6 +886,7 @@ def _record(
             new_value=new if action == "correct" else old,
             reviewer_token_id=who.token_id,
             reviewer=who.name,
+            comment=comment or None,
         )
     )
     s.flush()
@@ -894,9 +917,9 @@ def correct_cell(
         value = coerce_value(rep["format"], rep.get("variants") or (), cell_id, body.value)
     except KeyError:
         raise ApiError(404, "not_found", f"no cell {cell_id} in document {doc_id}") from None
-    except ValueError as exc:
-        raise ApiError(422, "bad_value", str(exc)) from None
-    return _record(request, s, who, doc, cell_id, "correct", value)
+    except BadValue as exc:
+        raise ApiError(422, "bad_value", exc.message, exc.to_detail(cell_id)) from None
+    return _record(request, s, who, doc, cell_id, "correct", value, comment=body.comment)
 
 
 @router.post(
@@ -996,7 +1019,12 @@ def _import_record(svc: Service, s: Session, who: Principal, index: int, raw: An
     if rec.document_id is not None:
         doc = s.get(Document, rec.document_id)
     else:
-        doc = s.scalar(select(Document).where(Document.sha256 == rec.sha256))
+        docs = list(s.scalars(select(Document).where(Document.sha256 == rec.sha256).limit(2)))
+        if len(docs) > 1:  # submitters each have their own document of these bytes
+            raise ApiError(
+                409, "ambiguous_document", f"record {index}: several documents have this sha256; give document_id"
+            )
+        doc = docs[0] if docs else None
     if doc is None:
         raise ApiError(404, "not_found", f"record {index}: no such document")
     view = reviewed_view(svc, s, doc)
@@ -1016,20 +1044,13 @@ def _import_record(svc: Service, s: Session, who: Principal, index: int, raw: An
             f"record {index}: {len(unknown)} cell ids are not cells of document {doc.id} (format {rep['format']})",
             {"cells": unknown[:20]},
         )
-    from extraction.schema import layout
-
-    lay = layout(rep["format"], tuple(rep.get("variants") or ()))
     values: dict[str, Any] = {}
     bad: list[dict[str, str]] = []
     for cid, raw_value in rec.cells.items():
-        try:
-            value = coerce_value(rep["format"], rep.get("variants") or (), cid, raw_value)
-        except (KeyError, ValueError) as exc:
-            bad.append({"cell_id": cid, "reason": str(exc)})
-            continue
-        if value is not None and value < 0 and lay.cells[cid].kind != "signed_count":
-            bad.append({"cell_id": cid, "reason": f"a count or amount is not negative: {value}"})
-        values[cid] = value
+        try:  # the one validator of every value that enters (as POST …/correct)
+            values[cid] = coerce_value(rep["format"], rep.get("variants") or (), cid, raw_value)
+        except BadValue as exc:
+            bad.append(exc.to_detail(cid))
     if bad:
         raise ApiError(422, "bad_value", f"record {index}: {len(bad)} values are not valid", {"cells": bad[:20]})
     changed = 0
@@ -1236,6 +1257,11 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
         if exc.extra:
             body["detail"] = exc.extra
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's shape, but what the client sent is never echoed back whole (a 10 MB field)
+        return JSONResponse({"detail": bounded_errors(exc.errors())}, status_code=422)
 
     @app.exception_handler(GongkaiError)
     async def gongkai_error(_request: Request, exc: GongkaiError) -> JSONResponse:

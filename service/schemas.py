@@ -28,7 +28,11 @@ class UploadItem(BaseModel):
     pages: int | None = None
     status: str | None = None
     job_id: int | None = None
-    duplicate: bool = Field(default=False, description="The same bytes were uploaded before: the same document")
+    duplicate: bool = Field(
+        default=False,
+        description="You uploaded the same bytes before: the same document. Another submitter's upload of the "
+        "same bytes is a document of its own (nothing of theirs is shared)",
+    )
     error: ErrorBody | None = None
 
 
@@ -108,9 +112,19 @@ class ReviewState(BaseModel):
     queue: list[CellOut] = Field(description="Cells to review, failing rules first, then lowest confidence")
 
 
+COMMENT_MAX_CHARS = 2000  # a reviewer's note on a correction
+
+
 class CorrectBody(BaseModel):
-    value: int | float | str | None = Field(description="The value read off the page; null or '' for a blank cell")
-    comment: str | None = None
+    # any JSON value: the one validator (service.review.coerce_value) refuses a wrong type with its code
+    value: Any = Field(
+        json_schema_extra={"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]},
+        description="The value read off the page; null or '' for a blank cell. Finite, at most 12 digits before "
+        "the point, not negative (but in 本年增/减), whole for counts, at most 6 decimals for amounts; refused "
+        "with `bad_value` and `detail.reason` (not_a_number, not_finite, out_of_range, negative, not_whole, "
+        "too_precise, too_long, wrong_type)"
+    )
+    comment: str | None = Field(default=None, max_length=COMMENT_MAX_CHARS, description="Kept in the audit trail")
 
 
 class ReviewOutcome(BaseModel):
@@ -134,6 +148,7 @@ class AuditEntry(BaseModel):
     old_value: Any
     new_value: Any
     reviewer: str
+    comment: str | None = None
     at: dt.datetime
 
 

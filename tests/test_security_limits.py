@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest_service import Api, make_api
+from tests.conftest_service import SEEDS, Api, make_api
 from tests.hostile_pages import bomb_png, tall_pdf
 
 MiB = 2**20
@@ -121,3 +121,126 @@ def test_failed_documents_get_no_page_images(api: Api):
     assert api.get(f"/v1/documents/{doc}", who="submitter").json()["status"] == "failed"
     r = api.get(f"/v1/documents/{doc}/pages/1/image?width=3000", who="submitter")
     assert r.status_code == 409 and r.json()["error"]["code"] == "document_failed", r.text
+
+
+# --------------------------------------------------------------------------------------------
+# 6. dedupe never crosses ownership
+
+
+def test_the_same_bytes_from_another_submitter_share_nothing_of_the_first(api: Api):
+    data = SEEDS[0].read_bytes()
+    mine = api.post("/v1/documents", who="submitter", files=[("files", ("秘密-名单.txt", data, "text/plain"))])
+    mine = mine.json()["items"][0]
+    cells = api.get(f"/v1/documents/{mine['document_id']}/cells", who="reviewer").json()
+    cid = next(c["cell_id"] for c in cells if isinstance(c["value"], int) and c["table"])
+    fixed = api.post(
+        f"/v1/documents/{mine['document_id']}/cells/{cid}/correct", who="reviewer", json={"value": 4242, "comment": "x"}
+    )
+    assert fixed.status_code == 200, fixed.text
+    theirs = api.post("/v1/documents", who="other", files=[("files", ("mine.txt", data, "text/plain"))])
+    assert theirs.status_code == 202, theirs.text
+    theirs = theirs.json()["items"][0]
+    assert theirs["duplicate"] is False and theirs["document_id"] != mine["document_id"]
+    assert theirs["sha256"] == mine["sha256"]
+    # none of the first document is readable by the second submitter, by any route
+    for path in ("", "/result", "/cells", "/original", "/export/json", "/pages"):
+        assert api.get(f"/v1/documents/{mine['document_id']}{path}", who="other").status_code == 404, path
+    listed = api.get("/v1/documents", who="other").json()["items"]
+    assert [d["id"] for d in listed] == [theirs["document_id"]] and listed[0]["filename"] == "mine.txt"
+    result = api.get(f"/v1/documents/{theirs['document_id']}/result", who="other").json()
+    assert result["cells"][cid]["value"] != 4242  # their own extraction, no one's corrections
+    assert "秘密" not in str(api.get(f"/v1/documents/{theirs['document_id']}", who="other").json())
+    # the same submitter again: the same document (dedupe within an owner); the original stored once
+    again = api.post("/v1/documents", who="other", files=[("files", ("again.txt", data, "text/plain"))]).json()
+    assert again["items"][0]["document_id"] == theirs["document_id"] and again["items"][0]["duplicate"] is True
+    assert len(list(api.svc.store.digests())) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# 2. one validator for every value that enters; 10. no 10 MB echo; the comment is kept
+
+
+def extracted(api: Api) -> tuple[int, str]:
+    """(document, a count cell) of an extracted seed (format 2021)."""
+    r = api.post("/v1/documents", who="submitter", files=[("files", ("a.txt", SEEDS[0].read_bytes(), "text/plain"))])
+    doc = r.json()["items"][0]["document_id"]
+    cells = api.get(f"/v1/documents/{doc}/cells", who="reviewer").json()
+    count = next(c["cell_id"] for c in cells if c["table"] and isinstance(c["value"], int) and not c["cell_id"].endswith(".change"))
+    return doc, count
+
+
+BAD_VALUES = [
+    ("inf", "not_finite"), ("-inf", "not_finite"), ("nan", "not_finite"), ("NaN", "not_finite"),
+    ("1e400", "out_of_range"), (1e308, "out_of_range"), ("1e12", "out_of_range"), (-3, "negative"),
+    ("-1", "negative"), ("1.5", "not_whole"), ("twelve", "not_a_number"), (True, "wrong_type"),
+    ("9" * 10_000_000, "too_long"),
+]  # fmt: skip
+
+
+def test_corrections_refuse_non_finite_out_of_range_and_negative_values(api: Api):
+    doc, cid = extracted(api)
+    audit = len(api.get(f"/v1/documents/{doc}/audit", who="reviewer").json())
+    for value, reason in BAD_VALUES:
+        r = api.post(f"/v1/documents/{doc}/cells/{cid}/correct", who="reviewer", json={"value": value})
+        assert r.status_code == 422, (str(value)[:20], r.text[:300])
+        err = r.json()["error"]
+        assert err["code"] == "bad_value" and err["detail"]["reason"] == reason, (str(value)[:20], err)
+        assert len(r.content) < 2000, "the refused value is not echoed back whole"
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in err["message"]) and "(" in err["message"]  # 中文 (English)
+    # JSON's own 1e400 (a float the parser makes infinite) is refused too
+    r = api.client.post(
+        f"/v1/documents/{doc}/cells/{cid}/correct",
+        headers={**api.headers("reviewer"), "Content-Type": "application/json"},
+        content=b'{"value": 1e400}',
+    )
+    assert r.status_code == 422 and r.json()["error"]["detail"]["reason"] == "not_finite", r.text
+    assert len(api.get(f"/v1/documents/{doc}/audit", who="reviewer").json()) == audit  # nothing recorded
+    # every export still works (a stored NaN once made them 500 for everyone)
+    for fmt in ("json", "csv", "xlsx"):
+        assert api.get(f"/v1/documents/{doc}/export/{fmt}", who="reviewer").status_code == 200
+    assert api.post("/v1/exports", who="reviewer", json={"format": "json"}).status_code == 200
+    # what is valid still goes in; the comment is kept in the audit trail
+    r = api.post(f"/v1/documents/{doc}/cells/{cid}/correct", who="reviewer", json={"value": "7", "comment": "页 3 原文为 7"})
+    assert r.status_code == 200 and r.json()["cell"]["value"] == 7, r.text
+    last = api.get(f"/v1/documents/{doc}/audit", who="reviewer").json()[-1]
+    assert last["comment"] == "页 3 原文为 7" and last["new_value"] == 7
+    r = api.post(f"/v1/documents/{doc}/cells/{cid}/correct", who="reviewer", json={"value": 1, "comment": "x" * 2001})
+    assert r.status_code == 422
+    r = api.post(f"/v1/documents/{doc}/cells/{cid}/correct", who="reviewer", json={"value": "1,234"})
+    assert r.status_code == 200 and r.json()["cell"]["value"] == 1234
+    assert api.get(f"/v1/documents/{doc}/audit", who="reviewer").json()[-1]["comment"] is None
+
+
+def test_labeled_imports_use_the_same_validator(api: Api):
+    doc, cid = extracted(api)
+    # a boolean is refused by the record's own schema (invalid_record); every other bad value by the validator
+    bad = [(v, reason) for v, reason in BAD_VALUES if v is not True]
+    records = [{"document_id": doc, "cells": {cid: value}} for value, _ in bad]
+    records.append({"document_id": doc, "cells": {cid: "12"}})
+    out = api.post("/v1/labeled", who="reviewer", json={"records": records}).json()
+    assert out["imported"] == 1 and out["rejected"] == len(bad), out["records"][-1]
+    reasons = [o["error"]["detail"]["cells"][0]["reason"] for o in out["records"] if o["status"] == "rejected"]
+    assert reasons == [reason for _, reason in bad]
+    assert all(len(str(o["error"])) < 2000 for o in out["records"] if o["error"])
+
+
+def test_the_validator_knows_signed_counts_amounts_and_blanks():
+    from service.review import BadValue, coerce_value
+
+    assert coerce_value("2019", (), "proactive.licensing.change", "-2") == -2  # 本年增/减 may be negative
+    amount = next(c for c, v in __import__("extraction.schema", fromlist=["layout"]).layout("2021").cells.items() if v.kind == "amount")
+    assert coerce_value("2021", (), amount, "12.345678") == 12.345678
+    assert coerce_value("2021", (), amount, 0.1) == 0.1
+    with pytest.raises(BadValue) as exc:
+        coerce_value("2021", (), amount, "1.2345678")
+    assert exc.value.reason == "too_precise"
+    assert coerce_value("2021", (), amount, "—") is None and coerce_value("2021", (), amount, None) is None
+    with pytest.raises(KeyError):
+        coerce_value("2021", (), "no.such.cell", 1)
+
+
+def test_a_huge_field_is_not_echoed_in_a_validation_error(api: Api):
+    doc, cid = extracted(api)
+    r = api.post(f"/v1/documents/{doc}/cells/{cid}/correct", who="reviewer", json={"value": 1, "comment": "批" * 5_000_000})
+    assert r.status_code == 422 and len(r.content) < 5000, len(r.content)
+    assert r.json()["detail"][0]["loc"] == ["body", "comment"]
