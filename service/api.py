@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from extraction.errors import GongkaiError
+from extraction.export import csv_row, xlsx_append
 from extraction.schema import split_cell_id
 from service import pages as page_images
 from service import training_adapter
@@ -36,6 +37,7 @@ from service.auth import Principal, Role, authenticate, create_token, revoke_tok
 from service.core import Service
 from service.db import CellReview, Document, IdempotencyKey, Job, ModelVersion, Result, Token, TrainingRun, Upload
 from service.errors import SERVICE_ERRORS, StorageError
+from service.hardening import MAX_DB_ID, IdRange, SecurityHeaders, redact_tokens
 from service.review import BadValue, ReviewedView, coerce_value, labels, truth_record
 from service.schemas import (
     AuditEntry,
@@ -579,7 +581,7 @@ def list_documents(
     who: Submitter,
     status: Annotated[str | None, Query(description="queued, processing, review, verified, failed")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_ID)] = 0,
 ) -> DocumentList:
     query = select(Document)
     if not who.has("reviewer"):
@@ -663,13 +665,22 @@ def batch_export(request: Request, s: SessionDep, who: Submitter, body: BatchExp
     from extraction.schema import layout
 
     svc = svc_of(request)
+    limit = svc.settings.max_export_documents
     if body.document_ids is None:
         query = select(Document).where(Document.result_id.is_not(None))
         if not who.has("reviewer"):
             query = query.where(Document.id.in_(select(Upload.document_id).where(Upload.token_id == who.token_id)))
-        docs = list(s.scalars(query.order_by(Document.id)))
+        ids = list(s.scalars(query.with_only_columns(Document.id).order_by(Document.id).limit(limit + 1)))
     else:
-        docs = [visible_document(s, who, i) for i in body.document_ids]
+        ids = list(dict.fromkeys(body.document_ids))  # each document once, in the order asked
+    if len(ids) > limit:
+        raise ApiError(
+            422,
+            "too_many_documents",
+            f"at most {limit} documents per export; give document_ids in batches",
+            {"limit": limit, "asked": len(ids) if body.document_ids is not None else f">{limit}"},
+        )
+    docs = [visible_document(s, who, i) for i in ids]
     rows: list[dict[str, Any]] = []
     for doc in docs:
         view = reviewed_view(svc, s, doc)
@@ -696,7 +707,7 @@ def batch_export(request: Request, s: SessionDep, who: Submitter, body: BatchExp
         buf = io.StringIO()
         writer = csv.writer(buf)
         for line in table:
-            writer.writerow(["" if v is None else v for v in line])
+            writer.writerow(csv_row(line))  # an agency or file name like `=HYPERLINK(…)` is text
         return Response(
             ("\ufeff" + buf.getvalue()).encode("utf-8"),
             media_type="text/csv; charset=utf-8",
@@ -708,7 +719,7 @@ def batch_export(request: Request, s: SessionDep, who: Submitter, body: BatchExp
     ws = wb.active
     ws.title = "reports"
     for line in table:
-        ws.append(line)
+        xlsx_append(ws, line)
     out = io.BytesIO()
     wb.save(out)
     return Response(
@@ -1098,6 +1109,12 @@ def training_dataset(request: Request, who: Admin) -> Response:
 
 @router.post("/training/runs", tags=["training"], status_code=202, response_model=TrainingRunOut)
 def start_training(request: Request, s: SessionDep, who: Admin, body: TrainingRunCreate) -> TrainingRunOut:
+    for key in ("version", "base_version"):  # a folder name in the model registry: never a path
+        if body.params.get(key) is not None:
+            try:
+                training_adapter.check_version(body.params[key], key)
+            except ValueError as exc:
+                raise ApiError(422, "invalid_version", str(exc), {"pattern": training_adapter.VERSION_PATTERN}) from None
     run = TrainingRun(params=body.params, documents=body.document_ids or [], created_by=who.name)
     s.add(run)
     s.flush()
@@ -1271,6 +1288,9 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
     # uploads beyond max_concurrent_uploads are a 429 before any other work (added last: runs first)
     app.add_middleware(BodyLimit, settings=svc.settings)
     app.add_middleware(UploadGate, settings=svc.settings, stats=app.state.uploads)
+    app.add_middleware(IdRange)  # an id no database holds: 404, not a driver's 500
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, the 413s and 429s above included
+    redact_tokens()  # a token pasted into a URL is not written whole to the access log
     app.include_router(router)
 
     @app.get("/", include_in_schema=False)

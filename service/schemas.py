@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 
@@ -152,8 +152,18 @@ class AuditEntry(BaseModel):
     at: dt.datetime
 
 
+MAX_ID = 2**31 - 1  # service.hardening.MAX_DB_ID: the largest id every supported database holds
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+MAX_LIST_IDS = 100_000  # any list of ids in a request (a setting may allow fewer: max_export_documents)
+
+
 class BatchExportBody(BaseModel):
-    document_ids: list[int] | None = Field(default=None, description="Default: every extracted document you can read")
+    document_ids: list[DbId] | None = Field(
+        default=None,
+        max_length=MAX_LIST_IDS,
+        description="Default: every extracted document you can read. At most `max_export_documents` (1000) "
+        "different documents: more is refused (too_many_documents)",
+    )
     format: Literal["csv", "xlsx", "json"] = "csv"
 
 
@@ -176,7 +186,9 @@ class TokenCreated(TokenOut):
 
 
 class TrainingRunCreate(BaseModel):
-    document_ids: list[int] | None = Field(default=None, description="Default: every verified document")
+    document_ids: list[DbId] | None = Field(
+        default=None, max_length=MAX_LIST_IDS, description="Default: every verified document"
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="Passed to the trainer (epochs, …)")
 
 
@@ -216,7 +228,7 @@ class LabeledRecord(BaseModel):
     (`report`, `cells`), plus which document it labels (`document_id` or `sha256`)."""
 
     model_config = {"extra": "forbid"}
-    document_id: int | None = Field(default=None, ge=1)
+    document_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     format: Literal["2021", "2019"] | None = None
     report: dict[str, Any] | None = Field(default=None, description="As in the truth JSON; its `format` is checked")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,31 @@ if TYPE_CHECKING:
 log = logging.getLogger("gongkai.training")
 
 BASELINE = ("baseline@1", "baseline")
+# A model version is a folder name in the registry: letters, digits, `.`, `_`, `-` (no `/`, no `..`)
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_VERSION_RE = re.compile(VERSION_PATTERN)
+_PATH_RE = re.compile(r"(?:/[^\s'\":,()\[\]<>]+)+")
+MESSAGE_CHARS = 300
+
+
+def check_version(name: Any, what: str = "version") -> str:
+    """`name` if it is a valid model version name, else ValueError (a message safe to show)."""
+    if not isinstance(name, str) or not _VERSION_RE.fullmatch(name) or ".." in name:
+        shown = repr(name)[:60]
+        raise ValueError(
+            f"{what} {shown} is not a model version name: letters, digits, '.', '_', '-', at most 100, no '..' "
+            "(模型版本名只能包含字母、数字、点、下划线和连字符)"
+        )
+    return name
+
+
+def public_message(text: str) -> str:
+    """An error for a training run's record: no traceback, no server paths (a path → its last part)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Traceback", "File ", "^", "~")) and not ln.startswith("During ")]
+    last = lines[-1] if lines else ""
+    last = _PATH_RE.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], last)
+    return last[:MESSAGE_CHARS]
 EXTENSIONS = {"txt": "txt", "md": "md", "html": "html", "docx": "docx", "pdf": "pdf", "image": "png"}
 
 
@@ -103,6 +129,17 @@ def export_labeled(svc: Service, out_dir: Path, document_ids: list[int] | None =
 
 
 def run_training(svc: Service, run_id: int) -> TrainingOutcome:
+    """Train a run; its outcome's message never carries a traceback or a server path (logged instead)."""
+    try:
+        return _run_training(svc, run_id)
+    except Exception as exc:
+        log.exception("training run %s failed", run_id)
+        return TrainingOutcome(
+            error_code="training_failed", error_message=f"{type(exc).__name__}: {public_message(str(exc))}"
+        )
+
+
+def _run_training(svc: Service, run_id: int) -> TrainingOutcome:
     registry = _training_modules()
     with svc.db.session() as s:
         run = s.get(TrainingRun, run_id)
@@ -115,16 +152,27 @@ def run_training(svc: Service, run_id: int) -> TrainingOutcome:
             "training.labeled, extraction.registry); no model was trained",
         )
     models_dir = Path(svc.settings.models_dir or registry.MODELS_DIR)
+    for key in ("version", "base_version"):  # checked when the run was created; a run stored before is checked here
+        if params.get(key) is not None:
+            try:
+                check_version(params[key], key)
+            except ValueError as exc:
+                return TrainingOutcome(error_code="invalid_version", error_message=str(exc))
     base = params.get("base_version") or (
         active_version if active_version != BASELINE[0] else registry.active_version(models_dir)
     )
     if not base or base not in registry.list_versions(models_dir):
         return TrainingOutcome(
             error_code="training_unavailable",
-            error_message=f"training unavailable: no base model version to fine-tune in {models_dir} "
+            error_message="training unavailable: no base model version to fine-tune in the model registry "
             "(train one with `gongkai train --version ...`, or pass params.base_version)",
         )
-    version = str(params.get("version") or f"{base}-ft{run_id}-{utcnow():%Y%m%d%H%M%S}")
+    try:
+        version = check_version(params.get("version") or f"{base}-ft{run_id}-{utcnow():%Y%m%d%H%M%S}")
+    except ValueError as exc:
+        return TrainingOutcome(error_code="invalid_version", error_message=str(exc))
+    if (models_dir / version).resolve().parent != models_dir.resolve():
+        return TrainingOutcome(error_code="invalid_version", error_message=f"version {version!r} is outside the registry")
     with tempfile.TemporaryDirectory(prefix="gongkai-train-") as tmp:
         data_dir = Path(tmp) / "labeled"
         written = export_labeled(svc, data_dir, doc_ids or None)
@@ -149,14 +197,15 @@ def run_training(svc: Service, run_id: int) -> TrainingOutcome:
             cmd += ["--max-steps", str(int(params["max_steps"]))]
         log.info("training run %s: %s", run_id, " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=float(params.get("timeout_s", 7200)))
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-5:]
+    if proc.returncode != 0:  # the whole output goes to the log; the run's record gets its last message
+        log.warning("training run %s: gongkai train exited %s:\n%s", run_id, proc.returncode, proc.stderr or proc.stdout)
         return TrainingOutcome(
-            error_code="training_failed", error_message=f"gongkai train exited {proc.returncode}: " + " | ".join(tail)
+            error_code="training_failed",
+            error_message=f"gongkai train exited {proc.returncode}: {public_message(proc.stderr or proc.stdout or '')}",
         )
     card_path = models_dir / version / "card.json"
     if not card_path.is_file():
-        return TrainingOutcome(error_code="training_failed", error_message=f"no model card at {card_path}")
+        return TrainingOutcome(error_code="training_failed", error_message=f"no model card for version {version}")
     card = json.loads(card_path.read_text(encoding="utf-8"))
     metrics = {k: v for k, v in card.items() if k not in ("vocab",)}
     metrics["base_version"] = base

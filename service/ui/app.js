@@ -1,17 +1,17 @@
-// gongkai review UI: plain JS, no build step. The token is kept in localStorage and sent as a
+// gongkai review UI: plain JS, no build step. The token is kept in sessionStorage (this tab only) and sent as a
 // Bearer header (never in a URL, so it never reaches an access log).
 "use strict";
 
 const STATUS = { queued: "排队中", processing: "处理中", review: "待审核", verified: "已核验", failed: "失败" };
 const $ = (sel, el = document) => el.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const token = () => localStorage.getItem("gk_token") || "";
+const token = () => sessionStorage.getItem("gk_token") || "";
 
 async function api(path, opts = {}) {
   const headers = Object.assign({ Authorization: "Bearer " + token() }, opts.headers || {});
   if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
   const r = await fetch(path, Object.assign({}, opts, { headers }));
-  if (r.status === 401) { localStorage.removeItem("gk_token"); route(); throw new Error("未登录"); }
+  if (r.status === 401) { sessionStorage.removeItem("gk_token"); route(); throw new Error("未登录"); }
   if (!r.ok) {
     let msg = r.status + "";
     try { const b = await r.json(); msg = (b.error && b.error.message) || msg; } catch (e) { /* not JSON */ }
@@ -37,7 +37,7 @@ function renderLogin(error) {
     <p class="error">${esc(error || "")}</p></form>`;
   $("#login").onsubmit = async (e) => {
     e.preventDefault();
-    localStorage.setItem("gk_token", $("#token").value.trim());
+    sessionStorage.setItem("gk_token", $("#token").value.trim());
     try { await getJSON("/v1/me"); goHome(); } catch (err) { renderLogin("令牌无效：" + err.message); }
   };
 }
@@ -272,6 +272,6 @@ async function route() {
 }
 // Setting a new hash fires hashchange (which routes); routing again here would render twice.
 function goHome() { if (location.hash === "#/") route(); else location.hash = "#/"; }
-$("#logout").onclick = () => { localStorage.removeItem("gk_token"); goHome(); };
+$("#logout").onclick = () => { sessionStorage.removeItem("gk_token"); goHome(); };
 window.addEventListener("hashchange", route);
 route();
