@@ -256,6 +256,7 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
 def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> None:
     from service import training_adapter
     from service.review import apply_reviews
+    from service.uploads import clean_report
 
     with svc.db.session() as s:
         job = s.get(Job, job_id)
@@ -287,7 +288,7 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         code, message = value
         _fail(svc, job_id, token, code, message, peak)
         return
-    payload, page_info = value["payload"], value["page_info"]
+    payload, page_info = clean_report(value["payload"]), value["page_info"]  # no bidi/zero-width in the agency
     view = apply_reviews(payload, [], svc.settings.review_threshold)
     with svc.db.session() as s:
         res = s.execute(

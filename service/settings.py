@@ -8,6 +8,8 @@ multi-machine setup without any code change.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -179,5 +181,14 @@ class Settings(BaseSettings):
         return self.data_dir / "queue.db"
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store_path.mkdir(parents=True, exist_ok=True)
+        """The data folders (made 0700 when made here) and the embedded databases, created 0600 before
+        SQLite opens them (SQLite gives its -wal and -shm files the database file's mode)."""
+        for folder in (self.data_dir, self.store_path):
+            if not folder.exists():
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        files = [self.queue_path] if not self.redis_url and not self.immediate else []
+        if self.db_url.startswith("sqlite:///") and ":memory:" not in self.db_url:
+            files.append(Path(self.db_url[len("sqlite:///") :]))
+        for path in files:
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

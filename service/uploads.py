@@ -38,6 +38,21 @@ _FILENAME_STAR = re.compile(rb"filename\*\s*=\s*([^;]+)", re.I)
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})  # controls, bidi/zero-width, unpaired…
 
 
+def clean_text(text: str, limit: int = 300) -> str:
+    """Display text from a document (an agency name) as file names are cleaned: NFC, no control,
+    bidi-override or zero-width characters, runs of spaces as one, at most `limit` characters."""
+    text = " ".join(unicodedata.normalize("NFC", text).split())  # tabs, odd spaces → one space
+    return "".join(ch for ch in text if unicodedata.category(ch) not in _UNSAFE_CATEGORIES).strip()[:limit]
+
+
+def clean_report(payload: dict[str, Any]) -> dict[str, Any]:
+    """The extraction payload with its report's text fields (agency, …) cleaned for display."""
+    report = payload.get("report")
+    if isinstance(report, dict):
+        payload["report"] = {k: clean_text(v) if isinstance(v, str) else v for k, v in report.items()}
+    return payload
+
+
 def clean_filename(raw: str | bytes | None) -> str:
     """A client's file name as safe display text: `../../etc/passwd` → `passwd`, no NUL or control
     characters, no right-to-left override, at most 255 characters (the extension kept)."""

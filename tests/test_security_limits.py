@@ -436,3 +436,58 @@ def test_tokens_in_urls_are_redacted_from_the_access_log(api: Api):
         f.filter(record)
     line = record.getMessage()
     assert token not in line and token[:6] in line and "redacted" in line
+
+
+def test_agency_text_loses_bidi_overrides_and_zero_width_characters(api: Api):
+    lines = SEEDS[0].read_text(encoding="utf-8").split("\n")
+    title = next(i for i, line in enumerate(lines) if "年度报告" in line)
+    lines[title] = "\u202e\u2066" + lines[title][:2] + "\u200b\ufeff" + lines[title][2:]
+    r = api.post("/v1/documents", who="submitter", files=[("files", ("a.txt", "\n".join(lines).encode(), "text/plain"))])
+    doc = api.get(f"/v1/documents/{r.json()['items'][0]['document_id']}", who="submitter").json()
+    agency = api.get(f"/v1/documents/{doc['id']}/result", who="submitter").json()["report"]["agency"]
+    assert agency and doc["agency"] == agency, (doc["agency"], agency)
+    for bad in ("\u202e", "\u200b", "\u202a", "\u2066", "\ufeff"):
+        assert bad not in agency
+    from service.uploads import clean_text
+
+    assert clean_text("某市\u202e局\u200b\u2066 人民\t政府\u0000") == "某市局 人民 政府"
+
+
+def test_database_and_store_files_are_created_private(tmp_path: Path):
+    from service.core import Service
+    from service.settings import Settings
+
+    data = tmp_path / "fresh"
+    svc = Service(Settings(data_dir=data))
+    try:
+        svc.store.put(b"an original")
+        with svc.db.session() as s:
+            s.execute(__import__("sqlalchemy").text("SELECT 1"))
+        for path in [data / "gongkai.db", data / "queue.db", *(p for p in data.rglob("*") if p.is_file())]:
+            assert path.exists() and path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
+        assert data.stat().st_mode & 0o077 == 0 and svc.store.root.stat().st_mode & 0o077 == 0
+    finally:
+        svc.close()
+
+
+def test_serve_refuses_a_public_host_without_tokens(tmp_path: Path, monkeypatch):
+    import uvicorn
+    from click.testing import CliRunner
+
+    from extraction.cli import main
+    from service.cli import is_loopback
+
+    served: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, **kw: served.append(host))
+    monkeypatch.setenv("GONGKAI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    for host in ("0.0.0.0", "::", "192.168.1.5"):
+        r = CliRunner().invoke(main, ["serve", "--host", host, "--no-worker"])
+        assert r.exit_code != 0 and "gongkai tokens create" in r.output, (host, r.output)
+    assert served == []
+    assert CliRunner().invoke(main, ["serve", "--host", "127.0.0.1", "--no-worker"]).exit_code == 0
+    assert CliRunner().invoke(main, ["tokens", "create", "--role", "admin", "--name", "ops"]).exit_code == 0
+    assert CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--no-worker"]).exit_code == 0
+    assert served == ["127.0.0.1", "0.0.0.0"]
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
