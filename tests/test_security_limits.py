@@ -11,15 +11,23 @@ from pathlib import Path
 
 import pytest
 
+from tests import conftest_service as fx
 from tests.conftest_service import SEEDS, Api, make_api
 from tests.hostile_pages import bomb_png, tall_pdf
 
 MiB = 2**20
+db_url = fx.db_url  # sqlite, and postgresql when GONGKAI_TEST_POSTGRES_URL is set
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     yield from make_api(tmp_path / "data", f"sqlite:///{tmp_path / 'g.db'}", immediate=True)
+
+
+@pytest.fixture
+def api_both(tmp_path: Path, db_url: str) -> Iterator[Api]:
+    """SQLite, and PostgreSQL when GONGKAI_TEST_POSTGRES_URL is set."""
+    yield from make_api(tmp_path / "data", db_url, immediate=True)
 
 
 @pytest.fixture
@@ -131,7 +139,8 @@ def test_failed_documents_get_no_page_images(api: Api):
 # 6. dedupe never crosses ownership
 
 
-def test_the_same_bytes_from_another_submitter_share_nothing_of_the_first(api: Api):
+def test_the_same_bytes_from_another_submitter_share_nothing_of_the_first(api_both: Api):
+    api = api_both
     data = SEEDS[0].read_bytes()
     mine = api.post("/v1/documents", who="submitter", files=[("files", ("秘密-名单.txt", data, "text/plain"))])
     mine = mine.json()["items"][0]
@@ -339,7 +348,8 @@ def test_csv_safe_follows_owasp():
 HUGE = [2**63, 2**64 + 5, 2**31, 10**30]
 
 
-def test_ids_beyond_the_database_are_404_or_422_never_500(api: Api):
+def test_ids_beyond_the_database_are_404_or_422_never_500(api_both: Api):
+    api = api_both
     for n in HUGE:
         for method, path, who in [
             ("GET", f"/v1/documents/{n}", "admin"),
