@@ -501,3 +501,32 @@ def test_serve_refuses_a_public_host_without_tokens(tmp_path: Path, monkeypatch)
     assert CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--no-worker"]).exit_code == 0
     assert served == ["127.0.0.1", "0.0.0.0"]
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
+
+
+def test_a_cell_crop_is_cut_from_the_capped_page(boxed_api: Api):
+    """The crop route goes through the same child and cache as the page images."""
+    from PIL import Image
+
+    from service.db import Document, Job, Result
+
+    api = boxed_api
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 1000), "white").save(buf, format="PNG")
+    doc = plant(api, buf.getvalue(), "image", status="review")
+    cid = "applications.new.natural_person"
+    with api.svc.db.session() as s:
+        job = Job(kind="extract", document_id=doc, status="done")
+        s.add(job)
+        s.flush()
+        cell = {"value": 1, "confidence": 0.5, "review": True, "flags": [], "page": 1, "bbox": [100, 200, 160, 220]}
+        data = {"source": {"kind": "image"}, "report": {"format": "2021"}, "cells": {cid: cell}, "checks": [], "review": [cid]}
+        result = Result(document_id=doc, job_id=job.id, model_version="t", data=data, page_info=[{"number": 1, "width": 800}])
+        s.add(result)
+        s.flush()
+        s.get(Document, doc).result_id = result.id
+    r = api.get(f"/v1/documents/{doc}/cells/{cid}/crop", who="submitter")
+    assert r.status_code == 200, r.text
+    w, h = png_size(r.content)
+    assert 0 < w < 800 and 0 < h < 400
+    r = api.get(f"/v1/documents/{doc}/cells/no.such.cell/crop", who="submitter")
+    assert r.status_code == 404
