@@ -55,6 +55,7 @@ OUTCOME_BY_PREFIX = {
     "tests/test_security_limits.py::test_the_page_cache": "18.1 page images: the disk cache is bounded in bytes",
     "tests/test_security_limits.py::test_a_169_megapixel": "18.1 a 169 MP PNG: refused at upload, never decoded",
     "tests/test_security_limits.py::test_failed_documents": "18.1 failed documents: no page images",
+    "tests/test_security_limits.py::test_a_cell_crop": "18.1 cell crops: the same child and cache",
     "tests/test_security_limits.py::test_corrections_refuse": "18.2 corrections: inf/nan/1e400/negative refused",
     "tests/test_security_limits.py::test_labeled_imports_use": "18.2 labeled imports: the same validator",
     "tests/test_security_limits.py::test_the_validator": "18.2 the validator: signed counts, amounts, blanks",

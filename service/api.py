@@ -768,8 +768,8 @@ async def _rendered(request: Request, sha256: str, kind: str, number: int, width
     """The PNG's path in the page cache, rendered in a child first when it is not there. At most
     `page_render_workers` renders wait in threads; more requests wait here (async), then a 429."""
     svc = svc_of(request)
-    out, job = page_images.plan(svc, sha256, kind, number, width, crop)
-    if await run_in_threadpool(page_images.cache_for(svc).hit, out):
+    out, job, hit = await run_in_threadpool(page_images.lookup, svc, sha256, kind, number, width, crop)
+    if hit:
         return out
     slots: asyncio.Semaphore = request.app.state.render_slots
     try:

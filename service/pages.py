@@ -260,10 +260,18 @@ def produce(svc: Service, request: dict[str, Any]) -> Path:
     return out
 
 
+def lookup(
+    svc: Service, sha256: str, kind: str, number: int, width: int, crop_box: dict | None = None
+) -> tuple[Path, dict[str, Any], bool]:
+    """(cache path, render request, whether it is cached): file system work and imports, so from a thread."""
+    out, request = plan(svc, sha256, kind, number, width, crop_box)
+    return out, request, cache_for(svc).hit(out)
+
+
 def page_png(svc: Service, sha256: str, kind: str, number: int, width: int, crop_box: dict | None = None) -> Path:
     """The cached PNG, rendered first when it is not cached (blocking)."""
-    out, request = plan(svc, sha256, kind, number, width, crop_box)
-    return out if cache_for(svc).hit(out) else produce(svc, request)
+    out, request, hit = lookup(svc, sha256, kind, number, width, crop_box)
+    return out if hit else produce(svc, request)
 
 
 def _render_in_child(svc: Service, request: dict[str, Any]) -> None:
