@@ -60,13 +60,13 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(default=30, ge=1, description="Retry-After of a 429 for a full queue")
     # slow uploads: a client that trickles its body must not hold an upload slot (max_concurrent_uploads)
     upload_min_bytes_per_s: int = Field(
-        default=4096,
+        default=1024,
         ge=1,
         description="An upload body arriving slower than this on average (after upload_rate_grace_s) is refused "
         "(408 upload_too_slow); when every upload slot is taken, the slowest such upload gives its slot up at once",
     )
     upload_rate_grace_s: float = Field(
-        default=5.0, gt=0, description="Seconds an upload body may take before its average rate is checked"
+        default=10.0, gt=0, description="Seconds an upload body may take before its average rate is checked"
     )
     upload_idle_timeout_s: float = Field(
         default=30.0, gt=0, description="An upload body that sends nothing for this long is refused (408)"
