@@ -58,6 +58,8 @@ def apply_reviews(data: dict[str, Any], actions: Iterable[ReviewAction], thresho
     for a in actions:
         if a.cell_id not in result["cells"]:
             continue
+        if isinstance(a.new_value, float) and not math.isfinite(a.new_value):
+            continue  # stored before values were validated (issue 18): ignored, so the cell is reviewed again
         reviewed.add(a.cell_id)
         if a.action in ("correct", "import"):  # import: a labeled value brought in by POST /v1/labeled
             result["cells"][a.cell_id]["value"] = a.new_value

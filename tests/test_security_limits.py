@@ -530,3 +530,20 @@ def test_a_cell_crop_is_cut_from_the_capped_page(boxed_api: Api):
     assert 0 < w < 800 and 0 < h < 400
     r = api.get(f"/v1/documents/{doc}/cells/no.such.cell/crop", who="submitter")
     assert r.status_code == 404
+
+
+def test_a_non_finite_correction_stored_before_the_validator_breaks_no_export(api: Api):
+    from service.db import CellReview, Document, Token
+
+    doc, cid = extracted(api)
+    with api.svc.db.session() as s:
+        d = s.get(Document, doc)
+        reviewer = s.scalar(__import__("sqlalchemy").select(Token.id).where(Token.name == "reviewer"))
+        for value in (float("nan"), float("inf")):
+            s.add(CellReview(document_id=doc, result_id=d.result_id, cell_id=cid, action="correct", old_value=0,
+                             new_value=value, reviewer_token_id=reviewer, reviewer="reviewer"))  # fmt: skip
+    for fmt in ("json", "csv", "xlsx"):
+        assert api.get(f"/v1/documents/{doc}/export/{fmt}", who="reviewer").status_code == 200, fmt
+        assert api.post("/v1/exports", who="reviewer", json={"format": fmt}).status_code == 200, fmt
+    cell = next(c for c in api.get(f"/v1/documents/{doc}/cells", who="reviewer").json() if c["cell_id"] == cid)
+    assert not cell["corrected"]
