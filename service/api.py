@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import csv
 import hashlib
 import io
 import json
@@ -28,10 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from extraction.errors import GongkaiError
-from extraction.export import csv_row, xlsx_append
 from extraction.schema import split_cell_id
+from service import exports, training_adapter
 from service import pages as page_images
-from service import training_adapter
 from service.api_support import ApiError, bounded_errors, reviewed_view, summarize_reviews
 from service.auth import Principal, Role, authenticate, create_token, revoke_token
 from service.core import Service
@@ -447,7 +445,7 @@ async def metrics(
             return {k: int(v) for k, v in s.execute(select(Job.status, func.count()).group_by(Job.status)).all()}
 
     pools = {}
-    for name in ("extractors", "inspectors", "renderers"):
+    for name in ("extractors", "inspectors", "renderers", "exporters"):
         pool = svc.__dict__.get(f"_{name}")
         if pool is not None:
             pools[name] = pool.stats()
@@ -657,76 +655,49 @@ def export_document(
     return _export(view, fmt, f"document-{doc_id}")
 
 
-BATCH_META = ["document_id", "filename", "sha256", "agency", "year", "format", "status", "model_version"]
-
-
 @router.post("/exports", tags=["results"], summary="Many reports in one sheet: one row per report, one column per cell")
-def batch_export(request: Request, s: SessionDep, who: Submitter, body: BatchExportBody) -> Response:
-    from extraction.schema import layout
-
+async def batch_export(request: Request, who: Submitter, body: BatchExportBody) -> Response:
+    """Built in a child process (service/exports.py), streamed from a file: the server's own threads
+    stay free. At most `max_export_documents` documents; `export_workers` exports at once, then 429."""
     svc = svc_of(request)
-    limit = svc.settings.max_export_documents
-    if body.document_ids is None:
-        query = select(Document).where(Document.result_id.is_not(None))
-        if not who.has("reviewer"):
-            query = query.where(Document.id.in_(select(Upload.document_id).where(Upload.token_id == who.token_id)))
-        ids = list(s.scalars(query.with_only_columns(Document.id).order_by(Document.id).limit(limit + 1)))
-    else:
-        ids = list(dict.fromkeys(body.document_ids))  # each document once, in the order asked
-    if len(ids) > limit:
-        raise ApiError(
-            422,
-            "too_many_documents",
-            f"at most {limit} documents per export; give document_ids in batches",
-            {"limit": limit, "asked": len(ids) if body.document_ids is not None else f">{limit}"},
-        )
-    docs = [visible_document(s, who, i) for i in ids]
-    rows: list[dict[str, Any]] = []
-    for doc in docs:
-        view = reviewed_view(svc, s, doc)
-        if view is None:
-            continue
-        rep = view.result["report"]
-        version = s.scalar(select(Result.model_version).where(Result.id == doc.result_id))
-        meta = [doc.id, doc.filename, doc.sha256, rep.get("agency"), rep.get("year"), rep["format"], doc.status, version]
-        rows.append({"meta": dict(zip(BATCH_META, meta, strict=True)), "cells": {k: c["value"] for k, c in view.result["cells"].items()}})
-    # columns: every cell of format 2021, then those only format 2019 (or a variant) has
-    columns = list(layout("2021").cell_ids)
-    seen = set(columns)
-    for r in rows:
-        for cid in r["cells"]:
-            if cid not in seen:
-                seen.add(cid)
-                columns.append(cid)
-    if body.format == "json":
-        return JSONResponse([{**r["meta"], "cells": r["cells"]} for r in rows])
-    table = [BATCH_META + columns] + [
-        [r["meta"][k] for k in BATCH_META] + [r["cells"].get(c) for c in columns] for r in rows
-    ]
-    if body.format == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        for line in table:
-            writer.writerow(csv_row(line))  # an agency or file name like `=HYPERLINK(…)` is text
-        return Response(
-            ("\ufeff" + buf.getvalue()).encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="reports.csv"'},
-        )
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "reports"
-    for line in table:
-        xlsx_append(ws, line)
-    out = io.BytesIO()
-    wb.save(out)
-    return Response(
-        out.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="reports.xlsx"'},
+    ids = await run_in_threadpool(_export_ids, svc, who, body)
+    slots: asyncio.Semaphore = request.app.state.export_slots
+    try:
+        await asyncio.wait_for(slots.acquire(), svc.settings.export_wait_s)
+    except TimeoutError:
+        raise ApiError(429, "server_busy", "every exporter is busy; try again shortly", headers={"Retry-After": "5"}) from None
+    try:
+        path = await run_in_threadpool(exports.produce, svc, ids, body.format)
+    finally:
+        slots.release()
+    return StreamingResponse(
+        exports.stream_and_remove(path),
+        media_type=exports.MEDIA[body.format],
+        headers={"Content-Disposition": f'attachment; filename="reports.{body.format}"'},
     )
+
+
+def _export_ids(svc: Service, who: Principal, body: BatchExportBody) -> list[int]:
+    """The documents of an export, each one the caller may read (someone else's: 404), at most the limit."""
+    limit = svc.settings.max_export_documents
+    with svc.db.session() as s:
+        if body.document_ids is None:
+            query = select(Document.id).where(Document.result_id.is_not(None))
+            if not who.has("reviewer"):
+                query = query.where(Document.id.in_(select(Upload.document_id).where(Upload.token_id == who.token_id)))
+            ids = list(s.scalars(query.order_by(Document.id).limit(limit + 1)))
+        else:
+            ids = list(dict.fromkeys(body.document_ids))  # each document once, in the order asked
+        if len(ids) > limit:
+            raise ApiError(
+                422,
+                "too_many_documents",
+                f"at most {limit} documents per export; give document_ids in batches",
+                {"limit": limit, "asked": len(ids) if body.document_ids is not None else f">{limit}"},
+            )
+        for i in ids:
+            visible_document(s, who, i)
+    return ids
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"], response_model=JobOut, summary="A job's status and per-page progress")
@@ -1267,6 +1238,7 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
     app.state.uploads = UploadStats()
     app.state.loop_monitor = monitor
     app.state.render_slots = asyncio.Semaphore(svc.settings.page_render_workers)
+    app.state.export_slots = asyncio.Semaphore(svc.settings.export_workers)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -148,4 +148,16 @@ def page_image(request: dict[str, Any]) -> dict[str, Any]:
     return render_to_file(request)
 
 
-OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {"extract": extract, "inspect": inspect, "page_image": page_image}
+def batch_export(request: dict[str, Any]) -> dict[str, Any]:
+    """A batch export's file, read from the database (service/exports.py)."""
+    from service.exports import write_batch_export
+
+    return write_batch_export(request)
+
+
+OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "extract": extract,
+    "inspect": inspect,
+    "page_image": page_image,
+    "batch_export": batch_export,
+}

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     max_export_documents: int = Field(
         default=1000, ge=1, description="Documents in one batch export (`document_ids`, or every readable one)"
     )
+    export_workers: int = Field(default=1, ge=1, description="Child processes that build batch exports")
+    export_timeout_s: float = Field(default=600.0, gt=0, description="Time to build one batch export")
+    export_wait_s: float = Field(
+        default=30.0, gt=0, description="Time a batch export waits for a free exporter before a 429"
+    )
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="A known token is trusted this long without the database (0: never cached)"
     )

@@ -284,3 +284,55 @@ def test_slow_uploads_do_not_lock_others_out(server):
            normal=normal, slow_answers=slow_codes, slow_refused_within_s=round(slowest, 1), **figures)  # fmt: skip
     assert normal == [202, 202, 202], normal
     assert slow_codes == ["408"] and slowest < 10, outcomes
+
+
+def test_a_1000_document_export_is_built_off_the_server(server):
+    """At the limit (max_export_documents): the rules of 1,000 reviewed documents re-run in an export
+    child; the server's threads stay free (health checks), its memory flat."""
+    import hashlib
+
+    from sqlalchemy import select as sql_select
+
+    from extraction.pipeline import Pipeline, PipelineOptions
+    from service.db import Document, Job, Result, Token, Upload
+    from service.sandbox import peak_rss_bytes
+
+    proc, toks, svc = server
+    pipeline = Pipeline(PipelineOptions())
+    payload = pipeline.run(pipeline.ingest(SEEDS[1].read_bytes(), "b.txt")).to_json_dict()
+    with svc.db.session() as s:
+        owner = s.scalar(sql_select(Token.id).where(Token.name == "submitter"))
+        existing = s.scalar(sql_select(__import__("sqlalchemy").func.count()).select_from(Document).where(Document.result_id.is_not(None)))
+        for i in range(1000 - existing):
+            sha = hashlib.sha256(f"export-{i}".encode()).hexdigest()
+            doc = Document(sha256=sha, owner_token_id=owner, filename=f"=cmd|{i}.txt", kind="txt", size=1, status="review")
+            s.add(doc)
+            s.flush()
+            job = Job(kind="extract", document_id=doc.id, status="done")
+            s.add_all([job, Upload(document_id=doc.id, token_id=owner, filename=doc.filename)])
+            s.flush()
+            result = Result(document_id=doc.id, job_id=job.id, model_version="baseline@1", data=payload, page_info=[])
+            s.add(result)
+            s.flush()
+            doc.result_id = result.id
+    auth = {"Authorization": f"Bearer {toks['admin']}"}
+    seconds, sizes = {}, {}
+    with Health(proc) as health, httpx.Client(base_url=proc.url, timeout=600) as client:
+        for fmt in ("csv", "xlsx", "json"):
+            t0 = time.monotonic()
+            r = client.post("/v1/exports", headers=auth, json={"format": fmt})
+            seconds[fmt] = round(time.monotonic() - t0, 1)
+            assert r.status_code == 200, r.text[:300]
+            sizes[fmt] = len(r.content)
+            if fmt == "json":
+                assert len(r.json()) == 1000
+            if fmt == "csv":
+                assert "'=cmd|0.txt" in r.content.decode("utf-8-sig")
+    figures = health.figures()
+    peak = peak_rss_bytes(proc.pid)
+    ok = peak < GiB and health.failures == 0
+    record("18.3 an export of 1,000 documents (csv, xlsx, json), built in a child", tried=3, survived=3 if ok else 0,
+           lost=0 if ok else 1, seconds=seconds, kib={k: v // 1024 for k, v in sizes.items()},
+           server_peak_rss_mb=round(peak / MiB), **figures)  # fmt: skip
+    assert ok, peak
+    assert figures["health_ms_p99"] < 100, figures
