@@ -102,8 +102,18 @@ def write_batch_export(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_dir(svc: Service) -> Path:
+    """`<store>/exports/`, without files older than twice an export's time limit (left by a server that
+    stopped between building an export and sending it)."""
+    import contextlib
+    import time
+
     folder = svc.store.root / "exports"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stale = time.time() - 2 * svc.settings.export_timeout_s
+    for f in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if f.stat().st_mtime < stale:
+                f.unlink()
     return folder
 
 
