@@ -10,6 +10,29 @@ from extraction.result import ExtractionResult
 from extraction.schema import layout, split_cell_id
 
 FLAT_COLUMNS = ["cell", "table", "row", "column", "label", "value", "confidence", "review", "flags", "page", "text"]
+# Text a spreadsheet program would run as a formula (OWASP "CSV injection"): an agency name or a file
+# name from a submitter starting with one of these is written as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A CSV cell: text starting like a formula gets a leading apostrophe (shown as text, not run)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_row(row: list) -> list:
+    return ["" if v is None else csv_safe(v) for v in row]
+
+
+def xlsx_append(ws, row: list) -> None:
+    """Append a row to an openpyxl sheet with every text cell typed as text: openpyxl would store a
+    string starting with `=` as a live formula."""
+    ws.append(row)
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str) and cell.data_type == "f":
+            cell.data_type = "s"
 
 
 def _labels(result: ExtractionResult) -> dict[str, tuple[str, str, str]]:
@@ -51,7 +74,7 @@ def to_csv(result: ExtractionResult) -> str:
     writer = csv.writer(buf)
     writer.writerow(FLAT_COLUMNS)
     for row in flat_rows(result):
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(csv_row(row))
     return buf.getvalue()
 
 
@@ -68,11 +91,11 @@ def write_xlsx(result: ExtractionResult, path: Path) -> None:
     ws.title = "cells"
     ws.append(FLAT_COLUMNS)
     for row in flat_rows(result):
-        ws.append(row)
+        xlsx_append(ws, row)
     checks = wb.create_sheet("checks")
     checks.append(["rule", "severity", "passed", "cells", "message", "message_en"])
     for c in result.checks:
-        checks.append([c.rule, c.severity, c.passed, " ".join(c.cells), c.message, c.message_en])
+        xlsx_append(checks, [c.rule, c.severity, c.passed, " ".join(c.cells), c.message, c.message_en])
     meta = wb.create_sheet("report")
     for key, value in [
         ("agency", result.report.agency),
@@ -82,5 +105,5 @@ def write_xlsx(result: ExtractionResult, path: Path) -> None:
         ("source", result.source.name),
         ("sha256", result.source.sha256),
     ]:
-        meta.append([key, value])
+        xlsx_append(meta, [key, value])
     wb.save(path)

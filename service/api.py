@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import csv
 import hashlib
 import io
 import json
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
@@ -28,14 +28,15 @@ from starlette.requests import ClientDisconnect
 
 from extraction.errors import GongkaiError
 from extraction.schema import split_cell_id
+from service import exports, training_adapter
 from service import pages as page_images
-from service import training_adapter
-from service.api_support import ApiError, reviewed_view, summarize_reviews
+from service.api_support import ApiError, bounded_errors, reviewed_view, summarize_reviews
 from service.auth import Principal, Role, authenticate, create_token, revoke_token
 from service.core import Service
 from service.db import CellReview, Document, IdempotencyKey, Job, Result, Token, Upload
 from service.downloads import content_disposition, safe_stem
 from service.errors import SERVICE_ERRORS, StorageError
+from service.hardening import MAX_DB_ID, IdRange, SecurityHeaders, redact_tokens
 from service.operations import Health
 from service.review import ReviewedView, labels, truth_record
 from service.schemas import (
@@ -164,7 +165,11 @@ def document_out(s: Session, doc: Document, with_job: bool = True) -> DocumentOu
 
 
 def require_view(request: Request, s: Session, doc: Document) -> ReviewedView:
-    view = reviewed_view(svc_of(request), s, doc)
+    return require_view_of(svc_of(request), s, doc)
+
+
+def require_view_of(svc: Service, s: Session, doc: Document) -> ReviewedView:
+    view = reviewed_view(svc, s, doc)
     if view is None:
         raise ApiError(409, "not_extracted", f"document {doc.id} has no result yet (status: {doc.status})")
     return view
@@ -219,7 +224,10 @@ def identify(svc: Service, rf: Received) -> tuple[str, int | None]:
             assert rf.path is not None
             refuse_non_text(rf.path, rf.size)  # random bytes sniff as txt: 415 here, not a failed job later
             return kind, None
-    request = {"path": str(rf.path), "name": rf.name, "max_pages": svc.settings.max_pages}
+    from extraction.ingest.base import IngestOptions
+
+    megapixels = svc.settings.max_megapixels_per_page or IngestOptions().max_megapixels_per_page
+    request = {"path": str(rf.path), "name": rf.name, "max_pages": svc.settings.max_pages, "max_pixels": int(megapixels * 1e6)}
     if not svc.settings.process_isolation:
         from service import extract_task
 
@@ -266,19 +274,33 @@ def _accept_file(svc: Service, s: Session, who: Principal, rf: Received) -> tupl
     return item, new_job
 
 
+def _own_document(s: Session, who: Principal, digest: str) -> Document | None:
+    """The document with these bytes that `who` may dedupe onto: for a submitter one they uploaded
+    themselves (dedupe never crosses ownership: another's file name and corrections stay theirs), for a
+    reviewer or an admin, who read every document anyway, the first one."""
+    query = select(Document).where(Document.sha256 == digest)
+    if not who.has("reviewer"):
+        query = query.where(Document.id.in_(select(Upload.document_id).where(Upload.token_id == who.token_id)))
+    return s.scalar(query.order_by(Document.id).limit(1))
+
+
 def _insert_document(s: Session, who: Principal, rf: Received, kind: str, pages: int | None):
-    """(new job id or None, document, its latest job, duplicate): one transaction, committed."""
+    """(new job id or None, document, its latest job, duplicate): one transaction, committed. The same
+    bytes from another submitter make a document of its own (its own job); the original is shared."""
     digest = rf.sha256
     new_job: int | None = None
-    doc = s.scalar(select(Document).where(Document.sha256 == digest))
-    if doc is None:  # new bytes (the common case): document, job and upload in one transaction
-        doc = Document(sha256=digest, filename=rf.name, kind=kind, size=rf.size, pages=pages, status="queued")
+    doc = _own_document(s, who, digest)
+    if doc is None:  # new bytes for this submitter (the common case): document, job and upload in one transaction
+        doc = Document(
+            sha256=digest, owner_token_id=who.token_id, filename=rf.name, kind=kind, size=rf.size, pages=pages,
+            status="queued",
+        )  # fmt: skip
         s.add(doc)
         try:
             s.flush()
-        except IntegrityError:  # the same bytes uploaded concurrently: the other request made the document
+        except IntegrityError:  # the same bytes uploaded concurrently by the same token: the other request made it
             s.rollback()
-            doc = s.scalar(select(Document).where(Document.sha256 == digest))
+            doc = _own_document(s, who, digest)
         else:
             job = Job(kind="extract", document_id=doc.id, pages_total=pages)
             s.add_all([job, Upload(document_id=doc.id, token_id=who.token_id, filename=rf.name)])
@@ -426,7 +448,7 @@ async def metrics(
             return {k: int(v) for k, v in s.execute(select(Job.status, func.count()).group_by(Job.status)).all()}
 
     pools = {}
-    for name in ("extractors", "inspectors"):
+    for name in ("extractors", "inspectors", "renderers", "exporters"):
         pool = svc.__dict__.get(f"_{name}")
         if pool is not None:
             pools[name] = pool.stats()
@@ -564,7 +586,7 @@ def list_documents(
     who: Submitter,
     status: Annotated[str | None, Query(description="queued, processing, review, verified, failed")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_ID)] = 0,
 ) -> DocumentList:
     query = select(Document)
     if not who.has("reviewer"):
@@ -646,67 +668,49 @@ def export_document(
     return _export(require_view(request, s, doc), fmt, safe_stem(doc.filename, f"document-{doc_id}"))
 
 
-BATCH_META = ["document_id", "filename", "sha256", "agency", "year", "format", "status", "model_version"]
-
-
 @router.post("/exports", tags=["results"], summary="Many reports in one sheet: one row per report, one column per cell")
-def batch_export(request: Request, s: SessionDep, who: Submitter, body: BatchExportBody) -> Response:
-    from extraction.schema import layout
-
+async def batch_export(request: Request, who: Submitter, body: BatchExportBody) -> Response:
+    """Built in a child process (service/exports.py), streamed from a file: the server's own threads
+    stay free. At most `max_export_documents` documents; `export_workers` exports at once, then 429."""
     svc = svc_of(request)
-    if body.document_ids is None:
-        query = select(Document).where(Document.result_id.is_not(None))
-        if not who.has("reviewer"):
-            query = query.where(Document.id.in_(select(Upload.document_id).where(Upload.token_id == who.token_id)))
-        docs = list(s.scalars(query.order_by(Document.id)))
-    else:
-        docs = [visible_document(s, who, i) for i in body.document_ids]
-    rows: list[dict[str, Any]] = []
-    for doc in docs:
-        view = reviewed_view(svc, s, doc)
-        if view is None:
-            continue
-        rep = view.result["report"]
-        version = s.scalar(select(Result.model_version).where(Result.id == doc.result_id))
-        meta = [doc.id, doc.filename, doc.sha256, rep.get("agency"), rep.get("year"), rep["format"], doc.status, version]
-        rows.append({"meta": dict(zip(BATCH_META, meta, strict=True)), "cells": {k: c["value"] for k, c in view.result["cells"].items()}})
-    # columns: every cell of format 2021, then those only format 2019 (or a variant) has
-    columns = list(layout("2021").cell_ids)
-    seen = set(columns)
-    for r in rows:
-        for cid in r["cells"]:
-            if cid not in seen:
-                seen.add(cid)
-                columns.append(cid)
-    if body.format == "json":
-        return JSONResponse([{**r["meta"], "cells": r["cells"]} for r in rows])
-    table = [BATCH_META + columns] + [
-        [r["meta"][k] for k in BATCH_META] + [r["cells"].get(c) for c in columns] for r in rows
-    ]
-    if body.format == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        for line in table:
-            writer.writerow(["" if v is None else v for v in line])
-        return Response(
-            ("\ufeff" + buf.getvalue()).encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="reports.csv"'},
-        )
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "reports"
-    for line in table:
-        ws.append(line)
-    out = io.BytesIO()
-    wb.save(out)
-    return Response(
-        out.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="reports.xlsx"'},
+    ids = await run_in_threadpool(_export_ids, svc, who, body)
+    slots: asyncio.Semaphore = request.app.state.export_slots
+    try:
+        await asyncio.wait_for(slots.acquire(), svc.settings.export_wait_s)
+    except TimeoutError:
+        raise ApiError(429, "server_busy", "every exporter is busy; try again shortly", headers={"Retry-After": "5"}) from None
+    try:
+        path = await run_in_threadpool(exports.produce, svc, ids, body.format)
+    finally:
+        slots.release()
+    return StreamingResponse(
+        exports.stream_and_remove(path),
+        media_type=exports.MEDIA[body.format],
+        headers={"Content-Disposition": f'attachment; filename="reports.{body.format}"'},
     )
+
+
+def _export_ids(svc: Service, who: Principal, body: BatchExportBody) -> list[int]:
+    """The documents of an export, each one the caller may read (someone else's: 404), at most the limit."""
+    limit = svc.settings.max_export_documents
+    with svc.db.session() as s:
+        if body.document_ids is None:
+            query = select(Document.id).where(Document.result_id.is_not(None))
+            if not who.has("reviewer"):
+                query = query.where(Document.id.in_(select(Upload.document_id).where(Upload.token_id == who.token_id)))
+            ids = list(s.scalars(query.order_by(Document.id).limit(limit + 1)))
+        else:
+            ids = list(dict.fromkeys(body.document_ids))  # each document once, in the order asked
+        if len(ids) > limit:
+            raise ApiError(
+                422,
+                "too_many_documents",
+                f"at most {limit} documents per export; give document_ids in batches",
+                {"limit": limit, "asked": len(ids) if body.document_ids is not None else f">{limit}"},
+            )
+        for i in ids:
+            visible_document(s, who, i)
+    return ids
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"], response_model=JobOut, summary="A job's status and per-page progress")
@@ -733,14 +737,37 @@ def list_pages(s: SessionDep, who: Submitter, doc_id: int) -> list[dict[str, Any
     return s.scalar(select(Result.page_info).where(Result.id == doc.result_id)) or []
 
 
-def _page_image(request: Request, s: Session, doc: Document, number: int, width: int):
+def _page_source(svc: Service, who: Principal, doc_id: int) -> tuple[Document, Result | None, str]:
+    """(document, its result, the kind its pages are rendered as), if `who` may see its page images."""
+    with svc.db.session() as s:
+        doc = visible_document(s, who, doc_id)
+        if doc.status == "failed":  # a document the extractor refused is not rendered either
+            raise ApiError(409, "document_failed", f"document {doc_id} failed ({doc.error_code}): no page images")
+        result = s.get(Result, doc.result_id) if doc.result_id else None
+        kind = result.data["source"]["kind"] if result else doc.kind
+        return doc, result, kind
+
+
+async def _rendered(request: Request, sha256: str, kind: str, number: int, width: int, crop: dict | None = None):
+    """The PNG's path in the page cache, rendered in a child first when it is not there. At most
+    `page_render_workers` renders wait in threads; more requests wait here (async), then a 429."""
     svc = svc_of(request)
-    result = s.get(Result, doc.result_id) if doc.result_id else None
-    kind = result.data["source"]["kind"] if result else doc.kind
+    out, job, hit = await run_in_threadpool(page_images.lookup, svc, sha256, kind, number, width, crop)
+    if hit:
+        return out
+    slots: asyncio.Semaphore = request.app.state.render_slots
     try:
-        return page_images.render(doc.sha256, kind, svc.store.get(doc.sha256), number, width), result
-    except page_images.NoPageImage as exc:
-        raise ApiError(404, "no_page_image", str(exc)) from None
+        await asyncio.wait_for(slots.acquire(), svc.settings.page_render_wait_s)
+    except TimeoutError:
+        raise ApiError(429, "server_busy", "every page renderer is busy; try again shortly", headers={"Retry-After": "1"}) from None
+    try:
+        return await run_in_threadpool(page_images.produce, svc, job)
+    finally:
+        slots.release()
+
+
+def _png(path: Path, headers: dict[str, str] | None = None) -> StreamingResponse:
+    return StreamingResponse(page_images.stream(path), media_type="image/png", headers=headers)
 
 
 @router.get(
@@ -749,17 +776,32 @@ def _page_image(request: Request, s: Session, doc: Document, number: int, width:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-def page_image(
+async def page_image(
     request: Request,
-    s: SessionDep,
     who: Submitter,
     doc_id: int,
     number: int,
     width: Annotated[int, Query(ge=100, le=3000)] = 1000,
 ) -> Response:
-    doc = visible_document(s, who, doc_id)
-    img, _ = _page_image(request, s, doc, number, width)
-    return Response(page_images.png(img), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+    """The page `width` pixels wide, narrower when that would be over `page_image_max_megapixels`."""
+    doc, _, kind = await run_in_threadpool(_page_source, svc_of(request), who, doc_id)
+    path = await _rendered(request, doc.sha256, kind, number, width)
+    return _png(path, {"Cache-Control": "private, max-age=3600"})
+
+
+def _crop_source(svc: Service, who: Principal, doc_id: int, cell_id: str) -> tuple[Document, str, int, dict]:
+    doc, result, kind = _page_source(svc, who, doc_id)
+    with svc.db.session() as s:
+        view = require_view_of(svc, s, doc)
+    cell = view.result["cells"].get(cell_id)
+    if cell is None:
+        raise ApiError(404, "not_found", f"no cell {cell_id}")
+    if not cell.get("page") or not cell.get("bbox"):
+        raise ApiError(404, "no_page_image", f"cell {cell_id} has no position on a page (a text input?)")
+    info = next((p for p in ((result.page_info if result else None) or []) if p["number"] == cell["page"]), None)
+    if info is None or not info.get("width"):
+        raise ApiError(404, "no_page_image", f"page {cell['page']} has no size")
+    return doc, kind, cell["page"], {"bbox": cell["bbox"], "page_width": info["width"]}
 
 
 @router.get(
@@ -769,19 +811,12 @@ def page_image(
     responses={200: {"content": {"image/png": {}}}},
     summary="The cell's region of its page, box drawn",
 )
-def cell_crop(request: Request, s: SessionDep, who: Submitter, doc_id: int, cell_id: str) -> Response:
-    doc = visible_document(s, who, doc_id)
-    view = require_view(request, s, doc)
-    cell = view.result["cells"].get(cell_id)
-    if cell is None:
-        raise ApiError(404, "not_found", f"no cell {cell_id}")
-    if not cell.get("page") or not cell.get("bbox"):
-        raise ApiError(404, "no_page_image", f"cell {cell_id} has no position on a page (a text input?)")
-    info = next((p for p in (s.get(Result, doc.result_id).page_info or []) if p["number"] == cell["page"]), None)  # type: ignore[union-attr]
-    if info is None or not info.get("width"):
-        raise ApiError(404, "no_page_image", f"page {cell['page']} has no size")
-    img, _ = _page_image(request, s, doc, cell["page"], 1600)
-    return Response(page_images.png(page_images.crop(img, cell["bbox"], info["width"])), media_type="image/png")
+async def cell_crop(request: Request, who: Submitter, doc_id: int, cell_id: str) -> Response:
+    doc, kind, page, box = await run_in_threadpool(_crop_source, svc_of(request), who, doc_id, cell_id)
+    return _png(await _rendered(request, doc.sha256, kind, page, CROP_PAGE_WIDTH, box))
+
+
+CROP_PAGE_WIDTH = 1600  # crops are cut from the page rendered this wide
 
 
 # --------------------------------------------------------------------------------------------
@@ -823,7 +858,14 @@ def document_review(request: Request, s: SessionDep, who: Reviewer, doc_id: int)
 
 
 def _record(
-    request: Request, s: Session, who: Principal, doc: Document, cell_id: str, action: str, new: Any = None
+    request: Request,
+    s: Session,
+    who: Principal,
+    doc: Document,
+    cell_id: str,
+    action: str,
+    new: Any = None,
+    comment: str | None = None,
 ) -> ReviewOutcome:
     view = require_view(request, s, doc)
     if cell_id not in view.result["cells"]:
@@ -839,6 +881,7 @@ def _record(
             new_value=new if action == "correct" else old,
             reviewer_token_id=who.token_id,
             reviewer=who.name,
+            comment=comment or None,
         )
     )
     s.flush()
@@ -865,13 +908,13 @@ def correct_cell(
     doc = visible_document(s, who, doc_id)
     view = require_view(request, s, doc)
     rep = view.result["report"]
-    try:  # the cell's statutory type (service/values.py): nothing invalid is stored
+    try:  # the cell's statutory type (service/values.py, the one validator): nothing invalid is stored
         value = validate_cell_value(rep["format"], rep.get("variants") or (), cell_id, body.value)
     except CellValueError as exc:
         if exc.reason == "unknown_cell":
             raise ApiError(404, "not_found", f"no cell {cell_id} in document {doc_id}") from None
         raise ApiError(422, "bad_value", exc.message, exc.to_detail(), message_en=exc.message_en) from None
-    return _record(request, s, who, doc, cell_id, "correct", value)
+    return _record(request, s, who, doc, cell_id, "correct", value, comment=body.comment)
 
 
 @router.get("/documents/{doc_id}/audit", tags=["review"], response_model=list[AuditEntry])
@@ -942,7 +985,12 @@ def _import_record(svc: Service, s: Session, who: Principal, index: int, raw: An
     if rec.document_id is not None:
         doc = s.get(Document, rec.document_id)
     else:
-        doc = s.scalar(select(Document).where(Document.sha256 == rec.sha256))
+        docs = list(s.scalars(select(Document).where(Document.sha256 == rec.sha256).limit(2)))
+        if len(docs) > 1:  # submitters each have their own document of these bytes
+            raise ApiError(
+                409, "ambiguous_document", f"record {index}: several documents have this sha256; give document_id"
+            )
+        doc = docs[0] if docs else None
     if doc is None:
         raise ApiError(404, "not_found", f"record {index}: no such document")
     view = reviewed_view(svc, s, doc)
@@ -965,10 +1013,8 @@ def _import_record(svc: Service, s: Session, who: Principal, index: int, raw: An
     values: dict[str, Any] = {}
     bad: list[dict[str, str]] = []
     for cid, raw_value in rec.cells.items():
-        try:  # the same checks as a reviewer's correction (service/values.py); "" is a blank cell here
-            values[cid] = validate_cell_value(
-                rep["format"], rep.get("variants") or (), cid, raw_value, empty_is_blank=True
-            )
+        try:  # the one validator of every value that enters, as a reviewer's correction (service/values.py)
+            values[cid] = validate_cell_value(rep["format"], rep.get("variants") or (), cid, raw_value)
         except CellValueError as exc:
             bad.append(exc.to_detail())
     if bad:
@@ -1114,6 +1160,8 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
     app.state.svc = svc
     app.state.uploads = UploadStats()
     app.state.loop_monitor = monitor
+    app.state.render_slots = asyncio.Semaphore(svc.settings.page_render_workers)
+    app.state.export_slots = asyncio.Semaphore(svc.settings.export_workers)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -1124,6 +1172,11 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
             body["detail"] = exc.extra
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's shape, but what the client sent is never echoed back whole (a 10 MB field)
+        return JSONResponse({"detail": bounded_errors(exc.errors())}, status_code=422)
+
     @app.exception_handler(GongkaiError)
     async def gongkai_error(_request: Request, exc: GongkaiError) -> JSONResponse:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
@@ -1132,6 +1185,9 @@ def create_app(svc: Service | None = None, embedded_worker: bool = False) -> Fas
     # uploads beyond max_concurrent_uploads are a 429 before any other work (added last: runs first)
     app.add_middleware(BodyLimit, settings=svc.settings)
     app.add_middleware(UploadGate, settings=svc.settings, stats=app.state.uploads)
+    app.add_middleware(IdRange)  # an id no database holds: 404, not a driver's 500
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, the 413s and 429s above included
+    redact_tokens()  # a token pasted into a URL is not written whole to the access log
     app.include_router(router)
     from service.ops_api import router as ops_router  # operators' routes (imports this module's helpers)
 

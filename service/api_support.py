@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException
 from sqlalchemy import select, update
@@ -30,6 +31,23 @@ class ApiError(HTTPException):
         super().__init__(status, message, headers=headers)
         self.code, self.message, self.extra = code, message, detail
         self.message_en = message_en  # beside a Chinese message: the same in English
+
+
+ECHO_CHARS = 200  # what an error repeats of a request's own content
+
+
+def bounded_errors(errors: Sequence[Any], keep: int = 20) -> list[dict[str, Any]]:
+    """Validation errors with what the client sent cut to ECHO_CHARS (and at most `keep` of them)."""
+    out = []
+    for err in list(errors)[:keep]:
+        err = {k: v for k, v in dict(err).items() if k not in ("ctx", "url")}
+        if "input" in err:
+            text = err["input"] if isinstance(err["input"], str) else repr(err["input"])
+            if len(text) > ECHO_CHARS or not isinstance(err["input"], str | int | float | bool | type(None)):
+                err["input"] = text[: ECHO_CHARS - 1] + "…" if len(text) > ECHO_CHARS else text
+        err["msg"] = str(err.get("msg", ""))[:ECHO_CHARS]
+        out.append(err)
+    return out
 
 
 def reviewed_view(svc: Service, s: Session, doc: Document) -> ReviewedView | None:

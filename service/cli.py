@@ -38,6 +38,18 @@ def _say_wiring(svc, role: str) -> None:
     click.echo(wiring_line(svc.settings, role), err=True)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, type=int, show_default=True)
@@ -72,7 +84,13 @@ def serve(host: str, port: int, workers: int | None, no_worker: bool, log_level:
     from service.db import Token
 
     with svc.db.session() as s:
-        if not s.scalar(select(func.count()).select_from(Token)):
+        if not s.scalar(select(func.count()).select_from(Token).where(Token.revoked_at.is_(None))):
+            if not is_loopback(host):  # an open service with no way in for its owner yet: refused
+                svc.close()
+                raise click.ClickException(
+                    f"no API token exists (none unrevoked), so nobody could use a service on {host}; create one first: "
+                    "gongkai tokens create --role admin --name you (or serve on 127.0.0.1)"
+                )
             click.echo("gongkai: no API tokens yet; create one: gongkai tokens create --role admin --name you", err=True)
     # uvicorn's access log has method, path and status only: the Authorization header is never logged
     uvicorn.run(create_app(svc, embedded_worker=embedded), host=host, port=port, log_level=log_level)

@@ -198,7 +198,7 @@ class Service:
         )
 
     def close(self) -> None:
-        for attr in ("_extractors", "_inspectors"):
+        for attr in ("_extractors", "_inspectors", "_renderers", "_exporters"):
             pool = self.__dict__.pop(attr, None)
             if pool is not None:
                 pool.close()

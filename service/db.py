@@ -46,9 +46,14 @@ class Token(Base):
 
 
 class Document(Base):
+    """One submitter's document. The same bytes from another submitter are a document of their own
+    (dedupe never crosses ownership); the original is stored once, under its sha256."""
+
     __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("sha256", "owner_token_id", name="uq_documents_sha256_owner"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    owner_token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)  # the first uploader
     filename: Mapped[str] = mapped_column(String(500))
     kind: Mapped[str] = mapped_column(String(20))  # sniffed from the bytes
     size: Mapped[int] = mapped_column(BigInteger)
@@ -130,6 +135,7 @@ class CellReview(Base):
     new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
     reviewer_token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"))
     reviewer: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)  # the reviewer's note on a correction
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     batch: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the rows of one bulk accept
     undoes: Mapped[int | None] = mapped_column(Integer, nullable=True)  # an undo row: the row it reverses

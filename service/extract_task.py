@@ -150,8 +150,9 @@ def extract(
 
 
 def inspect(request: dict[str, Any]) -> dict[str, Any]:
-    """{"path", "name", "max_pages"} → {"kind", "pages"}: the kind from the bytes, the pages of a PDF or
-    the frames of an image from its structure (nothing rendered)."""
+    """{"path", "name", "max_pages", "max_pixels"} → {"kind", "pages"}: the kind from the bytes, the pages
+    of a PDF or the frames of an image from its structure (nothing rendered); an image frame over
+    `max_pixels` is refused (input_too_large) from its header."""
     from extraction.errors import CorruptInput, InputTooLarge
     from extraction.ingest.sniff import sniff
 
@@ -172,6 +173,16 @@ def inspect(request: dict[str, Any]) -> dict[str, Any]:
         try:
             with Image.open(io.BytesIO(data)) as im:
                 pages = getattr(im, "n_frames", 1) or 1
+                max_pixels = request.get("max_pixels")
+                # every frame's size from its header (nothing decoded): a pixel bomb is refused at upload
+                for frame in range(min(pages, request.get("max_pages") or pages)) if max_pixels else ():
+                    im.seek(frame)
+                    if im.width * im.height > max_pixels:
+                        raise InputTooLarge(
+                            f"frame {frame + 1} of the image is {im.width:,}×{im.height:,} pixels; the limit is "
+                            f"{max_pixels:,} pixels",
+                            detail={"frame": frame + 1, "width": im.width, "height": im.height, "limit": max_pixels},
+                        )
         except Image.DecompressionBombError as exc:
             raise InputTooLarge(f"the image is too large to decode: {exc}") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -184,4 +195,23 @@ def inspect(request: dict[str, Any]) -> dict[str, Any]:
     return {"kind": kind, "pages": pages}
 
 
-OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {"extract": extract, "inspect": inspect}
+def page_image(request: dict[str, Any]) -> dict[str, Any]:
+    """A page image for the review UI, written to the page cache (service/pages.py)."""
+    from service.pages import render_to_file
+
+    return render_to_file(request)
+
+
+def batch_export(request: dict[str, Any]) -> dict[str, Any]:
+    """A batch export's file, read from the database (service/exports.py)."""
+    from service.exports import write_batch_export
+
+    return write_batch_export(request)
+
+
+OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "extract": extract,
+    "inspect": inspect,
+    "page_image": page_image,
+    "batch_export": batch_export,
+}

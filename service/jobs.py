@@ -296,6 +296,7 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
 def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> None:
     from service import training_adapter
     from service.review import apply_reviews
+    from service.uploads import clean_report
 
     options = extraction_options(svc)
     fingerprint = checkpoint_fingerprint(options)
@@ -352,7 +353,7 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
             return
         _fail(svc, job_id, token, code, message, peak)
         return
-    payload, page_info = value["payload"], value["page_info"]
+    payload, page_info = clean_report(value["payload"]), value["page_info"]  # no bidi/zero-width in the agency
     if value.get("pages_reused"):
         log.info("job %s: %d pages came from checkpoints", job_id, value["pages_reused"])
     version = training_adapter.result_version(version, labeler, payload)

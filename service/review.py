@@ -3,6 +3,7 @@ the statutory rules re-run on the corrected values. Pure functions over JSON (no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,8 @@ def apply_reviews(data: dict[str, Any], actions: Iterable[ReviewAction], thresho
     for a in actions:
         if a.cell_id not in result["cells"]:
             continue
+        if isinstance(a.new_value, float) and not math.isfinite(a.new_value):
+            continue  # stored before values were validated (issue 18): ignored, so the cell is reviewed again
         reviewed.add(a.cell_id)
         if a.action in ("correct", "import"):  # import: a labeled value brought in by POST /v1/labeled
             result["cells"][a.cell_id]["value"] = a.new_value
@@ -95,27 +98,6 @@ def apply_reviews(data: dict[str, Any], actions: Iterable[ReviewAction], thresho
         key=lambda cid: (cid not in failing, result["cells"][cid]["confidence"], cid),
     )
     return ReviewedView(result, reviewed, set(corrected), failing)
-
-
-def coerce_value(fmt: str, variants: Iterable[str], cell_id: str, raw: Any) -> int | float | None:
-    """A reviewer's input → the cell's value type (counts are integers, amounts decimals, blank is null)."""
-    lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
-    if cell_id not in lay.cells:
-        raise KeyError(cell_id)
-    if raw is None or (isinstance(raw, str) and raw.strip() in ("", "-", "—", "null")):
-        return None
-    if isinstance(raw, bool):
-        raise ValueError("a cell value is a number or null")
-    text = str(raw).strip().replace(",", "").replace("，", "")
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a number") from None
-    if lay.cells[cell_id].kind == "amount":
-        return int(number) if number.is_integer() else number
-    if not number.is_integer():
-        raise ValueError(f"{cell_id} is a count: {raw!r} is not a whole number")
-    return int(number)
 
 
 def truth_record(view: ReviewedView) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr, computed_field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, computed_field
 
 from service.auth import Role
 
@@ -29,7 +29,11 @@ class UploadItem(BaseModel):
     pages: int | None = None
     status: str | None = None
     job_id: int | None = None
-    duplicate: bool = Field(default=False, description="The same bytes were uploaded before: the same document")
+    duplicate: bool = Field(
+        default=False,
+        description="You uploaded the same bytes before: the same document. Another submitter's upload of the "
+        "same bytes is a document of its own (nothing of theirs is shared)",
+    )
     error: ErrorBody | None = None
 
 
@@ -129,13 +133,25 @@ class ReviewState(BaseModel):
     queue: list[CellOut] = Field(description="Cells to review, failing rules first, then lowest confidence")
 
 
+MAX_ID = 2**31 - 1  # service.hardening.MAX_DB_ID: the largest id every supported database holds
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+MAX_LIST_IDS = 100_000  # any list of ids in a request (a setting may allow fewer: max_export_documents)
+
+
+COMMENT_MAX_CHARS = 2000  # a reviewer's note on a correction
+
+
 class CorrectBody(BaseModel):
-    value: StrictInt | StrictFloat | StrictStr | StrictBool | None = Field(
+    # any JSON value: the one validator (service.values.validate_cell_value) refuses a wrong type with its reason
+    value: Any = Field(
+        json_schema_extra={"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]},
         description="The value read off the page (a number, or text such as '1,234'); null or '-' for a cell the "
-        "report leaves blank. Checked against the cell's type: refused (422 bad_value) with the reason in Chinese "
-        "and English"
+        "report leaves blank ('' is refused: `empty`). Finite, at most 100,000,000, not negative (but in 本年增/减), "
+        "whole for counts, at most 4 decimals for amounts (万元), at most 64 characters as text; refused (422 "
+        "`bad_value`) with `detail.reason` (empty, wrong_type, too_long, not_a_number, not_finite, too_large, "
+        "negative, not_whole, too_precise) and the reason in Chinese and English",
     )
-    comment: str | None = None
+    comment: str | None = Field(default=None, max_length=COMMENT_MAX_CHARS, description="Kept in the audit trail")
 
 
 class ReviewOutcome(BaseModel):
@@ -173,7 +189,7 @@ class BulkAcceptOutcome(BaseModel):
 
 
 class UndoBody(BaseModel):
-    action_id: int | None = Field(
+    action_id: DbId | None = Field(
         default=None, description="The audit row to reverse (a bulk accept: the whole batch); default: your last action"
     )
 
@@ -192,6 +208,7 @@ class AuditEntry(BaseModel):
     old_value: Any
     new_value: Any
     reviewer: str
+    comment: str | None = None
     at: dt.datetime
     batch: str | None = None
     undoes: int | None = Field(default=None, description="An undo row: the row it reversed")
@@ -199,7 +216,12 @@ class AuditEntry(BaseModel):
 
 
 class BatchExportBody(BaseModel):
-    document_ids: list[int] | None = Field(default=None, description="Default: every extracted document you can read")
+    document_ids: list[DbId] | None = Field(
+        default=None,
+        max_length=MAX_LIST_IDS,
+        description="Default: every extracted document you can read. At most `max_export_documents` (1000) "
+        "different documents: more is refused (too_many_documents)",
+    )
     format: Literal["csv", "xlsx", "json"] = "csv"
 
 
@@ -222,7 +244,9 @@ class TokenCreated(TokenOut):
 
 
 class TrainingRunCreate(BaseModel):
-    document_ids: list[int] | None = Field(default=None, description="Default: every verified document")
+    document_ids: list[DbId] | None = Field(
+        default=None, max_length=MAX_LIST_IDS, description="Default: every verified document"
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="Passed to the trainer (epochs, …)")
 
 
@@ -266,7 +290,7 @@ class LabeledRecord(BaseModel):
     (`report`, `cells`), plus which document it labels (`document_id` or `sha256`)."""
 
     model_config = {"extra": "forbid"}
-    document_id: int | None = Field(default=None, ge=1)
+    document_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     format: Literal["2021", "2019"] | None = None
     report: dict[str, Any] | None = Field(default=None, description="As in the truth JSON; its `format` is checked")

@@ -9,6 +9,8 @@ an absolute path (service/wiring.py). docs/operations.md lists every variable.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -57,6 +59,44 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Queued extraction jobs; beyond it uploads are refused (429) until it drains"
     )
     retry_after_s: int = Field(default=30, ge=1, description="Retry-After of a 429 for a full queue")
+    # slow uploads: a client that trickles its body must not hold an upload slot (max_concurrent_uploads)
+    upload_min_bytes_per_s: int = Field(
+        default=1024,
+        ge=1,
+        description="An upload body arriving slower than this on average (after upload_rate_grace_s) is refused "
+        "(408 upload_too_slow); when every upload slot is taken, the slowest such upload gives its slot up at once",
+    )
+    upload_rate_grace_s: float = Field(
+        default=10.0, gt=0, description="Seconds an upload body may take before its average rate is checked"
+    )
+    upload_idle_timeout_s: float = Field(
+        default=30.0, gt=0, description="An upload body that sends nothing for this long is refused (408)"
+    )
+    # page images for the review UI: rendered in a supervised child, cached on disk (service/pages.py)
+    page_image_max_megapixels: float = Field(
+        default=16.0,
+        gt=0,
+        description="Pixels of a rendered page image, in millions: a page that would be larger at the asked "
+        "width is rendered narrower (an A4 page 3,000 pixels wide is 12.7 MP)",
+    )
+    page_render_workers: int = Field(default=1, ge=1, description="Child processes that render page images")
+    page_render_timeout_s: float = Field(default=30.0, gt=0, description="Time to render one page image")
+    page_render_wait_s: float = Field(
+        default=10.0, gt=0, description="Time a page image request waits for a free renderer before a 429"
+    )
+    page_cache_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="Rendered page images kept on disk in the store (pages/), least recently used removed first",
+    )
+    max_export_documents: int = Field(
+        default=1000, ge=1, description="Documents in one batch export (`document_ids`, or every readable one)"
+    )
+    export_workers: int = Field(default=1, ge=1, description="Child processes that build batch exports")
+    export_timeout_s: float = Field(default=600.0, gt=0, description="Time to build one batch export")
+    export_wait_s: float = Field(
+        default=30.0, gt=0, description="Time a batch export waits for a free exporter before a 429"
+    )
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="A known token is trusted this long without the database (0: never cached)"
     )
@@ -192,7 +232,16 @@ class Settings(BaseSettings):
         return self.data_dir / "queue.db"
 
     def ensure_dirs(self) -> None:
-        """The data folder, where this process keeps an SQLite database or queue. The store is made at
-        its first use only (service/wiring.py): a missing shared store is an error, not a new folder."""
-        if self.db_url.startswith("sqlite") or not self.redis_url:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The data folder, where this process keeps an SQLite database or queue (made 0700 when made here),
+        and the embedded databases, created 0600 before SQLite opens them (SQLite gives its -wal and -shm
+        files the database file's mode). The store is made at its first use only (service/wiring.py, also
+        0700): a missing shared store is an error, not a new folder."""
+        if (self.db_url.startswith("sqlite") or not self.redis_url) and not self.data_dir.exists():
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        files = [self.queue_path] if not self.redis_url and not self.immediate else []
+        if self.db_url.startswith("sqlite:///") and ":memory:" not in self.db_url:
+            files.append(Path(self.db_url[len("sqlite:///") :]))
+        for path in files:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

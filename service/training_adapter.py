@@ -47,6 +47,33 @@ if TYPE_CHECKING:
 log = logging.getLogger("gongkai.training")
 
 BASELINE = ("baseline@1", "baseline")
+# A model version is a folder name in the registry: letters, digits, `.`, `_`, `-` (no `/`, no `..`)
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_VERSION_RE = re.compile(VERSION_PATTERN)
+_PATH_RE = re.compile(r"(?:/[^\s'\":,()\[\]<>]+)+")
+MESSAGE_CHARS = 300
+
+
+def check_version(name: Any, what: str = "version") -> str:
+    """`name` if it is a valid model version name, else ValueError (a message safe to show)."""
+    if not isinstance(name, str) or not _VERSION_RE.fullmatch(name) or ".." in name:
+        shown = repr(name)[:60]
+        raise ValueError(
+            f"{what} {shown} is not a model version name: letters, digits, '.', '_', '-', at most 100, no '..' "
+            "(模型版本名只能包含字母、数字、点、下划线和连字符)"
+        )
+    return name
+
+
+def public_message(text: str) -> str:
+    """An error for a training run's record: no traceback, no server paths (a path → its last part)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Traceback", "File ", "^", "~")) and not ln.startswith("During ")]
+    last = lines[-1] if lines else ""
+    last = _PATH_RE.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], last)
+    return last[:MESSAGE_CHARS]
+
+
 EXTENSIONS = {"txt": "txt", "md": "md", "html": "html", "docx": "docx", "pdf": "pdf", "image": "png"}
 # a training log line: "epoch 2: loss 0.1234  val anchor F1 0.9876 ..."
 EPOCH_LINE = re.compile(r"^epoch (\d+): loss ([0-9.eE+-]+)\s+val anchor F1 ([0-9.eE+-]+)")
@@ -236,6 +263,17 @@ def _run_logged(cmd: list[str], timeout_s: float, on_line) -> tuple[int, list[st
 
 
 def run_training(svc: Service, run_id: int) -> TrainingOutcome:
+    """Train a run; its outcome's message never carries a traceback or a server path (logged instead)."""
+    try:
+        return _run_training(svc, run_id)
+    except Exception as exc:
+        log.exception("training run %s failed", run_id)
+        return TrainingOutcome(
+            error_code="training_failed", error_message=f"{type(exc).__name__}: {public_message(str(exc))}"
+        )
+
+
+def _run_training(svc: Service, run_id: int) -> TrainingOutcome:
     registry = _training_modules()
     with svc.db.session() as s:
         run = s.get(TrainingRun, run_id)
@@ -252,6 +290,12 @@ def run_training(svc: Service, run_id: int) -> TrainingOutcome:
         models_dir = writable_models_dir(svc.settings)
     except ModelsDirReadOnly as exc:
         return TrainingOutcome(error_code="models_dir_read_only", error_message=str(exc))
+    for key in ("version", "base_version"):  # checked when the run was created; a run stored before is checked here
+        if params.get(key) is not None:
+            try:
+                check_version(params[key], key)
+            except ValueError as exc:
+                return TrainingOutcome(error_code="invalid_version", error_message=str(exc))
     try:
         split = split_documents(docs, svc.settings.training_holdout_share, svc.settings.training_min_documents)
     except ValueError as exc:
@@ -262,11 +306,16 @@ def run_training(svc: Service, run_id: int) -> TrainingOutcome:
     except (registry.ModelNotFound, registry.ModelIntegrityError) as exc:
         return TrainingOutcome(
             error_code="training_unavailable",
-            error_message=f"training unavailable: no base model version to fine-tune ({exc.message}; "
+            error_message=f"training unavailable: no base model version to fine-tune ({public_message(exc.message)}; "
             "train one with `gongkai train --version ...`, or pass params.base_version)",
         )
     base = base or base_folder.name
-    version = str(params.get("version") or f"{base}-ft{run_id}-{utcnow():%Y%m%d%H%M%S}")
+    try:
+        version = check_version(params.get("version") or f"{base}-ft{run_id}-{utcnow():%Y%m%d%H%M%S}")
+    except ValueError as exc:
+        return TrainingOutcome(error_code="invalid_version", error_message=str(exc))
+    if (models_dir / version).resolve().parent != models_dir.resolve():
+        return TrainingOutcome(error_code="invalid_version", error_message=f"version {version!r} is outside the registry")
     epochs = int(params.get("epochs", 3))
     metrics: dict[str, Any] = {"base_version": base, "split": split}
     started = time.monotonic()
@@ -318,16 +367,20 @@ def run_training(svc: Service, run_id: int) -> TrainingOutcome:
             _set_progress(svc, run_id, progress)
 
         code, tail = _run_logged(cmd, float(params.get("timeout_s", 7200)), on_line)
-        if code != 0:
+        if code != 0:  # the output goes to the log; the run's record gets its last message (no traceback, no paths)
+            output = "\n".join(tail)
+            log.warning("training run %s: gongkai train exited %s:\n%s", run_id, code, output)
             _set_progress(svc, run_id, {**progress, "stage": "failed"})
             return TrainingOutcome(
                 metrics=metrics,
                 error_code="training_failed",
-                error_message=f"gongkai train exited {code}: " + " | ".join(tail[-5:]),
+                error_message=f"gongkai train exited {code}: {public_message(output)}",
             )
         card_path = models_dir / version / "card.json"
         if not card_path.is_file():
-            return TrainingOutcome(metrics=metrics, error_code="training_failed", error_message=f"no model card at {card_path}")
+            return TrainingOutcome(
+                metrics=metrics, error_code="training_failed", error_message=f"no model card for version {version}"
+            )
         progress.update(stage="comparing", elapsed_s=round(time.monotonic() - started, 1), eta_s=None)
         _set_progress(svc, run_id, progress)
         candidate = AUTO_PREFIX + str((models_dir / version).resolve())
@@ -348,8 +401,8 @@ def compare_on(test_dir: Path, candidate: str, active: str, timeout_s: float) ->
     cmd = [sys.executable, "-m", "service.training_eval", str(test_dir), candidate, active]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"verdict": "unknown", "error": " | ".join(tail)}
+        log.warning("comparison of %s failed:\n%s", candidate, proc.stderr or proc.stdout)
+        return {"verdict": "unknown", "error": public_message(proc.stderr or proc.stdout or "")}
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     cand, act = got["candidate"], got["active"]
     verdict = "better" if cand["wrong"] < act["wrong"] else "worse" if cand["wrong"] > act["wrong"] else "equal"

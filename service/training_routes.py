@@ -23,6 +23,12 @@ def start_training(request: Request, s: SessionDep, who: Admin, body: TrainingRu
     """A training job on the verified documents (or `document_ids`), split by document into train,
     validation and test sets; refused at once when there are too few documents to split."""
     settings = svc_of(request).settings
+    for key in ("version", "base_version"):  # a folder name in the model registry: never a path
+        if body.params.get(key) is not None:
+            try:
+                training_adapter.check_version(body.params[key], key)
+            except ValueError as exc:
+                raise ApiError(422, "invalid_version", str(exc), {"pattern": training_adapter.VERSION_PATTERN}) from None
     if training_adapter.available():
         docs = training_adapter.trainable_documents(s, body.document_ids or None)
         need = settings.training_min_documents

@@ -9,6 +9,7 @@ characters, at most 255 characters) and never part of a path; originals live und
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -35,6 +36,21 @@ FLUSH_BYTES = 1024 * 1024  # spool writes are batched and done off the event loo
 NAME_LIMIT = 255
 _FILENAME_STAR = re.compile(rb"filename\*\s*=\s*([^;]+)", re.I)
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})  # controls, bidi/zero-width, unpaired…
+
+
+def clean_text(text: str, limit: int = 300) -> str:
+    """Display text from a document (an agency name) as file names are cleaned: NFC, no control,
+    bidi-override or zero-width characters, runs of spaces as one, at most `limit` characters."""
+    text = " ".join(unicodedata.normalize("NFC", text).split())  # tabs, odd spaces → one space
+    return "".join(ch for ch in text if unicodedata.category(ch) not in _UNSAFE_CATEGORIES).strip()[:limit]
+
+
+def clean_report(payload: dict[str, Any]) -> dict[str, Any]:
+    """The extraction payload with its report's text fields (agency, …) cleaned for display."""
+    report = payload.get("report")
+    if isinstance(report, dict):
+        payload["report"] = {k: clean_text(v) if isinstance(v, str) else v for k, v in report.items()}
+    return payload
 
 
 def clean_filename(raw: str | bytes | None) -> str:
@@ -367,21 +383,65 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+EVICT_AFTER_S = 1.0  # an upload younger than this is never judged slow when a newcomer needs its slot
+
+
+@dataclass
+class _Flight:
+    """One upload request being received: when it started, what has arrived, whether it was stopped."""
+
+    started: float
+    received: int = 0
+    evicted: asyncio.Event = field(default_factory=asyncio.Event)
+    refused: bool = False  # its body was refused as too slow (408): the slot is already given back
+    released: bool = False
+    complete: bool = False  # its whole body arrived: it is being stored, never stopped as slow
+
+    def rate(self, now: float) -> float:
+        return self.received / max(now - self.started, 1e-6)
+
+
 class UploadGate:
     """ASGI middleware: at most `max_concurrent_uploads` upload requests at once; one more is answered
     429 with Retry-After before any other work (no authentication, no parsing), and its small body is
-    drained so the client reads the answer. Counted here for the whole request, body included."""
+    drained so the client reads the answer. Counted here for the whole request, body included.
+
+    Slow clients cannot hold the slots: a body that sends nothing for `upload_idle_timeout_s`, or arrives
+    slower than `upload_min_bytes_per_s` once `upload_rate_grace_s` have passed, is refused (408
+    `upload_too_slow`, connection closed); and when every slot is taken, the slowest upload below that
+    rate (older than EVICT_AFTER_S) is stopped at once and its slot goes to the newcomer."""
 
     def __init__(self, app, settings: Settings, stats: UploadStats) -> None:
         self.app = app
         self.settings = settings
         self.stats = stats
+        self.flights: list[_Flight] = []
+
+    def _evict_one(self) -> bool:
+        now = time.monotonic()
+        floor = self.settings.upload_min_bytes_per_s
+        slow = [
+            f for f in self.flights
+            if not f.released and not f.complete and now - f.started >= EVICT_AFTER_S and f.rate(now) < floor
+        ]  # fmt: skip
+        if not slow:
+            return False
+        victim = min(slow, key=lambda f: f.rate(now))
+        self._release(victim)
+        victim.evicted.set()
+        self.stats.evicted_slow += 1
+        return True
+
+    def _release(self, flight: _Flight) -> None:
+        if not flight.released:
+            flight.released = True
+            self.stats.in_flight -= 1
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != "/v1/documents":
             await self.app(scope, receive, send)
             return
-        if self.stats.in_flight >= self.settings.max_concurrent_uploads:
+        if self.stats.in_flight >= self.settings.max_concurrent_uploads and not self._evict_one():
             self.stats.rejected_busy += 1
             headers = dict(scope.get("headers") or [])
             drained = b"100-continue" in headers.get(b"expect", b"").lower() or await drain(receive, 1024 * 1024, 1.0)
@@ -392,11 +452,65 @@ class UploadGate:
                 [(b"retry-after", b"1")] + ([] if drained else [(b"connection", b"close")]),
             )
             return
+        flight = _Flight(time.monotonic())
+        self.flights.append(flight)
         self.stats.in_flight += 1
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, self._guarded(flight, receive), send)
         finally:
-            self.stats.in_flight -= 1
+            self.flights.remove(flight)
+            self._release(flight)
+
+    def _guarded(self, flight: _Flight, receive):
+        st = self.settings
+
+        def too_slow(why: str) -> ApiError:
+            flight.refused = True
+            self._release(flight)  # the slot is free now, before the answer is even sent
+            self.stats.rejected_slow += 1
+            return ApiError(408, "upload_too_slow", why, headers={"Connection": "close"})
+
+        async def guarded_receive():
+            if flight.refused or flight.evicted.is_set():
+                return {"type": "http.disconnect"}  # nothing more is read from it (a drain stops at once)
+            recv = asyncio.ensure_future(receive())
+            stop = asyncio.ensure_future(flight.evicted.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {recv, stop}, timeout=st.upload_idle_timeout_s, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                stop.cancel()
+            if recv not in done:
+                recv.cancel()
+                if flight.evicted.is_set():
+                    flight.refused = True
+                    self.stats.rejected_slow += 1
+                    raise ApiError(
+                        408,
+                        "upload_too_slow",
+                        f"the upload arrived slower than {st.upload_min_bytes_per_s:,} bytes/s while every upload "
+                        "slot was taken; it was stopped for another",
+                        headers={"Connection": "close"},
+                    )
+                raise too_slow(f"the upload sent nothing for {st.upload_idle_timeout_s:g} s")
+            message = recv.result()
+            if message["type"] == "http.request":
+                flight.received += len(message.get("body", b""))
+                flight.complete = not message.get("more_body", False)
+                now = time.monotonic()
+                if (
+                    message.get("more_body", False)
+                    and now - flight.started > st.upload_rate_grace_s
+                    and flight.rate(now) < st.upload_min_bytes_per_s
+                ):
+                    raise too_slow(
+                        f"the upload arrives at {flight.rate(now):,.0f} bytes/s; the minimum is "
+                        f"{st.upload_min_bytes_per_s:,} bytes/s"
+                    )
+            return message
+
+        return guarded_receive
 
 
 async def _send_json(send, status: int, payload: dict, extra: list[tuple[bytes, bytes]]) -> None:
@@ -422,3 +536,5 @@ class UploadStats:
     accepted: int = 0
     rejected_busy: int = 0
     rejected_queue_full: int = 0
+    rejected_slow: int = 0  # bodies refused as too slow or idle (408 upload_too_slow)
+    evicted_slow: int = 0  # of them, stopped to give their slot to a newcomer

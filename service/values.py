@@ -4,7 +4,8 @@ statutory type before anything is stored.
 Counts are whole numbers, never negative (format 2019's 本年增/减 column, `signed_count`, may be
 negative); amounts (万元) are non-negative decimals with at most `AMOUNT_DECIMALS` places (to the
 元). Every refusal says why in Chinese, with the English beside it (`CellValueError`), and names a
-`reason` a client can act on.
+`reason` a client can act on. Every way a value enters (POST …/correct, POST /labeled) goes through
+`validate_cell_value`: the one validator.
 """
 
 from __future__ import annotations
@@ -20,11 +21,24 @@ from extraction.schema import layout
 AMOUNT_DECIMALS = 4
 # No disclosure report prints a count or an amount (万元) this large: a slip of the keyboard.
 MAX_CELL_VALUE = 100_000_000
+# A typed value longer than this is no figure: refused before any parsing, and not echoed back whole.
+MAX_VALUE_CHARS = 64
+# What an error message repeats of the value it refuses.
+ECHO_CHARS = 40
 # What a person types for a cell the report leaves blank (null in the result).
 BLANK_MARKS = frozenset({"-", "—", "－", "–", "/", "null", "无"})
 
 Reason = Literal[
-    "empty", "not_a_number", "not_finite", "negative", "not_whole", "too_precise", "too_large", "unknown_cell"
+    "empty",
+    "wrong_type",
+    "too_long",
+    "not_a_number",
+    "not_finite",
+    "negative",
+    "not_whole",
+    "too_precise",
+    "too_large",
+    "unknown_cell",
 ]
 
 
@@ -47,12 +61,14 @@ def cell_kind(fmt: str, variants: Iterable[str], cell_id: str) -> str:
     return lay.cells[cell_id].kind
 
 
-def validate_cell_value(
-    fmt: str, variants: Iterable[str], cell_id: str, raw: Any, *, empty_is_blank: bool = False
-) -> int | float | None:
+def validate_cell_value(fmt: str, variants: Iterable[str], cell_id: str, raw: Any) -> int | float | None:
     """`raw` as the cell's value (int for counts, int or float for amounts, None for a blank cell), or
-    CellValueError. JSON null and the blank marks (`-`, `—`, …) mean a blank cell; an empty string is
-    refused (an Enter on an empty field is a slip, not a reading) unless `empty_is_blank`."""
+    CellValueError. JSON null and the blank marks (`-`, `—`, …) mean a blank cell; an empty (or
+    all-space) string is refused (an Enter on an empty field is a slip, not a reading). Refused too:
+    anything but a number, a string or null (true/false, lists, objects: `wrong_type`); strings over
+    MAX_VALUE_CHARS (`too_long`); NaN and ±Infinity, also as text or as JSON's 1e400 (`not_finite`);
+    beyond ±MAX_CELL_VALUE (`too_large`); negative but in a signed column, 本年增/减 (`negative`);
+    a count that is not whole (`not_whole`); an amount with more than AMOUNT_DECIMALS places."""
     try:
         kind = cell_kind(fmt, variants, cell_id)
     except KeyError:
@@ -61,15 +77,20 @@ def validate_cell_value(
         return None
     if isinstance(raw, bool):
         raise CellValueError(
-            cell_id, "not_a_number", "请输入数字，而不是是/否", "a cell value is a number (or null), not true/false"
+            cell_id, "wrong_type", "请输入数字，而不是是/否", "a cell value is a number (or null), not true/false"
+        )
+    if isinstance(raw, str) and len(raw) > MAX_VALUE_CHARS:  # before any normalizing of a huge string
+        raise CellValueError(
+            cell_id,
+            "too_long",
+            f"数值过长（超过 {MAX_VALUE_CHARS} 个字符）：{_short(raw)}",
+            f"a value of over {MAX_VALUE_CHARS} characters is no figure: {_short(raw)}",
         )
     if isinstance(raw, str):
         text = unicodedata.normalize("NFKC", raw).strip()  # full-width digits and signs
         if text in BLANK_MARKS:
             return None
         if not text:
-            if empty_is_blank:
-                return None
             raise CellValueError(
                 cell_id,
                 "empty",
@@ -80,7 +101,9 @@ def validate_cell_value(
     elif isinstance(raw, int | float):
         text = repr(raw)
     else:
-        raise CellValueError(cell_id, "not_a_number", "请输入数字", f"{type(raw).__name__} is not a number")
+        raise CellValueError(
+            cell_id, "wrong_type", "请输入数字（或留空）", f"a cell value is a number or null, not {type(raw).__name__}"
+        )
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -119,8 +142,18 @@ def validate_cell_value(
 
 
 def _short(raw: Any) -> str:
-    text = str(raw)
-    return text if len(text) <= 40 else text[:40] + "…"
+    """At most ECHO_CHARS of the refused value: an error never echoes a request's content whole."""
+    text = str(raw)[: ECHO_CHARS + 1]
+    return text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…"
 
 
-__all__ = ["AMOUNT_DECIMALS", "BLANK_MARKS", "MAX_CELL_VALUE", "CellValueError", "cell_kind", "validate_cell_value"]
+__all__ = [
+    "AMOUNT_DECIMALS",
+    "BLANK_MARKS",
+    "ECHO_CHARS",
+    "MAX_CELL_VALUE",
+    "MAX_VALUE_CHARS",
+    "CellValueError",
+    "cell_kind",
+    "validate_cell_value",
+]

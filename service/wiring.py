@@ -156,9 +156,11 @@ def _recent_first_use(db: Database) -> bool:
 
 
 def _write_id_file(store: Path, store_id: str) -> None:
-    store.mkdir(parents=True, exist_ok=True)
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)  # made here at first use: private, like the data folder
     tmp = store / f".{STORE_ID_FILE}.{os.getpid()}"
-    tmp.write_text(store_id + "\n", encoding="utf-8")
+    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # private, as every file of the store
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(store_id + "\n")
     os.replace(tmp, store / STORE_ID_FILE)
 
 

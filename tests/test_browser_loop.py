@@ -142,6 +142,14 @@ def test_the_whole_loop_by_keyboard_without_cjk_fonts(server, browser, digital_p
         (ARTIFACTS / "failure-console.txt").write_text("\n".join(str(x) for x in logs), encoding="utf-8")
         raise
     assert git_status() == status, "the loop wrote into the source checkout"
+    # the whole loop ran under the UI's Content-Security-Policy (no inline script or style attribute),
+    # with the token kept for the tab only (issue 18)
+    blocked = [e for e in browser.get_log("browser") if "Content Security Policy" in str(e.get("message", ""))]
+    assert not blocked, blocked
+    assert browser.execute_script("return [localStorage.getItem('gk_token'), !!sessionStorage.getItem('gk_token')]") == [
+        None,
+        True,
+    ]
 
 
 def loop(server, d, digital_pdf) -> None:

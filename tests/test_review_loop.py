@@ -55,7 +55,9 @@ INVALID = [
     ("spaces", "applications.new.natural_person", "   ", "empty"),
     ("not_finite", "applications.new.natural_person", "NaN", "not_finite"),
     ("infinite_number", "applications.new.natural_person", "Infinity", "not_finite"),
-    ("boolean", "applications.new.natural_person", True, "not_a_number"),
+    ("boolean", "applications.new.natural_person", True, "wrong_type"),
+    ("list", "applications.new.natural_person", [1], "wrong_type"),
+    ("too_long", "applications.new.natural_person", "1" * 65, "too_long"),
     ("negative_amount", "proactive.fees.amount", "-0.5", "negative"),
     ("amount_too_precise", "proactive.fees.amount", "1.234567", "too_precise"),
     ("fractional_json_number", "appeals.review.upheld", 2.5, "not_whole"),
@@ -105,7 +107,11 @@ def test_the_values_module_alone():
     with pytest.raises(CellValueError) as exc:
         validate_cell_value("2021", (), "nope.x.y", 1)
     assert exc.value.reason == "unknown_cell"
-    assert validate_cell_value("2021", (), "applications.new.total", "", empty_is_blank=True) is None
+    # one policy for every way a value enters: '' is a slip (refused), '-' or null a blank cell
+    with pytest.raises(CellValueError) as exc:
+        validate_cell_value("2021", (), "applications.new.total", "")
+    assert exc.value.reason == "empty"
+    assert validate_cell_value("2021", (), "applications.new.total", "-") is None
 
 
 def test_labeled_import_uses_the_same_checks(api: Api):
@@ -119,6 +125,12 @@ def test_labeled_import_uses_the_same_checks(api: Api):
     assert rec["status"] == "rejected" and rec["error"]["code"] == "bad_value"
     assert rec["error"]["detail"]["cells"][0]["reason"] == "not_whole"
     assert audit(api, doc_id) == []
+    # '' is refused on import as on a correction; '-' is a blank cell
+    cid = "applications.new.natural_person"
+    r = api.post("/v1/labeled", who="reviewer", json={"records": [{"document_id": doc_id, "cells": {cid: ""}}]}).json()
+    assert r["records"][0]["error"]["detail"]["cells"][0]["reason"] == "empty"
+    r = api.post("/v1/labeled", who="reviewer", json={"records": [{"document_id": doc_id, "cells": {cid: "-"}}]}).json()
+    assert r["records"][0]["status"] == "imported" and value_of(api, doc_id, cid) is None
 
 
 # --------------------------------------------------------------------------------------------

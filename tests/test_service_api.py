@@ -87,12 +87,14 @@ def test_same_bytes_twice_are_one_document(api: Api):
     again = upload_one(api, SEEDS[0])
     assert again["document_id"] == first["document_id"] and again["duplicate"] is True
     assert again["job_id"] == first["job_id"]
-    # another submitter sending the same bytes gets the same document, and may now read it
+    # another submitter sending the same bytes gets a document of their own (tests/test_security_limits.py:
+    # nothing of the first one's is readable); the original is stored once
     assert api.get(f"/v1/documents/{first['document_id']}", who="other").status_code == 404
     theirs = upload_one(api, SEEDS[0], who="other")
-    assert theirs["document_id"] == first["document_id"]
-    assert api.get(f"/v1/documents/{first['document_id']}", who="other").status_code == 200
-    assert api.get("/v1/documents", who="reviewer").json()["total"] == 1
+    assert theirs["document_id"] != first["document_id"] and theirs["duplicate"] is False
+    assert api.get(f"/v1/documents/{first['document_id']}", who="other").status_code == 404
+    assert api.get("/v1/documents", who="reviewer").json()["total"] == 2
+    assert len(list(api.svc.store.digests())) == 1
 
 
 def test_idempotency_key(api: Api):

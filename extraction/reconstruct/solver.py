@@ -23,6 +23,9 @@ from extraction.schema import Constraint
 
 Value = int | float | None
 MAX_CANDIDATES = 20_000
+# Digits before the point of one figure: amounts (万元, glued runs cut at 16) and counts stay far below
+# it; a longer run is bad input (a 3,000-digit run once overflowed float() in the solver).
+MAX_FIGURE_DIGITS = 16
 BEAM = 4_000
 STEP_WORK = 60_000  # states × readings expanded per segment, at most
 VIOLATION = 1000.0
@@ -52,6 +55,8 @@ class Segment:
 
 def parse_number(text: str, kind: str, unit: str | None = None) -> Value:
     s = text.replace(",", "")
+    if sum(ch.isdigit() for ch in s.partition(".")[0]) > MAX_FIGURE_DIGITS:
+        return None  # no statutory figure is this long: unreadable (the cell goes to review), not a crash
     try:
         value: int | float = float(s) if "." in s else int(s)
     except ValueError:

@@ -1,4 +1,4 @@
-// gongkai review UI: plain JS, no build step. The token is kept in localStorage and sent as a
+// gongkai review UI: plain JS, no build step. The token is kept in sessionStorage (this tab only) and sent as a
 // Bearer header (never in a URL, so it never reaches an access log). Keyboard first: every action
 // has a key, every cell of the report is reachable without a mouse.
 "use strict";
@@ -19,7 +19,7 @@ const ROLE = { submitter: "提交者", reviewer: "审核员", admin: "管理员"
 const $ = (sel, el = document) => el.querySelector(sel);
 const $$ = (sel, el = document) => [...el.querySelectorAll(sel)];
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const token = () => localStorage.getItem("gk_token") || "";
+const token = () => sessionStorage.getItem("gk_token") || "";
 const pct = (x) => (x === undefined || x === null ? "—" : (x * 100).toFixed(2) + "%");
 const secs = (s) => (s === undefined || s === null ? "—" : s >= 60 ? Math.floor(s / 60) + " 分 " + Math.round(s % 60) + " 秒" : Math.round(s) + " 秒");
 
@@ -35,7 +35,7 @@ async function api(path, opts = {}) {
   const headers = Object.assign({ Authorization: "Bearer " + token() }, opts.headers || {});
   if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
   const r = await fetch(path, Object.assign({}, opts, { headers }));
-  if (r.status === 401) { localStorage.removeItem("gk_token"); route(); throw new ApiFailure(401, { error: { message: "未登录" } }); }
+  if (r.status === 401) { sessionStorage.removeItem("gk_token"); route(); throw new ApiFailure(401, { error: { message: "未登录" } }); }
   if (!r.ok) {
     let body = null;
     try { body = await r.json(); } catch (e) { /* not JSON */ }
@@ -95,7 +95,7 @@ function renderLogin(error) {
   $("#token").focus();
   $("#login").onsubmit = async (e) => {
     e.preventDefault();
-    localStorage.setItem("gk_token", $("#token").value.trim());
+    sessionStorage.setItem("gk_token", $("#token").value.trim());
     try { await getJSON("/v1/me"); goHome(); } catch (err) { renderLogin("令牌无效：" + err.message); }
   };
 }
@@ -703,7 +703,7 @@ async function route() {
 }
 // Setting a new hash fires hashchange (which routes); routing again here would render twice.
 function goHome() { if (location.hash === "#/") route(); else location.hash = "#/"; }
-$("#logout").onclick = () => { localStorage.removeItem("gk_token"); goHome(); };
+$("#logout").onclick = () => { sessionStorage.removeItem("gk_token"); goHome(); };
 window.addEventListener("hashchange", route);
 window.addEventListener("resize", () => { if (S.result) applyZoom(); });
 route();
