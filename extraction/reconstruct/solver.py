@@ -136,6 +136,8 @@ def split_runs(
     With `cap`, the cells must add up to exactly `cap` (partial sums above it are cut)."""
     if limit <= 0:
         return []
+    if sum(ch.isdigit() for t in runs for ch in t.text) > n * MAX_FIGURE_DIGITS:
+        return []  # no cutting makes n figures a report can print (an absurd run: the row goes to review)
     if sum(len(t.text) for t in runs) == n and all(t.text.isdigit() for t in runs):
         return _one_digit_cells(runs, n, kinds, checks, max_violations, cap)
     if cap is None and max_violations == 0 and _total_rule_at_end(checks, n, kinds, runs):
