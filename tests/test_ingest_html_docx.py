@@ -71,8 +71,8 @@ def test_html_table_spans_and_blanks():
         (True, ["自然人", "法人或其他组织", "总计"]),
         # rowspan: 总计 is not repeated; its place in the row below is a trailing blank
         (True, ["商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他", ""]),
-        # nbsp, —, / and - are blanks; inner blank cells are kept
-        (True, ["一、本年新收政府信息公开申请数量", "5", "0", "", "", "", "", "5"]),
+        # nbsp and / are blanks; inner blank cells are kept; a dash is kept (the tokenizer's printed 0)
+        (True, ["一、本年新收政府信息公开申请数量", "5", "0", "", "—", "", "-", "5"]),
         (True, ["三、本年度办理结果", "（一）予以公开", "3", "0", "0", "0", "0", "0", "3"]),
         (True, ["（三）不予公开", "1.属于国家秘密", "0", "0", "0", "0", "0", "0", "0"]),
         # the group labels span down: leading in this row, dropped; an empty colspan=2 cell after
@@ -80,6 +80,33 @@ def test_html_table_spans_and_blanks():
         (True, ["2.其他法律行政法规禁止公开", "1", "", "", "0", "0", "0", "1"]),
         (False, ["四、政府信息公开行政复议、行政诉讼情况"]),
     ]
+
+
+def _seed_after_proactive() -> tuple[str, str]:
+    """The first seed report from table 三 on, as preformatted text (the tables the HTML leaves out)."""
+    from tests.conftest import DATASETS
+
+    text = (DATASETS / "seeds" / "000_2c6b076056c5acac.txt").read_text(encoding="utf-8")
+    head = text[: text.index("二、主动公开政府信息情况")]
+    tail = text[text.index("三、收到和处理政府信息公开申请情况") :]
+    return "<pre>" + head + "</pre>", "<pre>" + tail + "</pre>"
+
+
+def test_a_dash_in_an_html_or_docx_cell_is_a_printed_zero_as_in_text(pipeline):
+    # one meaning of a dash on every input kind: the tokenizer reads a dash alone in a figure cell as 0
+    head, tail = _seed_after_proactive()
+    html = (
+        "<html><body>" + head + "<h2>二、主动公开政府信息情况</h2><table>"
+        "<tr><td>信息内容</td><td>本年制发件数</td><td>本年废止件数</td><td>现行有效件数</td></tr>"
+        "<tr><td>规章</td><td>2</td><td>—</td><td>9</td></tr>"
+        "<tr><td>行政规范性文件</td><td>-</td><td>/</td><td>4</td></tr></table>"
+        + tail
+        + "</body></html>"
+    )
+    result = pipeline.extract(html.encode("utf-8"), "report.html")
+    assert result.cells["proactive.rules.repealed"].value == 0
+    assert result.cells["proactive.normative_documents.issued"].value == 0
+    assert result.cells["proactive.normative_documents.repealed"].value is None  # "/" is a blank cell
 
 
 def test_html_rowspan_inside_a_row_is_a_blank_not_a_repeat():
@@ -238,8 +265,8 @@ def test_docx_merged_cells():
         (True, ["三、本年度办理结果", "02", "03", "04"]),
         # paragraphs of a cell joined with "" between CJK characters
         (True, ["（三）不予公开", "1.属于国家秘密", "12", "13", "14"]),
-        # the vMerge continuation of the leading label is dropped; "—" is blank
-        (True, ["21", "9", "", "24"]),
+        # the vMerge continuation of the leading label is dropped; "—" is kept (the tokenizer's 0)
+        (True, ["21", "9", "—", "24"]),
         # the vMerge continuation of "9" is an empty field in place; inner blank kept
         (True, ["31", "", "", "34"]),
         (False, ["四、政府信息公开行政复议、行政诉讼情况"]),

@@ -42,8 +42,15 @@ def base_model(tmp_path_factory) -> tuple[Path, str] | None:
 
 @pytest.fixture
 def e2e_api(tmp_path: Path, db_url: str, base_model) -> Iterator[Api]:
-    """The in-process worker of `gongkai serve` (SQLite queue), with the tiny model's registry."""
-    extra = {"models_dir": base_model[0]} if base_model else {}
+    """The in-process worker of `gongkai serve` (SQLite queue), with a copy of the tiny model's registry
+    (each test's own: an activation writes the registry of its models folder)."""
+    import shutil
+
+    extra = {}
+    if base_model:
+        models = tmp_path / "models"
+        shutil.copytree(base_model[0], models)
+        extra = {"models_dir": models}
     yield from make_api(tmp_path / "data", db_url, immediate=False, **extra)
 
 

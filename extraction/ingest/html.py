@@ -44,8 +44,9 @@ _WS = re.compile(r"\s+")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 # Tabs between two words on one source line: cell delimiters of a text table pasted into HTML.
 _TAB_DELIM = re.compile(r"(?<=\S)[^\S\r\n\t]*\t[^\S\r\n]*(?=\S)")
-# A cell holding only one of these is blank (the tokenizer decides what a blank means).
-BLANK_CELL = frozenset({"", "-", "—", "–", "―", "－", "/", "／", "\\", "——", "--", "−"})
+# A cell holding only one of these is blank. A dash alone is not: it is kept, and the tokenizer reads
+# it as a printed 0, as on every other input kind (extraction.layout.tokenize).
+BLANK_CELL = frozenset({"", "/", "／", "\\"})
 MAX_SPAN = 64  # an empty cell's colspan/gridSpan beyond this is clamped when expanded to blanks
 
 
