@@ -5,6 +5,8 @@ Each is a `GongkaiError`, so a job stores `code` on its document and an upload i
 
 from __future__ import annotations
 
+import re
+
 from extraction.errors import GongkaiError, InputError
 from extraction.errors import TimeLimitExceeded as TimeLimitExceeded  # the extractor's own budget, and the kill
 
@@ -52,3 +54,17 @@ SERVICE_ERRORS: tuple[type[GongkaiError], ...] = (
     OriginalMissing,
     OriginalCorrupt,
 )
+
+
+_PATH_RE = re.compile(r"(?:/[^\s'\":,()\[\]<>]+)+")
+MESSAGE_CHARS = 300
+
+
+def public_message(text: str) -> str:
+    """An error as it may be shown to a user and stored on a job or a run: no traceback, no server
+    paths (a path → its last part), at most MESSAGE_CHARS characters."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Traceback", "File ", "^", "~")) and not ln.startswith("During ")]
+    last = lines[-1] if lines else ""
+    last = _PATH_RE.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], last)
+    return last[:MESSAGE_CHARS]

@@ -27,6 +27,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.db import Document, Job, ModelVersion, PageCheckpoint, Result, TrainingRun, utcnow
+from service.errors import public_message
 
 if TYPE_CHECKING:
     from service.core import Service
@@ -196,6 +197,8 @@ def _retry_later(
 
 
 def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: int | None = None) -> None:
+    if code == "internal_error":  # a defect's text: the log has it whole; the job keeps no paths or traceback
+        message = public_message(message)
     with svc.db.session() as s:
         res = s.execute(
             update(Job)

@@ -38,6 +38,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db import Document, ModelVersion, TrainingRun, utcnow
+from service.errors import public_message
 from service.extract_task import AUTO_PREFIX, MODEL_PREFIX
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ BASELINE = ("baseline@1", "baseline")
 # A model version is a folder name in the registry: letters, digits, `.`, `_`, `-` (no `/`, no `..`)
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 _VERSION_RE = re.compile(VERSION_PATTERN)
-_PATH_RE = re.compile(r"(?:/[^\s'\":,()\[\]<>]+)+")
-MESSAGE_CHARS = 300
 
 
 def check_version(name: Any, what: str = "version") -> str:
@@ -63,15 +62,6 @@ def check_version(name: Any, what: str = "version") -> str:
             "(模型版本名只能包含字母、数字、点、下划线和连字符)"
         )
     return name
-
-
-def public_message(text: str) -> str:
-    """An error for a training run's record: no traceback, no server paths (a path → its last part)."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not ln.startswith(("Traceback", "File ", "^", "~")) and not ln.startswith("During ")]
-    last = lines[-1] if lines else ""
-    last = _PATH_RE.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], last)
-    return last[:MESSAGE_CHARS]
 
 
 EXTENSIONS = {"txt": "txt", "md": "md", "html": "html", "docx": "docx", "pdf": "pdf", "image": "png"}

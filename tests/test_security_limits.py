@@ -389,8 +389,23 @@ def test_training_version_names_are_validated(api: Api, version):
     assert r.status_code == 422
 
 
+def test_a_jobs_internal_error_keeps_no_server_path(api: Api, monkeypatch):
+    # a defect inside an extraction job: the job's record says what failed, without the server's paths
+    from service import jobs
+
+    def broken(svc, job_id, token, heartbeat):
+        raise ValueError("unexpected layout in /srv/gongkai/data/store/ab/cd/original")
+
+    monkeypatch.setattr(jobs, "_extract", broken)
+    r = api.post("/v1/documents", who="submitter", files=[("files", ("r.txt", SEEDS[0].read_bytes(), "text/plain"))])
+    job = api.get(f"/v1/jobs/{r.json()['items'][0]['job_id']}").json()
+    assert job["status"] == "failed" and job["error_code"] == "internal_error", job
+    assert "/srv" not in job["error_message"] and "original" in job["error_message"], job["error_message"]
+
+
 def test_training_errors_carry_no_traceback_nor_path(api: Api, tmp_path: Path):
     from service import training_adapter
+    from service.errors import public_message
 
     stderr = (
         "Traceback (most recent call last):\n"
@@ -398,7 +413,7 @@ def test_training_errors_carry_no_traceback_nor_path(api: Api, tmp_path: Path):
         "    raise SystemExit(bad)\n"
         "FileNotFoundError: [Errno 2] No such file or directory: '/srv/gongkai/data/models/base/model.safetensors'\n"
     )
-    msg = training_adapter.public_message(stderr)
+    msg = public_message(stderr)
     assert "Traceback" not in msg and "/srv" not in msg and "model.safetensors" in msg
     # a run stored with a bad name before the check (or written to the database by hand) fails cleanly
     from service.db import TrainingRun
