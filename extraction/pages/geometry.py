@@ -1069,17 +1069,35 @@ def _merge_words(a: Word, b: Word) -> Word:
 
 
 def _stacked_singles(words: list[Word], th: float) -> set[int]:
-    """ids of one-character words stacked one a line (三、本年度办理结果 printed vertically in a
-    narrow column): a group label's characters, never part of a label beside or above them."""
-    singles = [w for w in words if len(w.text.strip()) == 1]
-    return {
-        id(w)
-        for w in singles
-        if any(
-            o is not w and abs(o.cx - w.cx) < 0.5 * th and 0 < abs(o.cy - w.cy) < TOL.stack_pitch * max(th, w.height)
-            for o in singles
-        )
-    }
+    """ids of short words (one or two characters) stacked one a line, three or more in a column
+    (三、本年度办理结果 printed down a narrow column: "三、" / "本年" / "度办" / "理结" / "果"): a
+    group label's pieces, never part of a label beside or above them."""
+    short = [w for w in words if len(w.text.strip()) <= 2]
+    near: dict[int, list[int]] = {i: [] for i in range(len(short))}
+    for i, w in enumerate(short):
+        for j in range(i + 1, len(short)):
+            o = short[j]
+            aligned = abs(o.cx - w.cx) < 0.5 * th or abs(o.bbox[0] - w.bbox[0]) < 0.5 * th
+            if aligned and 0 < abs(o.cy - w.cy) < TOL.stack_pitch * max(th, w.height):
+                near[i].append(j)
+                near[j].append(i)
+    out: set[int] = set()
+    seen: set[int] = set()
+    for i in range(len(short)):
+        if i in seen:
+            continue
+        chain, todo = [], [i]
+        seen.add(i)
+        while todo:
+            k = todo.pop()
+            chain.append(k)
+            for j in near[k]:
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        if len(chain) >= 3:
+            out.update(id(short[k]) for k in chain)
+    return out
 
 
 def _join_label_words(words: list[Word], th: float) -> list[Word]:
