@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.conftest_service import SCAN_SEED, SEEDS
-from tests.test_browser_review import CHROMEDRIVER, CHROMIUM, free_port, gongkai
+from tests.test_browser_review import CHROMEDRIVER, CHROMIUM, gongkai, serving
 
 ARTIFACTS = Path(os.environ.get("GONGKAI_TEST_ARTIFACTS", ROOT / "out" / "test-artifacts")) / "browser-loop"
 pytestmark = [
@@ -66,28 +66,8 @@ def server(tmp_path: Path):
         check=True, capture_output=True, cwd=ROOT, timeout=900, env=env,
     )  # fmt: skip
     admin = json.loads(gongkai("tokens", "create", "--role", "admin", "--name", "管理员乙", "--json", env=env))["token"]
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "extraction.cli", "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/v1/health", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "gongkai serve did not start"
-            time.sleep(0.3)
-    yield base, admin, tmp_path
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serving(env, tmp_path) as base:
+        yield base, admin, tmp_path
 
 
 @pytest.fixture

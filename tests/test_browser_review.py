@@ -4,6 +4,7 @@ verified. Screenshots go to $GONGKAI_TEST_ARTIFACTS (default out/test-artifacts/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,12 +48,10 @@ def gongkai(*args: str, env: dict) -> str:
     return out.stdout
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    """`gongkai serve` as users run it: a fresh data folder, embedded SQLite, in-process worker."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(GONGKAI_DATA_DIR=str(tmp_path / "data"), GONGKAI_OCR_PAGE_TIMEOUT_S="900", PYTHONUNBUFFERED="1")
-    reviewer = json.loads(gongkai("tokens", "create", "--role", "reviewer", "--name", "审核员甲", "--json", env=env))["token"]
+@contextlib.contextmanager
+def serving(env: dict, tmp_path: Path) -> Iterator[str]:
+    """`gongkai serve` as users run it, on a free port, until the block ends; yields its base URL.
+    Its output goes to tmp_path/serve.log."""
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
@@ -59,21 +59,33 @@ def server(tmp_path: Path):
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/v1/health", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "gongkai serve did not start"
-            time.sleep(0.3)
-    yield base, reviewer, env
-    proc.terminate()
     try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        while True:
+            try:
+                urllib.request.urlopen(base + "/v1/health", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "gongkai serve did not start"
+                time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """`gongkai serve` as users run it: a fresh data folder, embedded SQLite, in-process worker."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(GONGKAI_DATA_DIR=str(tmp_path / "data"), GONGKAI_OCR_PAGE_TIMEOUT_S="900", PYTHONUNBUFFERED="1")
+    reviewer = json.loads(gongkai("tokens", "create", "--role", "reviewer", "--name", "审核员甲", "--json", env=env))["token"]
+    with serving(env, tmp_path) as base:
+        yield base, reviewer, env
     serve_log = (tmp_path / "serve.log").read_text()
     assert reviewer not in serve_log, "a token must never be logged"
 
