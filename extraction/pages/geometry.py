@@ -780,7 +780,7 @@ def _split_row(
         if text and len({round(w.cy / th) for w in text}) > 1:
             blocks = _label_blocks(text, th, [], bands)
             anchors: list[dict] = [{"y": y, "row": None} for y in bands]
-            _assign_row_labels(blocks, anchors, th, 0.35 * th)
+            _assign_row_labels(blocks, anchors, th)
             placed: set[int] = set()
             for i, a in enumerate(anchors):
                 if a["row"] is not None:
@@ -1211,27 +1211,24 @@ def _label_blocks(
 _VALIGN = ("top", "centre", "bottom")
 
 
+def _label_beside(k: int, blocks: list[_LabelBlock], th: float) -> bool:
+    """Whether another label block stands to the right of block k at its height."""
+    b = blocks[k]
+    return any(
+        j != k and o.words and o.x0 >= b.x1 - 0.3 * th and min(o.bottom, b.bottom) - max(o.top, b.top) > 0.3 * th
+        for j, o in enumerate(blocks)
+    )
+
+
 def _row_label_blocks(blocks: list[_LabelBlock], th: float) -> list[int]:
     """The blocks that are row labels: no other label block stands to their right at their height
     (a group label — 三、本年度办理结果 stacked one character a line, （三）不予公开 — has the
     rows' own labels beside it)."""
-    out = []
-    for k, b in enumerate(blocks):
-        if not b.words:
-            continue
-        beside = any(
-            j != k
-            and o.words
-            and o.x0 >= b.x1 - 0.3 * th
-            and min(o.bottom, b.bottom) - max(o.top, b.top) > 0.3 * th
-            for j, o in enumerate(blocks)
-        )
-        if not beside:
-            out.append(k)
+    out = [k for k, b in enumerate(blocks) if b.words and not _label_beside(k, blocks, th)]
     return sorted(out, key=lambda k: blocks[k].top)
 
 
-def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float, pad: float) -> set[int]:
+def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float) -> set[int]:
     """Row-label cells → lines of figures, in one order-keeping match (a dynamic programme).
 
     In a table without row rules, a row's label may wrap over several lines while its figures
@@ -1291,9 +1288,6 @@ def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float
                 for i2 in range(i + 1, n + 1):
                     if units[i2 - 1][0] != units[i][0]:
                         break
-                    if i2 < n and units[i2][0] == units[i][0]:
-                        # ends inside its block: the next cell starts with a cut (charged there)
-                        pass
                     base = c + start_cut
                     if base + costs.label_without_figures < cost[i2][j]:
                         cost[i2][j] = base + costs.label_without_figures
@@ -1321,12 +1315,12 @@ def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float
     assigned: set[int] = set()
     if best is None:
         return assigned
-    pieces: dict[int, int] = {}  # the first piece of each block keeps the block
+    kept: set[int] = set()  # the first piece of each block keeps the block
     for i, i2, matched in best[1]:
         k = units[i][0]
         words = [w for x in range(i, i2) for w in units[x][1]]
-        if k not in pieces:
-            pieces[k] = k
+        if k not in kept:
+            kept.add(k)
             blocks[k].words = words
             target = k
         else:
@@ -1336,39 +1330,6 @@ def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float
             anchors[matched]["row"] = target
             assigned.add(target)
     return assigned
-
-
-def _split_joined_labels(blocks: list[_LabelBlock], anchors: list[dict], assigned: set[int], pad: float) -> None:
-    """A row-label block over two lines of numbers, one of which it left without a label: two
-    rows' labels that the wrap rule joined (the second one's enumerator lost under a seal, so
-    nothing marked its start). Each of its words goes to the nearer line of numbers.
-
-    Only in the row-label column (another row's label overlaps it), so a group label beside
-    several rows is never cut up."""
-    for a in anchors:
-        if a["row"] is not None:
-            continue
-        for k in sorted(assigned):
-            b = blocks[k]
-            owner = next((x for x in anchors if x["row"] == k), None)
-            if owner is None or not b.top - pad <= a["y"] <= b.bottom + pad:
-                continue
-            in_label_column = any(
-                j != k
-                and min(blocks[j].x1, b.x1) - max(blocks[j].x0, b.x0)
-                >= 0.5 * min(blocks[j].x1 - blocks[j].x0, b.x1 - b.x0)
-                for j in assigned
-            )
-            if not in_label_column:
-                continue
-            theirs = [w for w in b.words if abs(w.cy - a["y"]) < abs(w.cy - owner["y"])]
-            if not theirs or len(theirs) == len(b.words):
-                continue
-            b.words = [w for w in b.words if all(w is not t for t in theirs)]
-            blocks.append(_LabelBlock(theirs))
-            a["row"] = len(blocks) - 1
-            assigned.add(a["row"])
-            break
 
 
 def _aligned_table(
@@ -1446,7 +1407,7 @@ def _aligned_table(
     blocks = _label_blocks(label_words, th, hrules, [a["y"] for a in anchors])
     first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
     pad = 0.35 * th
-    assigned = _assign_row_labels(blocks, anchors, th, pad)
+    assigned = _assign_row_labels(blocks, anchors, th)
     row_x0 = [blocks[a["row"]].x0 for a in anchors if a["row"] is not None]
     # a label in the row-label column with no numbers beside it: an enumerated one is a row of
     # blank cells; another is a piece of the label above it that the line spacing cut off
@@ -1501,14 +1462,7 @@ def _aligned_table(
 
         firsts = [a for a in anchors if a["y"] <= g.centre + 0.5 * th and _FIRST_ENUM.match(next_label(a))]
         below = [a for a in anchors if a["y"] > g.bottom]
-        beside = any(
-            blocks[j].words
-            and blocks[j].x0 >= g.x1 - 0.3 * th
-            and min(blocks[j].bottom, g.bottom) - max(blocks[j].top, g.top) > 0.3 * th
-            for j in range(len(blocks))
-            if j != k
-        )
-        if not beside and not any(g.top - pad <= a["y"] <= g.bottom + pad for a in anchors) and below:
+        if not _label_beside(k, blocks, th) and not any(g.top - pad <= a["y"] <= g.bottom + pad for a in anchors) and below:
             # a group label on a line of its own ("（四）无法提供" above its rows, indented less):
             # the rows under it are its group
             target = min(below, key=lambda a: a["y"])
