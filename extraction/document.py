@@ -1,14 +1,21 @@
 """Per-document working state (dataclasses) passed from stage to stage.
 
-ingest fills `lines` (and `pages`); the layout stage fills `tokens` and `anchors`; reconstruct
-fills `cells`; rules fills `checks`. The public, persisted shapes are the pydantic models in
+The stages (`extraction.pipeline.STAGES`) fill it in order: ingest takes `data` and fills `lines`
+for text inputs, or leaves the pages of a PDF or image `pending`; OCR reads the pending pages and
+page reading finishes them into `lines` (and `pages`); tokenize fills `tokens`; metadata `agency`
+and `year`; layout `anchors`, `format` and `token_labels`; reconstruct `cells`; calibrate their
+confidence; rules `checks`. The public, persisted shapes are the pydantic models in
 `extraction.result`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Iterator
+from dataclasses import MISSING, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from extraction.result import CheckResult
 
 BBox = tuple[float, float, float, float]
 
@@ -72,6 +79,11 @@ class Token:
 AnchorKind = Literal["heading", "section", "column", "row", "end"]
 
 
+# The score of an anchor the labeler placed by inference (its label not matched on the page, its
+# place implied by its neighbours): reconstruction treats the cells under it as less sure.
+INFERRED_SCORE = 0.3
+
+
 @dataclass
 class Anchor:
     """A labeled place in the token stream: a statutory row label, a column header, a heading."""
@@ -101,6 +113,43 @@ class CellValue:
 
 
 @dataclass
+class PageItem:
+    """One page of a paged input as ingest opened it, for the OCR stage: its lines when it was read
+    from a text layer (`lines`), its image when it needs OCR (`image`, pixels; `stretch` for pixels
+    that are not square), or the error it failed with (`error`)."""
+
+    info: PageInfo
+    deadline: float
+    lines: list[Line] | None = None
+    image: Any = None  # numpy uint8 array (gray or RGB)
+    stretch: float = 1.0
+    error: Exception | None = None
+
+
+# begin(page number) -> (the page's record, its deadline), or None when the document's time budget
+# ran out (the page is recorded as failed)
+PageBegin = Callable[[int], "tuple[PageInfo, float] | None"]
+
+
+@dataclass
+class PagesRead:
+    """What the OCR stage did with a document's pending pages."""
+
+    ocr_pages: list[int] = field(default_factory=list)  # read by OCR, in order
+    unavailable: Exception | None = None  # the OCR engine could not be loaded (OcrUnavailable)
+
+
+class PendingPages(Protocol):
+    """The pages of a PDF or image that ingest opened but did not read: the OCR stage walks them in
+    printing order (`pages`, one page image in memory at a time), page reading ends with `finish`
+    (the input kind's summary: the document's kind, warnings, and the error when no page was read)."""
+
+    def pages(self, begin: PageBegin) -> Iterator[PageItem]: ...
+
+    def finish(self, state: DocumentState, read: PagesRead) -> None: ...
+
+
+@dataclass
 class DocumentState:
     name: str
     sha256: str
@@ -115,7 +164,30 @@ class DocumentState:
     agency: str | None = None
     year: int | None = None
     cells: dict[str, CellValue] = field(default_factory=dict)
-    checks: list[dict] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # document-level: table_not_found:<key>, row_not_read:<id> …
     labeler: str = ""  # name@version of the labeler that produced the anchors
+    stages: dict[str, str] = field(default_factory=dict)  # stage name -> implementation@version, as run
+    # Between the stages (defaults are class attributes: states pickled before these existed still load)
+    data: bytes | None = None  # the input's bytes, until ingest has read them
+    pending: PendingPages | None = None  # pages ingest opened and the OCR / page reading stages read
+    pages_read: PagesRead | None = None  # what the OCR stage did with the pending pages
+    ocr: str = ""  # name@version of the OCR engine that read pages ("" when none did)
+    calibration: str = ""  # name@version of what calibrated the cells' confidence ("" when nothing did)
+    layout_probs: Any = None  # the layout model's per-token probabilities (numpy), for its calibration
+    layout_moved: set[str] | None = None  # anchors the layout model moved away from the baseline's
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a state pickled (training's cache) before a field existed gets that field's default
+        for f in fields(self):
+            if f.name not in state:
+                state[f.name] = f.default_factory() if f.default_factory is not MISSING else f.default
+        self.__dict__.update(state)
+
+    @classmethod
+    def for_input(cls, data: bytes, name: str) -> DocumentState:
+        """A state holding only the input, for the pipeline's first stage (ingest)."""
+        import hashlib
+
+        return cls(name=name, sha256=hashlib.sha256(data).hexdigest(), kind="", data=data)

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from extraction.document import DocumentState
-from extraction.layout.tokenize import normalize
+from extraction.text import normalize
 
 _TITLE = re.compile(r"(?P<year>(?:19|20)\d{2})\s*年\s*(?:度)?\s*(?:政府)?信息公开(?:工作)?(?:年度)?报告")
 _PERIOD = re.compile(r"(?:统计期限|统计期间|数据统计)[^。]{0,6}?自?\s*((?:19|20)\d{2})\s*年")

@@ -1,33 +1,56 @@
-"""The extraction pipeline: ingest → ocr → layout → reconstruct → rules, each stage replaceable.
+"""The extraction pipeline: its stages, declared once in `build_stages` and run in order by one loop.
 
-`Pipeline(options).extract(data, name)` returns the spec's output document (`ExtractionResult`).
+    ingest → ocr → pages → tokenize → metadata → layout → reconstruct → calibrate → rules
+
+(`extraction.stages` holds one class per stage.) `Pipeline(options).extract(data, name)` returns
+the spec's output document (`ExtractionResult`), whose `pipeline` record names each stage's
+implementation and version (input kind, OCR engine, labeler, calibration). `process(doc,
+until=...)` stops after a named stage: training, evaluation and the latency measure run the same
+stages on cached documents, never a copy of their order.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Collection
 from pathlib import Path
-from typing import Protocol
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from extraction.document import DocumentState
-from extraction.errors import NotAReport, TablesMissing
 from extraction.ingest import IngestOptions, Ingestor
-from extraction.layout.tokenize import normalize, tokenize
-from extraction.metadata import extract_metadata
 from extraction.reconstruct.assemble import ReconstructOptions, Reconstructor
-from extraction.result import CellResult, CheckResult, ExtractionResult, ReportMeta, SourceMeta, needs_review
-from extraction.rules import RulesOptions, RulesStage
+from extraction.result import CellResult, ExtractionResult, ReportMeta, SourceMeta, needs_review
+from extraction.rules import RulesOptions
+from extraction.rules import RulesStage as RulesChecker
+from extraction.stages import (
+    CalibrateStage,
+    Calibrator,
+    IngestStage,
+    Labeler,
+    LayoutStage,
+    MetadataStage,
+    OcrStage,
+    PageReadingStage,
+    ReconstructStage,
+    RulesStage,
+    Stage,
+    TokenizeStage,
+)
 
-
-class Stage(Protocol):
-    """One pipeline stage: reads and fills the per-document working state."""
-
-    name: str
-    version: str
-
-    def __call__(self, doc: DocumentState) -> None: ...
+StageName = Literal["ingest", "ocr", "pages", "tokenize", "metadata", "layout", "reconstruct", "calibrate", "rules"]
+STAGE_NAMES: tuple[StageName, ...] = (
+    "ingest",
+    "ocr",
+    "pages",
+    "tokenize",
+    "metadata",
+    "layout",
+    "reconstruct",
+    "calibrate",
+    "rules",
+)
 
 
 class PipelineOptions(BaseModel):
@@ -55,55 +78,82 @@ LABELERS = {
 }
 
 
-def load_labeler(spec: str) -> Stage:
+def load_labeler(spec: str) -> Labeler:
     target = LABELERS.get(spec, spec)
     module_name, _, cls_name = target.partition(":")
     if not cls_name:
         raise ValueError(f"labeler {spec!r} is neither a known name ({', '.join(LABELERS)}) nor 'module:Class'")
-    return getattr(importlib.import_module(module_name), cls_name)()
+    labeler: Labeler = getattr(importlib.import_module(module_name), cls_name)()
+    return labeler
+
+
+def build_stages(
+    options: PipelineOptions, ingestor: Ingestor, labeler: Labeler, calibrator: Calibrator | None
+) -> list[Stage]:
+    """The stages, in the order they run: the one place that order is written."""
+    return [
+        IngestStage(ingestor),
+        OcrStage(options.ingest),
+        PageReadingStage(options.ingest),
+        TokenizeStage(),
+        MetadataStage(),
+        LayoutStage(labeler, options.min_rows_found),
+        ReconstructStage(Reconstructor(options.reconstruct)),
+        CalibrateStage(calibrator),
+        RulesStage(RulesChecker(options.rules)),
+    ]
 
 
 class Pipeline:
-    def __init__(self, options: PipelineOptions | None = None, labeler: Stage | None = None) -> None:
+    """`labeler`: a labeler object instead of `options.labeler`'s; `calibrator`: what calibrates the
+    cells' confidence (default: the labeler, when it is a `Calibrator`)."""
+
+    def __init__(
+        self,
+        options: PipelineOptions | None = None,
+        labeler: Labeler | None = None,
+        calibrator: Calibrator | None = None,
+    ) -> None:
         self.options = options or PipelineOptions()
-        self.ingest = Ingestor(self.options.ingest)
+        self.ingest = Ingestor(self.options.ingest)  # also reads a whole input: `pipeline.ingest(data, name)`
         self.labeler = labeler or load_labeler(self.options.labeler)
-        self.reconstruct = Reconstructor(self.options.reconstruct)
-        self.rules = RulesStage(self.options.rules)
+        if calibrator is None and isinstance(self.labeler, Calibrator):
+            calibrator = self.labeler
+        self.stages = build_stages(self.options, self.ingest, self.labeler, calibrator)
+        assert tuple(s.name for s in self.stages) == STAGE_NAMES
+
+    def stage(self, name: StageName) -> Stage:
+        return next(s for s in self.stages if s.name == name)
 
     def extract_path(self, path: str | Path) -> ExtractionResult:
         data, name = self.ingest.read_path(Path(path))
         return self.extract(data, name)
 
     def extract(self, data: bytes, name: str) -> ExtractionResult:
-        doc = self.ingest(data, name)
-        return self.run(doc)
+        return self.run(DocumentState.for_input(data, name))
 
     def run(self, doc: DocumentState) -> ExtractionResult:
-        doc.tokens = tokenize(doc.lines)
-        extract_metadata(doc)
-        self.labeler(doc)
-        rows_found = sum(1 for a in doc.anchors if a.kind == "row")
-        if rows_found < self.options.min_rows_found:
-            text = normalize(" ".join(t.text for t in doc.tokens if t.kind == "text")[:200_000])
-            if "信息公开" not in text or not any(w in text for w in ("报告", "年报")):
-                # a login page or a column index that mentions 信息公开 is not a report either
-                raise NotAReport("the input is not a government information-disclosure annual report")
-            raise TablesMissing(
-                f"the report's statutory tables were not found ({rows_found} row labels recognised)",
-                detail={"rows_found": rows_found},
-            )
-        self.reconstruct(doc)
-        # a labeler that scores cells (the layout model) calibrates their confidence here
-        after = getattr(self.labeler, "after_reconstruct", None)
-        if after is not None:
-            after(doc)
-        self.rules(doc)
-        return self.result(doc)
+        """Every stage the document has not been through, then the result."""
+        return self.result(self.process(doc))
+
+    def process(
+        self, doc: DocumentState, until: StageName | None = None, skip: Collection[StageName] = ()
+    ) -> DocumentState:
+        """Run the stages the document has not been through yet (`doc.stages`), in order, stopping
+        after `until`; the stages in `skip` are passed over (not run, not recorded)."""
+        if until is not None and until not in STAGE_NAMES:
+            raise ValueError(f"no stage {until!r}; the stages are {', '.join(STAGE_NAMES)}")
+        for stage in self.stages:
+            if stage.name not in doc.stages and stage.name not in skip:
+                stage(doc)
+                doc.stages[stage.name] = stage.record(doc)
+            if stage.name == until:
+                break
+        return doc
 
     def result(self, doc: DocumentState) -> ExtractionResult:
         threshold = self.options.review_threshold
-        failing = {cid for c in doc.checks if c["status"] == "failed" and c["severity"] == "error" for cid in c["cells"]}
+        failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
         cells: dict[str, CellResult] = {}
         for cid, cv in doc.cells.items():
             review = needs_review(cv.confidence, cv.flags, cid in failing, threshold)
@@ -133,18 +183,21 @@ class Pipeline:
                 failed_pages=[p.number for p in doc.pages if p.error],
             ),
             cells=cells,
-            checks=[CheckResult.model_construct(**c) for c in doc.checks],
+            checks=list(doc.checks),
             review=review_ids,
             warnings=doc.warnings,
             flags=doc.flags + (["pages_failed"] if any(p.error for p in doc.pages) else []),
-            pipeline={
-                "ingest": f"{doc.kind}@{self.ingest.version}",
-                "layout": doc.labeler,
-                "reconstruct": f"{self.reconstruct.name}@{self.reconstruct.version}",
-                "rules": f"{self.rules.name}@{self.rules.version}",
-            },
+            pipeline=dict(doc.stages),
         )
 
 
 def extract_file(path: str | Path, options: PipelineOptions | None = None) -> ExtractionResult:
     return Pipeline(options).extract_path(path)
+
+
+def model_pipeline(version: str | None = None, options: PipelineOptions | None = None) -> Pipeline:
+    """A Pipeline with the model labeler (of `version`, default the active one) and its calibrated
+    cell confidence."""
+    from extraction.layout.model import ModelLabeler
+
+    return Pipeline(options or PipelineOptions(labeler="model"), labeler=ModelLabeler(version))

@@ -181,16 +181,16 @@ def test_a_check_that_holds_only_through_a_filled_cell_is_inferred_not_passed():
     RulesStage(RulesOptions()).__call__(doc)
     filled = doc.cells["applications.granted.natural_person"]
     assert "filled_by_rule" in filled.flags and filled.confidence < REVIEW_LEVEL
-    by_rule = {c["rule"]: c for c in doc.checks}
-    inferred = [c for c in doc.checks if c["status"] == "inferred"]
+    by_rule = {c.rule: c for c in doc.checks}
+    inferred = [c for c in doc.checks if c.status == "inferred"]
     assert inferred, "a check holding only through the filled cell must say so"
     for c in inferred:
-        assert not c["passed"] and "applications.granted.natural_person" in c["cells"]
+        assert not c.passed and "applications.granted.natural_person" in c.cells
     # the row total still shows the report's inconsistency or the inference: nothing says "passed"
     # for a rule over the filled cell
     for rule, c in by_rule.items():
-        if "applications.granted.natural_person" in c["cells"] and not rule.endswith(".values"):
-            assert c["status"] != "passed", rule
+        if "applications.granted.natural_person" in c.cells and not rule.endswith(".values"):
+            assert c.status != "passed", rule
 
 
 def test_a_failed_warning_lowers_its_cells_confidence(baseline_pipeline):

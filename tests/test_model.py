@@ -17,9 +17,9 @@ from extraction.layout.features import (
     window_boxes,
     windows,
 )
-from extraction.layout.tokenize import tokenize
 from extraction.metadata import extract_metadata
 from extraction.pipeline import LABELERS, Pipeline
+from extraction.tokenize import tokenize
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = sorted((ROOT / "datasets" / "seeds").glob("*.txt"))
@@ -204,7 +204,7 @@ def test_cell_features_name_the_one_misread_figure_the_sums_point_at():
 
 @pytest.mark.slow
 def test_shipped_model_loads_and_extracts():
-    from extraction.layout.model import model_pipeline
+    from extraction.pipeline import model_pipeline
 
     pipe = model_pipeline()
     for path in SEEDS[:2]:
@@ -242,8 +242,8 @@ def test_auto_labeler_uses_the_model_on_ocr_pages_only(tmp_path):
     calibrated = []
     model = labeler.model_labeler()
     model.calibrate = lambda doc: calibrated.append(doc)  # type: ignore[method-assign]
-    labeler.after_reconstruct(text)
-    labeler.after_reconstruct(scanned)
+    labeler.calibrate(text)
+    labeler.calibrate(scanned)
     assert calibrated == [scanned]
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from extraction.document import Field, Line
-from extraction.layout.tokenize import OCR_DASH_ZERO_CONFIDENCE, tokenize
+from extraction.tokenize import OCR_DASH_ZERO_CONFIDENCE, tokenize
 from tests.test_generator import gd  # noqa: F401  (imports gongkai_datasets, installed or not)
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from extraction.document import Field, Line
 from extraction.ingest.image import missed_glyph_boxes
-from extraction.layout.tokenize import tokenize
 from extraction.ocr.base import OcrToken
 from extraction.ocr.prep import split_seal, stretch_contrast
 from extraction.pages.geometry import UNREAD_CONFIDENCE, Word, as_figure, erase_lines, layout_page
+from extraction.tokenize import tokenize
 
 cv2 = pytest.importorskip("cv2")
 

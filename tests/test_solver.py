@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from extraction.ingest.text import split_lines
-from extraction.layout.tokenize import tokenize
 from extraction.reconstruct.solver import Segment, inside_checks, readings, split_runs
 from extraction.schema import hard_constraints, layout
+from extraction.tokenize import tokenize
 
 
 def _tokens(text: str):
@@ -147,13 +147,12 @@ def _score(segments, hard, choice):
 def test_a_blank_cell_read_off_a_scan_goes_to_review():
     """On OCR'd pages an empty cell and a figure OCR missed look alike: a cell read as blank gets
     `unread_blank_confidence` (below the review threshold); from a text layer it keeps its own."""
-    from gongkai_datasets.generate import generate_one
-
     from extraction.document import PageInfo
     from extraction.ingest import Ingestor
     from extraction.layout.baseline import BaselineLabeler
     from extraction.metadata import extract_metadata
     from extraction.reconstruct.assemble import ReconstructOptions, Reconstructor
+    from gongkai_datasets.generate import generate_one
 
     g = generate_one(9, 5, flatteners=("tabs",), blank_rate=1.0, violation_rate=0.0)
     blanks = {cid for cid, v in g.truth["cells"].items() if v is None}

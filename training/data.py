@@ -28,10 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from extraction.document import DocumentState, Token
-from extraction.layout.baseline import BaselineLabeler
-from extraction.layout.tokenize import tokenize
-from extraction.metadata import extract_metadata
-from extraction.reconstruct.assemble import Reconstructor
+from extraction.pipeline import Pipeline, PipelineOptions
 from extraction.schema import layout
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
 from extraction.schema.model import split_cell_id
@@ -187,15 +184,21 @@ def time_limit(seconds: float):
 STAGE_TIMEOUT_S = 20.0
 
 
+def baseline_pipeline() -> Pipeline:
+    """The pipeline with the baseline labeler and no "tables present?" check (min_rows_found 0): a
+    training document is labeled and reconstructed whatever the baseline finds in it."""
+    return Pipeline(PipelineOptions(labeler="baseline", min_rows_found=0))
+
+
 def baseline_run(doc: DocumentState) -> DocumentState:
-    """Tokenize, label with the baseline and reconstruct a copy of an ingested state."""
+    """A copy of an ingested state through the pipeline's stages up to reconstruction (tokenize,
+    metadata, the baseline labeler, reconstruct)."""
     d = copy.deepcopy(doc)
-    d.tokens = tokenize(d.lines)
-    extract_metadata(d)
-    BaselineLabeler()(d)
+    pipeline = baseline_pipeline()
+    pipeline.process(d, until="layout")
     try:
         with time_limit(STAGE_TIMEOUT_S):
-            Reconstructor()(d)
+            pipeline.process(d, until="reconstruct")
     except Exception:
         d.cells = {}
     return d

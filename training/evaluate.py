@@ -1,7 +1,8 @@
 """Evaluation and calibration of the layout model on cached or labeled examples.
 
-- `run_example`: one example through ingest-free extraction (tokenize → labeler → reconstruct →
-  [calibration] → rules), returning the cells, the review set and the truth comparison.
+- `run_example`: one cached example (ingested) through the pipeline's remaining stages (tokenize →
+  metadata → layout with the given labeler → reconstruct → [calibrate] → rules), returning the
+  cells, the review set and the truth comparison.
 - `compare`: cell accuracy of several labelers per flattening and per input kind (text / pdf / scan).
 - `fit_calibrator`: logistic regression over `CELL_FEATURES` + isotonic map (scikit-learn), fitted on
   held-out examples run with the model labeler.
@@ -22,10 +23,7 @@ import numpy as np
 from extraction.document import DocumentState
 from extraction.errors import GongkaiError
 from extraction.layout.model import CELL_FEATURES, REVIEW_BELOW, Calibrator, ModelLabeler, cell_features
-from extraction.layout.tokenize import tokenize
-from extraction.metadata import extract_metadata
-from extraction.reconstruct.assemble import Reconstructor
-from extraction.rules import RulesStage
+from extraction.pipeline import Pipeline
 from training.data import STAGE_TIMEOUT_S, Example, _same, time_limit
 
 INPUT_KINDS = {"digital_pdf": "pdf", "scanned_pdf": "scan", "image": "scan"}
@@ -53,19 +51,14 @@ def run_example(ex: Example, labeler: Any, calibrate: bool = True, features: boo
     """Extract one cached example with `labeler`; compare with its truth."""
     doc: DocumentState = copy.deepcopy(ex.doc)
     truth = ex.truth["cells"]
+    pipeline = Pipeline(labeler=labeler)
     t0 = time.perf_counter()
     try:
-        doc.tokens = tokenize(doc.lines)
-        extract_metadata(doc)
-        labeler(doc)
-        if sum(1 for a in doc.anchors if a.kind == "row") < 4:
-            raise GongkaiError("tables not found")
+        pipeline.process(doc, until="layout")  # a document without tables raises here
         with time_limit(STAGE_TIMEOUT_S):
-            Reconstructor()(doc)
+            pipeline.process(doc, until="reconstruct")
         feats = cell_features(doc)[1] if features else None
-        if calibrate and hasattr(labeler, "calibrate"):
-            labeler.calibrate(doc)
-        RulesStage()(doc)
+        pipeline.process(doc, skip=() if calibrate else ("calibrate",))
     except (GongkaiError, TimeoutError) as exc:
         code = exc.code if isinstance(exc, GongkaiError) else "timeout"
         return CellOutcome(ex.id, ex.flattener, len(truth), list(truth), error=code, seconds=time.perf_counter() - t0)
@@ -74,7 +67,7 @@ def run_example(ex: Example, labeler: Any, calibrate: bool = True, features: boo
     # cells the extraction gives that the truth does not have (another format): wrong as well
     for cid in doc.cells:
         correct.setdefault(cid, False)
-    failing = {cid for c in doc.checks if c["status"] == "failed" and c["severity"] == "error" for cid in c["cells"]}
+    failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
     return CellOutcome(
         ex.id,
         ex.flattener,

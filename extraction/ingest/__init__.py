@@ -8,7 +8,7 @@ from pathlib import Path
 from extraction.document import DocumentState
 from extraction.errors import InputNotFound, InputTooLarge, UnsupportedInput
 from extraction.ingest.base import IngestBackend, IngestOptions
-from extraction.ingest.hanzi import simplify_document
+from extraction.ingest.paged import finish_lines, read_all
 from extraction.ingest.sniff import sniff
 
 # kind -> "module:Class"; imported lazily so text inputs never load PDF/OCR libraries.
@@ -59,7 +59,10 @@ class Ingestor:
             )
         return path.read_bytes(), path.name
 
-    def __call__(self, data: bytes, name: str) -> DocumentState:
+    def open(self, data: bytes, name: str) -> DocumentState:
+        """The pipeline's ingest stage: the input's kind from its bytes, its limits checked, and its
+        backend run. Text inputs come back read (lines); a PDF or image comes back with its pages
+        pending, for the OCR and page-reading stages (`extraction.ingest.paged`)."""
         if len(data) > self.options.max_bytes:
             raise InputTooLarge(
                 f"the input is {len(data):,} bytes; the limit is {self.options.max_bytes:,}",
@@ -75,15 +78,18 @@ class Ingestor:
         backend = self._backends.get(kind)
         if backend is None:
             backend = self._backends[kind] = load_backend(kind)
-        state = backend(data, name, self.options)
-        fields = sum(len(line.fields) for line in state.lines)
-        if fields > self.options.max_fields:
-            raise InputTooLarge(
-                f"the input holds {fields:,} cells and lines of text; the limit is {self.options.max_fields:,} "
-                f"(a report has a few thousand)",
-                detail={"fields": fields, "limit": self.options.max_fields},
-            )
-        simplify_document(state)  # a report in traditional characters is read as simplified
+        state = backend.open(data, name, self.options)
+        if state.pending is None:
+            finish_lines(state, self.options)
+        return state
+
+    def __call__(self, data: bytes, name: str) -> DocumentState:
+        """The input read whole: ingest, then OCR and page reading of a paged input's pages (what
+        the pipeline's first three stages do)."""
+        state = self.open(data, name)
+        if state.pending is not None:
+            read_all(state, self.options)
+            finish_lines(state, self.options)
         return state
 
 

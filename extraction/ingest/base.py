@@ -82,7 +82,13 @@ class IngestBackend(ABC):
     kind: str = ""
 
     @abstractmethod
-    def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState: ...
+    def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
+        """The whole input read: lines of every page."""
+
+    def open(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
+        """The input opened for the pipeline: text inputs are read whole; paged inputs (PDF, images)
+        leave their pages `pending` for the OCR and page-reading stages."""
+        return self(data, name, options)
 
     @staticmethod
     def new_state(data: bytes, name: str, kind: str) -> DocumentState:

@@ -45,7 +45,7 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 # Tabs between two words on one source line: cell delimiters of a text table pasted into HTML.
 _TAB_DELIM = re.compile(r"(?<=\S)[^\S\r\n\t]*\t[^\S\r\n]*(?=\S)")
 # A cell holding only one of these is blank. A dash alone is not: it is kept, and the tokenizer reads
-# it as a printed 0, as on every other input kind (extraction.layout.tokenize).
+# it as a printed 0, as on every other input kind (extraction.tokenize).
 BLANK_CELL = frozenset({"", "/", "／", "\\"})
 MAX_SPAN = 64  # an empty cell's colspan/gridSpan beyond this is clamped when expanded to blanks
 

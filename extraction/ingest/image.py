@@ -19,12 +19,13 @@ import io
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from extraction.document import BBox, DocumentState, Line, PageInfo
+from extraction.document import BBox, DocumentState, Line, PageBegin, PageInfo, PageItem, PagesRead
 from extraction.errors import (
     CorruptInput,
     EncryptedInput,
@@ -623,17 +624,18 @@ class PageQueue:
             report_page(info.number)
 
 
-def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
-    """Run `ocr_page` over (page number, loader) pairs, at most `ocr.pages_in_flight` page images in
-    memory at a time (`PageQueue`), recording failures per page. `loader()` returns the page image
-    (or raises), or (image, stretch) for an image whose pixels are not square (`read_page`)."""
-    opts = ocr_options(options)
-    clock = DocumentClock(options)
-    engine: OcrEngine | None = None
-    queue = PageQueue(state, opts, clock)
-    try:
-        for number, loader in pages:
-            started = queue.begin(number)
+class ImagePages:
+    """Pages given as (page number, loader) pairs, in printing order: `loader()` returns the page
+    image (or raises), or (image, stretch) for an image whose pixels are not square (`read_page`)."""
+
+    def __init__(self, pages: Iterable[tuple[int, Callable[[], Any]]], options: IngestOptions, unit: str = "px") -> None:
+        self.source, self.unit = pages, unit
+        self.clock = DocumentClock(options)
+        self.what = "image"
+
+    def pages(self, begin: PageBegin) -> Iterator[PageItem]:
+        for number, loader in self.source:
+            started = begin(number)
             if started is None:
                 continue
             info, deadline = started
@@ -641,24 +643,47 @@ def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = 
                 loaded = loader()
                 image, stretch = loaded if isinstance(loaded, tuple) else (loaded, 1.0)
                 info.height, info.width = float(image.shape[0]), float(image.shape[1])
-                info.unit = unit  # type: ignore[assignment]
-                if engine is None:
-                    engine = load_engine(opts)
+                info.unit = self.unit  # type: ignore[assignment]
             except Exception as exc:  # one bad page must not sink the document
-                queue.add_failed(info, exc)
+                yield PageItem(info, deadline, error=exc)
                 continue
-            queue.add_ocr(info, image, engine, deadline, stretch)
+            yield PageItem(info, deadline, image=image, stretch=stretch)
             del image, loaded
+
+    def finish(self, state: DocumentState, read: PagesRead) -> None:
+        if read.unavailable is not None and all(p.error for p in state.pages):
+            raise read.unavailable
+        if state.pages and all(p.error for p in state.pages):
+            raise all_pages_failed(state.pages, self.what)
+        failed = [p.number for p in state.pages if p.error]
+        if failed:
+            state.warnings.append(f"pages that could not be read: {', '.join(map(str, failed))}")
+
+
+def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
+    """Run `ocr_page` over (page number, loader) pairs (`ImagePages`), at most `ocr.pages_in_flight`
+    page images in memory at a time (`PageQueue`), recording failures per page."""
+    from extraction.ingest.paged import read_pending
+
+    state.pending = ImagePages(pages, options, unit)
+    try:
+        read = read_pending(state, options)
     finally:
-        queue.finish()
-    if queue.unavailable is not None and all(p.error for p in state.pages):
-        raise queue.unavailable
+        state.pending = state.pages_read = None
+    if read.unavailable is not None and all(p.error for p in state.pages):
+        raise read.unavailable
 
 
 class ImageBackend(IngestBackend):
     kind = "image"
 
     def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
+        from extraction.ingest.paged import read_all
+
+        return read_all(self.open(data, name, options), options)
+
+    def open(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
+        """The image checked (size, frames) from its header; its frames are left pending."""
         from PIL import Image, ImageOps, UnidentifiedImageError
 
         max_pixels = options.max_page_pixels()
@@ -723,13 +748,5 @@ class ImageBackend(IngestBackend):
 
             return load
 
-        read_pages(state, ((i + 1, loader(i)) for i in range(frames)), options, unit="px")
-        from extraction.pages.geometry import drop_repeated_headers
-
-        state.lines = drop_repeated_headers(state.lines)
-        if state.pages and all(p.error for p in state.pages):
-            raise all_pages_failed(state.pages, "image")
-        failed = [p.number for p in state.pages if p.error]
-        if failed:
-            state.warnings.append(f"pages that could not be read: {', '.join(map(str, failed))}")
+        state.pending = ImagePages(((i + 1, loader(i)) for i in range(frames)), options, unit="px")
         return state

@@ -42,14 +42,15 @@ import itertools
 import math
 import re
 import zlib
+from collections.abc import Iterator
 
 import numpy as np
 
-from extraction.document import BBox, DocumentState
+from extraction.document import BBox, DocumentState, PageBegin, PageItem, PagesRead
 from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge
 from extraction.ingest.base import IngestBackend, IngestOptions
-from extraction.ingest.image import OCR_MAX_SIDE, DocumentClock, PageQueue, all_pages_failed, ocr_options
-from extraction.ocr.base import OcrEngine, load_engine
+from extraction.ingest.image import OCR_MAX_SIDE, DocumentClock, all_pages_failed, ocr_options
+from extraction.ocr.base import OcrEngine
 
 MAX_PAGE_CHARS = 100_000  # a page with more characters is read up to this many
 MAX_PATH_SEGMENTS = 60_000  # a page with more drawing than this is not searched for ruling lines
@@ -390,13 +391,13 @@ class PdfBackend(IngestBackend):
     kind = "pdf"
 
     def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
-        import pypdfium2.raw as pdfium_raw
+        from extraction.ingest.paged import read_all
 
-        from extraction.pages.geometry import drop_repeated_headers, layout_page, words_from_chars
+        return read_all(self.open(data, name, options), options)
 
-        opts = ocr_options(options)
+    def open(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
+        """The PDF checked and opened (streams, page count); its pages are left pending."""
         clock = DocumentClock(options)
-        max_pixels = options.max_page_pixels()
         if options.max_pdf_stream_bytes:
             check_streams(data, options.max_pdf_stream_bytes)
         pdf = open_pdf(data)
@@ -409,87 +410,103 @@ class PdfBackend(IngestBackend):
                     f"the PDF has {n} pages; the limit is {options.max_pages}",
                     detail={"pages": n, "limit": options.max_pages},
                 )
-            state = self.new_state(data, name, "digital_pdf")
-            engine: OcrEngine | None = None
-            queue = PageQueue(state, opts, clock)
-            text_pages: list[int] = []
-            empty_pages: list[int] = []
-            try:
-                for index in range(n):
-                    number = index + 1
-                    started = queue.begin(number)
-                    if started is None:
-                        continue
-                    info, deadline = started
-                    page = textpage = None
-                    image = None
-                    try:
-                        page = pdf[index]
-                        left, bottom, right, top = page.get_cropbox()
-                        space = PageSpace((left, bottom, right, top), page.get_rotation())
-                        if not (space.width >= 1 and space.height >= 1):
-                            raise CorruptInput(f"the page size {space.width:.0f}×{space.height:.0f} pt is empty")
-                        if not (space.width <= MAX_PAGE_PT and space.height <= MAX_PAGE_PT):
-                            raise InputTooLarge(
-                                f"the page size {space.width:.0f}×{space.height:.0f} pt is absurd (limit {MAX_PAGE_PT} pt a side)"
-                            )
-                        textpage = page.get_textpage()
-                        chars, unmapped = text_chars(textpage, space)
-                        real = text_layer_is_real(chars, unmapped)
-                        if real and _image_coverage(page, space) > 0.6:
-                            # a scan with a thin text header/footer, or an invisible OCR layer of doubtful quality
-                            visible = sum(1 for c, _ in chars if c.strip())
-                            real = visible >= 200
-                        if real:
-                            info.width, info.height, info.unit = space.width, space.height, "pt"
-                            words = words_from_chars(chars)
-                            OcrEngine.check_deadline(deadline)
-                            rules = vector_rules(page, space)
-                            OcrEngine.check_deadline(deadline)
-                            lines = layout_page(words, rules, number)
-                            text_pages.append(number)
-                            queue.add_lines(info, lines)
-                        elif not pdfium_raw.FPDFPage_CountObjects(page.raw) and not pdfium_raw.FPDFPage_GetAnnotCount(
-                            page.raw
-                        ):
-                            info.width, info.height, info.unit = space.width, space.height, "pt"
-                            empty_pages.append(number)  # nothing drawn on it: nothing to render or read
-                            queue.add_lines(info, [])
-                        else:
-                            textpage.close()
-                            textpage = None
-                            check_page_images(page, max_pixels)
-                            OcrEngine.check_deadline(deadline)
-                            image = render_page(page, space, opts.dpi, max_pixels, max_side=OCR_MAX_SIDE)
-                            page.close()
-                            page = None
-                            info.height, info.width = float(image.shape[0]), float(image.shape[1])
-                            info.unit = "px"
-                            if engine is None:
-                                engine = load_engine(opts)
-                    except Exception as exc:  # one bad page must not sink the document
-                        queue.add_failed(info, exc)
-                        continue
-                    finally:
-                        if textpage is not None:
-                            textpage.close()
-                        if page is not None:
-                            page.close()
-                    if image is not None and engine is not None:
-                        # rendering stays on this thread (pdfium is not thread-safe); OCR may overlap
-                        queue.add_ocr(info, image, engine, deadline)
-                        del image
-            finally:
-                queue.finish()
+        except BaseException:
+            pdf.close()
+            raise
+        state = self.new_state(data, name, "digital_pdf")
+        state.pending = PdfPages(pdf, n, options, clock)
+        return state
+
+
+class PdfPages:
+    """The pages of an open PDF, in printing order: each page's text layer read into lines (with its
+    table geometry) when it has a real one, else the page rendered for OCR. Rendering stays on the
+    thread that walks the pages (PDFium is not thread-safe); the PDF is closed when the walk ends."""
+
+    def __init__(self, pdf, n: int, options: IngestOptions, clock: DocumentClock) -> None:
+        self.pdf, self.n, self.options, self.clock = pdf, n, options, clock
+        self.text_pages: list[int] = []
+        self.empty_pages: list[int] = []
+
+    def pages(self, begin: PageBegin) -> Iterator[PageItem]:
+        import pypdfium2.raw as pdfium_raw
+
+        from extraction.pages.geometry import layout_page, words_from_chars
+
+        opts = ocr_options(self.options)
+        max_pixels = self.options.max_page_pixels()
+        pdf = self.pdf
+        try:
+            for index in range(self.n):
+                number = index + 1
+                started = begin(number)
+                if started is None:
+                    continue
+                info, deadline = started
+                page = textpage = None
+                image = None
+                try:
+                    page = pdf[index]
+                    left, bottom, right, top = page.get_cropbox()
+                    space = PageSpace((left, bottom, right, top), page.get_rotation())
+                    if not (space.width >= 1 and space.height >= 1):
+                        raise CorruptInput(f"the page size {space.width:.0f}×{space.height:.0f} pt is empty")
+                    if not (space.width <= MAX_PAGE_PT and space.height <= MAX_PAGE_PT):
+                        raise InputTooLarge(
+                            f"the page size {space.width:.0f}×{space.height:.0f} pt is absurd (limit {MAX_PAGE_PT} pt a side)"
+                        )
+                    textpage = page.get_textpage()
+                    chars, unmapped = text_chars(textpage, space)
+                    real = text_layer_is_real(chars, unmapped)
+                    if real and _image_coverage(page, space) > 0.6:
+                        # a scan with a thin text header/footer, or an invisible OCR layer of doubtful quality
+                        visible = sum(1 for c, _ in chars if c.strip())
+                        real = visible >= 200
+                    if real:
+                        info.width, info.height, info.unit = space.width, space.height, "pt"
+                        words = words_from_chars(chars)
+                        OcrEngine.check_deadline(deadline)
+                        rules = vector_rules(page, space)
+                        OcrEngine.check_deadline(deadline)
+                        lines = layout_page(words, rules, number)
+                        self.text_pages.append(number)
+                        yield PageItem(info, deadline, lines=lines)
+                    elif not pdfium_raw.FPDFPage_CountObjects(page.raw) and not pdfium_raw.FPDFPage_GetAnnotCount(
+                        page.raw
+                    ):
+                        info.width, info.height, info.unit = space.width, space.height, "pt"
+                        self.empty_pages.append(number)  # nothing drawn on it: nothing to render or read
+                        yield PageItem(info, deadline, lines=[])
+                    else:
+                        textpage.close()
+                        textpage = None
+                        check_page_images(page, max_pixels)
+                        OcrEngine.check_deadline(deadline)
+                        image = render_page(page, space, opts.dpi, max_pixels, max_side=OCR_MAX_SIDE)
+                        page.close()
+                        page = None
+                        info.height, info.width = float(image.shape[0]), float(image.shape[1])
+                        info.unit = "px"
+                except Exception as exc:  # one bad page must not sink the document
+                    yield PageItem(info, deadline, error=exc)
+                    continue
+                finally:
+                    if textpage is not None:
+                        textpage.close()
+                    if page is not None:
+                        page.close()
+                if image is not None:
+                    yield PageItem(info, deadline, image=image)
+                    del image
         finally:
             pdf.close()
-        ocr_pages = queue.ocr_pages
-        unavailable = queue.unavailable
-        state.lines = drop_repeated_headers(state.lines)
+
+    def finish(self, state: DocumentState, read: PagesRead) -> None:
+        ocr_pages, text_pages, empty_pages = read.ocr_pages, self.text_pages, self.empty_pages
         failed = [p for p in state.pages if p.error]
         if len(failed) == len(state.pages):
-            if unavailable is not None:
-                raise unavailable
+            if read.unavailable is not None:
+                raise read.unavailable
             raise all_pages_failed(state.pages, "PDF")
         if len(ocr_pages) > len(text_pages):
             state.kind = "scanned_pdf"
@@ -501,7 +518,6 @@ class PdfBackend(IngestBackend):
             state.warnings.append(f"pages that could not be read: {', '.join(str(p.number) for p in failed)}")
         if empty_pages:
             state.warnings.append(f"pages with nothing on them: {_ranges(empty_pages)}")
-        return state
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -519,6 +535,7 @@ def _ranges(numbers: list[int]) -> str:
 __all__ = [
     "PageSpace",
     "PdfBackend",
+    "PdfPages",
     "check_page_images",
     "check_streams",
     "open_pdf",

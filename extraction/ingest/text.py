@@ -11,6 +11,7 @@ import unicodedata
 from extraction.document import DocumentState, Field, Line
 from extraction.errors import EmptyInput, InputTooLarge, UndecodableText, UnsupportedInput
 from extraction.ingest.base import IngestBackend, IngestOptions
+from extraction.text import display_width
 
 _BOMS = [
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -153,18 +154,6 @@ _ALIGNED = re.compile(r"\S(?: {2,}|\u3000+)\S")
 _ALIGNED_PART = re.compile(r"[^ \u3000]+(?: [^ \u3000]+)*")
 
 
-# East Asian Wide and Full-width characters (CJK, Hangul, full-width forms, CJK punctuation).
-_WIDE = re.compile(
-    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
-    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]"
-)
-
-
-def display_width(text: str) -> int:
-    """Columns a string takes in a monospace layout (CJK and full-width characters take two)."""
-    return len(text) + len(_WIDE.findall(text))
-
-
 def _aligned_fields(raw: str) -> list[Field]:
     """A space-aligned line (pdftotext -layout, fixed-width exports): cells are separated by two
     or more spaces, and each keeps its display columns so blank cells can be placed later."""
@@ -294,8 +283,8 @@ def _generic_header_row(line: Line, header: bool = False) -> bool:
 @functools.cache
 def _column_header_keys() -> tuple[frozenset[str], tuple[str, ...]]:
     """The match keys of the statutory column headers (short ones whole, long ones as parts)."""
-    from extraction.layout.anchors import anchor_sequence
     from extraction.schema import FORMATS
+    from extraction.schema.anchors import anchor_sequence
 
     cores = {core for fmt in FORMATS for spec in anchor_sequence(fmt) if spec.kind == "column" for core in spec.cores}
     return frozenset(cores), tuple(c for c in cores if len(c) >= 6)
@@ -305,7 +294,7 @@ def _column_header_row(line: Line) -> bool:
     """A pipe row of statutory column headers only ("| 行政复议 |  |  |  |  | 行政诉讼 |  | …"): the
     empty cells a merged header leaves are no blank figures (they were read as blank values of
     the table's single row of figures, shifting it)."""
-    from extraction.layout.tokenize import match_key, normalize
+    from extraction.text import match_key, normalize
 
     whole, parts = _column_header_keys()
     texts = [f.text.strip() for f in line.fields]
@@ -483,7 +472,7 @@ def _figure_run(lines: list[Line], start: int) -> tuple[list[str], int]:
 def _table_region(lines: list[Line], start: int, pipe: set[int], drop: set[int]) -> list[int]:
     """The pipe rows of the table starting at `start`, also past page footers and generic header
     rows between its parts (a table split at a page)."""
-    from extraction.layout.tokenize import is_footer
+    from extraction.text import is_footer
 
     region: list[int] = []
     k = start

@@ -46,8 +46,9 @@ class AutoLabeler:
         if ocr_read and sum(1 for a in doc.anchors if a.kind == "row") >= self.min_rows:
             self.model_labeler()(doc)
 
-    def after_reconstruct(self, doc: DocumentState) -> None:
-        """The model's calibrated confidence, for the documents the model labeled."""
+    def calibrate(self, doc: DocumentState) -> None:
+        """The model's calibrated confidence, for the documents the model labeled (the pipeline's
+        calibrate stage calls it)."""
         if doc.labeler.startswith("model@"):
             self.model_labeler().calibrate(doc)
 

@@ -17,9 +17,9 @@ from functools import cache
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from extraction.document import Anchor, DocumentState, Token
-from extraction.layout.anchors import AnchorSpec, anchor_sequence, enumerator
+from extraction.document import INFERRED_SCORE, Anchor, DocumentState, Token
 from extraction.schema import FORMATS
+from extraction.schema.anchors import AnchorSpec, anchor_sequence, enumerator
 
 _ENUM = re.compile(r"^(?:\d{1,2}|[一二三四五六七八九十]{1,2})")
 
@@ -230,9 +230,6 @@ def align_candidates(tokens: list[Token], fmt: str, cands: list[Candidate]) -> A
         for i in chain
     ]
     return Alignment(fmt, total, fill_gaps(tokens, specs, anchors))
-
-
-INFERRED_SCORE = 0.3
 
 
 def fill_gaps(tokens: list[Token], specs: tuple[AnchorSpec, ...], anchors: list[Anchor]) -> list[Anchor]:

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from extraction.document import DocumentState, Token
-from extraction.layout.anchors import anchor_sequence
 from extraction.layout.baseline import (
     Alignment,
     Candidate,
@@ -37,7 +36,8 @@ from extraction.layout.baseline import (
     find_candidates,
     likely_formats,
 )
-from extraction.layout.tokenize import normalize
+from extraction.schema.anchors import anchor_sequence
+from extraction.text import normalize
 
 MAX_CHARS = 20
 PAD, UNK = "[PAD]", "[UNK]"

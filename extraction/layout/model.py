@@ -31,7 +31,6 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from extraction.document import DocumentState
-from extraction.layout.anchors import anchor_sequence
 from extraction.layout.baseline import Candidate
 from extraction.layout.features import MAX_CHARS as MAX_CHARS
 from extraction.layout.features import (
@@ -48,6 +47,7 @@ from extraction.layout.features import (
     window_boxes,
     windows,
 )
+from extraction.schema.anchors import anchor_sequence
 
 BIGRAM_BUCKETS = 8192
 TIE_BREAK = 1e-3
@@ -317,14 +317,14 @@ def _repairs(values: dict[str, float | int | None], failing: Any) -> tuple[dict[
 def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     """One feature row per cell of `doc.cells` (after reconstruction), in CELL_FEATURES order."""
     probs: np.ndarray | None = getattr(doc, "layout_probs", None)
-    moved: set[str] = getattr(doc, "layout_moved", set())
+    moved: set[str] = getattr(doc, "layout_moved", None) or set()
     ids = label_index()
     row_token: dict[str, int] = {}
     for a in doc.anchors:
         row_token.setdefault(f"{a.kind}:{a.key}", a.token)
     ocr_read = float(any(p.unit == "px" for p in doc.pages))
-    from extraction.rules import evaluate as check_rules
     from extraction.schema import hard_constraints, layout
+    from extraction.schema.check import evaluate as check_rules
 
     lay = layout(doc.format or "2021", tuple(doc.variants))  # type: ignore[arg-type]
     values = {cid: c.value for cid, c in doc.cells.items()}
@@ -536,10 +536,8 @@ class ModelLabeler:
             labels[a.token] = f"{a.kind}:{a.key}"
         doc.token_labels = labels
         # working data for calibrate(): not part of the persisted state
-        doc.layout_probs = probs  # type: ignore[attr-defined]
-        doc.layout_moved = {  # type: ignore[attr-defined]
-            f"{a.kind}:{a.key}" for a in anchors if base.get((a.kind, a.key)) != a.token
-        }
+        doc.layout_probs = probs
+        doc.layout_moved = {f"{a.kind}:{a.key}" for a in anchors if base.get((a.kind, a.key)) != a.token}
 
     def calibrate(self, doc: DocumentState) -> None:
         """After reconstruction: replace each cell's confidence by the calibrated probability that
@@ -556,17 +554,7 @@ class ModelLabeler:
             cell.confidence = round(float(c), 6)
             if below is not None and cell.confidence < below and "uncertain" not in cell.flags:
                 cell.flags.append("uncertain")  # 6 places keep the tie-breaking order
-
-    # the name a pipeline hook would call (see docs/model.md)
-    after_reconstruct = calibrate
-
-
-def model_pipeline(version: str | None = None, options: Any = None):
-    """A Pipeline with the model labeler and calibrated cell confidence."""
-    from extraction.pipeline import Pipeline, PipelineOptions
-
-    # (the pipeline calls the labeler's `after_reconstruct`: the cells get calibrated confidence)
-    return Pipeline(options or PipelineOptions(labeler="model"), labeler=ModelLabeler(version))
+        doc.calibration = f"{self.name}@{self.version}"
 
 
 __all__ = [
@@ -579,5 +567,4 @@ __all__ = [
     "cell_features",
     "combine",
     "load_active",
-    "model_pipeline",
 ]

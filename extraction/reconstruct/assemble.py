@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from extraction.document import Anchor, CellValue, DocumentState, Token
-from extraction.layout.baseline import INFERRED_SCORE
+from extraction.document import INFERRED_SCORE, Anchor, CellValue, DocumentState, Token
 from extraction.reconstruct.solver import JointSolver, Reading, Segment, dedupe, inside_checks, readings, unary_filter
 from extraction.schema import Layout, hard_constraints, layout
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 
 from pydantic import BaseModel, Field
 
 from extraction.document import CellValue, DocumentState
-from extraction.layout.tokenize import normalize
+from extraction.result import CheckResult
 from extraction.schema import Layout, constraints, layout
+from extraction.schema.check import check_rules, evaluate, fmt_number
+from extraction.text import normalize
 
 
 class RulesOptions(BaseModel):
@@ -42,80 +43,6 @@ class RulesOptions(BaseModel):
 DOUBT_FLAGS = frozenset({"missing", "incomplete", "unread", "filled_by_rule", "corrected_by_rule", "unverified"})
 # Flags of cells whose value a rule supplied: a check that holds only through them is "inferred".
 INFERRED_FLAGS = frozenset({"filled_by_rule", "corrected_by_rule"})
-
-
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
-
-
-def evaluate(
-    values: dict[str, int | float | None], lay: Layout, inferred: Collection[str] = frozenset()
-) -> list[dict]:
-    """Checks of the in-table rules (hard rules 1–5 and the in-table soft rule). `inferred`: cells
-    whose value a rule supplied; a rule that holds with one of them among its cells holds only by
-    inference (status "inferred", not passed): it cannot vouch for the report."""
-    checks: list[dict] = []
-    for c in constraints(lay):
-        lhs = sum(values.get(x) or 0 for x in c.left)
-        rhs = sum(values.get(x) or 0 for x in c.right)
-        holds = c.holds(values)
-        status = "failed" if not holds else "inferred" if any(x in inferred for x in c.cells) else "passed"
-        passed = status == "passed"
-        msg_zh, msg_en = c.message_zh, c.message_en
-        if status == "inferred":
-            msg_zh += "（仅在按规则补全的单元格下成立，待核对）"
-            msg_en += " (holds only through a cell the sums supplied; to be checked)"
-        if not holds:
-            msg_zh += (
-                f"（表中为 {_fmt(lhs)}，按规则应为 {_fmt(rhs)}）"
-                if c.kind == "eq"
-                else f"（{_fmt(lhs)} < {_fmt(rhs)}）"
-            )
-            msg_en += (
-                f" (printed {_fmt(lhs)}, rule gives {_fmt(rhs)})" if c.kind == "eq" else f" ({_fmt(lhs)} < {_fmt(rhs)})"
-            )
-        checks.append(
-            {
-                "rule": c.rule,
-                "severity": c.severity,
-                "passed": passed,
-                "status": status,
-                "cells": list(c.cells),
-                "message": msg_zh,
-                "message_en": msg_en,
-                "expected": float(rhs),
-                "actual": float(lhs),
-            }
-        )
-    # Rule 5: counts are non-negative integers (format 2019's change may be negative); amounts non-negative.
-    for table in lay.tables:
-        bad: list[str] = []
-        for cid in table.cell_ids:
-            v = values.get(cid)
-            if v is None:
-                continue
-            kind = lay.cells[cid].kind
-            if kind == "amount":
-                ok = v >= 0
-            elif kind == "signed_count":
-                ok = float(v).is_integer()
-            else:
-                ok = v >= 0 and float(v).is_integer()
-            if not ok:
-                bad.append(cid)
-        checks.append(
-            {
-                "rule": f"{table.key}.values",
-                "severity": "error",
-                "passed": not bad,
-                "status": "failed" if bad else "passed",
-                "cells": bad or table.cell_ids,
-                "message": "各项数量应为非负整数，金额应为非负数" + (f"（不符合：{'、'.join(bad)}）" if bad else ""),
-                "message_en": "Counts must be non-negative integers and amounts non-negative"
-                + (f" (failing: {', '.join(bad)})" if bad else ""),
-            }
-        )
-    return checks
 
 
 def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptions) -> list[str]:
@@ -190,11 +117,11 @@ _NARRATIVE = [
 ]
 
 
-def narrative_checks(doc: DocumentState, values: dict[str, int | float | None]) -> list[dict]:
+def narrative_checks(doc: DocumentState, values: dict[str, int | float | None]) -> list[CheckResult]:
     """Soft rule: figures stated in the narrative agree with the tables (warnings)."""
     first_table_line = min((doc.tokens[a.token].line for a in doc.anchors), default=0)
     prose = normalize("\n".join(line.text for line in doc.lines[:first_table_line]))
-    checks = []
+    checks: list[CheckResult] = []
     for rule, pattern, cells, zh, en in _NARRATIVE:
         found = [int(m.group(1)) for m in pattern.finditer(prose)]
         if not found or any(c not in values for c in cells):
@@ -203,17 +130,17 @@ def narrative_checks(doc: DocumentState, values: dict[str, int | float | None]) 
         # "10 件/53 条": either figure may be the one the table counts.
         passed = table_value in found or _pair_match(prose, table_value)
         checks.append(
-            {
-                "rule": rule,
-                "severity": "warning",
-                "passed": passed,
-                "status": "passed" if passed else "failed",
-                "cells": list(cells),
-                "message": zh + ("" if passed else f"（正文 {found[0]}，表中 {_fmt(table_value)}）"),
-                "message_en": en + ("" if passed else f" (narrative {found[0]}, table {_fmt(table_value)})"),
-                "expected": float(found[0]),
-                "actual": float(table_value),
-            }
+            CheckResult.model_construct(
+                rule=rule,
+                severity="warning",
+                passed=passed,
+                status="passed" if passed else "failed",
+                cells=list(cells),
+                message=zh + ("" if passed else f"（正文 {found[0]}，表中 {fmt_number(table_value)}）"),
+                message_en=en + ("" if passed else f" (narrative {found[0]}, table {fmt_number(table_value)})"),
+                expected=float(found[0]),
+                actual=float(table_value),
+            )
         )
     return checks
 
@@ -223,7 +150,8 @@ def _pair_match(prose: str, value: float) -> bool:
 
 
 def cross_report_checks(current: dict, previous: dict) -> list[dict]:
-    """Soft rules across two reports of one body: last year's carried-forward and documents in force."""
+    """Soft rules across two reports of one body: last year's carried-forward and documents in force.
+    Works on the results' JSON (`ExtractionResult.to_json_dict()`) and gives checks as JSON."""
     checks: list[dict] = []
     cur, prev = current["cells"], previous["cells"]
     for cid, cell in cur.items():
@@ -241,8 +169,8 @@ def cross_report_checks(current: dict, previous: dict) -> list[dict]:
                 "passed": a == b,
                 "status": "passed" if a == b else "failed",
                 "cells": [cid],
-                "message": f"本年「上年结转」应等于上一年度报告的「结转下年度继续办理」（本年 {_fmt(a)}，上年 {_fmt(b)}）",
-                "message_en": f"This year's carried-over ({_fmt(a)}) should equal last year's carried-forward ({_fmt(b)})",
+                "message": f"本年「上年结转」应等于上一年度报告的「结转下年度继续办理」（本年 {fmt_number(a)}，上年 {fmt_number(b)}）",
+                "message_en": f"This year's carried-over ({fmt_number(a)}) should equal last year's carried-forward ({fmt_number(b)})",
             }
         )
     for row in ("rules", "normative_documents"):
@@ -262,8 +190,8 @@ def cross_report_checks(current: dict, previous: dict) -> list[dict]:
                 "passed": actual == expected,
                 "status": "passed" if actual == expected else "failed",
                 "cells": list(ids.values()),
-                "message": f"现行有效件数应等于上年现行有效加本年制发减本年废止（应为 {_fmt(expected)}，表中 {_fmt(actual)}）",
-                "message_en": f"In force should equal last year's in force + issued − repealed ({_fmt(expected)}, printed {_fmt(actual)})",
+                "message": f"现行有效件数应等于上年现行有效加本年制发减本年废止（应为 {fmt_number(expected)}，表中 {fmt_number(actual)}）",
+                "message_en": f"In force should equal last year's in force + issued − repealed ({fmt_number(expected)}, printed {fmt_number(actual)})",
             }
         )
     return checks
@@ -282,7 +210,7 @@ class RulesStage:
             fill_from_sums(doc.cells, lay, self.options)
         values = {cid: c.value for cid, c in doc.cells.items()}
         inferred = {cid for cid, c in doc.cells.items() if INFERRED_FLAGS.intersection(c.flags)}
-        doc.checks = evaluate(values, lay, inferred)
+        doc.checks = check_rules(values, lay, inferred)
         if self.options.narrative_checks:
             doc.checks.extend(narrative_checks(doc, values))
         self.doubt(doc)
@@ -291,7 +219,7 @@ class RulesStage:
         """The evidence against cells that no confidence may hide: a failed warning lowers its
         cells' confidence, and a cell not read as printed (DOUBT_FLAGS) is never confident."""
         opts = self.options
-        warned = {cid for c in doc.checks if c["severity"] == "warning" and c["status"] == "failed" for cid in c["cells"]}
+        warned = {cid for c in doc.checks if c.severity == "warning" and c.status == "failed" for cid in c.cells}
         for cid, cell in doc.cells.items():
             if cid in warned:
                 cell.confidence = min(cell.confidence, opts.warning_confidence)
@@ -299,3 +227,16 @@ class RulesStage:
                     cell.flags.append("failed_warning")
             if DOUBT_FLAGS.intersection(cell.flags):
                 cell.confidence = min(cell.confidence, opts.doubt_confidence)
+
+
+__all__ = [
+    "DOUBT_FLAGS",
+    "INFERRED_FLAGS",
+    "RulesOptions",
+    "RulesStage",
+    "check_rules",
+    "cross_report_checks",
+    "evaluate",
+    "fill_from_sums",
+    "narrative_checks",
+]
