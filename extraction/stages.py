@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 from extraction.document import DocumentState
 from extraction.errors import NotAReport, TablesMissing
 from extraction.ingest import IngestOptions, Ingestor
-from extraction.ingest.paged import finish_lines, finish_pending, read_pending
+from extraction.ingest.base import finish_lines
 from extraction.metadata import extract_metadata
 from extraction.reconstruct.assemble import Reconstructor
 from extraction.rules import RulesStage as RulesChecker
@@ -90,6 +90,8 @@ class OcrStage:
 
     def __call__(self, doc: DocumentState) -> None:
         if doc.pending is not None:
+            from extraction.ingest.image import read_pending  # (OCR libraries: paged inputs only)
+
             read_pending(doc, self.options)
 
     def record(self, doc: DocumentState) -> str:
@@ -97,7 +99,7 @@ class OcrStage:
 
 
 class PageReadingStage:
-    """The pages of a paged input as one document (`extraction.ingest.paged.finish_pending`):
+    """The pages of a paged input as one document (`extraction.ingest.image.finish_pending`):
     repeated page headers dropped, the kind (digital or scanned PDF) and page warnings, the error
     when no page could be read; then the field limit and the traditional-character check."""
 
@@ -110,6 +112,8 @@ class PageReadingStage:
     def __call__(self, doc: DocumentState) -> None:
         if doc.pending is None:
             return  # a text input (its lines were finished at ingest), or pages read before
+        from extraction.ingest.image import finish_pending
+
         finish_pending(doc)
         finish_lines(doc, self.options)
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from extraction.document import DocumentState
 from extraction.errors import InputNotFound, InputTooLarge, UnsupportedInput
-from extraction.ingest.base import IngestBackend, IngestOptions
-from extraction.ingest.paged import finish_lines, read_all
+from extraction.ingest.base import IngestBackend, IngestOptions, finish_lines
 from extraction.ingest.sniff import sniff
 
 # kind -> "module:Class"; imported lazily so text inputs never load PDF/OCR libraries.
@@ -62,7 +61,7 @@ class Ingestor:
     def open(self, data: bytes, name: str) -> DocumentState:
         """The pipeline's ingest stage: the input's kind from its bytes, its limits checked, and its
         backend run. Text inputs come back read (lines); a PDF or image comes back with its pages
-        pending, for the OCR and page-reading stages (`extraction.ingest.paged`)."""
+        pending, for the OCR and page-reading stages (`extraction.ingest.image.read_pending`)."""
         if len(data) > self.options.max_bytes:
             raise InputTooLarge(
                 f"the input is {len(data):,} bytes; the limit is {self.options.max_bytes:,}",
@@ -88,6 +87,8 @@ class Ingestor:
         the pipeline's first three stages do)."""
         state = self.open(data, name)
         if state.pending is not None:
+            from extraction.ingest.image import read_all  # (PDF and OCR libraries: paged inputs only)
+
             read_all(state, self.options)
             finish_lines(state, self.options)
         return state

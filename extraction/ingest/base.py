@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from pydantic import BaseModel, Field
 
 from extraction.document import DocumentState
+from extraction.errors import InputTooLarge
+from extraction.ingest.hanzi import simplify_document
 from extraction.ocr.base import OcrOptions
 
 
@@ -93,3 +95,16 @@ class IngestBackend(ABC):
     @staticmethod
     def new_state(data: bytes, name: str, kind: str) -> DocumentState:
         return DocumentState(name=name, sha256=hashlib.sha256(data).hexdigest(), kind=kind)
+
+
+def finish_lines(state: DocumentState, options: IngestOptions) -> None:
+    """The document's lines are complete: refuse an absurd number of fields, and read a report in
+    traditional characters as simplified."""
+    fields = sum(len(line.fields) for line in state.lines)
+    if fields > options.max_fields:
+        raise InputTooLarge(
+            f"the input holds {fields:,} cells and lines of text; the limit is {options.max_fields:,} "
+            f"(a report has a few thousand)",
+            detail={"fields": fields, "limit": options.max_fields},
+        )
+    simplify_document(state)  # a report in traditional characters is read as simplified

@@ -624,6 +624,72 @@ class PageQueue:
             report_page(info.number)
 
 
+# ---------------------------------------------------------------------------------------------
+# Pending pages (`extraction.document.PendingPages`): the work of the OCR and page-reading stages.
+# Ingest opens a PDF or image and leaves its pages pending; the OCR stage (`read_pending`) walks
+# them in printing order through a `PageQueue`: a text-layer page's lines pass through, a page
+# image goes to the OCR engine, up to `OcrOptions.pages_in_flight` at once, with its table geometry
+# read while the image is in memory (it is not kept). The page-reading stage (`finish_pending`)
+# then works on the whole document: repeated page headers dropped, the input kind's summary (kind,
+# warnings, the error when no page could be read).
+
+
+def read_pending(state: DocumentState, options: IngestOptions) -> PagesRead:
+    """Read the pending pages in printing order; OCR where a page needs it. Returns (and records on
+    the state) which pages OCR read; the engine's name@version goes to `state.ocr`."""
+    pending = state.pending
+    read = PagesRead()
+    if pending is None:
+        return read
+    opts = ocr_options(options)
+    clock = getattr(pending, "clock", None) or DocumentClock(options)  # started when the input was opened
+    queue = PageQueue(state, opts, clock)
+    engine: OcrEngine | None = None
+    try:
+        for item in pending.pages(queue.begin):
+            if item.error is not None:
+                queue.add_failed(item.info, item.error)
+            elif item.image is not None:
+                if engine is None:
+                    try:
+                        engine = load_engine(opts)
+                    except Exception as exc:  # one bad page must not sink the document
+                        queue.add_failed(item.info, exc)
+                        continue
+                    state.ocr = engine.label
+                queue.add_ocr(item.info, item.image, engine, item.deadline, item.stretch)
+                del item
+            else:
+                queue.add_lines(item.info, item.lines or [])
+    finally:
+        queue.finish()
+    read.ocr_pages, read.unavailable = queue.ocr_pages, queue.unavailable
+    state.pages_read = read
+    return read
+
+
+def finish_pending(state: DocumentState) -> None:
+    """Page reading over the whole document once its pages are read: repeated page headers
+    dropped, then the input kind's summary (see the module doc)."""
+    from extraction.pages.geometry import drop_repeated_headers
+
+    pending = state.pending
+    if pending is None:
+        return
+    state.lines = drop_repeated_headers(state.lines)
+    read = state.pages_read or PagesRead()
+    state.pending = state.pages_read = None
+    pending.finish(state, read)
+
+
+def read_all(state: DocumentState, options: IngestOptions) -> DocumentState:
+    """OCR and page reading in one call, for the pending pages of a state that a backend opened
+    (`finish_lines` is the caller's: `Ingestor` runs it). What a backend's `__call__` returns."""
+    if state.pending is not None:
+        read_pending(state, options)
+        finish_pending(state)
+    return state
+
 class ImagePages:
     """Pages given as (page number, loader) pairs, in printing order: `loader()` returns the page
     image (or raises), or (image, stretch) for an image whose pixels are not square (`read_page`)."""
@@ -663,8 +729,6 @@ class ImagePages:
 def read_pages(state: DocumentState, pages, options: IngestOptions, unit: str = "px") -> None:
     """Run `ocr_page` over (page number, loader) pairs (`ImagePages`), at most `ocr.pages_in_flight`
     page images in memory at a time (`PageQueue`), recording failures per page."""
-    from extraction.ingest.paged import read_pending
-
     state.pending = ImagePages(pages, options, unit)
     try:
         read = read_pending(state, options)
@@ -678,8 +742,6 @@ class ImageBackend(IngestBackend):
     kind = "image"
 
     def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
-        from extraction.ingest.paged import read_all
-
         return read_all(self.open(data, name, options), options)
 
     def open(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:

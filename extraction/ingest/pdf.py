@@ -49,7 +49,7 @@ import numpy as np
 from extraction.document import BBox, DocumentState, PageBegin, PageItem, PagesRead
 from extraction.errors import CorruptInput, EncryptedInput, InputTooLarge
 from extraction.ingest.base import IngestBackend, IngestOptions
-from extraction.ingest.image import OCR_MAX_SIDE, DocumentClock, all_pages_failed, ocr_options
+from extraction.ingest.image import OCR_MAX_SIDE, DocumentClock, all_pages_failed, ocr_options, read_all
 from extraction.ocr.base import OcrEngine
 
 MAX_PAGE_CHARS = 100_000  # a page with more characters is read up to this many
@@ -391,8 +391,6 @@ class PdfBackend(IngestBackend):
     kind = "pdf"
 
     def __call__(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
-        from extraction.ingest.paged import read_all
-
         return read_all(self.open(data, name, options), options)
 
     def open(self, data: bytes, name: str, options: IngestOptions) -> DocumentState:
