@@ -14,9 +14,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Collection
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, field_validator
 
 from extraction.document import DocumentState
 from extraction.ingest import IngestOptions, Ingestor
@@ -53,13 +53,66 @@ STAGE_NAMES: tuple[StageName, ...] = (
 )
 
 
+class AutoLabelerOptions(BaseModel):
+    """The layout model on OCR'd documents, where it measures better; the baseline elsewhere."""
+
+    kind: Literal["auto"] = "auto"
+    version: str | None = Field(
+        default=None, description="The model's registry version or folder (default: the registry's active one)"
+    )
+
+
+class BaselineLabelerOptions(BaseModel):
+    """Deterministic label matching."""
+
+    kind: Literal["baseline"] = "baseline"
+
+
+class ModelLabelerOptions(BaseModel):
+    """The layout model on every document."""
+
+    kind: Literal["model"] = "model"
+    version: str | None = Field(
+        default=None, description="The model's registry version or folder (default: the registry's active one)"
+    )
+
+
+class CustomLabelerOptions(BaseModel):
+    """Another labeler, by import path."""
+
+    kind: Literal["custom"] = "custom"
+    target: str = Field(description="'module:Class' of a labeler (called with no arguments)")
+
+
+LabelerOptions = Annotated[
+    AutoLabelerOptions | BaselineLabelerOptions | ModelLabelerOptions | CustomLabelerOptions,
+    Field(discriminator="kind"),
+]
+
+
+def labeler_spec(spec: str) -> dict[str, str | None]:
+    """A labeler written as a string, as the CLI's --labeler and older options take it: 'auto',
+    'baseline', 'model', 'auto:<version or folder>', 'model:<version or folder>', or 'module:Class'."""
+    if spec in ("auto", "baseline", "model"):
+        return {"kind": spec}
+    for kind in ("auto", "model"):
+        if spec.startswith(kind + ":"):
+            return {"kind": kind, "version": spec[len(kind) + 1 :] or None}
+    return {"kind": "custom", "target": spec}
+
+
 class PipelineOptions(BaseModel):
-    ingest: IngestOptions = Field(default_factory=IngestOptions, description="Limits and parsing of inputs")
-    labeler: str = Field(
-        default="auto",
-        description="Layout labeler: 'auto' (the layout model on OCR'd documents, where it measures better; the "
-        "baseline elsewhere), 'baseline' (deterministic label matching), 'model' (the layout model always) or "
-        "'module:Class' of another labeler",
+    """Every stage's options, passed whole (and as JSON: `model_dump()` / `model_validate()`)."""
+
+    ingest: IngestOptions = Field(
+        default_factory=IngestOptions, description="Limits and parsing of inputs; `ingest.ocr`: the OCR stage's"
+    )
+    labeler: LabelerOptions = Field(
+        default_factory=AutoLabelerOptions,
+        description="Layout labeler, by kind: 'auto' (the layout model on OCR'd documents, where it measures "
+        "better; the baseline elsewhere), 'baseline' (deterministic label matching), 'model' (the layout model "
+        "always), each model kind with the model `version`; or 'custom' with a 'module:Class' `target`. A "
+        "string is read as `labeler_spec` reads it",
     )
     reconstruct: ReconstructOptions = Field(default_factory=ReconstructOptions)
     rules: RulesOptions = Field(default_factory=RulesOptions)
@@ -70,6 +123,11 @@ class PipelineOptions(BaseModel):
         default=4, description="Fewer statutory row labels than this: the input holds no tables (TablesMissing)"
     )
 
+    @field_validator("labeler", mode="before")
+    @classmethod
+    def _labeler_string(cls, value: Any) -> Any:
+        return labeler_spec(value) if isinstance(value, str) else value
+
 
 LABELERS = {
     "auto": "extraction.layout.auto:AutoLabeler",
@@ -78,13 +136,25 @@ LABELERS = {
 }
 
 
-def load_labeler(spec: str) -> Labeler:
-    target = LABELERS.get(spec, spec)
-    module_name, _, cls_name = target.partition(":")
-    if not cls_name:
-        raise ValueError(f"labeler {spec!r} is neither a known name ({', '.join(LABELERS)}) nor 'module:Class'")
-    labeler: Labeler = getattr(importlib.import_module(module_name), cls_name)()
-    return labeler
+def load_labeler(spec: LabelerOptions | str) -> Labeler:
+    """The labeler the options name (a string as `labeler_spec` reads it)."""
+    if isinstance(spec, str):
+        spec = TypeAdapter(LabelerOptions).validate_python(labeler_spec(spec))
+    if isinstance(spec, CustomLabelerOptions):
+        module_name, _, cls_name = spec.target.partition(":")
+        if not cls_name:
+            raise ValueError(
+                f"labeler {spec.target!r} is neither a known name ({', '.join(LABELERS)}) nor 'module:Class'"
+            )
+        custom: Labeler = getattr(importlib.import_module(module_name), cls_name)()
+        return custom
+    module_name, _, cls_name = LABELERS[spec.kind].partition(":")
+    factory = getattr(importlib.import_module(module_name), cls_name)
+    if isinstance(spec, AutoLabelerOptions | ModelLabelerOptions):
+        labeler: Labeler = factory(spec.version)
+        return labeler
+    baseline: Labeler = factory()
+    return baseline
 
 
 def build_stages(
@@ -198,6 +268,5 @@ def extract_file(path: str | Path, options: PipelineOptions | None = None) -> Ex
 def model_pipeline(version: str | None = None, options: PipelineOptions | None = None) -> Pipeline:
     """A Pipeline with the model labeler (of `version`, default the active one) and its calibrated
     cell confidence."""
-    from extraction.layout.model import ModelLabeler
-
-    return Pipeline(options or PipelineOptions(labeler="model"), labeler=ModelLabeler(version))
+    options = options or PipelineOptions()
+    return Pipeline(options.model_copy(update={"labeler": ModelLabelerOptions(version=version)}))

@@ -221,7 +221,7 @@ def test_auto_labeler_uses_the_model_on_ocr_pages_only(tmp_path):
     from extraction.layout.auto import AutoLabeler
     from extraction.reconstruct.assemble import Reconstructor
 
-    assert Pipeline().options.labeler == "auto"
+    assert Pipeline().options.labeler.kind == "auto"
     labeler = AutoLabeler()
     text = _doc(SEEDS[0])
     labeler(text)

@@ -75,7 +75,7 @@ class IngestOptions(BaseModel):
 
     def max_page_pixels(self) -> int:
         """The page pixel limit: max_megapixels_per_page, and OCR's own max_image_pixels when lower."""
-        return min(int(self.max_megapixels_per_page * 1_000_000), self.ocr.max_image_pixels)
+        return min(int(self.max_megapixels_per_page * 1_000_000), self.ocr.limits.max_image_pixels)
 
 
 class IngestBackend(ABC):

@@ -90,10 +90,10 @@ def ocr_scale(gray: np.ndarray, options: OcrOptions, stretch: float = 1.0) -> tu
         scale = OCR_MIN_SIDE / side
     elif side > OCR_MAX_SIDE:
         scale = OCR_MAX_SIDE / side
-    if options.min_text_height_px and side <= OCR_MAX_SIDE:
+    if options.page.min_text_height_px and side <= OCR_MAX_SIDE:
         text = glyph_height(gray) * sy  # in square pixels
-        if text * scale < options.min_text_height_px:
-            scale = min(options.min_text_height_px / max(text, 1.0), options.max_upscale, OCR_MAX_SIDE / side)
+        if text * scale < options.page.min_text_height_px:
+            scale = min(options.page.min_text_height_px / max(text, 1.0), options.page.max_upscale, OCR_MAX_SIDE / side)
             scale = max(scale, 1.0)
     return round(sx * scale, 4), round(sy * scale, 4)
 
@@ -156,21 +156,21 @@ def read_page(
     clean = erase_lines(prepared.image, text_height)
     tokens = engine(clean, page, deadline=deadline)
     tries, turns = 0, ()
-    if options.orientation:
+    if options.page.orientation:
         turns = _turns_to_try(prepared.image, tokens, options)
         if turns:
             tokens, tries = _read_turned(engine, prepared, tokens, turns, text_height, page, options, deadline)
             if prepared.quarter:
                 text_height = glyph_height(prepared.image)  # glyphs on their side measured their width
             clean = erase_lines(prepared.image, text_height)
-    if options.orientation and tokens and 180 not in turns and hasattr(engine, "upside_down"):
+    if options.page.orientation and tokens and 180 not in turns and hasattr(engine, "upside_down"):
         flipped = _maybe_upside_down(engine, prepared, tokens)
         if flipped:
             OcrEngine.check_deadline(deadline)
             prepared.turn(180)
             clean = erase_lines(prepared.image, text_height)
             tokens = engine(clean, page, deadline=deadline)
-    if options.recover_missed:
+    if options.page.recover_missed:
         OcrEngine.check_deadline(deadline)
 
         def under_seal(box: BBox) -> bool:
@@ -404,7 +404,7 @@ def _turns_to_try(image: np.ndarray, tokens: list[OcrToken], options: OcrOptions
 
     if (
         _mostly_vertical(tokens)
-        or unread_glyph_share(image, [t.bbox for t in tokens]) > options.orientation_unread_share
+        or unread_glyph_share(image, [t.bbox for t in tokens]) > options.page.orientation_unread_share
     ):
         return (90, 270)
     if _reads_poorly(tokens) or _unsure(tokens):
@@ -448,7 +448,7 @@ def _read_turned(
         candidate = engine(erase_lines(prepared.image, text_height), page, deadline=deadline)
         tries += 1
         quality = _reading_quality(candidate)
-        if quality >= options.orientation_margin * max(first, 1.0) and quality > best_quality:
+        if quality >= options.page.orientation_margin * max(first, 1.0) and quality > best_quality:
             best, best_quality, best_at = candidate, quality, turn
     prepared.turn((best_at - at) % 360)  # to the best reading's orientation
     return best, tries
@@ -534,7 +534,7 @@ class PageQueue:
 
     def __init__(self, state: DocumentState, opts: OcrOptions, clock: DocumentClock) -> None:
         self.state, self.opts, self.clock = state, opts, clock
-        self.depth = max(1, opts.pages_in_flight)
+        self.depth = max(1, opts.schedule.pages_in_flight)
         self.unavailable: OcrUnavailable | None = None
         self.ocr_pages: list[int] = []
         self._entries: list[tuple[PageInfo, object]] = []  # (page, lines | Future | None for failed)
@@ -549,7 +549,7 @@ class PageQueue:
             info.error = self.clock.failure()
             self.add_failed(info)
             return None
-        return info, self.clock.page_deadline(self.opts.page_timeout_s)
+        return info, self.clock.page_deadline(self.opts.limits.page_timeout_s)
 
     def add_lines(self, info: PageInfo, lines: list[Line]) -> None:
         self._entries.append((info, lines))
@@ -600,7 +600,7 @@ class PageQueue:
     def _fail(self, info: PageInfo, exc: Exception) -> None:
         if isinstance(exc, OcrUnavailable):
             self.unavailable = exc
-        info.error = page_failure(exc, self.opts.page_timeout_s, self.clock)
+        info.error = page_failure(exc, self.opts.limits.page_timeout_s, self.clock)
 
     def _drain(self, room: int) -> None:
         """Take finished pages off the front; wait for the oldest while `room` or more are queued."""

@@ -480,7 +480,7 @@ class PdfPages:
                         textpage = None
                         check_page_images(page, max_pixels)
                         OcrEngine.check_deadline(deadline)
-                        image = render_page(page, space, opts.dpi, max_pixels, max_side=OCR_MAX_SIDE)
+                        image = render_page(page, space, opts.page.dpi, max_pixels, max_side=OCR_MAX_SIDE)
                         page.close()
                         page = None
                         info.height, info.width = float(image.shape[0]), float(image.shape[1])

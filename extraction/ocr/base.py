@@ -5,8 +5,8 @@ An engine is loaded once (models are expensive) and called per page:
 Page preparation (deskew, orientation) happens before, in `extraction.ocr.prep`; table geometry
 after, in `extraction.pages.geometry`.
 
-Engines are chosen by `OcrOptions.engine` and built with `load_engine(options)`, which caches one
-engine per configuration. Nothing here downloads anything: the default engine (`rapidocr`) runs the
+Engines are chosen by `OcrOptions.engine.kind` (each engine's own options beside it) and built with
+`load_engine(options)`, which caches one engine per configuration (`engine_key`). Nothing here downloads anything: the default engine (`rapidocr`) runs the
 PP-OCR ONNX models shipped inside the rapidocr wheel; `paddleocr` runs from local model folders.
 """
 
@@ -17,10 +17,10 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from extraction.document import BBox
 from extraction.errors import OcrUnavailable
@@ -54,14 +54,9 @@ class OcrTimeout(Exception):
     """An OCR call ran past its deadline (the page is recorded as failed, the document goes on)."""
 
 
-class OcrOptions(BaseModel):
-    """How pages without a usable text layer (scans, images) are read."""
+class _EngineOptions(BaseModel):
+    """What every OCR engine reads: its models and how it turns their output into tokens."""
 
-    engine: Literal["rapidocr", "paddleocr"] = Field(
-        default="rapidocr",
-        description="OCR engine: 'rapidocr' (embedded PP-OCR ONNX models shipped in the rapidocr wheel; "
-        "works offline) or 'paddleocr' (optional extra; needs local model folders, see docs/paddleocr.md)",
-    )
     det_model_dir: Path | None = Field(
         default=None,
         description="paddleocr: folder of the text detection model (inference.yml + inference.json/.pdiparams "
@@ -72,16 +67,6 @@ class OcrOptions(BaseModel):
         description="paddleocr: folder of the text recognition model. rapidocr: an ONNX file or folder to use "
         "instead of the packaged recogniser (it must carry its character list in its metadata)",
     )
-    det_model_name: str | None = Field(
-        default=None,
-        description="paddleocr: the model name of det_model_dir (e.g. 'PP-OCRv5_server_det'); "
-        "default: read from the folder's inference.yml",
-    )
-    rec_model_name: str | None = Field(
-        default=None,
-        description="paddleocr: the model name of rec_model_dir (e.g. 'PP-OCRv5_server_rec'); "
-        "default: read from the folder's inference.yml",
-    )
     det_limit_side: int = Field(
         default=1280,
         ge=320,
@@ -89,30 +74,6 @@ class OcrOptions(BaseModel):
         description="The detector sees the page scaled so that its longer side is at most this many pixels "
         "(recognition always reads crops of the full-resolution page). 1280 reads every digit of dense A4 "
         "table pages at 150-200 dpi; 960 starts to miss lone digits",
-    )
-    dpi: int = Field(default=200, ge=72, le=600, description="Resolution at which scanned PDF pages are rendered")
-    threads: int = Field(
-        default=0, ge=0, le=256, description="CPU threads for the OCR engine (0: all cores of the machine)"
-    )
-    rec_batch_width: int = Field(
-        default=2400,
-        ge=64,
-        description="Recognition batches hold text crops of similar width up to this many pixels "
-        "(at 48 px height) in total",
-    )
-    pages_in_flight: int = Field(
-        default=2,
-        ge=1,
-        le=8,
-        description="Pages whose OCR runs at once: the next page is read while the previous one finishes "
-        "(its single-threaded steps leave a core idle). 1 reads one page at a time; each more holds one "
-        "more page image in memory",
-    )
-    page_timeout_s: float = Field(
-        default=120.0,
-        gt=0,
-        description="A page whose rendering + OCR + layout takes longer is abandoned: it is listed in "
-        "PageInfo.error and the other pages are still read",
     )
     min_confidence: float = Field(
         default=0.3, ge=0.0, le=1.0, description="Recognised texts scoring below this are dropped as noise"
@@ -125,6 +86,18 @@ class OcrOptions(BaseModel):
         "readings (the recogniser's runner-up characters)",
     )
     max_alternatives: int = Field(default=3, ge=0, le=10, description="At most this many alternatives per token")
+
+
+class RapidOcrOptions(_EngineOptions):
+    """The embedded engine: PP-OCR ONNX models shipped in the rapidocr wheel (works offline)."""
+
+    kind: Literal["rapidocr"] = "rapidocr"
+    rec_batch_width: int = Field(
+        default=2400,
+        ge=64,
+        description="Recognition batches hold text crops of similar width up to this many pixels "
+        "(at 48 px height) in total",
+    )
     det_thresh: float = Field(
         default=0.2, gt=0.0, lt=1.0, description="Detector: a pixel is text when its probability exceeds this"
     )
@@ -135,6 +108,31 @@ class OcrOptions(BaseModel):
         description="Detector: a box is kept when its mean probability exceeds this (lower finds faint lone "
         "digits on noisy scans; 0.3 finds every digit of heavy synthetic scans, 0.5 misses some)",
     )
+
+
+class PaddleOcrOptions(_EngineOptions):
+    """PaddleOCR (optional extra) from local model folders, see docs/paddleocr.md."""
+
+    kind: Literal["paddleocr"] = "paddleocr"
+    det_model_name: str | None = Field(
+        default=None,
+        description="paddleocr: the model name of det_model_dir (e.g. 'PP-OCRv5_server_det'); "
+        "default: read from the folder's inference.yml",
+    )
+    rec_model_name: str | None = Field(
+        default=None,
+        description="paddleocr: the model name of rec_model_dir (e.g. 'PP-OCRv5_server_rec'); "
+        "default: read from the folder's inference.yml",
+    )
+
+
+OcrEngineOptions = Annotated[RapidOcrOptions | PaddleOcrOptions, Field(discriminator="kind")]
+
+
+class PagePrepOptions(BaseModel):
+    """How a page image is prepared before OCR (and how a scanned PDF page is rendered)."""
+
+    dpi: int = Field(default=200, ge=72, le=600, description="Resolution at which scanned PDF pages are rendered")
     normalize_contrast: bool = Field(
         default=True, description="Stretch a faded page's grey levels to the full range before OCR"
     )
@@ -179,12 +177,107 @@ class OcrOptions(BaseModel):
         description="Median-filter (3×3) speckle noise before OCR: on noisy scans the detector otherwise misses "
         "lone digits (20 of 35 found on a heavy synthetic scan without it, 35 with it)",
     )
+
+
+class OcrScheduleOptions(BaseModel):
+    """How OCR shares the machine."""
+
+    threads: int = Field(
+        default=0, ge=0, le=256, description="CPU threads for the OCR engine (0: all cores of the machine)"
+    )
+    pages_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Pages whose OCR runs at once: the next page is read while the previous one finishes "
+        "(its single-threaded steps leave a core idle). 1 reads one page at a time; each more holds one "
+        "more page image in memory",
+    )
+
+
+class OcrLimits(BaseModel):
+    """What one page may cost: past these a page fails (or an image is refused); the document goes on."""
+
+    page_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A page whose rendering + OCR + layout takes longer is abandoned: it is listed in "
+        "PageInfo.error and the other pages are still read",
+    )
     max_image_pixels: int = Field(
         default=60_000_000,
         ge=1_000_000,
         description="Images (and rendered pages) with more pixels are refused as a pixel bomb (InputTooLarge); "
         "rendered PDF pages are scaled down to stay under it",
     )
+
+
+_GROUPS: dict[str, tuple[str, ...]] = {
+    "engine": (*RapidOcrOptions.model_fields, *PaddleOcrOptions.model_fields),
+    "page": tuple(PagePrepOptions.model_fields),
+    "schedule": tuple(OcrScheduleOptions.model_fields),
+    "limits": tuple(OcrLimits.model_fields),
+}
+# flat name (the options as they were before the split, still accepted and readable) -> its group
+_FLAT: dict[str, str] = {name: group for group, names in _GROUPS.items() for name in names if name != "kind"}
+# an engine's own option read on options that name the other engine: its default
+_ENGINE_DEFAULTS: dict[str, Any] = {
+    name: f.default for model in (PaddleOcrOptions, RapidOcrOptions) for name, f in model.model_fields.items()
+}
+
+
+class OcrOptions(BaseModel):
+    """How pages without a usable text layer (scans, images) are read: the engine (`engine.kind`
+    picks it; each engine's own options beside it), page preparation, scheduling and limits.
+
+    The flat names of before the split (`OcrOptions(threads=2, dpi=300, engine="paddleocr")`,
+    `options.page_timeout_s`) are still accepted and read through to their group."""
+
+    engine: OcrEngineOptions = Field(
+        default_factory=RapidOcrOptions,
+        description="OCR engine and its options: kind 'rapidocr' (embedded PP-OCR ONNX models shipped in the "
+        "rapidocr wheel; works offline) or 'paddleocr' (optional extra; needs local model folders, see "
+        "docs/paddleocr.md)",
+    )
+    page: PagePrepOptions = Field(default_factory=PagePrepOptions)
+    schedule: OcrScheduleOptions = Field(default_factory=OcrScheduleOptions)
+    limits: OcrLimits = Field(default_factory=OcrLimits)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, data: Any) -> Any:
+        """Flat names go to their group; `engine="paddleocr"` names the engine's kind."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        engine = data.get("engine")
+        if isinstance(engine, str):
+            data["engine"] = {"kind": engine}
+        for name in [k for k in data if k in _FLAT]:
+            group = _FLAT[name]
+            target = data.get(group)
+            if isinstance(target, BaseModel):
+                target = target.model_dump()
+            target = dict(target or {})
+            if group == "engine":
+                target.setdefault("kind", "rapidocr")
+            target[name] = data.pop(name)
+            data[group] = target
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        # the flat names of before the split, read through to their group
+        group = _FLAT.get(name)
+        if group is None:
+            return super().__getattr__(name)  # type: ignore[misc]
+        return getattr(getattr(self, group), name, _ENGINE_DEFAULTS.get(name))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        group = _FLAT.get(name)
+        if group is None:
+            super().__setattr__(name, value)
+        else:
+            setattr(getattr(self, group), name, value)
 
 
 class OcrEngine(ABC):
@@ -324,24 +417,30 @@ ENGINES: dict[str, str] = {
 
 _CACHE: dict[str, OcrEngine] = {}
 _CACHE_LOCK = threading.Lock()
-_ENGINE_KEYS = ("engine", "det_model_dir", "rec_model_dir", "det_model_name", "rec_model_name", "threads")
+
+
+def engine_key(options: OcrOptions) -> str:
+    """What an engine is built from and reads: its own options (models, thresholds, batches) and the
+    scheduling (threads, pages in flight). Two callers whose options differ there get two engines."""
+    return options.engine.model_dump_json() + options.schedule.model_dump_json()
 
 
 def load_engine(options: OcrOptions | None = None) -> OcrEngine:
-    """The engine `options` names, loaded once per model configuration and reused."""
+    """The engine `options` names, loaded once per configuration (`engine_key`) and reused. The
+    cached engine keeps the options it was built with: a caller never changes another's."""
     import importlib
 
     options = options or OcrOptions()
-    key = repr([getattr(options, k) for k in _ENGINE_KEYS])
+    key = engine_key(options)
     with _CACHE_LOCK:
         engine = _CACHE.get(key)
         if engine is None:
-            target = ENGINES.get(options.engine)
+            target = ENGINES.get(options.engine.kind)
             if target is None:
-                raise OcrUnavailable(f"unknown OCR engine {options.engine!r}; choose one of {', '.join(ENGINES)}")
+                raise OcrUnavailable(
+                    f"unknown OCR engine {options.engine.kind!r}; choose one of {', '.join(ENGINES)}"
+                )
             module_name, cls_name = target.split(":")
-            engine = getattr(importlib.import_module(module_name), cls_name)(options)
+            engine = getattr(importlib.import_module(module_name), cls_name)(options.model_copy(deep=True))
             _CACHE[key] = engine
-    # per-call settings (limits, thresholds) follow the caller's options
-    engine.options = options
     return engine

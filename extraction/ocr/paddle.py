@@ -31,6 +31,7 @@ from extraction.ocr.base import (
     OcrOptions,
     OcrTimeout,
     OcrToken,
+    PaddleOcrOptions,
     as_bgr,
     as_digits,
     available_cpus,
@@ -82,10 +83,16 @@ def model_name(path: Path, configured: str | None) -> str | None:
 class PaddleOcrEngine(OcrEngine):
     name = "paddleocr"
 
+    @property
+    def paddle(self) -> PaddleOcrOptions:
+        """This engine's own options (the defaults when the options name another engine)."""
+        own = self.options.engine
+        return own if isinstance(own, PaddleOcrOptions) else PaddleOcrOptions()
+
     def __init__(self, options: OcrOptions) -> None:
         super().__init__(options)
-        det_dir = check_model_dir(options.det_model_dir, "detection")
-        rec_dir = check_model_dir(options.rec_model_dir, "recognition")
+        det_dir = check_model_dir(options.engine.det_model_dir, "detection")
+        rec_dir = check_model_dir(options.engine.rec_model_dir, "recognition")
         # PaddleX probes model hosters at import unless told not to: gongkai runs offline.
         os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")
         try:
@@ -95,17 +102,17 @@ class PaddleOcrEngine(OcrEngine):
         except ImportError as exc:
             raise OcrUnavailable(f"paddleocr cannot be imported ({exc}): {INSTALL_HINT}") from None
         kwargs = {
-            "text_detection_model_name": model_name(det_dir, options.det_model_name),
+            "text_detection_model_name": model_name(det_dir, self.paddle.det_model_name),
             "text_detection_model_dir": str(det_dir),
-            "text_recognition_model_name": model_name(rec_dir, options.rec_model_name),
+            "text_recognition_model_name": model_name(rec_dir, self.paddle.rec_model_name),
             "text_recognition_model_dir": str(rec_dir),
             "use_doc_orientation_classify": False,
             "use_doc_unwarping": False,
             "use_textline_orientation": False,
-            "text_det_limit_side_len": options.det_limit_side,
+            "text_det_limit_side_len": options.engine.det_limit_side,
             "text_det_limit_type": "max",
             "device": "cpu",
-            "cpu_threads": options.threads or available_cpus(),
+            "cpu_threads": options.schedule.threads or available_cpus(),
         }
         try:
             self._ocr = paddleocr.PaddleOCR(**kwargs)
@@ -132,7 +139,7 @@ class PaddleOcrEngine(OcrEngine):
             for text, score, poly in zip(texts, scores, polys, strict=False):
                 text = str(text)
                 score = float(score)
-                if not text.strip() or score < self.options.min_confidence:
+                if not text.strip() or score < self.options.engine.min_confidence:
                     continue
                 pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
                 if len(pts) != 4:
@@ -145,7 +152,7 @@ class PaddleOcrEngine(OcrEngine):
                 if numeric_like(text):
                     text = as_digits(text)
                     alternatives = confusion_alternatives(
-                        text, score, self.options.alternative_threshold, self.options.max_alternatives
+                        text, score, self.options.engine.alternative_threshold, self.options.engine.max_alternatives
                     )
                 tokens.append(OcrToken(text, quad, bbox, score, alternatives))  # type: ignore[arg-type]
         return tokens

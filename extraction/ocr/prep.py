@@ -307,13 +307,13 @@ def prepare(image: np.ndarray, options: OcrOptions | None = None) -> PreparedPag
     if image.ndim == 3:
         image = drop_red(image)
         page.image = image
-    if options.deskew and options.max_skew_deg > 0:
-        _deskew(page, options.max_skew_deg)
-    if options.denoise:
+    if options.page.deskew and options.page.max_skew_deg > 0:
+        _deskew(page, options.page.max_skew_deg)
+    if options.page.denoise:
         page.image = cv2.medianBlur(page.image, 3)
-    if options.normalize_contrast:
+    if options.page.normalize_contrast:
         page.image = stretch_contrast(page.image)
-    if options.binarize:
+    if options.page.binarize:
         g = to_gray(page.image)
         page.image = cv2.adaptiveThreshold(g, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 31, 15)
     return page

@@ -38,6 +38,7 @@ from extraction.ocr.base import (
     OcrOptions,
     OcrTimeout,
     OcrToken,
+    RapidOcrOptions,
     as_bgr,
     available_cpus,
     numeric_like,
@@ -108,6 +109,12 @@ class RapidOcrEngine(OcrEngine):
     REC_MODEL = "PP-OCRv6_rec_small.onnx"
     CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 
+    @property
+    def rapid(self) -> RapidOcrOptions:
+        """This engine's own options (the defaults when the options name another engine)."""
+        own = self.options.engine
+        return own if isinstance(own, RapidOcrOptions) else RapidOcrOptions()
+
     def __init__(self, options: OcrOptions) -> None:
         super().__init__(options)
         try:
@@ -119,15 +126,15 @@ class RapidOcrEngine(OcrEngine):
             ) from None
 
         self._ort = ort
-        threads = options.threads or available_cpus()
+        threads = options.schedule.threads or available_cpus()
         with _no_download():
             try:
                 import rapidocr
                 from rapidocr.ch_ppocr_det.utils import DBPostProcess
             except ModuleNotFoundError as exc:
                 raise OcrUnavailable(f"the embedded OCR engine needs the package {exc.name!r}") from None
-            det_path = _model_file(options.det_model_dir, self.DET_MODEL, "detection")
-            rec_path = _model_file(options.rec_model_dir, self.REC_MODEL, "recognition")
+            det_path = _model_file(options.engine.det_model_dir, self.DET_MODEL, "detection")
+            rec_path = _model_file(options.engine.rec_model_dir, self.REC_MODEL, "recognition")
             cls_path = packaged_model_dir() / self.CLS_MODEL
             so = ort.SessionOptions()
             so.intra_op_num_threads = threads
@@ -135,7 +142,7 @@ class RapidOcrEngine(OcrEngine):
             so.log_severity_level = 3
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             so.enable_cpu_mem_arena = False  # page-sized det inputs vary: do not keep a grown arena
-            if options.pages_in_flight > 1:
+            if options.schedule.pages_in_flight > 1:
                 # Pages are read side by side: an idle detector thread must yield its core to the
                 # other page's work, not spin waiting for more (spinning cost ~10 % of throughput).
                 so.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -221,7 +228,7 @@ class RapidOcrEngine(OcrEngine):
             if res is None:
                 continue
             text, conf, char_frames, char_scores, alts = res
-            if not text.strip() or conf < self.options.min_confidence:
+            if not text.strip() or conf < self.options.engine.min_confidence:
                 continue
             quad = tuple((float(x), float(y)) for x, y in box)
             xs, ys = box[:, 0], box[:, 1]
@@ -243,14 +250,14 @@ class RapidOcrEngine(OcrEngine):
         import cv2
 
         h, w = img.shape[:2]
-        limit = self.options.det_limit_side
+        limit = self.options.engine.det_limit_side
         ratio = min(1.0, limit / max(h, w))
         rh = max(32, round(h * ratio / 32) * 32)
         rw = max(32, round(w * ratio / 32) * 32)
         small = cv2.resize(img, (rw, rh), interpolation=cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR)
         x = (small.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)[None]
         pred = self._run(self.det, np.ascontiguousarray(x), deadline)
-        key = (self.options.det_thresh, self.options.det_box_thresh)
+        key = (self.rapid.det_thresh, self.rapid.det_box_thresh)
         if self._post_key != key:
             self.post = self._post_cls(
                 thresh=key[0],
@@ -276,7 +283,7 @@ class RapidOcrEngine(OcrEngine):
 
         widths = [_rec_width(c) for c in crops]
         order = np.argsort(widths, kind="stable")
-        budget = self.options.rec_batch_width
+        budget = self.rapid.rec_batch_width
         batches: list[np.ndarray] = []
         i = 0
         while i < len(order):
@@ -359,7 +366,7 @@ class RapidOcrEngine(OcrEngine):
             core = [s for c, s in zip(chars, scores, strict=True) if c in DIGITS]
             conf = min(core) if core else float(np.mean(scores))
             if guessed_minus:
-                alts = [("".join(chars[1:]), 0.5), *alts][: self.options.max_alternatives]
+                alts = [("".join(chars[1:]), 0.5), *alts][: self.options.engine.max_alternatives]
                 conf = min(conf, 0.75)
         else:
             conf = float(np.mean(scores))
@@ -385,10 +392,10 @@ class RapidOcrEngine(OcrEngine):
         self, chars: list[str], scores: list[float], dists: list[np.ndarray | None]
     ) -> list[tuple[str, float]]:
         """Other readings of a numeric token from the recogniser's runner-up digits."""
-        limit = self.options.max_alternatives
+        limit = self.options.engine.max_alternatives
         if not limit:
             return []
-        threshold = self.options.alternative_threshold
+        threshold = self.options.engine.alternative_threshold
         options: list[list[tuple[str, float]]] = []
         uncertain: list[int] = []
         for i, (c, s, dist) in enumerate(zip(chars, scores, dists, strict=True)):
