@@ -10,8 +10,9 @@ confidence; rules `checks`. The public, persisted shapes are the pydantic models
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class Field:
     page: int | None = None
     bbox: BBox | None = None
     confidence: float = 1.0  # OCR confidence of the text (1.0 for text-layer inputs)
-    alternatives: list[str] = field(default_factory=list)  # OCR's other readings of this text
+    alternatives: list[str] = dataclasses.field(default_factory=list)  # OCR's other readings of this text
     col: tuple[float, float] | None = None  # display columns in a space-aligned (monospace) line
 
 
@@ -68,7 +69,7 @@ class Token:
     page: int | None = None
     bbox: BBox | None = None
     confidence: float = 1.0
-    alternatives: list[str] = field(default_factory=list)
+    alternatives: list[str] = dataclasses.field(default_factory=list)
     glued: bool = False  # a number run with no separator from the neighbouring number/text
     col: tuple[float, float] | None = None  # display columns, for space-aligned text
     unit: Literal["yuan", "wan"] | None = None  # a money unit printed right after the number
@@ -103,9 +104,9 @@ class CellValue:
     text: str = ""
     page: int | None = None
     bbox: BBox | None = None
-    tokens: list[int] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
-    alternatives: list[int | float | None] = field(default_factory=list)
+    tokens: list[int] = dataclasses.field(default_factory=list)
+    flags: list[str] = dataclasses.field(default_factory=list)
+    alternatives: list[int | float | None] = dataclasses.field(default_factory=list)
     source: str = ""  # which stage/model produced it
     # The reconstruction's own confidence, kept when a calibrator replaces `confidence`: the rules
     # stage reads "unread" (a blank OCR doubted) on this scale, not on the calibrated one.
@@ -135,7 +136,7 @@ PageBegin = Callable[[int], "tuple[PageInfo, float] | None"]
 class PagesRead:
     """What the OCR stage did with a document's pending pages."""
 
-    ocr_pages: list[int] = field(default_factory=list)  # read by OCR, in order
+    ocr_pages: list[int] = dataclasses.field(default_factory=list)  # read by OCR, in order
     unavailable: Exception | None = None  # the OCR engine could not be loaded (OcrUnavailable)
 
 
@@ -154,21 +155,21 @@ class DocumentState:
     name: str
     sha256: str
     kind: str  # txt, md, html, docx, digital_pdf, scanned_pdf, image
-    lines: list[Line] = field(default_factory=list)
-    pages: list[PageInfo] = field(default_factory=list)
-    tokens: list[Token] = field(default_factory=list)
-    anchors: list[Anchor] = field(default_factory=list)
-    token_labels: list[str] = field(default_factory=list)  # per token: row:<id>, column:<key>, value, other…
+    lines: list[Line] = dataclasses.field(default_factory=list)
+    pages: list[PageInfo] = dataclasses.field(default_factory=list)
+    tokens: list[Token] = dataclasses.field(default_factory=list)
+    anchors: list[Anchor] = dataclasses.field(default_factory=list)
+    token_labels: list[str] = dataclasses.field(default_factory=list)  # per token: row:<id>, column:<key>, value, other…
     format: str | None = None
-    variants: list[str] = field(default_factory=list)
+    variants: list[str] = dataclasses.field(default_factory=list)
     agency: str | None = None
     year: int | None = None
-    cells: dict[str, CellValue] = field(default_factory=dict)
-    checks: list[CheckResult] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)  # document-level: table_not_found:<key>, row_not_read:<id> …
+    cells: dict[str, CellValue] = dataclasses.field(default_factory=dict)
+    checks: list[CheckResult] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    flags: list[str] = dataclasses.field(default_factory=list)  # document-level: table_not_found:<key>, row_not_read:<id> …
     labeler: str = ""  # name@version of the labeler that produced the anchors
-    stages: dict[str, str] = field(default_factory=dict)  # stage name -> implementation@version, as run
+    stages: dict[str, str] = dataclasses.field(default_factory=dict)  # stage name -> implementation@version, as run
     # Between the stages (defaults are class attributes: states pickled before these existed still load)
     data: bytes | None = None  # the input's bytes, until ingest has read them
     pending: PendingPages | None = None  # pages ingest opened and the OCR / page reading stages read

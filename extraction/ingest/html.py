@@ -432,6 +432,7 @@ class _Walker:
                     cell = t.cell
                     cell.lines = flow.lines
                     cell.has_table = flow.has_table
+                    assert t.row is not None  # a cell is open only inside a row
                     t.row.append(cell)
                     t.cell = None
                     t.cell_depth = -1
@@ -463,6 +464,7 @@ class _Walker:
                 self.flow.flush()
                 t.cell.lines = self.flow.lines
                 t.cell.has_table = self.flow.has_table
+                assert t.row is not None  # a cell is open only inside a row
                 t.row.append(t.cell)
                 t.cell = None
                 self.flows.pop()

@@ -20,8 +20,9 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -155,7 +156,7 @@ def read_page(
     text_height = glyph_height(prepared.image)
     clean = erase_lines(prepared.image, text_height)
     tokens = engine(clean, page, deadline=deadline)
-    tries, turns = 0, ()
+    tries, turns = 0, cast(tuple[int, ...], ())
     if options.page.orientation:
         turns = _turns_to_try(prepared.image, tokens, options)
         if turns:
@@ -538,7 +539,7 @@ class PageQueue:
         self.unavailable: OcrUnavailable | None = None
         self.ocr_pages: list[int] = []
         self._entries: list[tuple[PageInfo, object]] = []  # (page, lines | Future | None for failed)
-        self._pool = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def begin(self, number: int) -> tuple[PageInfo, float] | None:
         """Page `number` joins the document: its record and deadline, or None when the document's
@@ -581,8 +582,6 @@ class PageQueue:
                 self._entries.append((info, None))
         else:
             if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
                 self._pool = ThreadPoolExecutor(self.depth, thread_name_prefix="gongkai-page")
             future = self._pool.submit(ocr_page, image, info.number, self.opts, engine, deadline, stretch)
             self._entries.append((info, future))
@@ -613,7 +612,7 @@ class PageQueue:
                     return
                 try:
                     item = item.result()
-                    store_page(info.number, item)  # type: ignore[arg-type]
+                    store_page(info.number, item)
                     self.ocr_pages.append(info.number)
                 except Exception as exc:  # one bad page must not sink the document
                     self._fail(info, exc)

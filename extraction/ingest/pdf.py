@@ -211,11 +211,11 @@ def vector_rules(page, space: PageSpace):
         level = getattr(obj, "level", 0)
         base = stack.get(level, _IDENTITY)
         if obj.type == raw.FPDF_PAGEOBJ_FORM:
-            stack[level + 1] = _compose(tuple(obj.get_matrix().get()), base)  # type: ignore[arg-type]
+            stack[level + 1] = _compose(tuple(obj.get_matrix().get()), base)
             continue
         if obj.type != raw.FPDF_PAGEOBJ_PATH:
             continue
-        m = _compose(tuple(obj.get_matrix().get()), base)  # type: ignore[arg-type]
+        m = _compose(tuple(obj.get_matrix().get()), base)
         if not raw.FPDFPath_GetDrawMode(obj.raw, fill, stroke):
             continue
         stroked, filled = bool(stroke.value), fill.value != 0

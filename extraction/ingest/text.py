@@ -520,9 +520,9 @@ def _place_figures(
         drop.update(figure_lines)
         return
     for k, _, _ in lacking:
-        cells = lines[k].fields
-        at = next(c for c, f in enumerate(cells) if _nfkc(f.text) and not _NUMERIC_CELL.match(_nfkc(f.text)))
-        for f in cells[at + 1 :]:
+        row = lines[k].fields
+        at = next(c for c, f in enumerate(row) if _nfkc(f.text) and not _NUMERIC_CELL.match(_nfkc(f.text)))
+        for f in row[at + 1 :]:
             f.confidence = min(f.confidence, DETACHED_FIGURE_CONFIDENCE)
 
 

@@ -11,8 +11,13 @@ no report (the pipeline raises `TablesMissing`), and the model is not loaded for
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from extraction.document import DocumentState
 from extraction.layout.baseline import BaselineLabeler
+
+if TYPE_CHECKING:
+    from extraction.layout.model import ModelLabeler
 
 
 class AutoLabeler:
@@ -27,7 +32,7 @@ class AutoLabeler:
         self.baseline = BaselineLabeler()
         self.model_version = version
         self.min_rows = min_rows
-        self._model = None  # ModelLabeler, loaded on the first OCR'd report
+        self._model: ModelLabeler | None = None  # loaded on the first OCR'd report
 
     @property
     def version(self) -> str:

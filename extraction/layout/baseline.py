@@ -90,9 +90,9 @@ class LabelIndex:
         self.keys = [tokens[i].key for i in self.text_idx]
         starts: list[int] = []
         pos = 0
-        for k in self.keys:
+        for key in self.keys:
             starts.append(pos)
-            pos += len(k) + 1
+            pos += len(key) + 1
         joined = "\x00".join(self.keys)
         self.exact: dict[str, list[tuple[int, int]]] = {}
         labelled: set[int] = set()
@@ -100,7 +100,7 @@ class LabelIndex:
             for core in spec.cores:
                 if core in self.exact:
                     continue
-                hits = []
+                hits: list[tuple[int, int]] = []
                 start = joined.find(core)
                 while start != -1:
                     k = bisect.bisect_right(starts, start) - 1
@@ -122,7 +122,7 @@ class LabelIndex:
         # Long labels tolerate more wrong characters (OCR: "上午端转政府信息公开中请数量").
         scores = process.cdist([key for _, key in todo], choices, scorer=fuzz.ratio, score_cutoff=long_cutoff)
         for row, (k, key) in enumerate(todo):
-            hits = [
+            near = [
                 (choices[j], float(scores[row, j]))
                 for j in np.flatnonzero(scores[row])
                 if scores[row, j] >= fuzzy_cutoff or (len(choices[j]) >= 10 and len(key) >= 10)
@@ -130,11 +130,11 @@ class LabelIndex:
             # A label wrapped over lines: this token is the label's first line (continuation
             # lines are not anchors; a piece shared by two labels decides nothing).
             if len(key) >= 5:
-                starts = [c for c in choices if c.startswith(key) and (len(key) >= 8 or len(key) >= 0.4 * len(c))]
-                if len(starts) == 1:
-                    hits.append((starts[0], 90.0))
-            if hits:
-                self.fuzzy[k] = sorted(hits, key=lambda h: -h[1])[:3]
+                prefixed = [c for c in choices if c.startswith(key) and (len(key) >= 8 or len(key) >= 0.4 * len(c))]
+                if len(prefixed) == 1:
+                    near.append((prefixed[0], 90.0))
+            if near:
+                self.fuzzy[k] = sorted(near, key=lambda h: -h[1])[:3]
 
 
 def find_candidates(index: LabelIndex, specs: tuple[AnchorSpec, ...]) -> list[Candidate]:
@@ -330,8 +330,8 @@ class BaselineLabeler:
         doc.anchors = chosen.anchors
         doc.labeler = f"{self.name}@{self.version}"
         labels = ["other"] * len(doc.tokens)
-        for a in doc.anchors:
-            labels[a.token] = f"{a.kind}:{a.key}"
+        for anchor in doc.anchors:
+            labels[anchor.token] = f"{anchor.kind}:{anchor.key}"
         doc.token_labels = labels
 
 

@@ -108,7 +108,7 @@ def build_tagger(cfg: ModelConfig, pretrained: Path | None = None):
             else:
                 hidden = cfg.hidden
                 encoder = LayoutLMv3ForTokenClassification(
-                    LayoutLMv3Config(
+                    LayoutLMv3Config(  # type: ignore[call-arg]  # its keyword arguments go through **kwargs
                         vocab_size=4,  # unused: the encoder gets inputs_embeds
                         hidden_size=hidden,
                         num_hidden_layers=cfg.layers,
@@ -305,7 +305,7 @@ def _repairs(values: dict[str, float | int | None], failing: Any) -> tuple[dict[
     one_edit: dict[str, bool] = {}
     consistent: dict[str, int] = {}
     for cid, changes in asks.items():
-        if any(c is None for c in changes) or max(changes) - min(changes) > 1e-6:  # type: ignore[type-var]
+        if any(c is None for c in changes) or max(changes) - min(changes) > 1e-6:  # type: ignore[type-var,operator]
             continue
         consistent[cid] = len(changes)
         value = values.get(cid)
@@ -326,7 +326,7 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     from extraction.schema import hard_constraints, layout
     from extraction.schema.check import evaluate as check_rules
 
-    lay = layout(doc.format or "2021", tuple(doc.variants))  # type: ignore[arg-type]
+    lay = layout(doc.format or "2021", tuple(doc.variants))
     values = {cid: c.value for cid, c in doc.cells.items()}
     checks = check_rules(values, lay)
     failed = [c for c in checks if not c["passed"] and c["severity"] == "error"]

@@ -26,6 +26,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def _no_download() -> Iterator[None]:
         raise OcrUnavailable("rapidocr tried to download a model file; gongkai runs offline only")
 
     original = download_file.DownloadFile.run
-    download_file.DownloadFile.run = classmethod(lambda cls, *a, **k: refuse())  # type: ignore[method-assign]
+    download_file.DownloadFile.run = classmethod(lambda cls, *a, **k: refuse())  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
@@ -172,7 +173,7 @@ class RapidOcrEngine(OcrEngine):
             self.chars = ["", *meta["character"].splitlines(), " "]  # CTC blank first, space last
             self._post_cls = DBPostProcess
             self._post_key: tuple[float, float] | None = None
-            self._pool = None  # recognition threads, started on first use
+            self._pool: ThreadPoolExecutor | None = None  # recognition threads, started on first use
             self._pool_lock = threading.Lock()
         self.version = f"{getattr(rapidocr, '__version__', '3')}+{det_path.stem}+{rec_path.stem}"
         self._digit_groups = [
@@ -313,8 +314,6 @@ class RapidOcrEngine(OcrEngine):
             # onnxruntime releases the GIL while it runs: the batches run side by side
             with self._pool_lock:  # pages may be read side by side (OcrOptions.pages_in_flight)
                 if self._pool is None:
-                    from concurrent.futures import ThreadPoolExecutor
-
                     self._pool = ThreadPoolExecutor(self.rec_workers, thread_name_prefix="gongkai-rec")
             results = list(self._pool.map(run_batch, batches))
         else:
@@ -373,10 +372,10 @@ class RapidOcrEngine(OcrEngine):
             if len(chars) <= 2 and all(c not in DIGITS for c in chars) and chars[0].strip():
                 # a lone figure misread as a glyph (0 → 日, 口): its digit reading, for the layout
                 # to use where the token stands in a column of numbers
-                dists = [self._digit_dist(probs[k]) for k in peak]
-                p = float(np.prod([d.max() for d in dists]))
+                lone = [self._digit_dist(probs[k]) for k in peak]
+                p = float(np.prod([d.max() for d in lone]))
                 if p >= MIN_DIGIT_READING:
-                    alts = [("".join(str(int(d.argmax())) for d in dists), round(p, 5))]
+                    alts = [("".join(str(int(d.argmax())) for d in lone), round(p, 5))]
         # leading/trailing spaces are not characters of the token
         while chars and chars[-1] == " ":
             chars.pop(), frames.pop(), scores.pop()

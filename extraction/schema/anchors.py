@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from extraction.document import AnchorKind
 from extraction.schema import FormatKey, layout
 from extraction.schema import formats as F
 from extraction.text import match_key, normalize
@@ -18,7 +19,7 @@ from extraction.text import match_key, normalize
 @dataclass(frozen=True)
 class AnchorSpec:
     index: int
-    kind: str  # heading | section | column | row | end
+    kind: AnchorKind  # heading | section | column | row | end
     key: str  # row id, section key, column key, heading key
     table: str
     cores: tuple[str, ...]  # match keys (normalised, punctuation-free)
@@ -68,9 +69,9 @@ def anchor_sequence(fmt: FormatKey, single_other_row: bool = False) -> tuple[Anc
     """Expected anchors in printing order. For 2021 the （六） group is kept; whether it is a row
     (the single-row variant) is decided by reconstruction from where the values are."""
     lay = layout(fmt)
-    specs: list[tuple[str, str, str, tuple[str, ...], float, tuple[str, int] | None]] = []
+    specs: list[tuple[AnchorKind, str, str, tuple[str, ...], float, tuple[str, int] | None]] = []
 
-    def add(kind: str, key: str, table: str, aliases, weight: float, printed: str = "") -> None:
+    def add(kind: AnchorKind, key: str, table: str, aliases, weight: float, printed: str = "") -> None:
         specs.append((kind, key, table, _keys(aliases), weight, enumerator(printed)))
 
     _title, aliases = F.SECTION_HEADINGS["proactive"]

@@ -10,7 +10,7 @@ so aliases list cores, not full printed forms.
 
 from __future__ import annotations
 
-APPLICANT_COLUMNS = [
+APPLICANT_COLUMNS: list[tuple] = [
     ("natural_person", "自然人", []),
     ("commercial", "商业企业", []),
     ("research", "科研机构", []),
@@ -20,7 +20,7 @@ APPLICANT_COLUMNS = [
     ("total", "总计", []),
 ]
 
-APPEALS_COLUMNS = [
+APPEALS_COLUMNS: list[tuple] = [
     ("upheld", "结果维持", []),
     ("corrected", "结果纠正", []),
     ("other", "其他结果", []),

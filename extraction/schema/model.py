@@ -102,7 +102,7 @@ def _columns(spec: list[tuple]) -> tuple[Column, ...]:
     out = []
     for item in spec:
         key, label, aliases = item[0], item[1], item[2]
-        kind = item[3] if len(item) > 3 else "count"
+        kind: ColumnKind = item[3] if len(item) > 3 else "count"
         out.append(Column(key, label, tuple(aliases), kind))
     return tuple(out)
 
