@@ -540,7 +540,7 @@ class _Renderer:
         self.y += 8
         self.draw_grid(gl, segments)
 
-    def draw_grid(self, gl: _GridLayout, segments: list[tuple[int, list[tuple[int, float]]]]) -> None:
+    def draw_grid(self, gl: _GridLayout, segments: list[tuple[int, list[tuple[int, float]]]]) -> None:  # noqa: C901 - one pass drawing every rule style a family asks for
         g, st = gl.grid, self.st
         lw = st.line_width
         lead_of = {id(cl): cl.size * st.cell_leading for cl in gl.cells}

@@ -527,7 +527,7 @@ def _illumination(h: int, w: int, strength: float, rng: random.Random) -> np.nda
     return cv2.resize(field_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def degrade(
+def degrade(  # noqa: C901 - the scan defects applied in the order a scanner makes them, each optional
     img: Image.Image,
     params: ScanParams,
     rng: random.Random,

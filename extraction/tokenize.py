@@ -99,7 +99,9 @@ def _dash_zero(tokens: list[Token], line_no: int, field_no: int, fld: Field) -> 
         token.confidence = min(token.confidence, OCR_DASH_ZERO_CONFIDENCE)
 
 
-def _split_field(text: str, line_no: int, field_no: int, fld, tokens: list[Token], cell: bool = False) -> None:
+def _split_field(  # noqa: C901 - the hot path of every input: fast paths first, then one scan of the field
+    text: str, line_no: int, field_no: int, fld, tokens: list[Token], cell: bool = False
+) -> None:
     """`cell`: the field is a table cell of its own (a delimited line)."""
     # Fast paths: most fields are a bare label or a bare number.
     if text.isdigit():

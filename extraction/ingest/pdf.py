@@ -194,7 +194,7 @@ def _image_coverage(page, space: PageSpace) -> float:
 # Ruling lines
 
 
-def vector_rules(page, space: PageSpace):
+def vector_rules(page, space: PageSpace):  # noqa: C901 - one walk over PDFium path objects; each branch is one kind of segment
     """Ruling lines drawn on the page: stroked straight segments, edges of stroked rectangles and
     thin filled rectangles, in display coordinates. Form XObjects are followed."""
     import pypdfium2.raw as raw
