@@ -654,8 +654,9 @@ def read_pending(state: DocumentState, options: IngestOptions) -> PagesRead:
                         engine = load_engine(opts)
                     except Exception as exc:  # one bad page must not sink the document
                         queue.add_failed(item.info, exc)
+                        del item  # (its image: one page in memory while the next one is rendered)
                         continue
-                    state.ocr = engine.label
+                    state.ocr = engine.label if isinstance(engine, OcrEngine) else type(engine).__name__
                 queue.add_ocr(item.info, item.image, engine, item.deadline, item.stretch)
                 del item
             else:
