@@ -91,15 +91,19 @@ def test_calibration_is_a_stage_with_its_own_calibrator():
 def test_ocr_is_a_stage_that_records_its_engine(monkeypatch):
     from extraction.ingest import Ingestor
     from extraction.ingest import image as image_mod
+    from extraction.ocr.base import OcrEngine, OcrOptions
 
-    class Engine:
-        label = "fake-ocr@7"
+    class Engine(OcrEngine):
+        name, version = "fake-ocr", "7"
+
+        def __call__(self, image, page, *, deadline=None):
+            return []
 
     def fake_ocr(img, page, opts, engine=None, deadline=None, stretch=1.0):
         return [Line([Field(f"第{page}页", page=page, bbox=(1.0, 2.0, 3.0, 4.0))], page=page)]
 
     monkeypatch.setattr(image_mod, "ocr_page", fake_ocr)
-    monkeypatch.setattr(image_mod, "load_engine", lambda opts: Engine())
+    monkeypatch.setattr(image_mod, "load_engine", lambda opts: Engine(OcrOptions()))
     import io
 
     from PIL import Image
