@@ -73,7 +73,7 @@ def ingest_bytes(data: bytes, name: str, ocr_threads: int = 0) -> DocumentState:
     from extraction.ingest import IngestOptions, Ingestor
     from extraction.ocr.base import OcrOptions
 
-    return Ingestor(IngestOptions(ocr=OcrOptions(threads=ocr_threads)))(data, name)
+    return Ingestor(IngestOptions(ocr=OcrOptions(schedule={"threads": ocr_threads})))(data, name)
 
 
 def build_part(
