@@ -183,3 +183,19 @@ def test_a_cached_engine_keeps_its_own_options(monkeypatch):
     assert base.load_engine(base.OcrOptions(min_confidence=0.9)) is first
     strict.min_confidence = 0.5  # the caller's object, not the engine's
     assert first.options.engine.min_confidence == 0.9
+
+
+def test_a_state_pickled_before_the_stage_fields_existed_still_runs():
+    """training's cache holds ingested states pickled by older code: the fields added since (the
+    stage record, pending pages, layout working data) come back with their defaults."""
+    import copy
+    import pickle
+
+    pipeline = Pipeline(PipelineOptions(labeler="baseline"))
+    doc = pipeline.ingest(SEED.read_bytes(), SEED.name)
+    old = copy.copy(doc)
+    for name in ("stages", "data", "pending", "pages_read", "ocr", "calibration", "layout_probs", "layout_moved"):
+        del old.__dict__[name]
+    back = pickle.loads(pickle.dumps(old))
+    assert back.stages == {} and back.pending is None and back.layout_moved is None
+    assert pipeline.run(back).to_json_dict() == pipeline.extract_path(SEED).to_json_dict()
