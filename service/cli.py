@@ -111,11 +111,11 @@ def worker(workers: int, worker_type: str, log_level: str) -> None:
     suit text/HTML/DOCX/digital PDFs. A worker killed mid-job loses nothing: its job is re-run
     once its lease expires, from the pages already read. See docs/operations.md.
     """
-    from service.jobs import Sweeper, sweep
+    from service.jobs import Sweeper, register_tasks, sweep
     from service.workers import Presence, make_consumer
 
     _configure_logs(log_level)
-    svc = _service()
+    svc = register_tasks(_service())
     _say_wiring(svc, "worker")
     if svc.settings.process_isolation and worker_type == "thread":
         svc.extractors.prestart(workers)  # one extraction child per worker thread, importing while we start
@@ -347,6 +347,7 @@ def retry_cmd(
     """
     from pydantic import ValidationError
 
+    from service.jobs import register_tasks
     from service.operations import RetryRequest, UnknownModel, retry
 
     try:
@@ -359,7 +360,7 @@ def retry_cmd(
         )
     except ValidationError:
         raise click.UsageError("name exactly one of: DOCUMENT_IDS, --code, --all-failed") from None
-    svc = _service()
+    svc = register_tasks(_service())  # it sends jobs
     _say_wiring(svc, "retry")
     try:
         outcome = retry(svc, req)

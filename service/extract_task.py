@@ -193,25 +193,3 @@ def inspect(request: dict[str, Any]) -> dict[str, Any]:
             f"the document has {pages} pages; the limit is {max_pages}", detail={"pages": pages, "limit": max_pages}
         )
     return {"kind": kind, "pages": pages}
-
-
-def page_image(request: dict[str, Any]) -> dict[str, Any]:
-    """A page image for the review UI, written to the page cache (service/pages.py)."""
-    from service.pages import render_to_file
-
-    return render_to_file(request)
-
-
-def batch_export(request: dict[str, Any]) -> dict[str, Any]:
-    """A batch export's file, read from the database (service/exports.py)."""
-    from service.exports import write_batch_export
-
-    return write_batch_export(request)
-
-
-OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
-    "extract": extract,
-    "inspect": inspect,
-    "page_image": page_image,
-    "batch_export": batch_export,
-}

@@ -544,12 +544,17 @@ class Sweeper(threading.Thread):
         self.stopped.set()
 
 
-def register_tasks(svc: Service):
-    @svc.huey.task(name="gongkai.run_job", retries=0)
-    def run_job_task(job_id: int) -> None:
-        run_job(svc, job_id)
+def register_tasks(svc: Service) -> Service:
+    """The job task on the service's queue: what runs jobs (the worker, `gongkai serve`) and what sends
+    them (the app, `gongkai retry`) register it once, before the first job is sent or taken."""
+    if svc.run_job_task is None:
 
-    return run_job_task
+        @svc.huey.task(name="gongkai.run_job", retries=0)
+        def run_job_task(job_id: int) -> None:
+            run_job(svc, job_id)
+
+        svc.run_job_task = run_job_task
+    return svc
 
 
 def start_embedded_worker(svc: Service, workers: int = 1):

@@ -581,7 +581,7 @@ def child_main() -> None:
     )
     from extraction.errors import GongkaiError
     from extraction.memory import trim_heap
-    from service import extract_task
+    from service.child_ops import OPERATIONS
 
     for module in warm:
         importlib.import_module(module)
@@ -601,7 +601,7 @@ def child_main() -> None:
             return
         reply: tuple
         try:
-            fn = extract_task.OPERATIONS[op]
+            fn = OPERATIONS[op]
             value = (
                 fn(request, on_page=lambda n: send(("page", n)), on_checkpoint=lambda n, d: send(("checkpoint", n, d)))
                 if op == "extract"

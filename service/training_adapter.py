@@ -183,8 +183,7 @@ def card_metrics(card: dict[str, Any]) -> dict[str, Any]:
 
 def export_labeled(svc: Service, out_dir: Path, document_ids: list[int] | None = None) -> list[int]:
     """Verified documents as labeled data: `<out>/<id>.<ext>` (the original) + `<out>/truth/<id>.json`."""
-    from service.api_support import reviewed_view
-    from service.review import truth_record
+    from service.review import reviewed_view, truth_record
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "truth").mkdir(exist_ok=True)
@@ -194,7 +193,7 @@ def export_labeled(svc: Service, out_dir: Path, document_ids: list[int] | None =
         if document_ids:
             query = query.where(Document.id.in_(document_ids))
         for doc in s.scalars(query.order_by(Document.id)):
-            view = reviewed_view(svc, s, doc)
+            view = reviewed_view(s, doc, svc.settings.review_threshold)
             if view is None:
                 continue
             stem = f"doc-{doc.id:06d}"

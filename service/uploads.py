@@ -25,7 +25,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from service.api_support import ApiError
+from service.routes.errors import ApiError
 
 if TYPE_CHECKING:
     from service.settings import Settings
