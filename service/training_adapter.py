@@ -322,7 +322,7 @@ def _run_training(svc: Service, run_id: int) -> TrainingOutcome:
             encoding="utf-8",
         )
         cmd = [
-            sys.executable, "-m", "extraction.cli", "train",
+            sys.executable, "-m", "gongkai.cli", "train",
             "--version", version,
             "--fine-tune", str(base_folder),
             "--labeled", str(dirs["train"]),

@@ -356,7 +356,7 @@ def test_redis_restarted_with_50_jobs_queued(cluster_factory):
 def doctor(data: Path, *args: str) -> tuple[int, dict]:
     env = service_env(data)
     proc = subprocess.run(
-        [sys.executable, "-m", "extraction.cli", "doctor", "--json", *args],
+        [sys.executable, "-m", "gongkai.cli", "doctor", "--json", *args],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     return proc.returncode, json.loads(proc.stdout)
