@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -231,21 +231,6 @@ def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: 
             )
 
 
-def extraction_options(svc: Service) -> dict:
-    """The service's limits for the extractor (service/extract_task.py maps them onto IngestOptions)."""
-    st = svc.settings
-    return {
-        "max_bytes": st.max_upload_bytes,
-        "max_pages": st.max_pages,
-        "ocr_page_timeout_s": st.max_page_seconds or st.ocr_page_timeout_s,
-        "ocr_pages_in_flight": st.ocr_pages_in_flight,
-        "max_page_seconds": st.max_page_seconds,
-        "max_megapixels_per_page": st.max_megapixels_per_page,
-        "max_document_seconds": st.max_document_seconds,
-        "review_threshold": st.review_threshold,
-    }
-
-
 def hard_time_limit(budget: float) -> float:
     """When the extraction child is killed: past the extractor's own budget, with room to finish."""
     return budget * 1.1 + min(15.0, budget)
@@ -298,11 +283,10 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
 
 def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> None:
     from service import training_adapter
+    from service.extract_task import pipeline_labeler
     from service.review import apply_reviews
     from service.uploads import clean_report
 
-    options = extraction_options(svc)
-    fingerprint = checkpoint_fingerprint(options)
     with svc.db.session() as s:
         job = s.get(Job, job_id)
         doc = s.get(Document, job.document_id)  # type: ignore[union-attr]
@@ -311,6 +295,9 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         s.execute(update(Document).where(Document.id == document_id).values(status="processing"))
         s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=0, pages_total=pages or 1))
         version, labeler = _labeler_for(s, job.model_version, svc.settings)  # type: ignore[union-attr]
+        # the extractor's options, whole: the child validates them back (service/extract_task.py)
+        options = svc.settings.pipeline_options(pipeline_labeler(labeler)).model_dump(mode="json")
+        fingerprint = checkpoint_fingerprint(options)
         known = {
             page: data
             for page, data in s.execute(
@@ -402,13 +389,14 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         )
 
 
-def checkpoint_fingerprint(options: dict) -> str:
-    """What a page's reading depends on: the reading options (the labeler and review threshold only
-    act after the pages are read, so a re-run with another model reuses them)."""
+def checkpoint_fingerprint(options: dict[str, Any]) -> str:
+    """What a page's reading depends on: the ingest options (`PipelineOptions` as JSON) but the
+    document's time budget. The labeler, the review threshold and the stages after reading act on the
+    pages once read, so a re-run with another model reuses them."""
     import hashlib
     import json
 
-    reading = {k: v for k, v in options.items() if k not in ("review_threshold", "max_document_seconds")}
+    reading = {k: v for k, v in options["ingest"].items() if k != "max_document_seconds"}
     return hashlib.sha256(json.dumps(reading, sort_keys=True, default=str).encode()).hexdigest()
 
 

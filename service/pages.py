@@ -94,8 +94,6 @@ def plan(
     svc: Service, sha256: str, kind: str, number: int, width: int, crop_box: dict | None = None
 ) -> tuple[Path, dict[str, Any]]:
     """(cache path, render request) of a page (or of a cell's crop) at `width`."""
-    from extraction.ingest.base import IngestOptions
-
     st = svc.settings
     max_pixels = int(st.page_image_max_megapixels * 1_000_000)
     out = cache_for(svc).path(
@@ -108,7 +106,7 @@ def plan(
         "number": number,
         "width": width,
         "max_pixels": max_pixels,
-        "max_source_pixels": int((st.max_megapixels_per_page or IngestOptions().max_megapixels_per_page) * 1_000_000),
+        "max_source_pixels": int(st.pipeline_options().ingest.max_megapixels_per_page * 1_000_000),
         "out": str(out),
         "crop": crop_box,
     }

@@ -13,10 +13,13 @@ import contextlib
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from extraction.pipeline import PipelineOptions
 
 
 class Settings(BaseSettings):
@@ -230,6 +233,28 @@ class Settings(BaseSettings):
     @property
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
+
+    def pipeline_options(self, labeler: str = "auto") -> PipelineOptions:
+        """The extractor's options from these settings: the one place a setting becomes an extraction
+        option. A job sends them whole (`model_dump(mode="json")`) to the extraction child, which
+        validates them back (service/extract_task.py). `labeler` is `PipelineOptions.labeler`."""
+        from extraction.pipeline import PipelineOptions
+
+        ocr: dict[str, Any] = {"pages_in_flight": self.ocr_pages_in_flight}
+        page_seconds = self.max_page_seconds or self.ocr_page_timeout_s  # a page's render + OCR (+ layout)
+        if page_seconds is not None:
+            ocr["page_timeout_s"] = page_seconds
+        ingest: dict[str, Any] = {
+            "max_bytes": self.max_upload_bytes,
+            "max_pages": self.max_pages,
+            "max_document_seconds": self.max_document_seconds,
+            "ocr": ocr,
+        }
+        if self.max_megapixels_per_page is not None:
+            ingest["max_megapixels_per_page"] = self.max_megapixels_per_page
+        return PipelineOptions.model_validate(
+            {"labeler": labeler, "review_threshold": self.review_threshold, "ingest": ingest}
+        )
 
     def ensure_dirs(self) -> None:
         """The data folder, where this process keeps an SQLite database or queue (made 0700 when made here),
