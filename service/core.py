@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from service.db import Database
 from service.queueing import QueueBackoff, make_huey
@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     from huey.api import TaskWrapper
 
 log = logging.getLogger("gongkai.service")
+
+class WorkerPresence(Protocol):
+    """What a job tells the worker process it runs in (service.workers.Presence)."""
+
+    def job_started(self, job_id: int) -> None: ...
+
+    def job_finished(self, job_id: int) -> None: ...
+
+    def stop(self) -> None: ...
+
 
 class Service:
     def __init__(self, settings: Settings | None = None, migrate: bool = True, check_store: bool = True) -> None:
@@ -55,7 +65,7 @@ class Service:
 
         self.token_cache = TokenCache(self.settings.auth_cache_seconds)
 
-    presence = None  # service.workers.Presence of a process that runs a worker
+    presence: WorkerPresence | None = None  # of a process that runs a worker (service.workers.Presence)
 
     @cached_property
     def queue_backoff(self):

@@ -33,8 +33,8 @@ def write_batch_export(request: dict[str, Any]) -> dict[str, Any]:
                 if doc is None or view is None:
                     continue
                 rep = view.result["report"]
-                version = s.scalar(select(Result.model_version).where(Result.id == doc.result_id))  # type: ignore[union-attr]
-                meta = [doc.id, doc.filename, doc.sha256, rep.get("agency"), rep.get("year"), rep["format"], doc.status, version]  # type: ignore[union-attr]
+                version = s.scalar(select(Result.model_version).where(Result.id == doc.result_id))
+                meta = [doc.id, doc.filename, doc.sha256, rep.get("agency"), rep.get("year"), rep["format"], doc.status, version]
                 cells = {k: c["value"] for k, c in view.result["cells"].items()}
                 rows.append({"meta": dict(zip(BATCH_META, meta, strict=True)), "cells": cells})
                 s.expunge_all()  # one document's objects at a time

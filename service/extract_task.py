@@ -158,7 +158,7 @@ def inspect(request: dict[str, Any]) -> dict[str, Any]:
         try:
             with Image.open(io.BytesIO(data)) as im:
                 pages = getattr(im, "n_frames", 1) or 1
-                max_pixels = request.get("max_pixels")
+                max_pixels = int(request.get("max_pixels") or 0)  # 0: no pixel limit
                 # every frame's size from its header (nothing decoded): a pixel bomb is refused at upload
                 for frame in range(min(pages, request.get("max_pages") or pages)) if max_pixels else ():
                     im.seek(frame)

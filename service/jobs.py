@@ -20,16 +20,20 @@ import logging
 import os
 import socket
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, Executable
 
 from service.db import Document, Job, ModelVersion, PageCheckpoint, Result, TrainingRun, utcnow
 from service.errors import public_message
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
     from service.core import Service
 
 log = logging.getLogger("gongkai.jobs")
@@ -51,7 +55,7 @@ def claim(svc: Service, job_id: int, owner: str) -> int | None:
         if job is None or job.status in ("done", "failed"):
             return None
         token = job.attempts + 1
-        res = s.execute(
+        res = _changed(s,
             update(Job)
             .where(
                 Job.id == job_id,
@@ -77,7 +81,7 @@ class Heartbeat(threading.Thread):
         while not self.stopped.wait(interval):
             try:
                 with self.svc.db.session() as s:
-                    res = s.execute(
+                    res = _changed(s,
                         update(Job)
                         .where(Job.id == self.job_id, Job.attempts == self.token, Job.status == "running")
                         .values(lease_until=utcnow() + dt.timedelta(seconds=self.svc.settings.lease_seconds))
@@ -92,7 +96,20 @@ class Heartbeat(threading.Thread):
         self.stopped.set()
 
 
-def _fenced(job_id: int, token: int):
+def _changed(s: Session, stmt: Executable) -> CursorResult[Any]:
+    """An UPDATE's result: its `rowcount` says whether the compare-and-set matched."""
+    return cast("CursorResult[Any]", s.execute(stmt))
+
+
+def _job(s: Session, job_id: int) -> Job:
+    """The job's row, which this run claimed (or fenced) a moment ago: only a deleted row is missing."""
+    job = s.get(Job, job_id)
+    if job is None:
+        raise RuntimeError(f"job {job_id} is gone")
+    return job
+
+
+def _fenced(job_id: int, token: int) -> ColumnElement[bool]:
     return (Job.id == job_id) & (Job.attempts == token) & (Job.status == "running")
 
 
@@ -126,8 +143,8 @@ def _run_job(svc: Service, job_id: int) -> None:
     heartbeat.start()
     try:
         with svc.db.session() as s:
-            job = s.get(Job, job_id)
-            kind, document_id = job.kind, job.document_id  # type: ignore[union-attr]
+            job = _job(s, job_id)
+            kind, document_id = job.kind, job.document_id
         with context(document=document_id):
             _dispatch(svc, job_id, token, heartbeat, kind)
     finally:
@@ -170,7 +187,7 @@ def _retry_later(
             _fail(svc, job_id, token, code, f"{what} ({retries} retries): {message}", peak)
             return
         with svc.db.session() as s:
-            res = s.execute(
+            res = _changed(s,
                 update(Job)
                 .where(_fenced(job_id, token))
                 .values(
@@ -200,7 +217,7 @@ def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: 
     if code == "internal_error":  # a defect's text: the log has it whole; the job keeps no paths or traceback
         message = public_message(message)
     with svc.db.session() as s:
-        res = s.execute(
+        res = _changed(s,
             update(Job)
             .where(_fenced(job_id, token))
             .values(
@@ -215,18 +232,18 @@ def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: 
         if res.rowcount != 1:
             return
         s.execute(delete(PageCheckpoint).where(PageCheckpoint.job_id == job_id))
-        job = s.get(Job, job_id)
+        job = _job(s, job_id)
         log.warning("job %s: failed: %s: %s", job_id, code, message)
-        if job.document_id is not None:  # type: ignore[union-attr]
+        if job.document_id is not None:
             s.execute(
                 update(Document)
-                .where(Document.id == job.document_id)  # type: ignore[union-attr]
+                .where(Document.id == job.document_id)
                 .values(status="failed", error_code=code, error_message=message)
             )
-        if job.training_run_id is not None:  # type: ignore[union-attr]
+        if job.training_run_id is not None:
             s.execute(
                 update(TrainingRun)
-                .where(TrainingRun.id == job.training_run_id)  # type: ignore[union-attr]
+                .where(TrainingRun.id == job.training_run_id)
                 .values(status="failed", error_code=code, error_message=message, finished_at=utcnow())
             )
 
@@ -288,13 +305,15 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
     from service.uploads import clean_report
 
     with svc.db.session() as s:
-        job = s.get(Job, job_id)
-        doc = s.get(Document, job.document_id)  # type: ignore[union-attr]
-        document_id = doc.id  # type: ignore[union-attr]
-        sha, name, pages = doc.sha256, doc.filename, doc.pages  # type: ignore[union-attr]
+        job = _job(s, job_id)
+        doc = s.get(Document, job.document_id)
+        if doc is None:  # documents are never deleted while they have jobs
+            raise RuntimeError(f"job {job_id}: document {job.document_id} is gone")
+        document_id = doc.id
+        sha, name, pages = doc.sha256, doc.filename, doc.pages
         s.execute(update(Document).where(Document.id == document_id).values(status="processing"))
         s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=0, pages_total=pages or 1))
-        version, labeler = _labeler_for(s, job.model_version, svc.settings)  # type: ignore[union-attr]
+        version, labeler = _labeler_for(s, job.model_version, svc.settings)
         # the extractor's options, whole: the child validates them back (service/extract_task.py)
         options = svc.settings.pipeline_options(pipeline_labeler(labeler)).model_dump(mode="json")
         fingerprint = checkpoint_fingerprint(options)
@@ -349,7 +368,7 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
     version = training_adapter.result_version(version, labeler, payload)
     view = apply_reviews(payload, [], svc.settings.review_threshold)
     with svc.db.session() as s:
-        res = s.execute(
+        res = _changed(s,
             update(Job)
             .where(_fenced(job_id, token))
             .values(
@@ -418,13 +437,14 @@ def _train(svc: Service, job_id: int, token: int) -> None:
     from service import training_adapter
 
     with svc.db.session() as s:
-        job = s.get(Job, job_id)
-        run_id = job.training_run_id  # type: ignore[union-attr]
+        run_id = _job(s, job_id).training_run_id
+        if run_id is None:
+            raise RuntimeError(f"job {job_id}: a training job without its run")
         s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(status="running"))
     outcome = training_adapter.run_training(svc, run_id)
     with svc.db.session() as s:
         if outcome.error_code:
-            res = s.execute(
+            res = _changed(s,
                 update(Job)
                 .where(_fenced(job_id, token))
                 .values(
@@ -447,7 +467,7 @@ def _train(svc: Service, job_id: int, token: int) -> None:
                     )
                 )
             return
-        res = s.execute(update(Job).where(_fenced(job_id, token)).values(status="done", finished_at=utcnow()))
+        res = _changed(s, update(Job).where(_fenced(job_id, token)).values(status="done", finished_at=utcnow()))
         if res.rowcount != 1:
             s.rollback()
             return
@@ -484,7 +504,7 @@ def sweep(svc: Service, requeue_queued_after: float | None = None) -> list[int]:
         lost = lost[:missing]
     for job_id, attempts in stale:
         with svc.db.session() as s:
-            res = s.execute(
+            res = _changed(s,
                 update(Job)
                 .where(Job.id == job_id, Job.attempts == attempts, Job.status == "running", Job.lease_until < now)
                 .values(status="queued", lease_owner=None, enqueued_at=now, requeues=Job.requeues + 1, pages_done=0)
@@ -502,7 +522,7 @@ def sweep(svc: Service, requeue_queued_after: float | None = None) -> list[int]:
             requeued.append(job_id)
     for job_id, enqueued_at in lost:
         with svc.db.session() as s:
-            res = s.execute(
+            res = _changed(s,
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.enqueued_at == enqueued_at)
                 .values(enqueued_at=now, requeues=Job.requeues + 1)
@@ -552,8 +572,8 @@ def start_embedded_worker(svc: Service, workers: int = 1):
     consumer = make_consumer(svc, workers, embedded=True)
     if svc.settings.process_isolation:
         svc.extractors.prestart(workers)  # the extraction children import the pipeline while we wait
-    svc.presence = Presence(svc, "embedded", workers)
-    svc.presence.start()
+    presence = svc.presence = Presence(svc, "embedded", workers)
+    presence.start()
     consumer.start()
     sweep(svc)  # jobs orphaned by a previous run of this process
     sweeper = Sweeper(svc)

@@ -47,7 +47,7 @@ class ReviewedView:
 
 
 def labels(fmt: str, variants: Iterable[str]) -> dict[str, dict[str, str]]:
-    lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
+    lay = layout(fmt, tuple(variants))
     out: dict[str, dict[str, str]] = {}
     for table in lay.tables:
         # the printed heading a row sits under: （三）不予公开 for its numbered rows, 第二十条第（一）项 …

@@ -55,7 +55,7 @@ class CellValueError(ValueError):
 
 def cell_kind(fmt: str, variants: Iterable[str], cell_id: str) -> str:
     """The statutory column kind of a cell (count, signed_count, amount); KeyError if no such cell."""
-    lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
+    lay = layout(fmt, tuple(variants))
     if cell_id not in lay.cells:
         raise KeyError(cell_id)
     return lay.cells[cell_id].kind

@@ -191,6 +191,7 @@ class PatientScheduler(Scheduler):
 
     backoff_state: QueueBackoff
     _queue_step = 0
+    _next_loop: float  # Huey's Scheduler sets it
 
     def loop(self, now=None):
         current = self._next_loop

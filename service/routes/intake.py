@@ -99,11 +99,14 @@ def _own_document(s: Session, who: Principal, digest: str) -> Document | None:
     return s.scalar(query.order_by(Document.id).limit(1))
 
 
-def _insert_document(s: Session, who: Principal, rf: Received, kind: str, pages: int | None):
+def _insert_document(
+    s: Session, who: Principal, rf: Received, kind: str, pages: int | None
+) -> tuple[int | None, Document, Job | None, bool]:
     """(new job id or None, document, its latest job, duplicate): one transaction, committed. The same
     bytes from another submitter make a document of its own (its own job); the original is shared."""
     digest = rf.sha256
     new_job: int | None = None
+    job: Job | None = None
     doc = _own_document(s, who, digest)
     if doc is None:  # new bytes for this submitter (the common case): document, job and upload in one transaction
         doc = Document(

@@ -27,25 +27,25 @@ def list_models(request: Request, s: SessionDep, who: Reviewer) -> list[ModelOut
     out: list[ModelOut] = []
     version, labeler = training_adapter.BASELINE
     out.append(ModelOut(version=version, labeler=labeler, metrics={}, training_run_id=None, active=False))
-    for m in training_adapter.shipped_models():
+    for shipped in training_adapter.shipped_models():
         out.append(
             ModelOut(
-                version=m["version"],
-                labeler=training_adapter.AUTO_PREFIX + str(m["folder"]),
-                metrics=m["metrics"],
+                version=shipped["version"],
+                labeler=training_adapter.AUTO_PREFIX + str(shipped["folder"]),
+                metrics=shipped["metrics"],
                 training_run_id=None,
                 active=False,
                 shipped=True,
             )
         )
     listed = {m.version for m in out}
-    for m in training_adapter.folder_models(svc_of(request).settings.models_path):  # e.g. `gongkai train --models-dir`
-        if m["version"] not in listed and m["version"] not in rows:
+    for folder in training_adapter.folder_models(svc_of(request).settings.models_path):  # `gongkai train --models-dir`
+        if folder["version"] not in listed and folder["version"] not in rows:
             out.append(
                 ModelOut(
-                    version=m["version"],
-                    labeler=training_adapter.AUTO_PREFIX + str(m["folder"]),
-                    metrics=m["metrics"],
+                    version=folder["version"],
+                    labeler=training_adapter.AUTO_PREFIX + str(folder["folder"]),
+                    metrics=folder["metrics"],
                     training_run_id=None,
                     active=False,
                 )

@@ -229,13 +229,14 @@ def undo(request: Request, s: SessionDep, who: Reviewer, doc_id: int, body: Undo
             )
         target = mine[-1]
     else:
-        target = next((r for r in rows if r.id == action_id), None)
-        if target is None:
+        found = next((r for r in rows if r.id == action_id), None)
+        if found is None:
             raise ApiError(404, "not_found", f"文档 {doc_id} 没有审核记录 {action_id}", message_en=f"no audit row {action_id}")
-        if target.action == "undo":
+        if found.action == "undo":
             raise ApiError(409, "not_undoable", "撤销操作本身不能撤销", message_en="an undo cannot be undone")
-        if target.id in undone:
+        if found.id in undone:
             raise ApiError(409, "already_undone", f"审核记录 {action_id} 已撤销", message_en=f"audit row {action_id} is undone already")
+        target = found
     group = [r for r in live if r.batch == target.batch] if target.batch else [target]
     for r in group:
         current = view.result["cells"].get(r.cell_id, {}).get("value")
