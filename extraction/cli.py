@@ -404,3 +404,7 @@ def _cross_year(done: dict[str, tuple[str, int] | None], out: Path, cross_report
         doc = load(stem)
         doc["checks"].extend(cross_report_checks(doc, load(prev_stem)))
         (out / f"{stem}.json").write_text(json_text(doc), encoding="utf-8")
+
+
+if __name__ == "__main__":  # the extractor alone: python -m extraction.cli INPUT... --out DIR
+    extract()
