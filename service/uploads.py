@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from service.settings import Settings
     from service.store import FileStore
 
-HEAD_BYTES = 64 * 1024  # what the API looks at to tell the kind (service/api.py: sniff)
+HEAD_BYTES = 64 * 1024  # what the API looks at to tell the kind (service/routes/intake.py: sniff)
 FLUSH_BYTES = 1024 * 1024  # spool writes are batched and done off the event loop
 NAME_LIMIT = 255
 _FILENAME_STAR = re.compile(rb"filename\*\s*=\s*([^;]+)", re.I)
