@@ -252,9 +252,12 @@ class Settings(BaseSettings):
         }
         if self.max_megapixels_per_page is not None:
             ingest["max_megapixels_per_page"] = self.max_megapixels_per_page
-        return PipelineOptions.model_validate(
-            {"labeler": labeler, "review_threshold": self.review_threshold, "ingest": ingest}
-        )
+        given = {"labeler": labeler, "review_threshold": self.review_threshold, "ingest": ingest}
+        options = PipelineOptions.model_validate(given)
+        dropped = _dropped(given, options.model_dump())
+        if dropped:  # pydantic ignores unknown fields: a setting must never vanish on its way
+            raise RuntimeError(f"settings name extraction options that do not exist: {', '.join(dropped)}")
+        return options
 
     def ensure_dirs(self) -> None:
         """The data folder, where this process keeps an SQLite database or queue (made 0700 when made here),
@@ -270,3 +273,14 @@ class Settings(BaseSettings):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def _dropped(given: dict[str, Any], dumped: dict[str, Any], prefix: str = "") -> list[str]:
+    """The keys of `given` (nested) that the validated options do not have."""
+    out: list[str] = []
+    for key, value in given.items():
+        if key not in dumped:
+            out.append(prefix + key)
+        elif isinstance(value, dict) and isinstance(dumped[key], dict):
+            out += _dropped(value, dumped[key], f"{prefix}{key}.")
+    return out

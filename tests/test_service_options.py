@@ -41,6 +41,14 @@ def test_every_setting_becomes_its_extraction_option():
     assert defaults.ingest.max_megapixels_per_page == IngestOptions().max_megapixels_per_page
 
 
+def test_a_setting_that_names_no_option_is_an_error():
+    from service.settings import _dropped
+
+    assert _dropped({"ingest": {"ocr": {"page_timeout_s": 1, "gone": 2}}, "x": 1}, {"ingest": {"ocr": {"page_timeout_s": 1}}}) == [
+        "ingest.ocr.gone", "x",
+    ]  # fmt: skip
+
+
 def test_the_options_reach_the_extraction_child_whole(tmp_path: Path, db_url: str, monkeypatch):
     """A job's request carries `PipelineOptions` as JSON; the child's pipeline is built from it as is."""
     from extraction.pipeline import PipelineOptions
