@@ -254,7 +254,7 @@ class Settings(BaseSettings):
             ingest["max_megapixels_per_page"] = self.max_megapixels_per_page
         given = {"labeler": labeler, "review_threshold": self.review_threshold, "ingest": ingest}
         options = PipelineOptions.model_validate(given)
-        dropped = _dropped(given, options.model_dump())
+        dropped = _dropped({"review_threshold": self.review_threshold, "ingest": ingest}, options)
         if dropped:  # pydantic ignores unknown fields: a setting must never vanish on its way
             raise RuntimeError(f"settings name extraction options that do not exist: {', '.join(dropped)}")
         return options
@@ -275,12 +275,16 @@ class Settings(BaseSettings):
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
-def _dropped(given: dict[str, Any], dumped: dict[str, Any], prefix: str = "") -> list[str]:
-    """The keys of `given` (nested) that the validated options do not have."""
+def _dropped(given: dict[str, Any], options: Any, prefix: str = "") -> list[str]:
+    """The values of `given` (nested names) that the validated options do not read back as given."""
     out: list[str] = []
     for key, value in given.items():
-        if key not in dumped:
+        got = getattr(options, key, _MISSING)
+        if isinstance(value, dict) and got is not _MISSING:
+            out += _dropped(value, got, f"{prefix}{key}.")
+        elif got != value:
             out.append(prefix + key)
-        elif isinstance(value, dict) and isinstance(dumped[key], dict):
-            out += _dropped(value, dumped[key], f"{prefix}{key}.")
     return out
+
+
+_MISSING = object()

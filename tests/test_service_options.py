@@ -42,10 +42,13 @@ def test_every_setting_becomes_its_extraction_option():
 
 
 def test_a_setting_that_names_no_option_is_an_error():
+    from extraction.ingest import IngestOptions
     from service.settings import _dropped
 
-    assert _dropped({"ingest": {"ocr": {"page_timeout_s": 1, "gone": 2}}, "x": 1}, {"ingest": {"ocr": {"page_timeout_s": 1}}}) == [
-        "ingest.ocr.gone", "x",
+    ingest = IngestOptions(max_pages=3)
+    assert _dropped({"ingest": {"max_pages": 3, "ocr": {"page_timeout_s": 120.0}}}, type("O", (), {"ingest": ingest})) == []
+    assert _dropped({"ingest": {"max_pages": 4, "ocr": {"gone": 2}}, "x": 1}, type("O", (), {"ingest": ingest})) == [
+        "ingest.max_pages", "ingest.ocr.gone", "x",
     ]  # fmt: skip
 
 
