@@ -23,10 +23,11 @@ LIMITS = {
 
 
 def test_every_setting_becomes_its_extraction_option():
+    from extraction.pipeline import PipelineOptions
     from service.settings import Settings
 
     opts = Settings(**LIMITS).pipeline_options("baseline")
-    assert opts.labeler == "baseline" and opts.review_threshold == 0.6
+    assert opts.labeler == PipelineOptions(labeler="baseline").labeler and opts.review_threshold == 0.6
     ingest = opts.ingest
     assert (ingest.max_bytes, ingest.max_pages, ingest.max_document_seconds, ingest.max_megapixels_per_page) == (
         4_000_000, 12, 99.0, 9.0,
