@@ -25,6 +25,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from extraction.errors import GongkaiError
 from service.routes.errors import ApiError
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class Received:
     size: int
     sha256: str
     head: bytes
-    error: Exception | None = None
+    error: GongkaiError | None = None  # refused as it arrived (too large)
 
 
 @dataclass

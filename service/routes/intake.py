@@ -19,7 +19,7 @@ from service.errors import ChildFailed, ServerBusy, StorageError
 from service.jobs import TRANSIENT
 from service.routes.errors import ApiError, status_for_code
 from service.routes.outputs import latest_job
-from service.schemas import UploadItem, UploadResponse
+from service.schemas import ErrorBody, UploadItem, UploadResponse
 from service.text_probe import refuse_non_text
 from service.uploads import Received
 
@@ -219,7 +219,7 @@ def _accept_all(svc: Service, who: Principal, received: list[Received]) -> list[
     try:
         for rf in received:
             if rf.error is not None:
-                items.append(UploadItem(filename=rf.name, error=rf.error.to_dict()))  # type: ignore[attr-defined]
+                items.append(UploadItem(filename=rf.name, error=ErrorBody.model_validate(rf.error.to_dict())))
                 continue
             try:
                 with svc.db.session() as s:
@@ -228,11 +228,11 @@ def _accept_all(svc: Service, who: Principal, received: list[Received]) -> list[
                 if job_id is not None:
                     new_jobs.append(job_id)
             except GongkaiError as exc:
-                items.append(UploadItem(filename=rf.name, error=exc.to_dict()))  # type: ignore[arg-type]
+                items.append(UploadItem(filename=rf.name, error=ErrorBody.model_validate(exc.to_dict())))
             except TRANSIENT as exc:  # the database or the disk failed: nothing of this file was kept
                 log.exception("upload of %r: storage error", rf.name)
                 err = StorageError(f"the file could not be stored ({type(exc).__name__}); try again")
-                items.append(UploadItem(filename=rf.name, error=err.to_dict()))  # type: ignore[arg-type]
+                items.append(UploadItem(filename=rf.name, error=ErrorBody.model_validate(err.to_dict())))
     finally:
         for job_id in new_jobs:  # after commit: a worker must find the row (a failed send: the sweeper resends)
             svc.enqueue(job_id)
