@@ -106,7 +106,7 @@ def plan(
         "number": number,
         "width": width,
         "max_pixels": max_pixels,
-        "max_source_pixels": int(st.pipeline_options().ingest.max_megapixels_per_page * 1_000_000),
+        "max_source_pixels": int(st.ingest_options().max_megapixels_per_page * 1_000_000),
         "out": str(out),
         "crop": crop_box,
     }

@@ -19,6 +19,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from extraction.ingest import IngestOptions
     from extraction.pipeline import PipelineOptions
 
 
@@ -236,25 +237,32 @@ class Settings(BaseSettings):
 
     def pipeline_options(self, labeler: str = "auto") -> PipelineOptions:
         """The extractor's options from these settings: the one place a setting becomes an extraction
-        option. A job sends them whole (`model_dump(mode="json")`) to the extraction child, which
-        validates them back (service/extract_task.py). `labeler` is `PipelineOptions.labeler`."""
+        option (the ingest limits through `ingest_options`). A job sends them whole
+        (`model_dump(mode="json")`) to the extraction child, which validates them back
+        (service/extract_task.py). `labeler` is `PipelineOptions.labeler`."""
         from extraction.pipeline import PipelineOptions
+
+        return PipelineOptions(labeler=labeler, review_threshold=self.review_threshold, ingest=self.ingest_options())
+
+    def ingest_options(self) -> IngestOptions:
+        """The ingest limits of `pipeline_options` (the API checks uploads and renders pages with them
+        without importing the pipeline)."""
+        from extraction.ingest import IngestOptions
 
         ocr: dict[str, Any] = {"pages_in_flight": self.ocr_pages_in_flight}
         page_seconds = self.max_page_seconds or self.ocr_page_timeout_s  # a page's render + OCR (+ layout)
         if page_seconds is not None:
             ocr["page_timeout_s"] = page_seconds
-        ingest: dict[str, Any] = {
+        given: dict[str, Any] = {
             "max_bytes": self.max_upload_bytes,
             "max_pages": self.max_pages,
             "max_document_seconds": self.max_document_seconds,
             "ocr": ocr,
         }
         if self.max_megapixels_per_page is not None:
-            ingest["max_megapixels_per_page"] = self.max_megapixels_per_page
-        given = {"labeler": labeler, "review_threshold": self.review_threshold, "ingest": ingest}
-        options = PipelineOptions.model_validate(given)
-        dropped = _dropped({"review_threshold": self.review_threshold, "ingest": ingest}, options)
+            given["max_megapixels_per_page"] = self.max_megapixels_per_page
+        options = IngestOptions.model_validate(given)
+        dropped = _dropped(given, options, "ingest.")
         if dropped:  # pydantic ignores unknown fields: a setting must never vanish on its way
             raise RuntimeError(f"settings name extraction options that do not exist: {', '.join(dropped)}")
         return options

@@ -41,7 +41,7 @@ def identify(svc: Service, rf: Received) -> tuple[str, int | None]:
             assert rf.path is not None
             refuse_non_text(rf.path, rf.size)  # random bytes sniff as txt: 415 here, not a failed job later
             return kind, None
-    megapixels = svc.settings.pipeline_options().ingest.max_megapixels_per_page
+    megapixels = svc.settings.ingest_options().max_megapixels_per_page
     request = {"path": str(rf.path), "name": rf.name, "max_pages": svc.settings.max_pages, "max_pixels": int(megapixels * 1e6)}
     if not svc.settings.process_isolation:
         from service import extract_task
