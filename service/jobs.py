@@ -55,7 +55,8 @@ def claim(svc: Service, job_id: int, owner: str) -> int | None:
         if job is None or job.status in ("done", "failed"):
             return None
         token = job.attempts + 1
-        res = _changed(s,
+        res = _changed(
+            s,
             update(Job)
             .where(
                 Job.id == job_id,
@@ -81,7 +82,8 @@ class Heartbeat(threading.Thread):
         while not self.stopped.wait(interval):
             try:
                 with self.svc.db.session() as s:
-                    res = _changed(s,
+                    res = _changed(
+                        s,
                         update(Job)
                         .where(Job.id == self.job_id, Job.attempts == self.token, Job.status == "running")
                         .values(lease_until=utcnow() + dt.timedelta(seconds=self.svc.settings.lease_seconds))
@@ -187,7 +189,8 @@ def _retry_later(
             _fail(svc, job_id, token, code, f"{what} ({retries} retries): {message}", peak)
             return
         with svc.db.session() as s:
-            res = _changed(s,
+            res = _changed(
+                s,
                 update(Job)
                 .where(_fenced(job_id, token))
                 .values(
@@ -217,7 +220,8 @@ def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: 
     if code == "internal_error":  # a defect's text: the log has it whole; the job keeps no paths or traceback
         message = public_message(message)
     with svc.db.session() as s:
-        res = _changed(s,
+        res = _changed(
+            s,
             update(Job)
             .where(_fenced(job_id, token))
             .values(
@@ -368,7 +372,8 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
     version = training_adapter.result_version(version, labeler, payload)
     view = apply_reviews(payload, [], svc.settings.review_threshold)
     with svc.db.session() as s:
-        res = _changed(s,
+        res = _changed(
+            s,
             update(Job)
             .where(_fenced(job_id, token))
             .values(
@@ -444,7 +449,8 @@ def _train(svc: Service, job_id: int, token: int) -> None:
     outcome = training_adapter.run_training(svc, run_id)
     with svc.db.session() as s:
         if outcome.error_code:
-            res = _changed(s,
+            res = _changed(
+                s,
                 update(Job)
                 .where(_fenced(job_id, token))
                 .values(
@@ -504,7 +510,8 @@ def sweep(svc: Service, requeue_queued_after: float | None = None) -> list[int]:
         lost = lost[:missing]
     for job_id, attempts in stale:
         with svc.db.session() as s:
-            res = _changed(s,
+            res = _changed(
+                s,
                 update(Job)
                 .where(Job.id == job_id, Job.attempts == attempts, Job.status == "running", Job.lease_until < now)
                 .values(status="queued", lease_owner=None, enqueued_at=now, requeues=Job.requeues + 1, pages_done=0)
@@ -522,7 +529,8 @@ def sweep(svc: Service, requeue_queued_after: float | None = None) -> list[int]:
             requeued.append(job_id)
     for job_id, enqueued_at in lost:
         with svc.db.session() as s:
-            res = _changed(s,
+            res = _changed(
+                s,
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.enqueued_at == enqueued_at)
                 .values(enqueued_at=now, requeues=Job.requeues + 1)
