@@ -122,7 +122,7 @@ def folder_bench(args: argparse.Namespace) -> None:
             times, cpu = [], []
             for r in range(args.rounds):
                 out = Path(tmp) / f"out{jobs}_{r}"
-                cmd = [sys.executable, "-m", "extraction.cli", "extract", str(folder), "--out", str(out), "--quiet"]
+                cmd = [sys.executable, "-m", "gongkai.cli", "extract", str(folder), "--out", str(out), "--quiet"]
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 proc = subprocess.run([*cmd, "--jobs", str(jobs)], env=env, capture_output=True, text=True)

@@ -1,4 +1,5 @@
-"""The `gongkai` command line."""
+"""`gongkai extract`: the extractor's own command (the umbrella `gongkai` command line, gongkai/cli.py,
+assembles it with the training, service and dataset commands), and the exit status of each error code."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import NamedTuple
 
 import click
 
-from extraction.errors import EXIT_CODES, GongkaiError, InputNotFound
+from extraction.errors import GongkaiError, InputError, InputNotFound
 
 # Files a folder walk picks up (explicitly named files are read whatever their name).
 INPUT_SUFFIXES = {
@@ -34,6 +35,27 @@ INPUT_SUFFIXES = {
 }
 EXIT_MIXED_BAD_INPUT = 76
 EXIT_USAGE = 2
+# The exit status of each error code (README: exit codes); sysexits where one fits.
+EXIT_CODES: dict[str, int] = {
+    "bad_input": 65,  # EX_DATAERR
+    "empty_input": 66,
+    "unsupported_input": 67,
+    "undecodable_text": 68,
+    "input_too_large": 69,
+    "internal_error": 70,  # EX_SOFTWARE
+    "not_a_report": 71,
+    "tables_missing": 72,
+    "corrupt_input": 73,
+    "encrypted_input": 74,
+    "input_not_found": 75,
+    "time_limit_exceeded": 77,
+    "ocr_unavailable": 78,  # EX_CONFIG
+}
+
+
+def exit_code(exc: GongkaiError) -> int:
+    """The exit status of a typed error: by its code; another code is bad input (65) or our defect (70)."""
+    return EXIT_CODES.get(exc.code, EXIT_CODES["bad_input"] if isinstance(exc, InputError) else EXIT_CODES["internal_error"])
 
 
 def collect_inputs(paths: tuple[str, ...]) -> list[Path]:
@@ -70,13 +92,7 @@ def _output_stems(inputs: list[Path]) -> list[str]:
     return stems
 
 
-@click.group()
-@click.version_option(package_name="gongkai")
-def main() -> None:
-    """gongkai (公开): extract and check the statutory tables of 政府信息公开工作年度报告."""
-
-
-@main.command()
+@click.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the results")
 @click.option(
@@ -233,7 +249,7 @@ def _extract_one(pipeline, task: _Task) -> _Outcome:
             {"input": str(path), "status": "error", **exc.to_dict()},
             None,
             f"gongkai: {path}: {exc.code}: {exc.message}",
-            exc.exit_code,
+            exit_code(exc),
         )
     except Exception as exc:  # our own defect: report it, keep the batch going
         return _internal_error(task, f"{type(exc).__name__}: {exc}")
@@ -281,7 +297,7 @@ def _internal_error(task: _Task, what: str) -> _Outcome:
         {"input": str(task.path), "status": "error", **err.to_dict()},
         None,
         f"gongkai: {task.path}: internal_error: {what}",
-        err.exit_code,
+        exit_code(err),
     )
 
 
@@ -390,29 +406,5 @@ def _cross_year(done: dict[str, tuple[str, int] | None], out: Path, cross_report
         (out / f"{stem}.json").write_text(json_text(doc), encoding="utf-8")
 
 
-@main.command()
-@click.option("--n", "count", type=int, default=300, show_default=True, help="Number of reports")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--violation-rate", type=float, default=0.2, show_default=True)
-def generate(count: int, out_dir: str, seed: int, violation_rate: float) -> None:
-    """Write synthetic reports (every flattening, both formats) plus their truth labels."""
-    from gongkai_datasets.generate import generate as run
-
-    run(count, Path(out_dir), seed=seed, violation_rate=violation_rate)
-    click.echo(f"gongkai: wrote {count} synthetic reports to {out_dir}", err=True)
-
-
-def _register_subsystems() -> None:
-    """The training and service commands live with their packages; each lists its commands."""
-    from service.cli import COMMANDS as service_commands
-    from training.cli import COMMANDS as training_commands
-
-    for command in [*training_commands, *service_commands]:
-        main.add_command(command)
-
-
-_register_subsystems()
-
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the extractor alone: python -m extraction.cli INPUT... --out DIR
+    extract()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -111,25 +113,25 @@ def worker(workers: int, worker_type: str, log_level: str) -> None:
     suit text/HTML/DOCX/digital PDFs. A worker killed mid-job loses nothing: its job is re-run
     once its lease expires, from the pages already read. See docs/operations.md.
     """
-    from service.jobs import Sweeper, sweep
+    from service.jobs import Sweeper, register_tasks, sweep
     from service.workers import Presence, make_consumer
 
     _configure_logs(log_level)
-    svc = _service()
+    svc = register_tasks(_service())
     _say_wiring(svc, "worker")
     if svc.settings.process_isolation and worker_type == "thread":
         svc.extractors.prestart(workers)  # one extraction child per worker thread, importing while we start
-    svc.presence = Presence(svc, "worker", workers)
-    svc.presence.start()
+    presence = svc.presence = Presence(svc, "worker", workers)
+    presence.start()
     sweep(svc)
     sweeper = Sweeper(svc)
     sweeper.start()
-    click.echo(f"gongkai: worker on queue {svc.queue_kind} ({workers} {worker_type}s) as {svc.presence.id}", err=True)
+    click.echo(f"gongkai: worker on queue {svc.queue_kind} ({workers} {worker_type}s) as {presence.id}", err=True)
     try:
         make_consumer(svc, workers, worker_type).run()
     finally:
         sweeper.stop()
-        svc.presence.stop()
+        presence.stop()
         svc.close()  # stops the extraction children
 
 
@@ -264,7 +266,7 @@ def doctor(verify: bool, fix: bool, grace_seconds: float, as_json: bool) -> None
         f"store: {svc.store.root}: {report.files} files for {report.documents} documents; "
         f"{report.checked} sha256 verified ({report.checked_bytes / 2**20:.1f} MiB) in {report.seconds:.1f}s"
     )
-    for label, items in [
+    sections: list[tuple[str, list[Any]]] = [
         ("missing originals", report.missing),
         ("corrupt originals (sha256 mismatch)", report.corrupt),
         ("orphan files (no document)", report.orphans),
@@ -272,7 +274,8 @@ def doctor(verify: bool, fix: bool, grace_seconds: float, as_json: bool) -> None
         ("temporary files", report.temporaries),
         ("database", report.database),
         ("warning", report.warnings),
-    ]:
+    ]
+    for label, items in sections:
         for item in items:
             click.echo(f"{label}: {item}")
     if report.removed:
@@ -347,6 +350,7 @@ def retry_cmd(
     """
     from pydantic import ValidationError
 
+    from service.jobs import register_tasks
     from service.operations import RetryRequest, UnknownModel, retry
 
     try:
@@ -359,7 +363,7 @@ def retry_cmd(
         )
     except ValidationError:
         raise click.UsageError("name exactly one of: DOCUMENT_IDS, --code, --all-failed") from None
-    svc = _service()
+    svc = register_tasks(_service())  # it sends jobs
     _say_wiring(svc, "retry")
     try:
         outcome = retry(svc, req)
@@ -390,7 +394,7 @@ def openapi() -> None:
     from service.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:  # the schema needs no data: a throwaway database
-        svc = Service(Settings(immediate=True, data_dir=tmp, database_url=f"sqlite:///{tmp}/o.db", redis_url=None))
+        svc = Service(Settings(immediate=True, data_dir=Path(tmp), database_url=f"sqlite:///{tmp}/o.db", redis_url=None))
         click.echo(openapi_json(create_app(svc)))
         svc.close()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,24 +68,7 @@ def check(svc: Service, verify: bool = True, fix: bool = False, grace_s: float =
         documents = dict(s.execute(select(Document.sha256, Document.id)).all())
         report.documents = len(documents)
         _database_invariants(svc, s, report)
-    seen: set[str] = set()
-    for name, path in svc.store.digests():
-        if name.startswith(".tmp-"):
-            continue  # temporaries, below
-        report.files += 1
-        if not is_digest(name) or path != svc.store.path(name):
-            report.stray.append(str(path))
-            continue
-        seen.add(name)
-        if name not in documents:
-            if old_enough(path):
-                report.orphans.append(str(path))
-            continue
-        if verify:
-            report.checked += 1
-            report.checked_bytes += path.stat().st_size
-            if file_sha256(path) != name:
-                report.corrupt.append({"document_id": documents[name], "sha256": name, "path": str(path)})
+    seen = _check_files(svc, documents, report, verify, old_enough)
     for sha, doc_id in sorted(documents.items(), key=lambda kv: kv[1]):
         if sha not in seen:
             report.missing.append({"document_id": doc_id, "sha256": sha, "path": str(svc.store.path(sha))})
@@ -100,6 +84,32 @@ def check(svc: Service, verify: bool = True, fix: bool = False, grace_s: float =
                 pass
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _check_files(
+    svc: Service, documents: dict[str, int], report: Report, verify: bool, old_enough: Callable[[Path], bool]
+) -> set[str]:
+    """The store's files against the documents (stray, orphan, corrupt ones into `report`); the digests
+    found in the store."""
+    seen: set[str] = set()
+    for name, path in svc.store.digests():
+        if name.startswith(".tmp-"):
+            continue  # temporaries, checked apart
+        report.files += 1
+        if not is_digest(name) or path != svc.store.path(name):
+            report.stray.append(str(path))
+            continue
+        seen.add(name)
+        if name not in documents:
+            if old_enough(path):
+                report.orphans.append(str(path))
+            continue
+        if verify:
+            report.checked += 1
+            report.checked_bytes += path.stat().st_size
+            if file_sha256(path) != name:
+                report.corrupt.append({"document_id": documents[name], "sha256": name, "path": str(path)})
+    return seen
 
 
 def _database_invariants(svc: Service, s, report: Report) -> None:

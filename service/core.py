@@ -7,43 +7,26 @@ import logging
 import threading
 import time
 from functools import cached_property
-
-from huey import Huey, RedisHuey, SqliteHuey
-from huey.storage import SqliteStorage
+from typing import TYPE_CHECKING, Protocol
 
 from service.db import Database
+from service.queueing import QueueBackoff, make_huey
 from service.settings import Settings
 from service.store import FileStore
 
+if TYPE_CHECKING:
+    from huey.api import TaskWrapper
+
 log = logging.getLogger("gongkai.service")
 
-class QueueStorage(SqliteStorage):
-    """The SQLite queue with `synchronous=NORMAL` (WAL): safe from corruption and from a crash of any
-    process; a power cut may lose the last messages, which the sweeper sends again from the database
-    (a job's row is committed, fsynced, before its message). Saves an fsync per upload."""
+class WorkerPresence(Protocol):
+    """What a job tells the worker process it runs in (service.workers.Presence)."""
 
-    def _create_connection(self):
-        conn = super()._create_connection()
-        conn.execute("pragma synchronous=NORMAL")
-        return conn
+    def job_started(self, job_id: int) -> None: ...
 
+    def job_finished(self, job_id: int) -> None: ...
 
-def make_huey(settings: Settings) -> Huey:
-    """SqliteHuey on one machine, RedisHuey across machines: the same tasks, the same code."""
-    if settings.immediate:
-        return SqliteHuey(settings.queue_name, immediate=True, results=False, filename=":memory:")
-    if settings.redis_url:
-        from redis import ConnectionPool
-
-        # bounded waits: an unreachable Redis host (not one refusing at once) must not hang /v1/health
-        # or a worker; the socket timeout stays above the 1 s blocking read of an idle worker
-        pool = ConnectionPool.from_url(
-            settings.redis_url,
-            socket_connect_timeout=settings.queue_timeout_s,
-            socket_timeout=max(settings.queue_timeout_s, 2.0),
-        )
-        return RedisHuey(settings.queue_name, connection_pool=pool, results=False)
-    return SqliteHuey(settings.queue_name, filename=str(settings.queue_path), results=False, storage_class=QueueStorage)
+    def stop(self) -> None: ...
 
 
 class Service:
@@ -72,9 +55,9 @@ class Service:
                 raise
             self.store_error = str(exc)
         self.huey = make_huey(self.settings)
-        from service.jobs import register_tasks
-
-        self.run_job_task = register_tasks(self)
+        # the job task is registered by what runs or sends jobs (`service.jobs.register_tasks`: the app,
+        # the worker, the CLI's retry), not here: the queue knows no job code
+        self.run_job_task: TaskWrapper | None = None
         self._pool_lock = threading.Lock()
         self._queued_lock = threading.Lock()
         self._enqueue_lock = threading.Lock() if self.queue_kind == "sqlite" else contextlib.nullcontext()
@@ -82,13 +65,11 @@ class Service:
 
         self.token_cache = TokenCache(self.settings.auth_cache_seconds)
 
-    presence = None  # service.workers.Presence of a process that runs a worker
+    presence: WorkerPresence | None = None  # of a process that runs a worker (service.workers.Presence)
 
     @cached_property
     def queue_backoff(self):
         """This process's view of the queue's reachability (service/workers.py)."""
-        from service.workers import QueueBackoff
-
         return QueueBackoff(self.settings.queue_backoff_max_s)
 
     def queue_status(self) -> tuple[bool, str]:
@@ -106,12 +87,15 @@ class Service:
     def enqueue(self, job_id: int, delay: float | None = None) -> bool:
         """Send the job's message. The job's row is committed first, so a message that cannot be sent
         (the queue is down) loses nothing: the sweeper sends it again (`requeue_queued_after_s`)."""
+        task = self.run_job_task
+        if task is None:
+            raise RuntimeError("no job task on this service's queue: call service.jobs.register_tasks(svc) first")
         try:
             with self._enqueue_lock:  # SQLite queue: this process's writers queue here, not in SQLite's retry sleeps
                 if delay and not self.settings.immediate:
-                    self.run_job_task.schedule(args=(job_id,), delay=delay)
+                    task.schedule(args=(job_id,), delay=delay)
                 else:
-                    self.run_job_task(job_id)
+                    task(job_id)
             return True
         except Exception as exc:
             if self.settings.immediate:

@@ -1,6 +1,6 @@
 """Batch exports (`POST /v1/exports`): many reports in one sheet, one row per report, one column per cell.
 
-The sheet is built in a supervised child (`service/sandbox.py`, operation `batch_export`), never in
+The sheet is built (service/export_sheet.py) in a supervised child (`service/sandbox.py`, operation `batch_export`), never in
 the API process: re-running the rules of a thousand reviewed documents is seconds of CPU, which in
 the server's own threads slowed every other request (health checks to 200-400 ms). The child reads
 the documents the API has already checked the caller may read, writes the file into the store's
@@ -10,95 +10,22 @@ text (extraction.export: csv_row, xlsx_append).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from service.errors import ExportFailed, ServerBusy
+from service.export_sheet import write_batch_export
 
 if TYPE_CHECKING:
     from service.core import Service
 
-BATCH_META = ["document_id", "filename", "sha256", "agency", "year", "format", "status", "model_version"]
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-
-
-def write_batch_export(request: dict[str, Any]) -> dict[str, Any]:
-    """{"db_url", "ids", "format", "out", "review_threshold"} → {"rows", "bytes"}: the documents' reviewed
-    values written to `out` (ids without a result are left out)."""
-    from sqlalchemy import select
-
-    from extraction.export import csv_row, xlsx_append
-    from extraction.schema import layout
-    from service.api_support import reviewed_view
-    from service.db import Database, Document, Result
-
-    svc = SimpleNamespace(settings=SimpleNamespace(review_threshold=request["review_threshold"]))
-    db = Database(request["db_url"])
-    rows: list[dict[str, Any]] = []
-    try:
-        with db.session() as s:
-            for doc_id in request["ids"]:
-                doc = s.get(Document, doc_id)
-                view = reviewed_view(svc, s, doc) if doc is not None else None  # type: ignore[arg-type]
-                if view is None:
-                    continue
-                rep = view.result["report"]
-                version = s.scalar(select(Result.model_version).where(Result.id == doc.result_id))  # type: ignore[union-attr]
-                meta = [doc.id, doc.filename, doc.sha256, rep.get("agency"), rep.get("year"), rep["format"], doc.status, version]  # type: ignore[union-attr]
-                cells = {k: c["value"] for k, c in view.result["cells"].items()}
-                rows.append({"meta": dict(zip(BATCH_META, meta, strict=True)), "cells": cells})
-                s.expunge_all()  # one document's objects at a time
-    finally:
-        db.dispose()
-    # columns: every cell of format 2021, then those only format 2019 (or a variant) has
-    columns = list(layout("2021").cell_ids)
-    seen = set(columns)
-    for r in rows:
-        for cid in r["cells"]:
-            if cid not in seen:
-                seen.add(cid)
-                columns.append(cid)
-    out = Path(request["out"])
-    fmt = request["format"]
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == "json":
-                body = [{**r["meta"], "cells": r["cells"]} for r in rows]
-                fh.write(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
-            else:
-                lines = (
-                    [r["meta"][k] for k in BATCH_META] + [r["cells"].get(c) for c in columns] for r in rows
-                )
-                if fmt == "csv":  # with a BOM: spreadsheet programs read the Chinese labels
-                    with io.TextIOWrapper(fh, encoding="utf-8-sig", newline="") as text:
-                        writer = csv.writer(text)
-                        writer.writerow(BATCH_META + columns)
-                        for line in lines:
-                            writer.writerow(csv_row(line))  # an agency or file name like `=HYPERLINK(…)` is text
-                else:
-                    from openpyxl import Workbook
-
-                    wb = Workbook()
-                    ws = wb.active
-                    ws.title = "reports"
-                    ws.append(BATCH_META + columns)
-                    for line in lines:
-                        xlsx_append(ws, line)
-                    wb.save(fh)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return {"rows": len(rows), "bytes": out.stat().st_size}
 
 
 def export_dir(svc: Service) -> Path:
@@ -119,8 +46,6 @@ def export_dir(svc: Service) -> Path:
 
 def produce(svc: Service, ids: list[int], fmt: str) -> Path:
     """The export file (blocking: call it from a thread); the caller streams it and removes it."""
-    from extraction.errors import GongkaiError
-
     st = svc.settings
     fd, name = tempfile.mkstemp(dir=export_dir(svc), prefix="export-", suffix=f".{fmt}")
     os.close(fd)
@@ -139,14 +64,9 @@ def produce(svc: Service, ids: list[int], fmt: str) -> Path:
         except (TimeoutError, PoolClosed):
             outcome = None
         if outcome is None or outcome.aborted:
-            exc = GongkaiError("every exporter is busy; try again shortly")
-            exc.code, exc.http_status = "server_busy", 429
-            raise exc
+            raise ServerBusy("every exporter is busy; try again shortly")
         if not outcome.ok:
-            exc = GongkaiError(outcome.message, detail=outcome.detail or None)
-            exc.code = outcome.code or "internal_error"
-            exc.http_status = 503 if exc.code in ("time_limit_exceeded", "memory_limit_exceeded", "worker_crashed") else 500
-            raise exc
+            raise ExportFailed(outcome.code or "internal_error", outcome.message, outcome.detail or None)
         return Path(name)
     except BaseException:
         Path(name).unlink(missing_ok=True)
@@ -165,7 +85,7 @@ def exporters(svc: Service):
                 "export",
                 memory_limit=st.max_worker_memory_mb * 2**20,
                 max_jobs=st.child_max_jobs * 10,
-                warm=("service.exports", "extraction.rules", "openpyxl"),
+                warm=("service.export_sheet", "extraction.rules", "openpyxl"),
                 nice=st.extraction_nice,
             ),
             max_size=st.export_workers,

@@ -18,23 +18,6 @@ AUTO_PREFIX = "auto:"  # "auto:<folder>": that model on OCR'd pages, the baselin
 _local = threading.local()  # pipelines per thread: labelers may hold a model, threads must not share one
 
 
-def ingest_options(options: dict[str, Any]):
-    """IngestOptions from the service's limits (only the fields this extractor has)."""
-    from extraction.ingest import IngestOptions
-
-    ingest = IngestOptions(max_bytes=options["max_bytes"], max_pages=options["max_pages"])
-    if options.get("ocr_page_timeout_s"):
-        ingest.ocr.page_timeout_s = options["ocr_page_timeout_s"]
-    if options.get("ocr_pages_in_flight"):
-        ingest.ocr.pages_in_flight = options["ocr_pages_in_flight"]
-    fields = type(ingest).model_fields
-    for name in ("max_megapixels_per_page", "max_page_seconds", "max_document_seconds"):
-        value = options.get(name)
-        if value is not None and name in fields:
-            setattr(ingest, name, value)
-    return ingest
-
-
 def make_labeler(labeler: str):
     """A labeler object for a ModelVersion.labeler spec, or None for a named/`module:Class` spec."""
     if labeler.startswith(AUTO_PREFIX):
@@ -48,8 +31,15 @@ def make_labeler(labeler: str):
     return ModelLabeler(labeler[len(MODEL_PREFIX) :])
 
 
+def pipeline_labeler(labeler: str) -> str:
+    """`PipelineOptions.labeler` for a ModelVersion.labeler spec: a named or `module:Class` labeler as it
+    is; for a model spec, the labeler object `make_labeler` builds is passed beside the options."""
+    return "baseline" if labeler.startswith((MODEL_PREFIX, AUTO_PREFIX)) else labeler
+
+
 def pipeline_for(labeler: str, options: dict[str, Any]):
-    """One Pipeline per labeler and options, kept for the next job (a model is loaded once)."""
+    """One Pipeline per labeler and options (`PipelineOptions` as JSON, validated back here), kept for the
+    next job (a model is loaded once)."""
     from extraction.pipeline import Pipeline, PipelineOptions
 
     key = labeler + "\0" + json.dumps(options, sort_keys=True)
@@ -57,12 +47,7 @@ def pipeline_for(labeler: str, options: dict[str, Any]):
     if cache is None:
         cache = _local.pipelines = {}
     if key not in cache:
-        popts = PipelineOptions(
-            labeler=labeler if not labeler.startswith((MODEL_PREFIX, AUTO_PREFIX)) else "baseline",
-            review_threshold=options["review_threshold"],
-            ingest=ingest_options(options),
-        )
-        cache[key] = Pipeline(popts, labeler=make_labeler(labeler))
+        cache[key] = Pipeline(PipelineOptions.model_validate(options), labeler=make_labeler(labeler))
     return cache[key]
 
 
@@ -122,7 +107,7 @@ def extract(
     on_page: Callable[[int], None] | None = None,
     on_checkpoint: Callable[[int, list], None] | None = None,
 ) -> dict[str, Any]:
-    """{"path", "sha256", "name", "labeler", "options", "checkpoints"?} → {"payload": canonical JSON,
+    """{"path", "sha256", "name", "labeler", "options" (PipelineOptions as JSON), "checkpoints"?} → {"payload": canonical JSON,
     "page_info": [...], "pages_reused": n}. Typed errors (`GongkaiError`) for bad input; progress through
     `on_page(page number)`; each page read by OCR through `on_checkpoint(page number, its lines as JSON)`;
     pages in `checkpoints` ({page number: lines JSON}) are not read again."""
@@ -173,7 +158,7 @@ def inspect(request: dict[str, Any]) -> dict[str, Any]:
         try:
             with Image.open(io.BytesIO(data)) as im:
                 pages = getattr(im, "n_frames", 1) or 1
-                max_pixels = request.get("max_pixels")
+                max_pixels = int(request.get("max_pixels") or 0)  # 0: no pixel limit
                 # every frame's size from its header (nothing decoded): a pixel bomb is refused at upload
                 for frame in range(min(pages, request.get("max_pages") or pages)) if max_pixels else ():
                     im.seek(frame)
@@ -193,25 +178,3 @@ def inspect(request: dict[str, Any]) -> dict[str, Any]:
             f"the document has {pages} pages; the limit is {max_pages}", detail={"pages": pages, "limit": max_pages}
         )
     return {"kind": kind, "pages": pages}
-
-
-def page_image(request: dict[str, Any]) -> dict[str, Any]:
-    """A page image for the review UI, written to the page cache (service/pages.py)."""
-    from service.pages import render_to_file
-
-    return render_to_file(request)
-
-
-def batch_export(request: dict[str, Any]) -> dict[str, Any]:
-    """A batch export's file, read from the database (service/exports.py)."""
-    from service.exports import write_batch_export
-
-    return write_batch_export(request)
-
-
-OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
-    "extract": extract,
-    "inspect": inspect,
-    "page_image": page_image,
-    "batch_export": batch_export,
-}

@@ -20,16 +20,20 @@ import logging
 import os
 import socket
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, Executable
 
 from service.db import Document, Job, ModelVersion, PageCheckpoint, Result, TrainingRun, utcnow
 from service.errors import public_message
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
     from service.core import Service
 
 log = logging.getLogger("gongkai.jobs")
@@ -51,7 +55,8 @@ def claim(svc: Service, job_id: int, owner: str) -> int | None:
         if job is None or job.status in ("done", "failed"):
             return None
         token = job.attempts + 1
-        res = s.execute(
+        res = _changed(
+            s,
             update(Job)
             .where(
                 Job.id == job_id,
@@ -77,7 +82,8 @@ class Heartbeat(threading.Thread):
         while not self.stopped.wait(interval):
             try:
                 with self.svc.db.session() as s:
-                    res = s.execute(
+                    res = _changed(
+                        s,
                         update(Job)
                         .where(Job.id == self.job_id, Job.attempts == self.token, Job.status == "running")
                         .values(lease_until=utcnow() + dt.timedelta(seconds=self.svc.settings.lease_seconds))
@@ -92,7 +98,20 @@ class Heartbeat(threading.Thread):
         self.stopped.set()
 
 
-def _fenced(job_id: int, token: int):
+def _changed(s: Session, stmt: Executable) -> CursorResult[Any]:
+    """An UPDATE's result: its `rowcount` says whether the compare-and-set matched."""
+    return cast("CursorResult[Any]", s.execute(stmt))
+
+
+def _job(s: Session, job_id: int) -> Job:
+    """The job's row, which this run claimed (or fenced) a moment ago: only a deleted row is missing."""
+    job = s.get(Job, job_id)
+    if job is None:
+        raise RuntimeError(f"job {job_id} is gone")
+    return job
+
+
+def _fenced(job_id: int, token: int) -> ColumnElement[bool]:
     return (Job.id == job_id) & (Job.attempts == token) & (Job.status == "running")
 
 
@@ -126,8 +145,8 @@ def _run_job(svc: Service, job_id: int) -> None:
     heartbeat.start()
     try:
         with svc.db.session() as s:
-            job = s.get(Job, job_id)
-            kind, document_id = job.kind, job.document_id  # type: ignore[union-attr]
+            job = _job(s, job_id)
+            kind, document_id = job.kind, job.document_id
         with context(document=document_id):
             _dispatch(svc, job_id, token, heartbeat, kind)
     finally:
@@ -170,7 +189,8 @@ def _retry_later(
             _fail(svc, job_id, token, code, f"{what} ({retries} retries): {message}", peak)
             return
         with svc.db.session() as s:
-            res = s.execute(
+            res = _changed(
+                s,
                 update(Job)
                 .where(_fenced(job_id, token))
                 .values(
@@ -200,7 +220,8 @@ def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: 
     if code == "internal_error":  # a defect's text: the log has it whole; the job keeps no paths or traceback
         message = public_message(message)
     with svc.db.session() as s:
-        res = s.execute(
+        res = _changed(
+            s,
             update(Job)
             .where(_fenced(job_id, token))
             .values(
@@ -215,35 +236,20 @@ def _fail(svc: Service, job_id: int, token: int, code: str, message: str, peak: 
         if res.rowcount != 1:
             return
         s.execute(delete(PageCheckpoint).where(PageCheckpoint.job_id == job_id))
-        job = s.get(Job, job_id)
+        job = _job(s, job_id)
         log.warning("job %s: failed: %s: %s", job_id, code, message)
-        if job.document_id is not None:  # type: ignore[union-attr]
+        if job.document_id is not None:
             s.execute(
                 update(Document)
-                .where(Document.id == job.document_id)  # type: ignore[union-attr]
+                .where(Document.id == job.document_id)
                 .values(status="failed", error_code=code, error_message=message)
             )
-        if job.training_run_id is not None:  # type: ignore[union-attr]
+        if job.training_run_id is not None:
             s.execute(
                 update(TrainingRun)
-                .where(TrainingRun.id == job.training_run_id)  # type: ignore[union-attr]
+                .where(TrainingRun.id == job.training_run_id)
                 .values(status="failed", error_code=code, error_message=message, finished_at=utcnow())
             )
-
-
-def extraction_options(svc: Service) -> dict:
-    """The service's limits for the extractor (service/extract_task.py maps them onto IngestOptions)."""
-    st = svc.settings
-    return {
-        "max_bytes": st.max_upload_bytes,
-        "max_pages": st.max_pages,
-        "ocr_page_timeout_s": st.max_page_seconds or st.ocr_page_timeout_s,
-        "ocr_pages_in_flight": st.ocr_pages_in_flight,
-        "max_page_seconds": st.max_page_seconds,
-        "max_megapixels_per_page": st.max_megapixels_per_page,
-        "max_document_seconds": st.max_document_seconds,
-        "review_threshold": st.review_threshold,
-    }
 
 
 def hard_time_limit(budget: float) -> float:
@@ -298,19 +304,23 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
 
 def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> None:
     from service import training_adapter
+    from service.extract_task import pipeline_labeler
     from service.review import apply_reviews
     from service.uploads import clean_report
 
-    options = extraction_options(svc)
-    fingerprint = checkpoint_fingerprint(options)
     with svc.db.session() as s:
-        job = s.get(Job, job_id)
-        doc = s.get(Document, job.document_id)  # type: ignore[union-attr]
-        document_id = doc.id  # type: ignore[union-attr]
-        sha, name, pages = doc.sha256, doc.filename, doc.pages  # type: ignore[union-attr]
+        job = _job(s, job_id)
+        doc = s.get(Document, job.document_id)
+        if doc is None:  # documents are never deleted while they have jobs
+            raise RuntimeError(f"job {job_id}: document {job.document_id} is gone")
+        document_id = doc.id
+        sha, name, pages = doc.sha256, doc.filename, doc.pages
         s.execute(update(Document).where(Document.id == document_id).values(status="processing"))
         s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=0, pages_total=pages or 1))
-        version, labeler = _labeler_for(s, job.model_version, svc.settings)  # type: ignore[union-attr]
+        version, labeler = _labeler_for(s, job.model_version, svc.settings)
+        # the extractor's options, whole: the child validates them back (service/extract_task.py)
+        options = svc.settings.pipeline_options(pipeline_labeler(labeler)).model_dump(mode="json")
+        fingerprint = checkpoint_fingerprint(options)
         known = {
             page: data
             for page, data in s.execute(
@@ -362,7 +372,8 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
     version = training_adapter.result_version(version, labeler, payload)
     view = apply_reviews(payload, [], svc.settings.review_threshold)
     with svc.db.session() as s:
-        res = s.execute(
+        res = _changed(
+            s,
             update(Job)
             .where(_fenced(job_id, token))
             .values(
@@ -402,13 +413,14 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         )
 
 
-def checkpoint_fingerprint(options: dict) -> str:
-    """What a page's reading depends on: the reading options (the labeler and review threshold only
-    act after the pages are read, so a re-run with another model reuses them)."""
+def checkpoint_fingerprint(options: dict[str, Any]) -> str:
+    """What a page's reading depends on: the ingest options (`PipelineOptions` as JSON) but the
+    document's time budget. The labeler, the review threshold and the stages after reading act on the
+    pages once read, so a re-run with another model reuses them."""
     import hashlib
     import json
 
-    reading = {k: v for k, v in options.items() if k not in ("review_threshold", "max_document_seconds")}
+    reading = {k: v for k, v in options["ingest"].items() if k != "max_document_seconds"}
     return hashlib.sha256(json.dumps(reading, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -430,13 +442,15 @@ def _train(svc: Service, job_id: int, token: int) -> None:
     from service import training_adapter
 
     with svc.db.session() as s:
-        job = s.get(Job, job_id)
-        run_id = job.training_run_id  # type: ignore[union-attr]
+        run_id = _job(s, job_id).training_run_id
+        if run_id is None:
+            raise RuntimeError(f"job {job_id}: a training job without its run")
         s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(status="running"))
     outcome = training_adapter.run_training(svc, run_id)
     with svc.db.session() as s:
         if outcome.error_code:
-            res = s.execute(
+            res = _changed(
+                s,
                 update(Job)
                 .where(_fenced(job_id, token))
                 .values(
@@ -459,7 +473,7 @@ def _train(svc: Service, job_id: int, token: int) -> None:
                     )
                 )
             return
-        res = s.execute(update(Job).where(_fenced(job_id, token)).values(status="done", finished_at=utcnow()))
+        res = _changed(s, update(Job).where(_fenced(job_id, token)).values(status="done", finished_at=utcnow()))
         if res.rowcount != 1:
             s.rollback()
             return
@@ -496,7 +510,8 @@ def sweep(svc: Service, requeue_queued_after: float | None = None) -> list[int]:
         lost = lost[:missing]
     for job_id, attempts in stale:
         with svc.db.session() as s:
-            res = s.execute(
+            res = _changed(
+                s,
                 update(Job)
                 .where(Job.id == job_id, Job.attempts == attempts, Job.status == "running", Job.lease_until < now)
                 .values(status="queued", lease_owner=None, enqueued_at=now, requeues=Job.requeues + 1, pages_done=0)
@@ -514,7 +529,8 @@ def sweep(svc: Service, requeue_queued_after: float | None = None) -> list[int]:
             requeued.append(job_id)
     for job_id, enqueued_at in lost:
         with svc.db.session() as s:
-            res = s.execute(
+            res = _changed(
+                s,
                 update(Job)
                 .where(Job.id == job_id, Job.status == "queued", Job.enqueued_at == enqueued_at)
                 .values(enqueued_at=now, requeues=Job.requeues + 1)
@@ -544,12 +560,17 @@ class Sweeper(threading.Thread):
         self.stopped.set()
 
 
-def register_tasks(svc: Service):
-    @svc.huey.task(name="gongkai.run_job", retries=0)
-    def run_job_task(job_id: int) -> None:
-        run_job(svc, job_id)
+def register_tasks(svc: Service) -> Service:
+    """The job task on the service's queue: what runs jobs (the worker, `gongkai serve`) and what sends
+    them (the app, `gongkai retry`) register it once, before the first job is sent or taken."""
+    if svc.run_job_task is None:
 
-    return run_job_task
+        @svc.huey.task(name="gongkai.run_job", retries=0)
+        def run_job_task(job_id: int) -> None:
+            run_job(svc, job_id)
+
+        svc.run_job_task = run_job_task
+    return svc
 
 
 def start_embedded_worker(svc: Service, workers: int = 1):
@@ -559,8 +580,8 @@ def start_embedded_worker(svc: Service, workers: int = 1):
     consumer = make_consumer(svc, workers, embedded=True)
     if svc.settings.process_isolation:
         svc.extractors.prestart(workers)  # the extraction children import the pipeline while we wait
-    svc.presence = Presence(svc, "embedded", workers)
-    svc.presence.start()
+    presence = svc.presence = Presence(svc, "embedded", workers)
+    presence.start()
     consumer.start()
     sweep(svc)  # jobs orphaned by a previous run of this process
     sweeper = Sweeper(svc)

@@ -1,7 +1,7 @@
 """What an operator asks of a running installation: is it healthy (database, queue and store, each),
 which workers are live, and "run these documents again" (`gongkai retry`, `POST /v1/retries`).
 
-Shapes are pydantic models shared by the HTTP routes (service/ops_api.py) and the CLI."""
+Shapes are pydantic models shared by the HTTP routes (service/routes/admin.py) and the CLI."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The reviewed state of a document: the extraction result with the reviewers' corrections applied and
-the statutory rules re-run on the corrected values. Pure functions over JSON (no database)."""
+the statutory rules re-run on the corrected values (`apply_reviews`, pure functions over JSON), and the
+queries that read it from the database and keep a document's summary columns in step with it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
 from extraction.result import needs_review
 from extraction.rules import evaluate
 from extraction.schema import layout
+from service.db import CellReview, Document, Result
 
 
 @dataclass
@@ -42,7 +47,7 @@ class ReviewedView:
 
 
 def labels(fmt: str, variants: Iterable[str]) -> dict[str, dict[str, str]]:
-    lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
+    lay = layout(fmt, tuple(variants))
     out: dict[str, dict[str, str]] = {}
     for table in lay.tables:
         # the printed heading a row sits under: （三）不予公开 for its numbered rows, 第二十条第（一）项 …
@@ -113,3 +118,56 @@ def truth_record(view: ReviewedView) -> dict[str, Any]:
         "format": report["format"],
         "cells": {cid: c["value"] for cid, c in view.result["cells"].items()},
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The reviewed view of a stored document
+
+
+def reviewed_view(s: Session, doc: Document, threshold: float) -> ReviewedView | None:
+    """The document's result with its live review actions applied; None before it has a result."""
+    if doc.result_id is None:
+        return None
+    result = s.get(Result, doc.result_id)
+    if result is None:
+        return None
+    rows = list(s.scalars(select(CellReview).where(CellReview.result_id == result.id).order_by(CellReview.id)))
+    return apply_reviews(result.data, live_actions(rows), threshold)
+
+
+def live_actions(rows: list[CellReview]) -> list[ReviewAction]:
+    """The audit rows that are in effect, in order: neither an undo nor undone by one."""
+    undone = {r.undoes for r in rows if r.action == "undo"}
+    return [
+        ReviewAction(r.cell_id, r.action, r.new_value, r.reviewer)
+        for r in rows
+        if r.action != "undo" and r.id not in undone
+    ]
+
+
+def summarize_reviews(s: Session, doc: Document, threshold: float) -> ReviewedView:
+    """After review rows were added: the document's reviewed view, its summary columns refreshed.
+
+    The document row is locked first (PostgreSQL; SQLite serialises writers anyway), so two reviewers
+    saving cells of one document at once cannot each write a summary that misses the other's cell.
+    """
+    # FOR NO KEY UPDATE: it waits for another reviewer's summary, not for the key-share locks that
+    # inserting review rows (foreign key to the document) takes, so it cannot deadlock with them
+    s.execute(select(Document.id).where(Document.id == doc.id).with_for_update(key_share=True))
+    view = reviewed_view(s, doc, threshold)
+    if view is None:  # the result was there when the review rows were added, in this transaction
+        raise RuntimeError(f"document {doc.id} lost its result while being reviewed")
+    refresh_summary(s, doc, view)
+    return view
+
+
+def refresh_summary(s: Session, doc: Document, view: ReviewedView) -> None:
+    s.execute(
+        update(Document)
+        .where(Document.id == doc.id)
+        .values(
+            open_reviews=len(view.open_reviews),
+            failed_rules=view.failed_rules,
+            status="verified" if view.verified else "review",
+        )
+    )

@@ -331,21 +331,11 @@ class Sandbox:
             outcome = self._death(proc, conn, last_data)
         while outcome is None:
             try:
-                if conn.poll(POLL_S):
-                    msg = conn.recv()
-                    if msg[0] == "done":
-                        outcome = Outcome(ok=True, value=msg[1])
-                        break
-                    if msg[0] == "error":
-                        outcome = Outcome(ok=False, code=msg[1], message=msg[2], detail=msg[3] or {})
-                        break
-                    if on_message is not None:
-                        try:
-                            on_message(msg)
-                        except Exception:  # progress is best effort
-                            log.exception("%s: progress callback failed", self.name)
+                outcome = self._receive(conn, on_message)
             except (EOFError, OSError):
                 outcome = self._death(proc, conn, last_data)
+                break
+            if outcome is not None:
                 break
             if proc.poll() is not None:
                 outcome = self._death(proc, conn, last_data)
@@ -353,26 +343,53 @@ class Sandbox:
             rss, data = statm(proc.pid) or (0, 0)  # no /proc (not Linux): RLIMIT_DATA alone bounds memory
             last_data = data or last_data
             peak = max(peak, rss)
-            if rss > self.memory_limit:
-                self.kill()
-                outcome = Outcome(
-                    ok=False,
-                    code="memory_limit_exceeded",
-                    message=f"the {self.name} process went over its memory limit of "
-                    f"{self.memory_limit / 2**20:.0f} MiB ({rss / 2**20:.0f} MiB resident); it was stopped",
-                    detail={"limit_bytes": self.memory_limit, "rss_bytes": rss},
-                )
-            elif time.monotonic() > deadline:
-                self.kill()
-                outcome = Outcome(
-                    ok=False,
-                    code="time_limit_exceeded",
-                    message=f"the {self.name} took longer than its limit of {time_limit:g} s; it was stopped",
-                    detail={"limit_s": time_limit},
-                )
-            elif should_abort is not None and should_abort():
-                self.kill()
-                outcome = Outcome(ok=False, aborted=True, code="aborted", message="stopped: the job was taken over")
+            outcome = self._over_limit(rss, deadline, time_limit, should_abort)
+        return self._finish(outcome, proc, start, peak)
+
+    def _receive(self, conn: Connection, on_message: Callable[[tuple], None] | None) -> Outcome | None:
+        """The call's reply if one came within POLL_S; a progress message goes to `on_message`."""
+        if not conn.poll(POLL_S):
+            return None
+        msg = conn.recv()
+        if msg[0] == "done":
+            return Outcome(ok=True, value=msg[1])
+        if msg[0] == "error":
+            return Outcome(ok=False, code=msg[1], message=msg[2], detail=msg[3] or {})
+        if on_message is not None:
+            try:
+                on_message(msg)
+            except Exception:  # progress is best effort
+                log.exception("%s: progress callback failed", self.name)
+        return None
+
+    def _over_limit(
+        self, rss: int, deadline: float, time_limit: float, should_abort: Callable[[], bool] | None
+    ) -> Outcome | None:
+        """The child stopped, and why, when it is over its memory or time limit or the call is to stop."""
+        if rss > self.memory_limit:
+            self.kill()
+            return Outcome(
+                ok=False,
+                code="memory_limit_exceeded",
+                message=f"the {self.name} process went over its memory limit of "
+                f"{self.memory_limit / 2**20:.0f} MiB ({rss / 2**20:.0f} MiB resident); it was stopped",
+                detail={"limit_bytes": self.memory_limit, "rss_bytes": rss},
+            )
+        if time.monotonic() > deadline:
+            self.kill()
+            return Outcome(
+                ok=False,
+                code="time_limit_exceeded",
+                message=f"the {self.name} took longer than its limit of {time_limit:g} s; it was stopped",
+                detail={"limit_s": time_limit},
+            )
+        if should_abort is not None and should_abort():
+            self.kill()
+            return Outcome(ok=False, aborted=True, code="aborted", message="stopped: the job was taken over")
+        return None
+
+    def _finish(self, outcome: Outcome, proc: subprocess.Popen, start: float, peak: int) -> Outcome:
+        """The outcome with its time and peak memory; a child holding much memory afterwards is replaced."""
         if self.closing and not outcome.ok and outcome.code in ("worker_crashed", "memory_limit_exceeded"):
             outcome = Outcome(ok=False, aborted=True, code="aborted", message="stopped: the worker is shutting down")
         outcome.seconds = time.monotonic() - start
@@ -581,7 +598,7 @@ def child_main() -> None:
     )
     from extraction.errors import GongkaiError
     from extraction.memory import trim_heap
-    from service import extract_task
+    from service.child_ops import OPERATIONS
 
     for module in warm:
         importlib.import_module(module)
@@ -601,7 +618,7 @@ def child_main() -> None:
             return
         reply: tuple
         try:
-            fn = extract_task.OPERATIONS[op]
+            fn = OPERATIONS[op]
             value = (
                 fn(request, on_page=lambda n: send(("page", n)), on_checkpoint=lambda n, d: send(("checkpoint", n, d)))
                 if op == "extract"

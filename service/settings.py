@@ -13,10 +13,14 @@ import contextlib
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from extraction.ingest import IngestOptions
+    from extraction.pipeline import PipelineOptions
 
 
 class Settings(BaseSettings):
@@ -231,6 +235,38 @@ class Settings(BaseSettings):
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
 
+    def pipeline_options(self, labeler: str = "auto") -> PipelineOptions:
+        """The extractor's options from these settings: the one place a setting becomes an extraction
+        option (the ingest limits through `ingest_options`). A job sends them whole
+        (`model_dump(mode="json")`) to the extraction child, which validates them back
+        (service/extract_task.py). `labeler` is `PipelineOptions.labeler`."""
+        from extraction.pipeline import PipelineOptions
+
+        return PipelineOptions(labeler=labeler, review_threshold=self.review_threshold, ingest=self.ingest_options())
+
+    def ingest_options(self) -> IngestOptions:
+        """The ingest limits of `pipeline_options` (the API checks uploads and renders pages with them
+        without importing the pipeline)."""
+        from extraction.ingest import IngestOptions
+
+        ocr: dict[str, Any] = {"pages_in_flight": self.ocr_pages_in_flight}
+        page_seconds = self.max_page_seconds or self.ocr_page_timeout_s  # a page's render + OCR (+ layout)
+        if page_seconds is not None:
+            ocr["page_timeout_s"] = page_seconds
+        given: dict[str, Any] = {
+            "max_bytes": self.max_upload_bytes,
+            "max_pages": self.max_pages,
+            "max_document_seconds": self.max_document_seconds,
+            "ocr": ocr,
+        }
+        if self.max_megapixels_per_page is not None:
+            given["max_megapixels_per_page"] = self.max_megapixels_per_page
+        options = IngestOptions.model_validate(given)
+        dropped = _dropped(given, options, "ingest.")
+        if dropped:  # pydantic ignores unknown fields: a setting must never vanish on its way
+            raise RuntimeError(f"settings name extraction options that do not exist: {', '.join(dropped)}")
+        return options
+
     def ensure_dirs(self) -> None:
         """The data folder, where this process keeps an SQLite database or queue (made 0700 when made here),
         and the embedded databases, created 0600 before SQLite opens them (SQLite gives its -wal and -shm
@@ -245,3 +281,18 @@ class Settings(BaseSettings):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def _dropped(given: dict[str, Any], options: Any, prefix: str = "") -> list[str]:
+    """The values of `given` (nested names) that the validated options do not read back as given."""
+    out: list[str] = []
+    for key, value in given.items():
+        got = getattr(options, key, _MISSING)
+        if isinstance(value, dict) and got is not _MISSING:
+            out += _dropped(value, got, f"{prefix}{key}.")
+        elif got != value:
+            out.append(prefix + key)
+    return out
+
+
+_MISSING = object()

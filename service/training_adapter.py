@@ -183,8 +183,7 @@ def card_metrics(card: dict[str, Any]) -> dict[str, Any]:
 
 def export_labeled(svc: Service, out_dir: Path, document_ids: list[int] | None = None) -> list[int]:
     """Verified documents as labeled data: `<out>/<id>.<ext>` (the original) + `<out>/truth/<id>.json`."""
-    from service.api_support import reviewed_view
-    from service.review import truth_record
+    from service.review import reviewed_view, truth_record
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "truth").mkdir(exist_ok=True)
@@ -194,7 +193,7 @@ def export_labeled(svc: Service, out_dir: Path, document_ids: list[int] | None =
         if document_ids:
             query = query.where(Document.id.in_(document_ids))
         for doc in s.scalars(query.order_by(Document.id)):
-            view = reviewed_view(svc, s, doc)
+            view = reviewed_view(s, doc, svc.settings.review_threshold)
             if view is None:
                 continue
             stem = f"doc-{doc.id:06d}"
@@ -263,11 +262,67 @@ def run_training(svc: Service, run_id: int) -> TrainingOutcome:
         )
 
 
+class _Refused(Exception):
+    """A training run that cannot start: its typed code and message for the run's record."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass
+class _Plan:
+    models_dir: Path
+    split: dict[str, list[int]]
+    base: str  # the version fine-tuned
+    base_folder: Path
+    version: str  # the version trained
+
+
+def _plan(svc: Service, run_id: int, registry: Any, params: dict[str, Any], docs: list[tuple[int, str]],
+          active_version: str) -> _Plan:  # fmt: skip
+    """Where the model goes, the documents' split, the base model and the new version; `_Refused` when
+    the run cannot start."""
+    try:
+        models_dir = writable_models_dir(svc.settings)
+    except ModelsDirReadOnly as exc:
+        raise _Refused("models_dir_read_only", str(exc)) from None
+    try:
+        for key in ("version", "base_version"):  # checked when the run was created; a run stored before is checked here
+            if params.get(key) is not None:
+                check_version(params[key], key)
+    except ValueError as exc:
+        raise _Refused("invalid_version", str(exc)) from None
+    try:
+        split = split_documents(docs, svc.settings.training_holdout_share, svc.settings.training_min_documents)
+    except ValueError as exc:
+        raise _Refused("too_few_documents", str(exc)) from None
+    base = params.get("base_version") or (active_version if active_version != BASELINE[0] else None)
+    try:
+        base_folder, _ = registry.resolve(base, models_dir, shipped_dir())
+    except (registry.ModelNotFound, registry.ModelIntegrityError) as exc:
+        raise _Refused(
+            "training_unavailable",
+            f"training unavailable: no base model version to fine-tune ({public_message(exc.message)}; "
+            "train one with `gongkai train --version ...`, or pass params.base_version)",
+        ) from None
+    base = base or base_folder.name
+    try:
+        version = check_version(params.get("version") or f"{base}-ft{run_id}-{utcnow():%Y%m%d%H%M%S}")
+    except ValueError as exc:
+        raise _Refused("invalid_version", str(exc)) from None
+    if (models_dir / version).resolve().parent != models_dir.resolve():
+        raise _Refused("invalid_version", f"version {version!r} is outside the registry")
+    return _Plan(models_dir, split, base, base_folder, version)
+
+
 def _run_training(svc: Service, run_id: int) -> TrainingOutcome:
     registry = _training_modules()
     with svc.db.session() as s:
         run = s.get(TrainingRun, run_id)
-        params, doc_ids = dict(run.params or {}), list(run.documents or [])  # type: ignore[union-attr]
+        if run is None:
+            raise RuntimeError(f"training run {run_id} is gone")
+        params, doc_ids = dict(run.params or {}), list(run.documents or [])
         active_version, active_spec = active_labeler(s, svc.settings)
         docs = trainable_documents(s, doc_ids or None)
     if registry is None:
@@ -277,35 +332,12 @@ def _run_training(svc: Service, run_id: int) -> TrainingOutcome:
             "training.labeled, extraction.registry); no model was trained",
         )
     try:
-        models_dir = writable_models_dir(svc.settings)
-    except ModelsDirReadOnly as exc:
-        return TrainingOutcome(error_code="models_dir_read_only", error_message=str(exc))
-    for key in ("version", "base_version"):  # checked when the run was created; a run stored before is checked here
-        if params.get(key) is not None:
-            try:
-                check_version(params[key], key)
-            except ValueError as exc:
-                return TrainingOutcome(error_code="invalid_version", error_message=str(exc))
-    try:
-        split = split_documents(docs, svc.settings.training_holdout_share, svc.settings.training_min_documents)
-    except ValueError as exc:
-        return TrainingOutcome(error_code="too_few_documents", error_message=str(exc))
-    base = params.get("base_version") or (active_version if active_version != BASELINE[0] else None)
-    try:
-        base_folder, _ = registry.resolve(base, models_dir, shipped_dir())
-    except (registry.ModelNotFound, registry.ModelIntegrityError) as exc:
-        return TrainingOutcome(
-            error_code="training_unavailable",
-            error_message=f"training unavailable: no base model version to fine-tune ({public_message(exc.message)}; "
-            "train one with `gongkai train --version ...`, or pass params.base_version)",
-        )
-    base = base or base_folder.name
-    try:
-        version = check_version(params.get("version") or f"{base}-ft{run_id}-{utcnow():%Y%m%d%H%M%S}")
-    except ValueError as exc:
-        return TrainingOutcome(error_code="invalid_version", error_message=str(exc))
-    if (models_dir / version).resolve().parent != models_dir.resolve():
-        return TrainingOutcome(error_code="invalid_version", error_message=f"version {version!r} is outside the registry")
+        plan = _plan(svc, run_id, registry, params, docs, active_version)
+    except _Refused as exc:
+        return TrainingOutcome(error_code=exc.code, error_message=exc.message)
+    models_dir, split, base, base_folder, version = (
+        plan.models_dir, plan.split, plan.base, plan.base_folder, plan.version,
+    )  # fmt: skip
     epochs = int(params.get("epochs", 3))
     metrics: dict[str, Any] = {"base_version": base, "split": split}
     started = time.monotonic()
@@ -323,7 +355,7 @@ def _run_training(svc: Service, run_id: int) -> TrainingOutcome:
             encoding="utf-8",
         )
         cmd = [
-            sys.executable, "-m", "extraction.cli", "train",
+            sys.executable, "-m", "gongkai.cli", "train",
             "--version", version,
             "--fine-tune", str(base_folder),
             "--labeled", str(dirs["train"]),

@@ -25,13 +25,14 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from service.api_support import ApiError
+from extraction.errors import GongkaiError
+from service.routes.errors import ApiError
 
 if TYPE_CHECKING:
     from service.settings import Settings
     from service.store import FileStore
 
-HEAD_BYTES = 64 * 1024  # what the API looks at to tell the kind (service/api.py: sniff)
+HEAD_BYTES = 64 * 1024  # what the API looks at to tell the kind (service/routes/intake.py: sniff)
 FLUSH_BYTES = 1024 * 1024  # spool writes are batched and done off the event loop
 NAME_LIMIT = 255
 _FILENAME_STAR = re.compile(rb"filename\*\s*=\s*([^;]+)", re.I)
@@ -83,7 +84,7 @@ class Received:
     size: int
     sha256: str
     head: bytes
-    error: Exception | None = None
+    error: GongkaiError | None = None  # refused as it arrived (too large)
 
 
 @dataclass

@@ -55,7 +55,7 @@ class CellValueError(ValueError):
 
 def cell_kind(fmt: str, variants: Iterable[str], cell_id: str) -> str:
     """The statutory column kind of a cell (count, signed_count, amount); KeyError if no such cell."""
-    lay = layout(fmt, tuple(variants))  # type: ignore[arg-type]
+    lay = layout(fmt, tuple(variants))
     if cell_id not in lay.cells:
         raise KeyError(cell_id)
     return lay.cells[cell_id].kind
@@ -73,37 +73,47 @@ def validate_cell_value(fmt: str, variants: Iterable[str], cell_id: str, raw: An
         kind = cell_kind(fmt, variants, cell_id)
     except KeyError:
         raise CellValueError(cell_id, "unknown_cell", f"没有单元格 {cell_id}", f"no cell {cell_id}") from None
-    if raw is None:
+    text = None if raw is None else _typed_text(cell_id, raw)
+    if text is None:  # null, or a blank mark
         return None
+    return _of_kind(cell_id, kind, raw, _number(cell_id, raw, text))
+
+
+def _typed_text(cell_id: str, raw: Any) -> str | None:
+    """The figure's text: a string normalized (full-width digits and signs, no thousands separators), a
+    JSON number as written; None for a blank mark. Anything else is refused."""
     if isinstance(raw, bool):
         raise CellValueError(
             cell_id, "wrong_type", "请输入数字，而不是是/否", "a cell value is a number (or null), not true/false"
         )
-    if isinstance(raw, str) and len(raw) > MAX_VALUE_CHARS:  # before any normalizing of a huge string
+    if isinstance(raw, int | float):
+        return repr(raw)
+    if not isinstance(raw, str):
+        raise CellValueError(
+            cell_id, "wrong_type", "请输入数字（或留空）", f"a cell value is a number or null, not {type(raw).__name__}"
+        )
+    if len(raw) > MAX_VALUE_CHARS:  # before any normalizing of a huge string
         raise CellValueError(
             cell_id,
             "too_long",
             f"数值过长（超过 {MAX_VALUE_CHARS} 个字符）：{_short(raw)}",
             f"a value of over {MAX_VALUE_CHARS} characters is no figure: {_short(raw)}",
         )
-    if isinstance(raw, str):
-        text = unicodedata.normalize("NFKC", raw).strip()  # full-width digits and signs
-        if text in BLANK_MARKS:
-            return None
-        if not text:
-            raise CellValueError(
-                cell_id,
-                "empty",
-                "未输入数值；若报告中该格为空，请输入“-”",
-                "no value was typed; type '-' for a cell the report leaves blank",
-            )
-        text = text.replace(",", "").replace(" ", "")
-    elif isinstance(raw, int | float):
-        text = repr(raw)
-    else:
+    text = unicodedata.normalize("NFKC", raw).strip()  # full-width digits and signs
+    if text in BLANK_MARKS:
+        return None
+    if not text:
         raise CellValueError(
-            cell_id, "wrong_type", "请输入数字（或留空）", f"a cell value is a number or null, not {type(raw).__name__}"
+            cell_id,
+            "empty",
+            "未输入数值；若报告中该格为空，请输入“-”",
+            "no value was typed; type '-' for a cell the report leaves blank",
         )
+    return text.replace(",", "").replace(" ", "")
+
+
+def _number(cell_id: str, raw: Any, text: str) -> Decimal:
+    """The text as a finite number within ±MAX_CELL_VALUE."""
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -119,6 +129,12 @@ def validate_cell_value(fmt: str, variants: Iterable[str], cell_id: str, raw: An
             f"{_short(raw)} 超出合理范围（绝对值不超过 {MAX_CELL_VALUE:,}）",
             f"{_short(raw)} is out of range (at most {MAX_CELL_VALUE:,})",
         )
+    return number
+
+
+def _of_kind(cell_id: str, kind: str, raw: Any, number: Decimal) -> int | float:
+    """The number as the column's kind: a count whole, an amount to AMOUNT_DECIMALS places; negative
+    only in a signed column (本年增/减)."""
     if number < 0 and kind != "signed_count":
         what, what_en = ("金额", "an amount") if kind == "amount" else ("件数", "a count")
         raise CellValueError(

@@ -4,10 +4,10 @@
   itself in the `workers` table and heart-beats there every `worker_heartbeat_s`: its host and pid,
   the jobs it runs now, how many it finished, and whether it can reach the queue. `/v1/metrics` and
   `gongkai status` list the workers heard from within `worker_stale_after_s`.
-- `QueueBackoff`: while the queue (Redis) is unreachable, each worker process logs one line per
-  backoff step (1 s, 2 s, 4 s … up to `queue_backoff_max_s`) instead of a traceback a second, and
-  one line when the queue is back (every thread waiting then tries again at once). `make_consumer` builds a Huey consumer whose worker threads and
-  scheduler use it.
+- `make_consumer` builds a Huey consumer whose worker threads and scheduler back off while the queue
+  (Redis) is unreachable (`service.queueing.QueueBackoff`): one log line per backoff step (1 s, 2 s,
+  4 s … up to `queue_backoff_max_s`) instead of a traceback a second, and one line when the queue is
+  back (every thread waiting then tries again at once).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import math
 import os
 import socket
 import threading
@@ -27,6 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 
 from service.db import WorkerRow, utcnow
+from service.queueing import QueueBackoff
 
 if TYPE_CHECKING:
     from service.core import Service
@@ -159,56 +159,6 @@ def live_workers(svc: Service) -> list[WorkerOut]:
         return [WorkerOut.model_validate(r, from_attributes=True) for r in rows]
 
 
-class QueueBackoff:
-    """The queue's reachability as this process's consumer threads see it. Each thread backs off on
-    its own (1 s, 2 s, 4 s … up to `max_s`); the process logs one line per backoff step, however many
-    threads fail, and one line when the queue is back, which also wakes every waiting thread."""
-
-    def __init__(self, max_s: float) -> None:
-        self.max_s = max_s
-        self.max_step = max(0, math.ceil(math.log2(max_s))) if max_s > 1 else 0
-        self._lock = threading.Lock()
-        self.error: str | None = None
-        self._down_since: float | None = None
-        self._logged_step = -1
-        self._back = threading.Event()
-
-    def failed(self, exc: BaseException, step: int) -> float:
-        """A thread at backoff `step` failed to reach the queue: how long it waits before trying again."""
-        delay = min(self.max_s, 2.0**step)
-        with self._lock:
-            self.error = f"{type(exc).__name__}: {exc}"[:500]
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-                self._back.clear()
-            if step > self._logged_step:
-                self._logged_step = step
-                log.warning("queue unreachable (%s); next try in %.0f s", self.error, delay)
-        return delay
-
-    def next_step(self, step: int) -> int:
-        return min(step + 1, self.max_step)
-
-    def wait(self, stop_flag, delay: float) -> None:
-        """Sleep `delay` seconds, less when the consumer stops or another thread finds the queue back."""
-        deadline = time.monotonic() + delay
-        while not self._back.is_set() and not stop_flag.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            stop_flag.wait(min(0.25, left))
-
-    def succeeded(self) -> None:
-        if self._down_since is None:
-            return
-        with self._lock:
-            if self._down_since is None:
-                return
-            log.warning("queue reachable again after %.0f s", time.monotonic() - self._down_since)
-            self._down_since, self.error, self._logged_step = None, None, -1
-            self._back.set()
-
-
 class PatientWorker(Worker):
     """Huey's worker thread, with the process's queue backoff instead of a traceback a second."""
 
@@ -241,6 +191,7 @@ class PatientScheduler(Scheduler):
 
     backoff_state: QueueBackoff
     _queue_step = 0
+    _next_loop: float  # Huey's Scheduler sets it
 
     def loop(self, now=None):
         current = self._next_loop

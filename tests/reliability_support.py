@@ -156,7 +156,7 @@ class Proc:
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.args, self.env, self.log = args, env, log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "extraction.cli", *args],
+            [sys.executable, "-m", "gongkai.cli", *args],
             env=env,
             cwd=ROOT,
             stdout=log.open("ab"),

@@ -61,7 +61,7 @@ def server(tmp_path: Path):
     data = tmp_path / "data"
     env.update(GONGKAI_DATA_DIR=str(data), GONGKAI_OCR_PAGE_TIMEOUT_S="900", PYTHONUNBUFFERED="1")
     subprocess.run(
-        [sys.executable, "-m", "extraction.cli", "train", "--version", "base-tiny", "--tiny", "--models-dir",
+        [sys.executable, "-m", "gongkai.cli", "train", "--version", "base-tiny", "--tiny", "--models-dir",
          str(data / "models"), "--cache", str(tmp_path / "cache"), "--epochs", "1", "--max-steps", "3", "--no-evaluate"],
         check=True, capture_output=True, cwd=ROOT, timeout=900, env=env,
     )  # fmt: skip

@@ -43,7 +43,7 @@ def free_port() -> int:
 
 def gongkai(*args: str, env: dict) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "extraction.cli", *args], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-m", "gongkai.cli", *args], env=env, capture_output=True, text=True, check=True, cwd=ROOT
     )
     return out.stdout
 
@@ -55,7 +55,7 @@ def serving(env: dict, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "extraction.cli", "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
+        [sys.executable, "-m", "gongkai.cli", "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from extraction.cli import main
+from gongkai.cli import main
 from tests.conftest import labeled_reports
 
 SEED = labeled_reports()[0][0]

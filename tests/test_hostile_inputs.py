@@ -360,6 +360,7 @@ def test_page_image_pixels_are_checked_before_rendering(corpus):
 
 
 def test_document_time_budget(monkeypatch):
+    from extraction.cli import exit_code
     from extraction.errors import TimeLimitExceeded
     from extraction.ingest import IngestOptions
     from extraction.ingest.image import DocumentClock
@@ -371,7 +372,7 @@ def test_document_time_budget(monkeypatch):
     # out of time before the first page: a typed error
     with pytest.raises(TimeLimitExceeded) as err:
         PdfBackend()(data, "r.pdf", IngestOptions(max_document_seconds=1e-6))
-    assert err.value.code == "time_limit_exceeded" and err.value.exit_code == 77
+    assert err.value.code == "time_limit_exceeded" and exit_code(err.value) == 77
     # out of time after page 2: the pages left fail, the result is partial
     calls = {"n": 0}
 

@@ -377,13 +377,15 @@ def test_encrypted_pdf():
 def test_encrypted_pdf_exit_code(pipeline):
     from reportlab.lib import pdfencrypt
 
+    from extraction.cli import exit_code
+
     buf = io.BytesIO()
     c = canvas.Canvas(buf, encrypt=pdfencrypt.StandardEncryption("pw", canPrint=0))
     c.drawString(50, 50, "x")
     c.save()
     with pytest.raises(EncryptedInput) as err:
         pipeline.extract(buf.getvalue(), "locked.pdf")
-    assert err.value.code == "encrypted_input" and err.value.exit_code == 74
+    assert err.value.code == "encrypted_input" and exit_code(err.value) == 74
 
 
 @pytest.mark.parametrize("keep", [0.05, 0.3, 0.6, 0.9])

@@ -356,7 +356,7 @@ def test_redis_restarted_with_50_jobs_queued(cluster_factory):
 def doctor(data: Path, *args: str) -> tuple[int, dict]:
     env = service_env(data)
     proc = subprocess.run(
-        [sys.executable, "-m", "extraction.cli", "doctor", "--json", *args],
+        [sys.executable, "-m", "gongkai.cli", "doctor", "--json", *args],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     return proc.returncode, json.loads(proc.stdout)
@@ -482,10 +482,10 @@ def test_a_queue_that_refuses_messages_loses_nothing(tmp_path: Path):
     from service.api import create_app
     from service.core import Service
     from service.db import Job
-    from service.jobs import sweep
+    from service.jobs import register_tasks, sweep
     from service.settings import Settings
 
-    svc = Service(Settings(data_dir=tmp_path / "d", requeue_queued_after_s=0.01))
+    svc = register_tasks(Service(Settings(data_dir=tmp_path / "d", requeue_queued_after_s=0.01)))
     h = {"Authorization": f"Bearer {tokens(svc, 'submitter')['submitter']}"}
     try:
         real = svc.run_job_task

@@ -44,7 +44,7 @@ pytestmark = [
 
 def cli_json(env: dict, *args: str) -> tuple[dict, str]:
     r = subprocess.run(
-        [sys.executable, "-m", "extraction.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "gongkai.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     return json.loads(r.stdout), r.stderr
 

@@ -297,7 +297,7 @@ def test_download_names_are_made_safe():
 def test_extract_prints_a_summary_per_input(tmp_path: Path):
     from click.testing import CliRunner
 
-    from extraction.cli import main
+    from gongkai.cli import main
 
     junk = tmp_path / "junk.txt"
     junk.write_bytes(os.urandom(4000))
@@ -446,7 +446,7 @@ def test_a_training_run_splits_by_document_compares_and_leaves_the_checkout_alon
     status = git_status()
     data = tmp_path / "data"
     subprocess.run(
-        [sys.executable, "-m", "extraction.cli", "train", "--version", "base-tiny", "--tiny", "--models-dir",
+        [sys.executable, "-m", "gongkai.cli", "train", "--version", "base-tiny", "--tiny", "--models-dir",
          str(data / "models"), "--cache", str(tmp_path / "cache"), "--epochs", "1", "--max-steps", "3", "--no-evaluate"],
         check=True, capture_output=True, cwd=ROOT, timeout=900,
     )  # fmt: skip

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from extraction.cli import main
+from gongkai.cli import main
 from extraction.rules import cross_report_checks, evaluate
 from extraction.schema import constraints, layout
 from tests.conftest import DATASETS, load_truth

@@ -501,7 +501,7 @@ def test_serve_refuses_a_public_host_without_tokens(tmp_path: Path, monkeypatch)
     import uvicorn
     from click.testing import CliRunner
 
-    from extraction.cli import main
+    from gongkai.cli import main
     from service.cli import is_loopback
 
     served: list[str] = []

@@ -257,7 +257,7 @@ def test_tokens_cli_and_api(tmp_path: Path, monkeypatch):
     from click.testing import CliRunner
     from fastapi.testclient import TestClient
 
-    from extraction.cli import main
+    from gongkai.cli import main
     from service.api import create_app
     from service.core import Service
     from service.settings import Settings

@@ -33,7 +33,7 @@ def base_model(tmp_path_factory) -> tuple[Path, str] | None:
     models = tmp_path_factory.mktemp("models")
     cache = tmp_path_factory.mktemp("train-cache")
     subprocess.run(
-        [sys.executable, "-m", "extraction.cli", "train", "--version", "base-tiny", "--tiny", "--models-dir", str(models),
+        [sys.executable, "-m", "gongkai.cli", "train", "--version", "base-tiny", "--tiny", "--models-dir", str(models),
          "--cache", str(cache), "--epochs", "1", "--max-steps", "3", "--no-evaluate"],
         check=True, capture_output=True, cwd=ROOT, timeout=900,
     )  # fmt: skip

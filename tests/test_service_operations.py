@@ -22,7 +22,7 @@ api, db_url, live_api = fx.api, fx.db_url, fx.live_api
 
 
 def cli(*args: str, env: dict | None = None):
-    from extraction.cli import main
+    from gongkai.cli import main
 
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 

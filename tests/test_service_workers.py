@@ -31,7 +31,7 @@ N = 50
 
 def start_worker(env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "extraction.cli", "worker", "--workers", "1"],
+        [sys.executable, "-m", "gongkai.cli", "worker", "--workers", "1"],
         env=env,
         cwd=ROOT,
         stdout=log.open("a"),

@@ -72,7 +72,7 @@ def test_tiny_training_round_trips_through_the_registry(tmp_path):
     """CI: `gongkai train --tiny` builds a few text reports, trains a few steps, calibrates and
     registers; an unchanged rerun does not retrain; the model extracts a seed report."""
     from extraction import registry
-    from extraction.cli import main
+    from gongkai.cli import main
     from extraction.layout.model import ModelLabeler
     from extraction.pipeline import Pipeline
 

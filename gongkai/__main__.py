@@ -1,0 +1,5 @@
+"""`python -m gongkai`: the `gongkai` command line."""
+
+from gongkai.cli import main
+
+main()
