@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def build_scan(pages: int, seed: int, preset: str, folder: Path) -> Path:
     """A `pages`-page scanned PDF made of the pages of synthetic scanned reports, in turn."""
     import pypdfium2 as pdfium
+
     from gongkai_datasets.generate import generate
 
     sources: list[Path] = []

@@ -110,10 +110,9 @@ def _to_kind(pdf: bytes, boxes: dict, kind: str, rng: random.Random, agency: str
 
 def run_chunk(family: str, kinds: list[str], sources: list[str], seed: int) -> list[dict[str, Any]]:
     """Render `sources` ("i:<index>" or a truth JSON path) in `family`, extract every kind, score."""
+    from extraction.errors import GongkaiError
     from gongkai_datasets.families import render_family_many
     from gongkai_datasets.render_office import RendererFailed, RendererUnavailable
-
-    from extraction.errors import GongkaiError
 
     parsed = [int(s[2:]) if s.startswith("i:") else s for s in sources]
     t0 = time.perf_counter()

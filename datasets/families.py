@@ -50,6 +50,9 @@ from typing import Any
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
 
 from .render import Document, GCell, Grid, Para, random_agency, render
+
+# Label column widths (characters) of table 三 live in render_office, which reads them too
+from .render_office import NARROW_LABELS, NORMAL_LABELS, SINGLE_NARROW, SINGLE_NORMAL
 from .render_pdf import FONT_KEYS, TABLE_STYLES, random_pdf_style, render_pdf
 from .values import ReportValues, random_values
 
@@ -68,11 +71,6 @@ LABEL_LAYOUTS = ("merged", "indented", "group_rows")
 PROACTIVE_LAYOUTS = ("one", "subtables")
 INDENT = "\u3000"  # one full-width space per indentation level
 
-# Label column widths (characters) of table 三, per label column.
-NARROW_LABELS: tuple[tuple[float, float], ...] = ((1.0, 1.35), (2.2, 3.6), (3.6, 5.6))
-NORMAL_LABELS: tuple[tuple[float, float], ...] = ((1.2, 2.6), (3.0, 6.0), (6.0, 11.0))
-SINGLE_NARROW: tuple[tuple[float, float], ...] = ((4.5, 7.0),)
-SINGLE_NORMAL: tuple[tuple[float, float], ...] = ((9.0, 15.0),)
 
 
 @dataclass

@@ -35,6 +35,12 @@ from .render import Document, GCell, Grid, Para
 if TYPE_CHECKING:
     from .families import FamilyStyle
 
+# Label column widths (characters) of table 三, per label column (families.py chooses among them).
+NARROW_LABELS: tuple[tuple[float, float], ...] = ((1.0, 1.35), (2.2, 3.6), (3.6, 5.6))
+NORMAL_LABELS: tuple[tuple[float, float], ...] = ((1.2, 2.6), (3.0, 6.0), (6.0, 11.0))
+SINGLE_NARROW: tuple[tuple[float, float], ...] = ((4.5, 7.0),)
+SINGLE_NORMAL: tuple[tuple[float, float], ...] = ((9.0, 15.0),)
+
 SOFFICE_TIMEOUT_S = 60.0  # per call, plus SOFFICE_PER_FILE_S per document
 SOFFICE_PER_FILE_S = 8.0
 CHROMIUM_TIMEOUT_S = 60.0  # per page printed
@@ -132,8 +138,6 @@ def column_widths(g: Grid, fs: FamilyStyle, total: float, rng: random.Random) ->
     pad = 6.0
     n_label = _n_label(g)
     if g.key == "applications":
-        from .families import NORMAL_LABELS, SINGLE_NORMAL
-
         chars = fs.label_chars or (NORMAL_LABELS if n_label == 3 else SINGLE_NORMAL)
         spans = [chars[min(i, len(chars) - 1)] for i in range(n_label)]
         fixed = [size * rng.uniform(lo, hi) + pad for lo, hi in spans]

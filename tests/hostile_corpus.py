@@ -86,8 +86,9 @@ def report_pdf(encrypt=None) -> bytes:
     `encrypt`: a reportlab StandardEncryption (or one of the AES classes below) to encrypt it with."""
     from unittest import mock
 
-    from gongkai_datasets.render_pdf import PdfStyle, render_pdf
     from reportlab.pdfgen import canvas
+
+    from gongkai_datasets.render_pdf import PdfStyle, render_pdf
 
     if encrypt is None:
         return render_pdf(_document(), random.Random(1), PdfStyle()).pdf

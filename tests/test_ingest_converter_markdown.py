@@ -146,9 +146,8 @@ def test_cells_a_label_covers_are_no_blank_figures():
     # a row of table 四 (figures only) and a label-less row keep their cells
     figures = "| 0 | 0 | 0 | 0 | 0 | 0 | 0 |  | 0 | 0 | 0 | 0 | 0 | 0 |  |"
     assert len(_lines(figures)[0]) == 15
-    from gongkai_datasets.generate import generate_one
-
     from extraction.pipeline import Pipeline
+    from gongkai_datasets.generate import generate_one
 
     g = generate_one(73, 7, flattener="converter_markdown", violation_rate=0.3)
     assert "| 四、结转下年<br>度继续办理 |  |  | 0 |" in g.content
@@ -164,11 +163,10 @@ def test_labeled_reports_as_converter_markdown_are_exact():
     import json
     import random
 
+    from extraction.pipeline import Pipeline
     from gongkai_datasets.flatten import converter_markdown
     from gongkai_datasets.render import random_agency, render
     from gongkai_datasets.values import ReportValues
-
-    from extraction.pipeline import Pipeline
     from tests.conftest import labeled_reports
 
     pipeline = Pipeline()

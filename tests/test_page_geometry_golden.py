@@ -29,9 +29,8 @@ CASES = [
 
 
 def _lines(family: str, index: int, seed: int) -> list[list]:
-    from gongkai_datasets.families import render_family
-
     from extraction.ingest import IngestOptions, Ingestor
+    from gongkai_datasets.families import render_family
 
     pdf = render_family(index, family, seed=seed).pdf
     state = Ingestor(IngestOptions())(pdf, f"{family}.pdf")

@@ -105,7 +105,6 @@ def test_child_failures_are_typed_and_the_worker_goes_on(sandboxed: Api):
 def test_progress_crosses_the_process_boundary(tmp_path: Path, monkeypatch):
     """A 4-page digital PDF: the child reports each page; the worker writes pages_done as they come."""
     from gongkai_datasets.generate import render_labeled
-
     from service import sandbox
 
     pdf = render_labeled(SCAN_SEED, tmp_path / "pdf", kind="digital_pdf", seed=3)

@@ -6,9 +6,9 @@ import json
 
 from click.testing import CliRunner
 
-from gongkai.cli import main
 from extraction.rules import cross_report_checks, evaluate
 from extraction.schema import constraints, layout
+from gongkai.cli import main
 from tests.conftest import DATASETS, load_truth
 
 

@@ -43,7 +43,6 @@ def test_labeled_validation_names_file_and_line(tmp_path):
 def test_targets_from_truth_values_fix_a_missed_row():
     """On text a row the baseline misses gets its label from the truth's values (not from the baseline)."""
     from gongkai_datasets.generate import generate_one
-
     from training.data import Example, ingest_bytes, token_targets
     from training.unseen import dialect
 
@@ -72,9 +71,9 @@ def test_tiny_training_round_trips_through_the_registry(tmp_path):
     """CI: `gongkai train --tiny` builds a few text reports, trains a few steps, calibrates and
     registers; an unchanged rerun does not retrain; the model extracts a seed report."""
     from extraction import registry
-    from gongkai.cli import main
     from extraction.layout.model import ModelLabeler
     from extraction.pipeline import Pipeline
+    from gongkai.cli import main
 
     runner = CliRunner()
     args = [
