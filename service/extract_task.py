@@ -13,41 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-MODEL_PREFIX = "model:"  # a ModelVersion.labeler: "model:<folder>", the model on every document
-AUTO_PREFIX = "auto:"  # "auto:<folder>": that model on OCR'd pages, the baseline elsewhere (as `gongkai extract`)
 _local = threading.local()  # pipelines per thread: labelers may hold a model, threads must not share one
 
 
-def make_labeler(labeler: str):
-    """A labeler object for a ModelVersion.labeler spec, or None for a named/`module:Class` spec."""
-    if labeler.startswith(AUTO_PREFIX):
-        from extraction.layout.auto import AutoLabeler
-
-        return AutoLabeler(labeler[len(AUTO_PREFIX) :])
-    if not labeler.startswith(MODEL_PREFIX):
-        return None
-    from extraction.layout.model import ModelLabeler
-
-    return ModelLabeler(labeler[len(MODEL_PREFIX) :])
-
-
-def pipeline_labeler(labeler: str) -> str:
-    """`PipelineOptions.labeler` for a ModelVersion.labeler spec: a named or `module:Class` labeler as it
-    is; for a model spec, the labeler object `make_labeler` builds is passed beside the options."""
-    return "baseline" if labeler.startswith((MODEL_PREFIX, AUTO_PREFIX)) else labeler
-
-
-def pipeline_for(labeler: str, options: dict[str, Any]):
-    """One Pipeline per labeler and options (`PipelineOptions` as JSON, validated back here), kept for the
-    next job (a model is loaded once)."""
+def pipeline_for(options: dict[str, Any]):
+    """One Pipeline per options (`PipelineOptions` as JSON, validated back here; the labeler and its model
+    version are part of them), kept for the next job (a model is loaded once)."""
     from extraction.pipeline import Pipeline, PipelineOptions
 
-    key = labeler + "\0" + json.dumps(options, sort_keys=True)
+    key = json.dumps(options, sort_keys=True)
     cache = getattr(_local, "pipelines", None)
     if cache is None:
         cache = _local.pipelines = {}
     if key not in cache:
-        cache[key] = Pipeline(PipelineOptions.model_validate(options), labeler=make_labeler(labeler))
+        cache[key] = Pipeline(PipelineOptions.model_validate(options))
     return cache[key]
 
 
@@ -114,7 +93,7 @@ def extract(
     from extraction import progress
 
     data = read_original(request["path"], request["sha256"])
-    pipeline = pipeline_for(request["labeler"], request["options"])
+    pipeline = pipeline_for(request["options"])
     known = {int(k): v for k, v in (request.get("checkpoints") or {}).items()}
     cache = Checkpoints(known, on_checkpoint)
     token = progress.page_done.set(on_page) if on_page is not None else None

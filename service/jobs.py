@@ -304,7 +304,6 @@ def _run_extraction(svc: Service, request: dict, page_done, heartbeat: Heartbeat
 
 def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> None:
     from service import training_adapter
-    from service.extract_task import pipeline_labeler
     from service.review import apply_reviews
     from service.uploads import clean_report
 
@@ -318,8 +317,9 @@ def _extract(svc: Service, job_id: int, token: int, heartbeat: Heartbeat) -> Non
         s.execute(update(Document).where(Document.id == document_id).values(status="processing"))
         s.execute(update(Job).where(_fenced(job_id, token)).values(pages_done=0, pages_total=pages or 1))
         version, labeler = _labeler_for(s, job.model_version, svc.settings)
-        # the extractor's options, whole: the child validates them back (service/extract_task.py)
-        options = svc.settings.pipeline_options(pipeline_labeler(labeler)).model_dump(mode="json")
+        # the extractor's options, whole, the labeler and its model version among them: the child
+        # validates them back (service/extract_task.py)
+        options = svc.settings.pipeline_options(labeler).model_dump(mode="json")
         fingerprint = checkpoint_fingerprint(options)
         known = {
             page: data

@@ -39,7 +39,12 @@ from sqlalchemy.orm import Session
 
 from service.db import Document, ModelVersion, TrainingRun, utcnow
 from service.errors import public_message
-from service.extract_task import AUTO_PREFIX, MODEL_PREFIX
+
+# A ModelVersion.labeler names its labeler as PipelineOptions.labeler reads it (extraction.pipeline's
+# labeler_spec): "auto:<folder>", the model on OCR'd pages and the baseline elsewhere, as `gongkai
+# extract` runs it; "model:<folder>", the model on every document.
+AUTO_PREFIX = "auto:"
+MODEL_PREFIX = "model:"
 
 if TYPE_CHECKING:
     from service.core import Service
@@ -112,14 +117,6 @@ def writable_models_dir(settings: Settings) -> Path:
             "writes: point it under the data directory (the default is <GONGKAI_DATA_DIR>/models)"
         )
     return path
-
-
-def make_labeler(labeler: str):
-    """A labeler object for a ModelVersion.labeler spec, or None for a named/`module:Class` spec (the
-    extraction child builds its own: service/extract_task.py)."""
-    from service.extract_task import make_labeler as build
-
-    return build(labeler)
 
 
 def registry_default(settings: Settings) -> tuple[str, str]:

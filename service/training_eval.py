@@ -11,9 +11,8 @@ from pathlib import Path
 
 def labeler_for(spec: str):
     from extraction.pipeline import load_labeler
-    from service.extract_task import make_labeler
 
-    return make_labeler(spec) or load_labeler(spec)
+    return load_labeler(spec)
 
 
 def main(argv: list[str]) -> int:

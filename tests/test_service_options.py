@@ -72,13 +72,13 @@ def test_the_options_reach_the_extraction_child_whole(tmp_path: Path, db_url: st
         r = api.upload(SEEDS[0])
         assert r.status_code == 202, r.text
         assert api.wait(r.json()["items"][0]["document_id"])["status"] in ("review", "verified")
-        expected = api.svc.settings.pipeline_options(extract_task.pipeline_labeler(sent[0]["labeler"]))
+        expected = api.svc.settings.pipeline_options(sent[0]["labeler"])
     finally:
         gen.close()
     options = PipelineOptions.model_validate(sent[0]["options"])
     assert options == expected
     assert options.ingest.ocr.page_timeout_s == 7.0 and options.ingest.max_document_seconds == 99.0
-    pipeline = extract_task.pipeline_for(sent[0]["labeler"], sent[0]["options"])
+    pipeline = extract_task.pipeline_for(sent[0]["options"])
     assert pipeline.options == expected and pipeline.ingest.options.ocr.page_timeout_s == 7.0
 
 
@@ -93,3 +93,15 @@ def test_page_checkpoints_depend_on_the_reading_options_only():
     assert fp(review_threshold=0.5) == base and fp(max_document_seconds=60) == base  # after reading, or the budget
     assert fp(labeler="auto") == base  # another model reuses the pages read
     assert fp(max_page_seconds=5) != base and fp(max_megapixels_per_page=10) != base
+
+
+def test_the_childs_options_name_the_model_version_that_labels():
+    """A job's options carry the model version (issue 20: they used to say "baseline" while a model
+    labeled, the model passed beside them as an object)."""
+    from extraction.pipeline import AutoLabelerOptions, ModelLabelerOptions, PipelineOptions
+    from service.settings import Settings
+
+    for spec, kind in (("auto:/models/layout-v3", AutoLabelerOptions), ("model:/models/layout-v4", ModelLabelerOptions)):
+        sent = Settings().pipeline_options(spec).model_dump(mode="json")
+        back = PipelineOptions.model_validate(sent).labeler
+        assert isinstance(back, kind) and back.version == spec.split(":", 1)[1]
