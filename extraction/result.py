@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from extraction.calibration.guarantee import Guarantee
 
 SCHEMA_NAME = "gov-disclosure-report"
 
@@ -78,8 +80,25 @@ class ExtractionResult(BaseModel):
         "to check them), pages_failed; every cell concerned is in review",
     )
     pipeline: dict[str, str] = Field(default_factory=dict, description="Stage name -> implementation@version")
+    guarantee: Guarantee | None = Field(
+        default=None,
+        description="The review guarantee certified for the calibrator version that set the cells' confidence "
+        "(named in each cell's `model`, `…+calibration-vN`); null when no calibrator ran",
+    )
 
     model_config = {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _guarantee_of_calibrator(self) -> ExtractionResult:
+        # The calibrator records its version in each cell's model; its certified guarantee is the
+        # version's (one per calibrator version, the same in the CLI and the service).
+        if self.guarantee is None:
+            from extraction.calibration import guarantee_of
+
+            tags = {m.rsplit("+", 1)[1] for c in self.cells.values() if "+calibration-" in (m := c.model)}
+            if len(tags) == 1:
+                self.guarantee = guarantee_of(tags.pop())
+        return self
 
     def to_json_dict(self) -> dict:
         return self.model_dump(by_alias=True, mode="json")

@@ -23,11 +23,15 @@ class AutoLabeler:
 
     name = "auto"
 
-    def __init__(self, version: str | None = None, min_rows: int = 4) -> None:
+    def __init__(self, version: str | None = None, min_rows: int = 4, calibration: str | bool = True) -> None:
         self.baseline = BaselineLabeler()
         self.model_version = version
         self.min_rows = min_rows
         self._model = None  # ModelLabeler, loaded on the first OCR'd report
+        # the cell calibrator of every kind (extraction.calibration): True the active version, a
+        # version name, False none (the training data of a calibrator is read without one)
+        self.calibration = calibration
+        self._calibrate = None
 
     @property
     def version(self) -> str:
@@ -47,9 +51,24 @@ class AutoLabeler:
             self.model_labeler()(doc)
 
     def after_reconstruct(self, doc: DocumentState) -> None:
-        """The model's calibrated confidence, for the documents the model labeled."""
+        """The model's calibrated confidence for the documents the model labeled, then the cell
+        calibrator of every input kind (until the pipeline runs it as a stage of its own)."""
         if doc.labeler.startswith("model@"):
             self.model_labeler().calibrate(doc)
+        stage = self.cell_calibrate()
+        if stage is not None:
+            stage(doc)
+
+    def cell_calibrate(self):
+        """The `extraction.calibration.Calibrate` stage, loaded on first use (None: calibration off
+        or no version active)."""
+        if self._calibrate is None and self.calibration is not False:
+            from extraction.calibration import Calibrate, active_calibrate
+
+            self._calibrate = Calibrate(self.calibration) if isinstance(self.calibration, str) else active_calibrate()
+            if self._calibrate is None:
+                self.calibration = False  # none active: do not look again for every document
+        return self._calibrate
 
 
 __all__ = ["AutoLabeler"]

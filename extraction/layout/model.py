@@ -557,8 +557,15 @@ class ModelLabeler:
             if below is not None and cell.confidence < below and "uncertain" not in cell.flags:
                 cell.flags.append("uncertain")  # 6 places keep the tie-breaking order
 
-    # the name a pipeline hook would call (see docs/model.md)
-    after_reconstruct = calibrate
+    def after_reconstruct(self, doc: DocumentState) -> None:
+        """The pipeline's hook: this model's calibration, then the cell calibrator of every input
+        kind (`extraction.calibration`, the active version) where one is active."""
+        self.calibrate(doc)
+        from extraction.calibration import active_calibrate
+
+        stage = active_calibrate()
+        if stage is not None:
+            stage(doc)
 
 
 def model_pipeline(version: str | None = None, options: Any = None):
