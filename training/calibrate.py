@@ -74,6 +74,9 @@ def fit_logistic(base: np.ndarray, groups: np.ndarray, right: np.ndarray):
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
+    if right.all() or not right.any():  # one class only (a tiny split): the smoothed base rate
+        p = (right.sum() + 0.5) / (len(right) + 1.0)
+        return mean, scale, np.zeros(x.shape[1]), float(np.log(p / (1 - p)))
     clf = LogisticRegression(C=C_REG, max_iter=3000)
     clf.fit((x - mean) / scale, right.astype(int))
     return mean, scale, clf.coef_[0], float(clf.intercept_[0])

@@ -291,10 +291,14 @@ def active_calibrate() -> Calibrate | None:
 @lru_cache(maxsize=16)
 def guarantee_of(version: str) -> Guarantee | None:
     """The certified guarantee of a calibrator version (None: unknown version or not certified)."""
-    try:
-        return load_calibrator(version).guarantee
-    except Exception:  # a result read back long after its version went: no guarantee to state
-        return None
+    for ref in (version, active_calibration()):  # by name, else the active one (GONGKAI_CALIBRATION may be a path)
+        try:
+            cal = load_calibrator(ref)
+        except Exception:  # a result read back long after its version went: no guarantee to state
+            continue
+        if cal.version == version:
+            return cal.guarantee
+    return None
 
 
 def save_version(cal: CellCalibrator, card: dict, models_dir: Path) -> Path:
