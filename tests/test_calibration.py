@@ -174,7 +174,13 @@ def test_certify_picks_a_level_whose_kept_cells_meet_the_bound():
     # a forced review is reviewed at every level
     forced = np.zeros(len(conf), bool)
     forced[:10] = True
-    assert measure(conf, forced, right, 0.0)["review_share"] == pytest.approx(10 / len(conf))
+    assert measure(conf, forced, right, 0.0)["review_share"] == pytest.approx(10 / len(conf), abs=1e-5)
+    # of the certified levels, the lowest that catches 99.5 % of the wrong cells, else the most catching
+    assert c["lowest_certified"] <= c["level"] <= c["highest_certified"]
+    caught = m["wrong_caught"]
+    assert caught >= 0.995 or c["chosen_for"].startswith("the most wrong cells caught")
+    assert c["review_share_at_level"] <= 0.03 or c["level"] == c["lowest_certified"]
+    assert c["wrong_caught_at_level"] == pytest.approx(caught, abs=1e-4)
 
 
 def test_fit_on_a_tiny_split_learns_the_flags(tmp_path):
@@ -186,7 +192,7 @@ def test_fit_on_a_tiny_split_learns_the_flags(tmp_path):
     base = np.zeros((n, len(names)))
     base[:, names.index("confidence")] = 1.0
     doubt = rng.random(n) < 0.1
-    base[doubt, names.index("split_digits")] = 1.0
+    base[doubt, names.index("digits_split")] = 1.0
     right = ~(doubt & (rng.random(n) < 0.5))
     groups = np.array(rng.choice(list(GROUPS), n))
     cal = make_calibrator("calibration-tiny", base, groups, right)

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -54,6 +55,12 @@ SCAN_FAMILIES = (
 # p-value is largest.
 LEVELS = np.unique(np.concatenate([np.linspace(0.8, 0.99, 39), 1.0 - np.geomspace(1e-2, 1e-4, 41)]))
 ECE_BINS = 10
+# Of the certified levels, the lowest that sends this share of the certification split's wrong
+# cells to review (issue 16: ≥ 99.5 %).
+CATCH = 0.995
+# ... within this share of cells sent to review (issue 16: ≤ 3 %): a level above which the cells are
+# silent errors the evidence cannot tell from right ones would send most cells to review.
+REVIEW_BUDGET = 0.03
 
 
 def fold_of(unit: str) -> str:
@@ -194,9 +201,20 @@ def by_key(keys: np.ndarray, conf, forced, right, level) -> dict[str, dict]:
 # ------------------------------------------------------------------------------------ certifying
 
 
-def certify(trust: np.ndarray, right: np.ndarray, bound: float = BOUND, confidence: float = CONFIDENCE) -> dict:
-    """The lowest review level that Learn-then-Test certifies: precision of the cells not sent to
-    review (trust ≥ level) ≥ 1 − bound with probability `confidence` (MAPIE)."""
+def certify(
+    trust: np.ndarray,
+    right: np.ndarray,
+    bound: float = BOUND,
+    confidence: float = CONFIDENCE,
+    catch: float = CATCH,
+    budget: float = REVIEW_BUDGET,
+) -> dict:
+    """The review level: Learn-then-Test (MAPIE) certifies the levels at which the precision of the
+    cells not sent to review (trust ≥ level) is ≥ 1 − bound with probability `confidence`, all at
+    once (Bonferroni-Holm controls the family-wise error), so any of them may be picked. Picked, of
+    those that send at most `budget` of the split's cells to review: the lowest that sends at least
+    `catch` of its wrong cells there; where none does, the one that catches the most (the highest of
+    those). Where no certified level keeps to the budget, the lowest certified one."""
     from mapie.risk_control import BinaryClassificationController, precision
 
     def predict(x: np.ndarray) -> np.ndarray:
@@ -208,16 +226,36 @@ def certify(trust: np.ndarray, right: np.ndarray, bound: float = BOUND, confiden
         risk=precision,
         target_level=1.0 - bound,
         confidence_level=confidence,
-        best_predict_param_choice="recall",  # of the levels certified, the one that trusts the most right cells
+        best_predict_param_choice="recall",
         list_predict_params=LEVELS,
         fwer_method="bonferroni_holm",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (MAPIE warns when no level is valid; that is reported below)
         ctl.calibrate(trust.reshape(-1, 1), right.astype(int))
-    valid = [float(v) for v in np.atleast_1d(ctl.valid_predict_params)]
-    level = float(ctl.best_predict_param) if valid else None
-    return {"level": level, "valid_levels": len(valid), "tested": len(LEVELS)}
+    valid = sorted(float(v) for v in np.atleast_1d(ctl.valid_predict_params))
+    if not valid:
+        return {"level": None, "valid_levels": 0, "tested": len(LEVELS)}
+    wrong = ~right
+    caught = {v: float((trust[wrong] < v).mean()) if wrong.any() else 1.0 for v in valid}
+    share = {v: float((trust < v).mean()) for v in valid}
+    within = [v for v in valid if share[v] <= budget] or valid[:1]
+    enough = [v for v in within if caught[v] >= catch]
+    # (no level catches enough: of those catching the most, the highest, which costs no more review
+    # on this split and leaves a margin where the evidence is weaker, e.g. scans)
+    level = enough[0] if enough else max(within, key=lambda v: (caught[v], v))
+    return {
+        "level": level,
+        "lowest_certified": valid[0],
+        "highest_certified": valid[-1],
+        "valid_levels": len(valid),
+        "tested": len(LEVELS),
+        "chosen_for": f"≥ {catch:.1%} of wrong cells caught"
+        if enough
+        else f"the most wrong cells caught with ≤ {budget:.0%} of cells sent to review",
+        "wrong_caught_at_level": round(caught[level], 5),
+        "review_share_at_level": round(share[level], 5),
+    }
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -261,7 +299,7 @@ def _report(title: str, table: dict[str, dict], log=print) -> None:
 
 
 def fit_cmd(args) -> int:
-    from extraction.calibration import Guarantee, save_version, statement
+    from extraction.calibration import Guarantee, base_feature_names, save_version, statement
 
     log = print
     fit, cert, fit_docs, cert_docs = _splits(args, log)
@@ -275,8 +313,16 @@ def fit_cmd(args) -> int:
     log(
         f"fit: {len(fit['right'])} cells of {len(fit_docs)} documents; certify: {len(cert['right'])} of {len(cert_docs)}"
     )
-    log("leave-one-family-out …")
-    oof_scores, oof_pred = lofo(fit, args.version, log)
+    key = hashlib.sha256(fit["base"].tobytes() + fit["right"].tobytes() + "|".join(fit["unit"]).encode())
+    key.update(repr((C_REG, base_feature_names())).encode())
+    cached = Path(args.cache) / f"lofo-{key.hexdigest()[:12]}.npz"
+    if cached.is_file():  # the same data and model: the same out-of-fold scores
+        z = np.load(cached)
+        oof_scores, oof_pred = z["scores"], z["pred"]
+    else:
+        log("leave-one-family-out …")
+        oof_scores, oof_pred = lofo(fit, args.version, log)
+        np.savez(cached, scores=oof_scores, pred=oof_pred)
     cal = make_calibrator(args.version, fit["base"], fit["group"], fit["right"], oof_scores, fit["right"], fit["group"])
     # certification on documents the calibrator never saw
     cert_conf = final_confidence(cal.predict(cert["base"], cert["group"]), cert["cap"])

@@ -232,12 +232,23 @@ def build(
     return docs
 
 
+def with_context(d: DocCells) -> np.ndarray:
+    """A document's base features with the context columns (collected before they existed: computed
+    here from its cells' own columns, as `cell_matrix` does)."""
+    from extraction.calibration import CONTEXT_FEATURES, base_feature_names, context_features
+
+    if d.base.shape[1] == len(base_feature_names()):
+        return d.base
+    assert d.base.shape[1] == len(base_feature_names()) - len(CONTEXT_FEATURES)
+    return np.hstack([d.base, context_features(d.cells, d.base)])
+
+
 def stack(docs: list[DocCells]) -> dict[str, np.ndarray]:
     """All cells of `docs` as aligned arrays (with the document index and its unit/kind per cell)."""
     ok = [d for d in docs if d.error is None]
     n = [len(d.right) for d in ok]
     return {
-        "base": np.vstack([d.base for d in ok]),
+        "base": np.vstack([with_context(d) for d in ok]),
         "cap": np.concatenate([d.cap for d in ok]),
         "forced": np.concatenate([d.forced for d in ok]),
         "right": np.concatenate([d.right for d in ok]),

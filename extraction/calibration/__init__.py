@@ -82,6 +82,57 @@ EXTRA_FEATURES = [
 ]
 
 
+# The cell's neighbourhood: a page reading that went wrong somewhere in a row, table or document
+# leaves doubt flags on some of its cells and silent errors on others (a figure dropped from a row
+# shifts the rest of it; a converter's split row breaks its sums once, then holds by inference).
+CONTEXT_FEATURES = ["row_others_flagged", "table_flagged", "doc_flagged", "row_failed", "doc_failed"]
+# per-cell columns that say "this cell's reading is in doubt"
+FLAG_COLUMNS = (
+    "ambiguous",
+    "label_inferred",
+    "missing",
+    "corrected_by_rule",
+    "digits_split",
+    "inferred_blank",
+    "extra_values",
+    "incomplete",
+    "unverified",
+    "unread",
+    "failed_warning",
+)
+
+
+def context_features(cids: list[str], x: np.ndarray) -> np.ndarray:
+    """CONTEXT_FEATURES per cell, from the cells' own features `x` (columns CELL_FEATURES + EXTRA_FEATURES)."""
+    from extraction.layout.model import CELL_FEATURES
+
+    names = [*CELL_FEATURES, *EXTRA_FEATURES]
+    out = np.zeros((len(cids), len(CONTEXT_FEATURES)), dtype=np.float64)
+    if not cids:
+        return out
+    flagged = (x[:, [names.index(c) for c in FLAG_COLUMNS]] != 0).any(axis=1)
+    failing = x[:, names.index("failed_rule")] != 0
+    rows = [cid.rsplit(".", 1)[0] for cid in cids]
+    tables = [cid.split(".", 1)[0] for cid in cids]
+    row_flag: dict[str, int] = {}
+    row_fail: dict[str, int] = {}
+    table_flag: dict[str, int] = {}
+    for r, t, f, e in zip(rows, tables, flagged, failing, strict=True):
+        row_flag[r] = row_flag.get(r, 0) + int(f)
+        row_fail[r] = row_fail.get(r, 0) + int(e)
+        table_flag[t] = table_flag.get(t, 0) + int(f)
+    doc_flag, doc_fail = float(np.log1p(flagged.sum())), float(np.log1p(failing.sum()))
+    for i, (r, t) in enumerate(zip(rows, tables, strict=True)):
+        out[i] = (
+            min(2, row_flag[r] - int(flagged[i])),
+            np.log1p(table_flag[t]),
+            doc_flag,
+            float(row_fail[r] > 0),
+            doc_fail,
+        )
+    return out
+
+
 def kind_group(kind: str) -> str:
     return KIND_GROUPS.get(kind, "text")
 
@@ -89,7 +140,7 @@ def kind_group(kind: str) -> str:
 def base_feature_names() -> list[str]:
     from extraction.layout.model import CELL_FEATURES
 
-    return [*CELL_FEATURES, *EXTRA_FEATURES]
+    return [*CELL_FEATURES, *EXTRA_FEATURES, *CONTEXT_FEATURES]
 
 
 def feature_names() -> list[str]:
@@ -144,7 +195,8 @@ def cell_matrix(doc: DocumentState) -> tuple[list[str], np.ndarray]:
             float(table in stray),
             doc_flags,
         )
-    return cids, np.hstack([x, extra])
+    x = np.hstack([x, extra])
+    return cids, np.hstack([x, context_features(cids, x)])
 
 
 def design(base: np.ndarray, groups: np.ndarray) -> np.ndarray:
