@@ -199,3 +199,22 @@ def test_fit_on_a_tiny_split_learns_the_flags(tmp_path):
     p = cal.predict(base, groups)
     assert p[doubt].mean() < 0.7 < 0.95 < p[~doubt].mean()
     Path(tmp_path)  # (nothing written)
+
+
+def test_gongkai_extract_states_the_guarantee_in_its_summary_and_result(tmp_path):
+    from click.testing import CliRunner
+
+    from extraction.calibration import active_calibration
+    from extraction.cli import main
+    from tests.conftest import labeled_reports
+
+    seed = labeled_reports()[0][0]
+    res = CliRunner().invoke(main, ["extract", str(seed), "--out", str(tmp_path)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    cal = load_calibrator()
+    assert f"guarantee: {cal.guarantee.statement}" in res.output
+    assert f"review below {cal.review_below:.4f}" in res.output
+    doc = json.loads((tmp_path / f"{seed.stem}.json").read_text(encoding="utf-8"))
+    assert doc["guarantee"]["calibrator"] == active_calibration()
+    assert doc["guarantee"]["review_below"] == cal.review_below
+    assert all(c["model"].endswith(f"+{active_calibration()}") for c in doc["cells"].values())
