@@ -21,7 +21,8 @@ Data (seeds other than the calibrator's 1601 fit and 1602 certification streams)
 - scans: `--scans` reports of each of those families (moderate flatbed preset; OCR costs ~2 s a
   page here, so a few at most);
 - text, Markdown, HTML, DOCX: the generator's flatteners and converter Markdown on `--seed`
-  (its styles are the seen ones: unseen values, reported apart);
+  (its styles are the seen ones: unseen values, reported apart); `--images` page images of the
+  generator's styles (moderate degradation);
 - the labeled real reports as published: the seeds (text), ../shared/dev/reports (real-011..013:
   text layer and the published digital PDFs, truth in ../shared/dev/truth). real-012 is wrong in
   its source: its hard checks must fail (reported on the last line).
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10, help="reports per style family (digital PDFs)")
     ap.add_argument("--scans", type=int, default=0, help="of those, scanned (moderate preset) per family")
     ap.add_argument("--text-n", type=int, default=160, help="generated text/Markdown/HTML/DOCX reports")
+    ap.add_argument("--images", type=int, default=0, help="generated page images (OCR'd; ~30 s each here)")
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--families", default="all")
     ap.add_argument("--no-labeled-in-families", dest="labeled_in_families", action="store_false")
@@ -239,8 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         flatteners = (*ALL, *EXTRA)
         (Path(tmp) / "truth").mkdir()
-        for i in range(args.text_n):
-            g = generate_one(i, args.seed, flattener=flatteners[i % len(flatteners)])
+        generated = [(i, flatteners[i % len(flatteners)]) for i in range(args.text_n)]
+        generated += [(args.text_n + i, "image") for i in range(args.images)]  # page images (OCR, moderate)
+        for i, flattener in generated:
+            g = generate_one(
+                i, args.seed, flattener=flattener, scan_preset="moderate" if flattener == "image" else None
+            )
             src = Path(tmp) / f"{g.id}.{g.ext}"
             if isinstance(g.content, bytes):
                 src.write_bytes(g.content)
