@@ -158,17 +158,16 @@ def cell_matrix(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     """One row of base features per cell of `doc.cells` (after reconstruction; after the layout
     model's calibration where it ran), in `base_feature_names()` order."""
     from extraction.layout.model import CELL_FEATURES, cell_features
-    from extraction.rules import DOUBT_FLAGS, evaluate
-    from extraction.schema import layout
+    from extraction.rules import DOUBT_FLAGS
+    from extraction.schema import constraints, layout
 
     cids, x = cell_features(doc)
     conf_col = CELL_FEATURES.index("confidence")
     gap_col = CELL_FEATURES.index("log_confidence_gap")
     lay = layout(doc.format or "2021", tuple(doc.variants))  # type: ignore[arg-type]
     values = {cid: c.value for cid, c in doc.cells.items()}
-    warned = {
-        cid for c in evaluate(values, lay) if c["severity"] == "warning" and not c["passed"] for cid in c["cells"]
-    }
+    # (only the soft rules: the hard ones cell_features has evaluated)
+    warned = {cid for c in constraints(lay) if c.severity == "warning" and not c.holds(values) for cid in c.cells}
     rows_flagged = {f.split(":", 1)[1] for f in doc.flags if f.startswith(("row_not_read:", "row_unverified:"))}
     tables_missing = {f.split(":", 1)[1] for f in doc.flags if f.startswith("table_not_found:")}
     stray = {f.split(":", 1)[1] for f in doc.flags if f.startswith("stray_figures:")}
