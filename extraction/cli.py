@@ -210,6 +210,8 @@ def summary_lines(summary: list[dict]) -> list[str]:
         from extraction import registry
 
         lines.append(f"  layout model: {', '.join(models)} (registry {registry.MODELS_DIR})")
+    for g in sorted({i["guarantee"] for i in summary if i.get("guarantee")}):  # the calibrator version's certified review level
+        lines.append(f"  guarantee: {g}")
     return lines
 
 
@@ -269,6 +271,7 @@ def _extract_one(pipeline, task: _Task) -> _Outcome:
         "review": len(result.review),
         "flags": result.flags,
         "layout": result.pipeline.get("layout"),
+        "guarantee": result.guarantee and f"{result.guarantee.statement} [{result.guarantee.calibrator}, review below {result.guarantee.review_below:.4f}]",
     }
     report = doc["report"]
     body = (report["agency"], report["year"]) if report.get("agency") and report.get("year") else None

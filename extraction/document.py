@@ -84,6 +84,14 @@ AnchorKind = Literal["heading", "section", "column", "row", "end"]
 # place implied by its neighbours): reconstruction treats the cells under it as less sure.
 INFERRED_SCORE = 0.3
 
+# A cell with one of these flags was not read as printed (not found, filled or changed by the sums,
+# placed with no rule to check it): whatever a calibrator says, it is never confident. The caps are
+# the rules stage's defaults (RulesOptions), here so that the calibrate stage, which runs before the
+# rules, applies the same ones.
+DOUBT_FLAGS = frozenset({"missing", "incomplete", "unread", "filled_by_rule", "corrected_by_rule", "unverified"})
+DOUBT_CONFIDENCE = 0.5  # highest confidence of a cell with a DOUBT_FLAGS flag
+WARNING_CONFIDENCE = 0.6  # highest confidence of a cell in a failed soft rule (a warning)
+
 
 @dataclass
 class Anchor:

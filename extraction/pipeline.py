@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, TypeAdapter, field_validator
 from extraction.document import DocumentState
 from extraction.ingest import IngestOptions, Ingestor
 from extraction.reconstruct.assemble import ReconstructOptions, Reconstructor
-from extraction.result import CellResult, ExtractionResult, ReportMeta, SourceMeta, needs_review
+from extraction.result import CellResult, ExtractionResult, Guarantee, ReportMeta, SourceMeta, needs_review
 from extraction.rules import RulesOptions
 from extraction.rules import RulesStage as RulesChecker
 from extraction.stages import (
@@ -122,6 +122,12 @@ class PipelineOptions(BaseModel):
     min_rows_found: int = Field(
         default=4, description="Fewer statutory row labels than this: the input holds no tables (TablesMissing)"
     )
+    calibration: str = Field(
+        default="active",
+        description="The cell calibrator of every input kind (extraction.calibration): 'active' (the registry's "
+        "active version, none if no version is active), a version name or folder, or 'none' (the reconstruction's "
+        "confidence, or the layout model's, stands; no guarantee is stated)",
+    )
 
     @field_validator("labeler", mode="before")
     @classmethod
@@ -157,6 +163,15 @@ def load_labeler(spec: LabelerOptions | str) -> Labeler:
     return baseline
 
 
+def load_cell_calibrator(spec: str) -> Calibrator | None:
+    """The cell calibrator `PipelineOptions.calibration` names (None: 'none', or no version active)."""
+    from extraction.calibration import Calibrate, active_calibrate
+
+    if spec == "none":
+        return None
+    return active_calibrate() if spec == "active" else Calibrate(spec)
+
+
 def build_stages(
     options: PipelineOptions, ingestor: Ingestor, labeler: Labeler, calibrator: Calibrator | None
 ) -> list[Stage]:
@@ -169,14 +184,15 @@ def build_stages(
         MetadataStage(),
         LayoutStage(labeler, options.min_rows_found),
         ReconstructStage(Reconstructor(options.reconstruct)),
-        CalibrateStage(calibrator),
+        CalibrateStage(labeler if isinstance(labeler, Calibrator) else None, calibrator),
         RulesStage(RulesChecker(options.rules)),
     ]
 
 
 class Pipeline:
-    """`labeler`: a labeler object instead of `options.labeler`'s; `calibrator`: what calibrates the
-    cells' confidence (default: the labeler, when it is a `Calibrator`)."""
+    """`labeler`: a labeler object instead of `options.labeler`'s; `calibrator`: the cell calibrator of
+    every input kind (default: the one `options.calibration` names), run after the labeler's own
+    calibration where the labeler is a `Calibrator`."""
 
     def __init__(
         self,
@@ -187,8 +203,8 @@ class Pipeline:
         self.options = options or PipelineOptions()
         self.ingest = Ingestor(self.options.ingest)  # also reads a whole input: `pipeline.ingest(data, name)`
         self.labeler = labeler or load_labeler(self.options.labeler)
-        if calibrator is None and isinstance(self.labeler, Calibrator):
-            calibrator = self.labeler
+        if calibrator is None:
+            calibrator = load_cell_calibrator(self.options.calibration)
         self.stages = build_stages(self.options, self.ingest, self.labeler, calibrator)
         assert tuple(s.name for s in self.stages) == STAGE_NAMES
 
@@ -258,7 +274,21 @@ class Pipeline:
             warnings=doc.warnings,
             flags=doc.flags + (["pages_failed"] if any(p.error for p in doc.pages) else []),
             pipeline=dict(doc.stages),
+            guarantee=self.guarantee(doc),
         )
+
+    def guarantee(self, doc: DocumentState) -> Guarantee | None:
+        """The certified guarantee of the cell calibrator that set this document's confidence (None
+        when none did: no calibrator, or a custom one that certifies nothing)."""
+        stage = self.stage("calibrate")
+        assert isinstance(stage, CalibrateStage)
+        cells = stage.cells
+        me = f"{getattr(cells, 'name', '')}@{getattr(cells, 'version', '')}"
+        certified = getattr(cells, "guarantee", None)
+        if callable(certified) and me in doc.calibration.split("+"):
+            found: Guarantee | None = certified()
+            return found
+        return None
 
 
 def extract_file(path: str | Path, options: PipelineOptions | None = None) -> ExtractionResult:

@@ -54,6 +54,9 @@ class Manifest(BaseModel):
 
 class RegistryFile(BaseModel):
     active: str | None = Field(default=None, description="The version labelers load by default")
+    calibration: str | None = Field(
+        default=None, description="The active cell calibrator of every input kind (models/calibration/<version>)"
+    )
 
 
 def file_sha256(path: Path) -> str:

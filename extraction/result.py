@@ -63,6 +63,30 @@ class SourceMeta(BaseModel):
     failed_pages: list[int] = Field(default_factory=list)
 
 
+class Guarantee(BaseModel):
+    """What a reviewer may rely on: among the cells NOT sent to review, the share that is wrong is at
+    most `bound`, with probability `confidence` over the certification data (Learn-then-Test)."""
+
+    statement: str = Field(description="The guarantee in plain words")
+    statement_zh: str = Field(default="", description="The same, in Chinese")
+    bound: float = Field(gt=0.0, lt=1.0, description="Largest error rate among cells not sent to review")
+    confidence: float = Field(gt=0.0, lt=1.0, description="Probability with which the bound holds")
+    review_below: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="The certified review level: a cell whose calibrated confidence is below it goes to review",
+    )
+    calibrator: str = Field(description="The calibrator version it was certified for")
+    method: str = Field(description="How the level was certified")
+    certified_on: str = Field(default="", description="The held-out data it was certified on")
+    cells: int = Field(default=0, description="Certification cells")
+    not_reviewed: int = Field(default=0, description="Certification cells not sent to review at this level")
+    wrong_not_reviewed: int = Field(default=0, description="Of those, wrong")
+    upper_95: float | None = Field(
+        default=None, description="Exact one-sided upper bound of that error rate (Clopper-Pearson)"
+    )
+
+
 class ExtractionResult(BaseModel):
     schema_: str = Field(default=SCHEMA_NAME, alias="schema")
     report: ReportMeta
@@ -78,6 +102,11 @@ class ExtractionResult(BaseModel):
         "to check them), pages_failed; every cell concerned is in review",
     )
     pipeline: dict[str, str] = Field(default_factory=dict, description="Stage name -> implementation@version")
+    guarantee: Guarantee | None = Field(
+        default=None,
+        description="The review guarantee certified for the calibrator version that set the cells' confidence "
+        "(named in each cell's `model`, `…+calibration-vN`, and in `pipeline.calibrate`); null when no calibrator ran",
+    )
 
     model_config = {"populate_by_name": True}
 

@@ -48,8 +48,9 @@ class Labeler(Protocol):
 class Calibrator(Protocol):
     """What calibrates the cells' confidence after reconstruction: `calibrate(doc)` replaces each
     cell's confidence by the probability that it is right (keeping the reconstruction's in
-    `read_confidence`) and names itself in `doc.calibration`. Today the layout model's labelers
-    (`ModelLabeler`, `AutoLabeler`) are the calibrators; `extraction.calibration` plugs in here."""
+    `read_confidence`) and names itself in `doc.calibration`: the layout model's labelers
+    (`ModelLabeler`, `AutoLabeler`) for the cells they scored, and `extraction.calibration.Calibrate`
+    for every cell of every input kind."""
 
     def calibrate(self, doc: DocumentState) -> None: ...
 
@@ -196,18 +197,24 @@ class ReconstructStage:
 
 
 class CalibrateStage:
-    """The cells' confidence calibrated (`Calibrator`); without a calibrator, or for a document it
-    does not apply to, the reconstruction's confidence stands (recorded as "none")."""
+    """The cells' confidence calibrated: first by the labeler's own calibration where it scored the
+    cells (the layout model on OCR'd pages: `model`), then by the cell calibrator of every input kind
+    (`cells`: `extraction.calibration.Calibrate`, the registry's active version), which sets the
+    probability that each cell is right and its certified review level. Without either, the
+    reconstruction's confidence stands (recorded as "none")."""
 
     name = "calibrate"
-    version = "1"
+    version = "2"
 
-    def __init__(self, calibrator: Calibrator | None) -> None:
-        self.calibrator = calibrator
+    def __init__(self, model: Calibrator | None, cells: Calibrator | None) -> None:
+        self.model = model
+        self.cells = cells
 
     def __call__(self, doc: DocumentState) -> None:
-        if self.calibrator is not None:
-            self.calibrator.calibrate(doc)
+        if self.model is not None:
+            self.model.calibrate(doc)
+        if self.cells is not None:
+            self.cells.calibrate(doc)
 
     def record(self, doc: DocumentState) -> str:
         return doc.calibration or NONE

@@ -228,3 +228,82 @@ def test_figures_printed_above_their_labels_send_the_table_to_review(baseline_pi
     assert "stray_figures:proactive" in result.flags
     for cid in ("proactive.penalty.decisions", "proactive.coercion.decisions"):
         assert result.cells[cid].review, result.cells[cid]
+
+
+# ---------------------------------------------------------------------------------------------
+# With the cell calibrator of every input kind (extraction.calibration, the active version): the
+# default pipeline. No cell not found is above the version's certified review level, on any kind.
+
+
+@pytest.fixture(scope="module")
+def calibrated_pipeline() -> Pipeline:
+    return Pipeline()
+
+
+@pytest.fixture(scope="module")
+def review_level() -> float:
+    from extraction.calibration import load_calibrator
+
+    level = load_calibrator().review_below
+    assert level is not None and level >= REVIEW_LEVEL
+    return level
+
+
+def _assert_missing_below(result, cells: list[str], level: float) -> None:
+    assert cells
+    for cid in cells:
+        cell = result.cells[cid]
+        assert "missing" in cell.flags, (cid, cell)
+        assert "+calibration-" in cell.model, cell.model  # the calibrator set its confidence
+        assert cell.confidence < level and cell.confidence <= RulesOptions().doubt_confidence, (cid, cell)
+        assert cell.review and cid in result.review, cid
+    assert result.guarantee is not None and result.guarantee.review_below == level
+
+
+def _html_without_figures() -> bytes:
+    text = _without_figures(_seed_text(), "行政规范性文件")
+    body = "".join(
+        "<tr>" + "".join(f"<td>{f}</td>" for f in line.split("\t")) + "</tr>" if "\t" in line else f"<p>{line}</p>"
+        for line in text.splitlines()
+    )
+    return f"<html><body><table>{body}</table></body></html>".encode()
+
+
+def _docx_without_figures() -> bytes:
+    docx = pytest.importorskip("docx")
+    d = docx.Document()
+    for line in _without_figures(_seed_text(), "行政规范性文件").splitlines():
+        d.add_paragraph(line)
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+NORMATIVE = [f"proactive.normative_documents.{k}" for k in ("issued", "repealed", "in_force")]
+
+
+@pytest.mark.parametrize("kind", ["txt", "md", "html", "docx"])
+def test_calibrated_missing_cells_stay_below_the_review_level_on_text_kinds(calibrated_pipeline, review_level, kind):
+    text = _without_figures(_seed_text(), "行政规范性文件")
+    data = {
+        "txt": lambda: text.encode("utf-8"),
+        "md": lambda: text.encode("utf-8"),
+        "html": _html_without_figures,
+        "docx": _docx_without_figures,
+    }[kind]()
+    result = calibrated_pipeline.extract(data, f"report.{kind}")
+    assert result.source.kind == kind
+    _assert_missing_below(result, NORMATIVE, review_level)
+
+
+def test_calibrated_digital_pdf_whose_table_cannot_be_read(calibrated_pipeline, review_level):
+    result = calibrated_pipeline.extract(_render_pdf_without("appeals"), "report.pdf")
+    assert result.source.kind == "digital_pdf"
+    assert "table_not_found:appeals" in result.flags
+    _assert_missing_below(result, [cid for cid in result.cells if cid.startswith("appeals.")], review_level)
+
+
+@pytest.mark.parametrize("kind", ["scanned_pdf", "image"])
+def test_calibrated_missing_cells_stay_below_the_review_level_on_ocr_kinds(calibrated_pipeline, review_level, kind):
+    result = calibrated_pipeline.run(_ocr_state(_without_figures(_seed_text(), "行政许可"), kind))
+    _assert_missing_below(result, ["proactive.licensing.decisions"], review_level)

@@ -108,7 +108,10 @@ def test_model_labeler_round_trip_through_the_registry(tmp_path, monkeypatch):
     labeler = ModelLabeler(model=loaded)
     result = Pipeline(labeler=labeler).extract_path(SEEDS[1])
     assert result.pipeline["layout"] == "model@tiny-v1"
-    assert {c.model for c in result.cells.values()} == {"model@tiny-v1"}
+    # (then the cell calibrator of every kind, which records its version after the model's)
+    from extraction.calibration import active_calibration
+
+    assert {c.model for c in result.cells.values()} == {f"model@tiny-v1+{active_calibration()}"}
     # a flipped byte refuses to load
     weights = folder / "model.safetensors"
     data = bytearray(weights.read_bytes())

@@ -20,7 +20,7 @@ SEED = sorted((ROOT / "datasets" / "seeds").glob("*.txt"))[0]
 
 
 def test_the_stages_run_in_the_declared_order_and_each_is_recorded():
-    pipeline = Pipeline(PipelineOptions(labeler="baseline"))
+    pipeline = Pipeline(PipelineOptions(labeler="baseline", calibration="none"))
     assert [s.name for s in pipeline.stages] == list(STAGE_NAMES) == [
         "ingest",
         "ocr",
@@ -37,6 +37,8 @@ def test_the_stages_run_in_the_declared_order_and_each_is_recorded():
     assert result.pipeline["ingest"] == "txt@1" and result.pipeline["layout"] == "baseline@1"
     assert result.pipeline["ocr"] == "none" and result.pipeline["calibrate"] == "none"
     assert all("@" in v for k, v in result.pipeline.items() if k not in ("ocr", "pages", "calibrate"))
+    calibrated = Pipeline(PipelineOptions(labeler="baseline")).extract_path(SEED)  # the active cell calibrator
+    assert calibrated.pipeline["calibrate"].startswith("calibrate@calibration-")
 
 
 def test_process_stops_after_a_named_stage_and_resumes():
@@ -80,7 +82,7 @@ def test_calibration_is_a_stage_with_its_own_calibrator():
 
     from extraction.layout.baseline import BaselineLabeler
 
-    plain = Pipeline(PipelineOptions(labeler="baseline")).extract_path(SEED)
+    plain = Pipeline(PipelineOptions(labeler="baseline", calibration="none")).extract_path(SEED)
     halved = Pipeline(PipelineOptions(labeler="baseline"), labeler=BaselineLabeler(), calibrator=Halve())
     result = halved.extract_path(SEED)
     assert seen == [SEED.name] and result.pipeline["calibrate"] == "halve@1"

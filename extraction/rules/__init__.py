@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from extraction.document import CellValue, DocumentState
+from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState
 from extraction.result import CheckResult
 from extraction.schema import Layout, constraints, layout
 from extraction.schema.check import check_rules, evaluate, fmt_number
@@ -27,20 +27,17 @@ class RulesOptions(BaseModel):
     )
     filled_confidence: float = Field(default=0.5, description="Confidence of a cell filled from the sums")
     warning_confidence: float = Field(
-        default=0.6,
+        default=WARNING_CONFIDENCE,
         description="Highest confidence of a cell in a failed soft rule (a warning): the warning is evidence that "
         "one of its cells may be misread, so they go to review",
     )
     doubt_confidence: float = Field(
-        default=0.5,
+        default=DOUBT_CONFIDENCE,
         description="Highest confidence, after any calibration, of a cell whose value was not read as printed: "
         "not found, filled or changed by the sums, or placed with no rule to check it (DOUBT_FLAGS)",
     )
 
 
-# A cell with one of these flags was not read as printed: whatever a calibrator says, it is never
-# confident (a user trusts what is not sent to review).
-DOUBT_FLAGS = frozenset({"missing", "incomplete", "unread", "filled_by_rule", "corrected_by_rule", "unverified"})
 # Flags of cells whose value a rule supplied: a check that holds only through them is "inferred".
 INFERRED_FLAGS = frozenset({"filled_by_rule", "corrected_by_rule"})
 
