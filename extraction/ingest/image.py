@@ -147,7 +147,7 @@ def read_page(
         work = gray
     prepared = prepare(work, options)
     if (sx, sy) != (1.0, 1.0):
-        prepared.matrix = prepared.matrix / np.array([[sx], [sy]])  # work pixels → the image's own
+        prepared.rescale(sx, sy)  # work pixels → the image's own
         prepared.original_size = (w, h)
     del work, gray
     OcrEngine.check_deadline(deadline)
