@@ -74,7 +74,11 @@ def _photo(page: np.ndarray, keystone: float, curl: float, turn: float = 0.0, sh
     py = (inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]) / den
     py = py - _bend(px, curl)  # the curled page shows page row y at y + bend(x)
     photo = cv2.remap(
-        page, px.astype(np.float32), py.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+        page,
+        px.astype(np.float32),
+        py.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
         borderValue=90,
     )
     if shadow:
@@ -193,7 +197,9 @@ def test_a_cast_shadow_is_lifted_and_even_light_is_left_alone(page):
     paper = cv2.resize(lit, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
     dark = cv2.resize(photo[60:-60, 60:-60], None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
     # the paper's brightness, left half against right half (the shadow falls on the right)
-    assert abs(float(np.median(paper[:, : paper.shape[1] // 2])) - float(np.median(paper[:, paper.shape[1] // 2 :]))) < 12
+    assert (
+        abs(float(np.median(paper[:, : paper.shape[1] // 2])) - float(np.median(paper[:, paper.shape[1] // 2 :]))) < 12
+    )
     assert float(np.median(dark[:, : dark.shape[1] // 2])) - float(np.median(dark[:, dark.shape[1] // 2 :])) > 60
     assert illumination(page) is None
 
