@@ -168,13 +168,18 @@ def test_the_flattened_page_maps_back_to_the_photo(page):
     assert np.abs(np.array(box) - np.array(bounds)).max() <= MAP_TOLERANCE_PX
 
 
-@pytest.mark.parametrize("turn", [0.0, 1.5])
-def test_a_flat_page_is_left_exactly_as_it_is(page, turn):
-    """A render or a flatbed scan (no desk, straight lines; turned a little: the deskew's job)."""
+@pytest.mark.parametrize(("turn", "streak"), [(0.0, False), (1.5, False), (2.5, True)])
+def test_a_flat_page_is_left_exactly_as_it_is(page, turn, streak):
+    """A render or a flatbed scan (no desk, straight lines; turned a little: the deskew's job), or a
+    skewed fax with a level streak across it (a line at odds with the others is no curl)."""
     image = page
     if turn:
         rot = cv2.getRotationMatrix2D((W / 2, H / 2), turn, 1.0)
         image = cv2.warpAffine(page, rot, (W, H), borderValue=245)
+    if streak:
+        image = np.where(image < 160, 0, 255).astype(np.uint8)
+        cv2.line(image, (300, 700), (950, 700), 0, 2)
+        cv2.line(image, (50, 1330), (900, 1330), 0, 3)
     warp, report = dewarp(image)
     assert warp is None and not report.page and report.curl_px == 0
     assert flatten_illumination(image) is image

@@ -19,7 +19,8 @@ pixel of the flattened page back to the photo's pixel, kept on a coarse grid, ap
   each line free in its own offset; samples far off the fit are dropped and the fit repeated. The
   field's rigid part (tilt: the deskew's job) is left out. It is used only when its non-rigid part
   moves some line by at least `CURL_MIN_TEXT_HEIGHTS` text heights and the fit explains the lines'
-  bends (`CURL_MIN_EXPLAINED`), from enough lines (`CURL_MIN_LINES`). A flat page: nothing is done.
+  bends (`CURL_MIN_EXPLAINED`), from enough lines (`CURL_MIN_LINES`); on a page not seen on a desk
+  (probably a scan or a fax) both bars are higher (`*_NO_PAGE`). A flat page: nothing is done.
 - **Shadow and uneven light** (`flatten_illumination`): the paper's brightness is estimated on a
   coarse scale (grey closing removes the text, a wide median removes shaded cells), and the page
   is divided by it when it varies by more than `SHADOW_MIN_RANGE` grey levels.
@@ -52,11 +53,14 @@ PAGE_MAX_CORNER_DEG = 110.0  # …and at most this
 # curl / line straightening
 CURL_MIN_TEXT_HEIGHTS = 0.15  # the field must move some line by this many text heights to be used
 CURL_MIN_EXPLAINED = 0.3  # …and explain this share of what a tilt leaves of the lines' bends (squared)
+CURL_MIN_EXPLAINED_NO_PAGE = 0.75  # on a page not seen on a desk (a scan, a fax), stricter…
+CURL_MIN_TEXT_HEIGHTS_NO_PAGE = 0.3  # …on both counts
 CURL_MIN_LINES = 8  # lines needed for a field
 CURL_KNOTS = (9, 5)  # knots of the piecewise-linear field along the page's width and height
 CURL_SMOOTH = 0.1  # roughness penalty (second differences between knots), per sample
 CURL_RIDGE = 0.01  # small pull of every knot to 0 (fixes what no line constrains)
-CURL_OUTLIER_PX = 3.0  # samples this many robust sigmas off the first fit are dropped
+CURL_OUTLIER_PX = 3.0  # samples this many robust sigmas off the first fit are dropped…
+CURL_MIN_LINE_FIT = 0.8  # …and whole lines with fewer than this share of their samples left
 CURL_MAX_SHIFT_TEXT_HEIGHTS = 3.0  # a field moving lines further than this is a misfit: not used
 
 # shadow / uneven illumination
@@ -305,7 +309,7 @@ def _centre_lines(mask: np.ndarray, min_len: float, max_thick: float, step: int)
 
 def _strokes(bw: np.ndarray, th: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Lines that should run straight across the page, as sampled centre lines: (horizontal ones
-    as (x, y): rules and text lines; vertical ones as (y, x): rules and vertical text)."""
+    as (x, y): rules and text lines; vertical ones as (y, x): rules)."""
     import cv2
 
     rule_len = max(9, round(2.0 * th))
@@ -316,11 +320,9 @@ def _strokes(bw: np.ndarray, th: float) -> tuple[list[np.ndarray], list[np.ndarr
     join = max(3, round(0.8 * th))
     step = max(2, round(th / 3))
     rows = cv2.morphologyEx(text, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (join, 1)))
-    cols = cv2.morphologyEx(text, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, join)))
     horizontal = _centre_lines(hrules, 4 * th, max(3.0, 0.4 * th), step)
     horizontal += _centre_lines(rows, 4 * th, 1.6 * th, step)
     vertical = _centre_lines(np.ascontiguousarray(vrules.T), 4 * th, max(3.0, 0.4 * th), step)
-    vertical += _centre_lines(np.ascontiguousarray(cols.T), 4 * th, 1.6 * th, step)
     return horizontal, vertical
 
 
@@ -369,7 +371,17 @@ class Field:
     lines: int
 
     def at(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return _design(np.ravel(u), np.ravel(v)) @ self.knots
+        """The field at (u, v): bilinear between the knots (what the hat basis is), without
+        building the basis for every point."""
+        ku, kv = CURL_KNOTS
+        grid = self.knots.reshape(ku, kv)
+        pu = np.clip(np.ravel(u), 0.0, 1.0) * (ku - 1)
+        pv = np.clip(np.ravel(v), 0.0, 1.0) * (kv - 1)
+        i, j = np.minimum(pu.astype(int), ku - 2), np.minimum(pv.astype(int), kv - 2)
+        fu, fv = pu - i, pv - j
+        return (grid[i, j] * (1 - fu) + grid[i + 1, j] * fu) * (1 - fv) + (
+            grid[i, j + 1] * (1 - fu) + grid[i + 1, j + 1] * fu
+        ) * fv
 
 
 def fit_field(lines: list[np.ndarray], width: float, height: float) -> Field | None:
@@ -385,8 +397,8 @@ def fit_field(lines: list[np.ndarray], width: float, height: float) -> Field | N
     u, v, y = xy[:, 0] / width, xy[:, 1] / height, xy[:, 1]
     a = _design(u, v)
     keep = np.ones(len(y), bool)
-    pen = _roughness()
-    pen = pen.T @ pen
+    rough = _roughness()
+    pen = np.einsum("ri,rj->ij", rough, rough)
 
     def line_means(values: np.ndarray, k: np.ndarray) -> np.ndarray:
         """Each line's mean of `values` over its kept samples (k: 1 kept, 0 dropped), per sample."""
@@ -401,17 +413,22 @@ def fit_field(lines: list[np.ndarray], width: float, height: float) -> Field | N
         k = keep.astype(np.float64)
         ac, yc = a - line_means(a, k), y - line_means(y, k)
         n = max(1.0, k.sum())
+        # (einsum, not BLAS: these products are small, and BLAS threads stall on a busy machine)
         lhs = (
-            (ac * k[:, None]).T @ ac
-            + CURL_SMOOTH * n / len(pen) * pen
+            np.einsum("ni,nj->ij", ac * k[:, None], ac)
+            + CURL_SMOOTH * n / len(rough) * pen
             + CURL_RIDGE * n / a.shape[1] * np.eye(a.shape[1])
         )
-        knots = np.linalg.solve(lhs, (ac * k[:, None]).T @ yc)
-        resid = yc - ac @ knots
+        knots = np.linalg.solve(lhs, np.einsum("ni,n->i", ac * k[:, None], yc))
+        resid = yc - np.einsum("ni,i->n", ac, knots)
         sigma = 1.4826 * float(np.median(np.abs(resid[keep]))) + 0.5
         keep = np.abs(resid) <= CURL_OUTLIER_PX * sigma
+        # a line that runs across the others (a fax's streak, a stroke through a word, a signature
+        # line) is dropped whole: its share of kept samples is low
+        kept_share = np.add.reduceat(keep.astype(np.float64), starts) / sizes
+        keep &= (kept_share >= CURL_MIN_LINE_FIT)[seg]
     k = keep.astype(np.float64)
-    fitted = a @ knots
+    fitted = np.einsum("ni,i->n", a, knots)
     yc = y - line_means(y, k)
     # how much of the lines' bends the field explains beyond a tilt (a flat page: noise, ~0)
     uc = u - line_means(u, k)
@@ -426,7 +443,7 @@ def fit_field(lines: list[np.ndarray], width: float, height: float) -> Field | N
     ku, kv = CURL_KNOTS
     ug = np.repeat(np.linspace(0, 1, ku), kv)
     knots = knots - (coef[0] + coef[1] * ug)
-    shift_at = a[keep] @ knots
+    shift_at = np.einsum("ni,i->n", a[keep], knots)
     shift = float(np.max(np.abs(shift_at - np.median(shift_at)))) if keep.any() else 0.0
     return Field(knots, shift, explained, len(lines))
 
@@ -468,10 +485,13 @@ def dewarp(gray: np.ndarray) -> tuple[Warp | None, DewarpReport]:
         for i, f in enumerate((fy, fx)):
             if f is None:
                 continue
-            if (
-                f.explained >= CURL_MIN_EXPLAINED
-                and CURL_MIN_TEXT_HEIGHTS * th <= f.shift <= CURL_MAX_SHIFT_TEXT_HEIGHTS * th
-            ):
+            # without a desk around it the page is probably a scan: only a clear bend is taken
+            explained, least = (
+                (CURL_MIN_EXPLAINED, CURL_MIN_TEXT_HEIGHTS)
+                if homography is not None
+                else (CURL_MIN_EXPLAINED_NO_PAGE, CURL_MIN_TEXT_HEIGHTS_NO_PAGE)
+            )
+            if f.explained >= explained and least * th <= f.shift <= CURL_MAX_SHIFT_TEXT_HEIGHTS * th:
                 fields[i] = f
                 report.curl_px = max(report.curl_px, f.shift / min(sx, sy))
                 report.explained = max(report.explained, f.explained)
