@@ -51,7 +51,7 @@ PAGE_MIN_CORNER_DEG = 70.0  # every corner of the quadrilateral is at least this
 PAGE_MAX_CORNER_DEG = 110.0  # …and at most this
 
 # curl / line straightening
-CURL_MIN_TEXT_HEIGHTS = 0.15  # the field must move some line by this many text heights to be used
+CURL_MIN_TEXT_HEIGHTS = 0.3  # the field must move some line by this many text heights to be used…
 CURL_MIN_EXPLAINED = 0.3  # …and explain this share of what a tilt leaves of the lines' bends (squared)
 CURL_MIN_EXPLAINED_NO_PAGE = 0.75  # on a page not seen on a desk (a scan, a fax), stricter…
 CURL_MIN_TEXT_HEIGHTS_NO_PAGE = 0.3  # …on both counts
