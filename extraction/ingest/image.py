@@ -179,11 +179,12 @@ def read_page(
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
     log.debug(
-        "page %d read turned by %d° (%d turned readings tried)",
+        "page %d read turned by %d° (%d turned readings tried)%s",
         page,
         90 * prepared.quarter,
         tries,
-        extra={"page": page, "quarter": prepared.quarter, "tries": tries},
+        "; photographed page flattened" if prepared.warp is not None else "",
+        extra={"page": page, "quarter": prepared.quarter, "tries": tries, "flattened": prepared.warp is not None},
     )
     return PageReading(prepared, clean, tokens, text_height, seal)
 
