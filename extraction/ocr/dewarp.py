@@ -19,8 +19,10 @@ pixel of the flattened page back to the photo's pixel, kept on a coarse grid, ap
   each line free in its own offset; samples far off the fit are dropped and the fit repeated. The
   field's rigid part (tilt: the deskew's job) is left out. It is used only when its non-rigid part
   moves some line by at least `CURL_MIN_TEXT_HEIGHTS` text heights and the fit explains the lines'
-  bends (`CURL_MIN_EXPLAINED`), from enough lines (`CURL_MIN_LINES`); on a page not seen on a desk
-  (probably a scan or a fax) both bars are higher (`*_NO_PAGE`). A flat page: nothing is done.
+  bends (`CURL_MIN_EXPLAINED`), from enough lines (`CURL_MIN_LINES`). A page not seen on a desk
+  (a scan, a fax, a render; or a photo cropped to the page) is not looked at for curl unless
+  `CURL_NEEDS_PAGE` is turned off, and then on higher bars (`*_NO_PAGE`). A flat page: nothing is
+  done.
 - **Shadow and uneven light** (`flatten_illumination`): the paper's brightness is estimated on a
   coarse scale (grey closing removes the text, a wide median removes shaded cells), and the page
   is divided by it when it varies by more than `SHADOW_MIN_RANGE` grey levels.
@@ -53,6 +55,7 @@ PAGE_MAX_CORNER_DEG = 110.0  # …and at most this
 # curl / line straightening
 CURL_MIN_TEXT_HEIGHTS = 0.3  # the field must move some line by this many text heights to be used…
 CURL_MIN_EXPLAINED = 0.3  # …and explain this share of what a tilt leaves of the lines' bends (squared)
+CURL_NEEDS_PAGE = True  # curl is looked for only on a page seen on a desk (a photo): scans cost nothing
 CURL_MIN_EXPLAINED_NO_PAGE = 0.75  # on a page not seen on a desk (a scan, a fax), stricter…
 CURL_MIN_TEXT_HEIGHTS_NO_PAGE = 0.3  # …on both counts
 CURL_MIN_LINES = 8  # lines needed for a field
@@ -472,6 +475,8 @@ def dewarp(gray: np.ndarray) -> tuple[Warp | None, DewarpReport]:
         report.page = True
     else:
         page, (pw, ph) = small, (sw, sh)
+    if homography is None and CURL_NEEDS_PAGE:
+        return None, report
     bw = cv2.adaptiveThreshold(
         cv2.GaussianBlur(page, (3, 3), 0), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15
     )
