@@ -221,3 +221,17 @@ def test_warp_points_follow_the_remap():
     back = warp.points(pts)
     for (x, y), (bx, by) in zip(pts, back, strict=True):
         assert abs(out[int(y), int(x)] - src[round(by), round(bx)]) <= 1.5
+
+
+def test_a_scan_with_uneven_light_is_prepared_exactly_as_before(page, monkeypatch):
+    """No desk around the page: light is evened out only on photos (`prep.SHADOW_NEEDS_PAGE`), so a
+    flatbed scan with a gradient reads exactly as it did before photos were flattened."""
+    import extraction.ocr.prep as prep
+
+    ramp = np.linspace(1.0, 0.7, W, dtype=np.float32)[None, :]
+    scan = np.clip(page * ramp, 0, 255).astype(np.uint8)
+    assert illumination(scan) is not None  # the light does vary
+    flattened = prepare(scan, OcrOptions())
+    monkeypatch.setattr(prep, "DEWARP", False)
+    before = prepare(scan, OcrOptions())
+    assert flattened.warp is None and np.array_equal(flattened.image, before.image)
