@@ -5,7 +5,8 @@
 
 Presets: the generator's clean/light/moderate/heavy, and the ways real reports arrive: flatbed150,
 phone (photographed: keystone, curl, shadow, 110–150 dpi) and fax (1-bit, 204 × 98/196 dpi,
-streaks). `--rotate S` turns a share S of the scanned pages by 90°, 180° or 270° (sideways or
+streaks). Prints how many OCR'd pages were flattened as photographs (page quadrilateral and curl,
+`extraction.ocr.dewarp`). `--rotate S` turns a share S of the scanned pages by 90°, 180° or 270° (sideways or
 upside-down feeds) and reports how many of those page turns the reader undid ("orientation").
 
 Generates synthetic reports rendered to scanned PDFs and page images (or digital PDFs with
@@ -84,6 +85,7 @@ class OrientationLog:
         self.current = ""
         self.turns: dict[str, dict[int, int]] = {}
         self.tries = 0  # turned readings the orientation check ran (extra OCR passes)
+        self.flattened = self.pages = 0  # OCR'd pages, and those flattened as photographs (dewarp)
         self.review_cells = self.cells = 0
         log = self
 
@@ -93,6 +95,8 @@ class OrientationLog:
                 if page is not None and quarter is not None:
                     log.turns.setdefault(log.current, {})[int(page)] = int(quarter)
                     log.tries += int(getattr(record, "tries", 0))
+                    log.flattened += int(bool(getattr(record, "flattened", False)))
+                    log.pages += 1
 
         logger = logging.getLogger("extraction.ingest.image")
         logger.setLevel(logging.DEBUG)
@@ -185,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             f"orientation: {right}/{total} pages right; turned pages {turned_right}/{turned}; "
             f"{log.tries} extra turned OCR readings ({log.tries / max(1, total):.2f} a page)"
         )
+    if log.pages:
+        print(f"photographed pages flattened (perspective/curl, ocr.dewarp): {log.flattened}/{log.pages}")
     print(f"seconds per page (end to end, incl. engine load once): {elapsed / max(1, pages):.2f}")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.show_errors:

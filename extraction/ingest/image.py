@@ -149,7 +149,7 @@ def read_page(
         work = gray
     prepared = prepare(work, options)
     if (sx, sy) != (1.0, 1.0):
-        prepared.matrix = prepared.matrix / np.array([[sx], [sy]])  # work pixels → the image's own
+        prepared.rescale(sx, sy)  # work pixels → the image's own
         prepared.original_size = (w, h)
     del work, gray
     OcrEngine.check_deadline(deadline)
@@ -181,11 +181,12 @@ def read_page(
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
     log.debug(
-        "page %d read turned by %d° (%d turned readings tried)",
+        "page %d read turned by %d° (%d turned readings tried)%s",
         page,
         90 * prepared.quarter,
         tries,
-        extra={"page": page, "quarter": prepared.quarter, "tries": tries},
+        "; photographed page flattened" if prepared.warp is not None else "",
+        extra={"page": page, "quarter": prepared.quarter, "tries": tries, "flattened": prepared.warp is not None},
     )
     return PageReading(prepared, clean, tokens, text_height, seal)
 

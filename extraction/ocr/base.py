@@ -136,6 +136,11 @@ class PagePrepOptions(BaseModel):
     normalize_contrast: bool = Field(
         default=True, description="Stretch a faded page's grey levels to the full range before OCR"
     )
+    flatten_photos: bool = Field(
+        default=True,
+        description="Flatten a page photographed on a desk (its outline found): perspective, curl and shadow "
+        "undone before OCR (extraction/ocr/dewarp.py); scans, faxes and renders are left as they are",
+    )
     deskew: bool = Field(default=True, description="Estimate and undo page skew (up to max_skew_deg) before OCR")
     max_skew_deg: float = Field(default=5.0, ge=0.0, le=15.0, description="Largest skew angle searched, in degrees")
     min_text_height_px: float = Field(
