@@ -307,3 +307,41 @@ def test_calibrated_digital_pdf_whose_table_cannot_be_read(calibrated_pipeline, 
 def test_calibrated_missing_cells_stay_below_the_review_level_on_ocr_kinds(calibrated_pipeline, review_level, kind):
     result = calibrated_pipeline.run(_ocr_state(_without_figures(_seed_text(), "行政许可"), kind))
     _assert_missing_below(result, ["proactive.licensing.decisions"], review_level)
+
+
+@pytest.mark.parametrize("fill", [True, False])
+def test_a_row_sum_that_holds_only_through_a_blank_ocr_left_unread_is_not_confident(fill):
+    """On a scan OCR missed a faint figure; the row's other figures were placed around the gap
+    (`inferred_blank`) and the row still adds up, with the gap counted as 0 (or filled from the sums).
+    The sum cannot vouch for where the figures went: the check holds by inference and the row's
+    placed figures go to review (a shifted total once passed at confidence 1.0)."""
+    from extraction.schema import constraints
+
+    check = next(
+        c
+        for c in constraints(layout("2021"))
+        if c.kind == "eq" and len(c.left) == 1 and len(c.right) >= 3 and c.left[0].startswith("appeals.")
+    )
+    values = _zero_values()
+    c_total, c_first, c_gap = check.left[0], check.right[0], check.right[1]
+    values[c_first] = 1
+    values[c_total] = 1
+    values[c_gap] = None
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=1, width=1000, height=1400, unit="px")]
+    doc.cells = _cells(values, {c_gap})
+    for cid in (c_total, *check.right):
+        doc.cells[cid].flags.append("inferred_blank")
+    RulesStage(RulesOptions(fill_from_sums=fill)).__call__(doc)
+    holds = next(c for c in doc.checks if c.rule == check.rule)
+    assert holds.status == "inferred" and not holds.passed
+    for cid in (c_total, c_first):
+        assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence < REVIEW_LEVEL, cid
+    assert doc.cells[c_gap].confidence < REVIEW_LEVEL
+    # the same row read from a text layer (no OCR): its placement is not doubted this way
+    text_doc = DocumentState(name="x", sha256="0", kind="pdf", format="2021")
+    text_doc.cells = _cells(values, set())
+    for cid in (c_total, *check.right):
+        text_doc.cells[cid].flags.append("inferred_blank")
+    RulesStage(RulesOptions(fill_from_sums=fill)).__call__(text_doc)
+    assert "unverified" not in text_doc.cells[c_total].flags

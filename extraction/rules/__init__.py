@@ -194,6 +194,14 @@ def cross_report_checks(current: dict, previous: dict) -> list[dict]:
     return checks
 
 
+def guessed_blanks(doc: DocumentState) -> set[str]:
+    """Cells an OCR'd page left blank in a row whose figures were fewer than its cells and were placed
+    around the gaps (`inferred_blank`): the sums count them as 0, which nothing printed confirms."""
+    if not any(p.unit == "px" for p in doc.pages):
+        return set()
+    return {cid for cid, c in doc.cells.items() if c.value is None and "inferred_blank" in c.flags}
+
+
 class RulesStage:
     name = "rules"
     version = "1"
@@ -203,14 +211,33 @@ class RulesStage:
 
     def __call__(self, doc: DocumentState) -> None:
         lay = layout(doc.format or "2021", tuple(doc.variants))
+        guessed = guessed_blanks(doc)  # before the sums fill any of them
         if self.options.fill_from_sums:
             fill_from_sums(doc.cells, lay, self.options)
         values = {cid: c.value for cid, c in doc.cells.items()}
         inferred = {cid for cid, c in doc.cells.items() if INFERRED_FLAGS.intersection(c.flags)}
-        doc.checks = check_rules(values, lay, inferred)
+        doc.checks = check_rules(values, lay, inferred | guessed)
         if self.options.narrative_checks:
             doc.checks.extend(narrative_checks(doc, values))
+        self.unverify_guessed_rows(doc, guessed)
         self.doubt(doc)
+
+    def unverify_guessed_rows(self, doc: DocumentState, guessed: set[str]) -> None:
+        """A sum that holds only by counting a cell OCR left unread as 0, in a row whose figures were
+        placed around that gap, cannot vouch for where the figures went (a faint figure missed shifts
+        the rest, and the shifted row can still add up): the row's placed figures in that check are
+        unverified, and the check holds by inference."""
+        if not guessed:
+            return
+        for check in doc.checks:
+            if check.status != "inferred" or not guessed.intersection(check.cells):
+                continue
+            for cid in check.cells:
+                cell = doc.cells.get(cid)
+                if cell is None or cid in guessed or "inferred_blank" not in cell.flags:
+                    continue
+                if "unverified" not in cell.flags:
+                    cell.flags.append("unverified")
 
     def doubt(self, doc: DocumentState) -> None:
         """The evidence against cells that no confidence may hide: a failed warning lowers its
