@@ -1,8 +1,8 @@
 """The named tolerances of page reading, in one documented object.
 
 Lengths are in text heights (the page's median word height), so one set serves PDF points and
-image pixels alike; costs are in squared text heights of misfit. `TOLERANCES` is what
-`extraction.pages.geometry` reads; change a value here, never inline.
+image pixels alike; costs are in squared text heights of misfit. `TOLERANCES` is what the
+modules of `extraction.pages` read; change a value here, never inline.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class PageTolerances:
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
-    # matching row labels to lines of figures (`geometry._assign_row_labels`)
+    # matching row labels to lines of figures (`labels._assign_row_labels`)
     label_without_figures: float = 1.5  # a row label left with no figures: a blank row, or a stray line
     figures_without_label: float = 6.0  # a line of figures that no label takes
     split_label: float = 2.5  # cutting a label cell that the wrap rule joined (two rows' labels)
