@@ -156,16 +156,21 @@ def _aligned_table(
         kept = [c for c, n in zip(cols, support, strict=True) if n >= 2]
         # ... except a column inside the table, well clear of the others, whose one figure is
         # read with confidence: its other rows' figures are hidden (a seal over them)
-        inner = [
+        # ... or right of them, on a row that fills every other column: a short sub-table whose
+        # last column only its first row fills (规章 0 0 0 over 行政规范性文件 0 0)
+        def lone_column(c: float) -> bool:
+            mine = [ln for ln in numeric if any(w.numeric and abs(x(w) - c) <= 1.2 * th for w in ln)]
+            full = all(any(w.numeric and abs(x(w) - o) <= 1.2 * th for w in mine[0]) for o in kept)
+            return (kept[0] < c < kept[-1] or (c > kept[-1] and full)) and all(
+                w.confidence >= 0.9 for w in mine[0] if w.numeric and abs(x(w) - c) <= 1.2 * th
+            )
+
+        lone = [
             c
             for c, n in zip(cols, support, strict=True)
-            if n == 1
-            and len(kept) >= 2
-            and kept[0] < c < kept[-1]
-            and all(abs(c - o) >= 3 * th for o in kept)
-            and all(w.confidence >= 0.9 for ln in numeric for w in ln if w.numeric and abs(x(w) - c) <= 1.2 * th)
+            if n == 1 and len(kept) >= 2 and all(abs(c - o) >= 3 * th for o in kept) and lone_column(c)
         ]
-        cols = sorted(kept + inner)
+        cols = sorted(kept + lone)
     if len(cols) < (1 if one_column else 2):
         return None
     first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(x(w) - cols[0]) <= 1.2 * th)

@@ -88,7 +88,10 @@ def _stacked_singles(words: list[Word], th: float) -> set[int]:
                 if j not in seen:
                     seen.add(j)
                     todo.append(j)
-        if len(chain) >= 3:
+        # (a group label's enumerator is its top piece: a column with one below its top, 申请 /
+        # 2. / 请, is rows' enumerators and their labels' short last lines)
+        chain.sort(key=lambda k: short[k].cy)
+        if len(chain) >= 3 and not any(_ENUM_ONLY.match(short[k].text) for k in chain[1:]):
             out.update(id(short[k]) for k in chain)
     return out
 
@@ -114,8 +117,17 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
                 gap > 0.15 * th and (id(cur) in stacked or id(w) in stacked)
             )
             enum_next = bool(_ENUM.match(w.text))
+            # an enumerator and its text a space apart are one label even where other lines of
+            # centred labels start (a browser prints "1." and "属于国家秘密" as two glyph runs)
+            enum_space = (
+                _ENUM_ONLY.match(cur.text)
+                and gap < TOL.enumerator_gap * th
+                and id(cur) not in stacked
+                and id(w) not in stacked
+            )
             if not enum_next and (
                 (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th and not at_column)
+                or enum_space
                 or (not at_column and gap < TOL.space_gap * th)
             ):
                 cur = _merge_words(cur, w)
@@ -183,6 +195,8 @@ def _label_blocks(
                 continue
             if _ENUM.match(w.text) or _SECTION.match(w.text) or w.text.strip() in ("(", "（"):
                 continue  # (a bracket alone: an enumerator "（三）" the wrap broke over two lines)
+            if id(w) in stacked and id(last) not in stacked and len(last.text.strip()) > 3:
+                continue  # a group label printed down its column starts under a wider row label
             mine = own_anchor(w.bbox[1], w.bbox[3])
             theirs = own_anchor(last.bbox[1], last.bbox[3])
             if mine is not None and theirs is not None and mine != theirs:

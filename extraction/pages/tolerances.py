@@ -20,6 +20,7 @@ class PageTolerances:
     max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
+    enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
     # matching row labels to lines of figures (`labels._assign_row_labels`)
     label_without_figures: float = 1.5  # a row label left with no figures: a blank row, or a stray line
