@@ -1,0 +1,77 @@
+"""Classes of page-reading error found on the held-out style families (issue 15), each pinned on the
+words and rules of one rendered page band (`tests/golden/page_words/*.json`: the text layer's words
+with their character extents, and the drawn rules, as `extraction.ingest.pdf` reads them). The
+bands come from renders that nothing was tuned on; each test names the class, not the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from extraction.pages.geometry import Rule, Word, layout_page
+
+WORDS = Path(__file__).resolve().parent / "golden" / "page_words"
+
+
+def _rows(name: str) -> list[list[str]]:
+    data = json.loads((WORDS / name).read_text(encoding="utf-8"))
+    words = [
+        Word(t, tuple(box), 1.0, [], [tuple(c) for c in chars] if chars else None) for t, box, chars in data["words"]
+    ]
+    rules = [Rule(*r) for r in data["rules"]]
+    return [[f.text for f in ln.fields] for ln in layout_page(words, rules, 1) if ln.delimited]
+
+
+def _row(rows: list[list[str]], label: str) -> list[str]:
+    hits = [r for r in rows if any(label in f for f in r)]
+    assert len(hits) == 1, f"{label}: {hits} in {rows}"
+    return hits[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["html_chromium_enumerator_apart.json", "html_chromium_centred_labels.json"],
+    ids=["three_line", "outer_header"],
+)
+def test_an_enumerator_printed_apart_from_its_label_is_one_label(name: str):
+    """A browser prints "1." and "属于国家秘密" as two glyph runs a space apart, in a column of centred
+    labels whose wrapped lines start at many x: they are one row label, and the figures beside
+    "1." belong to it (they were read as a block of text, the rows shifted or lost)."""
+    rows = _rows(name)
+    secret = _row(rows, "属于国家秘密")
+    assert any(f.replace(" ", "").startswith("1.属于国家秘密") for f in secret), secret
+    assert all(f.strip() for f in secret[-7:]), secret  # its seven figures
+    other = _row(rows, "其他法律行政法规禁止公开")
+    assert other[0].replace(" ", "").startswith("2.其他法律行政法规禁止公开"), other
+
+
+def test_an_enumerator_below_short_last_lines_is_not_a_stacked_group_label():
+    """Short pieces in one column (申请 / 2. / 请: the last line of one label, the next row's
+    enumerator, its label's last line) are not a group label printed down a column: 2. joins its
+    label 重复申请 and keeps its figures."""
+    rows = _rows("word_libreoffice_enumerator_mid_column.json")
+    row = _row(rows, "重复申")
+    assert row[0].replace(" ", "") == "2.重复申请", row
+    assert len(row) == 8, row
+
+
+def test_a_group_label_printed_down_its_column_does_not_continue_the_row_label_above():
+    """三 / 、 / 本 / 年 / 度 … printed one character a line under 二、上年结转政府信息公开申请数量
+    (left-aligned in the same merged column) is the group label of the rows below, not the end of
+    the row label above it."""
+    rows = _rows("word_libreoffice_stacked_group_under_label.json")
+    carried = _row(rows, "上年结转")
+    assert carried[0] == "二、上年结转政府信息公开申请数量", carried
+    granted = _row(rows, "予以公开")
+    assert granted[0] == "三、本年度办理结果", granted
+
+
+def test_a_sub_tables_last_column_filled_by_its_first_row_only_is_kept():
+    """第二十条第(一)项 as its own small table: 规章 0 0 0 over 行政规范性文件 0 0 (its 现行有效件数
+    blank). The last column has one figure, on a row that fills every other column: it is a column
+    of the table, not a stray figure."""
+    rows = _rows("word_libreoffice_subtable_last_column.json")
+    assert _row(rows, "规章") == ["规章", "0", "0", "0"]
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "0", "0", ""]
