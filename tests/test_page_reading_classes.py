@@ -75,3 +75,12 @@ def test_a_sub_tables_last_column_filled_by_its_first_row_only_is_kept():
     rows = _rows("word_libreoffice_subtable_last_column.json")
     assert _row(rows, "规章") == ["规章", "0", "0", "0"]
     assert _row(rows, "行政规范性文件") == ["行政规范性文件", "0", "0", ""]
+
+
+def test_a_one_row_table_places_its_figures_under_their_column_heads():
+    """Table 四 as one row of figures under a three-line header, three of its 15 cells blank: the
+    12 figures stand under their own column heads and the blanks stay in place (read left to
+    right, every figure after the first blank moved one column left)."""
+    rows = _rows("three_line_table4_blank_cells.json")
+    figures = [r for r in rows if r and all(f in ("0", "") for f in r)]
+    assert figures == [["0", "0", "0", "0", "", "0", "0", "", "0", "0", "0", "0", "0", "0", ""]], rows

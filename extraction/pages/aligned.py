@@ -3,6 +3,7 @@ figures' alignment, rows anchored on the lines of figures, label cells assigned 
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from extraction.pages.labels import (
     _label_beside,
     _label_blocks,
     _LabelBlock,
+    _merge_words,
 )
 from extraction.pages.tolerances import TOLERANCES as TOL
 from extraction.pages.words import Rule, Word, _blank, _cluster, _field, _text_line, as_figure, group_lines
@@ -57,7 +59,9 @@ def _text_blocks(
                 and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < TOL.wrap_gap * th
             ):
                 b -= 1
-            table = _aligned_table(vlines[b:j], page, th, bbox_map, hrules or [], unread)
+            table = _aligned_table(
+                vlines[b:j], page, th, bbox_map, hrules or [], unread, _header_above(vlines, start, b, th)
+            )
             if table is not None:
                 del blocks[len(blocks) - (i - b) :]
                 top = min(w.bbox[1] for ln in vlines[b:j] for w in ln)
@@ -68,6 +72,60 @@ def _text_blocks(
         blocks.append(_Block(min(w.bbox[1] for w in ln), [_text_line(ln, page, th, bbox_map)]))
         i += 1
     return blocks
+
+
+def _header_above(vlines: list[list[Word]], start: int, b: int, th: float) -> list[Word]:
+    """The words of the lines just above a table (its header, if it has one): text lines not yet
+    read into another table, each close under the one above."""
+    out: list[Word] = []
+    k = b
+    while k > start and b - k < TOL.header_lines and not _figure_row(vlines[k - 1]):
+        if k < b and min(w.bbox[1] for w in vlines[k]) - max(w.bbox[3] for w in vlines[k - 1]) > TOL.header_gap * th:
+            break
+        k -= 1
+        out.extend(vlines[k])
+    return out
+
+
+def _header_columns(
+    header: list[Word], cols: list[float], x: Callable[[Word], float], figures: list[Word], limit: float, th: float
+) -> list[float]:
+    """Value columns that the header shows and no figure fills (a one-row table 四 with blank
+    cells: 12 figures under 15 column heads). The header's leaf words (no other header word below
+    them, over the figures) stand one over each column; when every figure column has its own leaf,
+    the leaves left over are blank columns, placed where the figures of a column would stand."""
+    heads: list[Word] = []  # a heading's pieces a space apart are one (第二十条第( | 一 | )项)
+    for ln in group_lines([w for w in header if w.cx >= limit and not w.numeric]):
+        line = [ln[0]]
+        for w in ln[1:]:
+            if w.bbox[0] - line[-1].bbox[2] < TOL.head_gap * th:
+                line[-1] = _merge_words(line[-1], w)
+            else:
+                line.append(w)
+        heads.extend(line)
+    leaves = [
+        w
+        for w in heads
+        if not any(
+            o is not w and o.cy > w.cy + 0.5 * th and min(o.bbox[2], w.bbox[2]) > max(o.bbox[0], w.bbox[0])
+            for o in heads
+        )
+    ]
+    if len(leaves) <= len(cols):
+        return []
+    centres = _cluster([w.cx for w in leaves], 1.2 * th)
+    if len(centres) <= len(cols):
+        return []
+    reach = 0.5 * min(b - a for a, b in itertools.pairwise(centres))
+    offset = statistics.median(x(w) - w.cx for w in figures)  # the column key beside a figure's centre
+    col_cx = [statistics.median(w.cx for w in figures if abs(x(w) - c) <= 1.2 * th) for c in cols]
+    taken: set[int] = set()
+    for cx in col_cx:
+        k = min(range(len(centres)), key=lambda k, cx=cx: abs(centres[k] - cx))
+        if abs(centres[k] - cx) > reach or k in taken:
+            return []  # a figure column under no head of its own: the header is not one row of heads
+        taken.add(k)
+    return [c + offset for k, c in enumerate(centres) if k not in taken]
 
 
 def _count_numeric(ln: list[Word]) -> int:
@@ -130,18 +188,11 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
     return (end, numeric_rows)
 
 
-def _aligned_table(
-    vlines: list[list[Word]],
-    page: int,
-    th: float,
-    bbox_map: Callable[[BBox], BBox] | None,
-    hrules: list[Rule],
-    unread: Callable[[BBox], bool] | None = None,
-) -> list[Line] | None:
-    """An unruled (or only horizontally ruled) table: value columns from the numbers' alignment,
-    rows anchored on the lines of numbers, label cells assigned to their row (wrapped labels) or,
-    for group labels spanning several rows, to the first row of their group."""
-    numeric = [ln for ln in vlines if _figure_row(ln)]
+def _value_columns(
+    vlines: list[list[Word]], numeric: list[list[Word]], th: float
+) -> tuple[Callable[[Word], float], list[float], bool] | None:
+    """The value columns of an unruled table from its figures' alignment: the column key, the
+    columns, and whether it is a one-column table; None when the figures make no table."""
     x = _column_key([w for ln in numeric for w in ln if w.numeric], th)
     cols = _cluster([x(w) for ln in numeric for w in ln if w.numeric], 1.2 * th)
     one_column = all(_lone_figure(ln) for ln in numeric)
@@ -152,68 +203,83 @@ def _aligned_table(
     elif len(numeric) > 1:
         # a column needs two rows of numbers (keeping one that a single row fills was measured:
         # it fixed a column whose other figure sat under a seal, and cost more cells elsewhere)
-        support = [sum(1 for ln in numeric if any(w.numeric and abs(x(w) - c) <= 1.2 * th for w in ln)) for c in cols]
-        kept = [c for c, n in zip(cols, support, strict=True) if n >= 2]
+        def rows_in(c: float) -> list[list[Word]]:
+            return [ln for ln in numeric if any(w.numeric and abs(x(w) - c) <= 1.2 * th for w in ln)]
+
+        kept = [c for c in cols if len(rows_in(c)) >= 2]
+
         # ... except a column inside the table, well clear of the others, whose one figure is
         # read with confidence: its other rows' figures are hidden (a seal over them)
         # ... or right of them, on a row that fills every other column: a short sub-table whose
         # last column only its first row fills (规章 0 0 0 over 行政规范性文件 0 0)
         def lone_column(c: float) -> bool:
-            mine = [ln for ln in numeric if any(w.numeric and abs(x(w) - c) <= 1.2 * th for w in ln)]
+            mine = rows_in(c)
+            if len(mine) != 1 or len(kept) < 2 or any(abs(c - o) < 3 * th for o in kept):
+                return False
             full = all(any(w.numeric and abs(x(w) - o) <= 1.2 * th for w in mine[0]) for o in kept)
             return (kept[0] < c < kept[-1] or (c > kept[-1] and full)) and all(
                 w.confidence >= 0.9 for w in mine[0] if w.numeric and abs(x(w) - c) <= 1.2 * th
             )
 
-        lone = [
-            c
-            for c, n in zip(cols, support, strict=True)
-            if n == 1 and len(kept) >= 2 and all(abs(c - o) >= 3 * th for o in kept) and lone_column(c)
-        ]
-        cols = sorted(kept + lone)
+        cols = sorted(kept + [c for c in cols if lone_column(c)])
     if len(cols) < (1 if one_column else 2):
         return None
-    first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(x(w) - cols[0]) <= 1.2 * th)
-    limit = first_x - 0.3 * th
-    # anchors: one per line of numbers
+    return x, cols, one_column
+
+
+def _anchors(
+    vlines: list[list[Word]],
+    numeric: list[list[Word]],
+    cols: list[float],
+    x: Callable[[Word], float],
+    limit: float,
+    th: float,
+) -> tuple[list[dict], list[Word], list[Word]]:
+    """One anchor per line of figures (its y and its figures in column slots), the label words
+    (left of the figures) and the stray words (right of the limit, in no column)."""
     anchors: list[dict] = []
     label_words: list[Word] = []
     stray: list[Word] = []
     for ln in vlines:
         values = [w for w in ln if w.cx >= limit]
-        labels = [w for w in ln if w.cx < limit]
-        label_words.extend(labels)
-        if sum(1 for w in values if w.numeric) >= 2 or (values and ln in numeric):
-            values = [as_figure(w) or w for w in values]
-            slots: list[list[Word]] = [[] for _ in cols]
-            for w in values:
-                k = min(range(len(cols)), key=lambda k, w=w: abs(cols[k] - x(w)))
-                if abs(cols[k] - x(w)) <= 1.5 * th:
-                    slots[k].append(w)
-                else:
-                    stray.append(w)
-            y = statistics.median(w.cy for w in values)
-            anchors.append({"y": y, "slots": slots, "labels": [], "row": None})
-        else:
+        label_words.extend(w for w in ln if w.cx < limit)
+        if not (sum(1 for w in values if w.numeric) >= 2 or (values and ln in numeric)):
             stray.extend(values)
-    if not anchors:
-        return None
-    # an empty slot's box: its column's typical number width, within the gap to the neighbours
+            continue
+        values = [as_figure(w) or w for w in values]
+        slots: list[list[Word]] = [[] for _ in cols]
+        for w in values:
+            k = min(range(len(cols)), key=lambda k, w=w: abs(cols[k] - x(w)))
+            if abs(cols[k] - x(w)) <= 1.5 * th:
+                slots[k].append(w)
+            else:
+                stray.append(w)
+        anchors.append({"y": statistics.median(w.cy for w in values), "slots": slots, "labels": [], "row": None})
+    return anchors, label_words, stray
+
+
+def _slot_boxes(cols: list[float], anchors: list[dict], th: float) -> tuple[list[float], list[float]]:
+    """An empty slot's centre (its column's figures' median centre) and half width (its column's
+    typical figure width, within the gap to the neighbours), per column."""
     col_half = []
-    col_x = []  # an empty slot's centre: its column's figures' median centre
+    col_x = []
     for k, c in enumerate(cols):
         widths = [w.bbox[2] - w.bbox[0] for a in anchors for w in a["slots"][k]]
         col_x.append(statistics.median(w.cx for a in anchors for w in a["slots"][k]) if widths else c)
         half = max(0.6 * th, 0.6 * statistics.median(widths)) if widths else 0.8 * th
         gaps = [abs(c - o) for o in cols if o != c]
         col_half.append(min(half, 0.4 * min(gaps)) if gaps else half)
-    blocks = _label_blocks(label_words, th, hrules, [a["y"] for a in anchors])
+    return col_x, col_half
+
+
+def _place_unmatched_labels(
+    blocks: list[_LabelBlock], anchors: list[dict], assigned: set[int], ncols: int, th: float
+) -> None:
+    """A label in the row-label column with no figures beside it: an enumerated one is a row of
+    blank cells; another is a piece of the label above it that the line spacing cut off."""
     first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
     pad = 0.35 * th
-    assigned = _assign_row_labels(blocks, anchors, th)
     row_x0 = [blocks[a["row"]].x0 for a in anchors if a["row"] is not None]
-    # a label in the row-label column with no numbers beside it: an enumerated one is a row of
-    # blank cells; another is a piece of the label above it that the line spacing cut off
     rest = sorted((k for k in range(len(blocks)) if k not in assigned), key=lambda k: blocks[k].top)
     merged: set[int] = set()
     for k in rest:
@@ -232,7 +298,7 @@ def _aligned_table(
                 if below:
                     min(below, key=lambda a: a["y"])["row"] = k
                 else:
-                    anchors.append({"y": b.centre, "slots": [[] for _ in cols], "labels": [], "row": k})
+                    anchors.append({"y": b.centre, "slots": [[] for _ in range(ncols)], "labels": [], "row": k})
                 assigned.add(k)
             continue
         above = [
@@ -250,9 +316,16 @@ def _aligned_table(
             b.words = []
             merged.add(k)
             assigned.add(k)
-    anchors.sort(key=lambda a: a["y"])
-    groups = [k for k in range(len(blocks)) if k not in assigned]
+
+
+def _place_group_labels(
+    blocks: list[_LabelBlock], anchors: list[dict], assigned: set[int], first_y: float, last_y: float, th: float
+) -> list[int]:
+    """The label blocks left (group labels) go to the first row of their group; returns the
+    blocks outside the table (its header, text around it)."""
+    pad = 0.35 * th
     outside: list[int] = []
+    groups = [k for k in range(len(blocks)) if k not in assigned]
     for k in sorted(groups, key=lambda k: -blocks[k].x0):
         g = blocks[k]
         if g.bottom < first_y - pad or g.top > last_y + pad:
@@ -278,6 +351,42 @@ def _aligned_table(
         else:
             target = min(anchors, key=lambda a: abs(a["y"] - g.top))
         target["labels"].append(k)
+    return outside
+
+
+def _aligned_table(
+    vlines: list[list[Word]],
+    page: int,
+    th: float,
+    bbox_map: Callable[[BBox], BBox] | None,
+    hrules: list[Rule],
+    unread: Callable[[BBox], bool] | None = None,
+    heads: list[Word] | None = None,
+) -> list[Line] | None:
+    """An unruled (or only horizontally ruled) table: value columns from the numbers' alignment
+    (and the column heads in `heads`, the lines above), rows anchored on the lines of numbers,
+    label cells assigned to their row (wrapped labels) or, for group labels spanning several
+    rows, to the first row of their group."""
+    numeric = [ln for ln in vlines if _figure_row(ln)]
+    found = _value_columns(vlines, numeric, th)
+    if found is None:
+        return None
+    x, cols, one_column = found
+    first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(x(w) - cols[0]) <= 1.2 * th)
+    limit = first_x - 0.3 * th
+    if heads and not one_column:
+        figures = [w for ln in numeric for w in ln if w.numeric and any(abs(x(w) - c) <= 1.2 * th for c in cols)]
+        cols = sorted(cols + _header_columns(heads, cols, x, figures, limit, th))
+    anchors, label_words, stray = _anchors(vlines, numeric, cols, x, limit, th)
+    if not anchors:
+        return None
+    col_x, col_half = _slot_boxes(cols, anchors, th)
+    blocks = _label_blocks(label_words, th, hrules, [a["y"] for a in anchors])
+    first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
+    assigned = _assign_row_labels(blocks, anchors, th)
+    _place_unmatched_labels(blocks, anchors, assigned, len(cols), th)
+    anchors.sort(key=lambda a: a["y"])
+    outside = _place_group_labels(blocks, anchors, assigned, first_y, last_y, th)
     out: list[Line] = []
     header = [w for k in outside for w in blocks[k].words if blocks[k].bottom < first_y]
     footer = [w for k in outside for w in blocks[k].words if blocks[k].bottom >= first_y]
@@ -291,16 +400,9 @@ def _aligned_table(
         for k, s in enumerate(a["slots"]):
             if s:
                 fields.append(_field(s, page, th, bbox_map))
-            else:
-                half = col_half[k]
-                fields.append(
-                    _blank(
-                        page,
-                        (col_x[k] - half, a["y"] - 0.45 * th, col_x[k] + half, a["y"] + 0.45 * th),
-                        bbox_map,
-                        unread,
-                    )
-                )
+                continue
+            slot = (col_x[k] - col_half[k], a["y"] - 0.45 * th, col_x[k] + col_half[k], a["y"] + 0.45 * th)
+            fields.append(_blank(page, slot, bbox_map, unread))
         if any(f.text for f in fields):
             out.append(Line(fields, page=page, delimited=True))
     for ln in group_lines(footer + stray):

@@ -70,43 +70,38 @@ def find_grids(rules: list[Rule], text_height: float) -> list[Grid]:
     return grids
 
 
-def _grid(hs: list[Rule], vs: list[Rule], snap: float) -> Grid | None:
-    xs = _cluster([v.x0 for v in vs], snap)
-    ys = _cluster([h.y0 for h in hs], snap)
-    # the table's outer frame even where a side is not drawn
-    left = min(min(h.x0 for h in hs), xs[0])
-    right = max(max(h.x1 for h in hs), xs[-1])
-    top = min(min(v.y0 for v in vs), ys[0])
-    bottom = max(max(v.y1 for v in vs), ys[-1])
-    if xs[0] - left > 2 * snap:
-        xs.insert(0, left)
-    if right - xs[-1] > 2 * snap:
-        xs.append(right)
-    if ys[0] - top > 2 * snap:
-        ys.insert(0, top)
-    if bottom - ys[-1] > 2 * snap:
-        ys.append(bottom)
+def _with_frame(bounds: list[float], low: float, high: float, snap: float) -> list[float]:
+    """Boundaries plus the table's outer frame on either side where it is not drawn."""
+    out = list(bounds)
+    if out[0] - low > 2 * snap:
+        out.insert(0, low)
+    if high - out[-1] > 2 * snap:
+        out.append(high)
+    return out
+
+
+def _spans_at(bounds: list[float], rules: list[Rule], snap: float, horizontal: bool) -> list[list[tuple[float, float]]]:
+    """Per boundary: the spans that its drawn rules cover (x spans for horizontal rules)."""
+    spans: list[list[tuple[float, float]]] = [[] for _ in bounds]
+    for r in rules:
+        pos = r.y0 if horizontal else r.x0
+        k = min(range(len(bounds)), key=lambda k: abs(bounds[k] - pos))
+        if abs(bounds[k] - pos) <= snap:
+            spans[k].append((r.x0, r.x1) if horizontal else (r.y0, r.y1))
+    return spans
+
+
+def _covered(spans: list[tuple[float, float]], a: float, b: float) -> bool:
+    """Whether rules cover at least half of [a, b]."""
+    got = sum(max(0.0, min(e, b) - max(s, a)) for s, e in spans)
+    return got >= 0.5 * (b - a)
+
+
+def _merged_cells(
+    xs: list[float], ys: list[float], hspans: list[list[tuple[float, float]]], vspans: list[list[tuple[float, float]]]
+) -> Grid:
+    """Positions that no drawn rule separates are one merged cell (union-find)."""
     nr, nc = len(ys) - 1, len(xs) - 1
-    if nr < 1 or nc < 1 or nr * nc > 40_000:
-        return None
-
-    def covered(spans: list[tuple[float, float]], a: float, b: float) -> bool:
-        need = b - a
-        got = 0.0
-        for s, e in spans:
-            got += max(0.0, min(e, b) - max(s, a))
-        return got >= 0.5 * need
-
-    vspans: list[list[tuple[float, float]]] = [[] for _ in xs]
-    for v in vs:
-        j = min(range(len(xs)), key=lambda k: abs(xs[k] - v.x0))
-        if abs(xs[j] - v.x0) <= snap:
-            vspans[j].append((v.y0, v.y1))
-    hspans: list[list[tuple[float, float]]] = [[] for _ in ys]
-    for h in hs:
-        i = min(range(len(ys)), key=lambda k: abs(ys[k] - h.y0))
-        if abs(ys[i] - h.y0) <= snap:
-            hspans[i].append((h.x0, h.x1))
     parent = list(range(nr * nc))
 
     def find(a: int) -> int:
@@ -122,11 +117,11 @@ def _grid(hs: list[Rule], vs: list[Rule], snap: float) -> Grid | None:
 
     for r in range(nr):
         for c in range(nc - 1):
-            if not covered(vspans[c + 1], ys[r], ys[r + 1]):
+            if not _covered(vspans[c + 1], ys[r], ys[r + 1]):
                 union(r * nc + c, r * nc + c + 1)
     for r in range(nr - 1):
         for c in range(nc):
-            if not covered(hspans[r + 1], xs[c], xs[c + 1]):
+            if not _covered(hspans[r + 1], xs[c], xs[c + 1]):
                 union(r * nc + c, (r + 1) * nc + c)
     index: dict[int, int] = {}
     cells: list[list[int]] = []
@@ -143,6 +138,18 @@ def _grid(hs: list[Rule], vs: list[Rule], snap: float) -> Grid | None:
             cell[0], cell[1] = min(cell[0], r), min(cell[1], c)
             cell[2], cell[3] = max(cell[2], r), max(cell[3], c)
     return Grid(xs, ys, owner, [tuple(c) for c in cells])  # type: ignore[misc]
+
+
+def _grid(hs: list[Rule], vs: list[Rule], snap: float) -> Grid | None:
+    xs = _cluster([v.x0 for v in vs], snap)
+    ys = _cluster([h.y0 for h in hs], snap)
+    # the table's outer frame even where a side is not drawn
+    xs = _with_frame(xs, min(min(h.x0 for h in hs), xs[0]), max(max(h.x1 for h in hs), xs[-1]), snap)
+    ys = _with_frame(ys, min(min(v.y0 for v in vs), ys[0]), max(max(v.y1 for v in vs), ys[-1]), snap)
+    nr, nc = len(ys) - 1, len(xs) - 1
+    if nr < 1 or nc < 1 or nr * nc > 40_000:
+        return None
+    return _merged_cells(xs, ys, _spans_at(ys, hs, snap, True), _spans_at(xs, vs, snap, False))
 
 
 def _numeric_columns(g: Grid, content: list[list[Word]]) -> set[int]:
@@ -244,22 +251,14 @@ def _stacked_figures(words: list[Word], th: float) -> bool:
     return any(b - a >= 0.8 * th for a, b in itertools.pairwise(ys))
 
 
-def _grid_lines(
-    g: Grid,
-    words: list[Word],
-    page: int,
-    th: float,
-    bbox_map: Callable[[BBox], BBox] | None,
-    unread: Callable[[BBox], bool] | None = None,
-) -> list[Line] | None:
-    """The grid's rows as Lines; None when its rules do not separate the rows (`_stacked_figures`)."""
+def _cell_contents(g: Grid, words: list[Word], th: float) -> list[list[Word]]:
+    """Each merged cell's words; a word that crosses a drawn vertical boundary of its row is cut there."""
     nr, nc = len(g.ys) - 1, len(g.xs) - 1
     cut_tol = 0.1 * th
     content: list[list[Word]] = [[] for _ in g.cells]
     for w in words:
         row = min(max(bisect_right(g.ys, w.cy) - 1, 0), nr - 1)
 
-        # cut the word where it crosses a drawn vertical boundary of its row
         def crosses(i: int, _ch: str, w: Word = w, row: int = row) -> bool:
             assert w.chars is not None
             prev_c = (w.chars[i - 1][0] + w.chars[i - 1][1]) / 2 if i else w.chars[i][0]
@@ -274,7 +273,12 @@ def _grid_lines(
         for p in pieces:
             col = min(max(bisect_right(g.xs, p.cx) - 1, 0), nc - 1)
             content[g.owner[row][col]].append(p)
-    # a glyph standing in a column of numbers is a misread figure (0 → 日)
+    return content
+
+
+def _read_misread_figures(g: Grid, content: list[list[Word]]) -> None:
+    """A glyph standing alone in a column of numbers, on a row with figures, is a misread figure
+    (0 → 日): its figure reading replaces it."""
     numeric_cols = _numeric_columns(g, content)
     numeric_rows: dict[int, int] = {}
     for k, ws in enumerate(content):
@@ -283,6 +287,65 @@ def _grid_lines(
     for k, ws in enumerate(content):
         if len(ws) == 1 and g.cells[k][1] in numeric_cols and numeric_rows.get(g.cells[k][0], 0) >= 1:
             ws[0] = as_figure(ws[0]) or ws[0]
+
+
+def _grid_row(
+    g: Grid,
+    r: int,
+    fields_of: list[Field | None],
+    page: int,
+    th: float,
+    bbox_map: Callable[[BBox], BBox] | None,
+    unread: Callable[[BBox], bool] | None,
+) -> Line | None:
+    """Grid row r as a Line (see the module doc of `geometry`, step 4), or None when it is empty."""
+    nc = len(g.xs) - 1
+    fields: list[Field] = []
+    kinds: list[str] = []  # text | number | blank
+    c = 0
+    while c < nc:
+        k = g.owner[r][c]
+        r0, c0, _r1, c1 = g.cells[k]
+        span = c1 - c + 1
+        f = fields_of[k]
+        if r0 == r and c0 == c:
+            if f is not None and f.text:
+                fields.append(f)
+                kinds.append("number" if _NUMERIC.match(f.text.replace(" ", "")) else "text")
+            else:
+                m = 0.25 * th  # inside the cell's rules
+                for cc in range(c, c + span):
+                    slot = (g.xs[cc] + m, g.ys[r] + m, g.xs[cc + 1] - m, g.ys[r + 1] - m)
+                    fields.append(_blank(page, slot, bbox_map, unread))
+                kinds.extend(["blank"] * span)
+        elif c0 == c:  # covered by a cell merged down from an earlier row
+            n = 1 if (f is not None and f.text) else span
+            fields.extend(Field("", page=page) for _ in range(n))
+            kinds.extend(["blank"] * n)
+        c += span
+    if not any(f.text for f in fields):
+        return None
+    if "text" in kinds:  # blanks left of the row's label are merged label columns
+        first = kinds.index("text")
+        lead = 0
+        while lead < first and kinds[lead] == "blank":
+            lead += 1
+        fields = fields[lead:]
+    return Line(fields, page=page, delimited=True)
+
+
+def _grid_lines(
+    g: Grid,
+    words: list[Word],
+    page: int,
+    th: float,
+    bbox_map: Callable[[BBox], BBox] | None,
+    unread: Callable[[BBox], bool] | None = None,
+) -> list[Line] | None:
+    """The grid's rows as Lines; None when its rules do not separate the rows (`_stacked_figures`)."""
+    nr, nc = len(g.ys) - 1, len(g.xs) - 1
+    content = _cell_contents(g, words, th)
+    _read_misread_figures(g, content)
     fields_of = [_field(ws, page, th, bbox_map) if ws else None for ws in content]
     lines: list[Line] = []
     for r in range(nr):
@@ -292,36 +355,7 @@ def _grid_lines(
             continue
         if any(_stacked_figures(content[g.owner[r][c]], th) for c in range(nc)):
             return None  # figures of several rows in one cell: the grid is not the table's rows
-        fields: list[Field] = []
-        kinds: list[str] = []  # text | number | blank
-        c = 0
-        while c < nc:
-            k = g.owner[r][c]
-            r0, c0, _r1, c1 = g.cells[k]
-            span = c1 - c + 1
-            f = fields_of[k]
-            if r0 == r and c0 == c:
-                if f is not None and f.text:
-                    fields.append(f)
-                    kinds.append("number" if _NUMERIC.match(f.text.replace(" ", "")) else "text")
-                else:
-                    m = 0.25 * th  # inside the cell's rules
-                    for cc in range(c, c + span):
-                        slot = (g.xs[cc] + m, g.ys[r] + m, g.xs[cc + 1] - m, g.ys[r + 1] - m)
-                        fields.append(_blank(page, slot, bbox_map, unread))
-                    kinds.extend(["blank"] * span)
-            elif c0 == c:  # covered by a cell merged down from an earlier row
-                n = 1 if (f is not None and f.text) else span
-                fields.extend(Field("", page=page) for _ in range(n))
-                kinds.extend(["blank"] * n)
-            c += span
-        if not any(f.text for f in fields):
-            continue
-        if "text" in kinds:  # blanks left of the row's label are merged label columns
-            first = kinds.index("text")
-            lead = 0
-            while lead < first and kinds[lead] == "blank":
-                lead += 1
-            fields = fields[lead:]
-        lines.append(Line(fields, page=page, delimited=True))
+        line = _grid_row(g, r, fields_of, page, th, bbox_map, unread)
+        if line is not None:
+            lines.append(line)
     return lines

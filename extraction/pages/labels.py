@@ -88,11 +88,18 @@ def _stacked_singles(words: list[Word], th: float) -> set[int]:
                 if j not in seen:
                     seen.add(j)
                     todo.append(j)
-        # (a group label's enumerator is its top piece: a column with one below its top, 申请 /
-        # 2. / 请, is rows' enumerators and their labels' short last lines)
+        # a group label's enumerator is its top piece: the column is cut above each enumerator,
+        # so a row label's short last line above 三、/本/年/… is not part of it, and 申请 / 2. /
+        # 请 (a short last line, the next row's enumerator, its label's last line) is no group
         chain.sort(key=lambda k: short[k].cy)
-        if len(chain) >= 3 and not any(_ENUM_ONLY.match(short[k].text) for k in chain[1:]):
-            out.update(id(short[k]) for k in chain)
+        pieces: list[list[int]] = [[]]
+        for k in chain:
+            if _ENUM_ONLY.match(short[k].text) and pieces[-1]:
+                pieces.append([])
+            pieces[-1].append(k)
+        for piece in pieces:
+            if len(piece) >= 3:
+                out.update(id(short[k]) for k in piece)
     return out
 
 
@@ -164,6 +171,17 @@ def _label_blocks(
         )
     }
     stacked = _stacked_singles(joined, th)
+    # words beside which, on their line, an enumerated label starts: a row starts at their line
+    row_beside = {
+        id(w)
+        for w in joined
+        if any(
+            o.bbox[0] >= w.bbox[2]
+            and _ENUM.match(o.text)
+            and min(o.bbox[3], w.bbox[3]) - max(o.bbox[1], w.bbox[1]) > 0.5 * th
+            for o in joined
+        )
+    }
     for w in sorted(joined, key=lambda w: (w.cy, w.bbox[0])):
         best = None
         for b in blocks[::-1][:12]:
@@ -195,11 +213,12 @@ def _label_blocks(
                 continue
             if _ENUM.match(w.text) or _SECTION.match(w.text) or w.text.strip() in ("(", "（"):
                 continue  # (a bracket alone: an enumerator "（三）" the wrap broke over two lines)
-            if id(w) in stacked and id(last) not in stacked and len(last.text.strip()) > 3:
-                continue  # a group label printed down its column starts under a wider row label
+            if id(w) in stacked and id(w) in row_beside and id(last) not in stacked:
+                continue  # a group label printed down its column, beside its first row, under a row label
             mine = own_anchor(w.bbox[1], w.bbox[3])
             theirs = own_anchor(last.bbox[1], last.bbox[3])
-            if mine is not None and theirs is not None and mine != theirs:
+            down_column = id(w) in stacked and id(last) in stacked  # a group label one piece a line
+            if mine is not None and theirs is not None and mine != theirs and not down_column:
                 continue
             if any(
                 last.bbox[3] - 0.2 * th <= r.y0 <= w.bbox[1] + 0.2 * th
@@ -236,6 +255,66 @@ def _row_label_blocks(blocks: list[_LabelBlock], th: float) -> list[int]:
     return sorted(out, key=lambda k: blocks[k].top)
 
 
+_Unit = tuple[int, list[Word]]  # one line of a row-label block: (block index, its words)
+_Step = tuple[int, int, int | None]  # label lines [i, i2) and the anchor they take (None: none)
+
+
+def _match_labels(units: list[_Unit], anchors: list[dict], th: float, valign: str) -> tuple[float, list[_Step]] | None:
+    """The best order-keeping match of label cells (runs of lines inside one block) to anchors
+    for one vertical alignment, by dynamic programme: its cost and steps, or None."""
+    costs = TOL
+    n, m = len(units), len(anchors)
+    tops = [min(w.bbox[1] for w in u[1]) for u in units]
+    bottoms = [max(w.bbox[3] for w in u[1]) for u in units]
+
+    def misfit(i: int, i2: int, j: int) -> float:
+        t, b = tops[i], max(bottoms[i:i2])
+        point = t + 0.5 * th if valign == "top" else b - 0.5 * th if valign == "bottom" else (t + b) / 2
+        # (a figure's line sits a little off the label's: another font, another baseline)
+        return max(0.0, abs(anchors[j]["y"] - point) - costs.baseline_slack * th) / th
+
+    inf = float("inf")
+    # cost[i][j]: the best cost having placed the first i lines and the first j anchors
+    cost = [[inf] * (m + 1) for _ in range(n + 1)]
+    back: list[list[tuple[int, int, int | None] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = 0.0
+
+    def relax(i: int, j: int, total: float, step: tuple[int, int, int | None]) -> None:
+        if total < cost[i][j]:
+            cost[i][j] = total
+            back[i][j] = step
+
+    for i in range(n + 1):
+        for j in range(m + 1):
+            c = cost[i][j]
+            if c == inf:
+                continue
+            if j < m:
+                relax(i, j + 1, c + costs.figures_without_label, (i, j, None))
+            if i == n:
+                continue
+            # a label cell: lines i..i2-1, inside one block (a cut costs split_label)
+            base = c + (costs.split_label if i > 0 and units[i - 1][0] == units[i][0] else 0.0)
+            for i2 in range(i + 1, n + 1):
+                if units[i2 - 1][0] != units[i][0]:
+                    break
+                relax(i2, j, base + costs.label_without_figures, (i, j, -1))
+                if j < m and (f := misfit(i, i2, j)) <= costs.max_misfit:
+                    relax(i2, j + 1, base + f * f, (i, j, j))
+    if cost[n][m] == inf:
+        return None
+    path: list[_Step] = []
+    i, j = n, m
+    while (i, j) != (0, 0):
+        step = back[i][j]
+        assert step is not None
+        pi, pj, matched = step
+        if matched is not None:
+            path.append((pi, i, matched))
+        i, j = pi, pj
+    return cost[n][m], path[::-1]
+
+
 def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float) -> set[int]:
     """Row-label cells → lines of figures, in one order-keeping match (a dynamic programme).
 
@@ -246,9 +325,8 @@ def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float
     A label cell the wrap rule joined across two rows (no enumerator or gap marked the second's
     start) may be cut at a line between them, at a cost. Sets each anchor's "row"; returns the
     blocks used (a cut adds blocks)."""
-    costs = TOL
     first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
-    reach = costs.max_misfit * th
+    reach = TOL.max_misfit * th
     rows = [
         k
         for k in _row_label_blocks(blocks, th)
@@ -257,69 +335,14 @@ def _assign_row_labels(blocks: list[_LabelBlock], anchors: list[dict], th: float
         and not _SECTION.match(blocks[k].text(th))  # 第二十条第（五）项: a sub-table's heading
     ]
     # units: the lines of the row-label blocks, top to bottom, with the block each belongs to
-    units: list[tuple[int, list[Word]]] = [(k, ln) for k in rows for ln in group_lines(blocks[k].words)]
-    n, m = len(units), len(anchors)
-    if n == 0:
+    units: list[_Unit] = [(k, ln) for k in rows for ln in group_lines(blocks[k].words)]
+    if not units:
         return set()
-
-    def top(i: int) -> float:
-        return min(w.bbox[1] for w in units[i][1])
-
-    def bottom(i: int) -> float:
-        return max(w.bbox[3] for w in units[i][1])
-
-    def misfit(i: int, i2: int, j: int, valign: str) -> float:
-        t, b = top(i), max(bottom(x) for x in range(i, i2))
-        point = t + 0.5 * th if valign == "top" else b - 0.5 * th if valign == "bottom" else (t + b) / 2
-        # (a figure's line sits a little off the label's: another font, another baseline)
-        return max(0.0, abs(anchors[j]["y"] - point) - costs.baseline_slack * th) / th
-
-    best: tuple[float, list[tuple[int, int, int | None]]] | None = None
-    inf = float("inf")
+    best: tuple[float, list[_Step]] | None = None
     for valign in _VALIGN:
-        # cost[i][j]: the best cost having placed the first i lines and the first j anchors
-        cost = [[inf] * (m + 1) for _ in range(n + 1)]
-        back: list[list[tuple[int, int, int | None] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
-        cost[0][0] = 0.0
-        for i in range(n + 1):
-            for j in range(m + 1):
-                c = cost[i][j]
-                if c == inf:
-                    continue
-                if j < m and c + costs.figures_without_label < cost[i][j + 1]:
-                    cost[i][j + 1] = c + costs.figures_without_label
-                    back[i][j + 1] = (i, j, None)
-                if i == n:
-                    continue
-                # a label cell: lines i..i2-1, inside one block (a cut costs split_label)
-                start_cut = costs.split_label if i > 0 and units[i - 1][0] == units[i][0] else 0.0
-                for i2 in range(i + 1, n + 1):
-                    if units[i2 - 1][0] != units[i][0]:
-                        break
-                    base = c + start_cut
-                    if base + costs.label_without_figures < cost[i2][j]:
-                        cost[i2][j] = base + costs.label_without_figures
-                        back[i2][j] = (i, j, -1)
-                    if j < m:
-                        f = misfit(i, i2, j, valign)
-                        if f <= costs.max_misfit:
-                            total = base + f * f
-                            if total < cost[i2][j + 1]:
-                                cost[i2][j + 1] = total
-                                back[i2][j + 1] = (i, j, j)
-        if cost[n][m] == inf:
-            continue
-        path: list[tuple[int, int, int | None]] = []
-        i, j = n, m
-        while (i, j) != (0, 0):
-            step = back[i][j]
-            assert step is not None
-            pi, pj, matched = step
-            if matched is not None:
-                path.append((pi, i, matched))
-            i, j = pi, pj
-        if best is None or cost[n][m] < best[0] - 1e-9:
-            best = (cost[n][m], path[::-1])
+        found = _match_labels(units, anchors, th, valign)
+        if found is not None and (best is None or found[0] < best[0] - 1e-9):
+            best = found
     assigned: set[int] = set()
     if best is None:
         return assigned

@@ -22,6 +22,10 @@ class PageTolerances:
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
     enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
+    # a table's header above its figures (`aligned._header_columns`)
+    header_lines: int = 6  # the most lines of a header read for its column heads
+    header_gap: float = 2.0  # the widest gap between two lines of one header
+    head_gap: float = 0.5  # the widest gap between two pieces of one column head on a line
     # matching row labels to lines of figures (`labels._assign_row_labels`)
     label_without_figures: float = 1.5  # a row label left with no figures: a blank row, or a stray line
     figures_without_label: float = 6.0  # a line of figures that no label takes
