@@ -332,11 +332,18 @@ def _place_group_labels(
             outside.append(k)
             continue
 
-        def next_label(a: dict, g: _LabelBlock = g) -> str:
+        def next_label(a: dict, g: _LabelBlock = g) -> _LabelBlock | None:
             right = [blocks[j] for j in [*a["labels"], a["row"]] if j is not None and blocks[j].x0 > g.x0 + 0.5 * th]
-            return min(right, key=lambda b: b.x0).text(th) if right else ""
+            return min(right, key=lambda b: b.x0) if right else None
 
-        firsts = [a for a in anchors if a["y"] <= g.centre + 0.5 * th and _FIRST_ENUM.match(next_label(a))]
+        def first_row_top(a: dict) -> float | None:
+            b = next_label(a)
+            return b.top if b is not None and _FIRST_ENUM.match(b.text(th)) else None
+
+        # the last first row (1., （一）) whose label starts at or above its middle: a group
+        # label stands beside its rows (the label's top, not the figures' line, which may be
+        # the row's bottom line, below a short group label's middle)
+        firsts = [a for a in anchors if (top := first_row_top(a)) is not None and top <= g.centre + 0.5 * th]
         below = [a for a in anchors if a["y"] > g.bottom]
         if (
             not _label_beside(k, blocks, th)

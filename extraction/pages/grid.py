@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import numpy as np
 from extraction.document import BBox, Field, Line
 from extraction.pages.labels import _assign_row_labels, _label_blocks
 from extraction.pages.rules import _merge_rules
+from extraction.pages.tolerances import TOLERANCES as TOL
 from extraction.pages.words import _NUMERIC, Rule, Word, _blank, _cluster, _field, as_figure, split_word
 
 
@@ -334,6 +336,44 @@ def _grid_row(
     return Line(fields, page=page, delimited=True)
 
 
+_FIGURE_PIECE = re.compile(r"^[\d,.]+$")
+
+
+def _wrapped_figure(g: Grid, k: int, words: list[Word], th: float) -> Word | None:
+    """A figure that its narrow cell wrapped over two lines ("1,09" / "3", "333" / "6"): two
+    pieces of digits on consecutive lines that make one number together and would fill the cell
+    on one line (a line wraps only when full). Returns the whole figure, or None."""
+    if len(words) != 2:
+        return None
+    a, b = sorted(words, key=lambda w: w.cy)
+    if not (_FIGURE_PIECE.match(a.text) and _FIGURE_PIECE.match(b.text)) or not _NUMERIC.match(a.text + b.text):
+        return None
+    if not (0.8 * th <= b.cy - a.cy <= TOL.wrap_gap * th + max(a.height, b.height)):
+        return None
+    _r0, c0, _r1, c1 = g.cells[k]
+    width = (a.bbox[2] - a.bbox[0]) + (b.bbox[2] - b.bbox[0])
+    if width < TOL.wrap_fill * (g.xs[c1 + 1] - g.xs[c0]):
+        return None
+    box = (min(a.bbox[0], b.bbox[0]), a.bbox[1], max(a.bbox[2], b.bbox[2]), b.bbox[3])
+    return Word(a.text + b.text, box, min(a.confidence, b.confidence), [], None)
+
+
+def _join_wrapped_figures(g: Grid, content: list[list[Word]], th: float) -> None:
+    """Join each figure its cell wrapped, on grid rows whose other figures stand one a cell (two
+    rows' figures in one cell, a rule missing between them, are `_stacked_rows`' case)."""
+    nr, nc = len(g.ys) - 1, len(g.xs) - 1
+    for r in range(nr):
+        cells = [k for k in dict.fromkeys(g.owner[r][c] for c in range(nc)) if g.cells[k][0] == g.cells[k][2] == r]
+        wrapped = {k: w for k in cells if (w := _wrapped_figure(g, k, content[k], th)) is not None}
+        if not wrapped:
+            continue
+        singles = [k for k in cells if k not in wrapped and len(content[k]) == 1 and content[k][0].numeric]
+        several = [k for k in cells if k not in wrapped and sum(1 for w in content[k] if w.numeric) > 1]
+        if singles and not several:
+            for k, w in wrapped.items():
+                content[k] = [w]
+
+
 def _grid_lines(
     g: Grid,
     words: list[Word],
@@ -345,6 +385,7 @@ def _grid_lines(
     """The grid's rows as Lines; None when its rules do not separate the rows (`_stacked_figures`)."""
     nr, nc = len(g.ys) - 1, len(g.xs) - 1
     content = _cell_contents(g, words, th)
+    _join_wrapped_figures(g, content, th)
     _read_misread_figures(g, content)
     fields_of = [_field(ws, page, th, bbox_map) if ws else None for ws in content]
     lines: list[Line] = []
