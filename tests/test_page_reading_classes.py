@@ -84,3 +84,21 @@ def test_a_one_row_table_places_its_figures_under_their_column_heads():
     rows = _rows("three_line_table4_blank_cells.json")
     figures = [r for r in rows if r and all(f in ("0", "") for f in r)]
     assert figures == [["0", "0", "0", "0", "", "0", "0", "", "0", "0", "0", "0", "0", "0", ""]], rows
+
+
+def test_a_figure_wrapped_in_its_narrow_grid_cell_is_one_figure():
+    """LibreOffice wraps a figure too wide for its cell: 1,093 as "1,09" over "3", 3336 as "333"
+    over "6", while the row's other figures stand one a cell. Each is one figure of its row (the
+    two lines were taken for two rows' figures and the grid was read as a table without rules)."""
+    rows = _rows("word_libreoffice_wrapped_figures.json")
+    new = _row(rows, "本年新收")
+    assert new[-7:] == ["1134", "0", "1,109", "1,093", "0", "0", "3336"], new
+
+
+def test_a_group_label_goes_to_the_first_row_whose_label_starts_beside_it():
+    """（三）不予公开 printed over two lines beside 1.属于国家秘密, whose figures stand on the row's
+    bottom line (below the group label's middle): the group label belongs to that row, not to the
+    （二） row above."""
+    rows = _rows("outer_header_group_label_bottom_figures.json")
+    assert _row(rows, "属于国家秘密")[:2] == ["(三)不予公开", "1.属于国家秘密"]
+    assert _row(rows, "部分公开")[0].startswith("(二)部分公开")
