@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from extraction.pages.geometry import Rule, Word, layout_page
+from extraction.document import Field, Line
+from extraction.pages.geometry import Rule, Word, drop_repeated_headers, layout_page
 
 WORDS = Path(__file__).resolve().parent / "golden" / "page_words"
 
@@ -102,3 +103,51 @@ def test_a_group_label_goes_to_the_first_row_whose_label_starts_beside_it():
     rows = _rows("outer_header_group_label_bottom_figures.json")
     assert _row(rows, "属于国家秘密")[:2] == ["(三)不予公开", "1.属于国家秘密"]
     assert _row(rows, "部分公开")[0].startswith("(二)部分公开")
+
+
+def _line(page: int, *texts: str) -> Line:
+    return Line([Field(t, page=page) for t in texts], page=page, delimited=len(texts) > 1)
+
+
+def _header(page: int) -> list[Line]:
+    # a header whose wrapped cells the page reader read as text lines and rows mixed
+    return [
+        _line(page, "申请人情况"),
+        _line(page, "（本列数据的勾稽关"),
+        _line(page, "系为：第一项加第二", "法人或其他组织"),
+        _line(page, "项之和，等于第三项"),
+        _line(page, "加第四项之和）", "商业企业科研机构社会公益组织", "其他"),
+        _line(page, "构"),
+    ]
+
+
+def test_a_repeated_header_of_text_lines_and_rows_opening_a_page_is_dropped():
+    """Table 三 continued on the next page repeats its header; read as text lines and rows mixed,
+    its 其他 was taken for a row of its own. The page's first lines before its first row of
+    figures, matching the lines before the table's first row, are the repeat and go."""
+    lines = [
+        _line(2, "三、收到和处理政府信息公开申请情况"),
+        *_header(2),
+        _line(2, "一、本年新收政府信息公开申请数量", "5", "0", "0", "0", "0", "0", "5"),
+        _line(2, "5.要求行政机关确认或重新出具已获取信息", "0", "0", "0", "0", "0", "0", "0"),
+        _line(3, "- 3 -"),
+        *_header(3),
+        _line(3, "（六）其他处理", "1", "0", "0", "0", "0", "0", "1"),
+    ]
+    kept = drop_repeated_headers(lines)
+    page3 = [ln.fields[0].text for ln in kept if ln.page == 3]
+    assert page3 == ["- 3 -", "（六）其他处理"], page3
+    assert [ln.fields[0].text for ln in kept if ln.page == 2] == [ln.fields[0].text for ln in lines if ln.page == 2]
+
+
+def test_a_sub_table_heading_over_the_same_heads_is_not_a_repeated_header():
+    """第二十条第（六）项 opening a page over the same heads as （五）'s sub-table is a table of its own."""
+    lines = [
+        _line(1, "第二十条第（五）项"),
+        _line(1, "信息内容", "本年处理决定数量"),
+        _line(1, "行政许可", "12"),
+        _line(2, "第二十条第（六）项"),
+        _line(2, "信息内容", "本年处理决定数量"),
+        _line(2, "行政处罚", "3"),
+    ]
+    assert len(drop_repeated_headers(lines)) == len(lines)

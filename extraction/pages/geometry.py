@@ -31,7 +31,9 @@ from collections.abc import Callable
 from extraction.document import BBox, Line
 from extraction.pages.aligned import _Block, _text_blocks
 from extraction.pages.grid import _grid_lines, find_grids
+from extraction.pages.labels import _SECTION
 from extraction.pages.rules import erase_lines, rules_from_image
+from extraction.pages.tolerances import TOLERANCES as TOL
 from extraction.pages.words import (
     _NUMERIC,
     UNREAD_CONFIDENCE,
@@ -201,7 +203,59 @@ def drop_repeated_headers(lines: list[Line]) -> list[Line]:
                 seen.append(key)
         out.extend(lines[i : max(j, i + 1)])
         i = max(j, i + 1)
-    return out
+    return _drop_page_top_headers(out)
+
+
+def _header_block(lines: list[Line], end: int) -> int:
+    """The start of the lines before lines[end] on its page that hold no figure and are not page
+    furniture (at most `max_header_run` of them): a table's header, its text lines and rows alike."""
+    k = end
+    while (
+        k > 0
+        and end - k < TOL.max_header_run
+        and lines[k - 1].page == lines[end].page
+        and not _has_number(lines[k - 1])
+        and not _is_page_number(lines[k - 1])
+    ):
+        k -= 1
+    return k
+
+
+def _drop_page_top_headers(lines: list[Line]) -> list[Line]:
+    """A repeated header that opens a page as text lines and rows mixed (a header cell wrapped
+    over lines that the page reader did not read as one row): the page's first lines before its
+    first row of figures, when they hold a row and match the tail of the lines before an earlier
+    table's first row of figures, are dropped (their 其他 was read as a row of its own)."""
+    from rapidfuzz import fuzz
+
+    def key(block: list[Line]) -> str:
+        return "|".join(_header_key(x) for x in block)
+
+    firsts = [
+        j
+        for j, ln in enumerate(lines)
+        if ln.delimited and _has_number(ln) and not (j and lines[j - 1].delimited and _has_number(lines[j - 1]))
+    ]
+    drop: set[int] = set()
+    for n, j in enumerate(firsts):
+        start = _header_block(lines, j)
+        on_page = [k for k in range(start) if lines[k].page == lines[j].page and not _is_page_number(lines[k])]
+        block = lines[start:j]
+        if (
+            on_page
+            or not any(x.delimited for x in block)
+            or not any(lines[k].page != lines[j].page for k in range(start))
+        ):
+            continue  # not the first lines of a continued page, or no row among them
+        mine = key(block)
+        if len(mine) < TOL.min_header_key or any(_SECTION.match(f.text) for x in block for f in x.fields):
+            continue  # (第二十条第（六）项 over the same heads as （五）'s: a sub-table, not a repeat)
+        for e in firsts[:n]:
+            theirs = key(lines[_header_block(lines, e) : e])
+            if len(theirs) >= len(mine) and fuzz.ratio(mine, theirs[-len(mine) :]) >= 90:
+                drop.update(range(start, j))
+                break
+    return [ln for k, ln in enumerate(lines) if k not in drop] if drop else lines
 
 
 def _has_number(line: Line) -> bool:
@@ -215,3 +269,7 @@ def _is_furniture(line: Line) -> bool:
     """Page numbers and running heads printed above a continued table."""
     text = "".join(f.text for f in line.fields)
     return bool(_FURNITURE.match(text)) or len(text) <= 2
+
+
+def _is_page_number(line: Line) -> bool:
+    return bool(_FURNITURE.match("".join(f.text for f in line.fields)))

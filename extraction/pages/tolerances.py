@@ -28,6 +28,9 @@ class PageTolerances:
     header_lines: int = 6  # the most lines of a header read for its column heads
     header_gap: float = 2.0  # the widest gap between two lines of one header
     head_gap: float = 0.5  # the widest gap between two pieces of one column head on a line
+    # a header repeated on the next page (`geometry.drop_repeated_headers`)
+    max_header_run: int = 12  # the most lines of one table header
+    min_header_key: int = 12  # the fewest characters of a header taken as repeated
     # matching row labels to lines of figures (`labels._assign_row_labels`)
     label_without_figures: float = 1.5  # a row label left with no figures: a blank row, or a stray line
     figures_without_label: float = 6.0  # a line of figures that no label takes
