@@ -151,3 +151,12 @@ def test_a_sub_table_heading_over_the_same_heads_is_not_a_repeated_header():
         _line(2, "行政处罚", "3"),
     ]
     assert len(drop_repeated_headers(lines)) == len(lines)
+
+
+def test_a_row_labels_short_last_line_is_not_the_top_of_the_group_label_below():
+    """二、上年结转政府信息公开申请 / 数量, then 三 / 、 / 本 / 年 … printed down the same column: 数量
+    ends the row label above (it stands under it, and no row starts beside it); 三 starts the
+    group label (（一）予以公开 starts beside it)."""
+    rows = _rows("word_libreoffice_short_tail_over_group.json")
+    assert _row(rows, "上年结转")[0] == "二、上年结转政府信息公开申请数量"
+    assert _row(rows, "予以公开")[:2] == ["三、本年度办理结果", "（一）予以公开"]

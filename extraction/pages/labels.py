@@ -65,7 +65,23 @@ def _stacked_singles(words: list[Word], th: float) -> set[int]:
     """ids of short words (one or two characters) stacked one a line, three or more in a column
     (三、本年度办理结果 printed down a narrow column: "三、" / "本年" / "度办" / "理结" / "果"): a
     group label's pieces, never part of a label beside or above them."""
-    short = [w for w in words if len(w.text.strip()) <= 2]
+
+    def wrapped_tail(w: Word) -> bool:
+        # a row label's short last line ("数量" under "二、上年结转政府信息公开申请"), unless a
+        # row starts beside it (then it is a group label's top piece, 三 beside （一）予以公开)
+        under = any(
+            len(o.text.strip()) > 2
+            and abs(o.bbox[0] - w.bbox[0]) < 0.5 * th
+            and 0 < w.cy - o.cy < TOL.stack_pitch * max(th, w.height)
+            for o in words
+        )
+        beside = any(
+            o.bbox[0] > w.cx and _ENUM.match(o.text) and min(o.bbox[3], w.bbox[3]) > max(o.bbox[1], w.bbox[1])
+            for o in words
+        )
+        return under and not beside
+
+    short = [w for w in words if len(w.text.strip()) <= 2 and not wrapped_tail(w)]
     near: dict[int, list[int]] = {i: [] for i in range(len(short))}
     for i, w in enumerate(short):
         for j in range(i + 1, len(short)):
