@@ -160,3 +160,13 @@ def test_a_row_labels_short_last_line_is_not_the_top_of_the_group_label_below():
     rows = _rows("word_libreoffice_short_tail_over_group.json")
     assert _row(rows, "上年结转")[0] == "二、上年结转政府信息公开申请数量"
     assert _row(rows, "予以公开")[:2] == ["三、本年度办理结果", "（一）予以公开"]
+
+
+def test_a_group_labels_centred_last_line_is_not_a_first_line_indent_wrap():
+    """（四）/ 无法提 / 供 printed centred in its column beside 1. and 2.: 供 stands left of the row
+    label 2.没有现成信息需要另行制作, where a first-line-indent wrap would start, but it is centred
+    under the group label above it, which takes it (the group label lost its last character and
+    the row label gained it)."""
+    rows = _rows("horizontal_only_group_tail_not_indent_wrap.json")
+    assert _row(rows, "本机关不掌握")[:2] == ["（四）无法提供", "1.本机关不掌握相关政府信息"]
+    assert _row(rows, "没有现成信息")[0] == "2.没有现成信息需要另行制作"

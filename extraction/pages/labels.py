@@ -200,6 +200,7 @@ def _label_blocks(
     }
     for w in sorted(joined, key=lambda w: (w.cy, w.bbox[0])):
         best = None
+        indented: _LabelBlock | None = None  # a block w continues only as a first-line-indent wrap
         for b in blocks[::-1][:12]:
             last = max(b.words, key=lambda x: x.bbox[3])
             gap = w.bbox[1] - last.bbox[3]
@@ -217,13 +218,13 @@ def _label_blocks(
             # a short last line within the line above ("4．保护第三方合法" / "权益"): centred on a
             # slightly different axis (a full-width stop, a trailing space) is still centred
             contained = w.bbox[0] >= last.bbox[0] - 0.3 * th and w.bbox[2] <= last.bbox[2] + 0.3 * th
-            aligned = (
+            direct = (
                 abs(w.bbox[0] - b.x0) < 0.8 * th
                 or abs(w.cx - (b.x0 + b.x1) / 2) < 0.8 * th
                 or abs(w.bbox[2] - b.x1) < 0.8 * th
-                or indent_wrap
                 or (contained and id(w) not in stacked)
             )
+            aligned = direct or indent_wrap
             overlap = min(b.x1, w.bbox[2]) - max(b.x0, w.bbox[0])
             if not aligned or (overlap < 0.5 * min(b.x1 - b.x0, w.bbox[2] - w.bbox[0]) and not indent_wrap):
                 continue
@@ -242,8 +243,14 @@ def _label_blocks(
                 for r in hrules
             ):
                 continue
+            if not direct:
+                # an indent wrap only if no block nearby takes w as aligned under it (开, the
+                # centred last line of （三）/不予公 beside it, is not a wrap of 1.属于国家秘密)
+                indented = indented or b
+                continue
             best = b
             break
+        best = best or indented
         if best is None:
             blocks.append(_LabelBlock([w]))
         else:
