@@ -1,8 +1,8 @@
 """The named tolerances of page reading, in one documented object.
 
 Lengths are in text heights (the page's median word height), so one set serves PDF points and
-image pixels alike; costs are in squared text heights of misfit. `TOLERANCES` is what
-`extraction.pages.geometry` reads; change a value here, never inline.
+image pixels alike; costs are in squared text heights of misfit. `TOLERANCES` is what the
+modules of `extraction.pages` read; change a value here, never inline.
 """
 
 from __future__ import annotations
@@ -20,8 +20,18 @@ class PageTolerances:
     max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
+    enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
-    # matching row labels to lines of figures (`geometry._assign_row_labels`)
+    # figures
+    wrap_fill: float = 0.6  # a figure wrapped in its cell fills at least this share of the cell's width
+    # a table's header above its figures (`aligned._header_columns`)
+    header_lines: int = 6  # the most lines of a header read for its column heads
+    header_gap: float = 2.0  # the widest gap between two lines of one header
+    head_gap: float = 0.5  # the widest gap between two pieces of one column head on a line
+    # a header repeated on the next page (`geometry.drop_repeated_headers`)
+    max_header_run: int = 12  # the most lines of one table header
+    min_header_key: int = 12  # the fewest characters of a header taken as repeated
+    # matching row labels to lines of figures (`labels._assign_row_labels`)
     label_without_figures: float = 1.5  # a row label left with no figures: a blank row, or a stray line
     figures_without_label: float = 6.0  # a line of figures that no label takes
     split_label: float = 2.5  # cutting a label cell that the wrap rule joined (two rows' labels)

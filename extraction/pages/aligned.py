@@ -1,0 +1,417 @@
+"""Tables without rules (or whose rules do not separate the rows): value columns from the
+figures' alignment, rows anchored on the lines of figures, label cells assigned to their rows."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from extraction.document import BBox, Line
+from extraction.pages.labels import (
+    _ENUM,
+    _FIRST_ENUM,
+    _SECTION,
+    _assign_row_labels,
+    _label_beside,
+    _label_blocks,
+    _LabelBlock,
+    _merge_words,
+)
+from extraction.pages.tolerances import TOLERANCES as TOL
+from extraction.pages.words import Rule, Word, _blank, _cluster, _field, _text_line, as_figure, group_lines
+
+
+@dataclass
+class _Block:
+    top: float
+    lines: list[Line]
+
+
+def _text_blocks(
+    words: list[Word],
+    page: int,
+    th: float,
+    bbox_map: Callable[[BBox], BBox] | None,
+    hrules: list[Rule] | None = None,
+    unread: Callable[[BBox], bool] | None = None,
+) -> list[_Block]:
+    if not words:
+        return []
+    vlines = group_lines(words)
+    blocks: list[_Block] = []
+    i = 0
+    start = 0  # first line not yet emitted
+    while i < len(vlines):
+        zone = _zone(vlines, i, th)
+        if zone is not None:
+            j, _rows = zone
+            # the first row's wrapped label may start several lines above its numbers (a label
+            # wrapped over five lines of a narrow column, its numbers centred on the third, or at
+            # the bottom of eight)
+            left = min(w.bbox[0] for w in vlines[i] if w.numeric)
+            b = i
+            while (
+                b > start
+                and i - b < TOL.max_label_lines
+                and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
+                and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < TOL.wrap_gap * th
+            ):
+                b -= 1
+            table = _aligned_table(
+                vlines[b:j], page, th, bbox_map, hrules or [], unread, _header_above(vlines, start, b, th)
+            )
+            if table is not None:
+                del blocks[len(blocks) - (i - b) :]
+                top = min(w.bbox[1] for ln in vlines[b:j] for w in ln)
+                blocks.append(_Block(top, table))
+                i = start = j
+                continue
+        ln = vlines[i]
+        blocks.append(_Block(min(w.bbox[1] for w in ln), [_text_line(ln, page, th, bbox_map)]))
+        i += 1
+    return blocks
+
+
+def _header_above(vlines: list[list[Word]], start: int, b: int, th: float) -> list[Word]:
+    """The words of the lines just above a table (its header, if it has one): text lines not yet
+    read into another table, each close under the one above."""
+    out: list[Word] = []
+    k = b
+    while k > start and b - k < TOL.header_lines and not _figure_row(vlines[k - 1]):
+        if k < b and min(w.bbox[1] for w in vlines[k]) - max(w.bbox[3] for w in vlines[k - 1]) > TOL.header_gap * th:
+            break
+        k -= 1
+        out.extend(vlines[k])
+    return out
+
+
+def _header_columns(
+    header: list[Word], cols: list[float], x: Callable[[Word], float], figures: list[Word], limit: float, th: float
+) -> list[float]:
+    """Value columns that the header shows and no figure fills (a one-row table 四 with blank
+    cells: 12 figures under 15 column heads). The header's leaf words (no other header word below
+    them, over the figures) stand one over each column; when every figure column has its own leaf,
+    the leaves left over are blank columns, placed where the figures of a column would stand."""
+    heads: list[Word] = []  # a heading's pieces a space apart are one (第二十条第( | 一 | )项)
+    for ln in group_lines([w for w in header if w.cx >= limit and not w.numeric]):
+        line = [ln[0]]
+        for w in ln[1:]:
+            if w.bbox[0] - line[-1].bbox[2] < TOL.head_gap * th:
+                line[-1] = _merge_words(line[-1], w)
+            else:
+                line.append(w)
+        heads.extend(line)
+    leaves = [
+        w
+        for w in heads
+        if not any(
+            o is not w and o.cy > w.cy + 0.5 * th and min(o.bbox[2], w.bbox[2]) > max(o.bbox[0], w.bbox[0])
+            for o in heads
+        )
+    ]
+    if len(leaves) <= len(cols):
+        return []
+    centres = _cluster([w.cx for w in leaves], 1.2 * th)
+    if len(centres) <= len(cols):
+        return []
+    reach = 0.5 * min(b - a for a, b in itertools.pairwise(centres))
+    offset = statistics.median(x(w) - w.cx for w in figures)  # the column key beside a figure's centre
+    col_cx = [statistics.median(w.cx for w in figures if abs(x(w) - c) <= 1.2 * th) for c in cols]
+    taken: set[int] = set()
+    for cx in col_cx:
+        k = min(range(len(centres)), key=lambda k: abs(centres[k] - cx))
+        if abs(centres[k] - cx) > reach or k in taken:
+            return []  # a figure column under no head of its own: the header is not one row of heads
+        taken.add(k)
+    return [c + offset for k, c in enumerate(centres) if k not in taken]
+
+
+def _count_numeric(ln: list[Word]) -> int:
+    return sum(1 for w in ln if w.numeric)
+
+
+def _column_key(figures: list[Word], th: float) -> Callable[[Word], float]:
+    """Where figures line up in an unruled table: their centres, left or right edges (right-aligned
+    figures of different widths have centres a column apart) — whichever makes the fewest columns."""
+    keys: list[Callable[[Word], float]] = [lambda w: w.cx, lambda w: w.bbox[2], lambda w: w.bbox[0]]
+    return min(keys, key=lambda key: len(_cluster([key(w) for w in figures], 1.2 * th)))
+
+
+def _lone_figure(ln: list[Word]) -> bool:
+    """A line that is one figure and nothing else: a row of a one-column table (行政许可 | 1948)
+    whose figure stands above or below its label (a top- or bottom-aligned cell)."""
+    return len(ln) == 1 and ln[0].numeric
+
+
+def _figure_row(ln: list[Word]) -> bool:
+    return _count_numeric(ln) >= 2 or _lone_figure(ln)
+
+
+def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
+    """An unruled table starting at line i: numeric rows (2+ numbers), with up to eight lines of
+    label text between two of them (wrapped labels, group labels), none reaching the numbers.
+    Returns (end line, numeric rows) or None."""
+    if not _figure_row(vlines[i]):
+        return None
+    numeric_rows = 1
+    left_of_numbers = min(w.bbox[0] for w in vlines[i] if w.numeric)
+    end = i + 1
+    k = i + 1
+    while k < len(vlines):
+        if _figure_row(vlines[k]):
+            numeric_rows += 1
+            left_of_numbers = min(left_of_numbers, *(w.bbox[0] for w in vlines[k] if w.numeric))
+            k += 1
+            end = k
+            continue
+        # label-only lines are part of the table when a numeric row follows soon
+        m = k
+        while m < len(vlines) and m - k < TOL.max_label_lines and not _figure_row(vlines[m]):
+            if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th:
+                break
+            m += 1
+        if m < len(vlines) and m > k and _figure_row(vlines[m]):
+            k = m
+            continue
+        # trailing wrapped-label lines of the last row (they end before the numbers)
+        while end < len(vlines) and end - k < 2 and _count_numeric(vlines[end]) == 0:
+            ln = vlines[end]
+            if max(w.bbox[2] for w in ln) > left_of_numbers - 0.3 * th:
+                break
+            gap = min(w.bbox[1] for w in ln) - max(w.bbox[3] for w in vlines[end - 1])
+            if gap > 0.8 * th:
+                break
+            end += 1
+        break
+    return (end, numeric_rows)
+
+
+def _value_columns(
+    vlines: list[list[Word]], numeric: list[list[Word]], th: float
+) -> tuple[Callable[[Word], float], list[float], bool] | None:
+    """The value columns of an unruled table from its figures' alignment: the column key, the
+    columns, and whether it is a one-column table; None when the figures make no table."""
+    x = _column_key([w for ln in numeric for w in ln if w.numeric], th)
+    cols = _cluster([x(w) for ln in numeric for w in ln if w.numeric], 1.2 * th)
+    one_column = all(_lone_figure(ln) for ln in numeric)
+    if one_column:
+        # lone figures: a one-column table only when they stand in one column, beside label text
+        if len(cols) != 1 or not any(w.cx < cols[0] - 3 * th for ln in vlines for w in ln if not w.numeric):
+            return None
+    elif len(numeric) > 1:
+        # a column needs two rows of numbers (keeping one that a single row fills was measured:
+        # it fixed a column whose other figure sat under a seal, and cost more cells elsewhere)
+        def rows_in(c: float) -> list[list[Word]]:
+            return [ln for ln in numeric if any(w.numeric and abs(x(w) - c) <= 1.2 * th for w in ln)]
+
+        kept = [c for c in cols if len(rows_in(c)) >= 2]
+
+        # ... except a column inside the table, well clear of the others, whose one figure is
+        # read with confidence: its other rows' figures are hidden (a seal over them)
+        # ... or right of them, on a row that fills every other column: a short sub-table whose
+        # last column only its first row fills (规章 0 0 0 over 行政规范性文件 0 0)
+        def lone_column(c: float) -> bool:
+            mine = rows_in(c)
+            if len(mine) != 1 or len(kept) < 2 or any(abs(c - o) < 3 * th for o in kept):
+                return False
+            full = all(any(w.numeric and abs(x(w) - o) <= 1.2 * th for w in mine[0]) for o in kept)
+            return (kept[0] < c < kept[-1] or (c > kept[-1] and full)) and all(
+                w.confidence >= 0.9 for w in mine[0] if w.numeric and abs(x(w) - c) <= 1.2 * th
+            )
+
+        cols = sorted(kept + [c for c in cols if lone_column(c)])
+    if len(cols) < (1 if one_column else 2):
+        return None
+    return x, cols, one_column
+
+
+def _anchors(
+    vlines: list[list[Word]],
+    numeric: list[list[Word]],
+    cols: list[float],
+    x: Callable[[Word], float],
+    limit: float,
+    th: float,
+) -> tuple[list[dict], list[Word], list[Word]]:
+    """One anchor per line of figures (its y and its figures in column slots), the label words
+    (left of the figures) and the stray words (right of the limit, in no column)."""
+    anchors: list[dict] = []
+    label_words: list[Word] = []
+    stray: list[Word] = []
+    for ln in vlines:
+        values = [w for w in ln if w.cx >= limit]
+        label_words.extend(w for w in ln if w.cx < limit)
+        if not (sum(1 for w in values if w.numeric) >= 2 or (values and ln in numeric)):
+            stray.extend(values)
+            continue
+        values = [as_figure(w) or w for w in values]
+        slots: list[list[Word]] = [[] for _ in cols]
+        for w in values:
+            k = min(range(len(cols)), key=lambda k: abs(cols[k] - x(w)))
+            if abs(cols[k] - x(w)) <= 1.5 * th:
+                slots[k].append(w)
+            else:
+                stray.append(w)
+        anchors.append({"y": statistics.median(w.cy for w in values), "slots": slots, "labels": [], "row": None})
+    return anchors, label_words, stray
+
+
+def _slot_boxes(cols: list[float], anchors: list[dict], th: float) -> tuple[list[float], list[float]]:
+    """An empty slot's centre (its column's figures' median centre) and half width (its column's
+    typical figure width, within the gap to the neighbours), per column."""
+    col_half = []
+    col_x = []
+    for k, c in enumerate(cols):
+        widths = [w.bbox[2] - w.bbox[0] for a in anchors for w in a["slots"][k]]
+        col_x.append(statistics.median(w.cx for a in anchors for w in a["slots"][k]) if widths else c)
+        half = max(0.6 * th, 0.6 * statistics.median(widths)) if widths else 0.8 * th
+        gaps = [abs(c - o) for o in cols if o != c]
+        col_half.append(min(half, 0.4 * min(gaps)) if gaps else half)
+    return col_x, col_half
+
+
+def _place_unmatched_labels(
+    blocks: list[_LabelBlock], anchors: list[dict], assigned: set[int], ncols: int, th: float
+) -> None:
+    """A label in the row-label column with no figures beside it: an enumerated one is a row of
+    blank cells; another is a piece of the label above it that the line spacing cut off."""
+    first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
+    pad = 0.35 * th
+    row_x0 = [blocks[a["row"]].x0 for a in anchors if a["row"] is not None]
+    rest = sorted((k for k in range(len(blocks)) if k not in assigned), key=lambda k: blocks[k].top)
+    merged: set[int] = set()
+    for k in rest:
+        b = blocks[k]
+        if b.bottom < first_y - pad or b.top > last_y + pad:
+            continue  # header or text around the table
+        if any(b.top - pad <= a["y"] <= b.bottom + pad for a in anchors):
+            continue  # beside numbers: a group label
+        if _SECTION.match(b.text(th)):
+            continue  # 第二十条第（五）项: a section heading inside the table
+        if _ENUM.match(b.text(th)):
+            if any(abs(b.x0 - x) <= 0.8 * th for x in row_x0):
+                # a wrapped label whose numbers sit just below it (centred on a cell of two or
+                # three lines) takes that row of numbers when no label has; else a blank row
+                below = [a for a in anchors if a["row"] is None and b.bottom - pad < a["y"] <= b.bottom + 1.2 * th]
+                if below:
+                    min(below, key=lambda a: a["y"])["row"] = k
+                else:
+                    anchors.append({"y": b.centre, "slots": [[] for _ in range(ncols)], "labels": [], "row": k})
+                assigned.add(k)
+            continue
+        above = [
+            j
+            for j in range(len(blocks))
+            if j != k
+            and j not in merged
+            and blocks[j].bottom <= b.top + 0.3 * th
+            and b.top - blocks[j].bottom <= 1.2 * max(th, min(b.bottom - b.top, blocks[j].bottom - blocks[j].top))
+            and min(blocks[j].x1, b.x1) - max(blocks[j].x0, b.x0) >= 0.5 * min(blocks[j].x1 - blocks[j].x0, b.x1 - b.x0)
+        ]
+        if above:
+            j = max(above, key=lambda j: blocks[j].bottom)
+            blocks[j].words.extend(b.words)
+            b.words = []
+            merged.add(k)
+            assigned.add(k)
+
+
+def _place_group_labels(
+    blocks: list[_LabelBlock], anchors: list[dict], assigned: set[int], first_y: float, last_y: float, th: float
+) -> list[int]:
+    """The label blocks left (group labels) go to the first row of their group; returns the
+    blocks outside the table (its header, text around it)."""
+    pad = 0.35 * th
+    outside: list[int] = []
+    groups = [k for k in range(len(blocks)) if k not in assigned]
+    for k in sorted(groups, key=lambda k: -blocks[k].x0):
+        g = blocks[k]
+        if g.bottom < first_y - pad or g.top > last_y + pad:
+            outside.append(k)
+            continue
+
+        def next_label(a: dict, g: _LabelBlock = g) -> _LabelBlock | None:
+            right = [blocks[j] for j in [*a["labels"], a["row"]] if j is not None and blocks[j].x0 > g.x0 + 0.5 * th]
+            return min(right, key=lambda b: b.x0) if right else None
+
+        def first_row_top(a: dict) -> float | None:
+            b = next_label(a)
+            return b.top if b is not None and _FIRST_ENUM.match(b.text(th)) else None
+
+        # the last first row (1., （一）) whose label starts at or above its middle: a group
+        # label stands beside its rows (the label's top, not the figures' line, which may be
+        # the row's bottom line, below a short group label's middle)
+        firsts = [a for a in anchors if (top := first_row_top(a)) is not None and top <= g.centre + 0.5 * th]
+        below = [a for a in anchors if a["y"] > g.bottom]
+        if (
+            not _label_beside(k, blocks, th)
+            and not any(g.top - pad <= a["y"] <= g.bottom + pad for a in anchors)
+            and below
+        ):
+            # a group label on a line of its own ("（四）无法提供" above its rows, indented less):
+            # the rows under it are its group
+            target = min(below, key=lambda a: a["y"])
+        elif firsts:
+            target = max(firsts, key=lambda a: a["y"])
+        else:
+            target = min(anchors, key=lambda a: abs(a["y"] - g.top))
+        target["labels"].append(k)
+    return outside
+
+
+def _aligned_table(
+    vlines: list[list[Word]],
+    page: int,
+    th: float,
+    bbox_map: Callable[[BBox], BBox] | None,
+    hrules: list[Rule],
+    unread: Callable[[BBox], bool] | None = None,
+    heads: list[Word] | None = None,
+) -> list[Line] | None:
+    """An unruled (or only horizontally ruled) table: value columns from the numbers' alignment
+    (and the column heads in `heads`, the lines above), rows anchored on the lines of numbers,
+    label cells assigned to their row (wrapped labels) or, for group labels spanning several
+    rows, to the first row of their group."""
+    numeric = [ln for ln in vlines if _figure_row(ln)]
+    found = _value_columns(vlines, numeric, th)
+    if found is None:
+        return None
+    x, cols, one_column = found
+    first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(x(w) - cols[0]) <= 1.2 * th)
+    limit = first_x - 0.3 * th
+    if heads and not one_column:
+        figures = [w for ln in numeric for w in ln if w.numeric and any(abs(x(w) - c) <= 1.2 * th for c in cols)]
+        cols = sorted(cols + _header_columns(heads, cols, x, figures, limit, th))
+    anchors, label_words, stray = _anchors(vlines, numeric, cols, x, limit, th)
+    if not anchors:
+        return None
+    col_x, col_half = _slot_boxes(cols, anchors, th)
+    blocks = _label_blocks(label_words, th, hrules, [a["y"] for a in anchors])
+    first_y, last_y = anchors[0]["y"], anchors[-1]["y"]
+    assigned = _assign_row_labels(blocks, anchors, th)
+    _place_unmatched_labels(blocks, anchors, assigned, len(cols), th)
+    anchors.sort(key=lambda a: a["y"])
+    outside = _place_group_labels(blocks, anchors, assigned, first_y, last_y, th)
+    out: list[Line] = []
+    header = [w for k in outside for w in blocks[k].words if blocks[k].bottom < first_y]
+    footer = [w for k in outside for w in blocks[k].words if blocks[k].bottom >= first_y]
+    for ln in group_lines(header):
+        out.append(_text_line(ln, page, th, bbox_map))
+    for a in anchors:
+        labels = sorted(a["labels"], key=lambda k: blocks[k].x0)
+        if a["row"] is not None:
+            labels.append(a["row"])
+        fields = [_field(blocks[k].words, page, th, bbox_map) for k in labels]
+        for k, s in enumerate(a["slots"]):
+            if s:
+                fields.append(_field(s, page, th, bbox_map))
+                continue
+            slot = (col_x[k] - col_half[k], a["y"] - 0.45 * th, col_x[k] + col_half[k], a["y"] + 0.45 * th)
+            fields.append(_blank(page, slot, bbox_map, unread))
+        if any(f.text for f in fields):
+            out.append(Line(fields, page=page, delimited=True))
+    for ln in group_lines(footer + stray):
+        out.append(_text_line(ln, page, th, bbox_map))
+    return out
