@@ -205,11 +205,11 @@ class Reconstructor:
         for table in lay.tables:
             if table.key == "appeals":
                 values: list[Token] = []
-                for key, span in spans.items():
-                    if span.anchor is not None and (
-                        key == "heading:appeals" or (span.anchor.kind == "column" and _is_appeals(key))
+                for key, part in spans.items():
+                    if part.anchor is not None and (
+                        key == "heading:appeals" or (part.anchor.kind == "column" and _is_appeals(key))
                     ):
-                        values.extend(span.values)
+                        values.extend(part.values)
                 cells = table.cell_ids
                 kinds = [lay.cells[c].kind for c in cells]
                 seg = Segment(cells, values, kinds, found="heading:appeals" in spans or bool(values))
@@ -218,7 +218,7 @@ class Reconstructor:
                 )
                 segments.append(seg)
                 continue
-            rows = []
+            rows: list[tuple[Row, Span | None]] = []
             for row in table.rows:
                 span = spans.get(f"row:{row.id}")
                 rows.append((row, span))
@@ -239,10 +239,8 @@ class Reconstructor:
                 ):
                     nums = [t for t in span.values if t.kind == "number"]
                     for j, p in enumerate([*pending, i]):
-                        rows[p] = (
-                            rows[p][0],
-                            Span(rows[p][1].anchor if rows[p][1] else None, nums[j * width : (j + 1) * width]),
-                        )
+                        row_p, span_p = rows[p]
+                        rows[p] = (row_p, Span(span_p.anchor if span_p else None, nums[j * width : (j + 1) * width]))
                 pending = []
             _label_less_rows(rows, doc_tokens)
             table_segments = []
@@ -361,9 +359,11 @@ def document_flags(lay: Layout, segments: list[Segment], cells: dict[str, CellVa
 _APPEAL_HEADERS = {"结果维持", "结果纠正", "其他结果", "尚未审结", "总计"}
 
 
-def _numbers_with_columns(seg: Segment) -> list[Token] | None:
+def _numbers_with_columns(seg: Segment) -> list[tuple[Token, tuple[float, float]]] | None:
+    """The segment's figures with their display columns, or None unless every figure has them."""
     nums = [t for t in seg.slots if t.kind == "number"]
-    return nums if nums and all(t.col is not None for t in nums) else None
+    placed = [(t, t.col) for t in nums if t.col is not None]
+    return placed if nums and len(placed) == len(nums) else None
 
 
 def _grids_from_rows(segments: list[Segment]) -> None:
@@ -372,30 +372,32 @@ def _grids_from_rows(segments: list[Segment]) -> None:
     extents: dict[int, list[list[float]]] = {}
     for seg in segments:
         nums = _numbers_with_columns(seg)
-        if nums is None or len(nums) != len(seg.cells) or len({t.line for t in nums}) != 1:
+        if nums is None or len(nums) != len(seg.cells) or len({t.line for t, _ in nums}) != 1:
             continue
         ext = extents.setdefault(len(seg.cells), [[float("inf"), float("-inf")] for _ in seg.cells])
-        for e, t in zip(ext, nums, strict=True):
-            e[0], e[1] = min(e[0], t.col[0]), max(e[1], t.col[1])
+        for e, (_, col) in zip(ext, nums, strict=True):
+            e[0], e[1] = min(e[0], col[0]), max(e[1], col[1])
     for seg in segments:
         nums = _numbers_with_columns(seg)
         if nums is not None and len(nums) < len(seg.cells) and len(seg.cells) in extents:
             seg.grid = [(lo, hi) for lo, hi in extents[len(seg.cells)]]
 
 
-def _grid_from_headers(tokens: list[Token], heading: Span | None, values: list[Token], labels: set[str], n: int):
+def _grid_from_headers(
+    tokens: list[Token], heading: Span | None, values: list[Token], labels: set[str], n: int
+) -> list[tuple[float, float]] | None:
     """Column extents from the header cells printed above a single value row (table 四)."""
     nums = [t for t in values if t.kind == "number"]
     if heading is None or heading.anchor is None or not nums or len(nums) >= n or any(t.col is None for t in nums):
         return None
     headers = [
-        t
+        t.col
         for t in tokens[heading.anchor.token + 1 : nums[0].index]
         if t.kind == "text" and t.col is not None and t.key in labels
     ]
     if len(headers) != n:
         return None
-    return [t.col for t in sorted(headers, key=lambda t: t.col[0])]
+    return sorted(headers, key=lambda col: col[0])
 
 
 def _key(v):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from extraction.document import Token
 from extraction.schema import Constraint
+from extraction.schema.model import ColumnKind
 
 Value = int | float | None
 MAX_CANDIDATES = 20_000
@@ -45,7 +47,7 @@ class Reading:
 class Segment:
     cells: list[str]
     slots: list[Token]  # number and blank tokens in printing order
-    kinds: list[str]  # column kind per cell: count | signed_count | amount
+    kinds: list[ColumnKind]  # column kind per cell
     readings: list[Reading] = field(default_factory=list)
     found: bool = True  # the segment's label was found
     checks: list = field(default_factory=list)  # hard rules wholly inside the segment (inside_checks)
@@ -68,7 +70,7 @@ def parse_number(text: str, kind: str, unit: str | None = None) -> Value:
     return value
 
 
-def _length_prior(pieces: list[str], kinds: list[str]) -> float:
+def _length_prior(pieces: list[str], kinds: Sequence[ColumnKind]) -> float:
     # Glued digits: balanced, short counts are likelier than one long one with singles around
     # it, and 0 is the commonest value of these tables ("110" reads 11|0 sooner than 1|10).
     # Money amounts are long by nature: no length penalty for them.
@@ -112,7 +114,7 @@ def _inside_checks(cells: tuple[str, ...], hard: tuple[Constraint, ...]) -> list
     return out
 
 
-def _total_rule_at_end(checks: list[Check], n: int, kinds: list[str], runs: list[Token]) -> bool:
+def _total_rule_at_end(checks: list[Check], n: int, kinds: Sequence[ColumnKind], runs: list[Token]) -> bool:
     """The segment's last cell is the sum of all the others (a table 三 row): true when so."""
     if n < 3 or any(k != "count" for k in kinds) or any(t.text[:1] in "+-" or "." in t.text for t in runs):
         return False
@@ -125,7 +127,7 @@ def _total_rule_at_end(checks: list[Check], n: int, kinds: list[str], runs: list
 def split_runs(
     runs: list[Token],
     n: int,
-    kinds: list[str],
+    kinds: Sequence[ColumnKind],
     checks: list[Check],
     limit: int,
     max_violations: int = 0,
@@ -141,40 +143,106 @@ def split_runs(
     if sum(len(t.text) for t in runs) == n and all(t.text.isdigit() for t in runs):
         return _one_digit_cells(runs, n, kinds, checks, max_violations, cap)
     if cap is None and max_violations == 0 and _total_rule_at_end(checks, n, kinds, runs):
-        # The total ends the last run: read it from the run's tail first, then cut the rest
-        # under the bound "parts add up to the total" (far fewer branches than cutting blindly).
-        out: list[list[str]] = []
-        tail = runs[-1].text
-        for length in range(1, min(8, len(tail) - (1 if len(runs) == 1 else 0)) + 1):
-            suffix = tail[-length:]
-            if length > 1 and suffix[0] == "0":
-                continue
-            head = tail[:-length]
-            rest = runs[:-1] + ([dataclasses.replace(runs[-1], text=head)] if head else [])
-            if not rest:
-                continue
-            for cut in split_runs(rest, n - 1, kinds[:-1], [], limit - len(out), cap=int(suffix)):
-                out.append([*cut, suffix])
-            if len(out) >= limit:
-                break
-        return out
-    bodies = []
-    for t in runs:
-        sign = t.text[0] if t.text[0] in "+-" else ""
-        int_part, _, frac = t.text[len(sign) :].partition(".")
-        bodies.append((sign, int_part, "." + frac if frac else ""))
-    digits_left = [sum(len(b[1]) for b in bodies[i:]) for i in range(len(bodies) + 1)]
-    by_last: dict[int, list[list[tuple[int, int]]]] = {}
-    for last, terms in checks:
-        by_last.setdefault(last, []).append(terms)
+        return _split_total_first(runs, n, kinds, limit)
+    return _cut_runs(_CutPlan.of(runs, n, kinds, checks, max_violations, cap), limit)
+
+
+def _split_total_first(runs: list[Token], n: int, kinds: Sequence[ColumnKind], limit: int) -> list[list[str]]:
+    """`split_runs` when the last cell is the total of the others (`_total_rule_at_end`): the total
+    ends the last run, so read it from the run's tail first, then cut the rest under the bound
+    "parts add up to the total" (far fewer branches than cutting blindly)."""
+    out: list[list[str]] = []
+    tail = runs[-1].text
+    for length in range(1, min(8, len(tail) - (1 if len(runs) == 1 else 0)) + 1):
+        suffix = tail[-length:]
+        if length > 1 and suffix[0] == "0":
+            continue
+        head = tail[:-length]
+        rest = runs[:-1] + ([dataclasses.replace(runs[-1], text=head)] if head else [])
+        if not rest:
+            continue
+        for cut in split_runs(rest, n - 1, kinds[:-1], [], limit - len(out), cap=int(suffix)):
+            out.append([*cut, suffix])
+        if len(out) >= limit:
+            break
+    return out
+
+
+@dataclass
+class _CutPlan:
+    """What the depth-first cutting of `_cut_runs` looks up: the runs taken apart, the rules by
+    the cell that completes them, and the cells a rule determines."""
+
+    n: int
+    max_violations: int
+    cap: int | None
+    bodies: list[tuple[str, str, str]]  # per run: sign, digits before the point, "." + fraction
+    digits_left: list[int]  # digits in the runs from this one on (one entry past the end: 0)
+    by_last: dict[int, list[list[tuple[int, int]]]]  # the rules' terms, by the cell completing them
     # Cells a rule determines from earlier cells: (its coefficient, the other terms).
-    determined: dict[int, tuple[int, list[tuple[int, int]]]] = {}
-    for last, terms in checks:
-        own = [k for i, k in terms if i == last]
-        if len(own) == 1 and kinds[last] == "count" and not any(t.text[:1] == "." for t in runs):
-            determined[last] = (own[0], [(i, k) for i, k in terms if i != last])
-    # Counts above 99,999,999 do not occur in these tables; amounts may be long.
-    max_len = [16 if k == "amount" else 8 for k in kinds]
+    determined: dict[int, tuple[int, list[tuple[int, int]]]]
+    max_len: list[int]  # longest piece per cell
+
+    @staticmethod
+    def of(
+        runs: list[Token],
+        n: int,
+        kinds: Sequence[ColumnKind],
+        checks: list[Check],
+        max_violations: int,
+        cap: int | None,
+    ) -> _CutPlan:
+        bodies = []
+        for t in runs:
+            sign = t.text[0] if t.text[0] in "+-" else ""
+            int_part, _, frac = t.text[len(sign) :].partition(".")
+            bodies.append((sign, int_part, "." + frac if frac else ""))
+        digits_left = [sum(len(b[1]) for b in bodies[i:]) for i in range(len(bodies) + 1)]
+        by_last: dict[int, list[list[tuple[int, int]]]] = {}
+        for last, terms in checks:
+            by_last.setdefault(last, []).append(terms)
+        determined: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+        for last, terms in checks:
+            own = [k for i, k in terms if i == last]
+            if len(own) == 1 and kinds[last] == "count" and not any(t.text[:1] == "." for t in runs):
+                determined[last] = (own[0], [(i, k) for i, k in terms if i != last])
+        # Counts above 99,999,999 do not occur in these tables; amounts may be long.
+        max_len = [16 if k == "amount" else 8 for k in kinds]
+        return _CutPlan(n, max_violations, cap, bodies, digits_left, by_last, determined, max_len)
+
+
+def _implied_length(fixed: tuple[int, list[tuple[int, int]]], values: list[float], digits: str, offset: int) -> int:
+    """The length of the piece a rule determines (its other cells known): the digits must start
+    with the implied value; 0 when they do not (or it is no count), a dead branch."""
+    implied = sum(values[i] * k for i, k in fixed[1]) * -fixed[0]
+    if implied < 0 or abs(implied - round(implied)) > 1e-9:
+        return 0
+    want = str(round(implied))
+    return len(want) if digits.startswith(want, offset) else 0
+
+
+def _rules_failed(rules: list[list[tuple[int, int]]], values: list[float]) -> int:
+    """How many of the rules (their terms over the cells cut so far) the values break."""
+    failed = 0
+    for terms in rules:
+        total = 0.0
+        for i, k in terms:
+            total += values[i] * k
+        if abs(total) > 1e-6:
+            failed += 1
+    return failed
+
+
+def _cut_runs(plan: _CutPlan, limit: int) -> list[list[str]]:
+    """The depth-first search of `split_runs` (its general case), at most `limit` cuttings."""
+    n, max_violations, cap = plan.n, plan.max_violations, plan.cap
+    bodies, digits_left, by_last, determined, max_len = (
+        plan.bodies,
+        plan.digits_left,
+        plan.by_last,
+        plan.determined,
+        plan.max_len,
+    )
     out: list[list[str]] = []
     pieces: list[str] = []
     values: list[float] = []
@@ -185,7 +253,8 @@ def split_runs(
     # alone: a branch that yielded nothing is not searched again, and one whose digits cannot
     # reach the cap any more (pieces add up to no more than their digits read as one number) is
     # not searched at all. The same cuttings come out, in the same order.
-    bounded = cap is not None and not checks and not any(b[0] or b[2] for b in bodies)
+    bounded = cap is not None and not by_last and not any(b[0] or b[2] for b in bodies)
+    floor = cap - 1e-9 if cap is not None else 0.0  # the least sum `bounded` lets through
     dead: set[tuple[int, int, int, float]] = set()
     later_max = [sum(int(b[1]) for b in bodies[i + 1 :]) for i in range(len(bodies))]
 
@@ -194,7 +263,7 @@ def split_runs(
             search(run, offset)
             return
         key = (run, offset, len(pieces), acc[0])
-        if key in dead or acc[0] + int(bodies[run][1][offset:]) + later_max[run] < cap - 1e-9:  # type: ignore[operator]
+        if key in dead or acc[0] + int(bodies[run][1][offset:]) + later_max[run] < floor:
             return
         found = len(out)
         search(run, offset)
@@ -218,13 +287,10 @@ def split_runs(
         if fixed is not None:
             # The cell closes a rule whose other cells are known: its value is implied; the
             # digits either start with it or this branch is dead.
-            implied = sum(values[i] * k for i, k in fixed[1]) * -fixed[0]
-            if implied < 0 or abs(implied - round(implied)) > 1e-9:
+            fixed_length = _implied_length(fixed, values, digits, offset)
+            if not fixed_length:
                 return
-            want = str(round(implied))
-            if not digits.startswith(want, offset):
-                return
-            lengths = [len(want)]
+            lengths = [fixed_length]
         for length in lengths:
             piece = digits[offset : offset + length]
             if length > 1 and piece[0] == "0":
@@ -244,14 +310,7 @@ def split_runs(
             pieces.append(text)
             values.append(value)
             here = by_last.get(cell)
-            failed = 0
-            if here:
-                for terms in here:
-                    total = 0.0
-                    for i, k in terms:
-                        total += values[i] * k
-                    if abs(total) > 1e-6:
-                        failed += 1
+            failed = _rules_failed(here, values) if here else 0
             if broken[0] + failed <= max_violations:
                 broken[0] += failed
                 acc[0] += value
@@ -266,7 +325,7 @@ def split_runs(
 
 
 def _one_digit_cells(
-    runs: list[Token], n: int, kinds: list[str], checks: list[Check], max_violations: int, cap: int | None
+    runs: list[Token], n: int, kinds: Sequence[ColumnKind], checks: list[Check], max_violations: int, cap: int | None
 ) -> list[list[str]]:
     """`split_runs` when there are as many digits as cells: the one cutting (a digit per cell), if
     it passes what `split_runs` would check (a table 三 row "0000000" was searched for in full)."""
@@ -286,11 +345,11 @@ def _gap(a: tuple[float, float], b: tuple[float, float]) -> float:
     return max(0.0, a[0] - b[1], b[0] - a[1])
 
 
-def align_to_grid(runs: list[Token], grid: list[tuple[float, float]]) -> list[int] | None:
-    """Column of each value by its position (order kept), or None when a value sits no closer to
-    one column than to its neighbour (the layout does not decide)."""
-    m, n = len(runs), len(grid)
-    dist = [[_gap(t.col, g) for g in grid] for t in runs]  # type: ignore[arg-type]
+def align_to_grid(cols: list[tuple[float, float]], grid: list[tuple[float, float]]) -> list[int] | None:
+    """Column of each value by its display columns `cols` (order kept), or None when a value sits
+    no closer to one column than to its neighbour (the layout does not decide)."""
+    m, n = len(cols), len(grid)
+    dist = [[_gap(col, g) for g in grid] for col in cols]
     inf = float("inf")
     best = [[inf] * n for _ in range(m)]
     back = [[-1] * n for _ in range(m)]
@@ -318,102 +377,134 @@ def align_to_grid(runs: list[Token], grid: list[tuple[float, float]]) -> list[in
     return columns
 
 
+Piece = tuple[str, Token | None]  # a cell's text and the token it was read from (None: no token)
+
+
+def _make(pieces: Sequence[Piece], kinds: Sequence[ColumnKind], prior: float, flags: set[str]) -> Reading:
+    values = tuple(
+        parse_number(p, kind, tok.unit if tok is not None else None) if p else None
+        for (p, tok), kind in zip(pieces, kinds, strict=True)
+    )
+    return Reading(
+        values,
+        prior,
+        tuple(tok.index if tok is not None else None for _, tok in pieces),
+        tuple(p for p, _ in pieces),
+        frozenset(flags),
+    )
+
+
 def readings(seg: Segment) -> list[Reading]:
     n = len(seg.cells)
     runs = [t for t in seg.slots if t.kind == "number"]
-    blanks = sum(1 for t in seg.slots if t.kind == "blank")
-    out: list[Reading] = []
-
-    def make(pieces: list[tuple[str, Token | None]], prior: float, flags: set[str]) -> Reading:
-        values = tuple(
-            parse_number(p, kind, tok.unit if tok is not None else None) if p else None
-            for (p, tok), kind in zip(pieces, seg.kinds, strict=True)
-        )
-        return Reading(
-            values,
-            prior,
-            tuple(tok.index if tok is not None else None for _, tok in pieces),
-            tuple(p for p, _ in pieces),
-            frozenset(flags),
-        )
-
     if not runs:
-        # blank tokens are kept: an OCR'd blank carries the page's doubt (ink or a seal in its slot)
-        if len(seg.slots) == n:
-            return [make([("", t) for t in seg.slots], 0.0, {"blank"} if blanks else {"missing"})]
-        # more (or fewer) empty slots than cells: which slot is which cell is unknown, but a
-        # doubtful slot (ink OCR did not read, a seal) makes the whole row doubtful
-        doubt = any(t.kind == "blank" and t.confidence < 1.0 for t in seg.slots)
-        flags = ({"blank"} if blanks else {"missing"}) | ({"unread"} if doubt else set())
-        return [make([("", None)] * n, 0.0, flags)]
+        return [_valueless_reading(seg)]
+    out: list[Reading] = []
     if len(runs) == n:
-        out.append(make([(t.text, t) for t in runs], 0.0, set()))
-    elif len(runs) > n and len(runs) - n <= 2 and len(runs) <= 24 and _boxed(runs):
-        # On a page, a stray mark read as a figure (a seal's stroke, a speck) can sit anywhere in
-        # the row: every choice of the figures to drop, ranked by how well the rest fill the columns.
-        for drop in itertools.combinations(range(len(runs)), len(runs) - n):
-            pieces = [(t.text, t) for i, t in enumerate(runs) if i not in drop]
-            out.append(make(pieces, -2.0 - _placement_penalty(pieces, ordered=False), {"extra_values"}))
+        out.append(_make([(t.text, t) for t in runs], seg.kinds, 0.0, set()))
     elif len(runs) > n:
-        out.append(make([(t.text, t) for t in runs[:n]], -2.0, {"extra_values"}))
-        out.append(make([(t.text, t) for t in runs[-n:]], -2.5, {"extra_values"}))
+        out.extend(_extra_value_readings(seg, runs))
     else:
-        # Blanks printed as empty cells: keep their positions, trimming padding at the ends.
-        slots = list(seg.slots)
-        while len(slots) > n and slots[-1].kind == "blank":
-            slots.pop()
-        while len(slots) > n and slots[0].kind == "blank":
-            slots.pop(0)
-        if len(slots) == n:
-            out.append(make([(t.text, t) if t.kind == "number" else ("", t) for t in slots], 0.0, {"blank"}))
-        # Space-aligned text: the columns the values stand in say which cells are blank.
-        if seg.grid and all(t.col is not None for t in runs):
-            columns = align_to_grid(runs, seg.grid)
-            if columns is not None:
-                placed: list[tuple[str, Token | None]] = [("", None)] * n
-                for t, c in zip(runs, columns, strict=True):
-                    placed[c] = (t.text, t)
-                out.append(make(placed, 0.5, {"aligned_blank"}))
-        # Glued digit runs: cut them into the missing cells, pruned by the segment's own rules.
-        cuttings = split_runs(runs, n, seg.kinds, seg.checks, MAX_CANDIDATES)
-        # The report itself may break its sums: then the cuttings that break the fewest.
-        for budget in range(1, len(seg.checks) + 1):
-            if cuttings:
-                break
-            cuttings = split_runs(runs, n, seg.kinds, seg.checks, 2_000, max_violations=budget)
-        for cutting in cuttings:
-            pieces = _assign_owners(cutting, runs)
-            out.append(make(pieces, -0.5 + _length_prior(cutting, seg.kinds), {"split_digits"}))
-        # Blank cells dropped by the flattening: choose where the missing cells were. On a page
-        # (scan or PDF) the figures' positions say where the gaps are; the sums only break ties.
-        missing = n - len(runs)
-        if missing <= 3:
-            glued = any(t.glued for t in runs)
-            for nulls in itertools.combinations(range(n), missing):
-                it = iter(runs)
-                pieces = [("", None) if i in nulls else ((t := next(it)).text, t) for i in range(n)]
-                prior = -1.5 * missing - (2.0 if glued else 0.0) - _placement_penalty(pieces, ordered=True)
-                out.append(make(pieces, prior, {"inferred_blank"}))
+        out.extend(_missing_value_readings(seg, runs))
     if not out:  # too few values to place: keep them in order, the rest unread (sent to review)
-        pieces = [(t.text, t) for t in runs[:n]] + [("", None)] * (n - min(n, len(runs)))
-        out.append(make(pieces, -10.0, {"incomplete"}))
+        pieces: list[Piece] = [(t.text, t) for t in runs[:n]]
+        pieces += [("", None)] * (n - min(n, len(runs)))
+        out.append(_make(pieces, seg.kinds, -10.0, {"incomplete"}))
     # A printed sign ("+17") belongs in a signed column (2019's 本年增/减) only.
     out = [
         r
         for r in out
         if all(not t or t[0] not in "+-" or k == "signed_count" for t, k in zip(r.texts, seg.kinds, strict=True))
     ] or out
-    # OCR alternatives of single-cell tokens.
+    return out + _alternative_readings(out, runs, seg.kinds)
+
+
+def _valueless_reading(seg: Segment) -> Reading:
+    """The reading of a segment that prints no figure: every cell empty."""
+    n = len(seg.cells)
+    blanks = sum(1 for t in seg.slots if t.kind == "blank")
+    # blank tokens are kept: an OCR'd blank carries the page's doubt (ink or a seal in its slot)
+    if len(seg.slots) == n:
+        return _make([("", t) for t in seg.slots], seg.kinds, 0.0, {"blank"} if blanks else {"missing"})
+    # more (or fewer) empty slots than cells: which slot is which cell is unknown, but a
+    # doubtful slot (ink OCR did not read, a seal) makes the whole row doubtful
+    doubt = any(t.kind == "blank" and t.confidence < 1.0 for t in seg.slots)
+    flags = ({"blank"} if blanks else {"missing"}) | ({"unread"} if doubt else set())
+    return _make([("", None)] * n, seg.kinds, 0.0, flags)
+
+
+def _extra_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
+    """More figures than cells: which of them to drop."""
+    n = len(seg.cells)
+    out: list[Reading] = []
+    if len(runs) - n <= 2 and len(runs) <= 24 and _boxed(runs):
+        # On a page, a stray mark read as a figure (a seal's stroke, a speck) can sit anywhere in
+        # the row: every choice of the figures to drop, ranked by how well the rest fill the columns.
+        for drop in itertools.combinations(range(len(runs)), len(runs) - n):
+            pieces = [(t.text, t) for i, t in enumerate(runs) if i not in drop]
+            out.append(_make(pieces, seg.kinds, -2.0 - _placement_penalty(pieces, ordered=False), {"extra_values"}))
+    else:
+        out.append(_make([(t.text, t) for t in runs[:n]], seg.kinds, -2.0, {"extra_values"}))
+        out.append(_make([(t.text, t) for t in runs[-n:]], seg.kinds, -2.5, {"extra_values"}))
+    return out
+
+
+def _missing_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
+    """Fewer figures than cells: blank cells printed or dropped, or digits glued together."""
+    n = len(seg.cells)
+    out: list[Reading] = []
+    # Blanks printed as empty cells: keep their positions, trimming padding at the ends.
+    slots = list(seg.slots)
+    while len(slots) > n and slots[-1].kind == "blank":
+        slots.pop()
+    while len(slots) > n and slots[0].kind == "blank":
+        slots.pop(0)
+    if len(slots) == n:
+        out.append(_make([(t.text, t) if t.kind == "number" else ("", t) for t in slots], seg.kinds, 0.0, {"blank"}))
+    # Space-aligned text: the columns the values stand in say which cells are blank.
+    if seg.grid:
+        cols = [t.col for t in runs if t.col is not None]
+        columns = align_to_grid(cols, seg.grid) if len(cols) == len(runs) else None
+        if columns is not None:
+            placed: list[Piece] = [("", None)] * n
+            for t, c in zip(runs, columns, strict=True):
+                placed[c] = (t.text, t)
+            out.append(_make(placed, seg.kinds, 0.5, {"aligned_blank"}))
+    # Glued digit runs: cut them into the missing cells, pruned by the segment's own rules.
+    cuttings = split_runs(runs, n, seg.kinds, seg.checks, MAX_CANDIDATES)
+    # The report itself may break its sums: then the cuttings that break the fewest.
+    for budget in range(1, len(seg.checks) + 1):
+        if cuttings:
+            break
+        cuttings = split_runs(runs, n, seg.kinds, seg.checks, 2_000, max_violations=budget)
+    for cutting in cuttings:
+        owned = _assign_owners(cutting, runs)
+        out.append(_make(owned, seg.kinds, -0.5 + _length_prior(cutting, seg.kinds), {"split_digits"}))
+    # Blank cells dropped by the flattening: choose where the missing cells were. On a page
+    # (scan or PDF) the figures' positions say where the gaps are; the sums only break ties.
+    missing = n - len(runs)
+    if missing <= 3:
+        glued = any(t.glued for t in runs)
+        for nulls in itertools.combinations(range(n), missing):
+            it = iter(runs)
+            pieces: list[Piece] = [("", None) if i in nulls else ((t := next(it)).text, t) for i in range(n)]
+            prior = -1.5 * missing - (2.0 if glued else 0.0) - _placement_penalty(pieces, ordered=True)
+            out.append(_make(pieces, seg.kinds, prior, {"inferred_blank"}))
+    return out
+
+
+def _alternative_readings(out: list[Reading], runs: list[Token], kinds: Sequence[ColumnKind]) -> list[Reading]:
+    """The readings with one single-cell token read as one of its OCR alternatives instead."""
     alt_out: list[Reading] = []
     for r in out:
-        for i, tok in enumerate(r.tokens):
-            if tok is None:
+        for i, index in enumerate(r.tokens):
+            if index is None:
                 continue
-            t = next((x for x in runs if x.index == tok), None)
+            t = next((x for x in runs if x.index == index), None)
             if t is None or not t.alternatives or r.texts[i] != t.text:
                 continue
             for alt in t.alternatives:
-                v = parse_number(alt, seg.kinds[i], t.unit)
+                v = parse_number(alt, kinds[i], t.unit)
                 if v is None or v == r.values[i]:
                     continue
                 values = list(r.values)
@@ -423,7 +514,7 @@ def readings(seg: Segment) -> list[Reading]:
                 alt_out.append(
                     Reading(tuple(values), r.prior - 1.0, r.tokens, tuple(texts), r.flags, r.corrected | {i})
                 )
-    return out + alt_out
+    return alt_out
 
 
 PLACEMENT_WEIGHT = 8.0  # prior per column pitch of misfit: one figure a column off costs ≈ 2–4
@@ -434,7 +525,7 @@ def _boxed(tokens: list[Token]) -> bool:
     return len(tokens) >= 3 and all(t.bbox is not None for t in tokens) and len({t.page for t in tokens}) == 1
 
 
-def _placement_penalty(pieces: list[tuple[str, Token | None]], ordered: bool) -> float:
+def _placement_penalty(pieces: Sequence[Piece], ordered: bool) -> float:
     """How badly the placed figures fit columns of even pitch at their cells (0 without positions).
 
     The x-centres are fitted linearly against the cell indices; the residual, in column pitches,
@@ -447,8 +538,9 @@ def _placement_penalty(pieces: list[tuple[str, Token | None]], ordered: bool) ->
     placed = [(i, tok) for i, (_, tok) in enumerate(pieces) if tok is not None]
     if not _boxed([tok for _, tok in placed]):
         return 0.0
-    idx = np.array([i for i, _ in placed], dtype=float)
-    xs = np.array([(tok.bbox[0] + tok.bbox[2]) / 2 for _, tok in placed])  # type: ignore[index]
+    centres = [(i, (box[0] + box[2]) / 2) for i, tok in placed if (box := tok.bbox) is not None]  # all (_boxed)
+    idx = np.array([i for i, _ in centres], dtype=float)
+    xs = np.array([x for _, x in centres])
     if np.any(np.diff(xs) <= 0):
         return 0.0 if ordered else PLACEMENT_WEIGHT
     slope, intercept = np.polyfit(idx, xs, 1)
@@ -456,9 +548,9 @@ def _placement_penalty(pieces: list[tuple[str, Token | None]], ordered: bool) ->
     return PLACEMENT_WEIGHT * min(misfit, 1.0)
 
 
-def _assign_owners(cutting: list[str], runs: list[Token]) -> list[tuple[str, Token | None]]:
+def _assign_owners(cutting: list[str], runs: list[Token]) -> list[Piece]:
     """Which run each cut piece came from (pieces are in run order)."""
-    out: list[tuple[str, Token | None]] = []
+    out: list[Piece] = []
     k = 0
     consumed = 0
     for piece in cutting:
@@ -518,7 +610,8 @@ class JointSolver:
             close_pos = {ci: j for j, ci in enumerate(closing)}
             amounts_open: list[tuple[float, ...]] = []
             amounts_close: list[tuple[float, ...]] = []
-            for r in seg.readings or [None]:  # each reading's contribution to each rule it touches
+            each: Sequence[Reading | None] = seg.readings or [None]
+            for r in each:  # each reading's contribution to each rule it touches
                 row_open = [0.0] * len(open_pos)
                 row_close = [0.0] * len(close_pos)
                 if r is not None:
@@ -551,8 +644,10 @@ class JointSolver:
         in plain Python, a large one with numpy; both settle every tie the same way, so the
         solution does not depend on which ran (numpy's per-call cost dominated the small steps)."""
         banned = banned or {}
-        state = _States.start()
+        state: _States = _ListStates.start()
         back: list[tuple[list[int] | np.ndarray, list[int] | np.ndarray]] = []  # per step: parent state, reading
+        parents: list[int] | np.ndarray
+        chosen: list[int] | np.ndarray
         for k, seg in enumerate(self.segments):
             step = self.steps[k]
             skip = banned.get(k, ())
@@ -577,39 +672,52 @@ SMALL_STEP = 400  # ... and states × readings: the step runs in plain Python
 
 
 @dataclass
-class _States:
-    """The programme's states after a step: open partial sums, score and violations per state,
-    as numpy arrays or as Python lists (tuples of sums), whichever the last step made."""
+class _ListStates:
+    """The programme's states after a small step: per state its open partial sums (a tuple),
+    score and violations, as Python lists."""
 
-    sums: np.ndarray | list[tuple[float, ...]]
-    score: np.ndarray | list[float]
-    viol: np.ndarray | list[int]
+    sums: list[tuple[float, ...]]
+    score: list[float]
+    viol: list[int]
 
     @staticmethod
-    def start() -> _States:
-        return _States([()], [0.0], [0])
+    def start() -> _ListStates:
+        return _ListStates([()], [0.0], [0])
 
     def __len__(self) -> int:
         return len(self.score)
 
-    def as_lists(self) -> _States:
-        if isinstance(self.score, list):
-            return self
-        return _States(
-            [tuple(row) for row in self.sums.tolist()],  # type: ignore[union-attr]
-            self.score.tolist(),
-            self.viol.tolist(),  # type: ignore[union-attr]
-        )
+    def as_lists(self) -> _ListStates:
+        return self
 
-    def as_arrays(self) -> _States:
-        if isinstance(self.score, np.ndarray):
-            return self
+    def as_arrays(self) -> _ArrayStates:
         width = len(self.sums[0]) if self.sums else 0
         sums = np.array(self.sums, dtype=float).reshape(len(self.sums), width)
-        return _States(sums, np.array(self.score, dtype=float), np.array(self.viol, dtype=np.int64))
+        return _ArrayStates(sums, np.array(self.score, dtype=float), np.array(self.viol, dtype=np.int64))
 
 
-def _step_python(state: _States, step: _Step, options: list[int]) -> tuple[_States, list[int], list[int]]:
+@dataclass
+class _ArrayStates:
+    """The same states after a large step, as numpy arrays."""
+
+    sums: np.ndarray  # states × open rules
+    score: np.ndarray
+    viol: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    def as_lists(self) -> _ListStates:
+        return _ListStates([tuple(row) for row in self.sums.tolist()], self.score.tolist(), self.viol.tolist())
+
+    def as_arrays(self) -> _ArrayStates:
+        return self
+
+
+_States = _ListStates | _ArrayStates  # whichever the last step made
+
+
+def _step_python(state: _ListStates, step: _Step, options: list[int]) -> tuple[_ListStates, list[int], list[int]]:
     """One step of the programme in plain Python (see `_step_numpy`, whose results it equals)."""
     src_open, src_close = step.source_open, step.source_close
     amounts_open, amounts_close, priors = step.amounts_open, step.amounts_close, step.priors
@@ -631,18 +739,18 @@ def _step_python(state: _States, step: _Step, options: list[int]) -> tuple[_Stat
             elif v < cur[0] or (v == cur[0] and sc > cur[1]):
                 cur[0], cur[1], cur[2], cur[3] = v, sc, si, ri
     winners = list(best.items())
-    new_state = _States([w[0] for w in winners], [w[1][1] for w in winners], [w[1][0] for w in winners])
+    new_state = _ListStates([w[0] for w in winners], [w[1][1] for w in winners], [w[1][0] for w in winners])
     return new_state, [w[1][2] for w in winners], [w[1][3] for w in winners]
 
 
-def _step_numpy(state: _States, lists: _Step, options: np.ndarray) -> tuple[_States, np.ndarray, np.ndarray]:
+def _step_numpy(state: _ArrayStates, lists: _Step, options: np.ndarray) -> tuple[_ArrayStates, np.ndarray, np.ndarray]:
     step = lists.arrays()
     sums, score, viol = state.sums, state.score, state.viol
     limit = max(50, STEP_WORK // len(options))
     order = np.arange(len(score))
     if len(score) > limit:  # many states × many readings: keep the best states (bounded time)
         order = np.lexsort((-score, viol))[:limit]
-    sums, score, viol = sums[order], score[order], viol[order]  # type: ignore[index]
+    sums, score, viol = sums[order], score[order], viol[order]
     padded = np.hstack([sums, np.zeros((len(sums), 1))])  # column -1: a rule opened here
     n_states, n_options = len(score), len(options)
     new_sums = padded[:, step.source_open][:, None, :] + step.amounts_open[options][None, :, :]
@@ -661,7 +769,7 @@ def _step_numpy(state: _States, lists: _Step, options: np.ndarray) -> tuple[_Sta
     if len(winners) > BEAM:
         winners = winners[np.lexsort((-cand_score[winners], cand_viol[winners]))[:BEAM]]
     parents = order[winners // n_options]
-    new_state = _States(new_sums[winners], cand_score[winners], cand_viol[winners])
+    new_state = _ArrayStates(new_sums[winners], cand_score[winners], cand_viol[winners])
     return new_state, parents, options[winners % n_options]
 
 
