@@ -345,3 +345,27 @@ def test_a_row_sum_that_holds_only_through_a_blank_ocr_left_unread_is_not_confid
         text_doc.cells[cid].flags.append("inferred_blank")
     RulesStage(RulesOptions(fill_from_sums=fill)).__call__(text_doc)
     assert "unverified" not in text_doc.cells[c_total].flags
+
+
+def test_a_guess_beside_a_doubtful_cell_of_its_row_on_an_ocr_page_is_not_confident():
+    """A fax's glued 43 | 6 read as "40" and split 4 | 0 (`split_digits`): the row's other cells were
+    in review, the split ones passed at 0.998. On an OCR'd page a guessed placement shares its row's
+    reading: a row mate in doubt sends the guess to review; from a text layer it does not."""
+    values = _zero_values()
+    row = "applications.unavailable.not_held"
+    for kind, unit in (("scanned_pdf", "px"), ("pdf", "pt")):
+        doc = DocumentState(name="x", sha256="0", kind=kind, format="2021")
+        doc.pages = [PageInfo(number=1, width=1000, height=1400, unit=unit)]
+        doc.cells = _cells(values, set())
+        doc.cells[f"{row}.natural_person"].flags.append("split_digits")
+        doc.cells[f"{row}.research"].flags.append("split_digits")
+        doc.cells[f"{row}.commercial"].flags.append("ambiguous")
+        doc.cells["applications.granted.natural_person"].flags.append("split_digits")  # another row: untouched
+        RulesStage(RulesOptions()).__call__(doc)
+        guessed = [doc.cells[f"{row}.natural_person"], doc.cells[f"{row}.research"]]
+        if unit == "px":
+            assert all("unverified" in c.flags and c.confidence < REVIEW_LEVEL for c in guessed)
+        else:
+            assert not any("unverified" in c.flags for c in guessed)
+        other = doc.cells["applications.granted.natural_person"]
+        assert "unverified" not in other.flags and other.confidence == 1.0

@@ -194,6 +194,12 @@ def cross_report_checks(current: dict, previous: dict) -> list[dict]:
     return checks
 
 
+# Reading flags of a figure whose cell the reconstruction chose by a guess, and flags that put a row's
+# reading in doubt (an OCR'd row with one of these beside a guess sends the guess to review too).
+GUESS_FLAGS = frozenset({"split_digits", "inferred_blank", "extra_values"})
+ROW_DOUBT_FLAGS = DOUBT_FLAGS | {"ambiguous", "uncertain"}
+
+
 def guessed_blanks(doc: DocumentState) -> set[str]:
     """Cells an OCR'd page left blank in a row whose figures were fewer than its cells and were placed
     around the gaps (`inferred_blank`): the sums count them as 0, which nothing printed confirms."""
@@ -220,7 +226,27 @@ class RulesStage:
         if self.options.narrative_checks:
             doc.checks.extend(narrative_checks(doc, values))
         self.unverify_guessed_rows(doc, guessed)
+        self.unverify_guesses_beside_doubt(doc)
         self.doubt(doc)
+
+    def unverify_guesses_beside_doubt(self, doc: DocumentState) -> None:
+        """On an OCR'd page, figures placed by a guess (a glued run split, blanks or extra figures
+        placed) share their row's reading: where another cell of the row is already in doubt (not
+        read as printed, ambiguous, below the calibrator's level, or in a failed hard rule), the
+        reading is doubtful and so is the guess (a fax's 43 | 6 read as "40", split 4 | 0, passed at 0.998)."""
+        if not any(p.unit == "px" for p in doc.pages):
+            return
+        failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+        doubtful_rows = {
+            cid.rsplit(".", 1)[0]
+            for cid, c in doc.cells.items()
+            if ROW_DOUBT_FLAGS.intersection(c.flags) or cid in failing
+        }
+        for cid, cell in doc.cells.items():
+            if cid.rsplit(".", 1)[0] not in doubtful_rows or not GUESS_FLAGS.intersection(cell.flags):
+                continue
+            if not ROW_DOUBT_FLAGS.intersection(cell.flags):
+                cell.flags.append("unverified")
 
     def unverify_guessed_rows(self, doc: DocumentState, guessed: set[str]) -> None:
         """A sum that holds only by counting a cell OCR left unread as 0, in a row whose figures were
