@@ -89,9 +89,11 @@ def test_scanned_pdf_end_to_end(e2e_api: Api, scanned_pdf, base_model):
     assert result["source"]["kind"] == "scanned_pdf" and result["pipeline"]["layout"]
     # 3. flags: the review queue holds the risky cells, riskiest first
     state = api.get(f"/v1/documents/{doc_id}/review", who="reviewer").json()
-    assert state["queue"], "a moderate scan leaves some cells to review"
     wrong = {cid for cid, v in truth["cells"].items() if result["cells"][cid]["value"] != v}
     queued = [c["cell_id"] for c in state["queue"]]
+    assert wrong <= set(queued), "every wrong cell is in the review queue"
+    # a moderate scan read right may leave nothing to review: the reviewer still opens a cell
+    opened = queued or [cid for cid, c in result["cells"].items() if c["bbox"]][:3]
     # page images and crops for the reviewer
     pages = api.get(f"/v1/documents/{doc_id}/pages", who="reviewer").json()
     assert len(pages) == item["pages"] and all(p["width"] for p in pages)
@@ -100,11 +102,11 @@ def test_scanned_pdf_end_to_end(e2e_api: Api, scanned_pdf, base_model):
     from PIL import Image
 
     assert Image.open(io.BytesIO(png.content)).width == 600
-    located = next(c for c in queued if result["cells"][c]["bbox"])
+    located = next(c for c in opened if result["cells"][c]["bbox"])
     crop = api.get(f"/v1/documents/{doc_id}/cells/{located}/crop", who="reviewer")
     assert crop.status_code == 200 and crop.content[:4] == b"\x89PNG"
     # 4. review: correct a flagged cell via the API (to what the page says), rules re-run
-    target = next((c for c in queued if c in wrong), queued[0])
+    target = next((c for c in opened if c in wrong), opened[0])
     out = api.post(
         f"/v1/documents/{doc_id}/cells/{target}/correct", who="reviewer", json={"value": truth["cells"][target]}
     ).json()
