@@ -127,3 +127,15 @@ def scanned_pdf(tmp_path_factory) -> tuple[Path, dict]:
     path = render_labeled(SCAN_SEED, out, kind="scanned_pdf", seed=1, scan_preset="moderate")
     truth = json.loads((out / "truth" / f"{path.stem}.json").read_text(encoding="utf-8"))
     return path, truth
+
+
+@pytest.fixture(scope="session")
+def heavy_scanned_pdf(tmp_path_factory) -> tuple[Path, dict]:
+    """The same seed as a heavily degraded scan: cells the reader doubts, so the review queue is never
+    empty (a moderate scan read right leaves nothing to review since the cell calibrator)."""
+    from gongkai_datasets.generate import render_labeled
+
+    out = tmp_path_factory.mktemp("heavy_scan")
+    path = render_labeled(SCAN_SEED, out, kind="scanned_pdf", seed=1, scan_preset="heavy")
+    truth = json.loads((out / "truth" / f"{path.stem}.json").read_text(encoding="utf-8"))
+    return path, truth

@@ -25,7 +25,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 ARTIFACTS = Path(os.environ.get("GONGKAI_TEST_ARTIFACTS", ROOT / "out" / "test-artifacts")) / "browser"
 
-scanned_pdf = fx.scanned_pdf  # the shared fixture, bound to this module's name so pytest finds it
+heavy_scanned_pdf = fx.heavy_scanned_pdf  # the shared fixture, bound to this module's name so pytest finds it
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -123,11 +123,11 @@ def shot(driver, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
-def test_review_ui_loop(server, browser, scanned_pdf):
+def test_review_ui_loop(server, browser, heavy_scanned_pdf):
     for old in ARTIFACTS.glob("failure*"):
         old.unlink()
     try:
-        review_loop(server, browser, scanned_pdf)
+        review_loop(server, browser, heavy_scanned_pdf)
     except BaseException:
         diagnose(browser)
         raise
