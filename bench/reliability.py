@@ -15,7 +15,7 @@ The cases are the tests themselves, so CI and this script run the same thing:
   imports; several machines as an operator runs them (PostgreSQL + Redis, an API and two workers:
   a worker on another store refuses to start, a failed document retried through the API, a worker
   killed mid-scan whose re-run resumes from its stored pages);
-- tests/test_hostile_inputs.py (the corpus through the extraction pipeline), tests/test_api_authz.py
+- tests/extraction/test_hostile_inputs.py (the corpus through the extraction pipeline), tests/service/test_api_authz.py
   (every route × every role: nothing readable without a token, a reviewer cannot train or activate)
   and the registry's flipped-byte tests: one row each, from their pass/fail outcomes.
 
@@ -41,41 +41,41 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDING = ["tests/test_reliability_sandbox.py", "tests/test_reliability_uploads.py",
-             "tests/test_reliability_faults.py", "tests/test_reliability_load.py",
-             "tests/test_reliability_hostile_service.py", "tests/test_reliability_security.py",
-             "tests/test_reliability_operations.py", "tests/test_reliability_limits.py"]  # fmt: skip
+RECORDING = ["tests/service/test_reliability_sandbox.py", "tests/service/test_reliability_uploads.py",
+             "tests/service/test_reliability_faults.py", "tests/service/test_reliability_load.py",
+             "tests/service/test_reliability_hostile_service.py", "tests/service/test_reliability_security.py",
+             "tests/service/test_reliability_operations.py", "tests/service/test_reliability_limits.py"]  # fmt: skip
 OUTCOME_ONLY = {
-    "tests/test_hostile_inputs.py": "hostile inputs through the extraction worker (pipeline)",
-    "tests/test_api_authz.py::test_authorization": "no route without a token; roles (reviewer cannot train/activate)",
-    "tests/test_registry.py::test_manifest_round_trip_and_flipped_byte": "model registry: a flipped byte refuses to load",
-    "tests/test_registry.py::test_missing_file_and_tampered_manifest": "model registry: missing file, tampered manifest",
+    "tests/extraction/test_hostile_inputs.py": "hostile inputs through the extraction worker (pipeline)",
+    "tests/service/test_api_authz.py::test_authorization": "no route without a token; roles (reviewer cannot train/activate)",
+    "tests/extraction/test_registry.py::test_manifest_round_trip_and_flipped_byte": "model registry: a flipped byte refuses to load",
+    "tests/extraction/test_registry.py::test_missing_file_and_tampered_manifest": "model registry: missing file, tampered manifest",
 }
 # issue 18 (security and resource limits), a row per finding: node-id prefixes (their files are run whole)
 OUTCOME_BY_PREFIX = {
-    "tests/test_security_limits.py::test_page_images": "18.1 page images: pixel cap, rendered in a child, disk cache",
-    "tests/test_security_limits.py::test_the_page_cache": "18.1 page images: the disk cache is bounded in bytes",
-    "tests/test_security_limits.py::test_a_169_megapixel": "18.1 a 169 MP PNG: refused at upload, never decoded",
-    "tests/test_security_limits.py::test_failed_documents": "18.1 failed documents: no page images",
-    "tests/test_security_limits.py::test_a_cell_crop": "18.1 cell crops: the same child and cache",
-    "tests/test_security_limits.py::test_corrections_refuse": "18.2 corrections: inf/nan/1e400/negative refused",
-    "tests/test_security_limits.py::test_labeled_imports_use": "18.2 labeled imports: the same validator",
-    "tests/test_security_limits.py::test_the_validator": "18.2 the validator: signed counts, amounts, blanks",
-    "tests/test_security_limits.py::test_a_non_finite": "18.2 a NaN stored before the validator: exports still 200",
-    "tests/test_security_limits.py::test_batch_exports": "18.3 batch exports and id lists bounded",
-    "tests/test_security_limits.py::test_exports_write": "18.4 exports: formulas written as text (CSV, XLSX)",
-    "tests/test_security_limits.py::test_csv_safe": "18.4 CSV cells: the OWASP rule",
-    "tests/test_security_limits.py::test_the_same_bytes": "18.6 dedupe never crosses ownership",
-    "tests/test_security_limits.py::test_ids_beyond": "18.7 ids beyond the database: 404/422, never 500",
-    "tests/test_security_limits.py::test_training_version": "18.8 training version names validated",
-    "tests/test_security_limits.py::test_training_errors": "18.8 training errors: no traceback, no path",
-    "tests/test_absurd_figures.py": "18.9 a 3,000-digit glued run: its row to review",
-    "tests/test_security_limits.py::test_a_huge_field": "18.10 a 10 MB field is not echoed",
-    "tests/test_security_limits.py::test_the_ui_sends": "18.10 UI: CSP, no framing, nosniff, sessionStorage",
-    "tests/test_security_limits.py::test_tokens_in_urls": "18.10 tokens redacted from the access log",
-    "tests/test_security_limits.py::test_agency_text": "18.10 agency text: bidi and zero-width removed",
-    "tests/test_security_limits.py::test_database_and_store": "18.10 database and store files created 600",
-    "tests/test_security_limits.py::test_serve_refuses": "18.10 serve refuses a public host without tokens",
+    "tests/service/test_security_limits.py::test_page_images": "18.1 page images: pixel cap, rendered in a child, disk cache",
+    "tests/service/test_security_limits.py::test_the_page_cache": "18.1 page images: the disk cache is bounded in bytes",
+    "tests/service/test_security_limits.py::test_a_169_megapixel": "18.1 a 169 MP PNG: refused at upload, never decoded",
+    "tests/service/test_security_limits.py::test_failed_documents": "18.1 failed documents: no page images",
+    "tests/service/test_security_limits.py::test_a_cell_crop": "18.1 cell crops: the same child and cache",
+    "tests/service/test_security_limits.py::test_corrections_refuse": "18.2 corrections: inf/nan/1e400/negative refused",
+    "tests/service/test_security_limits.py::test_labeled_imports_use": "18.2 labeled imports: the same validator",
+    "tests/service/test_security_limits.py::test_the_validator": "18.2 the validator: signed counts, amounts, blanks",
+    "tests/service/test_security_limits.py::test_a_non_finite": "18.2 a NaN stored before the validator: exports still 200",
+    "tests/service/test_security_limits.py::test_batch_exports": "18.3 batch exports and id lists bounded",
+    "tests/service/test_security_limits.py::test_exports_write": "18.4 exports: formulas written as text (CSV, XLSX)",
+    "tests/service/test_security_limits.py::test_csv_safe": "18.4 CSV cells: the OWASP rule",
+    "tests/service/test_security_limits.py::test_the_same_bytes": "18.6 dedupe never crosses ownership",
+    "tests/service/test_security_limits.py::test_ids_beyond": "18.7 ids beyond the database: 404/422, never 500",
+    "tests/service/test_security_limits.py::test_training_version": "18.8 training version names validated",
+    "tests/service/test_security_limits.py::test_training_errors": "18.8 training errors: no traceback, no path",
+    "tests/extraction/test_absurd_figures.py": "18.9 a 3,000-digit glued run: its row to review",
+    "tests/service/test_security_limits.py::test_a_huge_field": "18.10 a 10 MB field is not echoed",
+    "tests/service/test_security_limits.py::test_the_ui_sends": "18.10 UI: CSP, no framing, nosniff, sessionStorage",
+    "tests/service/test_security_limits.py::test_tokens_in_urls": "18.10 tokens redacted from the access log",
+    "tests/service/test_security_limits.py::test_agency_text": "18.10 agency text: bidi and zero-width removed",
+    "tests/service/test_security_limits.py::test_database_and_store": "18.10 database and store files created 600",
+    "tests/service/test_security_limits.py::test_serve_refuses": "18.10 serve refuses a public host without tokens",
 }
 
 

@@ -4,7 +4,7 @@
 
 Prints cell accuracy overall / per flattener / per format, the share of reports with an injected
 violation that are flagged (with exactly the injected rules), flags on clean reports, throughput,
-and writes the per-report rows to --json when given. `evaluate()` is what tests/test_synthetic.py uses.
+and writes the per-report rows to --json when given. `evaluate()` is what tests/datasets/test_synthetic.py uses.
 """
 
 from __future__ import annotations

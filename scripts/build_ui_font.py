@@ -12,7 +12,7 @@ Run at development time after changing any of those texts (fontTools + brotli, d
     .venv/bin/pip install fonttools brotli
     .venv/bin/python scripts/build_ui_font.py [--font /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc]
 
-tests/test_ui_font.py checks that the committed font covers the current texts.
+tests/service/test_ui_font.py checks that the committed font covers the current texts.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ and nothing big is held in memory (the oversize files are sparse). The reports i
 encrypted PDFs, text in several encodings, traditional characters) are seed 004 of
 `datasets/seeds` (its truth: `datasets/seeds/truth/004_*.json`).
 
-Used by tests/test_hostile_inputs.py (the extraction pipeline in a child process), and by the
+Used by tests/extraction/test_hostile_inputs.py (the extraction pipeline in a child process), and by the
 service's worker tests and bench/reliability (the same files through the service).
 """
 

@@ -1,0 +1,172 @@
+"""Classes of page-reading error found on the held-out style families (issue 15), each pinned on the
+words and rules of one rendered page band (`tests/golden/page_words/*.json`: the text layer's words
+with their character extents, and the drawn rules, as `extraction.ingest.pdf` reads them). The
+bands come from renders that nothing was tuned on; each test names the class, not the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from extraction.document import Field, Line
+from extraction.pages.geometry import Rule, Word, drop_repeated_headers, layout_page
+
+WORDS = Path(__file__).resolve().parents[1] / "golden" / "page_words"
+
+
+def _rows(name: str) -> list[list[str]]:
+    data = json.loads((WORDS / name).read_text(encoding="utf-8"))
+    words = [
+        Word(t, tuple(box), 1.0, [], [tuple(c) for c in chars] if chars else None) for t, box, chars in data["words"]
+    ]
+    rules = [Rule(*r) for r in data["rules"]]
+    return [[f.text for f in ln.fields] for ln in layout_page(words, rules, 1) if ln.delimited]
+
+
+def _row(rows: list[list[str]], label: str) -> list[str]:
+    hits = [r for r in rows if any(label in f for f in r)]
+    assert len(hits) == 1, f"{label}: {hits} in {rows}"
+    return hits[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["html_chromium_enumerator_apart.json", "html_chromium_centred_labels.json"],
+    ids=["three_line", "outer_header"],
+)
+def test_an_enumerator_printed_apart_from_its_label_is_one_label(name: str):
+    """A browser prints "1." and "属于国家秘密" as two glyph runs a space apart, in a column of centred
+    labels whose wrapped lines start at many x: they are one row label, and the figures beside
+    "1." belong to it (they were read as a block of text, the rows shifted or lost)."""
+    rows = _rows(name)
+    secret = _row(rows, "属于国家秘密")
+    assert any(f.replace(" ", "").startswith("1.属于国家秘密") for f in secret), secret
+    assert all(f.strip() for f in secret[-7:]), secret  # its seven figures
+    other = _row(rows, "其他法律行政法规禁止公开")
+    assert other[0].replace(" ", "").startswith("2.其他法律行政法规禁止公开"), other
+
+
+def test_an_enumerator_below_short_last_lines_is_not_a_stacked_group_label():
+    """Short pieces in one column (申请 / 2. / 请: the last line of one label, the next row's
+    enumerator, its label's last line) are not a group label printed down a column: 2. joins its
+    label 重复申请 and keeps its figures."""
+    rows = _rows("word_libreoffice_enumerator_mid_column.json")
+    row = _row(rows, "重复申")
+    assert row[0].replace(" ", "") == "2.重复申请", row
+    assert len(row) == 8, row
+
+
+def test_a_group_label_printed_down_its_column_does_not_continue_the_row_label_above():
+    """三 / 、 / 本 / 年 / 度 … printed one character a line under 二、上年结转政府信息公开申请数量
+    (left-aligned in the same merged column) is the group label of the rows below, not the end of
+    the row label above it."""
+    rows = _rows("word_libreoffice_stacked_group_under_label.json")
+    carried = _row(rows, "上年结转")
+    assert carried[0] == "二、上年结转政府信息公开申请数量", carried
+    granted = _row(rows, "予以公开")
+    assert granted[0] == "三、本年度办理结果", granted
+
+
+def test_a_sub_tables_last_column_filled_by_its_first_row_only_is_kept():
+    """第二十条第(一)项 as its own small table: 规章 0 0 0 over 行政规范性文件 0 0 (its 现行有效件数
+    blank). The last column has one figure, on a row that fills every other column: it is a column
+    of the table, not a stray figure."""
+    rows = _rows("word_libreoffice_subtable_last_column.json")
+    assert _row(rows, "规章") == ["规章", "0", "0", "0"]
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "0", "0", ""]
+
+
+def test_a_one_row_table_places_its_figures_under_their_column_heads():
+    """Table 四 as one row of figures under a three-line header, three of its 15 cells blank: the
+    12 figures stand under their own column heads and the blanks stay in place (read left to
+    right, every figure after the first blank moved one column left)."""
+    rows = _rows("three_line_table4_blank_cells.json")
+    figures = [r for r in rows if r and all(f in ("0", "") for f in r)]
+    assert figures == [["0", "0", "0", "0", "", "0", "0", "", "0", "0", "0", "0", "0", "0", ""]], rows
+
+
+def test_a_figure_wrapped_in_its_narrow_grid_cell_is_one_figure():
+    """LibreOffice wraps a figure too wide for its cell: 1,093 as "1,09" over "3", 3336 as "333"
+    over "6", while the row's other figures stand one a cell. Each is one figure of its row (the
+    two lines were taken for two rows' figures and the grid was read as a table without rules)."""
+    rows = _rows("word_libreoffice_wrapped_figures.json")
+    new = _row(rows, "本年新收")
+    assert new[-7:] == ["1134", "0", "1,109", "1,093", "0", "0", "3336"], new
+
+
+def test_a_group_label_goes_to_the_first_row_whose_label_starts_beside_it():
+    """（三）不予公开 printed over two lines beside 1.属于国家秘密, whose figures stand on the row's
+    bottom line (below the group label's middle): the group label belongs to that row, not to the
+    （二） row above."""
+    rows = _rows("outer_header_group_label_bottom_figures.json")
+    assert _row(rows, "属于国家秘密")[:2] == ["(三)不予公开", "1.属于国家秘密"]
+    assert _row(rows, "部分公开")[0].startswith("(二)部分公开")
+
+
+def _line(page: int, *texts: str) -> Line:
+    return Line([Field(t, page=page) for t in texts], page=page, delimited=len(texts) > 1)
+
+
+def _header(page: int) -> list[Line]:
+    # a header whose wrapped cells the page reader read as text lines and rows mixed
+    return [
+        _line(page, "申请人情况"),
+        _line(page, "（本列数据的勾稽关"),
+        _line(page, "系为：第一项加第二", "法人或其他组织"),
+        _line(page, "项之和，等于第三项"),
+        _line(page, "加第四项之和）", "商业企业科研机构社会公益组织", "其他"),
+        _line(page, "构"),
+    ]
+
+
+def test_a_repeated_header_of_text_lines_and_rows_opening_a_page_is_dropped():
+    """Table 三 continued on the next page repeats its header; read as text lines and rows mixed,
+    its 其他 was taken for a row of its own. The page's first lines before its first row of
+    figures, matching the lines before the table's first row, are the repeat and go."""
+    lines = [
+        _line(2, "三、收到和处理政府信息公开申请情况"),
+        *_header(2),
+        _line(2, "一、本年新收政府信息公开申请数量", "5", "0", "0", "0", "0", "0", "5"),
+        _line(2, "5.要求行政机关确认或重新出具已获取信息", "0", "0", "0", "0", "0", "0", "0"),
+        _line(3, "- 3 -"),
+        *_header(3),
+        _line(3, "（六）其他处理", "1", "0", "0", "0", "0", "0", "1"),
+    ]
+    kept = drop_repeated_headers(lines)
+    page3 = [ln.fields[0].text for ln in kept if ln.page == 3]
+    assert page3 == ["- 3 -", "（六）其他处理"], page3
+    assert [ln.fields[0].text for ln in kept if ln.page == 2] == [ln.fields[0].text for ln in lines if ln.page == 2]
+
+
+def test_a_sub_table_heading_over_the_same_heads_is_not_a_repeated_header():
+    """第二十条第（六）项 opening a page over the same heads as （五）'s sub-table is a table of its own."""
+    lines = [
+        _line(1, "第二十条第（五）项"),
+        _line(1, "信息内容", "本年处理决定数量"),
+        _line(1, "行政许可", "12"),
+        _line(2, "第二十条第（六）项"),
+        _line(2, "信息内容", "本年处理决定数量"),
+        _line(2, "行政处罚", "3"),
+    ]
+    assert len(drop_repeated_headers(lines)) == len(lines)
+
+
+def test_a_row_labels_short_last_line_is_not_the_top_of_the_group_label_below():
+    """二、上年结转政府信息公开申请 / 数量, then 三 / 、 / 本 / 年 … printed down the same column: 数量
+    ends the row label above (it stands under it, and no row starts beside it); 三 starts the
+    group label (（一）予以公开 starts beside it)."""
+    rows = _rows("word_libreoffice_short_tail_over_group.json")
+    assert _row(rows, "上年结转")[0] == "二、上年结转政府信息公开申请数量"
+    assert _row(rows, "予以公开")[:2] == ["三、本年度办理结果", "（一）予以公开"]
+
+
+def test_a_group_labels_centred_last_line_is_not_a_first_line_indent_wrap():
+    """（四）/ 无法提 / 供 printed centred in its column beside 1. and 2.: 供 stands left of the row
+    label 2.没有现成信息需要另行制作, where a first-line-indent wrap would start, but it is centred
+    under the group label above it, which takes it (the group label lost its last character and
+    the row label gained it)."""
+    rows = _rows("horizontal_only_group_tail_not_indent_wrap.json")
+    assert _row(rows, "本机关不掌握")[:2] == ["（四）无法提供", "1.本机关不掌握相关政府信息"]
+    assert _row(rows, "没有现成信息")[0] == "2.没有现成信息需要另行制作"
