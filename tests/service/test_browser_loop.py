@@ -145,6 +145,12 @@ def loop(server, d, digital_pdf) -> None:
     def js(script: str, *args):
         return d.execute_script(script, *args)
 
+    def focus_cell(cell_id: str) -> None:
+        # found and focused in one script: the grid re-renders after a correction, so a node looked
+        # up first may be gone when it is focused (a stale element)
+        script = f"const e = document.querySelector('#tables td.v[data-cell=\"{cell_id}\"]'); if (e) e.focus(); return !!e"
+        wait.until(lambda drv: js(script))
+
     def text_of(element_id: str) -> str:
         return js(f"const e = document.getElementById('{element_id}'); return e ? e.textContent : ''")
 
@@ -276,7 +282,7 @@ def loop(server, d, digital_pdf) -> None:
     press(Keys.CONTROL, "a")
     press(str(right + 1), Keys.ENTER)
     wait.until(lambda drv: [a["action"] for a in api_get("/v1/documents/1/audit")] == ["correct"])
-    js("arguments[0].focus()", d.find_element(By.CSS_SELECTOR, f'#tables td.v[data-cell="{cid}"]'))
+    focus_cell(cid)
     press(Keys.ENTER)  # back to the cell from the grid
     wait.until(lambda drv: focused() == "value" and text_of("cell-id") == cid)
     press(Keys.CONTROL, "z")  # undo the correction
@@ -298,7 +304,7 @@ def loop(server, d, digital_pdf) -> None:
     press(Keys.CONTROL, "a")
     press(str((want or 0) + 5), Keys.ENTER)  # a slip ...
     wait.until(lambda drv: len(api_get("/v1/documents/1/audit")) == 3)
-    js("arguments[0].focus()", d.find_element(By.CSS_SELECTOR, f'#tables td.v[data-cell="{other}"]'))
+    focus_cell(other)
     press(Keys.ENTER)
     wait.until(lambda drv: text_of("cell-id") == other and focused() == "value")
     press(Keys.CONTROL, "a")
