@@ -156,7 +156,11 @@ class Reconstructor:
         if doc.format == "2021":
             group = spans.get("section:group.other")
             subrows = [spans.get(f"row:applications.other.{k}") for k in ("no_amendment", "fee_unpaid", "other")]
-            if group and _numbers(group.values) and not any(s and _numbers(s.values) for s in subrows):
+            # （六）其他处理 printed as one row: its figures beside the group label and none under
+            # sub-rows, or no sub-row label on the page at all (a row printed without figures is
+            # then that one row, missing, not three sub-rows)
+            one_row = _numbers(group.values) and not any(s and _numbers(s.values) for s in subrows) if group else False
+            if group and (one_row or not any(subrows)):
                 variants.append(VARIANT_OTHER_SINGLE_ROW)
                 spans["row:applications.other"] = group
         doc.variants = sorted(set(variants))

@@ -369,3 +369,20 @@ def test_a_guess_beside_a_doubtful_cell_of_its_row_on_an_ocr_page_is_not_confide
             assert not any("unverified" in c.flags for c in guessed)
         other = doc.cells["applications.granted.natural_person"]
         assert "unverified" not in other.flags and other.confidence == 1.0
+
+
+def test_other_processing_printed_as_one_row_without_figures_keeps_its_own_cells_in_review():
+    """（六）其他处理 printed as one row with no figures and no sub-row labels (the single-row variant):
+    read as three missing sub-rows before, so the report's own seven cells were absent from the output
+    (none of them in review); now that one row, missing, in review."""
+    from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
+    from gongkai_datasets import generate_one
+
+    g = generate_one(22, 23, flattener="pdf_text")
+    assert VARIANT_OTHER_SINGLE_ROW in g.truth["report"]["variants"]
+    result = Pipeline().extract(g.content.encode("utf-8"), "report.txt")
+    assert VARIANT_OTHER_SINGLE_ROW in result.report.variants
+    other = {cid: c for cid, c in result.cells.items() if cid.startswith("applications.other.")}
+    assert set(other) == {cid for cid in g.truth["cells"] if cid.startswith("applications.other.")}
+    assert all(c.review and c.value is None for c in other.values())
+    assert "row_not_read:applications.other" in result.flags
