@@ -133,6 +133,7 @@ def test_the_whole_loop_by_keyboard_without_cjk_fonts(server, browser, digital_p
 
 
 def loop(server, d, digital_pdf) -> None:
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
@@ -145,11 +146,22 @@ def loop(server, d, digital_pdf) -> None:
     def js(script: str, *args):
         return d.execute_script(script, *args)
 
-    def focus_cell(cell_id: str) -> None:
-        # found and focused in one script: the grid re-renders after a correction, so a node looked
-        # up first may be gone when it is focused (a stale element)
+    def open_cell(cell_id: str) -> None:
+        """Focus a grid cell and open it with Enter. The grid re-renders after a correction, so a node
+        focused (or looked up) first may be replaced before Enter reaches it: focus and Enter are
+        retried until the editor shows that cell."""
         script = f"const e = document.querySelector('#tables td.v[data-cell=\"{cell_id}\"]'); if (e) e.focus(); return !!e"
-        wait.until(lambda drv: js(script))
+        for _ in range(20):
+            wait.until(lambda drv: js(script))
+            press(Keys.ENTER)
+            try:
+                WebDriverWait(d, 3, poll_frequency=0.1).until(
+                    lambda drv: focused() == "value" and text_of("cell-id") == cell_id
+                )
+                return
+            except TimeoutException:
+                continue
+        raise AssertionError(f"the editor never opened cell {cell_id}")
 
     def text_of(element_id: str) -> str:
         return js(f"const e = document.getElementById('{element_id}'); return e ? e.textContent : ''")
@@ -282,9 +294,7 @@ def loop(server, d, digital_pdf) -> None:
     press(Keys.CONTROL, "a")
     press(str(right + 1), Keys.ENTER)
     wait.until(lambda drv: [a["action"] for a in api_get("/v1/documents/1/audit")] == ["correct"])
-    focus_cell(cid)
-    press(Keys.ENTER)  # back to the cell from the grid
-    wait.until(lambda drv: focused() == "value" and text_of("cell-id") == cid)
+    open_cell(cid)  # back to the cell from the grid
     press(Keys.CONTROL, "z")  # undo the correction
     wait.until(lambda drv: [a["action"] for a in api_get("/v1/documents/1/audit")] == ["correct", "undo"])
     assert api_get("/v1/documents/1/result")["cells"][cid]["value"] == right
@@ -304,9 +314,7 @@ def loop(server, d, digital_pdf) -> None:
     press(Keys.CONTROL, "a")
     press(str((want or 0) + 5), Keys.ENTER)  # a slip ...
     wait.until(lambda drv: len(api_get("/v1/documents/1/audit")) == 3)
-    focus_cell(other)
-    press(Keys.ENTER)
-    wait.until(lambda drv: text_of("cell-id") == other and focused() == "value")
+    open_cell(other)
     press(Keys.CONTROL, "a")
     press("-" if want is None else str(want), Keys.ENTER)  # ... corrected to what the page says
     wait.until(lambda drv: len(api_get("/v1/documents/1/audit")) == 4)
