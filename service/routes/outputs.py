@@ -54,7 +54,7 @@ def cell_out(view: ReviewedView, cid: str) -> CellOut:
     )
 
 
-def _review_state(s: Session, doc: Document, view: ReviewedView) -> ReviewState:
+def review_state(s: Session, doc: Document, view: ReviewedView) -> ReviewState:
     return ReviewState(
         document_id=doc.id,
         status="verified" if view.verified else "review",

@@ -16,7 +16,7 @@ from service.db import CellReview, Document
 from service.review import ReviewedView, reviewed_view, summarize_reviews
 from service.routes.deps import ERRORS, Reviewer, SessionDep, require_view, svc_of, visible_document
 from service.routes.errors import ApiError
-from service.routes.outputs import _review_state, cell_out
+from service.routes.outputs import cell_out, review_state
 from service.schemas import (
     AuditEntry,
     BulkAcceptBody,
@@ -53,7 +53,7 @@ def review_queue(
 @router.get("/documents/{doc_id}/review", responses=ERRORS, response_model=ReviewState)
 def document_review(request: Request, s: SessionDep, who: Reviewer, doc_id: int) -> ReviewState:
     doc = visible_document(s, who, doc_id)
-    return _review_state(s, doc, require_view(request, s, doc))
+    return review_state(s, doc, require_view(request, s, doc))
 
 
 def _record(
