@@ -3,104 +3,32 @@ extraction, and the library's errors carry their code only (the HTTP layer and t
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 from tests.conftest import ROOT
+from tests.import_graph import cycles, import_graph
 
 
-def _module_names(package: str) -> dict[str, Path]:
-    mods = {}
-    for path in (ROOT / package).rglob("*.py"):
-        if "migrations" in path.parts:
-            continue
-        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        mods[name.removesuffix(".__init__")] = path
-    return mods
-
-
-def _imports(path: Path, name: str) -> set[str]:
-    """Every module a file imports, wherever the import stands (a function, `if TYPE_CHECKING:`)."""
-    out: set[str] = set()
-    is_package = path.name == "__init__.py"
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = name.split(".")[: len(name.split(".")) - node.level + (1 if is_package else 0)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            out.add(module)
-            out.update(f"{module}.{a.name}" for a in node.names)
-    return out
-
-
-def import_graph(package: str) -> dict[str, set[str]]:
-    """Module → the package's modules it imports (type-only and function-level imports included)."""
-    mods = _module_names(package)
-    graph: dict[str, set[str]] = {}
-    for name, path in mods.items():
-        edges = set()
-        for target in _imports(path, name):
-            while target and target not in mods:
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                edges.add(target)
-        graph[name] = edges
-    return graph
-
-
-def circles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for v in graph:
-        if v not in index:
-            visit(v)
-    return found
+def service_graph() -> dict[str, set[str]]:
+    """The service's modules (its migrations aside) → the service modules they import, type-only
+    imports included: a circle through annotations still ties the modules together."""
+    graph = import_graph(type_only=True)
+    mods = {m for m in graph if m.startswith("service") and not m.startswith("service.migrations")}
+    return {m: {d for d in graph[m] if d in mods} for m in mods}
 
 
 def test_circles_are_found():
-    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert circles({"a": {"b"}, "b": set()}) == []
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_service_has_no_import_circle():
-    graph = import_graph("service")
+    graph = service_graph()
     assert "service.routes.documents" in graph and "service.core" in graph["service.routes.deps"]
-    assert circles(graph) == []
+    assert cycles(graph) == []
 
 
 def test_the_queue_knows_no_job_code():
     """The Service (queue, database, store) sits below the jobs, the HTTP layer and the CLI."""
-    graph = import_graph("service")
+    graph = service_graph()
     below_core = {"service.jobs", "service.api", "service.cli", "service.training_adapter", "service.workers"}
     assert not graph["service.core"] & below_core
     assert not any(m.startswith("service.routes") for m in graph["service.core"])
@@ -112,8 +40,7 @@ def test_no_service_file_reaches_1000_lines():
 
 
 def test_the_extract_command_imports_nothing_above_extraction():
-    path = ROOT / "extraction" / "cli.py"
-    above = {m for m in _imports(path, "extraction.cli") if m.split(".")[0] in {"service", "training", "gongkai_datasets", "gongkai"}}
+    above = {m for m in import_graph(type_only=True)["extraction.cli"] if m.split(".")[0] in {"service", "training", "datasets", "gongkai"}}
     assert above == set()
 
 
