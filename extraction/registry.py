@@ -144,6 +144,22 @@ def activate(version: str, models_dir: Path | None = None, shipped: Path | None 
     resolve(version, models_dir, shipped)  # verifies the files byte for byte
     reg = _registry(models_dir)
     reg.active = version
+    _write_registry(models_dir, reg)
+
+
+def active_calibration_in(models_dir: Path) -> str | None:
+    """The cell calibrator a models folder's registry.json names active (extraction.calibration)."""
+    return _registry(Path(models_dir)).calibration
+
+
+def activate_calibration(version: str, models_dir: Path) -> None:
+    """Name a cell-calibrator version active in the models folder's registry.json."""
+    reg = _registry(Path(models_dir))
+    reg.calibration = version
+    _write_registry(Path(models_dir), reg)
+
+
+def _write_registry(models_dir: Path, reg: RegistryFile) -> None:
     models_dir.mkdir(parents=True, exist_ok=True)
     tmp = models_dir / f".{REGISTRY}.tmp"
     tmp.write_text(reg.model_dump_json(indent=1) + "\n", encoding="utf-8")

@@ -413,10 +413,9 @@ def fit_cmd(args) -> int:
     }
     folder = save_version(cal, card, args.models)
     if args.activate:
-        reg_path = args.models / "registry.json"
-        reg = json.loads(reg_path.read_text(encoding="utf-8")) if reg_path.is_file() else {}
-        reg["calibration"] = args.version
-        reg_path.write_text(json.dumps(reg, indent=1) + "\n", encoding="utf-8")
+        from extraction import registry
+
+        registry.activate_calibration(args.version, args.models)
     log(f"\n{en}\nreview level {level:.6f} (certified; {c['valid_levels']} of {c['tested']} levels valid)")
     log(f"certification split at that level: {json.dumps(at)}")
     _report("leave-one-family-out (held-out families and flatteners), per input kind", lofo_heldout_kind, log)

@@ -304,11 +304,9 @@ def active_calibration() -> str | None:
     if env:
         return env
     for d in (registry.MODELS_DIR, registry.SHIPPED_DIR):
-        path = d / registry.REGISTRY
-        if path.is_file():
-            name = json.loads(path.read_text(encoding="utf-8")).get("calibration")
-            if name:
-                return name
+        name = registry.active_calibration_in(d)
+        if name:
+            return name
     return None
 
 

@@ -79,3 +79,12 @@ def test_shipped_model_sha256():
     assert reg["active"] == SHIPPED_VERSION
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert size <= 30 * 1024 * 1024
+
+
+def test_activating_a_calibrator_keeps_the_active_model(tmp_path):
+    from extraction import registry
+
+    (tmp_path / "registry.json").write_text('{"active": "layout-v3"}\n', encoding="utf-8")
+    registry.activate_calibration("calibration-v9", tmp_path)
+    assert registry.active_calibration_in(tmp_path) == "calibration-v9"
+    assert registry.active_version(tmp_path) == "layout-v3"
