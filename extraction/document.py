@@ -187,6 +187,11 @@ class DocumentState:
     layout_probs: Any = None  # the layout model's per-token probabilities (numpy), for its calibration
     layout_moved: set[str] | None = None  # anchors the layout model moved away from the baseline's
 
+    @property
+    def ocr_read(self) -> bool:
+        """Some page was read by OCR (pixel coordinates): its blanks and placements are less sure."""
+        return any(p.unit == "px" for p in self.pages)
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a state pickled (training's cache) before a field existed gets that field's default
         for f in fields(self):

@@ -47,7 +47,7 @@ class AutoLabeler:
 
     def __call__(self, doc: DocumentState) -> None:
         self.baseline(doc)
-        ocr_read = any(p.unit == "px" for p in doc.pages)
+        ocr_read = doc.ocr_read
         if ocr_read and sum(1 for a in doc.anchors if a.kind == "row") >= self.min_rows:
             self.model_labeler()(doc)
 

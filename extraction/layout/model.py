@@ -322,7 +322,7 @@ def cell_features(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     row_token: dict[str, int] = {}
     for a in doc.anchors:
         row_token.setdefault(f"{a.kind}:{a.key}", a.token)
-    ocr_read = float(any(p.unit == "px" for p in doc.pages))
+    ocr_read = float(doc.ocr_read)
     from extraction.schema import hard_constraints, layout
     from extraction.schema.check import evaluate as check_rules
 

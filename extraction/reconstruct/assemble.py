@@ -270,7 +270,7 @@ class Reconstructor:
         stray: bool = False,
     ) -> None:
         opts = self.options
-        ocr_read = any(p.unit == "px" for p in doc.pages)
+        ocr_read = doc.ocr_read
         # figures of the row's table stood where no row label preceded them: with no hard rule
         # over the row, its figure may be another row's
         unverified = _unverified_placement(seg, chosen, constrained) or (

@@ -203,7 +203,7 @@ ROW_DOUBT_FLAGS = DOUBT_FLAGS | {"ambiguous", "uncertain"}
 def guessed_blanks(doc: DocumentState) -> set[str]:
     """Cells an OCR'd page left blank in a row whose figures were fewer than its cells and were placed
     around the gaps (`inferred_blank`): the sums count them as 0, which nothing printed confirms."""
-    if not any(p.unit == "px" for p in doc.pages):
+    if not doc.ocr_read:
         return set()
     return {cid for cid, c in doc.cells.items() if c.value is None and "inferred_blank" in c.flags}
 
@@ -234,7 +234,7 @@ class RulesStage:
         placed) share their row's reading: where another cell of the row is already in doubt (not
         read as printed, ambiguous, below the calibrator's level, or in a failed hard rule), the
         reading is doubtful and so is the guess (a fax's 43 | 6 read as "40", split 4 | 0, passed at 0.998)."""
-        if not any(p.unit == "px" for p in doc.pages):
+        if not doc.ocr_read:
             return
         failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
         doubtful_rows = {
