@@ -110,6 +110,41 @@ class OrientationLog:
         return result
 
 
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def ocr_alone(folder: Path) -> dict[str, float]:
+    """Full-page OCR alone, the floor of any reader that OCRs every page, on every page of every scan
+    in `folder`, rasterised at the pipeline's OCR dpi (200): gongkai's own engine reading each page
+    whole, and the `rapidocr` package's default pipeline (`RapidOCR()`, detection + direction
+    classifier + recognition, its packaged models) as a user would run it. Returns pages and seconds
+    of OCR per reader; rasterising is not counted, so the comparison favours this side."""
+    import logging
+
+    from rapidocr import RapidOCR
+
+    from extraction.ocr.base import OcrOptions, load_engine
+
+    options = OcrOptions()
+    readers = {"engine": load_engine(options), "rapidocr": RapidOCR()}
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    pages_of = _bench_module("table_recogniser_compare").page_images
+    seconds = dict.fromkeys(readers, 0.0)
+    pages = 0
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        for index, image in enumerate(pages_of(path, options), 1):
+            for name, reader in readers.items():
+                start = time.perf_counter()
+                reader(image, index) if name == "engine" else reader(image)
+                seconds[name] += time.perf_counter() - start
+            pages += 1
+    return {"pages": pages, **seconds}
+
+
 def _evaluate():
     spec = importlib.util.spec_from_file_location("synthetic_accuracy", ROOT / "bench" / "synthetic_accuracy.py")
     module = importlib.util.module_from_spec(spec)
@@ -130,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", action=argparse.BooleanOptionalAction, default=True, help="also render the five seed reports"
     )
     ap.add_argument("--show-errors", action="store_true", help="print the reports with wrong cells")
+    ap.add_argument(
+        "--ocr-alone",
+        action="store_true",
+        help="then time full-page OCR alone (RapidOCR() and our engine, every page whole, 200 dpi) on the same files",
+    )
     args = ap.parse_args(argv)
     own = args.preset in NEW_PRESETS or args.rotate > 0
     if own and args.kinds != "scan":
@@ -156,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         summary = _evaluate()(folder, log)
         elapsed = time.perf_counter() - start
+        alone = ocr_alone(folder) if args.ocr_alone and args.kinds == "scan" else None
     wrong = summary["wrong_cells"]
     caught = wrong - summary["wrong_not_in_review"]
     print(
@@ -192,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     if log.pages:
         print(f"photographed pages flattened (perspective/curl, ocr.dewarp): {log.flattened}/{log.pages}")
     print(f"seconds per page (end to end, incl. engine load once): {elapsed / max(1, pages):.2f}")
+    if alone:
+        n = max(1, int(alone["pages"]))
+        print(
+            f"full-page OCR alone on the same {n} pages, same run: RapidOCR() {alone['rapidocr'] / n:.2f} s/page, "
+            f"gongkai's engine on whole pages {alone['engine'] / n:.2f} s/page "
+            f"(gongkai end to end {elapsed / max(1, pages):.2f} s/page)"
+        )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.show_errors:
         # every report with a wrong cell, those with wrong cells outside review first
