@@ -166,13 +166,18 @@ def score(data: bytes, name: str, truth: dict) -> dict:
             else:
                 warned.add(cid)
     cells = []
+    silent: list[dict] = []  # wrong and not in review: the worst defect, listed in --out
     for cid, want in truth["cells"].items():
         c = result.cells.get(cid)
         if c is None:  # not in the output: wrong and never reviewed (the worst case)
             cells.append((0.0, False, False, "", cid))
+            silent.append({"cell": cid, "value": None, "truth": want, "confidence": 0.0, "flags": ["absent"]})
             continue
         reason = review_reason(cid, c, failed_hard, source_rules, warned) if c.review else ""
-        cells.append((c.confidence, c.review, _same(c.value, want), reason, cid))
+        right = _same(c.value, want)
+        cells.append((c.confidence, c.review, right, reason, cid))
+        if not right and not c.review:
+            silent.append({"cell": cid, "value": c.value, "truth": want, "confidence": c.confidence, "flags": c.flags})
     failed = sorted(ch.rule for ch in result.checks if ch.status == "failed" and ch.severity == "error")
     g = result.guarantee
     return {
@@ -181,6 +186,7 @@ def score(data: bytes, name: str, truth: dict) -> dict:
         "cells": cells,
         "failed_checks": failed,
         "source_violations": sorted(source_rules),
+        "silent": silent,
         "guarantee": g.model_dump() if g else None,
     }
 
@@ -420,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
                     "guarantee": g,
                     "families": names,
                     "summary": table,
+                    "wrong_not_reviewed": [
+                        {"input": r["name"], "kind": r["kind"], **x} for r in rows for x in r.get("silent", [])
+                    ],
                     "doubt_right": [
                         {"input": r["name"], "kind": r["kind"], "cell": c[4], "reason": c[3], "confidence": c[0]}
                         for r in rows
