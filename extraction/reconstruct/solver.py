@@ -453,11 +453,12 @@ def _missing_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
     """Fewer figures than cells: blank cells printed or dropped, or digits glued together."""
     n = len(seg.cells)
     out: list[Reading] = []
-    if _printed_cells(seg.slots, n):
+    printed = _printed_cells(seg.slots, n)
+    if printed is not None:
         # Every cell printed as a cell of its own (an empty one for a blank): the one reading. The
         # other readings (a blank moved among zeros, a figure cut in two) contradict the printed
         # cells, and only made the sums' ties flag the row as ambiguous.
-        return [_make([(t.text, t) if t.kind == "number" else ("", t) for t in seg.slots], seg.kinds, 0.0, {"blank"})]
+        return [_make([(t.text, t) if t.kind == "number" else ("", t) for t in printed], seg.kinds, 0.0, {"blank"})]
     # Blanks printed as empty cells: keep their positions, trimming padding at the ends.
     slots = list(seg.slots)
     while len(slots) > n and slots[-1].kind == "blank":
@@ -508,16 +509,27 @@ def _missing_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
     return out
 
 
-def _printed_cells(slots: list[Token], n: int) -> bool:
-    """A row of a text input (text, Markdown, HTML, DOCX: no page, no OCR) that printed exactly its
-    n cells, its blank ones as empty cells or blank marks (a delimited row: tabs, pipes, `<td>`,
-    Word cells; "/", "无"): where each figure and each blank stands is printed, not guessed.
+def _printed_cells(slots: list[Token], n: int) -> list[Token] | None:
+    """The n printed cells of a row of a text input (text, Markdown, HTML, DOCX: no page, no OCR)
+    that prints its blank cells as empty cells or blank marks (a delimited row: tabs, pipes, `<td>`,
+    Word cells; "/", "无"), or None. Where each figure and each blank stands is then printed, not
+    guessed. The row's slots may hold empty cells around it that are not its own (a label column
+    left empty, the next row's label cells): the n cells are the one run of n consecutive slots
+    that holds every figure, when only one does (empty slots at both ends leave it open: None).
     Pages are left out: a page reader's empty cell may be a figure it missed."""
-    return (
-        len(slots) == n
-        and any(t.kind == "blank" for t in slots)
-        and all(t.bbox is None and t.page is None and t.confidence >= 1.0 and not t.alternatives for t in slots)
-    )
+    if len(slots) < n or not any(t.kind == "blank" for t in slots):
+        return None
+    if not all(t.bbox is None and t.page is None and t.confidence >= 1.0 and not t.alternatives for t in slots):
+        return None
+    figures = [i for i, t in enumerate(slots) if t.kind == "number"]
+    if not figures:
+        return None
+    first, last = figures[0], figures[-1]
+    starts = [a for a in range(len(slots) - n + 1) if a <= first and last < a + n]
+    if len(starts) != 1:
+        return None
+    window = slots[starts[0] : starts[0] + n]
+    return window if any(t.kind == "blank" for t in window) else None
 
 
 def _alternative_readings(out: list[Reading], runs: list[Token], kinds: Sequence[ColumnKind]) -> list[Reading]:

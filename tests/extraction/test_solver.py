@@ -423,3 +423,14 @@ def test_aligned_columns_leave_no_guessed_blank():
     found = readings(seg)
     assert all("inferred_blank" not in r.flags for r in found)
     assert [r.values for r in found if "aligned_blank" in r.flags] == [(0, 0, None, 0, 0)]
+
+
+def test_empty_cells_around_a_printed_row_are_not_its_own():
+    """The row's slots may hold empty cells that are not its own (an empty label column before it,
+    the next row's label cells after it, as Markdown and one-value-a-line text print them): its n
+    cells are the one run of n slots that holds every figure. Empty slots at both ends leave the
+    run open: then the row keeps its other readings, and the sums' ties send it to review."""
+    seg = Segment([f"c{k}" for k in range(4)], _slots("\t0\t7\t\t0\t\t"), ["count"] * 4)
+    assert [r.values for r in readings(seg)] == [(0, 7, None, 0)]
+    seg = Segment([f"c{k}" for k in range(4)], _slots("\t0\t7\t0\t"), ["count"] * 4)
+    assert len(readings(seg)) > 1
