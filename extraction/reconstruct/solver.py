@@ -515,12 +515,18 @@ def _printed_cells(slots: list[Token], n: int) -> list[Token] | None:
     Word cells; "/", "无"), or None. Where each figure and each blank stands is then printed, not
     guessed. The row's slots may hold empty cells around it that are not its own (a label column
     left empty, the next row's label cells): the n cells are the one run of n consecutive slots
-    that holds every figure, when only one does (empty slots at both ends leave it open: None).
-    Pages are left out: a page reader's empty cell may be a figure it missed."""
+    that holds every figure, when only one does (empty slots at both ends leave it open: None), of
+    the figures' line when they stand on one (a table row). Pages are left out: a page reader's empty cell may be a figure it missed."""
     if len(slots) < n or not any(t.kind == "blank" for t in slots):
         return None
     if not all(t.bbox is None and t.page is None and t.confidence >= 1.0 and not t.alternatives for t in slots):
         return None
+    if len({t.line for t in slots if t.kind == "number"}) == 1:
+        # the figures stand on one line (a table row): the row's cells are that line's
+        line = next(t.line for t in slots if t.kind == "number")
+        slots = [t for t in slots if t.line == line]
+        if len(slots) < n:
+            return None
     figures = [i for i, t in enumerate(slots) if t.kind == "number"]
     if not figures:
         return None

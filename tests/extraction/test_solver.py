@@ -434,3 +434,11 @@ def test_empty_cells_around_a_printed_row_are_not_its_own():
     assert [r.values for r in readings(seg)] == [(0, 7, None, 0)]
     seg = Segment([f"c{k}" for k in range(4)], _slots("\t0\t7\t0\t"), ["count"] * 4)
     assert len(readings(seg)) > 1
+
+
+def test_a_table_row_s_cells_are_on_its_own_line():
+    """A Markdown row with an empty label column before its empty first cell, and the next row's
+    empty label cell after it: the figures stand on one line, so the row's cells are that line's
+    (before, the next line's empty cell left two runs open and the sums' ties sent it to review)."""
+    seg = Segment([f"c{k}" for k in range(4)], _slots("|  |  | 7 | 0 | 0 |\n|  | 下一行 |"), ["count"] * 4)
+    assert [r.values for r in readings(seg)] == [(None, 7, 0, 0)]
