@@ -104,7 +104,7 @@ REASONS = (
     "failed_rule",  # in a failed hard rule the truth keeps: the reading broke it
     "ambiguous",  # the sums left a rival reading
     "doubt",  # a DOUBT_FLAGS flag (missing, unread, filled/changed by a rule, unverified): capped confidence
-    "warning",  # in a failed soft rule: capped confidence
+    "warning",  # in a failed soft rule: capped confidence ("warning:source": every cell of that rule read right)
     "uncertain",  # the calibrator's probability is below the certified review level
     "below_threshold",  # below the pipeline's threshold for another reason
 )
@@ -120,9 +120,13 @@ PLACEMENT_FLAGS = (
 )
 
 
-def review_reason(cid: str, c, failed_hard: dict[str, set[str]], source_rules: set[str], warned: set[str]) -> str:
+def review_reason(
+    cid: str, c, failed_hard: dict[str, set[str]], source_rules: set[str], warned: dict[str, bool]
+) -> str:
     """The reason (`REASONS`) that sends a reviewed `cell` (a CellResult) to review; `failed_hard`:
-    cell id -> the failed hard rules it is in; `warned`: the cells in a failed soft rule. An
+    cell id -> the failed hard rules it is in; `warned`: the cells in a failed soft rule -> whether
+    one such rule fails with all its cells read right (`warning:source`: the report's own
+    inconsistency, as a narrative count that disagrees with its table). An
     `uncertain` cell is detailed by its placement flags and by whether its document fails a hard
     rule (`uncertain:split_digits`, `uncertain:-,doc_fails`): the calibrator reads both."""
     from extraction.document import DOUBT_FLAGS
@@ -138,7 +142,7 @@ def review_reason(cid: str, c, failed_hard: dict[str, set[str]], source_rules: s
     if flags & DOUBT_FLAGS:
         return "doubt:" + ",".join(sorted(flags & DOUBT_FLAGS))
     if cid in warned:
-        return "warning"
+        return "warning:source" if warned[cid] else "warning"
     if "uncertain" in flags:
         placed = ",".join(f for f in PLACEMENT_FLAGS if f in flags) or "-"
         return f"uncertain:{placed}" + (",doc_fails" if failed_hard else "")
@@ -156,15 +160,17 @@ def score(data: bytes, name: str, truth: dict) -> dict:
         return {"name": name, "error": exc.code, "kind": None, "cells": []}
     source_rules = truth_violations(truth)
     failed_hard: dict[str, set[str]] = defaultdict(set)
-    warned: set[str] = set()
+    warned: dict[str, bool] = {}
+    right = {cid: cid in result.cells and _same(result.cells[cid].value, want) for cid, want in truth["cells"].items()}
     for ch in result.checks:
         if ch.status != "failed":
             continue
+        source = all(right.get(cid, False) for cid in ch.cells)
         for cid in ch.cells:
             if ch.severity == "error":
                 failed_hard[cid].add(ch.rule)
             else:
-                warned.add(cid)
+                warned[cid] = warned.get(cid, False) or source
     cells = []
     silent: list[dict] = []  # wrong and not in review: the worst defect, listed in --out
     for cid, want in truth["cells"].items():
