@@ -281,8 +281,10 @@ class Reconstructor:
         ocr_read = doc.ocr_read
         # figures of the row's table stood where no row label preceded them: with no hard rule
         # over the row, its figure may be another row's
-        unverified = _unverified_placement(seg, chosen, constrained) or (
-            stray and not any(cid in constrained for cid in seg.cells)
+        unverified = (
+            _unverified_placement(seg, chosen, constrained)
+            or (stray and not any(cid in constrained for cid in seg.cells))
+            or _doubted_by_ingest(doc, seg)
         )
         for i, cid in enumerate(seg.cells):
             tok_index = chosen.tokens[i]
@@ -333,6 +335,15 @@ class Reconstructor:
 
 # reading flags that say the row's figures were placed by a guess, not one figure per printed cell
 GUESSED_PLACEMENT = frozenset({"split_digits", "inferred_blank", "extra_values", "incomplete"})
+
+
+def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:
+    """A row of a text input (no page, no OCR) whose cells ingest read with doubt: converter
+    Markdown's figures detached above table 二 that the rows could not take unambiguously leave
+    the rows lacking a figure at `DETACHED_FIGURE_CONFIDENCE` (extraction.ingest.text). Which of
+    its cells a detached figure belongs in is a guess, and only a flag keeps the calibrator from
+    reading the row as printed (it lifted such blanks to 0.9993, out of review)."""
+    return not doc.pages and not doc.ocr_read and any(t.confidence < 1.0 for t in seg.slots)
 
 
 def _blank_rows_by_sums(

@@ -128,6 +128,30 @@ def test_text_row_printed_empty_beside_another_unread_row_stays_missing():
     assert "row_not_read:applications.denied.state_secret" in doc.flags
 
 
+def test_rows_a_detached_figure_may_belong_to_are_unverified():
+    """Issue 16: converter Markdown with four figures detached above table 二 for three rows lacking
+    one: ingest places none and leaves those rows at DETACHED_FIGURE_CONFIDENCE. A blank cell of
+    such a row carried nothing else, and the calibrator read it as printed (0.9993, out of review:
+    5 wrong cells on seed 43); it is now `unverified` (a doubt flag the calibrator keeps below 0.5)."""
+    from extraction.ingest import Ingestor
+    from extraction.layout.baseline import BaselineLabeler
+    from extraction.metadata import extract_metadata
+    from extraction.reconstruct.assemble import Reconstructor
+    from extraction.tokenize import tokenize
+    from tests.extraction.test_ingest_converter_markdown import TABLE_2_2019
+
+    text = TABLE_2_2019.replace("\n0\n\n| 数据1", "\n0\n\n7\n\n| 数据1")
+    doc = Ingestor()(text.encode("utf-8"), "report.md")
+    doc.tokens = tokenize(doc.lines)
+    extract_metadata(doc)
+    BaselineLabeler()(doc)
+    Reconstructor()(doc)
+    for cid in ("proactive.rules.made", "proactive.other_services.previous_items", "proactive.rules.published"):
+        cell = doc.cells[cid]
+        assert "unverified" in cell.flags and cell.confidence <= 0.5, (cid, cell)
+    assert "row_unverified:proactive.rules" in doc.flags
+
+
 def test_html_row_without_figures_is_missing_and_in_review(baseline_pipeline):
     rows = "".join(
         f"<tr><td>{label}</td>{cells}</tr>"
