@@ -343,7 +343,8 @@ def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:
     the rows lacking a figure at `DETACHED_FIGURE_CONFIDENCE` (extraction.ingest.text). Which of
     its cells a detached figure belongs in is a guess, and only a flag keeps the calibrator from
     reading the row as printed (it lifted such blanks to 0.9993, out of review)."""
-    return not doc.pages and not doc.ocr_read and any(t.confidence < 1.0 for t in seg.slots)
+    # (a token with OCR alternatives is an OCR reading, doubted by its engine: not this)
+    return not doc.pages and not doc.ocr_read and any(t.confidence < 1.0 and not t.alternatives for t in seg.slots)
 
 
 def _blank_rows_by_sums(
