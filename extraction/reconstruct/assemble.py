@@ -279,6 +279,7 @@ class Reconstructor:
     ) -> None:
         opts = self.options
         ocr_read = doc.ocr_read
+        mates = _run_mates(seg, chosen, alternatives)
         # figures of the row's table stood where no row label preceded them: with no hard rule
         # over the row, its figure may be another row's
         unverified = (
@@ -292,6 +293,8 @@ class Reconstructor:
             flags = set(chosen.flags)
             confidence = tok.confidence if tok is not None else 1.0
             alts = sorted({_key(r.values[i]) for r in alternatives if r.values[i] != chosen.values[i]}, key=str)
+            if not alts and i in mates:
+                alts = sorted({_key(v) for v in mates[i]}, key=str)
             if not seg.found:
                 confidence = opts.missing_confidence
                 flags.add("missing")
@@ -335,6 +338,31 @@ class Reconstructor:
 
 # reading flags that say the row's figures were placed by a guess, not one figure per printed cell
 GUESSED_PLACEMENT = frozenset({"split_digits", "inferred_blank", "extra_values", "incomplete"})
+
+
+def _run_mates(seg: Segment, chosen: Reading, alternatives: list[Reading]) -> dict[int, list]:
+    """Cells cut from the same glued digit run as a cell the sums or the priors left a rival value
+    (`ambiguous`), whose own value the rival readings kept by chance: cell index -> the values other
+    cuttings of the run give it. "行政规范性文件1118" read 1 | 1 | 18 with 1 | 11 | 8 as rival: the
+    first cell is 1 in both, yet 11 | 1 | 8 (the printed one) cuts it 11. Which cut is right is
+    one question for the whole run: all its cells are in doubt."""
+    if "split_digits" not in chosen.flags:
+        return {}
+    n = len(seg.cells)
+    rival = [any(r.values[i] != chosen.values[i] for r in alternatives) for i in range(n)]
+    runs = {chosen.tokens[i] for i in range(n) if rival[i] and chosen.tokens[i] is not None}
+    out: dict[int, list] = {}
+    for i in range(n):
+        if rival[i] or chosen.tokens[i] not in runs:
+            continue
+        others = sorted(
+            (r for r in seg.readings if r.tokens[i] == chosen.tokens[i] and r.values[i] != chosen.values[i]),
+            key=lambda r: -r.prior,
+        )
+        values = list(dict.fromkeys(r.values[i] for r in others))[:3]
+        if values:
+            out[i] = values
+    return out
 
 
 def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:

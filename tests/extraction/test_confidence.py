@@ -128,6 +128,22 @@ def test_text_row_printed_empty_beside_another_unread_row_stays_missing():
     assert "row_not_read:applications.denied.state_secret" in doc.flags
 
 
+def test_every_cell_of_a_glued_run_cut_two_ways_is_ambiguous():
+    """Issue 16: 「行政规范性文件1118」 on one line (table 二: no sum decides the cut). Read 1 | 1 | 18
+    with 1 | 11 | 8 as the rival, the first cell is 1 in both and was left confident: a silent
+    wrong cell where 11 | 1 | 8 was printed (seed 47). A cut is one question for the whole run."""
+    text = (
+        "二、主动公开政府信息情况 第二十条第(一)项信息内容本年制发件数本年废止件数现行有效件数规章000"
+        "行政规范性文件1118第二十条第(五)项信息内容本年处理决定数量行政许可0"
+    )
+    doc = _reconstructed(text)
+    for key in ("issued", "repealed", "in_force"):
+        cell = doc.cells[f"proactive.normative_documents.{key}"]
+        assert "ambiguous" in cell.flags and cell.alternatives and cell.confidence <= 0.3, (key, cell)
+    assert 11 in doc.cells["proactive.normative_documents.issued"].alternatives
+    assert "ambiguous" not in doc.cells["proactive.rules.issued"].flags  # 000: one cut only
+
+
 def test_rows_a_detached_figure_may_belong_to_are_unverified():
     """Issue 16: converter Markdown with four figures detached above table 二 for three rows lacking
     one: ingest places none and leaves those rows at DETACHED_FIGURE_CONFIDENCE. A blank cell of
