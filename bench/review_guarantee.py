@@ -31,6 +31,7 @@ Data (seeds other than the calibrator's 1601 fit and 1602 certification streams)
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import random
@@ -77,21 +78,112 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def truth_violations(truth: dict) -> set[str]:
+    """The hard rules the report's TRUTH itself breaks: its printed figures are inconsistent in the
+    source (the generator's injected violations, real-012's appeals totals). A correct extraction
+    must fail these checks, and a person must see their cells."""
+    from extraction.schema import hard_constraints, layout
+
+    broken = set(truth.get("violations") or ())
+    rep = truth.get("report") or {}
+    try:
+        lay = layout(rep.get("format") or "2021", tuple(rep.get("variants") or ()))
+    except (KeyError, ValueError):
+        return broken
+    values = truth["cells"]
+    if set(lay.cell_ids) <= set(values):
+        broken |= {c.rule for c in hard_constraints(lay) if not c.holds(values)}
+    return broken
+
+
+# why a cell is in review, the first that applies (`review_reason`); SOURCE is part (a) of the
+# review share, every other reason part (b)
+SOURCE = "source_violation"
+REASONS = (
+    SOURCE,  # in a failed hard rule that the truth breaks too: the product showing a source error
+    "failed_rule",  # in a failed hard rule the truth keeps: the reading broke it
+    "ambiguous",  # the sums left a rival reading
+    "doubt",  # a DOUBT_FLAGS flag (missing, unread, filled/changed by a rule, unverified): capped confidence
+    "warning",  # in a failed soft rule: capped confidence ("warning:source": every cell of that rule read right)
+    "uncertain",  # the calibrator's probability is below the certified review level
+    "below_threshold",  # below the pipeline's threshold for another reason
+)
+# reconstruction flags that say how a reading was placed (the breakdown of `uncertain`)
+PLACEMENT_FLAGS = (
+    "split_digits",
+    "inferred_blank",
+    "extra_values",
+    "label_inferred",
+    "incomplete",
+    "corrected_by_rule",
+    "inferred_value",
+)
+
+
+def review_reason(
+    cid: str, c, failed_hard: dict[str, set[str]], source_rules: set[str], warned: dict[str, bool]
+) -> str:
+    """The reason (`REASONS`) that sends a reviewed `cell` (a CellResult) to review; `failed_hard`:
+    cell id -> the failed hard rules it is in; `warned`: the cells in a failed soft rule -> whether
+    one such rule fails with all its cells read right (`warning:source`: the report's own
+    inconsistency, as a narrative count that disagrees with its table). An
+    `uncertain` cell is detailed by its placement flags and by whether its document fails a hard
+    rule (`uncertain:split_digits`, `uncertain:-,doc_fails`): the calibrator reads both."""
+    from extraction.document import DOUBT_FLAGS
+
+    rules = failed_hard.get(cid, set())
+    if rules & source_rules:
+        return SOURCE
+    if rules:
+        return "failed_rule"
+    flags = set(c.flags)
+    if "ambiguous" in flags:
+        return "ambiguous"
+    if flags & DOUBT_FLAGS:
+        return "doubt:" + ",".join(sorted(flags & DOUBT_FLAGS))
+    if cid in warned:
+        return "warning:source" if warned[cid] else "warning"
+    if "uncertain" in flags:
+        placed = ",".join(f for f in PLACEMENT_FLAGS if f in flags) or "-"
+        return f"uncertain:{placed}" + (",doc_fails" if failed_hard else "")
+    return "below_threshold"
+
+
 def score(data: bytes, name: str, truth: dict) -> dict:
-    """One input through the pipeline: its kind and every cell's (confidence, review, right)."""
+    """One input through the pipeline: its kind and every cell's (confidence, review, right, reason,
+    cell id), reason being why a reviewed cell is in review (`review_reason`), "" for one not reviewed."""
     from extraction.errors import GongkaiError
 
     try:
         result = _pipeline().extract(data, name)
     except GongkaiError as exc:
         return {"name": name, "error": exc.code, "kind": None, "cells": []}
+    source_rules = truth_violations(truth)
+    failed_hard: dict[str, set[str]] = defaultdict(set)
+    warned: dict[str, bool] = {}
+    right = {cid: cid in result.cells and _same(result.cells[cid].value, want) for cid, want in truth["cells"].items()}
+    for ch in result.checks:
+        if ch.status != "failed":
+            continue
+        source = all(right.get(cid, False) for cid in ch.cells)
+        for cid in ch.cells:
+            if ch.severity == "error":
+                failed_hard[cid].add(ch.rule)
+            else:
+                warned[cid] = warned.get(cid, False) or source
     cells = []
+    silent: list[dict] = []  # wrong and not in review: the worst defect, listed in --out
     for cid, want in truth["cells"].items():
         c = result.cells.get(cid)
         if c is None:  # not in the output: wrong and never reviewed (the worst case)
-            cells.append((0.0, False, False))
+            cells.append((0.0, False, False, "", cid))
+            silent.append({"cell": cid, "value": None, "truth": want, "confidence": 0.0, "flags": ["absent"]})
             continue
-        cells.append((c.confidence, c.review, _same(c.value, want)))
+        reason = review_reason(cid, c, failed_hard, source_rules, warned) if c.review else ""
+        right = _same(c.value, want)
+        cells.append((c.confidence, c.review, right, reason, cid))
+        if not right and not c.review:
+            silent.append({"cell": cid, "value": c.value, "truth": want, "confidence": c.confidence, "flags": c.flags})
     failed = sorted(ch.rule for ch in result.checks if ch.status == "failed" and ch.severity == "error")
     g = result.guarantee
     return {
@@ -99,6 +191,8 @@ def score(data: bytes, name: str, truth: dict) -> dict:
         "kind": result.source.kind,
         "cells": cells,
         "failed_checks": failed,
+        "source_violations": sorted(source_rules),
+        "silent": silent,
         "guarantee": g.model_dump() if g else None,
     }
 
@@ -160,15 +254,18 @@ def targets(s: dict) -> dict[str, bool]:
 
 
 def summarise(rows: list[dict], bound: float) -> dict[str, dict]:
-    by: dict[str, list[tuple[float, bool, bool]]] = defaultdict(list)
+    by: dict[str, list[tuple[float, bool, bool, str, str]]] = defaultdict(list)
+    reports: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # key -> [reports, with source violations]
     for r in rows:
         if r["kind"] is None:
             continue
         prefix, _, rest = r["group"].partition(":")
         key = f"{prefix}/{r['kind']}" if prefix in ("pdf", "scan") else f"{r['group']}/{r['kind']}"
-        by[key].extend(r["cells"])
-        if prefix in ("pdf", "scan"):
-            by[f"{prefix}:{rest}/{r['kind']}"].extend(r["cells"])
+        keys = [key] + ([f"{prefix}:{rest}/{r['kind']}"] if prefix in ("pdf", "scan") else [])
+        for k in keys:
+            by[k].extend(r["cells"])
+            reports[k][0] += 1
+            reports[k][1] += bool(r.get("source_violations"))
     out = {}
     for key, cells in sorted(by.items()):
         n = len(cells)
@@ -176,10 +273,25 @@ def summarise(rows: list[dict], bound: float) -> dict[str, dict]:
         kept = [c for c in cells if not c[1]]
         kept_wrong = sum(1 for c in kept if not c[2])
         upper = clopper_pearson_upper(kept_wrong, len(kept))
+        reviewed = [c for c in cells if c[1]]
+        source = sum(1 for c in reviewed if c[3] == SOURCE)
+        # (b) by reason: [cells, of which right]
+        reasons: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for c in reviewed:
+            if c[3] != SOURCE:
+                reasons[c[3]][0] += 1
+                reasons[c[3]][1] += int(c[2])
         out[key] = {
+            "reports": reports[key][0],
+            "reports_source_violations": reports[key][1],
             "cells": n,
             "accuracy": 1 - len(wrong) / n,
-            "review_share": sum(1 for c in cells if c[1]) / n,
+            "review_share": len(reviewed) / n,
+            "review_share_source": source / n,
+            "review_share_doubt": (len(reviewed) - source) / n,
+            "doubt_reasons": {
+                k: {"cells": v[0], "right": v[1]} for k, v in sorted(reasons.items(), key=lambda kv: -kv[1][0])
+            },
             "wrong": len(wrong),
             "wrong_caught": (sum(1 for c in wrong if c[1]) / len(wrong)) if wrong else 1.0,
             "not_reviewed": len(kept),
@@ -226,7 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         "--bound", type=float, default=None, help="the stated bound (default: the calibrator's guarantee, else 1/1000)"
     )
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="folder for review_guarantee.json (the summary, and every right cell in review outside (a))",
+    )
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from gongkai_datasets import generate_one
@@ -271,17 +387,34 @@ def main(argv: list[str] | None = None) -> int:
         + (f" [{g['calibrator']}, review below {g['review_below']:.6f}]" if g else "")
     )
     print(
-        "| data/kind | cells | accuracy | review share | wrong caught | wrong not reviewed | "
-        "error rate not reviewed | 95 % upper bound | ECE | targets missed |"
+        "| data/kind | reports (source violations) | cells | accuracy | review share | (a) source errors | "
+        "(b) doubt | wrong caught | wrong not reviewed | error rate not reviewed | 95 % upper bound | ECE | "
+        "targets missed |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for key, s in table.items():
         missed = ", ".join(k for k, ok in s["targets"].items() if not ok) or "—"
         print(
-            f"| {key} | {s['cells']} | {s['accuracy']:.5f} | {s['review_share']:.4f} | {s['wrong_caught']:.4f} | "
-            f"{s['wrong_not_reviewed']} | {s['error_rate_not_reviewed']:.6f} | {s['upper_95']:.6f} | "
-            f"{s['ece']:.4f} | {missed} |"
+            f"| {key} | {s['reports']} ({s['reports_source_violations']}) | {s['cells']} | {s['accuracy']:.5f} | "
+            f"{s['review_share']:.4f} | {s['review_share_source']:.4f} | {s['review_share_doubt']:.4f} | "
+            f"{s['wrong_caught']:.4f} | {s['wrong_not_reviewed']} | {s['error_rate_not_reviewed']:.6f} | "
+            f"{s['upper_95']:.6f} | {s['ece']:.4f} | {missed} |"
         )
+    rate = inspect.signature(generate_one).parameters["violation_rate"].default
+    real = [r for r in rows if r["group"] == "labeled_real" and r["kind"] is not None]
+    real_docs = {r["name"].rsplit(".", 1)[0]: bool(r.get("source_violations")) for r in real}
+    print(
+        f"(a): reviewed cells in a failed hard rule that the report's truth breaks too (a source error shown to a "
+        f"person); (b): every other reviewed cell. Source violations: the generator injects them into "
+        f"{rate:.0%} of reports (generate_one's violation_rate); {sum(real_docs.values())} of the "
+        f"{len(real_docs)} labeled real reports is inconsistent in its source "
+        f"({', '.join(k for k, v in sorted(real_docs.items()) if v) or 'none'})."
+    )
+    print("(b) by reason, cells (of which right):")
+    for key, s in table.items():
+        if s["doubt_reasons"]:
+            parts = [f"{k} {v['cells']} ({v['right']})" for k, v in s["doubt_reasons"].items()]
+            print(f"- {key}: {'; '.join(parts)}")
     errors = [f"{r['name']} ({r['error']})" for r in rows if r.get("error")]
     if errors:
         print(f"refused: {', '.join(errors)}")
@@ -294,7 +427,23 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "review_guarantee.json").write_text(
             json.dumps(
-                {"bound": bound, "guarantee": g, "families": names, "summary": table}, ensure_ascii=False, indent=1
+                {
+                    "bound": bound,
+                    "guarantee": g,
+                    "families": names,
+                    "summary": table,
+                    "wrong_not_reviewed": [
+                        {"input": r["name"], "kind": r["kind"], **x} for r in rows for x in r.get("silent", [])
+                    ],
+                    "doubt_right": [
+                        {"input": r["name"], "kind": r["kind"], "cell": c[4], "reason": c[3], "confidence": c[0]}
+                        for r in rows
+                        for c in r["cells"]
+                        if c[1] and c[2] and c[3] != SOURCE
+                    ],
+                },
+                ensure_ascii=False,
+                indent=1,
             ),
             encoding="utf-8",
         )

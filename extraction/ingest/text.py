@@ -426,8 +426,8 @@ def repair_converter_tables(
     - Figures printed on lines of their own right above a pipe table (a column the converter
       detached, "22（其中修订16件）" and its remark kept with it) are put back into the empty cells
       of the table 二 rows that lack a figure, in order, when the statutory rows make that
-      unambiguous: two or more figures, as many as rows lacking one, each lacking exactly one.
-      Otherwise the figures stay out and the cells of those rows get DETACHED_FIGURE_CONFIDENCE
+      unambiguous: two or more figures, as many as rows lacking one, each lacking exactly one (a
+      row of two or more cells printing none is a blank row, not one of them). Otherwise the figures stay out and the cells of those rows get DETACHED_FIGURE_CONFIDENCE
       (review).
     """
     pipe = set(pipe_rows)
@@ -489,7 +489,8 @@ def _table_region(lines: list[Line], start: int, pipe: set[int], drop: set[int])
 def _place_figures(
     lines: list[Line], figures: list[str], figure_lines: list[int], region: list[int], fmt: str | None, drop: set[int]
 ) -> None:
-    lacking: list[tuple[int, list[int], int | None]] = []  # (line, its empty value cells, figures it lacks)
+    # (line, its empty value cells, figures it lacks, figures it prints)
+    lacking: list[tuple[int, list[int], int | None, int]] = []
     merged: set[int] = set()  # columns the last header row shows merged with the one before (docling)
     for k in region:
         cells = [_nfkc(f.text) for f in lines[k].fields]
@@ -510,16 +511,20 @@ def _place_figures(
         printed = sum(1 for c in values if cells[c] in _PRINTED_BLANK or _NUMERIC_CELL.match(cells[c]))
         empty = [c for c in values if not cells[c]]
         if width is None or printed < width:
-            lacking.append((k, empty, None if width is None else width - printed))
+            lacking.append((k, empty, None if width is None else width - printed, printed))
     if not lacking:
         return  # no row lacks a figure: the lines are no detached column
-    # One lone figure is too little evidence of a detached column (a bare page number prints so).
-    if len(figures) >= 2 and len(lacking) == len(figures) and all(n == 1 and empty for _, empty, n in lacking):
-        for (k, empty, _), figure in zip(lacking, figures, strict=True):
-            lines[k].fields[empty[0]].text = figure
-        drop.update(figure_lines)
-        return
-    for k, _, _ in lacking:
+    # A row of two or more cells that prints none is a blank row: one detached column cannot have
+    # emptied it (it takes one figure of a row). The others must take the figures.
+    takers = [r for r in lacking if not (r[3] == 0 and r[2] is not None and r[2] >= 2)]
+    for rows in (lacking, takers):
+        # One lone figure is too little evidence of a detached column (a bare page number prints so).
+        if len(figures) >= 2 and len(rows) == len(figures) and all(n == 1 and empty for _, empty, n, _ in rows):
+            for (k, empty, _, _), figure in zip(rows, figures, strict=True):
+                lines[k].fields[empty[0]].text = figure
+            drop.update(figure_lines)
+            return
+    for k, _, _, _ in lacking:
         row = lines[k].fields
         at = next(c for c, f in enumerate(row) if _nfkc(f.text) and not _NUMERIC_CELL.match(_nfkc(f.text)))
         for f in row[at + 1 :]:

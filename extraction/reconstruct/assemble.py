@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from extraction.document import INFERRED_SCORE, Anchor, CellValue, DocumentState, Token
 from extraction.reconstruct.solver import JointSolver, Reading, Segment, dedupe, inside_checks, readings, unary_filter
-from extraction.schema import Layout, hard_constraints, layout
+from extraction.schema import Constraint, Layout, hard_constraints, layout
 from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
 from extraction.schema.model import Row
 
@@ -185,6 +186,7 @@ class Reconstructor:
         # read scan can have dozens of them, so past the budget the alternatives come from the
         # readings' plausibility alone (the cells are still flagged, never silently chosen).
         budget_end = time.monotonic() + self.options.alternatives_budget_s
+        found_alternatives: list[list[Reading]] = []
         for k, seg in enumerate(segments):
             chosen = seg.readings[solution.choice[k]]
             alternatives: list[Reading] = []
@@ -200,8 +202,14 @@ class Reconstructor:
                         banned.add(ri)
                 else:
                     alternatives = [r for r in seg.readings if r is not chosen and r.prior >= chosen.prior - 1.0]
+            found_alternatives.append(alternatives)
+        blank_rows = _blank_rows_by_sums(doc, segments, solution.choice, found_alternatives, hard, stray_tables)
+        for k, seg in enumerate(segments):
+            chosen = seg.readings[solution.choice[k]]
+            if k in blank_rows:
+                chosen = dataclasses.replace(chosen, flags=(chosen.flags - {"missing"}) | {"blank"})
             stray = any(cid.split(".", 1)[0] in stray_tables for cid in seg.cells)
-            self._emit(doc, seg, chosen, alternatives, constrained, stray)
+            self._emit(doc, seg, chosen, found_alternatives[k], constrained, stray)
         doc.flags = document_flags(lay, segments, doc.cells) + [f"stray_figures:{t}" for t in sorted(stray_tables)]
 
     def _segments(self, lay: Layout, spans: dict[str, Span], doc_tokens: list[Token]) -> list[Segment]:
@@ -271,10 +279,13 @@ class Reconstructor:
     ) -> None:
         opts = self.options
         ocr_read = doc.ocr_read
+        mates = _run_mates(seg, chosen, alternatives)
         # figures of the row's table stood where no row label preceded them: with no hard rule
         # over the row, its figure may be another row's
-        unverified = _unverified_placement(seg, chosen, constrained) or (
-            stray and not any(cid in constrained for cid in seg.cells)
+        unverified = (
+            _unverified_placement(seg, chosen, constrained)
+            or (stray and not any(cid in constrained for cid in seg.cells))
+            or _doubted_by_ingest(doc, seg)
         )
         for i, cid in enumerate(seg.cells):
             tok_index = chosen.tokens[i]
@@ -282,6 +293,8 @@ class Reconstructor:
             flags = set(chosen.flags)
             confidence = tok.confidence if tok is not None else 1.0
             alts = sorted({_key(r.values[i]) for r in alternatives if r.values[i] != chosen.values[i]}, key=str)
+            if not alts and i in mates:
+                alts = sorted({_key(v) for v in mates[i]}, key=str)
             if not seg.found:
                 confidence = opts.missing_confidence
                 flags.add("missing")
@@ -325,6 +338,104 @@ class Reconstructor:
 
 # reading flags that say the row's figures were placed by a guess, not one figure per printed cell
 GUESSED_PLACEMENT = frozenset({"split_digits", "inferred_blank", "extra_values", "incomplete"})
+
+
+def _run_mates(seg: Segment, chosen: Reading, alternatives: list[Reading]) -> dict[int, list]:
+    """Cells cut from the same glued digit run as a cell the sums or the priors left a rival value
+    (`ambiguous`), whose own value the rival readings kept by chance: cell index -> the values other
+    cuttings of the run give it. "行政规范性文件1118" read 1 | 1 | 18 with 1 | 11 | 8 as rival: the
+    first cell is 1 in both, yet 11 | 1 | 8 (the printed one) cuts it 11. Which cut is right is
+    one question for the whole run: all its cells are in doubt."""
+    if "split_digits" not in chosen.flags:
+        return {}
+    n = len(seg.cells)
+    rival = [any(r.values[i] != chosen.values[i] for r in alternatives) for i in range(n)]
+    runs = {chosen.tokens[i] for i in range(n) if rival[i] and chosen.tokens[i] is not None}
+    out: dict[int, list] = {}
+    for i in range(n):
+        if rival[i] or chosen.tokens[i] not in runs:
+            continue
+        others = sorted(
+            (r for r in seg.readings if r.tokens[i] == chosen.tokens[i] and r.values[i] != chosen.values[i]),
+            key=lambda r: -r.prior,
+        )
+        values = list(dict.fromkeys(r.values[i] for r in others))[:3]
+        if values:
+            out[i] = values
+    return out
+
+
+def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:
+    """A row of a text input (no page, no OCR) whose cells ingest read with doubt: converter
+    Markdown's figures detached above table 二 that the rows could not take unambiguously leave
+    the rows lacking a figure at `DETACHED_FIGURE_CONFIDENCE` (extraction.ingest.text). Which of
+    its cells a detached figure belongs in is a guess, and only a flag keeps the calibrator from
+    reading the row as printed (it lifted such blanks to 0.9993, out of review)."""
+    # (a token with OCR alternatives is an OCR reading, doubted by its engine: not this)
+    return not doc.pages and not doc.ocr_read and any(t.confidence < 1.0 and not t.alternatives for t in seg.slots)
+
+
+def _blank_rows_by_sums(
+    doc: DocumentState,
+    segments: list[Segment],
+    choice: list[int],
+    alternatives: list[list[Reading]],
+    hard: list[Constraint],
+    stray_tables: set[str],
+) -> set[int]:
+    """Segments (rows) of a text input whose label was read and printed no figure at all, that the
+    statutory sums confirm blank: every cell of the row is in a hard rule that holds with the row
+    empty and that a printed figure of another row takes part in (its column's 总计, the balance).
+    A text layer drops empty cells (a PDF's text, a report on one line), so such a row is how a
+    blank row prints: were any of its figures lost, its column would not add up. Not on a page
+    (an empty row there may be ink the reader missed), not in a table whose figures were misplaced
+    (figures with no label before them, a row with more figures than cells: a lost row's zeros may
+    sit there), not when a cell of another row in the same rules was not read or has a rival reading
+    (glued digits the sums cut one way only are read)."""
+    if doc.pages or doc.ocr_read:
+        return set()
+    values: dict[str, object] = {}
+    printed: set[str] = set()  # cells read from a printed figure
+    unsure: set[str] = set()  # cells of rows not read as printed
+    misplaced: set[str] = set(stray_tables)
+    for seg, ri, alts in zip(segments, choice, alternatives, strict=True):
+        r = seg.readings[ri]
+        for cid, v, tok in zip(seg.cells, r.values, r.tokens, strict=True):
+            values[cid] = v
+            if tok is not None and v is not None:
+                printed.add(cid)
+        rival = any(a.values != r.values for a in alts)  # the sums left it another reading (ambiguous)
+        if not seg.found or seg.inferred_label or rival or r.flags & {"missing", "incomplete", "unread"}:
+            unsure.update(seg.cells)
+        if r.flags & {"extra_values", "inferred_blank"}:
+            misplaced.update(cid.split(".", 1)[0] for cid in seg.cells)
+    candidates = {
+        k
+        for k, (seg, ri) in enumerate(zip(segments, choice, strict=True))
+        if seg.found
+        and not seg.inferred_label
+        and not seg.slots
+        and seg.readings[ri].flags == {"missing"}
+        and not any(cid.split(".", 1)[0] in misplaced for cid in seg.cells)
+    }
+    empty = {cid for k in candidates for cid in segments[k].cells}
+
+    def confirms(c: Constraint) -> bool:
+        """The rule holds with every candidate row empty, a printed figure takes part, every other
+        cell was read, and the empty cells are all on one side (counts are ≥ 0: on one side of a sum
+        that holds, each is 0; on both sides they could cancel)."""
+        sides = {cid in c.left for cid in c.cells if cid in empty}
+        others = [cid for cid in c.cells if cid not in empty]
+        return (
+            c.kind == "eq"  # (a "≥" rule that holds does not say the row is 0)
+            and len(sides) == 1
+            and c.holds(values)
+            and any(cid in printed for cid in others)
+            and not any(cid in unsure for cid in others)
+        )
+
+    confirmed = {cid for c in hard if confirms(c) for cid in c.cells if cid in empty}
+    return {k for k in candidates if all(cid in confirmed for cid in segments[k].cells)}
 
 
 def _unverified_placement(seg: Segment, chosen: Reading, constrained: set[str]) -> bool:

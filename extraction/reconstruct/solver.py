@@ -453,6 +453,12 @@ def _missing_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
     """Fewer figures than cells: blank cells printed or dropped, or digits glued together."""
     n = len(seg.cells)
     out: list[Reading] = []
+    printed = _printed_cells(seg.slots, n)
+    if printed is not None:
+        # Every cell printed as a cell of its own (an empty one for a blank): the one reading. The
+        # other readings (a blank moved among zeros, a figure cut in two) contradict the printed
+        # cells, and only made the sums' ties flag the row as ambiguous.
+        return [_make([(t.text, t) if t.kind == "number" else ("", t) for t in printed], seg.kinds, 0.0, {"blank"})]
     # Blanks printed as empty cells: keep their positions, trimming padding at the ends.
     slots = list(seg.slots)
     while len(slots) > n and slots[-1].kind == "blank":
@@ -462,6 +468,7 @@ def _missing_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
     if len(slots) == n:
         out.append(_make([(t.text, t) if t.kind == "number" else ("", t) for t in slots], seg.kinds, 0.0, {"blank"}))
     # Space-aligned text: the columns the values stand in say which cells are blank.
+    aligned = False
     if seg.grid:
         cols = [t.col for t in runs if t.col is not None]
         columns = align_to_grid(cols, seg.grid) if len(cols) == len(runs) else None
@@ -470,6 +477,7 @@ def _missing_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
             for t, c in zip(runs, columns, strict=True):
                 placed[c] = (t.text, t)
             out.append(_make(placed, seg.kinds, 0.5, {"aligned_blank"}))
+            aligned = True
     # Glued digit runs: cut them into the missing cells, pruned by the segment's own rules.
     cuttings = split_runs(runs, n, seg.kinds, seg.checks, MAX_CANDIDATES)
     # The report itself may break its sums: then the cuttings that break the fewest.
@@ -482,15 +490,52 @@ def _missing_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
         out.append(_make(owned, seg.kinds, -0.5 + _length_prior(cutting, seg.kinds), {"split_digits"}))
     # Blank cells dropped by the flattening: choose where the missing cells were. On a page
     # (scan or PDF) the figures' positions say where the gaps are; the sums only break ties.
+    # Not where the columns placed every figure, each clearly in one column (`align_to_grid`): a
+    # gap guessed elsewhere contradicts the layout (it only tied with it on rows of zeros).
     missing = n - len(runs)
-    if missing <= 3:
+    if missing <= 3 and not aligned:
         glued = any(t.glued for t in runs)
         for nulls in itertools.combinations(range(n), missing):
             it = iter(runs)
             pieces: list[Piece] = [("", None) if i in nulls else ((t := next(it)).text, t) for i in range(n)]
-            prior = -1.5 * missing - (2.0 if glued else 0.0) - _placement_penalty(pieces, ordered=True)
+            prior = -1.5 * missing - _placement_penalty(pieces, ordered=True)
+            if glued:
+                # Figures printed with no separator may be one figure or several: these readings
+                # keep each run whole, so they pay the same length prior as the cuttings do (a
+                # glued "+18231338" is 本年增 +1823 and 1338, not one change of 18 million).
+                printed = [(p, k) for (p, _), k in zip(pieces, seg.kinds, strict=True) if p]
+                prior += -2.0 + _length_prior([p for p, _ in printed], [k for _, k in printed])
             out.append(_make(pieces, seg.kinds, prior, {"inferred_blank"}))
     return out
+
+
+def _printed_cells(slots: list[Token], n: int) -> list[Token] | None:
+    """The n printed cells of a row of a text input (text, Markdown, HTML, DOCX: no page, no OCR)
+    that prints its blank cells as empty cells or blank marks (a delimited row: tabs, pipes, `<td>`,
+    Word cells; "/", "无"), or None. Where each figure and each blank stands is then printed, not
+    guessed. The row's slots may hold empty cells around it that are not its own (a label column
+    left empty, the next row's label cells): the n cells are the one run of n consecutive slots
+    that holds every figure, when only one does (empty slots at both ends leave it open: None), of
+    the figures' line when they stand on one (a table row). Pages are left out: a page reader's empty cell may be a figure it missed."""
+    if len(slots) < n or not any(t.kind == "blank" for t in slots):
+        return None
+    if not all(t.bbox is None and t.page is None and t.confidence >= 1.0 and not t.alternatives for t in slots):
+        return None
+    if len({t.line for t in slots if t.kind == "number"}) == 1:
+        # the figures stand on one line (a table row): the row's cells are that line's
+        line = next(t.line for t in slots if t.kind == "number")
+        slots = [t for t in slots if t.line == line]
+        if len(slots) < n:
+            return None
+    figures = [i for i, t in enumerate(slots) if t.kind == "number"]
+    if not figures:
+        return None
+    first, last = figures[0], figures[-1]
+    starts = [a for a in range(len(slots) - n + 1) if a <= first and last < a + n]
+    if len(starts) != 1:
+        return None
+    window = slots[starts[0] : starts[0] + n]
+    return window if any(t.kind == "blank" for t in window) else None
 
 
 def _alternative_readings(out: list[Reading], runs: list[Token], kinds: Sequence[ColumnKind]) -> list[Reading]:

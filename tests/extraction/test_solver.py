@@ -372,3 +372,73 @@ def test_small_and_large_steps_of_the_solver_choose_alike(monkeypatch):
         large = JointSolver(segments, hard).solve(banned)
         monkeypatch.undo()
         assert (small.choice, small.violations, small.prior) == (large.choice, large.violations, large.prior)
+
+
+def _slots(text: str):
+    return [t for t in tokenize(split_lines(text)) if t.kind in ("number", "blank")]
+
+
+def test_a_row_printed_cell_by_cell_has_one_reading():
+    """Issue 16: a delimited row (tabs, Markdown pipes, HTML/DOCX cells) that prints its blank cell
+    as an empty cell says where each figure stands. The readings that move the blank among the
+    zeros, or cut a figure in two, only tied with it under the sums and sent right cells to review
+    as `ambiguous`."""
+    seg = Segment([f"c{k}" for k in range(5)], _slots("0\t0\t\t0\t0"), ["count"] * 5)
+    found = readings(seg)
+    assert [r.values for r in found] == [(0, 0, None, 0, 0)]
+    # a figure alone in its cell is one figure, not 16 | 22 (table 二 has no sum to decide)
+    seg = Segment(["a", "b", "c"], _slots("1622\t\t7"), ["count"] * 3)
+    assert [r.values for r in readings(seg)] == [(1622, None, 7)]
+
+
+def test_a_page_row_with_an_empty_cell_keeps_its_other_readings():
+    """On a page (a box, OCR) an empty cell may be a figure the reader missed: not one reading."""
+    import dataclasses
+
+    slots = [
+        dataclasses.replace(t, page=1, bbox=(10.0 * i, 0.0, 10.0 * i + 5, 5.0))
+        for i, t in enumerate(_slots("0\t0\t\t0\t0"))
+    ]
+    seg = Segment([f"c{k}" for k in range(5)], slots, ["count"] * 5)
+    assert len(readings(seg)) > 1
+
+
+def test_a_glued_signed_change_is_cut_not_kept_whole():
+    """Issue 16: 「行政处罚1429+18231338」 (2019: 上一年项目数量 | 本年增/减 | 处理决定数量, glued). The
+    reading that keeps "+18231338" whole and guesses a dropped blank paid no length prior while
+    the cuttings did, so it won (a change of 18 million, decisions blank) with nothing in review."""
+    seg = Segment(["a", "b", "c"], _tokens("行政处罚1429+18231338"), ["count", "signed_count", "count"])
+    best = max(readings(seg), key=lambda r: r.prior)
+    assert best.values == (1429, 1823, 1338)
+    assert "split_digits" in best.flags
+
+
+def test_aligned_columns_leave_no_guessed_blank():
+    """Issue 16: a space-aligned row whose figures each stand clearly in one column (`seg.grid`
+    learned from the full rows) has its blanks where the columns say; a blank guessed elsewhere
+    among the zeros contradicts the layout and made the row `ambiguous`."""
+    row = _slots("本年新收      0     0           0     0")
+    seg = Segment([f"c{k}" for k in range(5)], row, ["count"] * 5)
+    seg.grid = [(14.0, 15.0), (20.0, 21.0), (26.0, 27.0), (32.0, 33.0), (38.0, 39.0)]
+    found = readings(seg)
+    assert all("inferred_blank" not in r.flags for r in found)
+    assert [r.values for r in found if "aligned_blank" in r.flags] == [(0, 0, None, 0, 0)]
+
+
+def test_empty_cells_around_a_printed_row_are_not_its_own():
+    """The row's slots may hold empty cells that are not its own (an empty label column before it,
+    the next row's label cells after it, as Markdown and one-value-a-line text print them): its n
+    cells are the one run of n slots that holds every figure. Empty slots at both ends leave the
+    run open: then the row keeps its other readings, and the sums' ties send it to review."""
+    seg = Segment([f"c{k}" for k in range(4)], _slots("\t0\t7\t\t0\t\t"), ["count"] * 4)
+    assert [r.values for r in readings(seg)] == [(0, 7, None, 0)]
+    seg = Segment([f"c{k}" for k in range(4)], _slots("\t0\t7\t0\t"), ["count"] * 4)
+    assert len(readings(seg)) > 1
+
+
+def test_a_table_row_s_cells_are_on_its_own_line():
+    """A Markdown row with an empty label column before its empty first cell, and the next row's
+    empty label cell after it: the figures stand on one line, so the row's cells are that line's
+    (before, the next line's empty cell left two runs open and the sums' ties sent it to review)."""
+    seg = Segment([f"c{k}" for k in range(4)], _slots("|  |  | 7 | 0 | 0 |\n|  | 下一行 |"), ["count"] * 4)
+    assert [r.values for r in readings(seg)] == [(None, 7, 0, 0)]
