@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from pydantic import BaseModel, Field
@@ -10,6 +11,7 @@ from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENC
 from extraction.result import CheckResult
 from extraction.schema import Layout, constraints, layout
 from extraction.schema.check import check_rules, evaluate, fmt_number
+from extraction.schema.rules import Constraint
 from extraction.text import normalize
 
 
@@ -30,6 +32,11 @@ class RulesOptions(BaseModel):
         default=WARNING_CONFIDENCE,
         description="Highest confidence of a cell in a failed soft rule (a warning): the warning is evidence that "
         "one of its cells may be misread, so they go to review",
+    )
+    max_placed_blanks: int = Field(
+        default=3,
+        description="Most blanks of a row placed by a guess (`inferred_blank`) whose other placements are tried "
+        "against the sums (`unplaceable_cells`); the reconstruction places at most this many",
     )
     doubt_confidence: float = Field(
         default=DOUBT_CONFIDENCE,
@@ -208,6 +215,76 @@ def guessed_blanks(doc: DocumentState) -> set[str]:
     return {cid for cid, c in doc.cells.items() if c.value is None and "inferred_blank" in c.flags}
 
 
+def _sums_accept(
+    values: dict[str, int | float | None], other: dict[str, int | float | None], hard: list[Constraint]
+) -> bool:
+    """Every hard rule over the cells `other` changes that holds on `values` holds on them changed too."""
+    changed = {**values, **other}
+    return all(c.holds(changed) for c in hard if not other.keys().isdisjoint(c.cells) and c.holds(values))
+
+
+def unplaceable_cells(
+    doc: DocumentState, lay: Layout, max_blanks: int = RulesOptions.model_fields["max_placed_blanks"].default
+) -> set[str]:
+    """Cells whose value another reading of the same printed figures gives differently while every
+    hard rule that holds still holds: the sums cannot tell which reading the page printed, so a
+    rule that holds does not vouch for these cells. Two such readings, on every input kind:
+    - a row whose figures were fewer than its cells and placed around guessed gaps
+      (`inferred_blank`): the same figures in the same order with the gaps elsewhere (a blank
+      and a 0 are the same to every sum, so a gap among zeros is never placed by the sums);
+    - a row printed next to a row the page reading did not find (`row_not_read:`): its figures
+      taken by the neighbour (the unread row's figures read into the next row down, whose own
+      cells have no sum across rows)."""
+    hard = [c for c in constraints(lay) if c.severity == "error"]
+    values = {cid: c.value for cid, c in doc.cells.items()}
+    out: set[str] = set()
+    # (1) gaps placed elsewhere, over each printed line: the rows of a table whose cells were all
+    # placed around guessed gaps, joined where their figures came from one text line (a text layer
+    # that printed three schema rows as one run of figures)
+    units: list[tuple[list[str], set[int]]] = []
+    for table in lay.tables:
+        for row in table.rows:
+            ids = [cid for cid in row.cell_ids if cid in doc.cells]
+            if not ids or not all("inferred_blank" in doc.cells[cid].flags for cid in ids):
+                continue
+            lines = {doc.tokens[t].line for cid in ids for t in doc.cells[cid].tokens if t < len(doc.tokens)}
+            if units and units[-1][0][0].split(".", 1)[0] == table.key and lines & units[-1][1]:
+                units[-1][0].extend(ids)
+                units[-1][1].update(lines)
+            else:
+                units.append((ids, lines))
+    for ids, _ in units:
+        printed = [values[cid] for cid in ids if values[cid] is not None]
+        blanks = len(ids) - len(printed)
+        if not 0 < blanks <= max_blanks:
+            continue
+        for gaps in itertools.combinations(range(len(ids)), blanks):
+            it = iter(printed)
+            other = {cid: None if i in gaps else next(it) for i, cid in enumerate(ids)}
+            differ = {cid for cid in ids if other[cid] != values[cid]}
+            if differ - out and _sums_accept(values, other, hard):
+                out |= differ
+    # (2) figures that may be an unread neighbour's
+    unread = {f.split(":", 1)[1] for f in doc.flags if f.startswith("row_not_read:")}
+    for table in lay.tables:
+        for i, row in enumerate(table.rows):
+            if row.id not in unread:
+                continue
+            for j in (i - 1, i + 1):
+                if not 0 <= j < len(table.rows) or table.rows[j].id in unread:
+                    continue
+                mate = table.rows[j]
+                if [c.key for c in mate.columns] != [c.key for c in row.columns]:
+                    continue
+                pairs = [(a, b) for a, b in zip(mate.cell_ids, row.cell_ids, strict=True) if a in doc.cells]
+                if not any(values[a] is not None for a, _ in pairs):
+                    continue
+                other = {a: None for a, _ in pairs} | {b: values[a] for a, b in pairs}
+                if _sums_accept(values, other, hard):
+                    out |= {a for a, _ in pairs if values[a] is not None}
+    return out
+
+
 class RulesStage:
     name = "rules"
     version = "1"
@@ -227,7 +304,18 @@ class RulesStage:
             doc.checks.extend(narrative_checks(doc, values))
         self.unverify_guessed_rows(doc, guessed)
         self.unverify_guesses_beside_doubt(doc)
+        self.unverify_unplaceable(doc, lay)
         self.doubt(doc)
+
+    def unverify_unplaceable(self, doc: DocumentState, lay: Layout) -> None:
+        """Cells that another reading of the same printed figures would give differently, with every
+        hard rule that holds holding still (`unplaceable_cells`), are unverified: the rules that hold
+        cannot vouch for them (a digital PDF's row "0 0 0 0" over five cells, its gap guessed under
+        the wrong heading, passed at 0.9997)."""
+        for cid in unplaceable_cells(doc, lay, self.options.max_placed_blanks):
+            cell = doc.cells[cid]
+            if "unverified" not in cell.flags:
+                cell.flags.append("unverified")
 
     def unverify_guesses_beside_doubt(self, doc: DocumentState) -> None:
         """On an OCR'd page, figures placed by a guess (a glued run split, blanks or extra figures
@@ -289,4 +377,5 @@ __all__ = [
     "evaluate",
     "fill_from_sums",
     "narrative_checks",
+    "unplaceable_cells",
 ]

@@ -386,3 +386,105 @@ def test_other_processing_printed_as_one_row_without_figures_keeps_its_own_cells
     assert set(other) == {cid for cid in g.truth["cells"] if cid.startswith("applications.other.")}
     assert all(c.review and c.value is None for c in other.values())
     assert "row_not_read:applications.other" in result.flags
+
+
+def _on_one_line(doc: DocumentState, cids: list[str], line: int) -> None:
+    """Give the figures of `cids` tokens on text line `line` (one printed run of figures)."""
+    from extraction.document import Token
+
+    for cid in cids:
+        cell = doc.cells[cid]
+        if cell.value is None:
+            continue
+        doc.tokens.append(Token(index=len(doc.tokens), kind="number", text=str(cell.value), line=line, field=0))
+        cell.tokens = [len(doc.tokens) - 1]
+
+
+def test_a_gap_placed_among_zeros_is_never_vouched_for_by_the_sums():
+    """A digital PDF printed the appeals' review and direct-litigation rows as one run "0 0 0 0 0 0
+    0 0 0" over ten cells; the gap was guessed under 直接起诉·纠正 where the page left 行政复议·其他
+    blank. A blank and a 0 are the same to every sum, so the rows' sums held and the misplaced gap
+    passed at 0.9997: every cell another placement of the same figures would change is unverified."""
+    layout_2021 = layout("2021")
+    review = layout_2021.row("appeals.review").cell_ids
+    direct = layout_2021.row("appeals.litigation_direct").cell_ids
+    for kind, unit in (("digital_pdf", "pt"), ("md", None)):
+        values = _zero_values()
+        values["appeals.litigation_direct.corrected"] = None
+        doc = DocumentState(name="x", sha256="0", kind=kind, format="2021")
+        if unit:
+            doc.pages = [PageInfo(number=1, width=600, height=800, unit=unit)]
+        doc.cells = _cells(values, set())
+        for cid in review + direct:
+            doc.cells[cid].flags.append("inferred_blank")
+        _on_one_line(doc, review + direct, 7)
+        RulesStage(RulesOptions()).__call__(doc)
+        assert all(c.passed for c in doc.checks if c.severity == "error"), kind
+        for cid in review + direct:
+            assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= 0.5, (kind, cid)
+        other = doc.cells["appeals.litigation_after_review.corrected"]  # another line: untouched
+        assert "unverified" not in other.flags and other.confidence == 1.0
+
+
+def test_a_gap_the_sums_place_is_not_doubted():
+    """The same guess where the column sums tell the gap's place: 予以公开 printed "5 3 0 0 0 8" over
+    seven cells, the gap under 商业企业 (moving it moves the 3 or the 5 into another column, whose
+    sum breaks). The placement is verified; nothing is unverified."""
+    values = _zero_values()
+    for row in ("new", "granted", "outcome_total"):
+        values[f"applications.{row}.natural_person"] = 5
+        values[f"applications.{row}.research"] = 3
+        values[f"applications.{row}.total"] = 8
+    values["applications.granted.commercial"] = None
+    row = layout("2021").row("applications.granted").cell_ids
+    doc = DocumentState(name="x", sha256="0", kind="digital_pdf", format="2021")
+    doc.pages = [PageInfo(number=1, width=600, height=800, unit="pt")]
+    doc.cells = _cells(values, set())
+    for cid in row:
+        doc.cells[cid].flags.append("inferred_blank")
+    _on_one_line(doc, row, 3)
+    RulesStage(RulesOptions()).__call__(doc)
+    assert all(c.passed for c in doc.checks if c.severity == "error")
+    assert not any("unverified" in doc.cells[cid].flags for cid in row)
+    assert all(doc.cells[cid].confidence == 1.0 for cid in row)
+
+
+def test_figures_beside_a_row_not_read_that_no_sum_places_are_not_confident():
+    """A three-line digital PDF: 行政许可's row was not found (its cells `missing`), and its figures
+    4 | 380 | 426 were read into the next row, 其他对外管理服务事项, which the report left blank. No sum
+    runs across table 二's rows, so nothing told them apart and they passed at 0.9998: figures next to
+    a row not read that would fit it as well are unverified. Where a sum does place them (the
+    outcome total beside an unread 结转下年度), they are not doubted."""
+    values = _zero_values("2019")
+    licensing = layout("2019").row("proactive.licensing").cell_ids
+    other = layout("2019").row("proactive.other_services").cell_ids
+    for cid in licensing:
+        values[cid] = None
+    for cid, v in zip(other, (4, 380, 426), strict=True):
+        values[cid] = v
+    doc = DocumentState(name="x", sha256="0", kind="digital_pdf", format="2019")
+    doc.cells = _cells(values, set())
+    for cid in licensing:
+        doc.cells[cid].flags.append("missing")
+    doc.flags.append("row_not_read:proactive.licensing")
+    RulesStage(RulesOptions()).__call__(doc)
+    for cid in other:
+        assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= 0.5, cid
+    penalty = doc.cells["proactive.penalty.decisions"]  # not beside the unread row
+    assert "unverified" not in penalty.flags and penalty.confidence == 1.0
+
+    values = _zero_values()
+    for row in ("new", "granted", "outcome_total"):
+        values[f"applications.{row}.natural_person"] = 2
+        values[f"applications.{row}.total"] = 2
+    forward = layout("2021").row("applications.carried_forward").cell_ids
+    for cid in forward:
+        values[cid] = None
+    doc = DocumentState(name="x", sha256="0", kind="digital_pdf", format="2021")
+    doc.cells = _cells(values, set())
+    for cid in forward:
+        doc.cells[cid].flags.append("missing")
+    doc.flags.append("row_not_read:applications.carried_forward")
+    RulesStage(RulesOptions()).__call__(doc)
+    outcome = layout("2021").row("applications.outcome_total").cell_ids
+    assert not any("unverified" in doc.cells[cid].flags for cid in outcome)
