@@ -33,6 +33,12 @@ class RulesOptions(BaseModel):
         description="Highest confidence of a cell in a failed soft rule (a warning): the warning is evidence that "
         "one of its cells may be misread, so they go to review",
     )
+    doubtful_blank_confidence: float = Field(
+        default=0.8,
+        description="A cell read as blank whose reading the reconstruction gave less than this confidence (the "
+        "pipeline's review threshold) is unverified: a blank is only the absence of a figure, and where the reading "
+        "itself is in doubt nothing confirms the absence (a converter's detached figure column, an OCR'd blank)",
+    )
     max_placed_blanks: int = Field(
         default=3,
         description="Most blanks of a row placed by a guess (`inferred_blank`) whose other placements are tried "
@@ -305,7 +311,20 @@ class RulesStage:
         self.unverify_guessed_rows(doc, guessed)
         self.unverify_guesses_beside_doubt(doc)
         self.unverify_unplaceable(doc, lay)
+        self.unverify_doubtful_blanks(doc)
         self.doubt(doc)
+
+    def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
+        """A blank read with doubt (the reconstruction's confidence below `doubtful_blank_confidence`)
+        is unverified, whatever a calibrator makes of it: blanks are nearly always right where the
+        reading was sure, and a calibrator fitted on those lifted a Markdown blank the ingest had put
+        at 0.5 (its row's figures printed detached above the table) to 0.9993; the page had dropped a 0."""
+        for cell in doc.cells.values():
+            if cell.value is not None or DOUBT_FLAGS.intersection(cell.flags):
+                continue
+            read = cell.confidence if cell.read_confidence is None else cell.read_confidence
+            if read < self.options.doubtful_blank_confidence:
+                cell.flags.append("unverified")
 
     def unverify_unplaceable(self, doc: DocumentState, lay: Layout) -> None:
         """Cells that another reading of the same printed figures would give differently, with every

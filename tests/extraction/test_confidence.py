@@ -488,3 +488,22 @@ def test_figures_beside_a_row_not_read_that_no_sum_places_are_not_confident():
     RulesStage(RulesOptions()).__call__(doc)
     outcome = layout("2021").row("applications.outcome_total").cell_ids
     assert not any("unverified" in doc.cells[cid].flags for cid in outcome)
+
+
+def test_a_blank_read_with_doubt_is_never_confident_whatever_the_calibrator_says():
+    """Converter Markdown printed table 二's figures detached above the table; the ingest could not
+    place them and left the rows' cells at 0.5 (review). The calibrator, fitted where blanks read
+    surely are nearly always right, lifted the blank 本年制发件数 to 0.9993 (the report's 0 was
+    dropped). A blank whose reading was in doubt is unverified; a blank read surely is not."""
+    values = _zero_values()
+    doubtful, sure = "proactive.normative_documents.issued", "proactive.rules.issued"
+    values[doubtful] = values[sure] = None
+    doc = DocumentState(name="x", sha256="0", kind="md", format="2021")
+    doc.cells = _cells(values, set())
+    for cid, read in ((doubtful, 0.5), (sure, 1.0)):
+        doc.cells[cid].read_confidence = read  # the reconstruction's confidence
+        doc.cells[cid].confidence = 0.9993  # the calibrator's
+        doc.cells[cid].flags.append("blank")
+    RulesStage(RulesOptions()).__call__(doc)
+    assert "unverified" in doc.cells[doubtful].flags and doc.cells[doubtful].confidence <= 0.5
+    assert "unverified" not in doc.cells[sure].flags and doc.cells[sure].confidence == 0.9993
