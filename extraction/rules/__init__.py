@@ -285,8 +285,9 @@ def unplaceable_cells(
                 pairs = [(a, b) for a, b in zip(mate.cell_ids, row.cell_ids, strict=True) if a in doc.cells]
                 if not any(values[a] is not None for a, _ in pairs):
                     continue
-                other = {a: None for a, _ in pairs} | {b: values[a] for a, b in pairs}
-                if _sums_accept(values, other, hard):
+                moved: dict[str, int | float | None] = {a: None for a, _ in pairs}
+                moved.update({b: values[a] for a, b in pairs})
+                if _sums_accept(values, moved, hard):
                     out |= {a for a, _ in pairs if values[a] is not None}
     return out
 
