@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 
 from pydantic import BaseModel, Field
@@ -39,10 +40,10 @@ class RulesOptions(BaseModel):
         "pipeline's review threshold) is unverified: a blank is only the absence of a figure, and where the reading "
         "itself is in doubt nothing confirms the absence (a converter's detached figure column, an OCR'd blank)",
     )
-    max_placed_blanks: int = Field(
-        default=3,
-        description="Most blanks of a row placed by a guess (`inferred_blank`) whose other placements are tried "
-        "against the sums (`unplaceable_cells`); the reconstruction places at most this many",
+    max_placements: int = Field(
+        default=5000,
+        description="Most other placements of a printed line's guessed gaps (`inferred_blank`) tried against the "
+        "sums (`unplaceable_cells`); a line with more is unverified whole (bounds the work on a hostile input)",
     )
     doubt_confidence: float = Field(
         default=DOUBT_CONFIDENCE,
@@ -230,7 +231,7 @@ def _sums_accept(
 
 
 def unplaceable_cells(
-    doc: DocumentState, lay: Layout, max_blanks: int = RulesOptions.model_fields["max_placed_blanks"].default
+    doc: DocumentState, lay: Layout, max_placements: int = RulesOptions.model_fields["max_placements"].default
 ) -> set[str]:
     """Cells whose value another reading of the same printed figures gives differently while every
     hard rule that holds still holds: the sums cannot tell which reading the page printed, so a
@@ -240,7 +241,8 @@ def unplaceable_cells(
       and a 0 are the same to every sum, so a gap among zeros is never placed by the sums);
     - a row printed next to a row the page reading did not find (`row_not_read:`): its figures
       taken by the neighbour (the unread row's figures read into the next row down, whose own
-      cells have no sum across rows)."""
+      cells have no sum across rows).
+    A line whose gaps could go more than `max_placements` ways is unverified whole."""
     hard = [c for c in constraints(lay) if c.severity == "error"]
     values = {cid: c.value for cid, c in doc.cells.items()}
     out: set[str] = set()
@@ -262,7 +264,10 @@ def unplaceable_cells(
     for ids, _ in units:
         printed = [values[cid] for cid in ids if values[cid] is not None]
         blanks = len(ids) - len(printed)
-        if not 0 < blanks <= max_blanks:
+        if not 0 < blanks < len(ids):
+            continue
+        if math.comb(len(ids), blanks) > max_placements:
+            out.update(ids)
             continue
         for gaps in itertools.combinations(range(len(ids)), blanks):
             it = iter(printed)
@@ -332,7 +337,7 @@ class RulesStage:
         hard rule that holds holding still (`unplaceable_cells`), are unverified: the rules that hold
         cannot vouch for them (a digital PDF's row "0 0 0 0" over five cells, its gap guessed under
         the wrong heading, passed at 0.9997)."""
-        for cid in unplaceable_cells(doc, lay, self.options.max_placed_blanks):
+        for cid in unplaceable_cells(doc, lay, self.options.max_placements):
             cell = doc.cells[cid]
             if "unverified" not in cell.flags:
                 cell.flags.append("unverified")
