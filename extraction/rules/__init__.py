@@ -299,7 +299,7 @@ def unplaceable_cells(
 
 class RulesStage:
     name = "rules"
-    version = "1"
+    version = "2"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
