@@ -1,7 +1,7 @@
 """Fit, certify and measure the cell calibrator of every input kind (issue 16).
 
-    python -m training.calibrate fit --version calibration-v1        # data, LOFO, fit, certify, register
-    python -m training.calibrate evaluate --version calibration-v1 --seed 1603
+    python -m training.calibrate fit --version calibration-v2        # data, LOFO, fit, certify, register
+    python -m training.calibrate evaluate --version calibration-v2 --seed 1613 --scans 1
 
 `fit`:
 1. collects two splits of documents that share none (`training.calibrate_data`; cached under
