@@ -325,9 +325,12 @@ def _report(title: str, table: dict[str, dict], log=print) -> None:
 
 
 def fit_cmd(args) -> int:
-    from extraction.calibration import Guarantee, base_feature_names, save_version, statement
+    from extraction.calibration import CALIBRATION_SUBDIR, Guarantee, base_feature_names, save_version, statement
 
     log = print
+    folder = Path(args.models) / CALIBRATION_SUBDIR / args.version
+    if folder.exists() and not args.force:  # a certified version is never overwritten by accident
+        raise SystemExit(f"{folder} exists: name a new --version (or --force to replace it)")
     fit, cert, fit_docs, cert_docs = _splits(args, log)
     for name, docs in (("fit", fit_docs), ("certify", cert_docs)):
         errs = [d for d in docs if d.error]
@@ -501,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--bound", type=float, default=BOUND)
     f.add_argument("--confidence", type=float, default=CONFIDENCE)
     f.add_argument("--no-activate", dest="activate", action="store_false")
+    f.add_argument("--force", action="store_true", help="replace an existing version of the same name")
     e = sub.add_parser("evaluate", help="measure a registered version on a fresh split")
     e.add_argument("--version", default=None)
     e.add_argument("--seed", type=int, default=1603)

@@ -176,3 +176,14 @@ def test_calibration_data_replays_its_cached_documents_through_the_current_rules
 
     monkeypatch.setattr(RulesStage, "doubt", doubt_all)
     assert all(d.cap.max() <= 0.1 for d in replay(docs))
+
+
+def test_calibrate_fit_never_overwrites_a_version_by_accident(tmp_path):
+    """`python -m training.calibrate fit` with a version that exists (the default name was the shipped
+    calibration-v1) stops before collecting anything; `--force` replaces it."""
+    from training.calibrate import main
+
+    (tmp_path / "calibration" / "calibration-v1").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="exists"):
+        main(["fit", "--version", "calibration-v1", "--models", str(tmp_path), "--cache", str(tmp_path / "c")])
+    assert not (tmp_path / "c").exists()
