@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
@@ -239,16 +240,39 @@ def unplaceable_cells(
     - a row whose figures were fewer than its cells and placed around guessed gaps
       (`inferred_blank`): the same figures in the same order with the gaps elsewhere (a blank
       and a 0 are the same to every sum, so a gap among zeros is never placed by the sums);
+    - a glued run of digits cut into cells (`split_digits`): the same digits cut elsewhere (a one-line
+      text's 行政规范性文件 "1309" cut 1 | 30 | 9 where the report printed 13 | 0 | 9: no sum runs
+      over table 二's rows);
     - a row printed next to a row the page reading did not find (`row_not_read:`): its figures
       taken by the neighbour (the unread row's figures read into the next row down, whose own
       cells have no sum across rows).
-    A line whose gaps could go more than `max_placements` ways is unverified whole."""
+    A line whose gaps, or a run whose cuts, could go more than `max_placements` ways is unverified whole."""
     hard = [c for c in constraints(lay) if c.severity == "error"]
     values = {cid: c.value for cid, c in doc.cells.items()}
     out: set[str] = set()
-    # (1) gaps placed elsewhere, over each printed line: the rows of a table whose cells were all
-    # placed around guessed gaps, joined where their figures came from one text line (a text layer
-    # that printed three schema rows as one run of figures)
+    for other, cells in (
+        *_gaps_elsewhere(doc, lay, values, max_placements),
+        *_digits_cut_elsewhere(doc, lay, values, max_placements),
+        *_taken_from_unread_neighbours(doc, lay, values),
+    ):
+        if other is None:  # too many readings to try: unverified whole
+            out |= cells
+            continue
+        differ = {cid for cid in cells if other[cid] != values[cid]}
+        if differ - out and _sums_accept(values, other, hard):
+            out |= differ
+    return out
+
+
+Reading = dict[str, int | float | None]
+
+
+def _gaps_elsewhere(
+    doc: DocumentState, lay: Layout, values: Reading, max_placements: int
+) -> Iterator[tuple[Reading | None, set[str]]]:
+    """Each other placement of a printed line's guessed gaps, with the line's cells. A line: the rows
+    of a table whose cells were all placed around guessed gaps, joined where their figures came from
+    one text line (a text layer that printed three schema rows as one run of figures)."""
     units: list[tuple[list[str], set[int]]] = []
     for table in lay.tables:
         for row in table.rows:
@@ -267,15 +291,41 @@ def unplaceable_cells(
         if not 0 < blanks < len(ids):
             continue
         if math.comb(len(ids), blanks) > max_placements:
-            out.update(ids)
+            yield None, set(ids)
             continue
         for gaps in itertools.combinations(range(len(ids)), blanks):
             it = iter(printed)
-            other = {cid: None if i in gaps else next(it) for i, cid in enumerate(ids)}
-            differ = {cid for cid in ids if other[cid] != values[cid]}
-            if differ - out and _sums_accept(values, other, hard):
-                out |= differ
-    # (2) figures that may be an unread neighbour's
+            yield {cid: None if i in gaps else next(it) for i, cid in enumerate(ids)}, set(ids)
+
+
+def _digits_cut_elsewhere(
+    doc: DocumentState, lay: Layout, values: Reading, max_placements: int
+) -> Iterator[tuple[Reading | None, set[str]]]:
+    """Each other cut of a glued run of digits into the cells it was cut into: the same digits in
+    order, no piece but "0" starting with 0."""
+    runs: dict[int, list[str]] = {}
+    for cid in lay.cell_ids:
+        cell = doc.cells.get(cid)
+        if cell is not None and "split_digits" in cell.flags and len(cell.tokens) == 1:
+            runs.setdefault(cell.tokens[0], []).append(cid)
+    for t, ids in runs.items():
+        digits = "".join(doc.cells[cid].text or "" for cid in ids)
+        if len(ids) < 2 or not digits.isdigit() or t >= len(doc.tokens) or doc.tokens[t].text != digits:
+            continue
+        if math.comb(len(digits) - 1, len(ids) - 1) > max_placements:
+            yield None, set(ids)
+            continue
+        for cuts in itertools.combinations(range(1, len(digits)), len(ids) - 1):
+            pieces = [digits[a:b] for a, b in zip((0, *cuts), (*cuts, len(digits)), strict=True)]
+            if not any(len(p) > 1 and p[0] == "0" for p in pieces):
+                yield {cid: int(p) for cid, p in zip(ids, pieces, strict=True)}, set(ids)
+
+
+def _taken_from_unread_neighbours(
+    doc: DocumentState, lay: Layout, values: Reading
+) -> Iterator[tuple[Reading | None, set[str]]]:
+    """For each row next to a row the page reading did not find, with the same columns: its figures
+    given to the unread row (and its own cells blank), with the row's cells that hold a figure."""
     unread = {f.split(":", 1)[1] for f in doc.flags if f.startswith("row_not_read:")}
     for table in lay.tables:
         for i, row in enumerate(table.rows):
@@ -288,13 +338,11 @@ def unplaceable_cells(
                 if [c.key for c in mate.columns] != [c.key for c in row.columns]:
                     continue
                 pairs = [(a, b) for a, b in zip(mate.cell_ids, row.cell_ids, strict=True) if a in doc.cells]
-                if not any(values[a] is not None for a, _ in pairs):
-                    continue
-                moved: dict[str, int | float | None] = {a: None for a, _ in pairs}
-                moved.update({b: values[a] for a, b in pairs})
-                if _sums_accept(values, moved, hard):
-                    out |= {a for a, _ in pairs if values[a] is not None}
-    return out
+                held = {a for a, _ in pairs if values[a] is not None}
+                if held:
+                    moved: Reading = {a: None for a, _ in pairs}
+                    moved.update({b: values[a] for a, b in pairs})
+                    yield moved, held
 
 
 class RulesStage:

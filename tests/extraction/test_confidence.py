@@ -144,14 +144,22 @@ def test_table_two_row_with_fewer_separate_figures_is_unverified(baseline_pipeli
     assert "row_unverified:proactive.rules" in result.flags
 
 
-def test_glued_run_split_in_table_two_is_not_unverified(baseline_pipeline):
-    # a run glued to its label, as one-line flattenings print every row: the cuts' length priors
-    # decide, and on those they measure right: not a separate-figure guess
+def test_glued_run_split_in_table_two_is_not_a_separate_figure_guess(baseline_pipeline):
+    # a run glued to its label, as one-line flattenings print every row: the reconstruction cuts it by
+    # the cuts' length priors and does not flag the row as separate figures placed by a guess. The
+    # rules stage still doubts the cells another cut would read otherwise (1205: 1 | 20 | 5 or
+    # 12 | 0 | 5; no sum runs over table 二's rows); a run only one cut reads is not doubted
     text = _seed_text().replace("规章\t0\t0\t0", "规章1205")
     result = baseline_pipeline.extract(text.encode("utf-8"), "report.txt")
-    cells = [result.cells[f"proactive.rules.{k}"] for k in ("issued", "repealed", "in_force")]
-    assert all("split_digits" in c.flags for c in cells), cells
-    assert all("unverified" not in c.flags for c in cells), cells
+    cells = {k: result.cells[f"proactive.rules.{k}"] for k in ("issued", "repealed", "in_force")}
+    assert all("split_digits" in c.flags for c in cells.values()), cells
+    assert "row_unverified:proactive.rules" not in result.flags
+    assert all("unverified" in cells[k].flags for k in ("issued", "repealed")), cells
+    assert "unverified" not in cells["in_force"].flags
+    text = _seed_text().replace("规章\t0\t0\t0", "规章000")
+    result = baseline_pipeline.extract(text.encode("utf-8"), "report.txt")
+    cells = {k: result.cells[f"proactive.rules.{k}"] for k in ("issued", "repealed", "in_force")}
+    assert all("split_digits" in c.flags and "unverified" not in c.flags for c in cells.values()), cells
 
 
 def _cells(values: dict[str, int | None], unread: set[str]) -> dict[str, CellValue]:
@@ -512,3 +520,27 @@ def test_a_blank_read_with_doubt_is_never_confident_whatever_the_calibrator_says
     RulesStage(RulesOptions()).__call__(doc)
     assert "unverified" in doc.cells[doubtful].flags and doc.cells[doubtful].confidence <= 0.5
     assert "unverified" not in doc.cells[sure].flags and doc.cells[sure].confidence == 0.9993
+
+
+def test_a_glued_run_that_no_sum_cuts_is_not_confident():
+    """A one-line text printed 行政规范性文件 "1309" glued; the reconstruction cut it 1 | 30 | 9, the
+    report printed 13 | 0 | 9. No sum runs over table 二's rows, so the cut passed at 0.9993: the
+    cells another cut of the same digits would change are unverified. A run only one cut reads
+    ("000") is not doubted."""
+    from extraction.document import Token
+
+    values = _zero_values()
+    doc = DocumentState(name="x", sha256="0", kind="txt", format="2021")
+    doc.cells = _cells(values, set())
+    for row, run, pieces in (("normative_documents", "1309", ("1", "30", "9")), ("rules", "000", ("0", "0", "0"))):
+        doc.tokens.append(Token(index=len(doc.tokens), kind="number", text=run, line=0, field=0, glued=True))
+        for col, piece in zip(("issued", "repealed", "in_force"), pieces, strict=True):
+            cell = doc.cells[f"proactive.{row}.{col}"]
+            cell.value, cell.text, cell.tokens = int(piece), piece, [len(doc.tokens) - 1]
+            cell.flags.append("split_digits")
+    RulesStage(RulesOptions()).__call__(doc)
+    for col in ("issued", "repealed"):  # 13 | 0 | 9 reads them otherwise
+        cell = doc.cells[f"proactive.normative_documents.{col}"]
+        assert "unverified" in cell.flags and cell.confidence <= 0.5, col
+    assert "unverified" not in doc.cells["proactive.normative_documents.in_force"].flags
+    assert not any("unverified" in doc.cells[f"proactive.rules.{c}"].flags for c in ("issued", "repealed", "in_force"))
