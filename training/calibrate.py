@@ -1,12 +1,16 @@
 """Fit, certify and measure the cell calibrator of every input kind (issue 16).
 
-    python -m training.calibrate fit --version calibration-v1        # data, LOFO, fit, certify, register
-    python -m training.calibrate evaluate --version calibration-v1 --seed 1603
+    python -m training.calibrate fit --version calibration-v2        # data, LOFO, fit, certify, register
+    python -m training.calibrate evaluate --version calibration-v2 --seed 1613 --scans 1
 
 `fit`:
 1. collects two splits of documents that share none (`training.calibrate_data`; cached under
    /tmp/i16/calibration-data): `fit` (seed 1601) and `certify` (seed 1602), each over the 17 style
-   families as digital PDFs, the text flatteners (text, Markdown, HTML, DOCX) and a few scans;
+   families as digital PDFs, the text flatteners (text, Markdown, HTML, DOCX) and a few scans. The
+   cache is keyed by the split's parameters, not the code: each cached document is replayed from
+   where the reconstruction left it through the current calibrator features and rules (`replay`;
+   `--no-replay` reads the rows as cached), so a change to those stages is never measured on rows
+   the old code made (a change to the reading stages needs a new cache folder);
 2. leave-one-family-out on `fit`: for each fold unit (a style family: its digital PDFs and scans;
    a text flattener), the calibrator fitted on every other unit scores the held-out one. These
    out-of-fold scores give the ECE per input kind and family where the calibrator was not fitted,
@@ -34,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.calibrate_data import DEFAULT_CACHE, build, stack
+from training.calibrate_data import DEFAULT_CACHE, build, replay, stack
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUND = 1e-3
@@ -213,7 +217,10 @@ def certify(
     cells not sent to review (trust ≥ level) is ≥ 1 − bound with probability `confidence`, all at
     once (Bonferroni-Holm controls the family-wise error), so any of them may be picked. Picked, of
     those that send at most `budget` of the split's cells to review: the lowest that sends at least
-    `catch` of its wrong cells there; where none does, the one that catches the most (the highest of
+    `catch` of its wrong cells there, raised to the highest level that sends no more cells to review
+    on the split than it (calibrated confidences bunch: where the caps send every wrong cell to
+    review, levels from 0.8 to 0.998 keep the same cells, and the lowest would trust a cell at 0.85
+    out of the split); where none catches enough, the one that catches the most (the highest of
     those). Where no certified level keeps to the budget, the lowest certified one."""
     from mapie.risk_control import BinaryClassificationController, precision
 
@@ -243,14 +250,17 @@ def certify(
     enough = [v for v in within if caught[v] >= catch]
     # (no level catches enough: of those catching the most, the highest, which costs no more review
     # on this split and leaves a margin where the evidence is weaker, e.g. scans)
-    level = enough[0] if enough else max(within, key=lambda v: (caught[v], v))
+    if enough:
+        level = max(v for v in enough if share[v] <= share[enough[0]])
+    else:
+        level = max(within, key=lambda v: (caught[v], v))
     return {
         "level": level,
         "lowest_certified": valid[0],
         "highest_certified": valid[-1],
         "valid_levels": len(valid),
         "tested": len(LEVELS),
-        "chosen_for": f"≥ {catch:.1%} of wrong cells caught"
+        "chosen_for": f"≥ {catch:.1%} of wrong cells caught, at the least review share (the highest such level)"
         if enough
         else f"the most wrong cells caught with ≤ {budget:.0%} of cells sent to review",
         "wrong_caught_at_level": round(caught[level], 5),
@@ -284,7 +294,23 @@ def _splits(args, log) -> tuple[dict, dict, list, list]:
         cache=args.cache,
         log=log,
     )
+    if args.replay:
+        fit_docs, cert_docs = _replayed(fit_docs, "fit", log), _replayed(cert_docs, "certify", log)
     return stack(fit_docs), stack(cert_docs), fit_docs, cert_docs
+
+
+def _replayed(docs: list, name: str, log=print) -> list:
+    """The cached documents through the current code's stages after the reconstruction."""
+    import time
+
+    t0 = time.perf_counter()
+    out = replay(docs)
+    kept = sum(d.state is not None for d in docs)
+    log(
+        f"{name}: {kept} of {len(docs)} documents replayed through the current calibrate and rules stages "
+        f"in {time.perf_counter() - t0:.0f} s"
+    )
+    return out
 
 
 def _report(title: str, table: dict[str, dict], log=print) -> None:
@@ -299,9 +325,12 @@ def _report(title: str, table: dict[str, dict], log=print) -> None:
 
 
 def fit_cmd(args) -> int:
-    from extraction.calibration import Guarantee, base_feature_names, save_version, statement
+    from extraction.calibration import CALIBRATION_SUBDIR, Guarantee, base_feature_names, save_version, statement
 
     log = print
+    folder = Path(args.models) / CALIBRATION_SUBDIR / args.version
+    if folder.exists() and not args.force:  # a certified version is never overwritten by accident
+        raise SystemExit(f"{folder} exists: name a new --version (or --force to replace it)")
     fit, cert, fit_docs, cert_docs = _splits(args, log)
     for name, docs in (("fit", fit_docs), ("certify", cert_docs)):
         errs = [d for d in docs if d.error]
@@ -398,6 +427,9 @@ def fit_cmd(args) -> int:
                 "scans_per_family": args.cert_scans,
             },
             "documents_shared": 0,
+            "replayed": "each cached document's calibrate and rules stages run on this code"
+            if args.replay
+            else "rows as cached",
         },
         "certification": {**c, "at_level": at, "by_kind": cert_kind},
         "leave_one_family_out": {
@@ -440,6 +472,8 @@ def evaluate_cmd(args) -> int:
         jobs=args.jobs,
         cache=args.cache,
     )
+    if args.replay:
+        docs = _replayed(docs, f"evaluate{args.seed}")
     data = stack(docs)
     conf = final_confidence(cal.predict(data["base"][:, cal.columns()], data["group"]), data["cap"])
     level = cal.review_below if cal.review_below is not None else 0.8
@@ -470,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--bound", type=float, default=BOUND)
     f.add_argument("--confidence", type=float, default=CONFIDENCE)
     f.add_argument("--no-activate", dest="activate", action="store_false")
+    f.add_argument("--force", action="store_true", help="replace an existing version of the same name")
     e = sub.add_parser("evaluate", help="measure a registered version on a fresh split")
     e.add_argument("--version", default=None)
     e.add_argument("--seed", type=int, default=1603)
@@ -480,6 +515,13 @@ def main(argv: list[str] | None = None) -> int:
     for p in (f, e):
         p.add_argument("--jobs", type=int, default=2)
         p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+        p.add_argument(
+            "--no-replay",
+            dest="replay",
+            action="store_false",
+            help="use the cached rows as collected (default: replay each cached document through the current "
+            "calibrate and rules stages)",
+        )
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     return fit_cmd(args) if args.cmd == "fit" else evaluate_cmd(args)

@@ -50,6 +50,9 @@ class DocCells:
     cells: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    # the document as the reconstruction left it (a pickle file), to replay the stages after it
+    # (calibrate, rules) on new code without reading the input again (`replay`)
+    state: str | None = None
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -84,22 +87,29 @@ class _Collect:
 _PIPE = None
 
 
-def collect(data: bytes, name: str, truth: dict, unit: str) -> DocCells:
-    """One input through the pipeline with the collecting labeler."""
+def _pipe():
     global _PIPE
-    from extraction.calibration import base_feature_names, kind_group
-    from extraction.errors import GongkaiError
     from extraction.pipeline import Pipeline
 
     if _PIPE is None:
         _PIPE = Pipeline(calibrator=_Collect())
+    return _PIPE
+
+
+def collect(data: bytes, name: str, truth: dict, unit: str, states: Path | None = None) -> DocCells:
+    """One input through the pipeline with the collecting labeler; with `states`, the document as the
+    reconstruction left it is kept there (`replay` runs the later stages on it again)."""
+    from extraction.calibration import base_feature_names
+    from extraction.document import DocumentState
+    from extraction.errors import GongkaiError
+
+    pipe = _pipe()
     t0 = time.perf_counter()
-    want: dict = truth["cells"]
     k = len(base_feature_names())
     try:
-        result = _PIPE.extract(data, name)
+        doc = pipe.process(DocumentState.for_input(data, name), until="reconstruct")
     except GongkaiError as exc:
-        n = len(want)
+        n = len(truth["cells"])
         return DocCells(
             name,
             unit,
@@ -112,7 +122,28 @@ def collect(data: bytes, name: str, truth: dict, unit: str) -> DocCells:
             error=f"{exc.code}: {n} cells",
             seconds=time.perf_counter() - t0,
         )
-    collector = _PIPE.stage("calibrate").cells  # type: ignore[attr-defined]
+    state = None
+    if states is not None:
+        doc.data = doc.pending = doc.pages_read = None  # (read already: the bytes and page images)
+        states.mkdir(parents=True, exist_ok=True)
+        path = states / f"{hashlib.sha256(f'{unit}|{name}'.encode()).hexdigest()[:16]}.pkl"
+        path.write_bytes(pickle.dumps({"doc": doc, "truth": truth["cells"]}))
+        state = str(path)
+    out = finish(doc, name, truth["cells"], unit)
+    out.state = state
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def finish(doc, name: str, want: dict, unit: str) -> DocCells:
+    """The stages after the reconstruction (calibrate with the collecting labeler, rules), then one
+    row per cell of the truth."""
+    from extraction.calibration import base_feature_names, kind_group
+
+    pipe = _pipe()
+    k = len(base_feature_names())
+    result = pipe.run(doc)
+    collector = pipe.stage("calibrate").cells  # type: ignore[attr-defined]
     cids, base = collector.matrix
     row = {cid: i for i, cid in enumerate(cids)}
     group = kind_group(result.source.kind)
@@ -140,16 +171,31 @@ def collect(data: bytes, name: str, truth: dict, unit: str) -> DocCells:
         np.asarray(forced, dtype=bool),
         np.asarray(right, dtype=bool),
         names,
-        seconds=time.perf_counter() - t0,
     )
+
+
+def replay(docs: list[DocCells]) -> list[DocCells]:
+    """`docs` again from their kept states through the current code's stages after the
+    reconstruction (the calibrator's features, the rules): what collecting them anew would give
+    where only those stages changed. A document kept with no state is returned as it was."""
+    out = []
+    for d in docs:
+        if d.state is None:
+            out.append(d)
+            continue
+        kept = pickle.loads(Path(d.state).read_bytes())
+        again = finish(kept["doc"], d.doc, kept["truth"], d.unit)
+        again.state, again.seconds = d.state, d.seconds
+        out.append(again)
+    return out
 
 
 # ------------------------------------------------------------------------------------ sources
 
 
-def _family_job(args: tuple[str, int, list[int], int]) -> list[DocCells]:
+def _family_job(args: tuple[str, int, list[int], int, Path | None]) -> list[DocCells]:
     """Render reports `indices` of stream `seed` in `family`; digital PDFs, and scans of the first `scans`."""
-    family, seed, indices, scans = args
+    family, seed, indices, scans, states = args
     from gongkai_datasets.families import render_family_many
     from gongkai_datasets.render_office import RendererFailed, RendererUnavailable
 
@@ -160,7 +206,7 @@ def _family_job(args: tuple[str, int, list[int], int]) -> list[DocCells]:
         return []
     out = []
     for j, (i, r) in enumerate(zip(indices, rendered, strict=True)):
-        out.append(collect(r.pdf, f"{family}-s{seed}-{i}.pdf", r.truth, f"pdf:{family}"))
+        out.append(collect(r.pdf, f"{family}-s{seed}-{i}.pdf", r.truth, f"pdf:{family}", states))
         if j < scans:
             from gongkai_datasets.scan import scan_pdf, to_pdf
 
@@ -170,17 +216,17 @@ def _family_job(args: tuple[str, int, list[int], int]) -> list[DocCells]:
                     r.pdf, r.truth.get("boxes", {}), rng, preset=SCAN_PRESET, stamp_text=r.truth["report"]["agency"]
                 )
             )
-            out.append(collect(pdf, f"{family}-s{seed}-{i}-scan.pdf", r.truth, f"ocr:{family}"))
+            out.append(collect(pdf, f"{family}-s{seed}-{i}-scan.pdf", r.truth, f"ocr:{family}", states))
     return out
 
 
-def _text_job(args: tuple[int, int, str]) -> list[DocCells]:
-    index, seed, flattener = args
+def _text_job(args: tuple[int, int, str, Path | None]) -> list[DocCells]:
+    index, seed, flattener, states = args
     from gongkai_datasets import generate_one
 
     g = generate_one(index, seed, flattener=flattener)
     data = g.content if isinstance(g.content, bytes) else g.content.encode("utf-8")
-    return [collect(data, f"{g.id}.{g.ext}", g.truth, f"text:{flattener}")]
+    return [collect(data, f"{g.id}.{g.ext}", g.truth, f"text:{flattener}", states)]
 
 
 def build(
@@ -206,11 +252,14 @@ def build(
     path = Path(cache) / f"{split}-{key}.pkl"
     if path.is_file():
         return pickle.loads(path.read_bytes())
+    states = Path(cache) / f"{split}-{key}-states"
     flatteners = (*ALL, *EXTRA)
     jobs_f = [
-        (f, seed, list(range(per_family)), scans_per_family if f in scan_families else 0) for f in fams if per_family
+        (f, seed, list(range(per_family)), scans_per_family if f in scan_families else 0, states)
+        for f in fams
+        if per_family
     ]
-    jobs_t = [(i, seed, flatteners[i % len(flatteners)]) for i in range(text_n)]
+    jobs_t = [(i, seed, flatteners[i % len(flatteners)], states) for i in range(text_n)]
     t0 = time.perf_counter()
     docs: list[DocCells] = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -252,4 +301,4 @@ def stack(docs: list[DocCells]) -> dict[str, np.ndarray]:
     }
 
 
-__all__ = ["DEFAULT_CACHE", "DocCells", "build", "collect", "stack"]
+__all__ = ["DEFAULT_CACHE", "DocCells", "build", "collect", "finish", "replay", "stack"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
+from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
@@ -10,6 +13,7 @@ from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENC
 from extraction.result import CheckResult
 from extraction.schema import Layout, constraints, layout
 from extraction.schema.check import check_rules, evaluate, fmt_number
+from extraction.schema.rules import Constraint
 from extraction.text import normalize
 
 
@@ -30,6 +34,17 @@ class RulesOptions(BaseModel):
         default=WARNING_CONFIDENCE,
         description="Highest confidence of a cell in a failed soft rule (a warning): the warning is evidence that "
         "one of its cells may be misread, so they go to review",
+    )
+    doubtful_blank_confidence: float = Field(
+        default=0.8,
+        description="A cell read as blank whose reading the reconstruction gave less than this confidence (the "
+        "pipeline's review threshold) is unverified: a blank is only the absence of a figure, and where the reading "
+        "itself is in doubt nothing confirms the absence (a converter's detached figure column, an OCR'd blank)",
+    )
+    max_placements: int = Field(
+        default=5000,
+        description="Most other placements of a printed line's guessed gaps (`inferred_blank`) tried against the "
+        "sums (`unplaceable_cells`); a line with more is unverified whole (bounds the work on a hostile input)",
     )
     doubt_confidence: float = Field(
         default=DOUBT_CONFIDENCE,
@@ -208,9 +223,131 @@ def guessed_blanks(doc: DocumentState) -> set[str]:
     return {cid for cid, c in doc.cells.items() if c.value is None and "inferred_blank" in c.flags}
 
 
+def _sums_accept(
+    values: dict[str, int | float | None], other: dict[str, int | float | None], hard: list[Constraint]
+) -> bool:
+    """Every hard rule over the cells `other` changes that holds on `values` holds on them changed too."""
+    changed = {**values, **other}
+    return all(c.holds(changed) for c in hard if not other.keys().isdisjoint(c.cells) and c.holds(values))
+
+
+def unplaceable_cells(
+    doc: DocumentState, lay: Layout, max_placements: int = RulesOptions.model_fields["max_placements"].default
+) -> set[str]:
+    """Cells whose value another reading of the same printed figures gives differently while every
+    hard rule that holds still holds: the sums cannot tell which reading the page printed, so a
+    rule that holds does not vouch for these cells. Two such readings, on every input kind:
+    - a row whose figures were fewer than its cells and placed around guessed gaps
+      (`inferred_blank`): the same figures in the same order with the gaps elsewhere (a blank
+      and a 0 are the same to every sum, so a gap among zeros is never placed by the sums);
+    - a glued run of digits cut into cells (`split_digits`): the same digits cut elsewhere (a one-line
+      text's 行政规范性文件 "1309" cut 1 | 30 | 9 where the report printed 13 | 0 | 9: no sum runs
+      over table 二's rows);
+    - a row printed next to a row the page reading did not find (`row_not_read:`): its figures
+      taken by the neighbour (the unread row's figures read into the next row down, whose own
+      cells have no sum across rows).
+    A line whose gaps, or a run whose cuts, could go more than `max_placements` ways is unverified whole."""
+    hard = [c for c in constraints(lay) if c.severity == "error"]
+    values = {cid: c.value for cid, c in doc.cells.items()}
+    out: set[str] = set()
+    for other, cells in (
+        *_gaps_elsewhere(doc, lay, values, max_placements),
+        *_digits_cut_elsewhere(doc, lay, values, max_placements),
+        *_taken_from_unread_neighbours(doc, lay, values),
+    ):
+        if other is None:  # too many readings to try: unverified whole
+            out |= cells
+            continue
+        differ = {cid for cid in cells if other[cid] != values[cid]}
+        if differ - out and _sums_accept(values, other, hard):
+            out |= differ
+    return out
+
+
+Reading = dict[str, int | float | None]
+
+
+def _gaps_elsewhere(
+    doc: DocumentState, lay: Layout, values: Reading, max_placements: int
+) -> Iterator[tuple[Reading | None, set[str]]]:
+    """Each other placement of a printed line's guessed gaps, with the line's cells. A line: the rows
+    of a table whose cells were all placed around guessed gaps, joined where their figures came from
+    one text line (a text layer that printed three schema rows as one run of figures)."""
+    units: list[tuple[list[str], set[int]]] = []
+    for table in lay.tables:
+        for row in table.rows:
+            ids = [cid for cid in row.cell_ids if cid in doc.cells]
+            if not ids or not all("inferred_blank" in doc.cells[cid].flags for cid in ids):
+                continue
+            lines = {doc.tokens[t].line for cid in ids for t in doc.cells[cid].tokens if t < len(doc.tokens)}
+            if units and units[-1][0][0].split(".", 1)[0] == table.key and lines & units[-1][1]:
+                units[-1][0].extend(ids)
+                units[-1][1].update(lines)
+            else:
+                units.append((ids, lines))
+    for ids, _ in units:
+        printed = [values[cid] for cid in ids if values[cid] is not None]
+        blanks = len(ids) - len(printed)
+        if not 0 < blanks < len(ids):
+            continue
+        if math.comb(len(ids), blanks) > max_placements:
+            yield None, set(ids)
+            continue
+        for gaps in itertools.combinations(range(len(ids)), blanks):
+            it = iter(printed)
+            yield {cid: None if i in gaps else next(it) for i, cid in enumerate(ids)}, set(ids)
+
+
+def _digits_cut_elsewhere(
+    doc: DocumentState, lay: Layout, values: Reading, max_placements: int
+) -> Iterator[tuple[Reading | None, set[str]]]:
+    """Each other cut of a glued run of digits into the cells it was cut into: the same digits in
+    order, no piece but "0" starting with 0."""
+    runs: dict[int, list[str]] = {}
+    for cid in lay.cell_ids:
+        cell = doc.cells.get(cid)
+        if cell is not None and "split_digits" in cell.flags and len(cell.tokens) == 1:
+            runs.setdefault(cell.tokens[0], []).append(cid)
+    for t, ids in runs.items():
+        digits = "".join(doc.cells[cid].text or "" for cid in ids)
+        if len(ids) < 2 or not digits.isdigit() or t >= len(doc.tokens) or doc.tokens[t].text != digits:
+            continue
+        if math.comb(len(digits) - 1, len(ids) - 1) > max_placements:
+            yield None, set(ids)
+            continue
+        for cuts in itertools.combinations(range(1, len(digits)), len(ids) - 1):
+            pieces = [digits[a:b] for a, b in zip((0, *cuts), (*cuts, len(digits)), strict=True)]
+            if not any(len(p) > 1 and p[0] == "0" for p in pieces):
+                yield {cid: int(p) for cid, p in zip(ids, pieces, strict=True)}, set(ids)
+
+
+def _taken_from_unread_neighbours(
+    doc: DocumentState, lay: Layout, values: Reading
+) -> Iterator[tuple[Reading | None, set[str]]]:
+    """For each row next to a row the page reading did not find, with the same columns: its figures
+    given to the unread row (and its own cells blank), with the row's cells that hold a figure."""
+    unread = {f.split(":", 1)[1] for f in doc.flags if f.startswith("row_not_read:")}
+    for table in lay.tables:
+        for i, row in enumerate(table.rows):
+            if row.id not in unread:
+                continue
+            for j in (i - 1, i + 1):
+                if not 0 <= j < len(table.rows) or table.rows[j].id in unread:
+                    continue
+                mate = table.rows[j]
+                if [c.key for c in mate.columns] != [c.key for c in row.columns]:
+                    continue
+                pairs = [(a, b) for a, b in zip(mate.cell_ids, row.cell_ids, strict=True) if a in doc.cells]
+                held = {a for a, _ in pairs if values[a] is not None}
+                if held:
+                    moved: Reading = {a: None for a, _ in pairs}
+                    moved.update({b: values[a] for a, b in pairs})
+                    yield moved, held
+
+
 class RulesStage:
     name = "rules"
-    version = "1"
+    version = "2"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -227,7 +364,31 @@ class RulesStage:
             doc.checks.extend(narrative_checks(doc, values))
         self.unverify_guessed_rows(doc, guessed)
         self.unverify_guesses_beside_doubt(doc)
+        self.unverify_unplaceable(doc, lay)
+        self.unverify_doubtful_blanks(doc)
         self.doubt(doc)
+
+    def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
+        """A blank read with doubt (the reconstruction's confidence below `doubtful_blank_confidence`)
+        is unverified, whatever a calibrator makes of it: blanks are nearly always right where the
+        reading was sure, and a calibrator fitted on those lifted a Markdown blank the ingest had put
+        at 0.5 (its row's figures printed detached above the table) to 0.9993; the page had dropped a 0."""
+        for cell in doc.cells.values():
+            if cell.value is not None or DOUBT_FLAGS.intersection(cell.flags):
+                continue
+            read = cell.confidence if cell.read_confidence is None else cell.read_confidence
+            if read < self.options.doubtful_blank_confidence:
+                cell.flags.append("unverified")
+
+    def unverify_unplaceable(self, doc: DocumentState, lay: Layout) -> None:
+        """Cells that another reading of the same printed figures would give differently, with every
+        hard rule that holds holding still (`unplaceable_cells`), are unverified: the rules that hold
+        cannot vouch for them (a digital PDF's row "0 0 0 0" over five cells, its gap guessed under
+        the wrong heading, passed at 0.9997)."""
+        for cid in unplaceable_cells(doc, lay, self.options.max_placements):
+            cell = doc.cells[cid]
+            if "unverified" not in cell.flags:
+                cell.flags.append("unverified")
 
     def unverify_guesses_beside_doubt(self, doc: DocumentState) -> None:
         """On an OCR'd page, figures placed by a guess (a glued run split, blanks or extra figures
@@ -289,4 +450,5 @@ __all__ = [
     "evaluate",
     "fill_from_sums",
     "narrative_checks",
+    "unplaceable_cells",
 ]

@@ -220,3 +220,22 @@ def test_gongkai_extract_states_the_guarantee_in_its_summary_and_result(tmp_path
     assert doc["guarantee"]["calibrator"] == active_calibration()
     assert doc["guarantee"]["review_below"] == cal.review_below
     assert all(c["model"].endswith(f"+{active_calibration()}") for c in doc["cells"].values())
+
+
+def test_certify_takes_the_highest_level_that_costs_no_more_review_than_the_lowest_enough():
+    """Calibrated confidences bunch (capped cells at ≤ 0.6, the rest near 1): where every wrong cell
+    is capped, every certified level from 0.8 up to the bunch catches them all at the same review
+    share. The lowest of them would trust, out of the split, a cell calibrated at 0.85; the level is
+    the highest that sends no more of the split to review."""
+    pytest.importorskip("mapie")
+    from training.calibrate import certify
+
+    rng = random.Random(1)
+    n = 60_000
+    high = np.array([rng.random() < 0.98 for _ in range(n)])
+    conf = np.where(high, 1.0 - np.array([rng.random() * 2e-4 for _ in range(n)]), 0.5)
+    right = high | np.array([rng.random() < 0.5 for _ in range(n)])  # every wrong cell capped
+    c = certify(conf, right, 1e-3, 0.95)
+    assert c["wrong_caught_at_level"] == 1.0 and c["lowest_certified"] <= 0.81
+    assert c["level"] > 0.999  # not 0.8: a 0.85 cell out of the split goes to review
+    assert c["review_share_at_level"] == pytest.approx(float((conf < 0.8).mean()), abs=1e-5)

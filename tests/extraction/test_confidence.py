@@ -249,14 +249,22 @@ def test_table_two_row_with_fewer_separate_figures_is_unverified(baseline_pipeli
     assert "row_unverified:proactive.rules" in result.flags
 
 
-def test_glued_run_split_in_table_two_is_not_unverified(baseline_pipeline):
-    # a run glued to its label, as one-line flattenings print every row: the cuts' length priors
-    # decide, and on those they measure right: not a separate-figure guess
+def test_glued_run_split_in_table_two_is_not_a_separate_figure_guess(baseline_pipeline):
+    # a run glued to its label, as one-line flattenings print every row: the reconstruction cuts it by
+    # the cuts' length priors and does not flag the row as separate figures placed by a guess. The
+    # rules stage still doubts the cells another cut would read otherwise (1205: 1 | 20 | 5 or
+    # 12 | 0 | 5; no sum runs over table 二's rows); a run only one cut reads is not doubted
     text = _seed_text().replace("规章\t0\t0\t0", "规章1205")
     result = baseline_pipeline.extract(text.encode("utf-8"), "report.txt")
-    cells = [result.cells[f"proactive.rules.{k}"] for k in ("issued", "repealed", "in_force")]
-    assert all("split_digits" in c.flags for c in cells), cells
-    assert all("unverified" not in c.flags for c in cells), cells
+    cells = {k: result.cells[f"proactive.rules.{k}"] for k in ("issued", "repealed", "in_force")}
+    assert all("split_digits" in c.flags for c in cells.values()), cells
+    assert "row_unverified:proactive.rules" not in result.flags
+    assert all("unverified" in cells[k].flags for k in ("issued", "repealed")), cells
+    assert "unverified" not in cells["in_force"].flags
+    text = _seed_text().replace("规章\t0\t0\t0", "规章000")
+    result = baseline_pipeline.extract(text.encode("utf-8"), "report.txt")
+    cells = {k: result.cells[f"proactive.rules.{k}"] for k in ("issued", "repealed", "in_force")}
+    assert all("split_digits" in c.flags and "unverified" not in c.flags for c in cells.values()), cells
 
 
 def _cells(values: dict[str, int | None], unread: set[str]) -> dict[str, CellValue]:
@@ -492,3 +500,153 @@ def test_other_processing_printed_as_one_row_without_figures_keeps_its_own_cells
     assert set(other) == {cid for cid in g.truth["cells"] if cid.startswith("applications.other.")}
     assert all(c.value is None and "blank" in c.flags and "missing" not in c.flags for c in other.values())
     assert "row_not_read:applications.other" not in result.flags
+
+
+def _on_one_line(doc: DocumentState, cids: list[str], line: int) -> None:
+    """Give the figures of `cids` tokens on text line `line` (one printed run of figures)."""
+    from extraction.document import Token
+
+    for cid in cids:
+        cell = doc.cells[cid]
+        if cell.value is None:
+            continue
+        doc.tokens.append(Token(index=len(doc.tokens), kind="number", text=str(cell.value), line=line, field=0))
+        cell.tokens = [len(doc.tokens) - 1]
+
+
+def test_a_gap_placed_among_zeros_is_never_vouched_for_by_the_sums():
+    """A digital PDF printed the appeals' review and direct-litigation rows as one run "0 0 0 0 0 0
+    0 0 0" over ten cells; the gap was guessed under 直接起诉·纠正 where the page left 行政复议·其他
+    blank. A blank and a 0 are the same to every sum, so the rows' sums held and the misplaced gap
+    passed at 0.9997: every cell another placement of the same figures would change is unverified."""
+    layout_2021 = layout("2021")
+    review = layout_2021.row("appeals.review").cell_ids
+    direct = layout_2021.row("appeals.litigation_direct").cell_ids
+    for kind, unit in (("digital_pdf", "pt"), ("md", None)):
+        values = _zero_values()
+        values["appeals.litigation_direct.corrected"] = None
+        doc = DocumentState(name="x", sha256="0", kind=kind, format="2021")
+        if unit:
+            doc.pages = [PageInfo(number=1, width=600, height=800, unit=unit)]
+        doc.cells = _cells(values, set())
+        for cid in review + direct:
+            doc.cells[cid].flags.append("inferred_blank")
+        _on_one_line(doc, review + direct, 7)
+        RulesStage(RulesOptions()).__call__(doc)
+        assert all(c.passed for c in doc.checks if c.severity == "error"), kind
+        for cid in review + direct:
+            assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= 0.5, (kind, cid)
+        other = doc.cells["appeals.litigation_after_review.corrected"]  # another line: untouched
+        assert "unverified" not in other.flags and other.confidence == 1.0
+
+
+def test_a_gap_the_sums_place_is_not_doubted():
+    """The same guess where the column sums tell the gap's place: 予以公开 printed "5 3 0 0 0 8" over
+    seven cells, the gap under 商业企业 (moving it moves the 3 or the 5 into another column, whose
+    sum breaks). The placement is verified; nothing is unverified."""
+    values = _zero_values()
+    for row in ("new", "granted", "outcome_total"):
+        values[f"applications.{row}.natural_person"] = 5
+        values[f"applications.{row}.research"] = 3
+        values[f"applications.{row}.total"] = 8
+    values["applications.granted.commercial"] = None
+    row = layout("2021").row("applications.granted").cell_ids
+    doc = DocumentState(name="x", sha256="0", kind="digital_pdf", format="2021")
+    doc.pages = [PageInfo(number=1, width=600, height=800, unit="pt")]
+    doc.cells = _cells(values, set())
+    for cid in row:
+        doc.cells[cid].flags.append("inferred_blank")
+    _on_one_line(doc, row, 3)
+    RulesStage(RulesOptions()).__call__(doc)
+    assert all(c.passed for c in doc.checks if c.severity == "error")
+    assert not any("unverified" in doc.cells[cid].flags for cid in row)
+    assert all(doc.cells[cid].confidence == 1.0 for cid in row)
+    # a line whose gaps could go more ways than the rules stage tries is unverified whole
+    for cid in row:
+        doc.cells[cid].confidence = 1.0
+    RulesStage(RulesOptions(max_placements=6)).__call__(doc)  # 7 places for the one gap
+    assert all("unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= 0.5 for cid in row)
+
+
+def test_figures_beside_a_row_not_read_that_no_sum_places_are_not_confident():
+    """A three-line digital PDF: 行政许可's row was not found (its cells `missing`), and its figures
+    4 | 380 | 426 were read into the next row, 其他对外管理服务事项, which the report left blank. No sum
+    runs across table 二's rows, so nothing told them apart and they passed at 0.9998: figures next to
+    a row not read that would fit it as well are unverified. Where a sum does place them (the
+    outcome total beside an unread 结转下年度), they are not doubted."""
+    values = _zero_values("2019")
+    licensing = layout("2019").row("proactive.licensing").cell_ids
+    other = layout("2019").row("proactive.other_services").cell_ids
+    for cid in licensing:
+        values[cid] = None
+    for cid, v in zip(other, (4, 380, 426), strict=True):
+        values[cid] = v
+    doc = DocumentState(name="x", sha256="0", kind="digital_pdf", format="2019")
+    doc.cells = _cells(values, set())
+    for cid in licensing:
+        doc.cells[cid].flags.append("missing")
+    doc.flags.append("row_not_read:proactive.licensing")
+    RulesStage(RulesOptions()).__call__(doc)
+    for cid in other:
+        assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= 0.5, cid
+    penalty = doc.cells["proactive.penalty.decisions"]  # not beside the unread row
+    assert "unverified" not in penalty.flags and penalty.confidence == 1.0
+
+    values = _zero_values()
+    for row in ("new", "granted", "outcome_total"):
+        values[f"applications.{row}.natural_person"] = 2
+        values[f"applications.{row}.total"] = 2
+    forward = layout("2021").row("applications.carried_forward").cell_ids
+    for cid in forward:
+        values[cid] = None
+    doc = DocumentState(name="x", sha256="0", kind="digital_pdf", format="2021")
+    doc.cells = _cells(values, set())
+    for cid in forward:
+        doc.cells[cid].flags.append("missing")
+    doc.flags.append("row_not_read:applications.carried_forward")
+    RulesStage(RulesOptions()).__call__(doc)
+    outcome = layout("2021").row("applications.outcome_total").cell_ids
+    assert not any("unverified" in doc.cells[cid].flags for cid in outcome)
+
+
+def test_a_blank_read_with_doubt_is_never_confident_whatever_the_calibrator_says():
+    """Converter Markdown printed table 二's figures detached above the table; the ingest could not
+    place them and left the rows' cells at 0.5 (review). The calibrator, fitted where blanks read
+    surely are nearly always right, lifted the blank 本年制发件数 to 0.9993 (the report's 0 was
+    dropped). A blank whose reading was in doubt is unverified; a blank read surely is not."""
+    values = _zero_values()
+    doubtful, sure = "proactive.normative_documents.issued", "proactive.rules.issued"
+    values[doubtful] = values[sure] = None
+    doc = DocumentState(name="x", sha256="0", kind="md", format="2021")
+    doc.cells = _cells(values, set())
+    for cid, read in ((doubtful, 0.5), (sure, 1.0)):
+        doc.cells[cid].read_confidence = read  # the reconstruction's confidence
+        doc.cells[cid].confidence = 0.9993  # the calibrator's
+        doc.cells[cid].flags.append("blank")
+    RulesStage(RulesOptions()).__call__(doc)
+    assert "unverified" in doc.cells[doubtful].flags and doc.cells[doubtful].confidence <= 0.5
+    assert "unverified" not in doc.cells[sure].flags and doc.cells[sure].confidence == 0.9993
+
+
+def test_a_glued_run_that_no_sum_cuts_is_not_confident():
+    """A one-line text printed 行政规范性文件 "1309" glued; the reconstruction cut it 1 | 30 | 9, the
+    report printed 13 | 0 | 9. No sum runs over table 二's rows, so the cut passed at 0.9993: the
+    cells another cut of the same digits would change are unverified. A run only one cut reads
+    ("000") is not doubted."""
+    from extraction.document import Token
+
+    values = _zero_values()
+    doc = DocumentState(name="x", sha256="0", kind="txt", format="2021")
+    doc.cells = _cells(values, set())
+    for row, run, pieces in (("normative_documents", "1309", ("1", "30", "9")), ("rules", "000", ("0", "0", "0"))):
+        doc.tokens.append(Token(index=len(doc.tokens), kind="number", text=run, line=0, field=0, glued=True))
+        for col, piece in zip(("issued", "repealed", "in_force"), pieces, strict=True):
+            cell = doc.cells[f"proactive.{row}.{col}"]
+            cell.value, cell.text, cell.tokens = int(piece), piece, [len(doc.tokens) - 1]
+            cell.flags.append("split_digits")
+    RulesStage(RulesOptions()).__call__(doc)
+    for col in ("issued", "repealed"):  # 13 | 0 | 9 reads them otherwise
+        cell = doc.cells[f"proactive.normative_documents.{col}"]
+        assert "unverified" in cell.flags and cell.confidence <= 0.5, col
+    assert "unverified" not in doc.cells["proactive.normative_documents.in_force"].flags
+    assert not any("unverified" in doc.cells[f"proactive.rules.{c}"].flags for c in ("issued", "repealed", "in_force"))

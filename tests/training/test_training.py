@@ -151,3 +151,39 @@ def test_training_resumes_from_its_last_checkpoint(tmp_path):
     card2 = train(opts, examples, examples[:2], "data-1", log=logs.append)
     assert any("resumed at epoch 1" in line for line in logs)
     assert card2["history"] == card["history"]
+
+
+def test_calibration_data_replays_its_cached_documents_through_the_current_rules(tmp_path, monkeypatch):
+    """The calibrator's data cache is keyed by the split's parameters, not the code: a rules change
+    measured on rows the old rules made would be no measure at all. Each document is kept as the
+    reconstruction left it, and `replay` runs the later stages again: the same rows on the same
+    code, the new caps on new rules."""
+    from extraction.rules import RulesStage
+    from training.calibrate_data import build, replay
+
+    docs = build("t", 3, 0, 2, cache=tmp_path, jobs=1, log=lambda *_: None)
+    assert len(docs) == 2 and all(d.state is not None and d.error is None for d in docs)
+    again = replay(docs)
+    for a, b in zip(docs, again, strict=True):
+        assert a.cells == b.cells and a.doc == b.doc
+        for name in ("base", "cap", "forced", "right"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert all(d.cap.max() > 0.1 for d in docs)
+
+    def doubt_all(self, doc):
+        for cell in doc.cells.values():
+            cell.confidence = min(cell.confidence, 0.1)
+
+    monkeypatch.setattr(RulesStage, "doubt", doubt_all)
+    assert all(d.cap.max() <= 0.1 for d in replay(docs))
+
+
+def test_calibrate_fit_never_overwrites_a_version_by_accident(tmp_path):
+    """`python -m training.calibrate fit` with a version that exists (the default name was the shipped
+    calibration-v1) stops before collecting anything; `--force` replaces it."""
+    from training.calibrate import main
+
+    (tmp_path / "calibration" / "calibration-v1").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="exists"):
+        main(["fit", "--version", "calibration-v1", "--models", str(tmp_path), "--cache", str(tmp_path / "c")])
+    assert not (tmp_path / "c").exists()
