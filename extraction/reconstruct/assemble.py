@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -483,19 +484,38 @@ def _numbers_with_columns(seg: Segment) -> list[tuple[Token, tuple[float, float]
 
 def _grids_from_rows(segments: list[Segment]) -> None:
     """Column extents of space-aligned rows, learned from the rows that print every cell, given
-    to the rows of the same width that print fewer values than cells."""
+    to the rows of the same width that print fewer values than cells.
+
+    Only rows printed on a line of their own count, as samples and as takers: where several rows
+    share a line (one-line text, a flattened page) a figure's display column says where it stands
+    on that line, not under which head. Extents that overlap or run out of order are no grid."""
+    numbers = {id(seg): _numbers_with_columns(seg) for seg in segments}
+    lines_of: dict[int, set[int]] = {}  # line -> the segments with figures on it
+    for seg in segments:
+        for t, _ in numbers[id(seg)] or []:
+            lines_of.setdefault(t.line, set()).add(id(seg))
+
+    def on_own_line(seg: Segment) -> bool:
+        nums = numbers[id(seg)]
+        if nums is None or len({t.line for t, _ in nums}) != 1:
+            return False
+        return lines_of[nums[0][0].line] == {id(seg)}
+
     extents: dict[int, list[list[float]]] = {}
     for seg in segments:
-        nums = _numbers_with_columns(seg)
-        if nums is None or len(nums) != len(seg.cells) or len({t.line for t, _ in nums}) != 1:
+        nums = numbers[id(seg)]
+        if nums is None or len(nums) != len(seg.cells) or not on_own_line(seg):
             continue
         ext = extents.setdefault(len(seg.cells), [[float("inf"), float("-inf")] for _ in seg.cells])
         for e, (_, col) in zip(ext, nums, strict=True):
             e[0], e[1] = min(e[0], col[0]), max(e[1], col[1])
     for seg in segments:
-        nums = _numbers_with_columns(seg)
-        if nums is not None and len(nums) < len(seg.cells) and len(seg.cells) in extents:
-            seg.grid = [(lo, hi) for lo, hi in extents[len(seg.cells)]]
+        nums = numbers[id(seg)]
+        ext = extents.get(len(seg.cells))
+        if nums is None or len(nums) >= len(seg.cells) or ext is None or not on_own_line(seg):
+            continue
+        if all(a[1] < b[0] for a, b in itertools.pairwise(ext)):
+            seg.grid = [(lo, hi) for lo, hi in ext]
 
 
 def _grid_from_headers(

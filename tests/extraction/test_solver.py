@@ -442,3 +442,32 @@ def test_a_table_row_s_cells_are_on_its_own_line():
     (before, the next line's empty cell left two runs open and the sums' ties sent it to review)."""
     seg = Segment([f"c{k}" for k in range(4)], _slots("|  |  | 7 | 0 | 0 |\n|  | 下一行 |"), ["count"] * 4)
     assert [r.values for r in readings(seg)] == [(None, 7, 0, 0)]
+
+
+def _placed(text: str, line: int, col: float):
+    import dataclasses
+
+    (tok,) = _tokens(text)
+    return dataclasses.replace(tok, line=line, col=(col, col + len(text)))
+
+
+def test_rows_sharing_a_line_teach_no_column_grid():
+    """Issue 16: in one-line text every row stands on the same line, so a figure's display column
+    says where it is on that line, not under which head. Extents learned from such rows placed
+    「政府集中采购201004.4」 (20 | 1004.4 glued) whole in the amount column and left the item count
+    blank, both out of review (`aligned_blank` at 0.9993). Rows on lines of their own still teach
+    their columns to a row that prints fewer figures."""
+    from extraction.reconstruct.assemble import _grids_from_rows
+
+    def seg(*toks):
+        return Segment(["a", "b"], list(toks), ["count", "amount"])
+
+    shared = [seg(_placed("3", 0, 10), _placed("12.5", 0, 14)), seg(_placed("4", 0, 40), _placed("8", 0, 44))]
+    taker = seg(_placed("201004.4", 0, 70))
+    _grids_from_rows([*shared, taker])
+    assert taker.grid is None
+
+    own = [seg(_placed("3", 1, 10), _placed("12.5", 1, 20)), seg(_placed("4", 2, 10), _placed("8", 2, 21))]
+    taker = seg(_placed("7.5", 3, 20))
+    _grids_from_rows([*own, taker])
+    assert taker.grid == [(10.0, 11.0), (20.0, 24.0)]
