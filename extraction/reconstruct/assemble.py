@@ -395,7 +395,7 @@ def _blank_rows_by_sums(
     (glued digits the sums cut one way only are read)."""
     if doc.pages or doc.ocr_read:
         return set()
-    values: dict[str, object] = {}
+    values: dict[str, float | int | None] = {}
     printed: set[str] = set()  # cells read from a printed figure
     unsure: set[str] = set()  # cells of rows not read as printed
     misplaced: set[str] = set(stray_tables)
@@ -511,11 +511,11 @@ def _grids_from_rows(segments: list[Segment]) -> None:
             e[0], e[1] = min(e[0], col[0]), max(e[1], col[1])
     for seg in segments:
         nums = numbers[id(seg)]
-        ext = extents.get(len(seg.cells))
-        if nums is None or len(nums) >= len(seg.cells) or ext is None or not on_own_line(seg):
+        learned = extents.get(len(seg.cells))
+        if nums is None or len(nums) >= len(seg.cells) or learned is None or not on_own_line(seg):
             continue
-        if all(a[1] < b[0] for a, b in itertools.pairwise(ext)):
-            seg.grid = [(lo, hi) for lo, hi in ext]
+        if all(a[1] < b[0] for a, b in itertools.pairwise(learned)):
+            seg.grid = [(lo, hi) for lo, hi in learned]
 
 
 def _grid_from_headers(

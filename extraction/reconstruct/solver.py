@@ -503,8 +503,8 @@ def _missing_value_readings(seg: Segment, runs: list[Token]) -> list[Reading]:
                 # Figures printed with no separator may be one figure or several: these readings
                 # keep each run whole, so they pay the same length prior as the cuttings do (a
                 # glued "+18231338" is 本年增 +1823 and 1338, not one change of 18 million).
-                printed = [(p, k) for (p, _), k in zip(pieces, seg.kinds, strict=True) if p]
-                prior += -2.0 + _length_prior([p for p, _ in printed], [k for _, k in printed])
+                whole = [(p, k) for (p, _), k in zip(pieces, seg.kinds, strict=True) if p]
+                prior += -2.0 + _length_prior([p for p, _ in whole], [k for _, k in whole])
             out.append(_make(pieces, seg.kinds, prior, {"inferred_blank"}))
     return out
 
