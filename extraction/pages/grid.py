@@ -253,6 +253,16 @@ def _stacked_figures(words: list[Word], th: float) -> bool:
     return any(b - a >= 0.8 * th for a, b in itertools.pairwise(ys))
 
 
+def _figures_side_by_side(words: list[Word], th: float) -> bool:
+    """A cell holding two figures on one line a column's gap apart: figures of several columns (no
+    rule was drawn between them: an outer frame and a header rule only), where a table cell holds
+    one figure. (A figure printed with a thin space, "1 234", has its pieces far closer.)"""
+    nums = sorted((w for w in words if w.numeric), key=lambda w: (round(w.cy / th), w.bbox[0]))
+    return any(
+        abs(a.cy - b.cy) < 0.5 * th and b.bbox[0] - a.bbox[2] >= TOL.column_gap * th for a, b in itertools.pairwise(nums)
+    )
+
+
 def _cell_contents(g: Grid, words: list[Word], th: float) -> list[list[Word]]:
     """Each merged cell's words; a word that crosses a drawn vertical boundary of its row is cut there."""
     nr, nc = len(g.ys) - 1, len(g.xs) - 1
@@ -382,7 +392,8 @@ def _grid_lines(
     bbox_map: Callable[[BBox], BBox] | None,
     unread: Callable[[BBox], bool] | None = None,
 ) -> list[Line] | None:
-    """The grid's rows as Lines; None when its rules do not separate the rows (`_stacked_figures`)."""
+    """The grid's rows as Lines; None when its rules do not separate the rows (`_stacked_figures`)
+    or the columns (`_figures_side_by_side`): the table is read by alignment, its rules as evidence."""
     nr, nc = len(g.ys) - 1, len(g.xs) - 1
     content = _cell_contents(g, words, th)
     _join_wrapped_figures(g, content, th)
@@ -396,6 +407,8 @@ def _grid_lines(
             continue
         if any(_stacked_figures(content[g.owner[r][c]], th) for c in range(nc)):
             return None  # figures of several rows in one cell: the grid is not the table's rows
+        if any(_figures_side_by_side(content[g.owner[r][c]], th) for c in range(nc)):
+            return None  # figures of several columns in one cell: nor its columns
         line = _grid_row(g, r, fields_of, page, th, bbox_map, unread)
         if line is not None:
             lines.append(line)

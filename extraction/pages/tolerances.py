@@ -23,6 +23,7 @@ class PageTolerances:
     enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
     # figures
+    column_gap: float = 1.0  # two figures on one line of one grid cell this far apart: two columns' figures
     wrap_fill: float = 0.6  # a figure wrapped in its cell fills at least this share of the cell's width
     # a table's header above its figures (`aligned._header_columns`)
     header_lines: int = 6  # the most lines of a header read for its column heads

@@ -170,3 +170,13 @@ def test_a_group_labels_centred_last_line_is_not_a_first_line_indent_wrap():
     rows = _rows("horizontal_only_group_tail_not_indent_wrap.json")
     assert _row(rows, "本机关不掌握")[:2] == ["（四）无法提供", "1.本机关不掌握相关政府信息"]
     assert _row(rows, "没有现成信息")[0] == "2.没有现成信息需要另行制作"
+
+
+def test_a_frame_with_a_header_rule_only_places_a_one_row_tables_figures_under_their_heads():
+    """Table 四 in an outer frame with one header rule and no column rules: its one row of figures
+    stands in one grid cell (3 0 1 _ 4 _ 0 1 0 1 _ _ 0 0 _, four blank cells). The rules do not
+    separate the columns, so the row is read by alignment under the 15 column heads and the blanks
+    stay in place (read as one cell, the 10 figures filled the first 10 columns)."""
+    rows = _rows("outer_header_table4_one_cell_row.json")
+    figures = [r for r in rows if r and all(f.isdigit() or f == "" for f in r)]
+    assert figures == [["3", "0", "1", "", "4", "", "0", "1", "0", "1", "", "", "0", "0", ""]], rows
