@@ -259,7 +259,8 @@ def _figures_side_by_side(words: list[Word], th: float) -> bool:
     one figure. (A figure printed with a thin space, "1 234", has its pieces far closer.)"""
     nums = sorted((w for w in words if w.numeric), key=lambda w: (round(w.cy / th), w.bbox[0]))
     return any(
-        abs(a.cy - b.cy) < 0.5 * th and b.bbox[0] - a.bbox[2] >= TOL.column_gap * th for a, b in itertools.pairwise(nums)
+        abs(a.cy - b.cy) < 0.5 * th and b.bbox[0] - a.bbox[2] >= TOL.column_gap * th
+        for a, b in itertools.pairwise(nums)
     )
 
 
