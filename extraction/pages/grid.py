@@ -254,13 +254,14 @@ def _stacked_figures(words: list[Word], th: float) -> bool:
 
 
 def _figures_side_by_side(words: list[Word], th: float) -> bool:
-    """A cell holding two figures on one line a column's gap apart: figures of several columns (no
-    rule was drawn between them: an outer frame and a header rule only), where a table cell holds
-    one figure. (A figure printed with a thin space, "1 234", has its pieces far closer.)"""
-    nums = sorted((w for w in words if w.numeric), key=lambda w: (round(w.cy / th), w.bbox[0]))
+    """A cell holding a figure a column's gap right of another word on its line (a figure or a row
+    label): the words of several columns (no rule was drawn between them: an outer frame and a
+    header rule only), where a table cell holds one figure or one label. (A figure printed with a
+    thin space, "1 234", has its pieces far closer.)"""
     return any(
-        abs(a.cy - b.cy) < 0.5 * th and b.bbox[0] - a.bbox[2] >= TOL.column_gap * th
-        for a, b in itertools.pairwise(nums)
+        w.numeric and o is not w and abs(o.cy - w.cy) < th and w.bbox[0] - o.bbox[2] >= TOL.column_gap * th
+        for w in words
+        for o in words
     )
 
 
@@ -409,7 +410,7 @@ def _grid_lines(
         if any(_stacked_figures(content[g.owner[r][c]], th) for c in range(nc)):
             return None  # figures of several rows in one cell: the grid is not the table's rows
         if any(_figures_side_by_side(content[g.owner[r][c]], th) for c in range(nc)):
-            return None  # figures of several columns in one cell: nor its columns
+            return None  # several columns' words in one cell: nor its columns
         line = _grid_row(g, r, fields_of, page, th, bbox_map, unread)
         if line is not None:
             lines.append(line)

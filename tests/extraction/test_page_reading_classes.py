@@ -180,3 +180,12 @@ def test_a_frame_with_a_header_rule_only_places_a_one_row_tables_figures_under_t
     rows = _rows("outer_header_table4_one_cell_row.json")
     figures = [r for r in rows if r and all(f.isdigit() or f == "" for f in r)]
     assert figures == [["3", "0", "1", "", "4", "", "0", "1", "0", "1", "", "", "0", "0", ""]], rows
+
+
+def test_a_frame_with_a_header_rule_only_parts_a_rows_label_from_its_figure():
+    """第二十条第(八)项 as a one-row sub-table in an outer frame with a header rule: 行政事业性收费 and
+    its figure 819.93 (a line higher: the label centred, the figure at the top) stand in one grid
+    cell. A label and a figure a column apart are two columns' words: the row is label | figure
+    (read as one cell it was "819.93 行政事业性收费", and the amount was lost)."""
+    rows = _rows("outer_header_subtable_label_and_figure_one_cell.json")
+    assert _row(rows, "行政事业性收费") == ["行政事业性收费", "819.93"]
