@@ -189,3 +189,14 @@ def test_a_frame_with_a_header_rule_only_parts_a_rows_label_from_its_figure():
     (read as one cell it was "819.93 行政事业性收费", and the amount was lost)."""
     rows = _rows("outer_header_subtable_label_and_figure_one_cell.json")
     assert _row(rows, "行政事业性收费") == ["行政事业性收费", "819.93"]
+
+
+def test_a_stacked_group_labels_lines_interleaved_with_a_wrapped_row_label_count_once():
+    """三、/本/年/度/办/理/结 printed one character a line beside （二）部分公开（区分处理的，只计这一情
+    形，不计其他情形） wrapped over five lines, on another line pitch: the two labels' lines
+    interleave, ten lines of the page between two rows of figures, five of either label. The
+    table goes on through them (counted as lines of the page they ended it: （二）部分公 was left
+    as a text line and the row took the group label's tail as its label)."""
+    rows = _rows("outer_header_stacked_group_interleaves_wrapped_label.json")
+    assert _row(rows, "部分公开")[0] == "（二）部分公开（区分处理的，只计这一情形，不计其他情形）"
+    assert _row(rows, "予")[0] == "三、本年度办理结果"
