@@ -54,7 +54,7 @@ def _text_blocks(
             b = i
             while (
                 b > start
-                and i - b < TOL.max_label_lines
+                and _stack_depth(vlines[b - 1 : i]) <= TOL.max_label_lines
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
                 and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < TOL.wrap_gap * th
             ):
@@ -149,6 +149,20 @@ def _figure_row(ln: list[Word]) -> bool:
     return _count_numeric(ln) >= 2 or _lone_figure(ln)
 
 
+def _stack_depth(lines: list[list[Word]]) -> int:
+    """How many of these lines one label cell could cover: the most lines holding a word under any
+    one word (a stacked group label printed one character a line beside a wrapped row label
+    interleaves its lines with the label's: 10 lines of the page, 5 of either label). At most
+    twice `max_label_lines` lines are read."""
+    if len(lines) > 2 * TOL.max_label_lines:
+        return len(lines)
+    return max(
+        sum(1 for ln in lines if any(min(o.bbox[2], w.bbox[2]) > max(o.bbox[0], w.bbox[0]) for o in ln))
+        for ln in lines
+        for w in ln
+    )
+
+
 def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
     """An unruled table starting at line i: numeric rows (2+ numbers), with up to eight lines of
     label text between two of them (wrapped labels, group labels), none reaching the numbers.
@@ -168,7 +182,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             continue
         # label-only lines are part of the table when a numeric row follows soon
         m = k
-        while m < len(vlines) and m - k < TOL.max_label_lines and not _figure_row(vlines[m]):
+        while m < len(vlines) and _stack_depth(vlines[k : m + 1]) <= TOL.max_label_lines and not _figure_row(vlines[m]):
             if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th:
                 break
             m += 1
