@@ -136,7 +136,7 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
         cur = ln[0]
         for w in ln[1:]:
             gap = w.bbox[0] - cur.bbox[2]
-            at_column = (gap > 0.15 * th and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)) or (
+            at_column = (gap > TOL.column_text_gap * th and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)) or (
                 gap > 0.15 * th and (id(cur) in stacked or id(w) in stacked)
             )
             enum_next = bool(_ENUM.match(w.text))

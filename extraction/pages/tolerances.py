@@ -20,6 +20,9 @@ class PageTolerances:
     max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
+    # the narrowest gap between the texts of two label columns (twice a cell's padding); a label's
+    # last character a browser prints a little apart, at the next column's start, is closer
+    column_text_gap: float = 0.35
     enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
     # figures

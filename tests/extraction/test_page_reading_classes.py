@@ -200,3 +200,12 @@ def test_a_stacked_group_labels_lines_interleaved_with_a_wrapped_row_label_count
     rows = _rows("outer_header_stacked_group_interleaves_wrapped_label.json")
     assert _row(rows, "部分公开")[0] == "（二）部分公开（区分处理的，只计这一情形，不计其他情形）"
     assert _row(rows, "予")[0] == "三、本年度办理结果"
+
+
+def test_a_labels_last_character_printed_a_little_apart_at_the_next_columns_start_stays_in_it():
+    """（一）予以公开 spanning two label columns: the browser prints 开 as a glyph run of its own,
+    0.24 text heights after 公, where the next label column's rows (1.属于国家秘密 …) start. Two
+    label columns' texts stand at least two cells' padding apart; 开 is the label's last character
+    (taken for a label of its own, it cost the row its figures' columns)."""
+    rows = _rows("html_chromium_last_char_at_next_column.json")
+    assert _row(rows, "予以公") == ["( 一 )予以公开", "21", "0", "0", "0", "0", "0", "21"]
