@@ -51,14 +51,20 @@ def _text_blocks(
             # wrapped over five lines of a narrow column, its numbers centred on the third, or at
             # the bottom of eight)
             left = min(w.bbox[0] for w in vlines[i] if w.numeric)
+            # the row labels' right edge: a line above with a word right of every row label is a
+            # header line (信息内容 | 本年处理决定数量, the head over a column of right-aligned figures)
+            labels_right = max((w.bbox[2] for ln in vlines[i:j] for w in ln if w.bbox[2] < left), default=None)
             b = i
             while (
                 b > start
                 and _stack_depth(vlines[b - 1 : i]) <= TOL.max_label_lines
+                and not _section_line(vlines[b - 1])
+                and (labels_right is None or not any(w.bbox[0] > labels_right + 0.5 * th for w in vlines[b - 1]))
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
                 and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < TOL.wrap_gap * th
             ):
                 b -= 1
+                labels_right = max(labels_right or 0.0, *(w.bbox[2] for w in vlines[b]))
             table = _aligned_table(
                 vlines[b:j], page, th, bbox_map, hrules or [], unread, _header_above(vlines, start, b, th)
             )
@@ -149,6 +155,11 @@ def _figure_row(ln: list[Word]) -> bool:
     return _count_numeric(ln) >= 2 or _lone_figure(ln)
 
 
+def _section_line(ln: list[Word]) -> bool:
+    """A sub-table's heading (第二十条第（六）项) on a line of its own."""
+    return bool(_SECTION.match(ln[0].text)) and not any(w.numeric for w in ln)
+
+
 def _stack_depth(lines: list[list[Word]]) -> int:
     """How many of these lines one label cell could cover: the most lines holding a word under any
     one word (a stacked group label printed one character a line beside a wrapped row label
@@ -183,8 +194,8 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
         # label-only lines are part of the table when a numeric row follows soon
         m = k
         while m < len(vlines) and _stack_depth(vlines[k : m + 1]) <= TOL.max_label_lines and not _figure_row(vlines[m]):
-            if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th:
-                break
+            if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th or _section_line(vlines[m]):
+                break  # (第二十条第（六）项: the next sub-table, with its own header and columns)
             m += 1
         if m < len(vlines) and m > k and _figure_row(vlines[m]):
             k = m
@@ -192,7 +203,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
         # trailing wrapped-label lines of the last row (they end before the numbers)
         while end < len(vlines) and end - k < 2 and _count_numeric(vlines[end]) == 0:
             ln = vlines[end]
-            if max(w.bbox[2] for w in ln) > left_of_numbers - 0.3 * th:
+            if max(w.bbox[2] for w in ln) > left_of_numbers - 0.3 * th or _section_line(ln):
                 break
             gap = min(w.bbox[1] for w in ln) - max(w.bbox[3] for w in vlines[end - 1])
             if gap > 0.8 * th:

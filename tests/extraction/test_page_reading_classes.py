@@ -209,3 +209,17 @@ def test_a_labels_last_character_printed_a_little_apart_at_the_next_columns_star
     (taken for a label of its own, it cost the row its figures' columns)."""
     rows = _rows("html_chromium_last_char_at_next_column.json")
     assert _row(rows, "予以公") == ["( 一 )予以公开", "21", "0", "0", "0", "0", "0", "21"]
+
+
+def test_one_figure_sub_tables_without_rules_keep_their_headings_and_heads_out_of_the_rows():
+    """第二十条 (五), (六), (八) as small tables without rules, one column of figures each,
+    right-aligned and a little below their labels: each sub-table's heading and its header line
+    信息内容 | 本年处理决定数量 (the head well left of the right-aligned figures, so it looked like
+    a label) are not a wrapped row label. A heading ends the table above; a line with a word right
+    of every row label is a header (信息内容 was joined to 行政许可, and 971945 / 596 went to the
+    wrong rows, silently)."""
+    rows = _rows("no_rules_one_figure_subtables.json")
+    assert _row(rows, "行政许可") == ["行政许可", "92"]
+    assert _row(rows, "行政处罚") == ["行政处罚", "971945"]
+    assert _row(rows, "行政强制") == ["行政强制", "596"]
+    assert _row(rows, "行政事业性收费") == ["行政事业性收费", "0"]
