@@ -223,3 +223,13 @@ def test_one_figure_sub_tables_without_rules_keep_their_headings_and_heads_out_o
     assert _row(rows, "行政处罚") == ["行政处罚", "971945"]
     assert _row(rows, "行政强制") == ["行政强制", "596"]
     assert _row(rows, "行政事业性收费") == ["行政事业性收费", "0"]
+
+
+def test_a_figure_with_a_remark_stands_in_its_column():
+    """第二十条第(一)项 with horizontal rules only: 规章 5（其中修订4件） 2 21 over 行政规范性文件 12 _ 91
+    (本年废止件数 blank). The figure printed with its remark is a figure of its column, so the
+    columns are found from both rows and the blank stays in place (without it the first column
+    had one figure, and 12 was read as the 本年废止件数 of the row)."""
+    rows = _rows("horizontal_rules_figure_with_remark_and_blank.json")
+    assert _row(rows, "规章") == ["规章", "5（其中修订4件）", "2", "21"]
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "12", "", "91"]
