@@ -408,7 +408,11 @@ def _aligned_table(
     limit = first_x - 0.3 * th
     if heads and not one_column:
         figures = [w for ln in numeric for w in ln if w.numeric and any(abs(x(w) - c) <= 1.2 * th for c in cols)]
-        cols = sorted(cols + _header_columns(heads, cols, x, figures, limit, th))
+        # a table without row labels (table 四: one row of figures under its heads) may leave its
+        # first columns blank: every head is a column's, even left of the first figure
+        labelled = any(w.cx < limit for ln in vlines for w in ln)
+        head_limit = limit if labelled else float("-inf")
+        cols = sorted(cols + _header_columns(heads, cols, x, figures, head_limit, th))
     anchors, label_words, stray = _anchors(vlines, numeric, cols, x, limit, th)
     if not anchors:
         return None

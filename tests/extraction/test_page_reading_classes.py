@@ -233,3 +233,13 @@ def test_a_figure_with_a_remark_stands_in_its_column():
     rows = _rows("horizontal_rules_figure_with_remark_and_blank.json")
     assert _row(rows, "规章") == ["规章", "5（其中修订4件）", "2", "21"]
     assert _row(rows, "行政规范性文件") == ["行政规范性文件", "12", "", "91"]
+
+
+def test_a_one_row_table_whose_first_column_is_blank_keeps_the_blank():
+    """Table 四 under a three-line header with its first cell (行政复议 结果维持) blank: no row label
+    stands left of the figures, so the head over the blank first column is a column's head too
+    (taken for the label column's, the row was read as 14 columns and every figure after the
+    first blank moved)."""
+    rows = _rows("three_line_table4_first_column_blank.json")
+    figures = [r for r in rows if r and all(f.isdigit() or f == "" for f in r)]
+    assert figures == [["", "0", "0", "0", "", "", "0", "0", "", "0", "1", "0", "", "0", "1"]], rows
