@@ -230,6 +230,8 @@ def _label_blocks(
                 continue
             if _ENUM.match(w.text) or _SECTION.match(w.text) or w.text.strip() in ("(", "（"):
                 continue  # (a bracket alone: an enumerator "（三）" the wrap broke over two lines)
+            if _had_room([x for x in b.words if x.bbox[1] < last.cy < x.bbox[3]], w, th):
+                continue  # the line above ended with room for w's first characters: not a wrap
             if id(w) in stacked and id(w) in row_beside and id(last) not in stacked:
                 continue  # a group label printed down its column, beside its first row, under a row label
             mine = own_anchor(w.bbox[1], w.bbox[3])
@@ -256,6 +258,16 @@ def _label_blocks(
         else:
             best.words.append(w)
     return blocks
+
+
+def _had_room(line: list[Word], w: Word, th: float) -> bool:
+    """Whether the label line `line` (its words) ended with room to spare for the start of `w`,
+    which stands under it in the same column and reaches further right: a line wraps only when
+    full, so `w` is then a label of its own (规章 over 行政规范性文件, a row left blank).
+    `wrap_room` characters of room are needed (a line-break rule may carry one character down with
+    a bracket or stop)."""
+    char = (w.chars[0][1] - w.chars[0][0]) if w.chars else max(th, w.height)
+    return max(x.bbox[2] for x in line) + TOL.wrap_room * max(char, 0.5 * th) <= w.bbox[2]
 
 
 _VALIGN = ("top", "centre", "bottom")

@@ -19,6 +19,7 @@ class PageTolerances:
     wrap_gap: float = 1.2  # the widest gap between two lines of one wrapped label (1.5 line spacing)
     max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
+    wrap_room: float = 2.0  # characters of room left on a label line: the next line is a label of its own
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
     # the narrowest gap between the texts of two label columns (twice a cell's padding); a label's
     # last character a browser prints a little apart, at the next column's start, is closer

@@ -243,3 +243,13 @@ def test_a_one_row_table_whose_first_column_is_blank_keeps_the_blank():
     rows = _rows("three_line_table4_first_column_blank.json")
     figures = [r for r in rows if r and all(f.isdigit() or f == "" for f in r)]
     assert figures == [["", "0", "0", "0", "", "", "0", "0", "", "0", "1", "0", "", "0", "1"]], rows
+
+
+def test_a_label_under_a_short_label_line_with_room_left_is_not_its_wrap():
+    """规章 0 0 0 over 行政规范性文件 printed with no figures (a row left blank), left-aligned in one
+    column: 规章's line ended with room for several more characters, and a line wraps only when
+    full, so 行政规范性文件 is a label of its own (joined as 规章行政规范性文件 the figures were lost
+    to both rows, half of them silently)."""
+    rows = _rows("three_line_blank_row_under_short_label.json")
+    assert _row(rows, "规章") == ["规章", "0", "0", "0"]
+    assert not any("规章行政" in f for r in rows for f in r), rows
