@@ -151,8 +151,19 @@ def _lone_figure(ln: list[Word]) -> bool:
     return len(ln) == 1 and ln[0].numeric
 
 
+def _labelled_figure(ln: list[Word]) -> bool:
+    """A line that is a label and one figure a column apart, the figure last: a row of a one-row
+    table (政府集中采购 | 0, its 采购总金额 blank)."""
+    return (
+        len(ln) >= 2
+        and ln[-1].numeric
+        and _count_numeric(ln) == 1
+        and ln[-1].bbox[0] - ln[-2].bbox[2] >= TOL.labelled_figure_gap * ln[-1].height
+    )
+
+
 def _figure_row(ln: list[Word]) -> bool:
-    return _count_numeric(ln) >= 2 or _lone_figure(ln)
+    return _count_numeric(ln) >= 2 or _lone_figure(ln) or _labelled_figure(ln)
 
 
 def _section_line(ln: list[Word]) -> bool:
@@ -220,7 +231,7 @@ def _value_columns(
     columns, and whether it is a one-column table; None when the figures make no table."""
     x = _column_key([w for ln in numeric for w in ln if w.numeric], th)
     cols = _cluster([x(w) for ln in numeric for w in ln if w.numeric], 1.2 * th)
-    one_column = all(_lone_figure(ln) for ln in numeric)
+    one_column = all(_count_numeric(ln) == 1 for ln in numeric)
     if one_column:
         # lone figures: a one-column table only when they stand in one column, beside label text
         if len(cols) != 1 or not any(w.cx < cols[0] - 3 * th for ln in vlines for w in ln if not w.numeric):
@@ -403,10 +414,10 @@ def _aligned_table(
     found = _value_columns(vlines, numeric, th)
     if found is None:
         return None
-    x, cols, one_column = found
+    x, cols, _one_column = found
     first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(x(w) - cols[0]) <= 1.2 * th)
     limit = first_x - 0.3 * th
-    if heads and not one_column:
+    if heads:
         figures = [w for ln in numeric for w in ln if w.numeric and any(abs(x(w) - c) <= 1.2 * th for c in cols)]
         # a table without row labels (table 四: one row of figures under its heads) may leave its
         # first columns blank: every head is a column's, even left of the first figure

@@ -253,3 +253,12 @@ def test_a_label_under_a_short_label_line_with_room_left_is_not_its_wrap():
     rows = _rows("three_line_blank_row_under_short_label.json")
     assert _row(rows, "规章") == ["规章", "0", "0", "0"]
     assert not any("规章行政" in f for r in rows for f in r), rows
+
+
+def test_a_one_row_table_with_one_figure_keeps_its_blank_column():
+    """第二十条第（九）项 as a one-row table with column rules only: 政府集中采购 | 0 | (采购总金额 left
+    blank). A label and one figure a column apart on a line are a table row, and the header's two
+    heads over it give its two columns (read as a text line split at its gap, the 0 went to
+    采购总金额)."""
+    rows = _rows("vertical_only_one_row_subtable_last_blank.json")
+    assert _row(rows, "政府集中采购") == ["政府集中采购", "0", ""]
