@@ -119,6 +119,17 @@ def _stacked_singles(words: list[Word], th: float) -> set[int]:
     return out
 
 
+def _column_neighbour(w: Word, words: list[Word], th: float) -> bool:
+    """Whether a line of a label starts at w's x just above or below it (w continues, or is
+    continued by, a label of that column)."""
+    return any(
+        o is not w
+        and abs(o.bbox[0] - w.bbox[0]) < 0.5 * th
+        and (0 <= w.bbox[1] - o.bbox[3] < TOL.wrap_gap * th or 0 <= o.bbox[1] - w.bbox[3] < TOL.wrap_gap * th)
+        for o in words
+    )
+
+
 def _join_label_words(words: list[Word], th: float) -> list[Word]:
     """Pieces of one label on one line: an enumerator and its text ("(一) 予以公开"), or a label
     with a stray space ("4.保 护第三方", up to about a full-width space); never across the start
@@ -136,9 +147,14 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
         cur = ln[0]
         for w in ln[1:]:
             gap = w.bbox[0] - cur.bbox[2]
-            at_column = (gap > TOL.column_text_gap * th and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)) or (
-                gap > 0.15 * th and (id(cur) in stacked or id(w) in stacked)
-            )
+            # a new label column starts at w: w stands at a column start, past a gap, and is a
+            # label there (an enumerator, or a line of a label of that column above or below it)
+            # unless the gap is wider than one label's last character printed apart
+            at_column = (
+                gap > 0.15 * th
+                and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)
+                and (gap > TOL.column_text_gap * th or _ENUM.match(w.text) or _column_neighbour(w, words, th))
+            ) or (gap > 0.15 * th and (id(cur) in stacked or id(w) in stacked))
             enum_next = bool(_ENUM.match(w.text))
             # an enumerator and its text a space apart are one label even where other lines of
             # centred labels start (a browser prints "1." and "属于国家秘密" as two glyph runs)

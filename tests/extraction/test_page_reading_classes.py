@@ -262,3 +262,12 @@ def test_a_one_row_table_with_one_figure_keeps_its_blank_column():
     采购总金额)."""
     rows = _rows("vertical_only_one_row_subtable_last_blank.json")
     assert _row(rows, "政府集中采购") == ["政府集中采购", "0", ""]
+
+
+def test_a_row_label_close_beside_a_group_label_starts_its_own_column():
+    """（五）不 / 予处理 beside 1、信访 / 举报投诉 / 类申请, the two label columns' texts 0.33 text
+    heights apart: 举报投诉 starts where 1、信访 starts, right under it, so it continues that
+    column's label, not the group label's line beside it (joined, the group label was cut and the
+    row label became 1、信访予处理举报投诉类申请)."""
+    rows = _rows("horizontal_only_group_label_close_to_row_label.json")
+    assert _row(rows, "信访")[:2] == ["(五) 不予处理", "1、信访举报投诉类申请"]
