@@ -166,6 +166,24 @@ def _figure_row(ln: list[Word]) -> bool:
     return _count_numeric(ln) >= 2 or _lone_figure(ln) or _labelled_figure(ln)
 
 
+_UNIT = ("元", "万元", "件", "个", "项", "次", "人次", "%")
+
+
+def _unit_line(ln: list[Word], above: list[Word], th: float) -> bool:
+    """A line of units only (元), each right under a figure of the line above: a figure's unit
+    that its narrow cell wrapped ("57000.28" / "元"), not a line of its own."""
+    return bool(ln) and all(
+        w.text.strip() in _UNIT
+        and any(
+            f.numeric
+            and min(f.bbox[2], w.bbox[2]) - max(f.bbox[0], w.bbox[0]) > 0
+            and 0 <= w.bbox[1] - f.bbox[3] < TOL.wrap_gap * th
+            for f in above
+        )
+        for w in ln
+    )
+
+
 def _section_line(ln: list[Word]) -> bool:
     """A sub-table's heading (第二十条第（六）项) on a line of its own."""
     return bool(_SECTION.match(ln[0].text)) and not any(w.numeric for w in ln)
@@ -205,6 +223,9 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
         # label-only lines are part of the table when a numeric row follows soon
         m = k
         while m < len(vlines) and _stack_depth(vlines[k : m + 1]) <= TOL.max_label_lines and not _figure_row(vlines[m]):
+            if _unit_line(vlines[m], vlines[m - 1], th):
+                m += 1
+                continue
             if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th or _section_line(vlines[m]):
                 break  # (第二十条第（六）项: the next sub-table, with its own header and columns)
             m += 1
@@ -214,6 +235,9 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
         # trailing wrapped-label lines of the last row (they end before the numbers)
         while end < len(vlines) and end - k < 2 and _count_numeric(vlines[end]) == 0:
             ln = vlines[end]
+            if _unit_line(ln, vlines[end - 1], th):
+                end += 1
+                continue
             if max(w.bbox[2] for w in ln) > left_of_numbers - 0.3 * th or _section_line(ln):
                 break
             gap = min(w.bbox[1] for w in ln) - max(w.bbox[3] for w in vlines[end - 1])
@@ -284,12 +308,18 @@ def _anchors(
             continue
         values = [as_figure(w) or w for w in values]
         slots: list[list[Word]] = [[] for _ in cols]
-        for w in values:
+        prev: tuple[Word, int] | None = None  # the last figure placed and its slot
+        for w in sorted(values, key=lambda w: w.bbox[0]):
+            if prev is not None and w.text.strip() in _UNIT and w.bbox[0] - prev[0].bbox[2] < TOL.unit_gap * th:
+                slots[prev[1]].append(w)  # its unit (57000.28 元): the figure's cell, wherever its column
+                continue
             k = min(range(len(cols)), key=lambda k: abs(cols[k] - x(w)))
             if abs(cols[k] - x(w)) <= 1.5 * th:
                 slots[k].append(w)
+                prev = (w, k) if w.numeric else None
             else:
                 stray.append(w)
+                prev = None
         anchors.append({"y": statistics.median(w.cy for w in values), "slots": slots, "labels": [], "row": None})
     return anchors, label_words, stray
 
@@ -427,6 +457,15 @@ def _aligned_table(
     anchors, label_words, stray = _anchors(vlines, numeric, cols, x, limit, th)
     if not anchors:
         return None
+    for w in list(stray):  # a wrapped unit (元) joins the figure right above it
+        if w.text.strip() not in _UNIT:
+            continue
+        for a in anchors:
+            slot = next((s for s in a["slots"] for f in s if _unit_line([w], [f], th)), None)
+            if slot is not None:
+                slot.append(w)
+                stray.remove(w)
+                break
     col_x, col_half = _slot_boxes(cols, anchors, th)
     blocks = _label_blocks(label_words, th, hrules, [a["y"] for a in anchors])
     first_y, last_y = anchors[0]["y"], anchors[-1]["y"]

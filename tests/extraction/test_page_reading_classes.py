@@ -271,3 +271,12 @@ def test_a_row_label_close_beside_a_group_label_starts_its_own_column():
     row label became 1、信访予处理举报投诉类申请)."""
     rows = _rows("horizontal_only_group_label_close_to_row_label.json")
     assert _row(rows, "信访")[:2] == ["(五) 不予处理", "1、信访举报投诉类申请"]
+
+
+def test_a_figures_unit_stays_with_it_when_the_row_is_read_by_alignment():
+    """第二十条第(九)项 where the column rule between 采购项目数量 and 采购总金额 is drawn in the
+    header only: 532 and 57000.28 元 share one body cell, so the row is read by alignment, and 元
+    (printed just after 57000.28, right of its column) is that figure's unit (left as a text line,
+    the amount in 元 was read as 万元, silently)."""
+    rows = _rows("word_libreoffice_figure_and_unit_in_a_merged_cell.json")
+    assert _row(rows, "政府集中采购") == ["政府集中采购", "532", "57000.28 元"]
