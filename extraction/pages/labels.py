@@ -130,6 +130,21 @@ def _column_neighbour(w: Word, words: list[Word], th: float) -> bool:
     )
 
 
+def _two_stacks(cur: Word, w: Word, words: list[Word], th: float) -> bool:
+    """Whether `cur` and `w` (side by side on one line) each continue a label of their own
+    column: a line right above or below `cur` stays left of `w`, and one right above or below `w`
+    stays right of `cur` (其他处 under （六）, 当理由逾期不补 under 1、申请人无正: a group label
+    and a centred row label, whose column starts vary)."""
+
+    def near(a: Word, o: Word) -> bool:
+        vertical = 0 <= a.bbox[1] - o.bbox[3] < TOL.wrap_gap * th or 0 <= o.bbox[1] - a.bbox[3] < TOL.wrap_gap * th
+        return o is not a and vertical and min(o.bbox[2], a.bbox[2]) > max(o.bbox[0], a.bbox[0])
+
+    left = any(near(cur, o) and o.bbox[2] < w.bbox[0] for o in words)
+    right = any(near(w, o) and o.bbox[0] > cur.bbox[2] for o in words)
+    return left and right
+
+
 def _join_label_words(words: list[Word], th: float) -> list[Word]:
     """Pieces of one label on one line: an enumerator and its text ("(一) 予以公开"), or a label
     with a stray space ("4.保 护第三方", up to about a full-width space); never across the start
@@ -155,6 +170,7 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
                 and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)
                 and (gap > TOL.column_text_gap * th or _ENUM.match(w.text) or _column_neighbour(w, words, th))
             ) or (gap > 0.15 * th and (id(cur) in stacked or id(w) in stacked))
+            at_column = at_column or (gap > TOL.column_text_gap * th and _two_stacks(cur, w, words, th))
             enum_next = bool(_ENUM.match(w.text))
             # an enumerator and its text a space apart are one label even where other lines of
             # centred labels start (a browser prints "1." and "属于国家秘密" as two glyph runs)

@@ -280,3 +280,16 @@ def test_a_figures_unit_stays_with_it_when_the_row_is_read_by_alignment():
     the amount in 元 was read as 万元, silently)."""
     rows = _rows("word_libreoffice_figure_and_unit_in_a_merged_cell.json")
     assert _row(rows, "政府集中采购") == ["政府集中采购", "532", "57000.28 元"]
+
+
+def test_a_group_labels_line_beside_a_centred_row_labels_line_stays_apart():
+    """（六）/ 其他处 / 理 beside 1、申请人无正 / 当理由逾期不补 / 正、行政机关不 …, centred in a narrow
+    column whose lines start at several x (no column start to cut at): 其他处 and 当理由逾期不补
+    stand a column's gap apart, each under a line of its own label, so they are two labels'
+    pieces (joined, the group label lost 其他处 and the rows of （五） and （六） were mixed)."""
+    rows = _rows("no_rules_centred_row_label_beside_group_label.json")
+    assert _row(rows, "申请人无正")[:2] == [
+        "（六）其他处理",
+        "1、申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请",
+    ]
+    assert _row(rows, "信访")[:2] == ["（五）不 予处理", "1、信访举报投诉类申请"]
