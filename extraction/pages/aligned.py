@@ -36,6 +36,7 @@ def _text_blocks(
     bbox_map: Callable[[BBox], BBox] | None,
     hrules: list[Rule] | None = None,
     unread: Callable[[BBox], bool] | None = None,
+    vrules: list[Rule] | None = None,
 ) -> list[_Block]:
     if not words:
         return []
@@ -66,7 +67,7 @@ def _text_blocks(
                 b -= 1
                 labels_right = max(labels_right or 0.0, *(w.bbox[2] for w in vlines[b]))
             table = _aligned_table(
-                vlines[b:j], page, th, bbox_map, hrules or [], unread, _header_above(vlines, start, b, th)
+                vlines[b:j], page, th, bbox_map, hrules or [], unread, _header_above(vlines, start, b, th), vrules
             )
             if table is not None:
                 del blocks[len(blocks) - (i - b) :]
@@ -132,6 +133,44 @@ def _header_columns(
             return []  # a figure column under no head of its own: the header is not one row of heads
         taken.add(k)
     return [c + offset for k, c in enumerate(centres) if k not in taken]
+
+
+def _ruled_columns(
+    vrules: list[Rule],
+    vlines: list[list[Word]],
+    numeric: list[list[Word]],
+    cols: list[float],
+    x: Callable[[Word], float],
+    limit: float,
+    th: float,
+) -> list[float]:
+    """Value columns that the vertical rules show and no figure fills (a table with column rules
+    but no row rules, continued on a page whose first rows leave a column blank): the spans
+    between the rules right of the row labels, each holding one figure column; a span with none
+    is a blank column. [] when the rules do not part the figure columns one a span."""
+    ys = [w.cy for ln in numeric for w in ln if w.numeric]
+    top, bottom = min(ys), max(ys)
+    labels_right = max((w.bbox[2] for ln in vlines for w in ln if w.cx < limit), default=None)
+    if labels_right is None:
+        return []
+    xs = _cluster([r.x0 for r in vrules if r.y0 <= bottom and r.y1 >= top], 0.3 * th)
+    bounds = [b for b in xs if b >= labels_right]
+    if len(bounds) < 2:
+        return []
+    figures = [w for ln in numeric for w in ln if w.numeric]
+    offset = statistics.median(x(w) - w.cx for w in figures)
+    col_cx = []
+    for c in cols:  # (a blank column the header gave has no figures: its key less the offset)
+        mine = [w.cx for w in figures if abs(x(w) - c) <= 1.2 * th]
+        col_cx.append(statistics.median(mine) if mine else c - offset)
+    spans = list(itertools.pairwise(bounds))
+    taken: set[int] = set()
+    for cx in col_cx:
+        k = next((k for k, (a, b) in enumerate(spans) if a < cx < b), None)
+        if k is None or k in taken:
+            return []
+        taken.add(k)
+    return [(a + b) / 2 + offset for k, (a, b) in enumerate(spans) if k not in taken]
 
 
 def _count_numeric(ln: list[Word]) -> int:
@@ -435,6 +474,7 @@ def _aligned_table(
     hrules: list[Rule],
     unread: Callable[[BBox], bool] | None = None,
     heads: list[Word] | None = None,
+    vrules: list[Rule] | None = None,
 ) -> list[Line] | None:
     """An unruled (or only horizontally ruled) table: value columns from the numbers' alignment
     (and the column heads in `heads`, the lines above), rows anchored on the lines of numbers,
@@ -454,6 +494,8 @@ def _aligned_table(
         labelled = any(w.cx < limit for ln in vlines for w in ln)
         head_limit = limit if labelled else float("-inf")
         cols = sorted(cols + _header_columns(heads, cols, x, figures, head_limit, th))
+    if vrules:
+        cols = sorted(cols + _ruled_columns(vrules, vlines, numeric, cols, x, limit, th))
     anchors, label_words, stray = _anchors(vlines, numeric, cols, x, limit, th)
     if not anchors:
         return None

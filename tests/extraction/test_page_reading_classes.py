@@ -293,3 +293,13 @@ def test_a_group_labels_line_beside_a_centred_row_labels_line_stays_apart():
         "1、申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请",
     ]
     assert _row(rows, "信访")[:2] == ["（五）不 予处理", "1、信访举报投诉类申请"]
+
+
+def test_column_rules_place_a_blank_cell_of_a_row_read_alone():
+    """Table 三 with column rules and no row rules, continued on a new page: its first row there
+    (5.要求行政机关确认或重新出具已获取信息, 自然人 blank) stands alone above the group-label line
+    （六）其他处理, so its six figures alone cannot show seven columns. The column rules can: each
+    span between them right of the labels holds one column, and the empty span is the blank
+    cell (read from the figures, every figure moved one column left)."""
+    rows = _rows("vertical_only_continued_row_first_column_blank.json")
+    assert _row(rows, "确认或重新") == ["5.要求行政机关确认或重新出具已获取信息", "", "0", "0", "0", "0", "0", "0"]
