@@ -309,14 +309,14 @@ def _value_columns(
 
         # ... except a column inside the table, well clear of the others, whose one figure is
         # read with confidence: its other rows' figures are hidden (a seal over them)
-        # ... or right of them, on a row that fills every other column: a short sub-table whose
-        # last column only its first row fills (规章 0 0 0 over 行政规范性文件 0 0)
+        # ... or right or left of them, on a row that fills every other column: a short sub-table whose
+        # last column only its first row fills (规章 0 0 0 over 行政规范性文件 0 0), or its first (规范性文件 _ 0 47)
         def lone_column(c: float) -> bool:
             mine = rows_in(c)
             if len(mine) != 1 or len(kept) < 2 or any(abs(c - o) < 3 * th for o in kept):
                 return False
             full = all(any(w.numeric and abs(x(w) - o) <= 1.2 * th for w in mine[0]) for o in kept)
-            return (kept[0] < c < kept[-1] or (c > kept[-1] and full)) and all(
+            return (kept[0] < c < kept[-1] or ((c > kept[-1] or c < kept[0]) and full)) and all(
                 w.confidence >= 0.9 for w in mine[0] if w.numeric and abs(x(w) - c) <= 1.2 * th
             )
 

@@ -303,3 +303,11 @@ def test_column_rules_place_a_blank_cell_of_a_row_read_alone():
     cell (read from the figures, every figure moved one column left)."""
     rows = _rows("vertical_only_continued_row_first_column_blank.json")
     assert _row(rows, "确认或重新") == ["5.要求行政机关确认或重新出具已获取信息", "", "0", "0", "0", "0", "0", "0"]
+
+
+def test_a_sub_tables_first_column_filled_by_one_row_only_is_kept():
+    """第二十条第(一)项 (2019 form) without rules: 规章 0 0 0 over 规范性文件 _ 0 47. The first column
+    has one figure, on a row that fills every other column: it is a column of the table (dropped,
+    0 and 47 were read as the first two columns, silently)."""
+    rows = _rows("no_rules_subtable_first_column_blank.json")
+    assert _row(rows, "规范性文件") == ["规范性文件", "", "0", "47"]
