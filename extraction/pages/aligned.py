@@ -36,6 +36,7 @@ def _text_blocks(
     bbox_map: Callable[[BBox], BBox] | None,
     hrules: list[Rule] | None = None,
     unread: Callable[[BBox], bool] | None = None,
+    vrules: list[Rule] | None = None,
 ) -> list[_Block]:
     if not words:
         return []
@@ -51,16 +52,22 @@ def _text_blocks(
             # wrapped over five lines of a narrow column, its numbers centred on the third, or at
             # the bottom of eight)
             left = min(w.bbox[0] for w in vlines[i] if w.numeric)
+            # the row labels' right edge: a line above with a word right of every row label is a
+            # header line (信息内容 | 本年处理决定数量, the head over a column of right-aligned figures)
+            labels_right = max((w.bbox[2] for ln in vlines[i:j] for w in ln if w.bbox[2] < left), default=None)
             b = i
             while (
                 b > start
-                and i - b < TOL.max_label_lines
+                and _stack_depth(vlines[b - 1 : i]) <= TOL.max_label_lines
+                and not _section_line(vlines[b - 1])
+                and (labels_right is None or not any(w.bbox[0] > labels_right + 0.5 * th for w in vlines[b - 1]))
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
                 and min(w.bbox[1] for w in vlines[b]) - max(w.bbox[3] for w in vlines[b - 1]) < TOL.wrap_gap * th
             ):
                 b -= 1
+                labels_right = max(labels_right or 0.0, *(w.bbox[2] for w in vlines[b]))
             table = _aligned_table(
-                vlines[b:j], page, th, bbox_map, hrules or [], unread, _header_above(vlines, start, b, th)
+                vlines[b:j], page, th, bbox_map, hrules or [], unread, _header_above(vlines, start, b, th), vrules
             )
             if table is not None:
                 del blocks[len(blocks) - (i - b) :]
@@ -128,6 +135,44 @@ def _header_columns(
     return [c + offset for k, c in enumerate(centres) if k not in taken]
 
 
+def _ruled_columns(
+    vrules: list[Rule],
+    vlines: list[list[Word]],
+    numeric: list[list[Word]],
+    cols: list[float],
+    x: Callable[[Word], float],
+    limit: float,
+    th: float,
+) -> list[float]:
+    """Value columns that the vertical rules show and no figure fills (a table with column rules
+    but no row rules, continued on a page whose first rows leave a column blank): the spans
+    between the rules right of the row labels, each holding one figure column; a span with none
+    is a blank column. [] when the rules do not part the figure columns one a span."""
+    ys = [w.cy for ln in numeric for w in ln if w.numeric]
+    top, bottom = min(ys), max(ys)
+    labels_right = max((w.bbox[2] for ln in vlines for w in ln if w.cx < limit), default=None)
+    if labels_right is None:
+        return []
+    xs = _cluster([r.x0 for r in vrules if r.y0 <= bottom and r.y1 >= top], 0.3 * th)
+    bounds = [b for b in xs if b >= labels_right]
+    if len(bounds) < 2:
+        return []
+    figures = [w for ln in numeric for w in ln if w.numeric]
+    offset = statistics.median(x(w) - w.cx for w in figures)
+    col_cx = []
+    for c in cols:  # (a blank column the header gave has no figures: its key less the offset)
+        mine = [w.cx for w in figures if abs(x(w) - c) <= 1.2 * th]
+        col_cx.append(statistics.median(mine) if mine else c - offset)
+    spans = list(itertools.pairwise(bounds))
+    taken: set[int] = set()
+    for cx in col_cx:
+        k = next((k for k, (a, b) in enumerate(spans) if a < cx < b), None)
+        if k is None or k in taken:
+            return []
+        taken.add(k)
+    return [(a + b) / 2 + offset for k, (a, b) in enumerate(spans) if k not in taken]
+
+
 def _count_numeric(ln: list[Word]) -> int:
     return sum(1 for w in ln if w.numeric)
 
@@ -145,8 +190,56 @@ def _lone_figure(ln: list[Word]) -> bool:
     return len(ln) == 1 and ln[0].numeric
 
 
+def _labelled_figure(ln: list[Word]) -> bool:
+    """A line that is a label and one figure a column apart, the figure last: a row of a one-row
+    table (政府集中采购 | 0, its 采购总金额 blank)."""
+    return (
+        len(ln) >= 2
+        and ln[-1].numeric
+        and _count_numeric(ln) == 1
+        and ln[-1].bbox[0] - ln[-2].bbox[2] >= TOL.labelled_figure_gap * ln[-1].height
+    )
+
+
 def _figure_row(ln: list[Word]) -> bool:
-    return _count_numeric(ln) >= 2 or _lone_figure(ln)
+    return _count_numeric(ln) >= 2 or _lone_figure(ln) or _labelled_figure(ln)
+
+
+_UNIT = ("元", "万元", "件", "个", "项", "次", "人次", "%")
+
+
+def _unit_line(ln: list[Word], above: list[Word], th: float) -> bool:
+    """A line of units only (元), each right under a figure of the line above: a figure's unit
+    that its narrow cell wrapped ("57000.28" / "元"), not a line of its own."""
+    return bool(ln) and all(
+        w.text.strip() in _UNIT
+        and any(
+            f.numeric
+            and min(f.bbox[2], w.bbox[2]) - max(f.bbox[0], w.bbox[0]) > 0
+            and 0 <= w.bbox[1] - f.bbox[3] < TOL.wrap_gap * th
+            for f in above
+        )
+        for w in ln
+    )
+
+
+def _section_line(ln: list[Word]) -> bool:
+    """A sub-table's heading (第二十条第（六）项) on a line of its own."""
+    return bool(_SECTION.match(ln[0].text)) and not any(w.numeric for w in ln)
+
+
+def _stack_depth(lines: list[list[Word]]) -> int:
+    """How many of these lines one label cell could cover: the most lines holding a word under any
+    one word (a stacked group label printed one character a line beside a wrapped row label
+    interleaves its lines with the label's: 10 lines of the page, 5 of either label). At most
+    twice `max_label_lines` lines are read."""
+    if len(lines) > 2 * TOL.max_label_lines:
+        return len(lines)
+    return max(
+        sum(1 for ln in lines if any(min(o.bbox[2], w.bbox[2]) > max(o.bbox[0], w.bbox[0]) for o in ln))
+        for ln in lines
+        for w in ln
+    )
 
 
 def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
@@ -168,9 +261,12 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             continue
         # label-only lines are part of the table when a numeric row follows soon
         m = k
-        while m < len(vlines) and m - k < TOL.max_label_lines and not _figure_row(vlines[m]):
-            if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th:
-                break
+        while m < len(vlines) and _stack_depth(vlines[k : m + 1]) <= TOL.max_label_lines and not _figure_row(vlines[m]):
+            if _unit_line(vlines[m], vlines[m - 1], th):
+                m += 1
+                continue
+            if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th or _section_line(vlines[m]):
+                break  # (第二十条第（六）项: the next sub-table, with its own header and columns)
             m += 1
         if m < len(vlines) and m > k and _figure_row(vlines[m]):
             k = m
@@ -178,7 +274,10 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
         # trailing wrapped-label lines of the last row (they end before the numbers)
         while end < len(vlines) and end - k < 2 and _count_numeric(vlines[end]) == 0:
             ln = vlines[end]
-            if max(w.bbox[2] for w in ln) > left_of_numbers - 0.3 * th:
+            if _unit_line(ln, vlines[end - 1], th):
+                end += 1
+                continue
+            if max(w.bbox[2] for w in ln) > left_of_numbers - 0.3 * th or _section_line(ln):
                 break
             gap = min(w.bbox[1] for w in ln) - max(w.bbox[3] for w in vlines[end - 1])
             if gap > 0.8 * th:
@@ -195,7 +294,7 @@ def _value_columns(
     columns, and whether it is a one-column table; None when the figures make no table."""
     x = _column_key([w for ln in numeric for w in ln if w.numeric], th)
     cols = _cluster([x(w) for ln in numeric for w in ln if w.numeric], 1.2 * th)
-    one_column = all(_lone_figure(ln) for ln in numeric)
+    one_column = all(_count_numeric(ln) == 1 for ln in numeric)
     if one_column:
         # lone figures: a one-column table only when they stand in one column, beside label text
         if len(cols) != 1 or not any(w.cx < cols[0] - 3 * th for ln in vlines for w in ln if not w.numeric):
@@ -210,14 +309,14 @@ def _value_columns(
 
         # ... except a column inside the table, well clear of the others, whose one figure is
         # read with confidence: its other rows' figures are hidden (a seal over them)
-        # ... or right of them, on a row that fills every other column: a short sub-table whose
-        # last column only its first row fills (规章 0 0 0 over 行政规范性文件 0 0)
+        # ... or right or left of them, on a row that fills every other column: a short sub-table whose
+        # last column only its first row fills (规章 0 0 0 over 行政规范性文件 0 0), or its first (规范性文件 _ 0 47)
         def lone_column(c: float) -> bool:
             mine = rows_in(c)
             if len(mine) != 1 or len(kept) < 2 or any(abs(c - o) < 3 * th for o in kept):
                 return False
             full = all(any(w.numeric and abs(x(w) - o) <= 1.2 * th for w in mine[0]) for o in kept)
-            return (kept[0] < c < kept[-1] or (c > kept[-1] and full)) and all(
+            return (kept[0] < c < kept[-1] or ((c > kept[-1] or c < kept[0]) and full)) and all(
                 w.confidence >= 0.9 for w in mine[0] if w.numeric and abs(x(w) - c) <= 1.2 * th
             )
 
@@ -248,12 +347,18 @@ def _anchors(
             continue
         values = [as_figure(w) or w for w in values]
         slots: list[list[Word]] = [[] for _ in cols]
-        for w in values:
+        prev: tuple[Word, int] | None = None  # the last figure placed and its slot
+        for w in sorted(values, key=lambda w: w.bbox[0]):
+            if prev is not None and w.text.strip() in _UNIT and w.bbox[0] - prev[0].bbox[2] < TOL.unit_gap * th:
+                slots[prev[1]].append(w)  # its unit (57000.28 元): the figure's cell, wherever its column
+                continue
             k = min(range(len(cols)), key=lambda k: abs(cols[k] - x(w)))
             if abs(cols[k] - x(w)) <= 1.5 * th:
                 slots[k].append(w)
+                prev = (w, k) if w.numeric else None
             else:
                 stray.append(w)
+                prev = None
         anchors.append({"y": statistics.median(w.cy for w in values), "slots": slots, "labels": [], "row": None})
     return anchors, label_words, stray
 
@@ -369,6 +474,7 @@ def _aligned_table(
     hrules: list[Rule],
     unread: Callable[[BBox], bool] | None = None,
     heads: list[Word] | None = None,
+    vrules: list[Rule] | None = None,
 ) -> list[Line] | None:
     """An unruled (or only horizontally ruled) table: value columns from the numbers' alignment
     (and the column heads in `heads`, the lines above), rows anchored on the lines of numbers,
@@ -378,15 +484,30 @@ def _aligned_table(
     found = _value_columns(vlines, numeric, th)
     if found is None:
         return None
-    x, cols, one_column = found
+    x, cols, _one_column = found
     first_x = min(w.bbox[0] for ln in numeric for w in ln if w.numeric and abs(x(w) - cols[0]) <= 1.2 * th)
     limit = first_x - 0.3 * th
-    if heads and not one_column:
+    if heads:
         figures = [w for ln in numeric for w in ln if w.numeric and any(abs(x(w) - c) <= 1.2 * th for c in cols)]
-        cols = sorted(cols + _header_columns(heads, cols, x, figures, limit, th))
+        # a table without row labels (table 四: one row of figures under its heads) may leave its
+        # first columns blank: every head is a column's, even left of the first figure
+        labelled = any(w.cx < limit for ln in vlines for w in ln)
+        head_limit = limit if labelled else float("-inf")
+        cols = sorted(cols + _header_columns(heads, cols, x, figures, head_limit, th))
+    if vrules:
+        cols = sorted(cols + _ruled_columns(vrules, vlines, numeric, cols, x, limit, th))
     anchors, label_words, stray = _anchors(vlines, numeric, cols, x, limit, th)
     if not anchors:
         return None
+    for w in list(stray):  # a wrapped unit (元) joins the figure right above it
+        if w.text.strip() not in _UNIT:
+            continue
+        for a in anchors:
+            slot = next((s for s in a["slots"] for f in s if _unit_line([w], [f], th)), None)
+            if slot is not None:
+                slot.append(w)
+                stray.remove(w)
+                break
     col_x, col_half = _slot_boxes(cols, anchors, th)
     blocks = _label_blocks(label_words, th, hrules, [a["y"] for a in anchors])
     first_y, last_y = anchors[0]["y"], anchors[-1]["y"]

@@ -86,7 +86,8 @@ def layout_page(
         if lines:
             blocks.append(_Block(y0, lines))
     hrules = [r for r in rules if r.horizontal] if rules else []
-    blocks.extend(_text_blocks(rest, page, th, bbox_map, hrules, unread))
+    vrules = [r for r in rules if not r.horizontal] if rules else []
+    blocks.extend(_text_blocks(rest, page, th, bbox_map, hrules, unread, vrules))
     blocks.sort(key=lambda b: b.top)
     out: list[Line] = []
     for b in blocks:

@@ -253,6 +253,18 @@ def _stacked_figures(words: list[Word], th: float) -> bool:
     return any(b - a >= 0.8 * th for a, b in itertools.pairwise(ys))
 
 
+def _figures_side_by_side(words: list[Word], th: float) -> bool:
+    """A cell holding a figure a column's gap right of another word on its line (a figure or a row
+    label): the words of several columns (no rule was drawn between them: an outer frame and a
+    header rule only), where a table cell holds one figure or one label. (A figure printed with a
+    thin space, "1 234", has its pieces far closer.)"""
+    return any(
+        w.numeric and o is not w and abs(o.cy - w.cy) < th and w.bbox[0] - o.bbox[2] >= TOL.column_gap * th
+        for w in words
+        for o in words
+    )
+
+
 def _cell_contents(g: Grid, words: list[Word], th: float) -> list[list[Word]]:
     """Each merged cell's words; a word that crosses a drawn vertical boundary of its row is cut there."""
     nr, nc = len(g.ys) - 1, len(g.xs) - 1
@@ -382,7 +394,8 @@ def _grid_lines(
     bbox_map: Callable[[BBox], BBox] | None,
     unread: Callable[[BBox], bool] | None = None,
 ) -> list[Line] | None:
-    """The grid's rows as Lines; None when its rules do not separate the rows (`_stacked_figures`)."""
+    """The grid's rows as Lines; None when its rules do not separate the rows (`_stacked_figures`)
+    or the columns (`_figures_side_by_side`): the table is read by alignment, its rules as evidence."""
     nr, nc = len(g.ys) - 1, len(g.xs) - 1
     content = _cell_contents(g, words, th)
     _join_wrapped_figures(g, content, th)
@@ -396,6 +409,8 @@ def _grid_lines(
             continue
         if any(_stacked_figures(content[g.owner[r][c]], th) for c in range(nc)):
             return None  # figures of several rows in one cell: the grid is not the table's rows
+        if any(_figures_side_by_side(content[g.owner[r][c]], th) for c in range(nc)):
+            return None  # several columns' words in one cell: nor its columns
         line = _grid_row(g, r, fields_of, page, th, bbox_map, unread)
         if line is not None:
             lines.append(line)

@@ -119,6 +119,32 @@ def _stacked_singles(words: list[Word], th: float) -> set[int]:
     return out
 
 
+def _column_neighbour(w: Word, words: list[Word], th: float) -> bool:
+    """Whether a line of a label starts at w's x just above or below it (w continues, or is
+    continued by, a label of that column)."""
+    return any(
+        o is not w
+        and abs(o.bbox[0] - w.bbox[0]) < 0.5 * th
+        and (0 <= w.bbox[1] - o.bbox[3] < TOL.wrap_gap * th or 0 <= o.bbox[1] - w.bbox[3] < TOL.wrap_gap * th)
+        for o in words
+    )
+
+
+def _two_stacks(cur: Word, w: Word, words: list[Word], th: float) -> bool:
+    """Whether `cur` and `w` (side by side on one line) each continue a label of their own
+    column: a line right above or below `cur` stays left of `w`, and one right above or below `w`
+    stays right of `cur` (其他处 under （六）, 当理由逾期不补 under 1、申请人无正: a group label
+    and a centred row label, whose column starts vary)."""
+
+    def near(a: Word, o: Word) -> bool:
+        vertical = 0 <= a.bbox[1] - o.bbox[3] < TOL.wrap_gap * th or 0 <= o.bbox[1] - a.bbox[3] < TOL.wrap_gap * th
+        return o is not a and vertical and min(o.bbox[2], a.bbox[2]) > max(o.bbox[0], a.bbox[0])
+
+    left = any(near(cur, o) and o.bbox[2] < w.bbox[0] for o in words)
+    right = any(near(w, o) and o.bbox[0] > cur.bbox[2] for o in words)
+    return left and right
+
+
 def _join_label_words(words: list[Word], th: float) -> list[Word]:
     """Pieces of one label on one line: an enumerator and its text ("(一) 予以公开"), or a label
     with a stray space ("4.保 护第三方", up to about a full-width space); never across the start
@@ -136,9 +162,15 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
         cur = ln[0]
         for w in ln[1:]:
             gap = w.bbox[0] - cur.bbox[2]
-            at_column = (gap > 0.15 * th and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)) or (
-                gap > 0.15 * th and (id(cur) in stacked or id(w) in stacked)
-            )
+            # a new label column starts at w: w stands at a column start, past a gap, and is a
+            # label there (an enumerator, or a line of a label of that column above or below it)
+            # unless the gap is wider than one label's last character printed apart
+            at_column = (
+                gap > 0.15 * th
+                and any(abs(w.bbox[0] - c) <= 0.4 * th for c in starts)
+                and (gap > TOL.column_text_gap * th or _ENUM.match(w.text) or _column_neighbour(w, words, th))
+            ) or (gap > 0.15 * th and (id(cur) in stacked or id(w) in stacked))
+            at_column = at_column or (gap > TOL.column_text_gap * th and _two_stacks(cur, w, words, th))
             enum_next = bool(_ENUM.match(w.text))
             # an enumerator and its text a space apart are one label even where other lines of
             # centred labels start (a browser prints "1." and "属于国家秘密" as two glyph runs)
@@ -230,6 +262,8 @@ def _label_blocks(
                 continue
             if _ENUM.match(w.text) or _SECTION.match(w.text) or w.text.strip() in ("(", "（"):
                 continue  # (a bracket alone: an enumerator "（三）" the wrap broke over two lines)
+            if _had_room([x for x in b.words if x.bbox[1] < last.cy < x.bbox[3]], w, th):
+                continue  # the line above ended with room for w's first characters: not a wrap
             if id(w) in stacked and id(w) in row_beside and id(last) not in stacked:
                 continue  # a group label printed down its column, beside its first row, under a row label
             mine = own_anchor(w.bbox[1], w.bbox[3])
@@ -256,6 +290,16 @@ def _label_blocks(
         else:
             best.words.append(w)
     return blocks
+
+
+def _had_room(line: list[Word], w: Word, th: float) -> bool:
+    """Whether the label line `line` (its words) ended with room to spare for the start of `w`,
+    which stands under it in the same column and reaches further right: a line wraps only when
+    full, so `w` is then a label of its own (规章 over 行政规范性文件, a row left blank).
+    `wrap_room` characters of room are needed (a line-break rule may carry one character down with
+    a bracket or stop)."""
+    char = (w.chars[0][1] - w.chars[0][0]) if w.chars else max(th, w.height)
+    return max(x.bbox[2] for x in line) + TOL.wrap_room * max(char, 0.5 * th) <= w.bbox[2]
 
 
 _VALIGN = ("top", "centre", "bottom")

@@ -19,10 +19,17 @@ class PageTolerances:
     wrap_gap: float = 1.2  # the widest gap between two lines of one wrapped label (1.5 line spacing)
     max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
+    wrap_room: float = 2.0  # characters of room left on a label line: the next line is a label of its own
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
+    # the narrowest gap between the texts of two label columns (twice a cell's padding); a label's
+    # last character a browser prints a little apart, at the next column's start, is closer
+    column_text_gap: float = 0.35
     enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
     # figures
+    column_gap: float = 1.0  # two figures on one line of one grid cell this far apart: two columns' figures
+    labelled_figure_gap: float = 3.0  # a label and one figure this far apart on a line: a table row
+    unit_gap: float = 0.5  # the widest gap between a figure and its unit (57000.28 元) on one line
     wrap_fill: float = 0.6  # a figure wrapped in its cell fills at least this share of the cell's width
     # a table's header above its figures (`aligned._header_columns`)
     header_lines: int = 6  # the most lines of a header read for its column heads

@@ -16,6 +16,9 @@ _CJK = re.compile(f"[{_CJK_RANGES}]")
 FIGURE_GUESS_CONFIDENCE = 0.5  # a glyph in a column of numbers read as its digit reading
 UNREAD_CONFIDENCE = 0.3  # a blank cell whose slot holds ink OCR did not read, or lies under a seal
 _NUMERIC = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?$")
+# a figure with the remark some reports print in its cell, "5（其中修订4件）": a figure where columns
+# are found from the figures' alignment (the cell's text, remark and all, is the field)
+_REMARKED = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?[（(][^（()）]{1,24}[）)]$")
 
 
 @dataclass
@@ -42,7 +45,8 @@ class Word:
 
     @property
     def numeric(self) -> bool:
-        return bool(_NUMERIC.match(self.text.replace(" ", "")))
+        text = self.text.replace(" ", "")
+        return bool(_NUMERIC.match(text) or _REMARKED.match(text))
 
 
 def as_figure(word: Word) -> Word | None:

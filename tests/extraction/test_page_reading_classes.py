@@ -170,3 +170,144 @@ def test_a_group_labels_centred_last_line_is_not_a_first_line_indent_wrap():
     rows = _rows("horizontal_only_group_tail_not_indent_wrap.json")
     assert _row(rows, "本机关不掌握")[:2] == ["（四）无法提供", "1.本机关不掌握相关政府信息"]
     assert _row(rows, "没有现成信息")[0] == "2.没有现成信息需要另行制作"
+
+
+def test_a_frame_with_a_header_rule_only_places_a_one_row_tables_figures_under_their_heads():
+    """Table 四 in an outer frame with one header rule and no column rules: its one row of figures
+    stands in one grid cell (3 0 1 _ 4 _ 0 1 0 1 _ _ 0 0 _, four blank cells). The rules do not
+    separate the columns, so the row is read by alignment under the 15 column heads and the blanks
+    stay in place (read as one cell, the 10 figures filled the first 10 columns)."""
+    rows = _rows("outer_header_table4_one_cell_row.json")
+    figures = [r for r in rows if r and all(f.isdigit() or f == "" for f in r)]
+    assert figures == [["3", "0", "1", "", "4", "", "0", "1", "0", "1", "", "", "0", "0", ""]], rows
+
+
+def test_a_frame_with_a_header_rule_only_parts_a_rows_label_from_its_figure():
+    """第二十条第(八)项 as a one-row sub-table in an outer frame with a header rule: 行政事业性收费 and
+    its figure 819.93 (a line higher: the label centred, the figure at the top) stand in one grid
+    cell. A label and a figure a column apart are two columns' words: the row is label | figure
+    (read as one cell it was "819.93 行政事业性收费", and the amount was lost)."""
+    rows = _rows("outer_header_subtable_label_and_figure_one_cell.json")
+    assert _row(rows, "行政事业性收费") == ["行政事业性收费", "819.93"]
+
+
+def test_a_stacked_group_labels_lines_interleaved_with_a_wrapped_row_label_count_once():
+    """三、/本/年/度/办/理/结 printed one character a line beside （二）部分公开（区分处理的，只计这一情
+    形，不计其他情形） wrapped over five lines, on another line pitch: the two labels' lines
+    interleave, ten lines of the page between two rows of figures, five of either label. The
+    table goes on through them (counted as lines of the page they ended it: （二）部分公 was left
+    as a text line and the row took the group label's tail as its label)."""
+    rows = _rows("outer_header_stacked_group_interleaves_wrapped_label.json")
+    assert _row(rows, "部分公开")[0] == "（二）部分公开（区分处理的，只计这一情形，不计其他情形）"
+    assert _row(rows, "予")[0] == "三、本年度办理结果"
+
+
+def test_a_labels_last_character_printed_a_little_apart_at_the_next_columns_start_stays_in_it():
+    """（一）予以公开 spanning two label columns: the browser prints 开 as a glyph run of its own,
+    0.24 text heights after 公, where the next label column's rows (1.属于国家秘密 …) start. Two
+    label columns' texts stand at least two cells' padding apart; 开 is the label's last character
+    (taken for a label of its own, it cost the row its figures' columns)."""
+    rows = _rows("html_chromium_last_char_at_next_column.json")
+    assert _row(rows, "予以公") == ["( 一 )予以公开", "21", "0", "0", "0", "0", "0", "21"]
+
+
+def test_one_figure_sub_tables_without_rules_keep_their_headings_and_heads_out_of_the_rows():
+    """第二十条 (五), (六), (八) as small tables without rules, one column of figures each,
+    right-aligned and a little below their labels: each sub-table's heading and its header line
+    信息内容 | 本年处理决定数量 (the head well left of the right-aligned figures, so it looked like
+    a label) are not a wrapped row label. A heading ends the table above; a line with a word right
+    of every row label is a header (信息内容 was joined to 行政许可, and 971945 / 596 went to the
+    wrong rows, silently)."""
+    rows = _rows("no_rules_one_figure_subtables.json")
+    assert _row(rows, "行政许可") == ["行政许可", "92"]
+    assert _row(rows, "行政处罚") == ["行政处罚", "971945"]
+    assert _row(rows, "行政强制") == ["行政强制", "596"]
+    assert _row(rows, "行政事业性收费") == ["行政事业性收费", "0"]
+
+
+def test_a_figure_with_a_remark_stands_in_its_column():
+    """第二十条第(一)项 with horizontal rules only: 规章 5（其中修订4件） 2 21 over 行政规范性文件 12 _ 91
+    (本年废止件数 blank). The figure printed with its remark is a figure of its column, so the
+    columns are found from both rows and the blank stays in place (without it the first column
+    had one figure, and 12 was read as the 本年废止件数 of the row)."""
+    rows = _rows("horizontal_rules_figure_with_remark_and_blank.json")
+    assert _row(rows, "规章") == ["规章", "5（其中修订4件）", "2", "21"]
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "12", "", "91"]
+
+
+def test_a_one_row_table_whose_first_column_is_blank_keeps_the_blank():
+    """Table 四 under a three-line header with its first cell (行政复议 结果维持) blank: no row label
+    stands left of the figures, so the head over the blank first column is a column's head too
+    (taken for the label column's, the row was read as 14 columns and every figure after the
+    first blank moved)."""
+    rows = _rows("three_line_table4_first_column_blank.json")
+    figures = [r for r in rows if r and all(f.isdigit() or f == "" for f in r)]
+    assert figures == [["", "0", "0", "0", "", "", "0", "0", "", "0", "1", "0", "", "0", "1"]], rows
+
+
+def test_a_label_under_a_short_label_line_with_room_left_is_not_its_wrap():
+    """规章 0 0 0 over 行政规范性文件 printed with no figures (a row left blank), left-aligned in one
+    column: 规章's line ended with room for several more characters, and a line wraps only when
+    full, so 行政规范性文件 is a label of its own (joined as 规章行政规范性文件 the figures were lost
+    to both rows, half of them silently)."""
+    rows = _rows("three_line_blank_row_under_short_label.json")
+    assert _row(rows, "规章") == ["规章", "0", "0", "0"]
+    assert not any("规章行政" in f for r in rows for f in r), rows
+
+
+def test_a_one_row_table_with_one_figure_keeps_its_blank_column():
+    """第二十条第（九）项 as a one-row table with column rules only: 政府集中采购 | 0 | (采购总金额 left
+    blank). A label and one figure a column apart on a line are a table row, and the header's two
+    heads over it give its two columns (read as a text line split at its gap, the 0 went to
+    采购总金额)."""
+    rows = _rows("vertical_only_one_row_subtable_last_blank.json")
+    assert _row(rows, "政府集中采购") == ["政府集中采购", "0", ""]
+
+
+def test_a_row_label_close_beside_a_group_label_starts_its_own_column():
+    """（五）不 / 予处理 beside 1、信访 / 举报投诉 / 类申请, the two label columns' texts 0.33 text
+    heights apart: 举报投诉 starts where 1、信访 starts, right under it, so it continues that
+    column's label, not the group label's line beside it (joined, the group label was cut and the
+    row label became 1、信访予处理举报投诉类申请)."""
+    rows = _rows("horizontal_only_group_label_close_to_row_label.json")
+    assert _row(rows, "信访")[:2] == ["(五) 不予处理", "1、信访举报投诉类申请"]
+
+
+def test_a_figures_unit_stays_with_it_when_the_row_is_read_by_alignment():
+    """第二十条第(九)项 where the column rule between 采购项目数量 and 采购总金额 is drawn in the
+    header only: 532 and 57000.28 元 share one body cell, so the row is read by alignment, and 元
+    (printed just after 57000.28, right of its column) is that figure's unit (left as a text line,
+    the amount in 元 was read as 万元, silently)."""
+    rows = _rows("word_libreoffice_figure_and_unit_in_a_merged_cell.json")
+    assert _row(rows, "政府集中采购") == ["政府集中采购", "532", "57000.28 元"]
+
+
+def test_a_group_labels_line_beside_a_centred_row_labels_line_stays_apart():
+    """（六）/ 其他处 / 理 beside 1、申请人无正 / 当理由逾期不补 / 正、行政机关不 …, centred in a narrow
+    column whose lines start at several x (no column start to cut at): 其他处 and 当理由逾期不补
+    stand a column's gap apart, each under a line of its own label, so they are two labels'
+    pieces (joined, the group label lost 其他处 and the rows of （五） and （六） were mixed)."""
+    rows = _rows("no_rules_centred_row_label_beside_group_label.json")
+    assert _row(rows, "申请人无正")[:2] == [
+        "（六）其他处理",
+        "1、申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请",
+    ]
+    assert _row(rows, "信访")[:2] == ["（五）不 予处理", "1、信访举报投诉类申请"]
+
+
+def test_column_rules_place_a_blank_cell_of_a_row_read_alone():
+    """Table 三 with column rules and no row rules, continued on a new page: its first row there
+    (5.要求行政机关确认或重新出具已获取信息, 自然人 blank) stands alone above the group-label line
+    （六）其他处理, so its six figures alone cannot show seven columns. The column rules can: each
+    span between them right of the labels holds one column, and the empty span is the blank
+    cell (read from the figures, every figure moved one column left)."""
+    rows = _rows("vertical_only_continued_row_first_column_blank.json")
+    assert _row(rows, "确认或重新") == ["5.要求行政机关确认或重新出具已获取信息", "", "0", "0", "0", "0", "0", "0"]
+
+
+def test_a_sub_tables_first_column_filled_by_one_row_only_is_kept():
+    """第二十条第(一)项 (2019 form) without rules: 规章 0 0 0 over 规范性文件 _ 0 47. The first column
+    has one figure, on a row that fills every other column: it is a column of the table (dropped,
+    0 and 47 were read as the first two columns, silently)."""
+    rows = _rows("no_rules_subtable_first_column_blank.json")
+    assert _row(rows, "规范性文件") == ["规范性文件", "", "0", "47"]
