@@ -4,9 +4,10 @@ A zero with a dot or bar inside (the mono fonts' "dotted zero") is read as 8 by 
 soon as the dot touches the ring (a bold face, a fax's fixed threshold): topologically both are a
 ring with two holes. What tells them apart in every font is the outline: an 8 pinches in at its
 waist, a zero is widest there. `settle_zero_or_eight` reads a lone figure that the recogniser read
-as 8 or as an 8-like glyph (日, B, θ; or any glyph with 0 or 8 among its readings) as 0 when its
-outline has no waist, and keeps the first reading as the alternative so the sums can still pick it.
-A figure read as another digit (6, 9: no waist either) is left alone.
+as 8, or as a glyph (日, B, θ) with 0 among its readings, as 0 when its outline has no waist, and
+keeps the first reading as the alternative so the sums can still pick it. A figure read as another
+digit (6, 9: no waist either), or a glyph the recogniser never read as 0 (a lone piece of a label's
+character: 息 read as B), is left alone.
 
 Only glyphs large enough in the image as it came (`ZERO_MIN_NATIVE_PX`) are judged: a blurred
 figure a few pixels tall (a phone photo at 110 dpi) has lost its waist, and enlarging the image
@@ -21,7 +22,6 @@ from extraction.ocr.base import OcrToken
 
 ZERO_MIN_NATIVE_PX = 12.0  # a figure's ink at least this tall in the image as given (not enlarged)…
 ZERO_MIN_WAIST = 0.95  # …whose narrowest middle row is this wide against its bowls reads as 0
-EIGHT_LIKE = frozenset("8B日θ")  # what a dotted zero is read as
 WAIST_MIN_CONTRAST = 40  # grey levels between ink and paper in the glyph's crop, else no judgement
 
 
@@ -72,7 +72,7 @@ def _glyph_crop(image: np.ndarray, token: OcrToken, text_height: float) -> np.nd
 
 
 def settle_zero_or_eight(image: np.ndarray, tokens: list[OcrToken], text_height: float, enlarged: float) -> int:
-    """Lone figures read as 8 or as an 8-like glyph whose outline has no waist, read as 0 (in place; see the module doc). `image`: the page the tokens were read
+    """Lone figures read as 8 (or as a glyph also read as 0) whose outline has no waist, read as 0 (in place; see the module doc). `image`: the page the tokens were read
     on; `enlarged`: how much it was enlarged from the image as given (vertically). Returns how many
     tokens changed."""
     changed = 0
@@ -81,7 +81,9 @@ def settle_zero_or_eight(image: np.ndarray, tokens: list[OcrToken], text_height:
         readings = {a for a, _p in t.alternatives}
         if len(text) != 1 or (text.isdigit() and text != "8"):
             continue
-        if text not in EIGHT_LIKE and not readings & {"0", "8"}:
+        # a glyph read as a letter or a character is taken for a figure only when the recogniser
+        # itself read it as 0 too (a lone piece of a label's character, 息 read as B, is not)
+        if text != "8" and "0" not in readings:
             continue
         found = waist_ratio(_glyph_crop(image, t, text_height))
         if found is None:

@@ -61,14 +61,16 @@ def test_a_dotted_zero_read_as_eight_is_read_as_zero():
     _eight(page, 140, 40)
     _dotted_zero(page, 240, 40)
     _dotted_zero(page, 320, 40)
+    _dotted_zero(page, 200, 90, 14)  # (a glyph as shapeless as a zero: a piece of a label's 息)
     tokens = [
         _token("8", 40, 40, [("0", 0.3)]),  # a dotted zero, read as 8 with 0 as runner-up
         _token("8", 140, 40, [("0", 0.3)]),  # a real 8
-        _token("日", 240, 40, [("8", 0.4)]),  # a dotted zero read as a look-alike glyph
+        _token("日", 240, 40, [("0", 0.4)]),  # a dotted zero read as a glyph, and as 0
         _token("6", 320, 40, [("0", 0.3)]),  # read as another digit: not this check's business
+        _token("B", 200, 90, [("8", 0.5)], h=14),  # a glyph never read as 0: not taken for a figure
     ]
     assert settle_zero_or_eight(page, tokens, text_height=H, enlarged=1.0) == 2
-    assert [t.text for t in tokens] == ["0", "8", "0", "6"]
+    assert [t.text for t in tokens] == ["0", "8", "0", "6", "B"]
     # the first reading stays as the alternative for the sums, and the confidence is the recogniser's
     assert tokens[0].alternatives[0][0] == "8" and tokens[0].confidence == 0.6
     assert tokens[2].alternatives[0][0] == "8"
