@@ -179,8 +179,8 @@ def read_page(
             return seal is not None and _seal_cover(seal, prepared, box) > 0
 
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
-    # a dotted zero read as 8: the outline decides between the recogniser's readings
-    settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
+    if prepared.warp is None:  # a dotted zero read as 8 (not on a photo: blur takes an 8's waist away)
+        settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
     log.debug(

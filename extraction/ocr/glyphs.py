@@ -9,9 +9,11 @@ keeps the first reading as the alternative so the sums can still pick it. A figu
 digit (6, 9: no waist either), or a glyph the recogniser never read as 0 (a lone piece of a label's
 character: 息 read as B), is left alone.
 
-Only glyphs large enough in the image as it came (`ZERO_MIN_NATIVE_PX`) are judged: a blurred
-figure a few pixels tall (a phone photo at 110 dpi) has lost its waist, and enlarging the image
-before reading does not bring it back.
+Only figures at least `ZERO_MIN_NATIVE_PX` tall in the image as it came are judged, and not on a
+page photographed on a desk (the reader calls it only where `PreparedPage.warp` is None): blur
+takes an 8's waist away, and on phone photos (110-150 dpi, out of focus, shaken) real 8s 13-15 px
+tall came out without one and were read as 0. A photo cropped to its page (no desk to see) is not
+told apart from a scan, and is judged.
 """
 
 from __future__ import annotations

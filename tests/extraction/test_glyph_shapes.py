@@ -126,3 +126,29 @@ def test_reading_a_fax_page_settles_its_dotted_zeros():
     eights = sum(1 for row in range(12) for col in range(6) if (row + col) % 5 == 0)
     assert texts.count("8") == eights
     assert texts.count("0") == 72 - eights
+
+
+def test_a_photographed_page_keeps_its_readings(monkeypatch):
+    """On a page photographed on a desk (flattened: `PreparedPage.warp` set) the outline is not
+    judged: blur takes a real 8's waist away (phone photos: 8s read as 0)."""
+    from extraction.ingest.image import read_page
+    from extraction.ocr import prep
+
+    real = prep.prepare
+
+    def photographed(image, options=None):
+        page = real(image, options)
+        page.warp = object()  # what flatten_photo leaves on a page it found on a desk
+        return page
+
+    monkeypatch.setattr(prep, "prepare", photographed)
+    page = np.full((1700, 1200), 255, np.uint8)
+    for row in range(12):
+        for col in range(6):
+            _dotted_zero(page, 150 + col * 160, 150 + row * 120, 26)
+    options = OcrOptions()
+    options.page.recover_missed = False
+    options.page.orientation = False
+    reading = read_page(page, 1, options, engine=_BlobReader(options))
+    assert reading.prepared.warp is not None
+    assert {t.text for t in reading.tokens} == {"8"}
