@@ -27,7 +27,7 @@ JPEG q40–55, 1–2 stamps, greyscale 40 %, binarised 25 %), and the ways real 
   bends the lines near one edge: `curl`), a soft cast shadow (`shadow`) over uneven light, 110–150
   dpi effective, blur and sometimes motion blur (`motion`), JPEG q55–80.
 - `fax`: 204 × 196 dpi ("fine") or 204 × 98 dpi ("standard", `dpi_y`: anisotropic pixels, stored
-  with their dpi), a fixed-threshold 1-bit page (shaded fills drop to white), horizontal streaks
+  with their dpi; the sheet's skew is a turn at square pixels, made before it is sampled), a fixed-threshold 1-bit page (shaded fills drop to white), horizontal streaks
   (`streaks`), lost scan lines (`dropouts`), slight skew, the sending machine's header line.
 
 Curl and the homography are one remap (page → curled page → camera); a truth box becomes the
@@ -361,8 +361,14 @@ def _homography(w: int, h: int, p: ScanParams, rng: random.Random) -> np.ndarray
         return None
     import cv2
 
-    rot = cv2.getRotationMatrix2D((w / 2, h / 2), p.rotation, 1.0)
-    m = np.vstack([rot, [0.0, 0.0, 1.0]])
+    # The sheet turns on the glass, before it is sampled: a fax's pixels are r times as tall as they
+    # are wide (204 × 98 dpi), so the turn is made at square pixels (S⁻¹, R, S). Turned in the stored
+    # pixels instead, the page came out sheared (its columns leaning against its rows), which no
+    # feed does and no deskew can undo.
+    r = p.ydpi / p.dpi
+    rot = cv2.getRotationMatrix2D((w / 2, h / (2 * r)), p.rotation, 1.0)
+    square = np.diag([1.0, r, 1.0])
+    m = square @ np.vstack([rot, [0.0, 0.0, 1.0]]) @ np.linalg.inv(square)
     m[0, 2] += p.shift[0]
     m[1, 2] += p.shift[1]
     if p.perspective:

@@ -99,6 +99,20 @@ def test_fax_standard_resolution_keeps_the_page_shape(report):
     assert _ink_in_text_boxes(s, g) > 20
 
 
+@pytest.mark.parametrize("dpi_y", [98, 196, 204])
+def test_a_skewed_fax_page_is_turned_not_sheared(dpi_y):
+    """A sheet fed askew turns on the glass before the fax samples it at 204 × dpi_y: back at square
+    pixels the page is turned (rows and columns stay at right angles, as deskew assumes), not
+    sheared as a turn made in the stored, non-square pixels would leave it."""
+    p = sc.ScanParams(dpi=204, dpi_y=dpi_y, rotation=1.4, shift=(3.0, -2.0))
+    m = sc._homography(1687, round(2339 * dpi_y / 204), p, random.Random(0))
+    square = np.diag([1.0, dpi_y / 204])
+    turn = np.linalg.inv(square) @ m[:2, :2] @ square  # at square pixels
+    assert np.allclose(turn @ turn.T, np.eye(2), atol=1e-9)
+    assert abs(np.degrees(np.arctan2(turn[1, 0], turn[0, 0])) + 1.4) < 1e-6  # counter-clockwise 1.4°
+    assert np.allclose(m[2], [0.0, 0.0, 1.0])  # no perspective
+
+
 @pytest.mark.parametrize("quarter", [1, 2, 3])
 def test_turned_pages_turn_their_boxes(report, quarter):
     g, k = report
