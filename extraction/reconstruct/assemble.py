@@ -159,10 +159,12 @@ class Reconstructor:
             group = spans.get("section:group.other")
             subrows = [spans.get(f"row:applications.other.{k}") for k in ("no_amendment", "fee_unpaid", "other")]
             # （六）其他处理 printed as one row: its figures beside the group label and none under
-            # sub-rows, or no sub-row label on the page at all (a row printed without figures is
-            # then that one row, missing, not three sub-rows)
+            # sub-rows, or no sub-row label in the text at all (a row printed without figures is
+            # then that one row, missing, not three sub-rows). Not on an OCR'd page: OCR that
+            # lost the sub-rows' labels (a fax) is no evidence they were not printed, and the
+            # statutory template prints three sub-rows, so they stay, missing and in review.
             one_row = _numbers(group.values) and not any(s and _numbers(s.values) for s in subrows) if group else False
-            if group and (one_row or not any(subrows)):
+            if group and (one_row or (not any(subrows) and not doc.ocr_read)):
                 variants.append(VARIANT_OTHER_SINGLE_ROW)
                 spans["row:applications.other"] = group
         doc.variants = sorted(set(variants))

@@ -650,3 +650,25 @@ def test_a_glued_run_that_no_sum_cuts_is_not_confident():
         assert "unverified" in cell.flags and cell.confidence <= 0.5, col
     assert "unverified" not in doc.cells["proactive.normative_documents.in_force"].flags
     assert not any("unverified" in doc.cells[f"proactive.rules.{c}"].flags for c in ("issued", "repealed", "in_force"))
+
+
+def test_sub_rows_of_other_processing_that_ocr_did_not_read_stay_missing_not_a_single_row():
+    """A fax whose OCR read （六）其他处理 but none of its three sub-rows' labels was read as the
+    single-row variant: the report's 21 sub-row cells were absent from the output, in no review and
+    under no flag. OCR that lost the labels is no evidence they were not printed: on an OCR'd page
+    the statutory template's three sub-rows stay, missing and in review. From a text layer the
+    absence of their labels is evidence, and the one row stays (the test above)."""
+    from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
+    from gongkai_datasets import generate_one
+
+    g = generate_one(22, 23, flattener="pdf_text")  # prints （六）其他处理 as one row, no figures
+    pipeline = Pipeline()
+    doc = pipeline.process(DocumentState.for_input(g.content.encode("utf-8"), "report.txt"), until="layout")
+    doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]  # as if OCR had read it
+    result = pipeline.run(doc)
+    assert VARIANT_OTHER_SINGLE_ROW not in result.report.variants
+    sub_rows = {cid: c for cid, c in result.cells.items() if cid.startswith("applications.other.")}
+    assert {cid.rsplit(".", 1)[0] for cid in sub_rows} == {
+        f"applications.other.{k}" for k in ("no_amendment", "fee_unpaid", "other")
+    }
+    assert all(c.review and c.value is None and "missing" in c.flags for c in sub_rows.values())
