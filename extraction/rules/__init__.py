@@ -223,12 +223,25 @@ def guessed_blanks(doc: DocumentState) -> set[str]:
     return {cid for cid, c in doc.cells.items() if c.value is None and "inferred_blank" in c.flags}
 
 
-def _sums_accept(
-    values: dict[str, int | float | None], other: dict[str, int | float | None], hard: list[Constraint]
-) -> bool:
-    """Every hard rule over the cells `other` changes that holds on `values` holds on them changed too."""
-    changed = {**values, **other}
-    return all(c.holds(changed) for c in hard if not other.keys().isdisjoint(c.cells) and c.holds(values))
+class _SumsAccept:
+    """Whether every hard rule over the cells a reading changes, that holds on `values`, holds on them
+    changed too. The rules that hold over a set of cells are found once per set: a line's gaps or a
+    run's cuts are tried many ways over the same cells."""
+
+    def __init__(self, values: dict[str, int | float | None], hard: list[Constraint]) -> None:
+        self.values, self.hard = values, hard
+        self._holding: dict[frozenset[str], tuple[list[Constraint], dict[str, int | float | None]]] = {}
+
+    def __call__(self, other: dict[str, int | float | None]) -> bool:
+        key = frozenset(other)
+        found = self._holding.get(key)
+        if found is None:
+            rules = [c for c in self.hard if not key.isdisjoint(c.cells) and c.holds(self.values)]
+            # only the cells those rules read: the whole document's values need not be copied per reading
+            found = self._holding[key] = (rules, {cid: self.values.get(cid) for c in rules for cid in c.cells})
+        rules, read = found
+        changed = {**read, **other}
+        return all(c.holds(changed) for c in rules)
 
 
 def unplaceable_cells(
@@ -249,17 +262,18 @@ def unplaceable_cells(
     A line whose gaps, or a run whose cuts, could go more than `max_placements` ways is unverified whole."""
     hard = [c for c in constraints(lay) if c.severity == "error"]
     values = {cid: c.value for cid, c in doc.cells.items()}
+    sums_accept = _SumsAccept(values, hard)
     out: set[str] = set()
     for other, cells in (
-        *_gaps_elsewhere(doc, lay, values, max_placements),
-        *_digits_cut_elsewhere(doc, lay, values, max_placements),
+        *_gaps_elsewhere(doc, lay, values, max_placements, out),
+        *_digits_cut_elsewhere(doc, lay, values, max_placements, out),
         *_taken_from_unread_neighbours(doc, lay, values),
     ):
         if other is None:  # too many readings to try: unverified whole
             out |= cells
             continue
         differ = {cid for cid in cells if other[cid] != values[cid]}
-        if differ - out and _sums_accept(values, other, hard):
+        if differ - out and sums_accept(other):
             out |= differ
     return out
 
@@ -268,7 +282,7 @@ Reading = dict[str, int | float | None]
 
 
 def _gaps_elsewhere(
-    doc: DocumentState, lay: Layout, values: Reading, max_placements: int
+    doc: DocumentState, lay: Layout, values: Reading, max_placements: int, done: set[str]
 ) -> Iterator[tuple[Reading | None, set[str]]]:
     """Each other placement of a printed line's guessed gaps, with the line's cells. A line: the rows
     of a table whose cells were all placed around guessed gaps, joined where their figures came from
@@ -294,12 +308,14 @@ def _gaps_elsewhere(
             yield None, set(ids)
             continue
         for gaps in itertools.combinations(range(len(ids)), blanks):
+            if done.issuperset(ids):  # every cell of the line is unverified already (read lazily)
+                break
             it = iter(printed)
             yield {cid: None if i in gaps else next(it) for i, cid in enumerate(ids)}, set(ids)
 
 
 def _digits_cut_elsewhere(
-    doc: DocumentState, lay: Layout, values: Reading, max_placements: int
+    doc: DocumentState, lay: Layout, values: Reading, max_placements: int, done: set[str]
 ) -> Iterator[tuple[Reading | None, set[str]]]:
     """Each other cut of a glued run of digits into the cells it was cut into: the same digits in
     order, no piece but "0" starting with 0."""
@@ -316,6 +332,8 @@ def _digits_cut_elsewhere(
             yield None, set(ids)
             continue
         for cuts in itertools.combinations(range(1, len(digits)), len(ids) - 1):
+            if done.issuperset(ids):  # every cell of the run is unverified already (read lazily)
+                break
             pieces = [digits[a:b] for a, b in zip((0, *cuts), (*cuts, len(digits)), strict=True)]
             if not any(len(p) > 1 and p[0] == "0" for p in pieces):
                 yield {cid: int(p) for cid, p in zip(ids, pieces, strict=True)}, set(ids)
