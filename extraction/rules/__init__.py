@@ -41,6 +41,11 @@ class RulesOptions(BaseModel):
         "pipeline's review threshold) is unverified: a blank is only the absence of a figure, and where the reading "
         "itself is in doubt nothing confirms the absence (a converter's detached figure column, an OCR'd blank)",
     )
+    unplaced_figure_margin: float = Field(
+        default=0.5,
+        description="How far, in the figure's own heights, a figure that no cell took may stand above or below a "
+        "row label's extent and still be beside that row (`blanks_beside_unplaced_figures`)",
+    )
     max_placements: int = Field(
         default=5000,
         description="Most other placements of a printed line's guessed gaps (`inferred_blank`) tried against the "
@@ -363,9 +368,32 @@ def _taken_from_unread_neighbours(
                     yield moved, held
 
 
+def blanks_beside_unplaced_figures(doc: DocumentState, margin: float) -> set[str]:
+    """Blank cells of the rows beside which a page prints a figure that no cell took. The page reader
+    left the figure out of its row (it put the row's label elsewhere: 信息内容 and 行政事业性收费 read
+    as one label, and the amount "0" under its column head was taken as an extra figure of a row
+    of table 三 and dropped), so the blank the row was given may be that figure. Rows of a page
+    only: the figure stands right of the label, level with it (`margin` of the figure's height)."""
+    if not doc.pages:
+        return set()
+    used = {t for c in doc.cells.values() for t in c.tokens}
+    labels = [(a.key, doc.tokens[a.token]) for a in doc.anchors if a.kind == "row" and a.token < len(doc.tokens)]
+    rows: set[str] = set()
+    for i, t in enumerate(doc.tokens):
+        if t.kind != "number" or i in used or t.page is None or t.bbox is None:
+            continue
+        pad = margin * (t.bbox[3] - t.bbox[1])
+        middle = (t.bbox[1] + t.bbox[3]) / 2
+        for key, label in labels:
+            box = label.bbox
+            if label.page == t.page and box is not None and box[2] <= t.bbox[0] and box[1] - pad <= middle <= box[3] + pad:
+                rows.add(key)
+    return {cid for cid, c in doc.cells.items() if c.value is None and cid.rsplit(".", 1)[0] in rows}
+
+
 class RulesStage:
     name = "rules"
-    version = "2"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt
+    version = "3"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: blanks beside a figure no cell took
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -384,6 +412,9 @@ class RulesStage:
         self.unverify_guesses_beside_doubt(doc)
         self.unverify_unplaceable(doc, lay)
         self.unverify_doubtful_blanks(doc)
+        for cid in blanks_beside_unplaced_figures(doc, self.options.unplaced_figure_margin):
+            if "unverified" not in doc.cells[cid].flags:
+                doc.cells[cid].flags.append("unverified")
         self.doubt(doc)
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:

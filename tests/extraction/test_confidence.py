@@ -672,3 +672,29 @@ def test_sub_rows_of_other_processing_that_ocr_did_not_read_stay_missing_not_a_s
         f"applications.other.{k}" for k in ("no_amendment", "fee_unpaid", "other")
     }
     assert all(c.review and c.value is None and "missing" in c.flags for c in sub_rows.values())
+
+
+def test_a_blank_beside_a_figure_that_no_cell_took_is_not_confident():
+    """A digital PDF (no_rules_aligned) printed 行政事业性收费 … 0 with the figure right-aligned a line
+    low; the page reader joined the label to the head 信息内容 above it, the 0 became an extra figure
+    of a table-三 row and was dropped, and the fee amount came out blank at 0.9993. A figure on the
+    page, level with a row's label and right of it, that no cell took, may be that row's blank."""
+    from extraction.document import Anchor, Token
+
+    doc = DocumentState(name="x", sha256="0", kind="pdf", format="2021")
+    doc.pages = [PageInfo(number=2, width=595, height=842, unit="pt")]
+    doc.tokens = [
+        Token(0, "text", "信息内容行政事业性收费", 0, 0, page=2, bbox=(130.0, 275.6, 193.0, 303.3)),
+        Token(1, "number", "0", 1, 0, page=2, bbox=(494.9, 298.5, 500.3, 307.5)),  # taken by no cell
+        Token(2, "text", "行政处罚", 2, 0, page=2, bbox=(130.0, 200.0, 170.0, 210.0)),
+        Token(3, "number", "0", 2, 1, page=2, bbox=(494.9, 200.0, 500.3, 210.0)),
+    ]
+    doc.anchors = [Anchor(0, 0, "row", "proactive.fees", 1.0), Anchor(2, 0, "row", "proactive.penalty", 1.0)]
+    doc.cells = _cells(_zero_values(), set())
+    doc.cells["proactive.fees.amount"] = CellValue(value=None, confidence=1.0, flags=["blank"])
+    doc.cells["proactive.penalty.decisions"] = CellValue(value=0, confidence=1.0, tokens=[3])
+    doc.cells["proactive.coercion.decisions"] = CellValue(value=None, confidence=1.0, flags=["blank"])
+    RulesStage(RulesOptions()).__call__(doc)
+    fee = doc.cells["proactive.fees.amount"]
+    assert "unverified" in fee.flags and fee.confidence < REVIEW_LEVEL
+    assert "unverified" not in doc.cells["proactive.coercion.decisions"].flags  # no stray figure beside it
