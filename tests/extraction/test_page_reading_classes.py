@@ -311,3 +311,21 @@ def test_a_sub_tables_first_column_filled_by_one_row_only_is_kept():
     0 and 47 were read as the first two columns, silently)."""
     rows = _rows("no_rules_subtable_first_column_blank.json")
     assert _row(rows, "规范性文件") == ["规范性文件", "", "0", "47"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["word_libreoffice_blank_row_under_same_width_label.json", "three_line_blank_row_under_same_width_label.json"],
+    ids=["word_libreoffice", "three_line"],
+)
+def test_a_complete_statutory_label_under_another_starts_its_own_row(name: str):
+    """行政处罚 with its figure 0 over 行政强制 left blank (no row rule between them), the two labels
+    the same width: the line under it is no wrap, as each is a whole statutory row label (read as
+    one wrapped label 「行政处罚行政强制」, the blank row vanished out of review). "行 政强制" (a
+    stray space) is the same label."""
+    data = json.loads((WORDS / name).read_text(encoding="utf-8"))
+    words = [Word(t, tuple(box), 1.0, [], [tuple(c) for c in ch] if ch else None) for t, box, ch in data["words"]]
+    lines = [[f.text for f in ln.fields] for ln in layout_page(words, [Rule(*r) for r in data["rules"]], 1)]
+    assert _row(lines, "行政处罚") == ["行政处罚", "0"], lines
+    coercion = _row(lines, "强制")  # its own line, its figure blank (or not printed)
+    assert coercion[0].replace(" ", "") == "行政强制" and not any(f.strip() for f in coercion[1:]), lines
