@@ -281,6 +281,7 @@ def _label_blocks(
                 and last.bbox[2] - last.bbox[0] >= TOL.full_line * th
                 and id(w) not in left_of_label
                 and id(w) not in stacked
+                and not _next_line_beside(b, last, w, joined, th)
             )
             # a short last line within the line above ("4．保护第三方合法" / "权益"): centred on a
             # slightly different axis (a full-width stop, a trailing space) is still centred
@@ -327,6 +328,19 @@ def _label_blocks(
         else:
             best.words.append(w)
     return blocks
+
+
+def _next_line_beside(b: _LabelBlock, last: Word, w: Word, words: list[Word], th: float) -> bool:
+    """Whether the block's own next line starts at its column, right of `w` (4. 无正当理由 /
+    大量反复申请, with 予处 / 理 left of it: the tail of a group label a page break cut): then `w`
+    is no first-line-indent wrap of the block, whose wrap would run over the column's start."""
+    return any(
+        o is not w
+        and abs(o.bbox[0] - b.x0) < 0.8 * th
+        and o.bbox[0] >= w.bbox[2] - 0.2 * th
+        and -0.4 * th <= o.bbox[1] - last.bbox[3] <= TOL.wrap_gap * max(th, o.height)
+        for o in words
+    )
 
 
 def _had_room(line: list[Word], w: Word, th: float) -> bool:

@@ -329,3 +329,16 @@ def test_a_complete_statutory_label_under_another_starts_its_own_row(name: str):
     assert _row(lines, "行政处罚") == ["行政处罚", "0"], lines
     coercion = _row(lines, "强制")  # its own line, its figure blank (or not printed)
     assert coercion[0].replace(" ", "") == "行政强制" and not any(f.strip() for f in coercion[1:]), lines
+
+
+def test_a_group_labels_tail_after_a_page_break_is_no_wrap_of_the_row_beside_it():
+    """（五）不予处理 cut by a page break: its tail 予处 / 理 opens the next page left of 4. 无正当理由
+    / 大量反复申请. The tail is no first-line-indent wrap of the row label (its own next line starts
+    at the column, right of the tail): 4.'s label is 无正当理由大量反复申请 with its figures, and
+    the 5. row keeps its own (read as 「4. 无正当理由予处理」, 大量反复申请 went to the 5. row)."""
+    rows = _rows("word_libreoffice_group_tail_after_page_break.json")
+    fourth = _row(rows, "4. 无正当理由")
+    assert fourth[-8].replace(" ", "") == "4.无正当理由大量反复申请", fourth
+    assert fourth[-7:] == ["0", "0", "1", "0", "5", "0", "6"], fourth
+    fifth = _row(rows, "5. 要求行政机关")
+    assert fifth[0].startswith("5.") and fifth[-7:] == ["0", "0", "3", "0", "10", "0", "13"], fifth
