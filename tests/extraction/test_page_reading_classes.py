@@ -342,3 +342,15 @@ def test_a_group_labels_tail_after_a_page_break_is_no_wrap_of_the_row_beside_it(
     assert fourth[-7:] == ["0", "0", "1", "0", "5", "0", "6"], fourth
     fifth = _row(rows, "5. 要求行政机关")
     assert fifth[0].startswith("5.") and fifth[-7:] == ["0", "0", "3", "0", "10", "0", "13"], fifth
+
+
+def test_wrapped_labels_read_by_ocr_keep_their_lines_together():
+    """On a scan, OCR's boxes are the ink only, tighter than a PDF glyph box: the lines of one
+    wrapped label (1.本机关不掌 / 握相关政府信 / 息, 2.没有现成信息 / 需要另行制作) stand 1.3 text
+    heights apart. Each label keeps its lines and its figures (read as separate labels, every
+    row's tail went to the row below and 需要另行制作 lost its figures)."""
+    rows = _rows("word_libreoffice_scan_wrapped_labels_tight_boxes.json")
+    assert _row(rows, "不掌")[-8].replace(" ", "") == "1.本机关不掌握相关政府信息", rows
+    creation = _row(rows, "没有现成信息")
+    assert creation[0] == "2.没有现成信息需要另行制作" and creation[1:] == ["0"] * 7, rows
+    assert _row(rows, "补正后")[0] == "3.补正后申请内容仍不明确", rows
