@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from extraction.document import BBox, Field, Line
-from extraction.pages.labels import _assign_row_labels, _label_blocks
+from extraction.pages.labels import _assign_row_labels, _label_blocks, _statutory_label
 from extraction.pages.rules import _merge_rules
 from extraction.pages.tolerances import TOLERANCES as TOL
 from extraction.pages.words import _NUMERIC, Rule, Word, _blank, _cluster, _field, as_figure, split_word
@@ -193,6 +193,27 @@ def _stacked_rows(g: Grid, r: int, content: list[list[Word]], th: float) -> list
         if any(abs(y - c) > 0.6 * th for y, c in zip(cys, centres, strict=True)):
             return None
     return centres
+
+
+def _stacked_labels(g: Grid, r: int, content: list[list[Word]], th: float) -> list[float] | None:
+    """A grid row whose label cell holds two or more whole statutory row labels one under the
+    other (行政处罚 over 行政强制, the second row left blank): rows whose rule between them was
+    not drawn (a Word table's body without row rules). Returns the y-centres of those labels, or
+    None for an ordinary row (one label, however wrapped)."""
+    nc = len(g.xs) - 1
+    cells = {g.owner[r][c] for c in range(nc)}
+    if any(g.cells[k][0] != r or g.cells[k][2] != r for k in cells):
+        return None  # merged across rows: leave it to the merged-cell logic
+    texts = [[w for w in content[k] if not w.numeric] for k in cells]
+    texts = [t for t in texts if t]
+    if len(texts) != 1 or len({round(w.cy / th) for w in texts[0]}) < 2:
+        return None
+    blocks = _label_blocks(texts[0], th, [])
+    if len(blocks) < 2 or not all(_statutory_label(b.text(th)) for b in blocks):
+        return None
+    if any(sum(1 for w in content[k] if w.numeric) > len(blocks) for k in cells):
+        return None
+    return sorted(b.centre for b in blocks)
 
 
 def _split_row(
@@ -403,7 +424,7 @@ def _grid_lines(
     fields_of = [_field(ws, page, th, bbox_map) if ws else None for ws in content]
     lines: list[Line] = []
     for r in range(nr):
-        bands = _stacked_rows(g, r, content, th)
+        bands = _stacked_rows(g, r, content, th) or _stacked_labels(g, r, content, th)
         if bands is not None:
             lines.extend(_split_row(g, r, bands, content, page, th, bbox_map))
             continue

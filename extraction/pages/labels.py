@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import cache
 
 from extraction.pages.tolerances import TOLERANCES as TOL
 from extraction.pages.words import _CJK, Rule, Word, _cluster, group_lines, join_words
+from extraction.schema import FORMATS, layout
+from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
 
 _FIRST_ENUM = re.compile(r"^\s*(?:[(（]\s*一\s*[)）]|一\s*[、.．]|1\s*[、.．,，]|①)")
 _ENUM = re.compile(
@@ -17,6 +20,38 @@ _ENUM = re.compile(
 
 
 _SECTION = re.compile(r"^\s*第\s*[一二三四五六七八九十百\d]{1,4}\s*条")
+_NOT_CORE = re.compile(r"[\s()（）“”\"'·、.．,，:：;；]")
+
+
+def _core(text: str) -> str:
+    """A label's core: its text without enumerator, spaces and punctuation."""
+    m = _ENUM.match(text)
+    return _NOT_CORE.sub("", text[m.end() :] if m else text)
+
+
+@cache
+def _statutory_labels() -> frozenset[str]:
+    """The cores of every statutory row label and its aliases (all formats and variants), of
+    three characters or more (其他, 总计: too generic to mark a label as complete)."""
+    out: set[str] = set()
+    for fmt in FORMATS:
+        for variants in ((), (VARIANT_OTHER_SINGLE_ROW,)):
+            for table in layout(fmt, variants).tables:
+                for row in table.rows:
+                    out.update(_core(t) for t in (row.label, *row.aliases))
+    return frozenset(c for c in out if len(c) >= 3)
+
+
+def _statutory_label(text: str) -> bool:
+    """Whether `text` is a whole statutory row label (one of its aliases), enumerator or not."""
+    return _core(text) in _statutory_labels()
+
+
+def _whole_labels(above: str, below: str) -> bool:
+    """Whether two lines of a label column are each a whole statutory row label (行政处罚 over
+    行政强制): the lower is not the wrap of the upper, which is complete already. A template's
+    row labels are known, so this holds whatever room the renderer left on the upper line."""
+    return _statutory_label(above) and _statutory_label(below)
 
 
 @dataclass
@@ -246,6 +281,7 @@ def _label_blocks(
                 and last.bbox[2] - last.bbox[0] >= TOL.full_line * th
                 and id(w) not in left_of_label
                 and id(w) not in stacked
+                and not _next_line_beside(b, last, w, joined, th)
             )
             # a short last line within the line above ("4．保护第三方合法" / "权益"): centred on a
             # slightly different axis (a full-width stop, a trailing space) is still centred
@@ -264,6 +300,8 @@ def _label_blocks(
                 continue  # (a bracket alone: an enumerator "（三）" the wrap broke over two lines)
             if _had_room([x for x in b.words if x.bbox[1] < last.cy < x.bbox[3]], w, th):
                 continue  # the line above ended with room for w's first characters: not a wrap
+            if _whole_labels(b.text(th), w.text):
+                continue  # two whole statutory row labels, one a line: two rows (one left blank)
             if id(w) in stacked and id(w) in row_beside and id(last) not in stacked:
                 continue  # a group label printed down its column, beside its first row, under a row label
             mine = own_anchor(w.bbox[1], w.bbox[3])
@@ -290,6 +328,19 @@ def _label_blocks(
         else:
             best.words.append(w)
     return blocks
+
+
+def _next_line_beside(b: _LabelBlock, last: Word, w: Word, words: list[Word], th: float) -> bool:
+    """Whether the block's own next line starts at its column, right of `w` (4. 无正当理由 /
+    大量反复申请, with 予处 / 理 left of it: the tail of a group label a page break cut): then `w`
+    is no first-line-indent wrap of the block, whose wrap would run over the column's start."""
+    return any(
+        o is not w
+        and abs(o.bbox[0] - b.x0) < 0.8 * th
+        and o.bbox[0] >= w.bbox[2] - 0.2 * th
+        and -0.4 * th <= o.bbox[1] - last.bbox[3] <= TOL.wrap_gap * max(th, o.height)
+        for o in words
+    )
 
 
 def _had_room(line: list[Word], w: Word, th: float) -> bool:

@@ -16,7 +16,9 @@ class PageTolerances:
     touching: float = 0.05  # glyphs this close belong to one word, whatever break PDFium generated
     # wrapped row labels in tables without row rules
     space_gap: float = 1.8  # the widest stray space inside one label on one line
-    wrap_gap: float = 1.2  # the widest gap between two lines of one wrapped label (1.5 line spacing)
+    # the widest gap between two lines of one wrapped label (1.5 line spacing; an OCR box is the
+    # ink only, tighter than a PDF glyph box, so the same print leaves a wider gap: 1.3 text heights)
+    wrap_gap: float = 1.5
     max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
     wrap_room: float = 2.0  # characters of room left on a label line: the next line is a label of its own

@@ -311,3 +311,46 @@ def test_a_sub_tables_first_column_filled_by_one_row_only_is_kept():
     0 and 47 were read as the first two columns, silently)."""
     rows = _rows("no_rules_subtable_first_column_blank.json")
     assert _row(rows, "规范性文件") == ["规范性文件", "", "0", "47"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["word_libreoffice_blank_row_under_same_width_label.json", "three_line_blank_row_under_same_width_label.json"],
+    ids=["word_libreoffice", "three_line"],
+)
+def test_a_complete_statutory_label_under_another_starts_its_own_row(name: str):
+    """行政处罚 with its figure 0 over 行政强制 left blank (no row rule between them), the two labels
+    the same width: the line under it is no wrap, as each is a whole statutory row label (read as
+    one wrapped label 「行政处罚行政强制」, the blank row vanished out of review). "行 政强制" (a
+    stray space) is the same label."""
+    data = json.loads((WORDS / name).read_text(encoding="utf-8"))
+    words = [Word(t, tuple(box), 1.0, [], [tuple(c) for c in ch] if ch else None) for t, box, ch in data["words"]]
+    lines = [[f.text for f in ln.fields] for ln in layout_page(words, [Rule(*r) for r in data["rules"]], 1)]
+    assert _row(lines, "行政处罚") == ["行政处罚", "0"], lines
+    coercion = _row(lines, "强制")  # its own line, its figure blank (or not printed)
+    assert coercion[0].replace(" ", "") == "行政强制" and not any(f.strip() for f in coercion[1:]), lines
+
+
+def test_a_group_labels_tail_after_a_page_break_is_no_wrap_of_the_row_beside_it():
+    """（五）不予处理 cut by a page break: its tail 予处 / 理 opens the next page left of 4. 无正当理由
+    / 大量反复申请. The tail is no first-line-indent wrap of the row label (its own next line starts
+    at the column, right of the tail): 4.'s label is 无正当理由大量反复申请 with its figures, and
+    the 5. row keeps its own (read as 「4. 无正当理由予处理」, 大量反复申请 went to the 5. row)."""
+    rows = _rows("word_libreoffice_group_tail_after_page_break.json")
+    fourth = _row(rows, "4. 无正当理由")
+    assert fourth[-8].replace(" ", "") == "4.无正当理由大量反复申请", fourth
+    assert fourth[-7:] == ["0", "0", "1", "0", "5", "0", "6"], fourth
+    fifth = _row(rows, "5. 要求行政机关")
+    assert fifth[0].startswith("5.") and fifth[-7:] == ["0", "0", "3", "0", "10", "0", "13"], fifth
+
+
+def test_wrapped_labels_read_by_ocr_keep_their_lines_together():
+    """On a scan, OCR's boxes are the ink only, tighter than a PDF glyph box: the lines of one
+    wrapped label (1.本机关不掌 / 握相关政府信 / 息, 2.没有现成信息 / 需要另行制作) stand 1.3 text
+    heights apart. Each label keeps its lines and its figures (read as separate labels, every
+    row's tail went to the row below and 需要另行制作 lost its figures)."""
+    rows = _rows("word_libreoffice_scan_wrapped_labels_tight_boxes.json")
+    assert _row(rows, "不掌")[-8].replace(" ", "") == "1.本机关不掌握相关政府信息", rows
+    creation = _row(rows, "没有现成信息")
+    assert creation[0] == "2.没有现成信息需要另行制作" and creation[1:] == ["0"] * 7, rows
+    assert _row(rows, "补正后")[0] == "3.补正后申请内容仍不明确", rows
