@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
-from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState
+from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState, Token
 from extraction.result import CheckResult
 from extraction.schema import Layout, constraints, layout
 from extraction.schema.check import check_rules, evaluate, fmt_number
@@ -345,9 +345,17 @@ def _taken_from_unread_neighbours(
                     yield moved, held
 
 
+def _sign_lost(token: Token) -> bool:
+    """An unsigned figure whose alternatives hold the same digits signed negative."""
+    digits = token.text.replace(",", "")
+    return digits.isdigit() and any(
+        a.replace(",", "").replace("−", "-").replace(" ", "") == "-" + digits for a in token.alternatives
+    )
+
+
 class RulesStage:
     name = "rules"
-    version = "2"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt
+    version = "3"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost signs
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -366,7 +374,24 @@ class RulesStage:
         self.unverify_guesses_beside_doubt(doc)
         self.unverify_unplaceable(doc, lay)
         self.unverify_doubtful_blanks(doc)
+        self.unverify_lost_signs(doc, lay)
         self.doubt(doc)
+
+    def unverify_lost_signs(self, doc: DocumentState, lay: Layout) -> None:
+        """On an OCR'd page, a positive figure in a signed column (本年增/减) that was read beside
+        unread ink shaped like a minus (its token has the signed reading among its alternatives:
+        `extraction.ocr.glyphs.doubt_lost_signs`) is unverified: no sum runs over a signed column to
+        catch a lost sign (a phone photo's faint 1 px minus: −33 read as 33 passed at 0.998)."""
+        if not doc.ocr_read:
+            return
+        for cid, cell in doc.cells.items():
+            spec = lay.cells.get(cid)
+            if spec is None or spec.kind != "signed_count" or not isinstance(cell.value, int | float):
+                continue
+            if cell.value <= 0 or "unverified" in cell.flags:
+                continue
+            if any(_sign_lost(doc.tokens[t]) for t in cell.tokens if t < len(doc.tokens)):
+                cell.flags.append("unverified")
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
         """A blank read with doubt (the reconstruction's confidence below `doubtful_blank_confidence`)

@@ -650,3 +650,43 @@ def test_a_glued_run_that_no_sum_cuts_is_not_confident():
         assert "unverified" in cell.flags and cell.confidence <= 0.5, col
     assert "unverified" not in doc.cells["proactive.normative_documents.in_force"].flags
     assert not any("unverified" in doc.cells[f"proactive.rules.{c}"].flags for c in ("issued", "repealed", "in_force"))
+
+
+def _signed_cell_state(alternatives: list[str], value: int = 33, kind: str = "scanned_pdf") -> DocumentState:
+    """A 2019-format state whose 其他对外管理服务事项「本年增/减」 was read as `value` from one token
+    with `alternatives` (a phone photo's faint minus: `extraction.ocr.glyphs.doubt_lost_signs`)."""
+    from extraction.document import Token
+
+    doc = DocumentState(name="x", sha256="0", kind=kind, format="2019")
+    if kind == "scanned_pdf":
+        doc.pages = [PageInfo(number=1, width=1000, height=1400, unit="px")]
+    doc.tokens = [
+        Token(0, "number", str(value), line=0, field=0, page=1, bbox=(930, 1680, 970, 1712), alternatives=alternatives)
+    ]
+    doc.cells = {cid: CellValue(value=v, confidence=0.999) for cid, v in _zero_values("2019").items()}
+    cell = doc.cells["proactive.other_services.change"]
+    cell.value, cell.text, cell.tokens = value, str(value), [0]
+    return doc
+
+
+def test_a_signed_figure_read_beside_an_unread_minus_is_unverified():
+    # a phone photo's 1 px minus left of "33": −33 read as 33 (no sum runs over 本年增/减)
+    doc = _signed_cell_state(["-33"])
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    cell = doc.cells["proactive.other_services.change"]
+    assert "unverified" in cell.flags and cell.confidence < REVIEW_LEVEL
+
+
+@pytest.mark.parametrize(
+    ("alternatives", "value", "kind"),
+    [
+        ([], 33, "scanned_pdf"),  # clean paper left of the figure
+        (["38"], 33, "scanned_pdf"),  # another digit, not a sign
+        (["-33"], 33, "text"),  # a text layer's figures carry no OCR doubt
+    ],
+)
+def test_a_signed_figure_with_no_unread_minus_keeps_its_confidence(alternatives, value, kind):
+    doc = _signed_cell_state(alternatives, value, kind)
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    cell = doc.cells["proactive.other_services.change"]
+    assert "unverified" not in cell.flags and cell.confidence > REVIEW_LEVEL
