@@ -221,3 +221,60 @@ def doubt_lost_signs(image: np.ndarray, tokens: list[OcrToken]) -> int:
             t.alternatives = [(signed, t.confidence), *(a for a in t.alternatives if a[0] != signed)]
             marked += 1
     return marked
+
+
+# A piece of vertical rule read as "1". A table whose rows are boxes (a shaded header band with a
+# dark divider, a grid whose vertical rules are broken between rows) leaves row-high pieces of its
+# vertical rules; erasing the rules takes only the long ones, and the recogniser reads a piece as a
+# confident "1" (0.995), which the reconstruction then placed as a figure (an html table's header
+# divider read as 行政强制's 1 where the page prints 0). A printed 1 stands inside its cell, clear
+# of the cell's rules; a rule piece runs from the rule above to the rule below.
+RULE_REACH = 1.5  # how far (text heights) up and down from the stroke's middle to look for the rules
+RULE_SIDE = 0.5  # a rule is dark this far (text heights) left and right of the stroke, at least
+RULE_STROKE = 0.6  # a stroke column is dark over this share of the token's height
+
+
+def rule_piece(image: np.ndarray, token: OcrToken, text_height: float, paper: float, ink: float) -> bool:
+    """Whether a token read as "1" is a piece of vertical rule: a stroke that meets a horizontal rule
+    (ink reaching `RULE_SIDE` text heights to both sides) at its top and at its bottom. `image`: the
+    page before its rules were erased; `paper`, `ink`: its grey levels."""
+    if token.text.strip() != "1":
+        return False
+    gray = np.asarray(image)
+    ih, iw = gray.shape[:2]
+    x0, y0, x1, y1 = (int(v) for v in (token.core if token.core is not None else token.bbox))
+    side = max(2, round(RULE_SIDE * text_height))
+    reach = round(RULE_REACH * text_height)
+    if x0 - side < 0 or x1 + side >= iw or y1 <= y0:
+        return False
+    dark = gray < paper - 0.5 * (paper - ink)
+    box = dark[max(0, y0) : min(ih, y1 + 1), x0 : x1 + 1]
+    cols = np.nonzero(box.sum(axis=0) >= RULE_STROKE * box.shape[0])[0]
+    if len(cols) == 0 or cols[-1] - cols[0] + 1 != len(cols):
+        return False  # no stroke, or two (a figure's 1 beside a rule its box reaches over)
+    b0, b1 = x0 + int(cols[0]), x0 + int(cols[-1])
+    mid = (y0 + y1) // 2
+
+    def meets_rule(step: int) -> bool:
+        for y in range(mid, mid + step * reach, step):
+            if not 0 <= y < ih:
+                return False
+            if dark[y, b0 - side : b0].all() and dark[y, b1 + 1 : b1 + 1 + side].all():
+                return True  # a horizontal rule through the stroke's end
+            if not dark[y, b0 : b1 + 1].any():
+                return False  # the stroke ended in paper: a glyph, not a rule piece
+        return False
+
+    return meets_rule(-1) and meets_rule(1)
+
+
+def drop_rule_pieces(image: np.ndarray, tokens: list[OcrToken], text_height: float) -> list[OcrToken]:
+    """`tokens` without the vertical rule pieces read as "1" (`rule_piece`)."""
+    from extraction.ocr.prep import paper_and_ink
+
+    if not any(t.text.strip() == "1" for t in tokens):
+        return tokens
+    paper, ink = paper_and_ink(image)
+    if paper - ink < 40:
+        return tokens
+    return [t for t in tokens if not rule_piece(image, t, text_height, paper, ink)]
