@@ -41,6 +41,12 @@ class RulesOptions(BaseModel):
         "pipeline's review threshold) is unverified: a blank is only the absence of a figure, and where the reading "
         "itself is in doubt nothing confirms the absence (a converter's detached figure column, an OCR'd blank)",
     )
+    doubtful_read_confidence: float = Field(
+        default=0.8,
+        description="On an OCR'd page, a figure read with less than this confidence (the reconstruction's, before any "
+        "calibration; the pipeline's review threshold) in a row where a rule failed is unverified: the failure "
+        "says the row was misread, and the doubtful reading is its likeliest culprit",
+    )
     max_placements: int = Field(
         default=5000,
         description="Most other placements of a printed line's guessed gaps (`inferred_blank`) tried against the "
@@ -355,7 +361,7 @@ def _sign_lost(token: Token) -> bool:
 
 class RulesStage:
     name = "rules"
-    version = "3"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost signs
+    version = "3"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost signs, doubtful figures beside failed rules
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -375,7 +381,26 @@ class RulesStage:
         self.unverify_unplaceable(doc, lay)
         self.unverify_doubtful_blanks(doc)
         self.unverify_lost_signs(doc, lay)
+        self.unverify_doubtful_beside_failures(doc)
         self.doubt(doc)
+
+    def unverify_doubtful_beside_failures(self, doc: DocumentState) -> None:
+        """On an OCR'd page, a figure the reconstruction read with doubt (its own confidence below
+        `doubtful_read_confidence`) in a row where a rule failed (a hard rule or a warning) is
+        unverified: the failure is evidence that the row was misread, and the doubtful reading is
+        the likeliest culprit, whatever a calibrator makes of it (a fax's zeros broken into two
+        strokes read "1", 1 | 1 | 0 in 规章's row: issued failed the in-force warning, repealed, read at
+        0.47, was calibrated to 0.998 and left review)."""
+        if not doc.ocr_read:
+            return
+        failing = {cid for c in doc.checks if c.status == "failed" for cid in c.cells}
+        rows = {cid.rsplit(".", 1)[0] for cid in failing}
+        for cid, cell in doc.cells.items():
+            if cell.value is None or cid.rsplit(".", 1)[0] not in rows or "unverified" in cell.flags:
+                continue
+            read = cell.confidence if cell.read_confidence is None else cell.read_confidence
+            if read < self.options.doubtful_read_confidence:
+                cell.flags.append("unverified")
 
     def unverify_lost_signs(self, doc: DocumentState, lay: Layout) -> None:
         """On an OCR'd page, a positive figure in a signed column (本年增/减) that was read beside

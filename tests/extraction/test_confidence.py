@@ -690,3 +690,34 @@ def test_a_signed_figure_with_no_unread_minus_keeps_its_confidence(alternatives,
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     cell = doc.cells["proactive.other_services.change"]
     assert "unverified" not in cell.flags and cell.confidence > REVIEW_LEVEL
+
+
+def _row_state(issued: int, repealed: int, in_force: int, ocr: bool = True) -> DocumentState:
+    """A 2021-format state whose 规章 row was read issued | repealed | in force, the first two with
+    doubt (0.47, a fax's broken zero read "1") and calibrated to 0.998 (every other cell 0)."""
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf" if ocr else "text", format="2021")
+    if ocr:
+        doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
+    doc.cells = {cid: CellValue(value=v, confidence=0.999) for cid, v in _zero_values("2021").items()}
+    for key, value, read in (("issued", issued, 0.47), ("repealed", repealed, 0.47), ("in_force", in_force, 0.998)):
+        cell = doc.cells[f"proactive.rules.{key}"]
+        cell.value, cell.confidence, cell.read_confidence = value, 0.998, read
+    return doc
+
+
+def test_a_doubtful_figure_in_a_row_where_a_rule_failed_is_unverified():
+    # 1 | 1 | 0 read from 0 | 0 | 0: issued 1 > in force 0 fails the warning; repealed is not in it
+    doc = _row_state(1, 1, 0)
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    assert any(c.status == "failed" and "proactive.rules.issued" in c.cells for c in doc.checks)
+    repealed = doc.cells["proactive.rules.repealed"]
+    assert "unverified" in repealed.flags and repealed.confidence < REVIEW_LEVEL
+
+
+@pytest.mark.parametrize(("row", "ocr"), [((0, 1, 5), True), ((1, 1, 0), False)])
+def test_a_doubtful_figure_with_no_failure_beside_it_keeps_its_confidence(row, ocr):
+    # no rule fails in the row (in force 5 ≥ issued 0); or the failure is on a text layer's row
+    doc = _row_state(*row, ocr=ocr)
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    repealed = doc.cells["proactive.rules.repealed"]
+    assert "unverified" not in repealed.flags and repealed.confidence > REVIEW_LEVEL
