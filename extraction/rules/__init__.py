@@ -386,15 +386,20 @@ class RulesStage:
 
     def unverify_doubtful_beside_failures(self, doc: DocumentState) -> None:
         """On an OCR'd page, a figure the reconstruction read with doubt (its own confidence below
-        `doubtful_read_confidence`) in a row where a rule failed (a hard rule or a warning) is
+        `doubtful_read_confidence`) in a row where a rule over that row failed (a hard rule or a warning) is
         unverified: the failure is evidence that the row was misread, and the doubtful reading is
         the likeliest culprit, whatever a calibrator makes of it (a fax's zeros broken into two
         strokes read "1", 1 | 1 | 0 in 规章's row: issued failed the in-force warning, repealed, read at
         0.47, was calibrated to 0.998 and left review)."""
         if not doc.ocr_read:
             return
-        failing = {cid for c in doc.checks if c.status == "failed" for cid in c.cells}
-        rows = {cid.rsplit(".", 1)[0] for cid in failing}
+        # a rule within one row (a row sum, a row's warning): a rule down a column (a column sum) says
+        # which column, not which row, was misread, and its own cells are in review already
+        rows: set[str] = set()
+        for c in doc.checks:
+            held = {cid.rsplit(".", 1)[0] for cid in c.cells}
+            if c.status == "failed" and len(held) == 1:
+                rows |= held
         for cid, cell in doc.cells.items():
             if cell.value is None or cid.rsplit(".", 1)[0] not in rows or "unverified" in cell.flags:
                 continue

@@ -721,3 +721,18 @@ def test_a_doubtful_figure_with_no_failure_beside_it_keeps_its_confidence(row, o
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     repealed = doc.cells["proactive.rules.repealed"]
     assert "unverified" not in repealed.flags and repealed.confidence > REVIEW_LEVEL
+
+
+def test_a_doubtful_figure_in_a_row_a_failed_column_rule_runs_through_keeps_its_confidence():
+    # new 2 ≠ outcomes 0 for natural persons: a rule down the column (across rows) fails; it says
+    # which column was misread, not that 「本年新收」's commercial 0 (read at 0.47) was
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
+    doc.cells = {cid: CellValue(value=v, confidence=0.999) for cid, v in _zero_values("2021").items()}
+    doc.cells["applications.new.natural_person"].value = 2
+    doc.cells["applications.new.total"].value = 2
+    doubtful = doc.cells["applications.new.commercial"]
+    doubtful.confidence, doubtful.read_confidence = 0.998, 0.47
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    assert any(c.status == "failed" and "applications.new.natural_person" in c.cells for c in doc.checks)
+    assert "unverified" not in doubtful.flags and doubtful.confidence > REVIEW_LEVEL
