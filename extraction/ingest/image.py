@@ -132,7 +132,7 @@ def read_page(
     box still maps back to the image's own pixels."""
     import cv2
 
-    from extraction.ocr.glyphs import settle_zero_or_eight
+    from extraction.ocr.glyphs import doubt_lost_signs, drop_rule_pieces, settle_zero_or_eight
     from extraction.ocr.prep import glyph_height, prepare, split_seal
     from extraction.pages.geometry import erase_lines
 
@@ -181,6 +181,8 @@ def read_page(
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
     if prepared.warp is None:  # a dotted zero read as 8 (not on a photo: blur takes an 8's waist away)
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
+    doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)
+    tokens = drop_rule_pieces(prepared.image, tokens, text_height)  # a row-high piece of rule read as 1
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
     log.debug(

@@ -101,3 +101,180 @@ def settle_zero_or_eight(image: np.ndarray, tokens: list[OcrToken], text_height:
         t.text = "0"
         changed += 1
     return changed
+
+
+# A minus sign the recogniser dropped. On a phone photo a figure's minus is a stroke about 1 px tall
+# and faint (blur spreads it into the paper): the recogniser reads "−33" as "33" with full
+# confidence, and a signed column (本年增/减) has no sum to catch the lost sign. The stroke is
+# still on the page, just left of the digits: a short, thin, level piece of ink at the digits' middle
+# height, standing alone (no glyph stroke above or below it). A figure read without a sign beside
+# such a stroke keeps its reading and gets the signed one as an alternative (`doubt_lost_signs`).
+SIGN_SEARCH = 1.2  # how far left of a figure's first digit to look for the stroke (its digits' heights)
+SIGN_MIN_WIDTH = 0.25  # a minus is at least this wide…
+SIGN_MAX_WIDTH = 1.1  # …and at most this wide (a rule's remnant or a dash leader is longer)…
+SIGN_MAX_THICK = 0.3  # …and at most this thick (its digits' heights): level and thin
+SIGN_MIDDLE = 0.3  # its centre within this share of the digits' height of their middle
+SIGN_MIN_ASPECT = 1.5  # a minus is at least this many times as wide as it is thick (blur thickens a 1 px stroke)
+SIGN_MIN_CONTRAST = 20  # grey levels a faint stroke lies below the local paper, at least…
+SIGN_EDGE = 0.2  # …and this share of the digits' own contrast (the stroke's blurred edge)…
+SIGN_DEPTH = 0.35  # …its darkest pixel at least this share (a photo's 1 px minus: about 0.45)
+
+
+def _unsigned_figure(text: str) -> bool:
+    s = text.strip().replace(",", "")
+    return bool(s) and s.isdigit()
+
+
+def minus_left_of(image: np.ndarray, token: OcrToken, others: list[OcrToken]) -> bool:
+    """Whether a lone, short, level stroke lies just left of an unsigned figure's digits (an unread
+    minus sign); the boxes of `others` (other tokens) are masked out."""
+    import cv2
+
+    gray = np.asarray(image)
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_RGB2GRAY)
+    x0, y0, x1, y1 = token.core if token.core is not None else token.bbox
+    if token.chars:
+        x0 = min(c[0] for c in token.chars)
+    h = y1 - y0
+    if h < 4:
+        return False
+    ih, iw = gray.shape[:2]
+    # the window: the digits' full height (a glyph's stroke reaches its top or bottom, a minus not)
+    wx0, wx1 = max(0, int(x0 - SIGN_SEARCH * h)), max(0, int(x0))
+    wy0, wy1 = max(0, int(y0)), min(ih, int(y1) + 1)
+    if wx1 - wx0 < 3 or wy1 - wy0 < 4:
+        return False
+    crop = gray[wy0:wy1, wx0:wx1].astype(np.int16)
+    digits = gray[wy0:wy1, max(0, int(x0)) : min(iw, int(x1) + 1)]
+    if digits.size == 0:
+        return False
+    paper = float(np.percentile(np.concatenate([crop.ravel(), digits.ravel()]), 90))
+    ink = float(digits.min())
+    dark = (crop < paper - max(SIGN_MIN_CONTRAST, SIGN_EDGE * (paper - ink))).astype(np.uint8)
+    deep = crop < paper - max(SIGN_MIN_CONTRAST, SIGN_DEPTH * (paper - ink))
+    for o in others:
+        if o is token:
+            continue
+        ox0, oy0, ox1, oy1 = o.core if o.core is not None else o.bbox
+        a, b = max(0, int(ox0) - wx0), min(wx1 - wx0, int(ox1) + 1 - wx0)
+        c, d = max(0, int(oy0) - wy0), min(wy1 - wy0, int(oy1) + 1 - wy0)
+        if a < b and c < d:
+            dark[c:d, a:b] = 0
+    return _level_stroke(dark, deep, (y0 + y1) / 2 - wy0, h)
+
+
+def _level_stroke(dark: np.ndarray, deep: np.ndarray, mid: float, h: float) -> bool:
+    """Whether `dark` (the window left of a figure, as tall as its digits) holds a run of columns
+    whose ink is a thin piece near the middle height, level from column to column, with an empty
+    column on its left, and somewhere as dark as `deep` (paper's shading and a photo's grain are
+    fainter than print): a minus. Columns are judged one by one, not as connected pieces: blur
+    joins a faint minus to the first digit's arcs (a 3's, a 5's), which reach the digits' top and
+    bottom and so end the run."""
+    rows, cols = dark.shape
+    thick = max(2.0, SIGN_MAX_THICK * h)
+    spans: list[tuple[int, int] | None] = []
+    for c in range(cols):
+        ys = np.nonzero(dark[:, c])[0]
+        if len(ys) == 0:
+            spans.append(None)
+            continue
+        a, b = int(ys[0]), int(ys[-1])
+        level = a > 0 and b < rows - 1 and b - a + 1 <= thick and abs((a + b) / 2 - mid) <= SIGN_MIDDLE * h
+        spans.append((a, b) if level else (-1, -1))
+    c = 1
+    while c < cols:
+        if spans[c - 1] is not None or spans[c] is None or spans[c] == (-1, -1):
+            c += 1
+            continue
+        lo, hi, e = spans[c][0], spans[c][1], c  # type: ignore[index]
+        widths = [hi - lo + 1]  # the stroke's thickness: its columns' median (blur joins its end to a digit)
+        while e + 1 < cols and spans[e + 1] not in (None, (-1, -1)):
+            a, b = spans[e + 1]  # type: ignore[misc]
+            if max(hi, b) - min(lo, a) + 1 > thick:
+                break
+            lo, hi, e = min(lo, a), max(hi, b), e + 1
+            widths.append(b - a + 1)
+        wide = SIGN_MIN_WIDTH * h <= e - c + 1 <= SIGN_MAX_WIDTH * h
+        # its dark core away from the glyph it runs into (a glyph's blurred fringe is no minus)
+        core = e if e + 1 < cols and spans[e + 1] == (-1, -1) else e + 1
+        if (
+            wide
+            and e - c + 1 >= SIGN_MIN_ASPECT * float(np.median(widths))
+            and (deep[:, c:core] & (dark[:, c:core] > 0)).any()
+        ):
+            return True
+        c = e + 1
+    return False
+
+
+def doubt_lost_signs(image: np.ndarray, tokens: list[OcrToken]) -> int:
+    """Give each figure read without a sign beside an unread minus (`minus_left_of`) the signed
+    reading as its first alternative ("33" → "-33", at the figure's own score): the solver may take
+    it where the sums ask for it, and the rules stage unverifies a positive figure in a signed column
+    that has it (`RulesStage.unverify_lost_signs`). The reading itself is not changed: a dash is also
+    how some reports print a blank, and a faint speck may be no sign at all. Returns how many."""
+    marked = 0
+    for t in tokens:
+        if _unsigned_figure(t.text) and minus_left_of(image, t, tokens):
+            signed = "-" + t.text.strip()
+            t.alternatives = [(signed, t.confidence), *(a for a in t.alternatives if a[0] != signed)]
+            marked += 1
+    return marked
+
+
+# A piece of vertical rule read as "1". A table whose rows are boxes (a shaded header band with a
+# dark divider, a grid whose vertical rules are broken between rows) leaves row-high pieces of its
+# vertical rules; erasing the rules takes only the long ones, and the recogniser reads a piece as a
+# confident "1" (0.995), which the reconstruction then placed as a figure (an html table's header
+# divider read as 行政强制's 1 where the page prints 0). A printed 1 stands inside its cell, clear
+# of the cell's rules; a rule piece runs from the rule above to the rule below.
+RULE_REACH = 1.5  # how far (text heights) up and down from the stroke's middle to look for the rules
+RULE_SIDE = 0.5  # a rule is dark this far (text heights) left and right of the stroke, at least
+RULE_STROKE = 0.6  # a stroke column is dark over this share of the token's height
+
+
+def rule_piece(image: np.ndarray, token: OcrToken, text_height: float, paper: float, ink: float) -> bool:
+    """Whether a token read as "1" is a piece of vertical rule: a stroke that meets a horizontal rule
+    (ink reaching `RULE_SIDE` text heights to both sides) at its top and at its bottom. `image`: the
+    page before its rules were erased; `paper`, `ink`: its grey levels."""
+    if token.text.strip() != "1":
+        return False
+    gray = np.asarray(image)
+    ih, iw = gray.shape[:2]
+    x0, y0, x1, y1 = (int(v) for v in (token.core if token.core is not None else token.bbox))
+    side = max(2, round(RULE_SIDE * text_height))
+    reach = round(RULE_REACH * text_height)
+    if x0 - side < 0 or x1 + side >= iw or y1 <= y0:
+        return False
+    dark = gray < paper - 0.5 * (paper - ink)
+    box = dark[max(0, y0) : min(ih, y1 + 1), x0 : x1 + 1]
+    cols = np.nonzero(box.sum(axis=0) >= RULE_STROKE * box.shape[0])[0]
+    if len(cols) == 0 or cols[-1] - cols[0] + 1 != len(cols):
+        return False  # no stroke, or two (a figure's 1 beside a rule its box reaches over)
+    b0, b1 = x0 + int(cols[0]), x0 + int(cols[-1])
+    mid = (y0 + y1) // 2
+
+    def meets_rule(step: int) -> bool:
+        for y in range(mid, mid + step * reach, step):
+            if not 0 <= y < ih:
+                return False
+            if dark[y, b0 - side : b0].all() and dark[y, b1 + 1 : b1 + 1 + side].all():
+                return True  # a horizontal rule through the stroke's end
+            if not dark[y, b0 : b1 + 1].any():
+                return False  # the stroke ended in paper: a glyph, not a rule piece
+        return False
+
+    return meets_rule(-1) and meets_rule(1)
+
+
+def drop_rule_pieces(image: np.ndarray, tokens: list[OcrToken], text_height: float) -> list[OcrToken]:
+    """`tokens` without the vertical rule pieces read as "1" (`rule_piece`)."""
+    from extraction.ocr.prep import paper_and_ink
+
+    if not any(t.text.strip() == "1" for t in tokens):
+        return tokens
+    paper, ink = paper_and_ink(image)
+    if paper - ink < 40:
+        return tokens
+    return [t for t in tokens if not rule_piece(image, t, text_height, paper, ink)]

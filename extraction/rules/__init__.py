@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
-from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState
+from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState, Token
 from extraction.result import CheckResult
 from extraction.schema import Layout, constraints, layout
 from extraction.schema.check import check_rules, evaluate, fmt_number
@@ -45,6 +45,12 @@ class RulesOptions(BaseModel):
         default=0.5,
         description="How far, in the figure's own heights, a figure that no cell took may stand above or below a "
         "row label's extent and still be beside that row (`blanks_beside_unplaced_figures`)",
+    )
+    doubtful_read_confidence: float = Field(
+        default=0.8,
+        description="On an OCR'd page, a figure read with less than this confidence (the reconstruction's, before any "
+        "calibration; the pipeline's review threshold) in a row where a rule failed is unverified: the failure "
+        "says the row was misread, and the doubtful reading is its likeliest culprit",
     )
     max_placements: int = Field(
         default=5000,
@@ -391,9 +397,18 @@ def blanks_beside_unplaced_figures(doc: DocumentState, margin: float) -> set[str
     return {cid for cid, c in doc.cells.items() if c.value is None and cid.rsplit(".", 1)[0] in rows}
 
 
+def _sign_lost(token: Token) -> bool:
+    """An unsigned figure whose alternatives hold the same digits signed negative."""
+    digits = token.text.replace(",", "")
+    return digits.isdigit() and any(
+        a.replace(",", "").replace("−", "-").replace(" ", "") == "-" + digits for a in token.alternatives
+    )
+
+
 class RulesStage:
     name = "rules"
-    version = "3"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: blanks beside a figure no cell took
+    version = "3"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    # signs, doubtful figures beside failed rules, blanks beside a figure no cell took
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -415,7 +430,48 @@ class RulesStage:
         for cid in blanks_beside_unplaced_figures(doc, self.options.unplaced_figure_margin):
             if "unverified" not in doc.cells[cid].flags:
                 doc.cells[cid].flags.append("unverified")
+        self.unverify_lost_signs(doc, lay)
+        self.unverify_doubtful_beside_failures(doc)
         self.doubt(doc)
+
+    def unverify_doubtful_beside_failures(self, doc: DocumentState) -> None:
+        """On an OCR'd page, a figure the reconstruction read with doubt (its own confidence below
+        `doubtful_read_confidence`) in a row where a rule over that row failed (a hard rule or a warning) is
+        unverified: the failure is evidence that the row was misread, and the doubtful reading is
+        the likeliest culprit, whatever a calibrator makes of it (a fax's zeros broken into two
+        strokes read "1", 1 | 1 | 0 in 规章's row: issued failed the in-force warning, repealed, read at
+        0.47, was calibrated to 0.998 and left review)."""
+        if not doc.ocr_read:
+            return
+        # a rule within one row (a row sum, a row's warning): a rule down a column (a column sum) says
+        # which column, not which row, was misread, and its own cells are in review already
+        rows: set[str] = set()
+        for c in doc.checks:
+            held = {cid.rsplit(".", 1)[0] for cid in c.cells}
+            if c.status == "failed" and len(held) == 1:
+                rows |= held
+        for cid, cell in doc.cells.items():
+            if cell.value is None or cid.rsplit(".", 1)[0] not in rows or "unverified" in cell.flags:
+                continue
+            read = cell.confidence if cell.read_confidence is None else cell.read_confidence
+            if read < self.options.doubtful_read_confidence:
+                cell.flags.append("unverified")
+
+    def unverify_lost_signs(self, doc: DocumentState, lay: Layout) -> None:
+        """On an OCR'd page, a positive figure in a signed column (本年增/减) that was read beside
+        unread ink shaped like a minus (its token has the signed reading among its alternatives:
+        `extraction.ocr.glyphs.doubt_lost_signs`) is unverified: no sum runs over a signed column to
+        catch a lost sign (a phone photo's faint 1 px minus: −33 read as 33 passed at 0.998)."""
+        if not doc.ocr_read:
+            return
+        for cid, cell in doc.cells.items():
+            spec = lay.cells.get(cid)
+            if spec is None or spec.kind != "signed_count" or not isinstance(cell.value, int | float):
+                continue
+            if cell.value <= 0 or "unverified" in cell.flags:
+                continue
+            if any(_sign_lost(doc.tokens[t]) for t in cell.tokens if t < len(doc.tokens)):
+                cell.flags.append("unverified")
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
         """A blank read with doubt (the reconstruction's confidence below `doubtful_blank_confidence`)

@@ -698,3 +698,89 @@ def test_a_blank_beside_a_figure_that_no_cell_took_is_not_confident():
     fee = doc.cells["proactive.fees.amount"]
     assert "unverified" in fee.flags and fee.confidence < REVIEW_LEVEL
     assert "unverified" not in doc.cells["proactive.coercion.decisions"].flags  # no stray figure beside it
+
+
+def _signed_cell_state(alternatives: list[str], value: int = 33, kind: str = "scanned_pdf") -> DocumentState:
+    """A 2019-format state whose 其他对外管理服务事项「本年增/减」 was read as `value` from one token
+    with `alternatives` (a phone photo's faint minus: `extraction.ocr.glyphs.doubt_lost_signs`)."""
+    from extraction.document import Token
+
+    doc = DocumentState(name="x", sha256="0", kind=kind, format="2019")
+    if kind == "scanned_pdf":
+        doc.pages = [PageInfo(number=1, width=1000, height=1400, unit="px")]
+    doc.tokens = [
+        Token(0, "number", str(value), line=0, field=0, page=1, bbox=(930, 1680, 970, 1712), alternatives=alternatives)
+    ]
+    doc.cells = {cid: CellValue(value=v, confidence=0.999) for cid, v in _zero_values("2019").items()}
+    cell = doc.cells["proactive.other_services.change"]
+    cell.value, cell.text, cell.tokens = value, str(value), [0]
+    return doc
+
+
+def test_a_signed_figure_read_beside_an_unread_minus_is_unverified():
+    # a phone photo's 1 px minus left of "33": −33 read as 33 (no sum runs over 本年增/减)
+    doc = _signed_cell_state(["-33"])
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    cell = doc.cells["proactive.other_services.change"]
+    assert "unverified" in cell.flags and cell.confidence < REVIEW_LEVEL
+
+
+@pytest.mark.parametrize(
+    ("alternatives", "value", "kind"),
+    [
+        ([], 33, "scanned_pdf"),  # clean paper left of the figure
+        (["38"], 33, "scanned_pdf"),  # another digit, not a sign
+        (["-33"], 33, "text"),  # a text layer's figures carry no OCR doubt
+    ],
+)
+def test_a_signed_figure_with_no_unread_minus_keeps_its_confidence(alternatives, value, kind):
+    doc = _signed_cell_state(alternatives, value, kind)
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    cell = doc.cells["proactive.other_services.change"]
+    assert "unverified" not in cell.flags and cell.confidence > REVIEW_LEVEL
+
+
+def _row_state(issued: int, repealed: int, in_force: int, ocr: bool = True) -> DocumentState:
+    """A 2021-format state whose 规章 row was read issued | repealed | in force, the first two with
+    doubt (0.47, a fax's broken zero read "1") and calibrated to 0.998 (every other cell 0)."""
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf" if ocr else "text", format="2021")
+    if ocr:
+        doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
+    doc.cells = {cid: CellValue(value=v, confidence=0.999) for cid, v in _zero_values("2021").items()}
+    for key, value, read in (("issued", issued, 0.47), ("repealed", repealed, 0.47), ("in_force", in_force, 0.998)):
+        cell = doc.cells[f"proactive.rules.{key}"]
+        cell.value, cell.confidence, cell.read_confidence = value, 0.998, read
+    return doc
+
+
+def test_a_doubtful_figure_in_a_row_where_a_rule_failed_is_unverified():
+    # 1 | 1 | 0 read from 0 | 0 | 0: issued 1 > in force 0 fails the warning; repealed is not in it
+    doc = _row_state(1, 1, 0)
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    assert any(c.status == "failed" and "proactive.rules.issued" in c.cells for c in doc.checks)
+    repealed = doc.cells["proactive.rules.repealed"]
+    assert "unverified" in repealed.flags and repealed.confidence < REVIEW_LEVEL
+
+
+@pytest.mark.parametrize(("row", "ocr"), [((0, 1, 5), True), ((1, 1, 0), False)])
+def test_a_doubtful_figure_with_no_failure_beside_it_keeps_its_confidence(row, ocr):
+    # no rule fails in the row (in force 5 ≥ issued 0); or the failure is on a text layer's row
+    doc = _row_state(*row, ocr=ocr)
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    repealed = doc.cells["proactive.rules.repealed"]
+    assert "unverified" not in repealed.flags and repealed.confidence > REVIEW_LEVEL
+
+
+def test_a_doubtful_figure_in_a_row_a_failed_column_rule_runs_through_keeps_its_confidence():
+    # new 2 ≠ outcomes 0 for natural persons: a rule down the column (across rows) fails; it says
+    # which column was misread, not that 「本年新收」's commercial 0 (read at 0.47) was
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
+    doc.cells = {cid: CellValue(value=v, confidence=0.999) for cid, v in _zero_values("2021").items()}
+    doc.cells["applications.new.natural_person"].value = 2
+    doc.cells["applications.new.total"].value = 2
+    doubtful = doc.cells["applications.new.commercial"]
+    doubtful.confidence, doubtful.read_confidence = 0.998, 0.47
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    assert any(c.status == "failed" and "applications.new.natural_person" in c.cells for c in doc.checks)
+    assert "unverified" not in doubtful.flags and doubtful.confidence > REVIEW_LEVEL
