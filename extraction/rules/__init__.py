@@ -271,7 +271,11 @@ def unplaceable_cells(
       taken by the neighbour (the unread row's figures read into the next row down, whose own
       cells have no sum across rows).
     A line whose gaps, or a run whose cuts, could go more than `max_placements` ways is unverified whole."""
-    hard = [c for c in constraints(lay) if c.severity == "error"]
+    # A rule that holds through a cell the sums filled or changed vouches for nothing: the fill was
+    # computed from this very placement (a row's figures read into the row above, the unread row
+    # filled from the totals, and every total held).
+    supplied = {cid for cid, c in doc.cells.items() if INFERRED_FLAGS.intersection(c.flags)}
+    hard = [c for c in constraints(lay) if c.severity == "error" and supplied.isdisjoint(c.cells)]
     values = {cid: c.value for cid, c in doc.cells.items()}
     sums_accept = _SumsAccept(values, hard)
     out: set[str] = set()

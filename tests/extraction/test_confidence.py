@@ -784,3 +784,30 @@ def test_a_doubtful_figure_in_a_row_a_failed_column_rule_runs_through_keeps_its_
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     assert any(c.status == "failed" and "applications.new.natural_person" in c.cells for c in doc.checks)
     assert "unverified" not in doubtful.flags and doubtful.confidence > REVIEW_LEVEL
+
+
+def test_figures_beside_a_row_not_read_are_not_vouched_for_by_totals_the_sums_filled_from_them():
+    """A LibreOffice PDF: （二）部分公开 was not read, and 予以公开 took its zeros where the report
+    printed 1 | 1. The unread row was then filled from the outcome totals (`filled_by_rule`), so
+    every total held and the wrong zeros passed at 0.9993. A rule that holds through a cell the
+    sums filled was computed from the placement itself: it is no evidence that the figures beside
+    the unread row are their own row's."""
+    values = _zero_values()
+    for row in ("new", "outcome_total"):
+        values[f"applications.{row}.natural_person"] = 1
+        values[f"applications.{row}.total"] = 1
+    partial = layout("2021").row("applications.partially_granted").cell_ids
+    doc = DocumentState(name="x", sha256="0", kind="digital_pdf", format="2021")
+    doc.cells = _cells(values, set())
+    for cid in partial:
+        doc.cells[cid].flags.append("missing")
+        doc.cells[cid].value = None
+    for col in ("natural_person", "total"):  # what the sums filled in
+        cell = doc.cells[f"applications.partially_granted.{col}"]
+        cell.value = 1
+        cell.flags.append("filled_by_rule")
+    doc.flags.append("row_not_read:applications.partially_granted")
+    RulesStage(RulesOptions(fill_from_sums=False)).__call__(doc)
+    for col in ("natural_person", "total"):
+        cell = doc.cells[f"applications.granted.{col}"]
+        assert "unverified" in cell.flags and cell.confidence <= 0.5, col
