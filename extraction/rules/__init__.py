@@ -68,6 +68,16 @@ class RulesOptions(BaseModel):
 INFERRED_FLAGS = frozenset({"filled_by_rule", "corrected_by_rule"})
 
 
+def _read_confidence(cell: CellValue) -> float:
+    """The reconstruction's own confidence in a cell, before any calibrator replaced it."""
+    return cell.confidence if cell.read_confidence is None else cell.read_confidence
+
+
+def _unverify(cell: CellValue) -> None:
+    if "unverified" not in cell.flags:
+        cell.flags.append("unverified")
+
+
 def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptions) -> list[str]:
     """Solve the hard equalities for cells OCR left unread; returns the cells filled.
 
@@ -82,7 +92,7 @@ def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptio
         cid
         for cid, cv in cells.items()
         if cv.value is None
-        and (cv.confidence if cv.read_confidence is None else cv.read_confidence) <= options.unread_confidence
+        and _read_confidence(cv) <= options.unread_confidence
         and cid in lay.cells
     }
     filled: list[str] = []
@@ -260,7 +270,7 @@ def unplaceable_cells(
 ) -> set[str]:
     """Cells whose value another reading of the same printed figures gives differently while every
     hard rule that holds still holds: the sums cannot tell which reading the page printed, so a
-    rule that holds does not vouch for these cells. Two such readings, on every input kind:
+    rule that holds does not vouch for these cells. Three such readings, on every input kind:
     - a row whose figures were fewer than its cells and placed around guessed gaps
       (`inferred_blank`): the same figures in the same order with the gaps elsewhere (a blank
       and a 0 are the same to every sum, so a gap among zeros is never placed by the sums);
@@ -431,12 +441,16 @@ class RulesStage:
         self.unverify_guesses_beside_doubt(doc)
         self.unverify_unplaceable(doc, lay)
         self.unverify_doubtful_blanks(doc)
-        for cid in blanks_beside_unplaced_figures(doc, self.options.unplaced_figure_margin):
-            if "unverified" not in doc.cells[cid].flags:
-                doc.cells[cid].flags.append("unverified")
+        self.unverify_beside_unplaced_figures(doc)
         self.unverify_lost_signs(doc, lay)
         self.unverify_doubtful_beside_failures(doc)
         self.doubt(doc)
+
+    def unverify_beside_unplaced_figures(self, doc: DocumentState) -> None:
+        """Blank cells of a row beside which the page prints a figure no cell took are unverified
+        (`blanks_beside_unplaced_figures`)."""
+        for cid in blanks_beside_unplaced_figures(doc, self.options.unplaced_figure_margin):
+            _unverify(doc.cells[cid])
 
     def unverify_doubtful_beside_failures(self, doc: DocumentState) -> None:
         """On an OCR'd page, a figure the reconstruction read with doubt (its own confidence below
@@ -455,11 +469,9 @@ class RulesStage:
             if c.status == "failed" and len(held) == 1:
                 rows |= held
         for cid, cell in doc.cells.items():
-            if cell.value is None or cid.rsplit(".", 1)[0] not in rows or "unverified" in cell.flags:
-                continue
-            read = cell.confidence if cell.read_confidence is None else cell.read_confidence
-            if read < self.options.doubtful_read_confidence:
-                cell.flags.append("unverified")
+            doubtful = _read_confidence(cell) < self.options.doubtful_read_confidence
+            if cell.value is not None and doubtful and cid.rsplit(".", 1)[0] in rows:
+                _unverify(cell)
 
     def unverify_lost_signs(self, doc: DocumentState, lay: Layout) -> None:
         """On an OCR'd page, a positive figure in a signed column (本年增/减) that was read beside
@@ -472,10 +484,8 @@ class RulesStage:
             spec = lay.cells.get(cid)
             if spec is None or spec.kind != "signed_count" or not isinstance(cell.value, int | float):
                 continue
-            if cell.value <= 0 or "unverified" in cell.flags:
-                continue
-            if any(_sign_lost(doc.tokens[t]) for t in cell.tokens if t < len(doc.tokens)):
-                cell.flags.append("unverified")
+            if cell.value > 0 and any(_sign_lost(doc.tokens[t]) for t in cell.tokens if t < len(doc.tokens)):
+                _unverify(cell)
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
         """A blank read with doubt (the reconstruction's confidence below `doubtful_blank_confidence`)
@@ -485,8 +495,7 @@ class RulesStage:
         for cell in doc.cells.values():
             if cell.value is not None or DOUBT_FLAGS.intersection(cell.flags):
                 continue
-            read = cell.confidence if cell.read_confidence is None else cell.read_confidence
-            if read < self.options.doubtful_blank_confidence:
+            if _read_confidence(cell) < self.options.doubtful_blank_confidence:
                 cell.flags.append("unverified")
 
     def unverify_unplaceable(self, doc: DocumentState, lay: Layout) -> None:
@@ -495,9 +504,7 @@ class RulesStage:
         cannot vouch for them (a digital PDF's row "0 0 0 0" over five cells, its gap guessed under
         the wrong heading, passed at 0.9997)."""
         for cid in unplaceable_cells(doc, lay, self.options.max_placements):
-            cell = doc.cells[cid]
-            if "unverified" not in cell.flags:
-                cell.flags.append("unverified")
+            _unverify(doc.cells[cid])
 
     def unverify_guesses_beside_doubt(self, doc: DocumentState) -> None:
         """On an OCR'd page, figures placed by a guess (a glued run split, blanks or extra figures
