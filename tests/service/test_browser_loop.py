@@ -177,11 +177,23 @@ def loop(server, d, digital_pdf) -> None:
         return json.loads(urllib.request.urlopen(req).read())
 
     def go(section: str) -> None:
-        """Through the navigation bar, by keyboard: focus the link, Enter."""
-        link = d.find_element(By.CSS_SELECTOR, f'#nav a[data-nav="{section}"]')
-        js("arguments[0].focus()", link)
-        press(Keys.ENTER)
-        wait.until(lambda drv: js("return location.hash") == f"#/{'' if section == 'list' else section}")
+        """Through the navigation bar, by keyboard: focus the link, Enter. A re-render still under way
+        (the review view after a status change) can take the focus back between the two, so Enter would
+        land elsewhere: focus and Enter are retried until the address shows the section."""
+        target = f"#/{'' if section == 'list' else section}"
+        for _ in range(20):
+            link = d.find_element(By.CSS_SELECTOR, f'#nav a[data-nav="{section}"]')
+            js("arguments[0].focus()", link)
+            if focused() != "A":
+                time.sleep(0.25)
+                continue
+            press(Keys.ENTER)
+            try:
+                WebDriverWait(d, 5, poll_frequency=0.1).until(lambda drv: js("return location.hash") == target)
+                return
+            except TimeoutException:
+                continue
+        raise AssertionError(f"the navigation never reached {target}")
 
     # log in: the token field has the focus; type, Enter
     d.get(base + "/")
