@@ -158,6 +158,11 @@ def score(data: bytes, name: str, truth: dict) -> dict:
         result = _pipeline().extract(data, name)
     except GongkaiError as exc:
         return {"name": name, "error": exc.code, "kind": None, "cells": []}
+    return score_result(result, name, truth)
+
+
+def score_result(result, name: str, truth: dict) -> dict:
+    """`score` of an extraction's result (an ExtractionResult) against its truth."""
     source_rules = truth_violations(truth)
     failed_hard: dict[str, set[str]] = defaultdict(set)
     warned: dict[str, bool] = {}

@@ -43,8 +43,9 @@ class RulesOptions(BaseModel):
     )
     unplaced_figure_margin: float = Field(
         default=0.5,
-        description="How far, in the figure's own heights, a figure that no cell took may stand above or below a "
-        "row label's extent and still be beside that row (`blanks_beside_unplaced_figures`)",
+        description="How far, in the figure's own heights, a figure may stand above or below a row label's extent "
+        "and still be beside that row: a figure no cell took (`blanks_beside_unplaced_figures`), a figure level "
+        "with its own row's label and not with an unread neighbour's (`unplaceable_cells`)",
     )
     doubtful_read_confidence: float = Field(
         default=0.8,
@@ -266,7 +267,10 @@ class _SumsAccept:
 
 
 def unplaceable_cells(
-    doc: DocumentState, lay: Layout, max_placements: int = RulesOptions.model_fields["max_placements"].default
+    doc: DocumentState,
+    lay: Layout,
+    max_placements: int = RulesOptions.model_fields["max_placements"].default,
+    margin: float = RulesOptions.model_fields["unplaced_figure_margin"].default,
 ) -> set[str]:
     """Cells whose value another reading of the same printed figures gives differently while every
     hard rule that holds still holds: the sums cannot tell which reading the page printed, so a
@@ -279,7 +283,8 @@ def unplaceable_cells(
       over table 二's rows);
     - a row printed next to a row the page reading did not find (`row_not_read:`): its figures
       taken by the neighbour (the unread row's figures read into the next row down, whose own
-      cells have no sum across rows).
+      cells have no sum across rows), unless the page prints its figures level with its own label
+      and not with the unread row's (`margin`: in the figure's heights).
     A line whose gaps, or a run whose cuts, could go more than `max_placements` ways is unverified whole."""
     # A rule that holds through a cell the sums filled or changed vouches for nothing: the fill was
     # computed from this very placement (a row's figures read into the row above, the unread row
@@ -292,7 +297,7 @@ def unplaceable_cells(
     for other, cells in (
         *_gaps_elsewhere(doc, lay, values, max_placements, out),
         *_digits_cut_elsewhere(doc, lay, values, max_placements, out),
-        *_taken_from_unread_neighbours(doc, lay, values),
+        *_taken_from_unread_neighbours(doc, lay, values, margin),
     ):
         if other is None:  # too many readings to try: unverified whole
             out |= cells
@@ -364,12 +369,65 @@ def _digits_cut_elsewhere(
                 yield {cid: int(p) for cid, p in zip(ids, pieces, strict=True)}, set(ids)
 
 
+def _row_label_spans(doc: DocumentState) -> dict[str, tuple[int, float, float]]:
+    """Row id -> (page, top, bottom) of its label as a page printed it, for the rows whose label was
+    read on a page (one span a row: the row read twice, or on two pages, has none)."""
+    spans: dict[str, tuple[int, float, float]] = {}
+    twice: set[str] = set()
+    for a in doc.anchors:
+        if a.kind != "row" or a.token >= len(doc.tokens):
+            continue
+        t = doc.tokens[a.token]
+        if t.page is None or t.bbox is None:
+            continue
+        if a.key in spans:
+            twice.add(a.key)
+        spans[a.key] = (t.page, t.bbox[1], t.bbox[3])
+    return {k: v for k, v in spans.items() if k not in twice}
+
+
+def _level_with_own_label(
+    doc: DocumentState,
+    cids: set[str],
+    own: str,
+    unread: str,
+    spans: dict[str, tuple[int, float, float]],
+    margin: float,
+) -> bool:
+    """Every figure of `cids` stands level with its own row's label (`own`) and not with the label
+    of the unread row beside it: the page itself says the figures are their own row's. Both labels
+    must have been read on the figures' page; `margin` is in the figure's own heights."""
+    if own not in spans or unread not in spans:
+        return False
+    page, top, bottom = spans[own]
+    upage, utop, ubottom = spans[unread]
+    if page != upage:
+        return False
+    for cid in cids:
+        cell = doc.cells[cid]
+        if len(cell.tokens) != 1 or cell.tokens[0] >= len(doc.tokens):
+            return False
+        t = doc.tokens[cell.tokens[0]]
+        if t.page != page or t.bbox is None:
+            return False
+        pad = margin * (t.bbox[3] - t.bbox[1])
+        middle = (t.bbox[1] + t.bbox[3]) / 2
+        if not top - pad <= middle <= bottom + pad or utop - pad <= middle <= ubottom + pad:
+            return False
+    return True
+
+
 def _taken_from_unread_neighbours(
-    doc: DocumentState, lay: Layout, values: Reading
+    doc: DocumentState, lay: Layout, values: Reading, margin: float = 0.5
 ) -> Iterator[tuple[Reading | None, set[str]]]:
     """For each row next to a row the page reading did not find, with the same columns: its figures
-    given to the unread row (and its own cells blank), with the row's cells that hold a figure."""
+    given to the unread row (and its own cells blank), with the row's cells that hold a figure.
+    Not where a page prints every one of those figures level with the row's own label and not with
+    the unread row's (both labels read there; `margin` in the figure's heights): the figures' place
+    on the page tells the rows apart where the sums cannot (a scan's row with its figures read
+    beside a row whose faint figures OCR missed)."""
     unread = {f.split(":", 1)[1] for f in doc.flags if f.startswith("row_not_read:")}
+    spans = _row_label_spans(doc) if unread and doc.pages else {}
     for table in lay.tables:
         for i, row in enumerate(table.rows):
             if row.id not in unread:
@@ -382,7 +440,7 @@ def _taken_from_unread_neighbours(
                     continue
                 pairs = [(a, b) for a, b in zip(mate.cell_ids, row.cell_ids, strict=True) if a in doc.cells]
                 held = {a for a, _ in pairs if values[a] is not None}
-                if held:
+                if held and not _level_with_own_label(doc, held, mate.id, row.id, spans, margin):
                     moved: Reading = {a: None for a, _ in pairs}
                     moved.update({b: values[a] for a, b in pairs})
                     yield moved, held
@@ -503,7 +561,7 @@ class RulesStage:
         hard rule that holds holding still (`unplaceable_cells`), are unverified: the rules that hold
         cannot vouch for them (a digital PDF's row "0 0 0 0" over five cells, its gap guessed under
         the wrong heading, passed at 0.9997)."""
-        for cid in unplaceable_cells(doc, lay, self.options.max_placements):
+        for cid in unplaceable_cells(doc, lay, self.options.max_placements, self.options.unplaced_figure_margin):
             _unverify(doc.cells[cid])
 
     def unverify_guesses_beside_doubt(self, doc: DocumentState) -> None:
