@@ -128,5 +128,9 @@ def needs_review(confidence: float, flags: Iterable[str], in_failed_rule: bool, 
     fails, the sums left it a rival reading (`ambiguous`: the reviewer is shown both), or a
     calibrated model version found it below its review level (`uncertain`). `ambiguous` holds
     whatever the confidence: a calibrated model may find such cells mostly right, but which
-    reading is printed is for a person to see."""
-    return confidence < threshold or in_failed_rule or "ambiguous" in flags or "uncertain" in flags
+    reading is printed is for a person to see. A cell that another hard rule pins
+    (`pinned_by_rule`: `extraction.rules.pinned_cells`) is not reviewed for a failed rule: the
+    rule's suspects are."""
+    flags = set(flags)
+    failed = in_failed_rule and "pinned_by_rule" not in flags
+    return confidence < threshold or failed or "ambiguous" in flags or "uncertain" in flags

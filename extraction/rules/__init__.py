@@ -58,6 +58,11 @@ class RulesOptions(BaseModel):
         description="Most other placements of a printed line's guessed gaps (`inferred_blank`) tried against the "
         "sums (`unplaceable_cells`); a line with more is unverified whole (bounds the work on a hostile input)",
     )
+    pin_confidence: float = Field(
+        default=0.8,
+        description="Lowest confidence (after any calibration; the pipeline's review threshold) of a cell that a "
+        "hard rule pins in a failed rule, or that takes part in pinning another (`pinned_cells`)",
+    )
     doubt_confidence: float = Field(
         default=DOUBT_CONFIDENCE,
         description="Highest confidence, after any calibration, of a cell whose value was not read as printed: "
@@ -469,6 +474,105 @@ def blanks_beside_unplaced_figures(doc: DocumentState, margin: float) -> set[str
     return {cid for cid, c in doc.cells.items() if c.value is None and cid.rsplit(".", 1)[0] in rows}
 
 
+# The flag of a cell in a failed hard rule that another hard rule pins (`pinned_cells`): it is not
+# sent to review for that failure (`extraction.result.needs_review`).
+PINNED = "pinned_by_rule"
+# Flags that say a cell was not read plainly as printed: such a cell neither is pinned nor pins another.
+UNPLAIN_FLAGS = DOUBT_FLAGS | GUESS_FLAGS | {"ambiguous", "uncertain", "label_inferred", "failed_warning"}
+
+
+def _explained(
+    free: set[str], fix: list[Constraint], keep: list[Constraint], values: Reading, tolerance: float = 1e-6
+) -> bool:
+    """Whether changing only the cells `free` can make every rule of `fix` hold while every rule of
+    `keep` (over a free cell) still holds: the least-squares change of the free cells, checked
+    exactly. A rule of `fix` over no free cell cannot be made to hold."""
+    import numpy as np
+
+    if any(free.isdisjoint(c.cells) for c in fix):
+        return False
+    rules = fix + [c for c in keep if not free.isdisjoint(c.cells)]
+    cols = sorted(free)
+    at = {cid: j for j, cid in enumerate(cols)}
+    a = np.zeros((len(rules), len(cols)))
+    r = np.zeros(len(rules))
+    for i, c in enumerate(rules):
+        for cid in c.left:
+            r[i] += values.get(cid) or 0
+            if cid in at:
+                a[i, at[cid]] += 1.0
+        for cid in c.right:
+            r[i] -= values.get(cid) or 0
+            if cid in at:
+                a[i, at[cid]] -= 1.0
+    delta = np.linalg.lstsq(a, -r, rcond=None)[0]
+    return bool(np.all(np.abs(a @ delta + r) < tolerance))
+
+
+def pinned_cells(
+    doc: DocumentState, lay: Layout, confidence: float = RulesOptions.model_fields["pin_confidence"].default
+) -> set[str]:
+    """Cells of failed hard rules whose value another hard rule pins, so that the failure is not
+    theirs to answer for. A failed column sum sent every figure of its column to review (a scan's
+    misread 26 in 行政查询 put the 21 other figures of the 科研机构 column there). Suspects: the
+    cells of failed hard rules not read plainly (a flag of `UNPLAIN_FLAGS`: in doubt, placed by a
+    guess, ambiguous, below the review level). A cell of a failed rule is pinned when:
+    - it was read plainly (its confidence at least `confidence`);
+    - every failed hard rule it is in has a suspect, and changing the suspects alone can make
+      every failed equality with a suspect hold while the equalities that hold still hold (the
+      failures have an explanation that needs no plainly read cell to be wrong);
+    - an equality of the hard rules passed with it (not by inference: no cell the sums supplied)
+      whose every other cell was read plainly and is in a failed rule too or checked by another
+      equality that passed, and the plainly read cells of that equality that are in failed rules (the cell itself, and
+      any beside it) cannot by themselves explain the failures they are in with that equality
+      still holding (a row's figures swapped or shifted between columns: the row's sum holds,
+      its columns fail; that one misreading stays in review).
+    A single misreading is never pinned (every rule over it fails); a misread cell is pinned only
+    where two or more misreadings compensate one another exactly beside the suspects' own."""
+    hard = [c for c in constraints(lay) if c.severity == "error"]
+    status = {c.rule: c.status for c in doc.checks}
+    failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+    if not failing:
+        return set()
+    failed = [c for c in hard if c.kind == "eq" and status.get(c.rule) == "failed"]
+    holding = [c for c in hard if c.kind == "eq" and status.get(c.rule) in ("passed", "inferred")]
+    passed = [c for c in holding if status.get(c.rule) == "passed"]
+    plain = {
+        cid for cid, c in doc.cells.items() if not UNPLAIN_FLAGS.intersection(c.flags) and c.confidence >= confidence
+    }
+    suspects = failing - plain
+    # a failed check with no suspect (every figure read as printed: a report inconsistent in its
+    # source), or one that is no equality (a negative count): its cells stay in review
+    unexplained = {
+        cid
+        for c in doc.checks
+        if c.status == "failed" and c.severity == "error"
+        and (suspects.isdisjoint(c.cells) or c.rule not in {f.rule for f in failed})
+        for cid in c.cells
+    }
+    candidates = (failing & plain) - unexplained
+    if not candidates:
+        return set()
+    values: Reading = {cid: c.value for cid, c in doc.cells.items()}
+    if not _explained(suspects, [c for c in failed if not suspects.isdisjoint(c.cells)], holding, values):
+        return set()
+    checked: dict[str, int] = {}  # cell -> the equalities that passed over it
+    for c in passed:
+        for cid in c.cells:
+            checked[cid] = checked.get(cid, 0) + 1
+
+    def pins(c: Constraint, cid: str) -> bool:
+        if cid not in c.cells or not all(
+            o in plain and (o in failing or checked.get(o, 0) >= 2) for o in c.cells if o != cid
+        ):
+            return False
+        mates = {o for o in c.cells if o in failing}
+        fix = [f for f in failed if not mates.isdisjoint(f.cells)]
+        return not _explained(mates, fix, holding, values)
+
+    return {cid for cid in candidates if any(pins(c, cid) for c in passed)}
+
+
 def _sign_lost(token: Token) -> bool:
     """An unsigned figure whose alternatives hold the same digits signed negative."""
     digits = token.text.replace(",", "")
@@ -503,6 +607,7 @@ class RulesStage:
         self.unverify_lost_signs(doc, lay)
         self.unverify_doubtful_beside_failures(doc)
         self.doubt(doc)
+        self.pin(doc, lay)
 
     def unverify_beside_unplaced_figures(self, doc: DocumentState) -> None:
         """Blank cells of a row beside which the page prints a figure no cell took are unverified
@@ -600,6 +705,14 @@ class RulesStage:
                 if "unverified" not in cell.flags:
                     cell.flags.append("unverified")
 
+    def pin(self, doc: DocumentState, lay: Layout) -> None:
+        """Cells of failed hard rules that another hard rule pins (`pinned_cells`) are flagged
+        `PINNED`: review shows the failure's suspects, not every figure of its column."""
+        for cid in pinned_cells(doc, lay, self.options.pin_confidence):
+            cell = doc.cells[cid]
+            if PINNED not in cell.flags:
+                cell.flags.append(PINNED)
+
     def doubt(self, doc: DocumentState) -> None:
         """The evidence against cells that no confidence may hide: a failed warning lowers its
         cells' confidence, and a cell not read as printed (DOUBT_FLAGS) is never confident."""
@@ -617,6 +730,7 @@ class RulesStage:
 __all__ = [
     "DOUBT_FLAGS",
     "INFERRED_FLAGS",
+    "PINNED",
     "RulesOptions",
     "RulesStage",
     "check_rules",
@@ -624,5 +738,6 @@ __all__ = [
     "evaluate",
     "fill_from_sums",
     "narrative_checks",
+    "pinned_cells",
     "unplaceable_cells",
 ]

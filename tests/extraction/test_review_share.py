@@ -105,3 +105,87 @@ def test_figures_beside_an_unread_row_whose_label_was_not_read_stay_doubted():
     RulesStage(RulesOptions(fill_from_sums=False))(page.doc)
     held = [cid for cid in layout("2021").row(ABOVE).cell_ids if page.doc.cells[cid].value]
     assert held and all("unverified" in page.doc.cells[cid].flags for cid in held)
+
+
+def _doc(values: dict[str, int | None], flagged: dict[str, list[str]] | None = None) -> DocumentState:
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=1, width=1400, height=2000, unit="px")]
+    doc.cells = {cid: CellValue(value=v, confidence=1.0, read_confidence=1.0) for cid, v in values.items()}
+    for cid, flags in (flagged or {}).items():
+        doc.cells[cid].flags.extend(flags)
+        doc.cells[cid].confidence = 0.3
+    return doc
+
+
+def _consistent() -> dict[str, int | None]:
+    """A 2021 report whose every hard rule holds: 3 applications from natural persons, all granted."""
+    values: dict[str, int | None] = dict.fromkeys(layout("2021").cells, 0)
+    for row in ("new", "granted", "outcome_total"):
+        values[f"applications.{row}.natural_person"] = 3
+        values[f"applications.{row}.total"] = 3
+    return values
+
+
+def _reviewed(doc: DocumentState) -> set[str]:
+    from extraction.pipeline import Pipeline, PipelineOptions
+
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    result = Pipeline(PipelineOptions(labeler="baseline", calibration="none")).result(doc)
+    return {cid for cid, c in result.cells.items() if c.review}
+
+
+COLUMN = [cid for cid in layout("2021").cells if cid.startswith("applications.") and cid.endswith(".research")]
+
+
+def test_a_failed_column_sum_sends_its_suspect_to_review_not_its_whole_column():
+    """A scan's 行政查询 row read 2 in 科研机构 where the report printed 0, an ambiguous reading: the
+    row's sum and the 科研机构 column's sum failed, and all 22 cells of the column went to review.
+    Every other figure of the column is pinned by its own row's sum, which holds over figures
+    read plainly that their own column sums check: the suspect alone is in review."""
+    values = _consistent()
+    suspect = "applications.denied.administrative_query.research"
+    values[suspect] = 2
+    reviewed = _reviewed(doc := _doc(values, {suspect: ["ambiguous"]}))
+    assert suspect in reviewed
+    assert {c.rule for c in doc.checks if c.status == "failed"} >= {
+        "applications.outcome_total.research",
+        "applications.total.denied.administrative_query",
+    }
+    assert not reviewed & (set(COLUMN) - {suspect}), sorted(reviewed)
+    assert "pinned_by_rule" in doc.cells["applications.granted.research"].flags
+
+
+def test_a_row_misread_across_its_columns_is_never_pinned_by_its_own_sum():
+    """The class a row's sum cannot vouch for: 予以公开's 3 read into 法人或其他组织 instead of 自然人
+    (the row adds up, both columns fail). Even beside suspects that could explain the columns (an
+    ambiguous row reading the same two columns), the two misplaced figures stay in review: the
+    swap alone explains the failures too."""
+    values = _consistent()
+    values["applications.granted.natural_person"] = 0
+    values["applications.granted.commercial"] = 3
+    flagged = {f"applications.denied.third_party.{col}": ["ambiguous"] for col in ("natural_person", "commercial")}
+    reviewed = _reviewed(_doc(values, flagged))
+    assert {"applications.granted.natural_person", "applications.granted.commercial"} <= reviewed
+    # without any suspect, nothing of the failed columns is pinned
+    doc = _doc(values)
+    reviewed = _reviewed(doc)
+    assert not any("pinned_by_rule" in c.flags for c in doc.cells.values())
+    assert "applications.not_processed.duplicate.natural_person" in reviewed
+
+
+def test_a_single_misreading_is_never_pinned_and_a_source_error_keeps_its_cells():
+    """A figure misread plainly (no flag) breaks every rule over it: nothing pins it. A report whose
+    own figures break the balance (every figure read as printed) keeps all the rule's cells in review."""
+    values = _consistent()
+    wrong = "applications.granted.research"
+    values[wrong] = 5
+    doc = _doc(values, {"applications.denied.third_party.research": ["ambiguous"]})
+    assert wrong in _reviewed(doc) and "pinned_by_rule" not in doc.cells[wrong].flags
+
+    values = _consistent()
+    values["applications.new.natural_person"] = 4  # the source's own inconsistency
+    values["applications.new.total"] = 4
+    doc = _doc(values)
+    reviewed = _reviewed(doc)
+    balance = next(c for c in doc.checks if c.rule == "applications.balance.natural_person")
+    assert balance.status == "failed" and set(balance.cells) <= reviewed
