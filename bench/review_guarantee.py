@@ -108,6 +108,8 @@ REASONS = (
     "uncertain",  # the calibrator's probability is below the certified review level
     "below_threshold",  # below the pipeline's threshold for another reason
 )
+# the reason of a cell NOT in review that a failed hard rule would have sent there but another rule pins
+PINNED = "pinned"
 # reconstruction flags that say how a reading was placed (the breakdown of `uncertain`)
 PLACEMENT_FLAGS = (
     "split_digits",
@@ -184,7 +186,10 @@ def score_result(result, name: str, truth: dict) -> dict:
             cells.append((0.0, False, False, "", cid))
             silent.append({"cell": cid, "value": None, "truth": want, "confidence": 0.0, "flags": ["absent"]})
             continue
-        reason = review_reason(cid, c, failed_hard, source_rules, warned) if c.review else ""
+        # a cell kept out of review although in a failed hard rule, another rule pinning it
+        # (`extraction.rules.pinned_cells`): counted apart, since it is wrong only if the pin is
+        kept = PINNED if "pinned_by_rule" in c.flags else ""
+        reason = review_reason(cid, c, failed_hard, source_rules, warned) if c.review else kept
         right = _same(c.value, want)
         cells.append((c.confidence, c.review, right, reason, cid))
         if not right and not c.review:
@@ -301,6 +306,8 @@ def summarise(rows: list[dict], bound: float) -> dict[str, dict]:
             "wrong_caught": (sum(1 for c in wrong if c[1]) / len(wrong)) if wrong else 1.0,
             "not_reviewed": len(kept),
             "wrong_not_reviewed": kept_wrong,
+            "pinned": sum(1 for c in kept if c[3] == PINNED),
+            "pinned_wrong": sum(1 for c in kept if c[3] == PINNED and not c[2]),
             "error_rate_not_reviewed": kept_wrong / len(kept) if kept else 0.0,
             "bound": bound,
             "upper_95": upper,
@@ -420,6 +427,10 @@ def main(argv: list[str] | None = None) -> int:
         if s["doubt_reasons"]:
             parts = [f"{k} {v['cells']} ({v['right']})" for k, v in s["doubt_reasons"].items()]
             print(f"- {key}: {'; '.join(parts)}")
+    print("Cells of failed hard rules kept out of review, another hard rule pinning them (of which wrong):")
+    for key, s in table.items():
+        if s["pinned"]:
+            print(f"- {key}: {s['pinned']} ({s['pinned_wrong']})")
     errors = [f"{r['name']} ({r['error']})" for r in rows if r.get("error")]
     if errors:
         print(f"refused: {', '.join(errors)}")
