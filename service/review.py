@@ -83,8 +83,19 @@ def apply_reviews(data: dict[str, Any], actions: Iterable[ReviewAction], thresho
         if not c["passed"] and c["severity"] == "error":
             for cid in c["cells"]:
                 failing.setdefault(cid, []).append(c["rule"])
+    # A failed rule whose every cell is reviewed or pinned (`pinned_by_rule`) has no suspect left to
+    # explain it: its pinned cells go back to review, so a report is never verified with a failed
+    # rule whose cells no person looked at.
+    pinned = {cid for cid, c in result["cells"].items() if "pinned_by_rule" in c.get("flags", [])}
+    unpinned = {
+        cid
+        for c in checks
+        if not c["passed"] and c["severity"] == "error" and set(c["cells"]) <= reviewed | pinned
+        for cid in c["cells"]
+    }
     for cid, cell in result["cells"].items():
-        flags = [f for f in cell.get("flags", []) if f not in ("failed_rule", "reviewed", "corrected")]
+        drop = ("failed_rule", "reviewed", "corrected") + (("pinned_by_rule",) if cid in unpinned else ())
+        flags = [f for f in cell.get("flags", []) if f not in drop]
         if cid in failing:
             flags.append("failed_rule")
         if cid in reviewed:

@@ -189,3 +189,26 @@ def test_a_single_misreading_is_never_pinned_and_a_source_error_keeps_its_cells(
     reviewed = _reviewed(doc)
     balance = next(c for c in doc.checks if c.rule == "applications.balance.natural_person")
     assert balance.status == "failed" and set(balance.cells) <= reviewed
+
+
+def test_pinned_cells_return_to_review_once_their_rules_suspects_are_reviewed():
+    """The service's reviewed view (`service.review.apply_reviews`): a reviewer accepts the suspect
+    as printed (the report's own figure), the rule still fails, and no suspect is left to explain
+    it: the pinned cells go back to review, so the report is not verified unseen."""
+    import json
+
+    from extraction.pipeline import Pipeline, PipelineOptions
+    from service.review import ReviewAction, apply_reviews
+
+    values = _consistent()
+    suspect = "applications.denied.administrative_query.research"
+    values[suspect] = 2
+    doc = _doc(values, {suspect: ["ambiguous"]})
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    data = json.loads(Pipeline(PipelineOptions(labeler="baseline", calibration="none")).result(doc).model_dump_json())
+    view = apply_reviews(data, [], REVIEW_LEVEL)
+    assert suspect in view.open_reviews and "applications.granted.research" not in view.open_reviews
+    view = apply_reviews(data, [ReviewAction(suspect, "accept")], REVIEW_LEVEL)
+    assert "applications.granted.research" in view.open_reviews and not view.verified
+    view = apply_reviews(data, [ReviewAction(suspect, "correct", 0)], REVIEW_LEVEL)
+    assert "applications.granted.research" not in view.open_reviews
