@@ -205,6 +205,7 @@ class Reconstructor:
                         banned.add(ri)
                 else:
                     alternatives = [r for r in seg.readings if r is not chosen and r.prior >= chosen.prior - 1.0]
+            alternatives = [r for r in alternatives if not _moves_printed_blank(doc, chosen, r)]
             found_alternatives.append(alternatives)
         blank_rows = _blank_rows_by_sums(doc, segments, solution.choice, found_alternatives, hard, stray_tables)
         for k, seg in enumerate(segments):
@@ -366,6 +367,24 @@ def _run_mates(seg: Segment, chosen: Reading, alternatives: list[Reading]) -> di
         if values:
             out[i] = values
     return out
+
+
+def _moves_printed_blank(doc: DocumentState, chosen: Reading, rival: Reading) -> bool:
+    """Whether `rival` differs from `chosen` only by where an empty cell stands among zeros, and
+    `chosen` reads every empty cell where the input printed one (a blank slot: an empty cell of a
+    page's table with no ink in it, or of a delimited text row) while `rival` guessed its gaps
+    (`inferred_blank`). A blank and a 0 are the same to every sum, so the sums tie such readings;
+    the rival contradicts the printed cell and is no rival (a scan's row 0 0 _ 0 0 0 0 had its 0s
+    flagged ambiguous against a gap guessed at either end). Whether the empty slot is a figure
+    the reader missed is its own doubt (an OCR'd blank is unverified by the rules stage)."""
+    if "blank" not in chosen.flags or "inferred_blank" not in rival.flags:
+        return False
+    if any((a or 0) != (b or 0) for a, b in zip(chosen.values, rival.values, strict=True)):
+        return False
+    for value, t in zip(chosen.values, chosen.tokens, strict=True):
+        if value is None and (t is None or doc.tokens[t].kind != "blank" or doc.tokens[t].confidence < 1.0):
+            return False
+    return True
 
 
 def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:

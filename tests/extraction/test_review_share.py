@@ -212,3 +212,36 @@ def test_pinned_cells_return_to_review_once_their_rules_suspects_are_reviewed():
     assert "applications.granted.research" in view.open_reviews and not view.verified
     view = apply_reviews(data, [ReviewAction(suspect, "correct", 0)], REVIEW_LEVEL)
     assert "applications.granted.research" not in view.open_reviews
+
+
+def test_a_gap_guessed_among_zeros_is_no_rival_to_an_empty_cell_the_page_printed():
+    """A scan's row 0 0 _ 0 0 0 0: the page reader found the third cell empty, with no ink in it.
+    Readings that guess the gap elsewhere among the zeros tie with it on every sum (a blank and a
+    0 are the same to them), and flagged the row's six 0s ambiguous: 75 right cells in review on
+    26 scans. They contradict the printed empty cell: no rival. A guess that moves a figure, or an
+    empty slot with ink in it (a figure OCR may have missed), stays a rival."""
+    from extraction.reconstruct.assemble import _moves_printed_blank
+    from extraction.reconstruct.solver import Reading
+
+    page = _Page()
+    zero = [page.token("0", "number", (400.0 + 120 * i, 100, 408.0 + 120 * i, 116)) for i in range(6)]
+    empty = page.token("", "blank", (640.0, 100, 648, 116))
+    chosen = Reading(
+        values=(0, 0, None, 0, 0, 0, 0),
+        prior=0.0,
+        tokens=(zero[0], zero[1], empty, zero[2], zero[3], zero[4], zero[5]),
+        texts=("0", "0", "", "0", "0", "0", "0"),
+        flags=frozenset({"blank"}),
+    )
+    guess = Reading(
+        values=(0, 0, 0, 0, 0, 0, None),
+        prior=-3.1,
+        tokens=(*zero, None),
+        texts=("0",) * 6 + ("",),
+        flags=frozenset({"inferred_blank"}),
+    )
+    assert _moves_printed_blank(page.doc, chosen, guess)
+    moved = Reading(values=(0, 0, 1, 0, 0, 0, None), prior=-3.1, tokens=guess.tokens, texts=guess.texts, flags=guess.flags)
+    assert not _moves_printed_blank(page.doc, chosen, moved)
+    page.doc.tokens[empty].confidence = 0.3  # ink in the empty slot
+    assert not _moves_printed_blank(page.doc, chosen, guess)
