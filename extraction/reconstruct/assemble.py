@@ -291,10 +291,14 @@ class Reconstructor:
             or (stray and not any(cid in constrained for cid in seg.cells))
             or _doubted_by_ingest(doc, seg)
         )
+        # the sums chose this guessed placement over a more plausible reading of the row
+        overruled = any(r.prior > chosen.prior for r in seg.readings)
         for i, cid in enumerate(seg.cells):
             tok_index = chosen.tokens[i]
             tok = doc.tokens[tok_index] if tok_index is not None else None
             flags = set(chosen.flags)
+            if overruled and flags & GUESSED_PLACEMENT:
+                flags.add(SUMS_CHOSE)
             confidence = tok.confidence if tok is not None else 1.0
             alts = sorted({_key(r.values[i]) for r in alternatives if r.values[i] != chosen.values[i]}, key=str)
             if not alts and i in mates:
@@ -342,6 +346,9 @@ class Reconstructor:
 
 # reading flags that say the row's figures were placed by a guess, not one figure per printed cell
 GUESSED_PLACEMENT = frozenset({"split_digits", "inferred_blank", "extra_values", "incomplete"})
+# The flag of a guessed placement that the sums chose over a more plausible reading of its row: the
+# sums are its only evidence (`extraction.rules.RulesStage.unverify_guesses_held_by_unread`).
+SUMS_CHOSE = "chosen_by_sums"
 
 
 def _run_mates(seg: Segment, chosen: Reading, alternatives: list[Reading]) -> dict[int, list]:

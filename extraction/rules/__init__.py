@@ -600,6 +600,7 @@ class RulesStage:
         if self.options.narrative_checks:
             doc.checks.extend(narrative_checks(doc, values))
         self.unverify_guessed_rows(doc, guessed)
+        self.unverify_guesses_held_by_unread(doc)
         self.unverify_guesses_beside_doubt(doc)
         self.unverify_unplaceable(doc, lay)
         self.unverify_doubtful_blanks(doc)
@@ -687,6 +688,30 @@ class RulesStage:
                 continue
             if not ROW_DOUBT_FLAGS.intersection(cell.flags):
                 cell.flags.append("unverified")
+
+    def unverify_guesses_held_by_unread(self, doc: DocumentState) -> None:
+        """A figure placed by a guess that the sums chose over a more plausible reading of its row
+        (`chosen_by_sums`: a glued run split, extra figures dropped, gaps placed), in a hard rule
+        that holds only through a cell not read (missing, incomplete, unread: counted as 0; or
+        filled by the sums), is unverified: the sums chose that placement against the unread
+        cell's unknown figure (a scan's 不予公开 row read one stray figure too many, and the sums kept
+        the 1 | 2 that a row not read beside it made add up, over the row's own 0 | 1: both passed
+        at 0.998)."""
+        unread = {
+            cid
+            for cid, c in doc.cells.items()
+            if (c.value is None and {"missing", "incomplete", "unread"}.intersection(c.flags))
+            or INFERRED_FLAGS.intersection(c.flags)
+        }
+        if not unread:
+            return
+        for check in doc.checks:
+            if check.severity != "error" or check.status == "failed" or unread.isdisjoint(check.cells):
+                continue
+            for cid in check.cells:
+                cell = doc.cells.get(cid)
+                if cell is not None and cid not in unread and "chosen_by_sums" in cell.flags:
+                    _unverify(cell)
 
     def unverify_guessed_rows(self, doc: DocumentState, guessed: set[str]) -> None:
         """A sum that holds only by counting a cell OCR left unread as 0, in a row whose figures were

@@ -245,3 +245,40 @@ def test_a_gap_guessed_among_zeros_is_no_rival_to_an_empty_cell_the_page_printed
     assert not _moves_printed_blank(page.doc, chosen, moved)
     page.doc.tokens[empty].confidence = 0.3  # ink in the empty slot
     assert not _moves_printed_blank(page.doc, chosen, guess)
+
+
+def test_a_placement_the_sums_chose_through_a_row_not_read_is_not_confident():
+    """A flatbed scan: 不予公开（一）'s row read one stray figure too many; its own 1 0 0 0 0 0 1 was
+    the more plausible reading, but the sums chose 1 0 0 0 0 1 2, because the row 申请人无正当理由逾期
+    不补正 was not read and its other_org 1 was missing from the column: the column held with the
+    misplaced 1, and both wrong cells passed at 0.998. A placement the sums chose over a more
+    plausible one (`chosen_by_sums`), in a rule that holds only through a cell not read, is
+    unverified; a guessed placement the sums did not overrule, or one whose rules read every cell,
+    is not."""
+    values = _consistent()
+    row = "applications.denied.state_secret"
+    unread = "applications.other.no_amendment"
+    for col, v in (("natural_person", 1), ("other_org", 1), ("total", 2)):
+        values[f"{row}.{col}"] = v
+    for col, v in (("natural_person", 4), ("other_org", 1), ("total", 5)):
+        values[f"applications.outcome_total.{col}"] = v
+    values["applications.new.natural_person"] = values["applications.new.total"] = 4
+    values["applications.new.other_org"] = 1
+    values["applications.new.total"] = 5
+    for cid in layout("2021").row(unread).cell_ids:
+        values[cid] = None
+    doc = _doc(values)
+    for cid in layout("2021").row(unread).cell_ids:
+        doc.cells[cid].flags.append("missing")
+        doc.cells[cid].confidence = 0.2
+    for cid in layout("2021").row(row).cell_ids:
+        doc.cells[cid].flags += ["extra_values", "chosen_by_sums"]
+    doc.cells["applications.granted.research"].flags.append("extra_values")  # not overruled by the sums
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    assert all(c.status != "failed" for c in doc.checks if c.severity == "error"), [
+        c.rule for c in doc.checks if c.status == "failed"
+    ]
+    for col in ("other_org", "total"):
+        cell = doc.cells[f"{row}.{col}"]
+        assert "unverified" in cell.flags and cell.confidence <= 0.5, col
+    assert "unverified" not in doc.cells["applications.granted.research"].flags
