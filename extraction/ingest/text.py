@@ -477,9 +477,7 @@ def _statutory_row_label(text: str) -> bool:
 
 def _figures_only(line: Line) -> bool:
     """A pipe row with no label: every cell a figure (a remark kept with it), a printed blank or empty."""
-    return all(
-        not t or t in _PRINTED_BLANK or _FIGURE_LINE.match(t) for t in (_nfkc(f.text) for f in line.fields)
-    )
+    return all(not t or t in _PRINTED_BLANK or _FIGURE_LINE.match(t) for t in (_nfkc(f.text) for f in line.fields))
 
 
 def _tables(pipe_rows: list[int], headers: set[int]) -> list[list[int]]:
