@@ -179,9 +179,7 @@ def _two_stacks(cur: Word, w: Word, words: list[Word], th: float) -> bool:
     # an enumerator over an enumerator ("1." over "2.", printed a space apart from their texts) is a
     # column of enumerators, which number the labels right of them: no label column of its own
     numbering = bool(_ENUM_ONLY.match(cur.text))
-    left = any(
-        near(cur, o) and o.bbox[2] < w.bbox[0] and not (numbering and _ENUM_ONLY.match(o.text)) for o in words
-    )
+    left = any(near(cur, o) and o.bbox[2] < w.bbox[0] and not (numbering and _ENUM_ONLY.match(o.text)) for o in words)
     right = any(near(w, o) and o.bbox[0] > cur.bbox[2] for o in words)
     return left and right
 
