@@ -35,3 +35,13 @@ def test_enumerators_printed_apart_one_under_another_are_no_label_column():
     assert secret[0].replace(" ", "") == "1.属于国家秘密", secret
     assert secret[-7:] == ["0"] * 7, secret
     assert not any("不予公开" in f for f in secret), secret
+
+
+def test_a_figure_printed_with_its_unit_is_a_figure():
+    """采购总金额 printed with its unit in its cell ("214800.05元") in a sub-table read by alignment
+    (an outer frame and header rules only): the row's line held one figure and one word, so it was
+    no row of figures, and 政府集中采购 lost both its cells (to review)."""
+    rows = _rows("outer_header_figure_with_unit.json")
+    row = next(r for r in rows if any("政府集中采购" in f for f in r))
+    assert row == ["政府集中采购", "12", "214800.05元"], row
+    assert ["行政事业性收费", "30", "0"] in rows
