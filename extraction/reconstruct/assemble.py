@@ -70,14 +70,21 @@ def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] |
         if nxt > a.token:
             started = False
             line = tokens[a.token].line
-            remark_line: int | None = None  # the line of a bracket left open: a remark wrapped over cells
+            remark_line: int | None = None  # the line of a figure's remark left open: wrapped over cells
+            prev: Token | None = None
             for t in tokens[a.token + 1 : nxt]:
                 if t.kind == "text":
                     depth = t.text.count("(") + t.text.count("（") - t.text.count(")") - t.text.count("）")
-                    if depth > 0:
+                    # a remark opens in its figure's own cell ("20（其中修订"), not in a label's
+                    # wrapped text ("(区分处理的,")
+                    after_figure = (
+                        prev is not None and prev.kind == "number" and (prev.line, prev.field) == (t.line, t.field)
+                    )
+                    if depth > 0 and after_figure:
                         remark_line = t.line
                     elif depth < 0 or t.line != remark_line:
                         remark_line = None
+                prev = t
                 if t.kind == "number" and t.line == remark_line:
                     continue  # a figure inside a remark ("20（其中修订" / "5" / "件）": 5 is no cell's)
                 if t.kind == "text":

@@ -60,3 +60,19 @@ def test_a_figure_inside_a_remark_wrapped_over_cells_is_no_cells(report):
         "proactive.normative_documents.repealed": 0,
         "proactive.normative_documents.in_force": 9,
     }, got
+
+
+def test_a_labels_wrapped_bracket_is_no_remark_of_the_figures_after_it(report):
+    """A browser's wrap of （二）部分公开（区分处理的，只计这一情形，不计其他情形） came out as the
+    pieces "（二）部分公开" | "只计这一情形，不计其他情形）" | "（区分处理的，", then the figures
+    (html_chromium at seed 9157): the bracket the label leaves open is no figure's remark, and
+    the row keeps its figures."""
+    start = report.index("部分公开")
+    line_start = report.rindex("\n", 0, start) + 1
+    end = report.index("\n", start)
+    figures = report[line_start:end].split("\t")[-7:]
+    row = "\t".join(["", "（二）部分公开", "只计这一情形，不计其他情形）", "（区分处理的，", *figures])
+    text = report[:line_start] + row + report[end:]
+    result = Pipeline().extract(text.encode(), "report.txt")
+    got = [result.cells[f"applications.partially_granted.{c}"].value for c in ("natural_person", "total")]
+    assert got == [int(figures[0]), int(figures[-1])], (got, figures)
