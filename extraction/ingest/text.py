@@ -438,6 +438,7 @@ def repair_converter_tables(
             lines[k].fields = [f for f in lines[k].fields if f.text.strip()]
     _drop_label_cover_cells(lines, pipe_rows)
     _join_remark_cells(lines, pipe_rows)
+    _attach_detached_labels(lines, pipe_rows, headers, drop)
     flat = _LABEL_DROP.sub("", _nfkc("".join(f.text for k in pipe_rows for f in lines[k].fields)))
     seen = [fmt for fmt, marks in _PROACTIVE_MARKS.items() if any(m in flat for m in marks)]
     fmt = seen[0] if len(seen) == 1 else None
@@ -450,6 +451,72 @@ def repair_converter_tables(
         _place_figures(lines, figures, list(range(i, j)), _table_region(lines, j, pipe, drop), fmt, drop)
         i = j
     return [line for k, line in enumerate(lines) if k not in drop]
+
+
+@functools.cache
+def _row_label_cores() -> tuple[frozenset[str], tuple[str, ...]]:
+    """The match keys of every statutory row label (short ones, ≤ 3 characters, and long ones)."""
+    from extraction.schema import FORMATS
+    from extraction.schema.anchors import anchor_sequence
+
+    cores = {core for fmt in FORMATS for spec in anchor_sequence(fmt) if spec.kind == "row" for core in spec.cores}
+    return frozenset(c for c in cores if len(c) <= 3), tuple(c for c in cores if len(c) > 3)
+
+
+def _statutory_row_label(text: str) -> bool:
+    """A line that names a statutory row ("2.其他法律行政法规禁止公开", "（三）不予公开 1.属于国家秘密"):
+    it holds a row label's key, or ends with a short one (其他, 总计, 规章)."""
+    from extraction.text import is_footer, match_key, normalize
+
+    if not text or is_footer(text) or _FIGURE_LINE.match(text):
+        return False
+    key = match_key(normalize(text))
+    short, long = _row_label_cores()
+    return any(key.endswith(c) for c in short) or any(c in key for c in long)
+
+
+def _figures_only(line: Line) -> bool:
+    """A pipe row with no label: every cell a figure (a remark kept with it), a printed blank or empty."""
+    return all(not t or t in _PRINTED_BLANK or _FIGURE_LINE.match(t) for t in (_nfkc(f.text) for f in line.fields))
+
+
+def _tables(pipe_rows: list[int], headers: set[int]) -> list[list[int]]:
+    """Pipe tables: runs of contiguous pipe rows, a new one at each header row (the row a rule
+    line follows: blank lines are dropped, so two tables printed one after the other touch)."""
+    out: list[list[int]] = []
+    for block in _pipe_blocks(pipe_rows):
+        for k in block:
+            if not out or k == block[0] or k in headers:
+                out.append([k])
+            else:
+                out[-1].append(k)
+    return out
+
+
+def _attach_detached_labels(lines: list[Line], pipe_rows: list[int], headers: set[int], drop: set[int]) -> None:
+    """Row labels a converter printed as a list of lines right before a pipe table of the rows'
+    figures (a part of table 三 whose label cells came out as text): each label goes back in front
+    of its row, in order, when the lines right before the table are exactly as many statutory row
+    labels as the table has rows and no row prints a label. Left apart, a row with a blank cell
+    lost its place (its figures were read as too few for the label they followed)."""
+    for block in _tables(pipe_rows, headers):
+        rows = [k for k in block if k not in drop]
+        if len(rows) < 2 or not all(_figures_only(lines[k]) for k in rows):
+            continue
+        if not any(_NUMERIC_CELL.match(_nfkc(f.text)) for k in rows for f in lines[k].fields):
+            continue
+        labels: list[int] = []
+        k = block[0] - 1
+        while k >= 0 and not lines[k].delimited and len(lines[k].fields) == 1:
+            if not _statutory_row_label(_nfkc(lines[k].fields[0].text)):
+                break
+            labels.append(k)
+            k -= 1
+        if len(labels) != len(rows):
+            continue  # not one label a row: which label a row has is a guess, left to the reading
+        for label, row in zip(reversed(labels), rows, strict=True):
+            lines[row].fields.insert(0, Field(lines[label].fields[0].text.strip()))
+        drop.update(labels)
 
 
 def _figure_run(lines: list[Line], start: int) -> tuple[list[str], int]:

@@ -169,13 +169,17 @@ def _two_stacks(cur: Word, w: Word, words: list[Word], th: float) -> bool:
     """Whether `cur` and `w` (side by side on one line) each continue a label of their own
     column: a line right above or below `cur` stays left of `w`, and one right above or below `w`
     stays right of `cur` (其他处 under （六）, 当理由逾期不补 under 1、申请人无正: a group label
-    and a centred row label, whose column starts vary)."""
+    and a centred row label, whose column starts vary). Enumerators alone on their line over one
+    another are no such column."""
 
     def near(a: Word, o: Word) -> bool:
         vertical = 0 <= a.bbox[1] - o.bbox[3] < TOL.wrap_gap * th or 0 <= o.bbox[1] - a.bbox[3] < TOL.wrap_gap * th
         return o is not a and vertical and min(o.bbox[2], a.bbox[2]) > max(o.bbox[0], a.bbox[0])
 
-    left = any(near(cur, o) and o.bbox[2] < w.bbox[0] for o in words)
+    # an enumerator over an enumerator ("1." over "2.", printed a space apart from their texts) is a
+    # column of enumerators, which number the labels right of them: no label column of its own
+    numbering = bool(_ENUM_ONLY.match(cur.text))
+    left = any(near(cur, o) and o.bbox[2] < w.bbox[0] and not (numbering and _ENUM_ONLY.match(o.text)) for o in words)
     right = any(near(w, o) and o.bbox[0] > cur.bbox[2] for o in words)
     return left and right
 

@@ -70,7 +70,23 @@ def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] |
         if nxt > a.token:
             started = False
             line = tokens[a.token].line
+            remark_line: int | None = None  # the line of a figure's remark left open: wrapped over cells
+            prev: Token | None = None
             for t in tokens[a.token + 1 : nxt]:
+                if t.kind == "text":
+                    depth = t.text.count("(") + t.text.count("（") - t.text.count(")") - t.text.count("）")
+                    # a remark opens in its figure's own cell ("20（其中修订"), not in a label's
+                    # wrapped text ("(区分处理的,")
+                    after_figure = (
+                        prev is not None and prev.kind == "number" and (prev.line, prev.field) == (t.line, t.field)
+                    )
+                    if depth > 0 and after_figure:
+                        remark_line = t.line
+                    elif depth < 0 or t.line != remark_line:
+                        remark_line = None
+                prev = t
+                if t.kind == "number" and t.line == remark_line:
+                    continue  # a figure inside a remark ("20（其中修订" / "5" / "件）": 5 is no cell's)
                 if t.kind == "text":
                     if started and len(t.key) > options.prose_stop_chars:
                         break
@@ -167,10 +183,20 @@ class Reconstructor:
             if group and (one_row or (not any(subrows) and not doc.ocr_read)):
                 variants.append(VARIANT_OTHER_SINGLE_ROW)
                 spans["row:applications.other"] = group
+            # A sub-row read with neither its group label nor all its siblings: which of the one
+            # row and the three sub-rows is printed was not read (a page reader that cut
+            # （六）其他处理 after 其他 had it match 3.其他, and the sums hold either way).
+            lone_subrows = group is None and any(subrows) and not all(subrows)
+        else:
+            lone_subrows = False
         doc.variants = sorted(set(variants))
         lay = layout(doc.format or "2021", tuple(doc.variants))
         stray_tables = _stray_tables(lay, doc.anchors, strays)
         segments = self._segments(lay, spans, doc.tokens)
+        if lone_subrows:
+            for seg in segments:
+                if seg.cells and seg.cells[0].startswith("applications.other."):
+                    seg.label_unread = True
         hard = list(hard_constraints(lay))
         for seg in segments:
             seg.checks = inside_checks(seg.cells, hard)
@@ -267,6 +293,10 @@ class Reconstructor:
                 else:
                     seg = Segment(row.cell_ids, span.values, kinds)
                     seg.inferred_label = span.anchor is not None and span.anchor.score <= INFERRED_SCORE
+                    # no anchor: a line of figures `_label_less_rows` gave the next row not found, by
+                    # printing order alone (which of the rows it is, the sums may not tell: （六）'s
+                    # one row read as its first sub-row added up the same)
+                    seg.label_unread = span.anchor is None
                     table_segments.append(seg)
             _grids_from_rows(table_segments)
             segments.extend(table_segments)
@@ -290,6 +320,7 @@ class Reconstructor:
             _unverified_placement(seg, chosen, constrained)
             or (stray and not any(cid in constrained for cid in seg.cells))
             or _doubted_by_ingest(doc, seg)
+            or seg.label_unread
         )
         # the sums chose this guessed placement over a more plausible reading of the row
         overruled = any(r.prior > chosen.prior for r in seg.readings)

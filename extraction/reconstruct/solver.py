@@ -53,6 +53,9 @@ class Segment:
     checks: list = field(default_factory=list)  # hard rules wholly inside the segment (inside_checks)
     grid: list[tuple[float, float]] | None = None  # display-column extent of each cell (aligned text)
     inferred_label: bool = False  # the row's label was placed by printing order, not matched
+    # the row's place was not read: no label of it (its figures given it by printing order), or a
+    # sub-row label whose group and siblings were not read; its cells are `unverified`
+    label_unread: bool = False
 
 
 def parse_number(text: str, kind: str, unit: str | None = None) -> Value:

@@ -270,3 +270,57 @@ def test_a_blank_row_does_not_stop_detached_figures_going_back():
     assert ["其他对外管理服务事项", "0", "0", "0"] in lines
     assert ["行政许可", "", "", ""] in lines
     assert all(f.confidence == 1.0 for row in _fields(TABLE_2_2019).values() for f in row)
+
+
+DETACHED_LABELS = """\
+|  | （三）不予公开 | 1.属于国家秘密 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |
+
+第7页
+
+{labels}
+| 0 | 0 |  | 0 | 0 | 0 | 0 |
+| --- | --- | --- | --- | --- | --- | --- |
+| 0 | 0 | 0 | 0 | 0 | 0 | 0 |
+|  | 0 | 0 |  | 0 | 0 | 0 |
+|  | （四）无法提供 | 1.本机关不掌握相关政府信息 | 5 | 0 | 0 | 0 | 0 | 0 | 5 |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+|  |  | 2.没有现成信息需要另行制作 | 1 | 0 |  | 0 | 0 | 0 | 1 |
+"""
+
+
+def test_a_list_of_row_labels_before_a_table_of_figures_goes_back_to_its_rows():
+    """Issue 15 class 3: a part of table 三 whose labels a converter printed as a list of lines
+    before a pipe table of the rows' figures, some cells blank. Read apart, the rows with a blank
+    cell lost their labels and 42 cells came out missing (seed 83, report 39)."""
+    labels = "2.其他法律行政法规禁止公开\n3.危及“三安全一稳定”\n8.属于行政查询事项\n"
+    lines = _lines(DETACHED_LABELS.format(labels=labels))
+    assert ["2.其他法律行政法规禁止公开", "0", "0", "", "0", "0", "0", "0"] in lines
+    assert ["3.危及“三安全一稳定”", "0", "0", "0", "0", "0", "0", "0"] in lines
+    assert ["8.属于行政查询事项", "", "0", "0", "", "0", "0", "0"] in lines
+    assert ["2.其他法律行政法规禁止公开"] not in lines
+    # the next table (its own header row) keeps its labels and is not taken for label-less rows
+    assert ["", "", "2.没有现成信息需要另行制作", "1", "0", "", "0", "0", "0", "1"] in lines
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        "3.危及“三安全一稳定”\n8.属于行政查询事项\n",  # two labels, three rows: which row lacks one is a guess
+        "本年度情况如下\n说明文字\n另一段说明\n",  # lines that name no statutory row
+    ],
+)
+def test_lines_that_are_not_one_row_label_a_row_stay_apart(labels):
+    lines = _lines(DETACHED_LABELS.format(labels=labels))
+    assert ["0", "0", "0", "0", "0", "0", "0"] in lines
+    assert [labels.splitlines()[-1]] in lines
+
+
+def test_a_generated_markdown_report_with_detached_labels_and_blank_cells_is_exact():
+    from extraction.pipeline import Pipeline
+    from gongkai_datasets.generate import generate_one
+
+    g = generate_one(39, 83, flattener="markdown")
+    assert "\n8.属于行政查询事项\n" in g.content
+    result = Pipeline().extract(g.content.encode(), "report.md")
+    wrong = {cid for cid, v in g.truth["cells"].items() if cid not in result.cells or result.cells[cid].value != v}
+    assert not wrong
