@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from extraction.ocr.base import OcrToken
+from extraction.ocr.base import OcrEngine, OcrToken
 
 ZERO_MIN_NATIVE_PX = 12.0  # a figure's ink at least this tall in the image as given (not enlarged)…
 ZERO_MIN_WAIST = 0.95  # …whose narrowest middle row is this wide against its bowls reads as 0
@@ -278,3 +278,93 @@ def drop_rule_pieces(image: np.ndarray, tokens: list[OcrToken], text_height: flo
     if paper - ink < 40:
         return tokens
     return [t for t in tokens if not rule_piece(image, t, text_height, paper, ink)]
+
+
+# A doubtful figure read again. The recogniser reads a figure whose strokes are broken (a fax's
+# fixed threshold drops a Song zero's hairline top and bottom: "0" becomes "()" and is read as
+# "11" or "1") with low confidence, and its first reading is all the sums get to choose from. The
+# same box read again from the page blurred by a fraction of the text height (the broken strokes
+# joined into grey, the kind of image the recogniser was trained on) often reads the figure as
+# printed. Every other figure such a second reading finds becomes an alternative of the token, so
+# the sums can pick it, and the token is marked doubtful (its confidence capped): the two readings
+# of one glyph disagree. Where every second reading agrees on another figure, each more sure of it
+# than the first reading was, that figure is taken and the first reading kept as the alternative.
+# A figure read the same way again is left exactly as it was.
+REREAD_BELOW = 0.9  # a figure read with less confidence than this is read again…
+REREAD_MAX_CHARS = 3  # …when it is this short (a lone figure, or one a stroke was split off)
+REREAD_BLURS = (0.05, 0.1)  # the second readings' blur (Gaussian sigma, in text heights)
+REREAD_ALT_FACTOR = 0.9  # a second reading's alternative scores this share of its confidence
+REREAD_DISAGREE_CONFIDENCE = 0.5  # a figure whose readings disagree is this sure at most (review)
+REREAD_MAX_TOKENS = 80  # at most this many figures a page are read again (a page of noise is not)
+
+
+def _doubtful_figure(t: OcrToken) -> bool:
+    from extraction.ocr.base import numeric_like
+
+    text = t.text.strip()
+    return 0 < len(text) <= REREAD_MAX_CHARS and numeric_like(text) and t.confidence < REREAD_BELOW
+
+
+def _figure_reading(text: str) -> str | None:
+    """A second reading as a figure the token may take ("11", "-3", "0.64"), else None."""
+    from extraction.ocr.base import as_digits, numeric_like
+
+    s = text.strip()
+    if not numeric_like(s):
+        return None
+    s = as_digits(s)
+    return s if any(c.isdigit() for c in s) else None
+
+
+def reread_doubtful_figures(
+    engine: OcrEngine,
+    image: np.ndarray,
+    tokens: list[OcrToken],
+    text_height: float,
+    page: int,
+    deadline: float | None = None,
+) -> int:
+    """Read each doubtful figure (`_doubtful_figure`) again from `image` blurred by each of
+    `REREAD_BLURS` (see above); returns how many tokens got another reading. `engine` must read
+    given boxes (`OcrEngine.read_boxes`); one that cannot changes nothing."""
+    import cv2
+
+    doubtful = [t for t in tokens if _doubtful_figure(t)][:REREAD_MAX_TOKENS]
+    if not doubtful or text_height <= 0:
+        return 0
+    boxes = [t.bbox for t in doubtful]
+    seconds: list[list[tuple[str, float] | None]] = [[] for _ in doubtful]
+    for blur in REREAD_BLURS:
+        sigma = max(0.5, blur * text_height)
+        read = engine.read_boxes(cv2.GaussianBlur(image, (0, 0), sigma), boxes, page, deadline=deadline)
+        for k, t in enumerate(doubtful):
+            # the engine returns the boxes it read something in, each as given
+            r = next((r for r in read if max(abs(a - b) for a, b in zip(r.bbox, t.bbox, strict=True)) < 0.5), None)
+            text = _figure_reading(r.text) if r is not None else None
+            seconds[k].append((text, float(r.confidence)) if r is not None and text is not None else None)
+    changed = 0
+    for t, reads in zip(doubtful, seconds, strict=True):
+        first = t.text.strip()
+        other = [(s, p) for s, p in (r for r in reads if r is not None) if s != first]
+        if not other:
+            continue
+        changed += 1
+        known = {a for a, _p in t.alternatives}
+        extra: dict[str, float] = {}
+        for s, p in other:
+            if s not in known:
+                extra[s] = max(extra.get(s, 0.0), round(REREAD_ALT_FACTOR * p, 5))
+        alts = sorted(extra.items(), key=lambda a: -a[1]) + list(t.alternatives)
+        texts = {s for s, _p in other}
+        agreed = len(other) == len(reads) and len(texts) == 1 and all(p > t.confidence for _s, p in other)
+        if agreed:
+            taken = other[0][0]
+            alts = [(first, round(float(t.confidence), 5)), *((a, p) for a, p in alts if a not in (taken, first))]
+            t.text = taken
+            # the characters' extents and scores were the first reading's
+            span = (t.chars[0][0], t.chars[-1][1]) if t.chars else None
+            t.chars = [span] if span is not None and len(taken) == 1 else None
+            t.char_scores = None
+        t.alternatives = alts
+        t.confidence = min(float(t.confidence), REREAD_DISAGREE_CONFIDENCE)
+    return changed
