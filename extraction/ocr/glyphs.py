@@ -302,7 +302,10 @@ def _doubtful_figure(t: OcrToken) -> bool:
     from extraction.ocr.base import numeric_like
 
     text = t.text.strip()
-    return 0 < len(text) <= REREAD_MAX_CHARS and numeric_like(text) and t.confidence < REREAD_BELOW
+    if not 0 < len(text) <= REREAD_MAX_CHARS or t.confidence >= REREAD_BELOW:
+        return False
+    # a figure, or a lone glyph the recogniser also read as a figure (a broken 0 read as "e" or "U")
+    return numeric_like(text) or (len(text) <= 2 and any(_figure_reading(a) for a, _p in t.alternatives))
 
 
 def _figure_reading(text: str) -> str | None:

@@ -114,3 +114,15 @@ def test_a_broken_fax_zero_gets_zero_as_an_alternative():
     reread_doubtful_figures(engine, page, [t], TH, 1)
     assert t.text == "0" or "0" in [a for a, _p in t.alternatives]
     assert t.confidence <= REREAD_DISAGREE_CONFIDENCE
+
+
+def test_a_lone_glyph_also_read_as_a_figure_is_read_again():
+    """A broken zero read as a letter ("e", the recogniser's digit reading 0 kept as its
+    alternative) is read again like a figure; a label's character without a digit reading is not."""
+    glyph = _token("e", BOX, 0.43)
+    glyph.alternatives = [("0", 0.39)]
+    char = _token("息", (80.0, 26.0, 104.0, 54.0), 0.6)
+    engine = _Rereader([("0", 0.7), ("0", 0.8)])
+    assert reread_doubtful_figures(engine, _page(), [glyph, char], TH, 1) == 1
+    assert glyph.text == "0" and glyph.alternatives[0] == ("e", 0.43)
+    assert char.text == "息" and char.alternatives == []
