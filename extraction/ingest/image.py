@@ -136,6 +136,7 @@ def read_page(
         doubt_lost_signs,
         drop_rule_pieces,
         reread_doubtful_figures,
+        settle_like_page_zeros,
         settle_zero_or_eight,
     )
     from extraction.ocr.prep import glyph_height, prepare, split_seal
@@ -186,6 +187,7 @@ def read_page(
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
     # a doubtful figure read again from the page blurred (a fax's broken zero read as 11)
     reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline)
+    settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros
     if prepared.warp is None:  # a dotted zero read as 8 (not on a photo: blur takes an 8's waist away)
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
     doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)

@@ -371,3 +371,113 @@ def reread_doubtful_figures(
         t.alternatives = alts
         t.confidence = min(float(t.confidence), REREAD_DISAGREE_CONFIDENCE)
     return changed
+
+
+# A broken zero told by the page's own zeros. On a fax, where a Song zero's hairlines drop out, the
+# same zero prints as "()" all over a page, and the recogniser reads each piece of it differently
+# ("U", "(", "D", "1", "11") while it still reads the better-kept ones as 0 with full confidence.
+# Those confident zeros show what a zero looks like on this page, in this font, through this fax: a
+# doubtful glyph of their size that is as like them as they are like one another (and more like
+# them than like any other figure the page reads confidently) is given 0: as its alternative when
+# it was read as a figure (the sums pick), as its reading when it was read as no figure at all (a
+# lone "U" in a table is no cell value); either way it goes to review. The bar is the page's own:
+# a low quantile of its confident zeros' likeness to their mean.
+LIKE_ZERO_MIN_TEMPLATES = 5  # confident zeros a page needs before its zeros are a measure
+LIKE_ZERO_TEMPLATE_CONF = 0.97  # a zero (or another figure) read this surely shows its shape
+LIKE_ZERO_QUANTILE = 10  # a glyph as like the zeros as this percentile of the zeros themselves…
+LIKE_ZERO_SIZE = (0.75, 1.3)  # …whose ink box is this share of the zeros' (width and height)
+LIKE_ZERO_GRID = 16  # glyphs compared as this many pixels square, blurred
+
+
+def _ink_box(dark: np.ndarray, token: OcrToken, text_height: float) -> np.ndarray | None:
+    """The ink of a token's glyph (bool, cut to its ink), inside its core box widened a little."""
+    x0, y0, x1, y1 = token.core if token.core is not None else token.bbox
+    pad = 0.1 * text_height
+    h, w = dark.shape
+    box = dark[max(0, int(y0 - pad)) : min(h, int(y1 + pad) + 1), max(0, int(x0 - pad)) : min(w, int(x1 + pad) + 1)]
+    ys, xs = np.nonzero(box.any(axis=1))[0], np.nonzero(box.any(axis=0))[0]
+    if len(ys) < 3 or len(xs) < 2:
+        return None
+    return box[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]
+
+
+def _shape(ink: np.ndarray, side: float) -> np.ndarray | None:
+    """A glyph's ink centred on a square of `side` (or its own size), as a unit vector."""
+    import cv2
+
+    h, w = ink.shape
+    s = int(max(side, h, w))
+    canvas = np.zeros((s, s), np.float32)
+    canvas[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = ink
+    v = cv2.GaussianBlur(
+        cv2.resize(canvas, (LIKE_ZERO_GRID, LIKE_ZERO_GRID), interpolation=cv2.INTER_AREA), (0, 0), 1.0
+    )
+    v = v - v.mean()
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else None
+
+
+def settle_like_page_zeros(image: np.ndarray, tokens: list[OcrToken], text_height: float) -> int:
+    """Doubtful glyphs shaped like the page's confident zeros get 0 (see above). Returns how many."""
+    from extraction.ocr.base import numeric_like
+    from extraction.ocr.prep import paper_and_ink
+
+    paper, ink_level = paper_and_ink(image)
+    if paper - ink_level < WAIST_MIN_CONTRAST:
+        return 0
+    dark = np.asarray(image) < paper - 0.5 * (paper - ink_level)
+    inks = {id(t): _ink_box(dark, t, text_height) for t in tokens if len(t.text.strip()) <= REREAD_MAX_CHARS}
+    sure = [
+        (t.text.strip(), ink)
+        for t in tokens
+        if len(t.text.strip()) == 1
+        and t.text.strip().isdigit()
+        and t.confidence >= LIKE_ZERO_TEMPLATE_CONF
+        and (ink := inks.get(id(t))) is not None
+    ]
+    zeros = [ink for d, ink in sure if d == "0"]
+    if len(zeros) < LIKE_ZERO_MIN_TEMPLATES:
+        return 0
+    zh = float(np.median([z.shape[0] for z in zeros]))
+    zw = float(np.median([z.shape[1] for z in zeros]))
+    means: dict[str, np.ndarray] = {}
+    for digit in {d for d, _ink in sure}:
+        shapes = [s for d, ink in sure if d == digit and (s := _shape(ink, zh)) is not None]
+        if len(shapes) >= (LIKE_ZERO_MIN_TEMPLATES if digit == "0" else 2):
+            m = np.mean(shapes, axis=0)
+            means[digit] = m / max(float(np.linalg.norm(m)), 1e-9)
+    if "0" not in means:
+        return 0
+    own = [float((s * means["0"]).sum()) for z in zeros if (s := _shape(z, zh)) is not None]
+    bar = float(np.percentile(own, LIKE_ZERO_QUANTILE))
+    lo, hi = LIKE_ZERO_SIZE
+    changed = 0
+    for t in tokens:
+        text = t.text.strip()
+        ink = inks.get(id(t))
+        if ink is None or text == "0" or t.confidence >= REREAD_BELOW or len(text) > 2:
+            continue
+        figure = numeric_like(text)
+        if not figure and any(not (c.isascii() or c in "（）") for c in text):
+            continue  # a Chinese character (a label's piece) is no broken figure
+        if not (lo * zh <= ink.shape[0] <= hi * zh and lo * zw <= ink.shape[1] <= hi * zw):
+            continue
+        s = _shape(ink, zh)
+        if s is None:
+            continue
+        likeness = {d: float((s * m).sum()) for d, m in means.items()}
+        if likeness["0"] < bar or any(v >= likeness["0"] for d, v in likeness.items() if d != "0"):
+            continue
+        conf = round(float(t.confidence), 5)
+        rest = [(a, p) for a, p in t.alternatives if a != "0"]
+        if figure:
+            t.alternatives = [("0", conf), *rest]
+        else:
+            t.alternatives = [(text, conf), *rest]
+            t.text = "0"
+            span = (t.chars[0][0], t.chars[-1][1]) if t.chars else None
+            t.chars = [span] if span is not None else None
+            t.char_scores = None
+        t.confidence = min(float(t.confidence), REREAD_DISAGREE_CONFIDENCE)
+        changed += 1
+    return changed
