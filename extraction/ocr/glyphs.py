@@ -289,7 +289,8 @@ def drop_rule_pieces(image: np.ndarray, tokens: list[OcrToken], text_height: flo
 # the sums can pick it, and the token is marked doubtful (its confidence capped): the two readings
 # of one glyph disagree. Where every second reading agrees on another figure, each more sure of it
 # than the first reading was, that figure is taken and the first reading kept as the alternative.
-# A figure read the same way again is left exactly as it was.
+# A figure read the same way again, or only as one of the recogniser's own alternatives, is left
+# exactly as it was.
 REREAD_BELOW = 0.9  # a figure read with less confidence than this is read again…
 REREAD_MAX_CHARS = 3  # …when it is this short (a lone figure, or one a stroke was split off)
 REREAD_BLURS = (0.05, 0.1)  # the second readings' blur (Gaussian sigma, in text heights)
@@ -349,10 +350,12 @@ def reread_doubtful_figures(
     for t, reads in zip(doubtful, seconds, strict=True):
         first = t.text.strip()
         other = [(s, p) for s, p in (r for r in reads if r is not None) if s != first]
-        if not other:
+        known = {a for a, _p in t.alternatives}
+        if not other or (_figure_reading(first) is not None and all(s in known for s, _p in other)):
+            # nothing new: the recogniser offered that figure already (the sums have it), and a
+            # figure made less sure for it may lose its place to a sum's fill
             continue
         changed += 1
-        known = {a for a, _p in t.alternatives}
         extra: dict[str, float] = {}
         for s, p in other:
             if s not in known:
@@ -460,6 +463,8 @@ def settle_like_page_zeros(image: np.ndarray, tokens: list[OcrToken], text_heigh
         figure = numeric_like(text)
         if not figure and any(not (c.isascii() or c in "（）") for c in text):
             continue  # a Chinese character (a label's piece) is no broken figure
+        if figure and any(a == "0" for a, _p in t.alternatives):
+            continue  # the recogniser offered 0 already: nothing new for the sums
         if not (lo * zh <= ink.shape[0] <= hi * zh and lo * zw <= ink.shape[1] <= hi * zw):
             continue
         s = _shape(ink, zh)

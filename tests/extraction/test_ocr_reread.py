@@ -126,3 +126,10 @@ def test_a_lone_glyph_also_read_as_a_figure_is_read_again():
     assert reread_doubtful_figures(engine, _page(), [glyph, char], TH, 1) == 1
     assert glyph.text == "0" and glyph.alternatives[0] == ("e", 0.43)
     assert char.text == "息" and char.alternatives == []
+
+
+def test_a_second_reading_the_recogniser_already_offered_changes_nothing():
+    t = _token("5", BOX, 0.7)
+    t.alternatives = [("3", 0.12)]
+    reread_doubtful_figures(_Rereader([("3", 0.8), ("5", 0.9)]), _page(), [t], TH, 1)
+    assert (t.text, t.confidence, t.alternatives) == ("5", 0.7, [("3", 0.12)])
