@@ -132,7 +132,13 @@ def read_page(
     box still maps back to the image's own pixels."""
     import cv2
 
-    from extraction.ocr.glyphs import doubt_lost_signs, drop_rule_pieces, settle_zero_or_eight
+    from extraction.ocr.glyphs import (
+        doubt_lost_signs,
+        drop_rule_pieces,
+        reread_doubtful_figures,
+        settle_like_page_zeros,
+        settle_zero_or_eight,
+    )
     from extraction.ocr.prep import glyph_height, prepare, split_seal
     from extraction.pages.geometry import erase_lines
 
@@ -179,6 +185,9 @@ def read_page(
             return seal is not None and _seal_cover(seal, prepared, box) > 0
 
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
+    # a doubtful figure read again from the page blurred (a fax's broken zero read as 11)
+    reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline)
+    settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros
     if prepared.warp is None:  # a dotted zero read as 8 (not on a photo: blur takes an 8's waist away)
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
     doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)
@@ -696,11 +705,14 @@ def read_all(state: DocumentState, options: IngestOptions) -> DocumentState:
         finish_pending(state)
     return state
 
+
 class ImagePages:
     """Pages given as (page number, loader) pairs, in printing order: `loader()` returns the page
     image (or raises), or (image, stretch) for an image whose pixels are not square (`read_page`)."""
 
-    def __init__(self, pages: Iterable[tuple[int, Callable[[], Any]]], options: IngestOptions, unit: str = "px") -> None:
+    def __init__(
+        self, pages: Iterable[tuple[int, Callable[[], Any]]], options: IngestOptions, unit: str = "px"
+    ) -> None:
         self.source, self.unit = pages, unit
         self.clock = DocumentClock(options)
         self.what = "image"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from extraction.ocr.base import OcrToken
+from extraction.ocr.base import OcrEngine, OcrToken
 
 ZERO_MIN_NATIVE_PX = 12.0  # a figure's ink at least this tall in the image as given (not enlarged)…
 ZERO_MIN_WAIST = 0.95  # …whose narrowest middle row is this wide against its bowls reads as 0
@@ -278,3 +278,211 @@ def drop_rule_pieces(image: np.ndarray, tokens: list[OcrToken], text_height: flo
     if paper - ink < 40:
         return tokens
     return [t for t in tokens if not rule_piece(image, t, text_height, paper, ink)]
+
+
+# A doubtful figure read again. The recogniser reads a figure whose strokes are broken (a fax's
+# fixed threshold drops a Song zero's hairline top and bottom: "0" becomes "()" and is read as
+# "11" or "1") with low confidence, and its first reading is all the sums get to choose from. The
+# same box read again from the page blurred by a fraction of the text height (the broken strokes
+# joined into grey, the kind of image the recogniser was trained on) often reads the figure as
+# printed. Every other figure such a second reading finds becomes an alternative of the token, so
+# the sums can pick it, and the token is marked doubtful (its confidence capped): the two readings
+# of one glyph disagree. Where every second reading agrees on another figure, each more sure of it
+# than the first reading was, that figure is taken and the first reading kept as the alternative.
+# A figure read the same way again, or only as one of the recogniser's own alternatives, is left
+# exactly as it was.
+REREAD_BELOW = 0.9  # a figure read with less confidence than this is read again…
+REREAD_MAX_CHARS = 3  # …when it is this short (a lone figure, or one a stroke was split off)
+REREAD_BLURS = (0.05, 0.1)  # the second readings' blur (Gaussian sigma, in text heights)
+REREAD_ALT_FACTOR = 0.9  # a second reading's alternative scores this share of its confidence
+REREAD_DISAGREE_CONFIDENCE = 0.5  # a figure whose readings disagree is this sure at most (review)
+REREAD_MAX_TOKENS = 80  # at most this many figures a page are read again (a page of noise is not)
+
+
+def _doubtful_figure(t: OcrToken) -> bool:
+    from extraction.ocr.base import numeric_like
+
+    text = t.text.strip()
+    if not 0 < len(text) <= REREAD_MAX_CHARS or t.confidence >= REREAD_BELOW:
+        return False
+    # a figure, or a lone glyph the recogniser also read as a figure (a broken 0 read as "e" or "U")
+    return numeric_like(text) or (len(text) <= 2 and any(_figure_reading(a) for a, _p in t.alternatives))
+
+
+def _figure_reading(text: str) -> str | None:
+    """A second reading as a figure the token may take ("11", "-3", "0.64"), else None."""
+    from extraction.ocr.base import as_digits, numeric_like
+
+    s = text.strip()
+    if not numeric_like(s):
+        return None
+    s = as_digits(s)
+    return s if any(c.isdigit() for c in s) else None
+
+
+def reread_doubtful_figures(
+    engine: OcrEngine,
+    image: np.ndarray,
+    tokens: list[OcrToken],
+    text_height: float,
+    page: int,
+    deadline: float | None = None,
+) -> int:
+    """Read each doubtful figure (`_doubtful_figure`) again from `image` blurred by each of
+    `REREAD_BLURS` (see above); returns how many tokens got another reading. `engine` must read
+    given boxes (`OcrEngine.read_boxes`); one that cannot changes nothing."""
+    import cv2
+
+    doubtful = [t for t in tokens if _doubtful_figure(t)][:REREAD_MAX_TOKENS]
+    if not doubtful or text_height <= 0:
+        return 0
+    boxes = [t.bbox for t in doubtful]
+    seconds: list[list[tuple[str, float] | None]] = [[] for _ in doubtful]
+    for blur in REREAD_BLURS:
+        sigma = max(0.5, blur * text_height)
+        read = engine.read_boxes(cv2.GaussianBlur(image, (0, 0), sigma), boxes, page, deadline=deadline)
+        for k, t in enumerate(doubtful):
+            # the engine returns the boxes it read something in, each as given
+            r = next((r for r in read if max(abs(a - b) for a, b in zip(r.bbox, t.bbox, strict=True)) < 0.5), None)
+            text = _figure_reading(r.text) if r is not None else None
+            seconds[k].append((text, float(r.confidence)) if r is not None and text is not None else None)
+    changed = 0
+    for t, reads in zip(doubtful, seconds, strict=True):
+        first = t.text.strip()
+        other = [(s, p) for s, p in (r for r in reads if r is not None) if s != first]
+        known = {a for a, _p in t.alternatives}
+        if not other or (_figure_reading(first) is not None and all(s in known for s, _p in other)):
+            # nothing new: the recogniser offered that figure already (the sums have it), and a
+            # figure made less sure for it may lose its place to a sum's fill
+            continue
+        changed += 1
+        extra: dict[str, float] = {}
+        for s, p in other:
+            if s not in known:
+                extra[s] = max(extra.get(s, 0.0), round(REREAD_ALT_FACTOR * p, 5))
+        alts = sorted(extra.items(), key=lambda a: -a[1]) + list(t.alternatives)
+        texts = {s for s, _p in other}
+        agreed = len(other) == len(reads) and len(texts) == 1 and all(p > t.confidence for _s, p in other)
+        if agreed:
+            taken = other[0][0]
+            alts = [(first, round(float(t.confidence), 5)), *((a, p) for a, p in alts if a not in (taken, first))]
+            t.text = taken
+            # the characters' extents and scores were the first reading's
+            span = (t.chars[0][0], t.chars[-1][1]) if t.chars else None
+            t.chars = [span] if span is not None and len(taken) == 1 else None
+            t.char_scores = None
+        t.alternatives = alts
+        t.confidence = min(float(t.confidence), REREAD_DISAGREE_CONFIDENCE)
+    return changed
+
+
+# A broken zero told by the page's own zeros. On a fax, where a Song zero's hairlines drop out, the
+# same zero prints as "()" all over a page, and the recogniser reads each piece of it differently
+# ("U", "(", "D", "1", "11") while it still reads the better-kept ones as 0 with full confidence.
+# Those confident zeros show what a zero looks like on this page, in this font, through this fax: a
+# doubtful glyph of their size that is as like them as they are like one another (and more like
+# them than like any other figure the page reads confidently) is given 0: as its alternative when
+# it was read as a figure (the sums pick), as its reading when it was read as no figure at all (a
+# lone "U" in a table is no cell value); either way it goes to review. The bar is the page's own:
+# a low quantile of its confident zeros' likeness to their mean.
+LIKE_ZERO_MIN_TEMPLATES = 5  # confident zeros a page needs before its zeros are a measure
+LIKE_ZERO_TEMPLATE_CONF = 0.97  # a zero (or another figure) read this surely shows its shape
+LIKE_ZERO_QUANTILE = 10  # a glyph as like the zeros as this percentile of the zeros themselves…
+LIKE_ZERO_SIZE = (0.75, 1.3)  # …whose ink box is this share of the zeros' (width and height)
+LIKE_ZERO_GRID = 16  # glyphs compared as this many pixels square, blurred
+
+
+def _ink_box(dark: np.ndarray, token: OcrToken, text_height: float) -> np.ndarray | None:
+    """The ink of a token's glyph (bool, cut to its ink), inside its core box widened a little."""
+    x0, y0, x1, y1 = token.core if token.core is not None else token.bbox
+    pad = 0.1 * text_height
+    h, w = dark.shape
+    box = dark[max(0, int(y0 - pad)) : min(h, int(y1 + pad) + 1), max(0, int(x0 - pad)) : min(w, int(x1 + pad) + 1)]
+    ys, xs = np.nonzero(box.any(axis=1))[0], np.nonzero(box.any(axis=0))[0]
+    if len(ys) < 3 or len(xs) < 2:
+        return None
+    return box[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]
+
+
+def _shape(ink: np.ndarray, side: float) -> np.ndarray | None:
+    """A glyph's ink centred on a square of `side` (or its own size), as a unit vector."""
+    import cv2
+
+    h, w = ink.shape
+    s = int(max(side, h, w))
+    canvas = np.zeros((s, s), np.float32)
+    canvas[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = ink
+    v = cv2.GaussianBlur(
+        cv2.resize(canvas, (LIKE_ZERO_GRID, LIKE_ZERO_GRID), interpolation=cv2.INTER_AREA), (0, 0), 1.0
+    )
+    v = v - v.mean()
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else None
+
+
+def settle_like_page_zeros(image: np.ndarray, tokens: list[OcrToken], text_height: float) -> int:
+    """Doubtful glyphs shaped like the page's confident zeros get 0 (see above). Returns how many."""
+    from extraction.ocr.base import numeric_like
+    from extraction.ocr.prep import paper_and_ink
+
+    paper, ink_level = paper_and_ink(image)
+    if paper - ink_level < WAIST_MIN_CONTRAST:
+        return 0
+    dark = np.asarray(image) < paper - 0.5 * (paper - ink_level)
+    inks = {id(t): _ink_box(dark, t, text_height) for t in tokens if len(t.text.strip()) <= REREAD_MAX_CHARS}
+    sure = [
+        (t.text.strip(), ink)
+        for t in tokens
+        if len(t.text.strip()) == 1
+        and t.text.strip().isdigit()
+        and t.confidence >= LIKE_ZERO_TEMPLATE_CONF
+        and (ink := inks.get(id(t))) is not None
+    ]
+    zeros = [ink for d, ink in sure if d == "0"]
+    if len(zeros) < LIKE_ZERO_MIN_TEMPLATES:
+        return 0
+    zh = float(np.median([z.shape[0] for z in zeros]))
+    zw = float(np.median([z.shape[1] for z in zeros]))
+    means: dict[str, np.ndarray] = {}
+    for digit in {d for d, _ink in sure}:
+        shapes = [s for d, ink in sure if d == digit and (s := _shape(ink, zh)) is not None]
+        if len(shapes) >= (LIKE_ZERO_MIN_TEMPLATES if digit == "0" else 2):
+            m = np.mean(shapes, axis=0)
+            means[digit] = m / max(float(np.linalg.norm(m)), 1e-9)
+    if "0" not in means:
+        return 0
+    own = [float((s * means["0"]).sum()) for z in zeros if (s := _shape(z, zh)) is not None]
+    bar = float(np.percentile(own, LIKE_ZERO_QUANTILE))
+    lo, hi = LIKE_ZERO_SIZE
+    changed = 0
+    for t in tokens:
+        text = t.text.strip()
+        ink = inks.get(id(t))
+        if ink is None or text == "0" or t.confidence >= REREAD_BELOW or len(text) > 2:
+            continue
+        figure = numeric_like(text)
+        if not figure and any(not (c.isascii() or c in "（）") for c in text):
+            continue  # a Chinese character (a label's piece) is no broken figure
+        if figure and any(a == "0" for a, _p in t.alternatives):
+            continue  # the recogniser offered 0 already: nothing new for the sums
+        if not (lo * zh <= ink.shape[0] <= hi * zh and lo * zw <= ink.shape[1] <= hi * zw):
+            continue
+        s = _shape(ink, zh)
+        if s is None:
+            continue
+        likeness = {d: float((s * m).sum()) for d, m in means.items()}
+        if likeness["0"] < bar or any(v >= likeness["0"] for d, v in likeness.items() if d != "0"):
+            continue
+        conf = round(float(t.confidence), 5)
+        rest = [(a, p) for a, p in t.alternatives if a != "0"]
+        if figure:
+            t.alternatives = [("0", conf), *rest]
+        else:
+            t.alternatives = [(text, conf), *rest]
+            t.text = "0"
+            span = (t.chars[0][0], t.chars[-1][1]) if t.chars else None
+            t.chars = [span] if span is not None else None
+            t.char_scores = None
+        t.confidence = min(float(t.confidence), REREAD_DISAGREE_CONFIDENCE)
+        changed += 1
+    return changed
