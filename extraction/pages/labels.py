@@ -175,7 +175,13 @@ def _two_stacks(cur: Word, w: Word, words: list[Word], th: float) -> bool:
         vertical = 0 <= a.bbox[1] - o.bbox[3] < TOL.wrap_gap * th or 0 <= o.bbox[1] - a.bbox[3] < TOL.wrap_gap * th
         return o is not a and vertical and min(o.bbox[2], a.bbox[2]) > max(o.bbox[0], a.bbox[0])
 
-    left = any(near(cur, o) and o.bbox[2] < w.bbox[0] for o in words)
+    # enumerators one over the other ("1." over "2.", each before its label's text, the OCR's
+    # character frames leaving a space between them wider than the print's) are no label column
+    # of their own: an enumerator's column goes on in text (（六） / 其他处 / 理) when it is one
+    enumerators = _ENUM_ONLY.match(cur.text) is not None
+    left = any(
+        near(cur, o) and o.bbox[2] < w.bbox[0] and not (enumerators and _ENUM_ONLY.match(o.text)) for o in words
+    )
     right = any(near(w, o) and o.bbox[0] > cur.bbox[2] for o in words)
     return left and right
 

@@ -354,3 +354,14 @@ def test_wrapped_labels_read_by_ocr_keep_their_lines_together():
     creation = _row(rows, "没有现成信息")
     assert creation[0] == "2.没有现成信息需要另行制作" and creation[1:] == ["0"] * 7, rows
     assert _row(rows, "补正后")[0] == "3.补正后申请内容仍不明确", rows
+
+
+def test_enumerators_read_apart_from_their_labels_one_over_the_other_are_no_label_column():
+    """OCR's character frames are narrower than the glyphs, so "1." and "属于国家秘密" of one token
+    stand further apart than printed, and are cut at the space. With "2." right below "1.", the two
+    enumerators looked like a label column of their own: the texts of both rows were joined into
+    one label and 2.'s row lost its label (its figures went to no statutory row)."""
+    rows = _rows("word_libreoffice_scan_enumerators_apart_in_a_column.json")
+    assert _row(rows, "属于国家秘密")[-8].replace(" ", "") == "1.属于国家秘密", rows
+    other = _row(rows, "其他法律行政")
+    assert other[0].replace(" ", "") == "2.其他法律行政法规禁止公开" and other[1:] == ["0"] * 7, rows
