@@ -4,6 +4,7 @@ figures' alignment, rows anchored on the lines of figures, label cells assigned 
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from extraction.pages.labels import (
     _label_beside,
     _label_blocks,
     _LabelBlock,
+    _longest_label,
     _merge_words,
 )
 from extraction.pages.tolerances import TOLERANCES as TOL
@@ -58,7 +60,7 @@ def _text_blocks(
             b = i
             while (
                 b > start
-                and _stack_depth(vlines[b - 1 : i]) <= TOL.max_label_lines
+                and not _too_deep(vlines[b - 1 : i], th)
                 and not _section_line(vlines[b - 1])
                 and (labels_right is None or not any(w.bbox[0] > labels_right + 0.5 * th for w in vlines[b - 1]))
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
@@ -228,18 +230,39 @@ def _section_line(ln: list[Word]) -> bool:
     return bool(_SECTION.match(ln[0].text)) and not any(w.numeric for w in ln)
 
 
-def _stack_depth(lines: list[list[Word]]) -> int:
+def _stack_depth(lines: list[list[Word]], cap: int | None = None) -> int:
     """How many of these lines one label cell could cover: the most lines holding a word under any
     one word (a stacked group label printed one character a line beside a wrapped row label
     interleaves its lines with the label's: 10 lines of the page, 5 of either label). At most
-    twice `max_label_lines` lines are read."""
-    if len(lines) > 2 * TOL.max_label_lines:
+    twice `cap` (default `max_label_lines`) lines are read."""
+    if len(lines) > 2 * (cap or TOL.max_label_lines):
         return len(lines)
     return max(
         sum(1 for ln in lines if any(min(o.bbox[2], w.bbox[2]) > max(o.bbox[0], w.bbox[0]) for o in ln))
         for ln in lines
         for w in ln
     )
+
+
+def _label_lines(lines: list[list[Word]], th: float) -> int:
+    """How many lines the longest statutory row label takes in a label column as wide as the
+    widest label word of these lines (a CJK character is about one text height wide)."""
+    widest = max((w.bbox[2] - w.bbox[0] for ln in lines for w in ln if not w.numeric), default=0.0)
+    return math.ceil(_longest_label() / max(1, round(widest / th)))
+
+
+def _label_run_cap(lines: list[list[Word]], th: float) -> int:
+    """The most lines a run of label-only lines between two rows of figures (or above the first)
+    may cover: `max_label_lines`, or, in a label column so narrow that a statutory label wraps
+    over more lines, twice the lines the longest statutory label takes at the run's widest line
+    (the end of one row's label, a group label and the start of the next: （二）部分公开（区分处理
+    的，只计这一情形，不计其他情形） four characters a line is eight lines)."""
+    return max(TOL.max_label_lines, 2 * _label_lines(lines, th))
+
+
+def _too_deep(lines: list[list[Word]], th: float) -> bool:
+    cap = _label_run_cap(lines, th)
+    return _stack_depth(lines, cap) > cap
 
 
 def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
@@ -261,7 +284,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             continue
         # label-only lines are part of the table when a numeric row follows soon
         m = k
-        while m < len(vlines) and _stack_depth(vlines[k : m + 1]) <= TOL.max_label_lines and not _figure_row(vlines[m]):
+        while m < len(vlines) and not _too_deep(vlines[k : m + 1], th) and not _figure_row(vlines[m]):
             if _unit_line(vlines[m], vlines[m - 1], th):
                 m += 1
                 continue
@@ -272,7 +295,13 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             k = m
             continue
         # trailing wrapped-label lines of the last row (they end before the numbers)
-        while end < len(vlines) and end - k < 2 and _count_numeric(vlines[end]) == 0:
+        # (as many as the longest label's lines but its first where the label column is narrow;
+        # the gap is a wrap's, OCR's tight boxes leaving wider gaps than a text layer's)
+        while (
+            end < len(vlines)
+            and end - k < max(TOL.trailing_label_lines, _label_lines(vlines[k - 1 : end + 1], th) - 1)
+            and _count_numeric(vlines[end]) == 0
+        ):
             ln = vlines[end]
             if _unit_line(ln, vlines[end - 1], th):
                 end += 1
@@ -280,7 +309,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             if max(w.bbox[2] for w in ln) > left_of_numbers - 0.3 * th or _section_line(ln):
                 break
             gap = min(w.bbox[1] for w in ln) - max(w.bbox[3] for w in vlines[end - 1])
-            if gap > 0.8 * th:
+            if gap > TOL.wrap_gap * th:
                 break
             end += 1
         break

@@ -42,6 +42,20 @@ def _statutory_labels() -> frozenset[str]:
     return frozenset(c for c in out if len(c) >= 3)
 
 
+@cache
+def _longest_label() -> int:
+    """Characters of the longest statutory row label (any alias, enumerator and all; spaces not
+    counted): how many lines a label may wrap over in a narrow column."""
+    return max(
+        len(t.replace(" ", ""))
+        for fmt in FORMATS
+        for variants in ((), (VARIANT_OTHER_SINGLE_ROW,))
+        for table in layout(fmt, variants).tables
+        for row in table.rows
+        for t in (row.label, *row.aliases)
+    )
+
+
 def _statutory_label(text: str) -> bool:
     """Whether `text` is a whole statutory row label (one of its aliases), enumerator or not."""
     return _core(text) in _statutory_labels()
@@ -282,9 +296,11 @@ def _label_blocks(
                 continue
             # a wrapped label with a first-line indent ("  2.其他法律行政法规禁" / "止公开"): the
             # next line starts a little left of the first, under a line that ran full
+            # (the line above ran full: long enough, or, in a column a few characters wide, as far
+            # right as w's line runs: "2.重" over "复申请", OCR's frames shorter than the glyphs)
             indent_wrap = (
                 b.x0 - TOL.first_line_indent * th <= w.bbox[0] < b.x0 - 0.8 * th
-                and last.bbox[2] - last.bbox[0] >= TOL.full_line * th
+                and (last.bbox[2] - last.bbox[0] >= TOL.full_line * th or last.bbox[2] >= w.bbox[2])
                 and id(w) not in left_of_label
                 and id(w) not in stacked
                 and not _next_line_beside(b, last, w, joined, th)

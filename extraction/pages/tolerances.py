@@ -20,6 +20,9 @@ class PageTolerances:
     # ink only, tighter than a PDF glyph box, so the same print leaves a wider gap: 1.3 text heights)
     wrap_gap: float = 1.5
     max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
+    # the lines of the last row's label below its figures (more where the label column is so
+    # narrow that a statutory label takes more); each within `wrap_gap` of the line above
+    trailing_label_lines: int = 2
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
     wrap_room: float = 2.0  # characters of room left on a label line: the next line is a label of its own
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent

@@ -365,3 +365,33 @@ def test_enumerators_read_apart_from_their_labels_one_over_the_other_are_no_labe
     assert _row(rows, "属于国家秘密")[-8].replace(" ", "") == "1.属于国家秘密", rows
     other = _row(rows, "其他法律行政")
     assert other[0].replace(" ", "") == "2.其他法律行政法规禁止公开" and other[1:] == ["0"] * 7, rows
+
+
+def test_a_label_wrapped_over_more_lines_than_usual_in_a_narrow_column_stays_in_the_table():
+    """（二）部分公开（区分处理的，只计这一情形，不计其他情形） four characters a line covers eight
+    lines, and the group label （三）不予公开 two more, between two rows of figures: nine lines of
+    label text, more than a label column of usual width ever holds. The table went on past them
+    (it was cut there: the label's tail and the group label became text lines, the rows below a
+    table of their own)."""
+    rows = _rows("word_libreoffice_scan_label_over_nine_lines_of_a_narrow_column.json")
+    part = _row(rows, "部分公开")
+    assert part[0].replace(" ", "") == "(二)部分公开(区分处理的，只计这一情形，不计其他情形)", rows
+    assert part[1:] == ["0"] * 7, rows
+
+
+def test_the_last_rows_label_wrapped_below_its_figures_at_a_page_end_stays_its_label():
+    """The page's last row: 1.属 beside its figures, 于国家秘 / 密 under them (a narrow column, the
+    figures top-aligned). Those lines, OCR's tight boxes leaving a wrap's gap wider than a text
+    layer's, are the end of its label, not text after the table."""
+    rows = _rows("word_libreoffice_scan_label_over_nine_lines_of_a_narrow_column.json")
+    assert _row(rows, "1.属")[0] == "1.属于国家秘密", rows
+
+
+def test_a_first_line_indent_wrap_under_a_short_first_line_of_a_narrow_column_is_one_label():
+    """2.重 (indented, two characters after its enumerator: the column is four wide) over 复申请:
+    the first line runs to the column's right edge, so the next line, starting left of it, is its
+    wrap (OCR's character frames, shorter than the glyphs, made 2.重 look too short to be full;
+    复申请 was taken for the group label of the next row)."""
+    rows = _rows("word_libreoffice_scan_indent_wrap_under_a_short_first_line.json")
+    assert _row(rows, "重")[0] == "2.重复申请", rows
+    assert _row(rows, "要求")[0] == "3.要求提供公开出版物", rows
