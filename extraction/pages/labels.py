@@ -290,8 +290,10 @@ def _label_blocks(
         indented: _LabelBlock | None = None  # a block w continues only as a first-line-indent wrap
         for b in blocks[::-1][:12]:
             last = max(b.words, key=lambda x: x.bbox[3])
-            gap = w.bbox[1] - last.bbox[3]
             local = max(th, min(w.height, last.height))
+            # the gap between the lines as if their boxes were a text height tall: OCR's boxes
+            # of CJK characters (the ink's core) are shorter than the digits' that set th
+            gap = min(w.bbox[1] - last.bbox[3], w.cy - last.cy - local)
             if not (-0.4 * local <= gap <= TOL.wrap_gap * local):
                 continue
             # a wrapped label with a first-line indent ("  2.其他法律行政法规禁" / "止公开"): the

@@ -395,3 +395,14 @@ def test_a_first_line_indent_wrap_under_a_short_first_line_of_a_narrow_column_is
     rows = _rows("word_libreoffice_scan_indent_wrap_under_a_short_first_line.json")
     assert _row(rows, "重")[0] == "2.重复申请", rows
     assert _row(rows, "要求")[0] == "3.要求提供公开出版物", rows
+
+
+def test_wrapped_label_lines_of_short_ocr_boxes_a_line_pitch_apart_are_one_label():
+    """OCR's boxes of CJK characters are the ink's core, shorter than the digits' that set the text
+    height, so 1、申请人无正当理由 / 逾期不补正、行政机关不再 / 处理其政府信息公开申请 printed at
+    1.5 line spacing leave gaps a little over `wrap_gap` text heights. Measured as if the boxes
+    were a text height tall, they are one label's lines (the last two were a label of no row)."""
+    rows = _rows("word_libreoffice_scan_wrap_gap_of_short_cjk_boxes.json")
+    row = _row(rows, "申请人无正当理由")
+    assert row[-8] == "1、申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请", rows
+    assert row[-7:] == ["0"] * 7, rows
