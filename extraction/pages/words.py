@@ -19,6 +19,8 @@ _NUMERIC = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?$")
 # a figure with the remark some reports print in its cell, "5（其中修订4件）": a figure where columns
 # are found from the figures' alignment (the cell's text, remark and all, is the field)
 _REMARKED = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?[（(][^（()）]{1,24}[）)]$")
+# a figure printed with its unit in its cell, "0.01万元", "0件" (read as one word by OCR or a text layer)
+_WITH_UNIT = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:万元|元|人次|件|个|项|次|条)$")
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Word:
     @property
     def numeric(self) -> bool:
         text = self.text.replace(" ", "")
-        return bool(_NUMERIC.match(text) or _REMARKED.match(text))
+        return bool(_NUMERIC.match(text) or _REMARKED.match(text) or _WITH_UNIT.match(text))
 
 
 def as_figure(word: Word) -> Word | None:

@@ -406,3 +406,11 @@ def test_wrapped_label_lines_of_short_ocr_boxes_a_line_pitch_apart_are_one_label
     row = _row(rows, "申请人无正当理由")
     assert row[-8] == "1、申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请", rows
     assert row[-7:] == ["0"] * 7, rows
+
+
+def test_a_figure_printed_with_its_unit_in_its_cell_counts_as_a_figure_of_its_row():
+    """第二十条第(九)项 as one row: 政府集中采购 | 13 | 0.01万元, the label bottom-aligned a little
+    below its top-aligned figures. 0.01万元 (figure and unit one word) was no figure, so the line
+    held one figure and a word and was read as text: the figures lost their label."""
+    rows = _rows("outer_header_scan_figure_with_its_unit_in_a_one_row_table.json")
+    assert _row(rows, "政府集中采购") == ["政府集中采购", "13", "0.01万元"], rows
