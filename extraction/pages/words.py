@@ -129,10 +129,12 @@ def _cut_at_spaces(word: Word) -> list[Word]:
     ]
 
 
-# A group label's enumerator read together with the first row label beside it: 三、（一）予以公开
-# (the template's merged cell 三、本年度办理结果 stands left of its rows, so OCR may join the two).
+# A group label's enumerator read together with the first row label beside it: 三、（一）予以公开,
+# （四）1.本机关 (the template's merged cells 三、本年度办理结果 and （四）无法提供 stand left of
+# their rows, so OCR may join the two).
 _GROUP_THEN_ROW = re.compile(
-    r"^[一二三四五六七八九十]{1,3}\s*[、.．]\s*(?=[(（]\s*[一二三四五六七八九十\d]{1,3}\s*[)）])"
+    r"^(?:[一二三四五六七八九十]{1,3}\s*[、.．]\s*(?=[(（]\s*[一二三四五六七八九十\d]{1,3}\s*[)）])"
+    r"|[(（]\s*[一二三四五六七八九十]{1,3}\s*[)）]\s*(?=\d{1,2}\s*[、.．]))"
 )
 
 

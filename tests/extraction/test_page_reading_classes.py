@@ -414,3 +414,12 @@ def test_a_figure_printed_with_its_unit_in_its_cell_counts_as_a_figure_of_its_ro
     held one figure and a word and was read as text: the figures lost their label."""
     rows = _rows("outer_header_scan_figure_with_its_unit_in_a_one_row_table.json")
     assert _row(rows, "政府集中采购") == ["政府集中采购", "13", "0.01万元"], rows
+
+
+def test_a_group_enumerator_read_with_the_row_enumerator_beside_it_is_split():
+    """OCR reads （四） of the group label （四）/无法/提供 and 1.本机 of the row label beside it as one
+    word, "（四）1.本机": the group label's pieces and the row label's were then joined wrongly and
+    the row label lost its wrapped lines (关不掌 / 握相关 / 政府信 / 息 became a label of no row)."""
+    rows = _rows("outer_header_scan_group_enumerator_read_with_the_row_enumerator.json")
+    row = _row(rows, "本机关")
+    assert row[:2] == ["（四）无法提供", "1.本机关不掌握相关政府信息"] and row[2:] == ["0"] * 7, rows
