@@ -412,8 +412,13 @@ def _match_labels(units: list[_Unit], anchors: list[dict], th: float, valign: st
     def misfit(i: int, i2: int, j: int) -> float:
         t, b = tops[i], max(bottoms[i:i2])
         point = t + 0.5 * th if valign == "top" else b - 0.5 * th if valign == "bottom" else (t + b) / 2
+        off = abs(anchors[j]["y"] - point)
+        if j == m - 1 and i2 == n:
+            # the table's last row, its label the last lines: a row that a page break cuts has
+            # its figures at the top of the part on this page, whatever the cells' alignment
+            off = min(off, abs(anchors[j]["y"] - (t + 0.5 * th)))
         # (a figure's line sits a little off the label's: another font, another baseline)
-        return max(0.0, abs(anchors[j]["y"] - point) - costs.baseline_slack * th) / th
+        return max(0.0, off - costs.baseline_slack * th) / th
 
     inf = float("inf")
     # cost[i][j]: the best cost having placed the first i lines and the first j anchors

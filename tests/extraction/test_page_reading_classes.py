@@ -423,3 +423,14 @@ def test_a_group_enumerator_read_with_the_row_enumerator_beside_it_is_split():
     rows = _rows("outer_header_scan_group_enumerator_read_with_the_row_enumerator.json")
     row = _row(rows, "本机关")
     assert row[:2] == ["（四）无法提供", "1.本机关不掌握相关政府信息"] and row[2:] == ["0"] * 7, rows
+
+
+def test_the_last_row_a_page_break_cuts_has_its_figures_at_its_top_whatever_the_alignment():
+    """Cells centred vertically, but the page's last row runs into the page break: its figures
+    stand beside the first line of its five-line label 1. 申请人无正当 / 理由逾期不补正、/ … / 请.
+    The label is that row's whole (it was cut after its first line to fit the centred alignment
+    and the other four lines became text after the table)."""
+    rows = _rows("word_libreoffice_scan_last_row_cut_by_the_page_break.json")
+    row = _row(rows, "申请人无正当")
+    assert row[-8].replace(" ", "") == "1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请", rows
+    assert row[-7:] == ["0"] * 7, rows
