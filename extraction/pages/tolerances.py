@@ -35,6 +35,7 @@ class PageTolerances:
     column_gap: float = 1.0  # two figures on one line of one grid cell this far apart: two columns' figures
     labelled_figure_gap: float = 3.0  # a label and one figure this far apart on a line: a table row
     unit_gap: float = 0.5  # the widest gap between a figure and its unit (57000.28 元) on one line
+    rule_one_gap: float = 0.3  # a 1 this close to a vertical rule over its height may be the rule: doubtful
     wrap_fill: float = 0.6  # a figure wrapped in its cell fills at least this share of the cell's width
     # a table's header above its figures (`aligned._header_columns`)
     header_lines: int = 6  # the most lines of a header read for its column heads

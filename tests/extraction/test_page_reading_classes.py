@@ -12,6 +12,7 @@ import pytest
 
 from extraction.document import Field, Line
 from extraction.pages.geometry import Rule, Word, drop_repeated_headers, layout_page
+from extraction.pages.words import FIGURE_GUESS_CONFIDENCE
 
 WORDS = Path(__file__).resolve().parents[1] / "golden" / "page_words"
 
@@ -434,3 +435,17 @@ def test_the_last_row_a_page_break_cuts_has_its_figures_at_its_top_whatever_the_
     row = _row(rows, "申请人无正当")
     assert row[-8].replace(" ", "") == "1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请", rows
     assert row[-7:] == ["0"] * 7, rows
+
+
+def test_a_one_touching_a_vertical_rule_over_its_height_is_doubtful():
+    """Table 四's last cell under a seal on a grey scan: its 0 unread, the table's right frame line
+    beside it read as "1" (0.88), which came out as a confident wrong figure. A 1 touching a
+    vertical rule that runs over its height may be the rule: capped at the figure-guess confidence
+    (a printed 1 stands a cell's padding away from the rule; the other figures keep theirs)."""
+    data = json.loads((WORDS / "outer_header_scan_one_on_the_frame_under_a_seal.json").read_text(encoding="utf-8"))
+    words = [Word(t, tuple(box), 0.99, [], [tuple(c) for c in chars] if chars else None) for t, box, chars in data["words"]]
+    rules = [Rule(*r) for r in data["rules"]]
+    fields = [f for ln in layout_page(words, rules, 1) if ln.delimited for f in ln.fields]
+    ones = [f for f in fields if f.text == "1"]
+    assert ones and all(f.confidence <= FIGURE_GUESS_CONFIDENCE for f in ones), fields
+    assert all(f.confidence == 0.99 for f in fields if f.text == "0"), fields
