@@ -103,8 +103,15 @@ def _header_columns(
     cells: 12 figures under 15 column heads). The header's leaf words (no other header word below
     them, over the figures) stand one over each column; when every figure column has its own leaf,
     the leaves left over are blank columns, placed where the figures of a column would stand."""
+    if limit > float("-inf") and len(cols) >= 2:
+        # the first value column's head may stand left of its figures (right-aligned figures under
+        # a centred head): heads count from half a column pitch left of the first figure column
+        limit = min(limit, cols[0] - 0.5 * min(b - a for a, b in itertools.pairwise(cols)))
+        inside = [w for w in header if x(w) >= limit and not w.numeric]
+    else:
+        inside = [w for w in header if w.cx >= limit and not w.numeric]
     heads: list[Word] = []  # a heading's pieces a space apart are one (第二十条第( | 一 | )项)
-    for ln in group_lines([w for w in header if w.cx >= limit and not w.numeric]):
+    for ln in group_lines(inside):
         line = [ln[0]]
         for w in ln[1:]:
             if w.bbox[0] - line[-1].bbox[2] < TOL.head_gap * th:
@@ -129,12 +136,16 @@ def _header_columns(
     offset = statistics.median(x(w) - w.cx for w in figures)  # the column key beside a figure's centre
     col_cx = [statistics.median(w.cx for w in figures if abs(x(w) - c) <= 1.2 * th) for c in cols]
     taken: set[int] = set()
+    shifts = []
     for cx in col_cx:
         k = min(range(len(centres)), key=lambda k: abs(centres[k] - cx))
         if abs(centres[k] - cx) > reach or k in taken:
             return []  # a figure column under no head of its own: the header is not one row of heads
         taken.add(k)
-    return [c + offset for k, c in enumerate(centres) if k not in taken]
+        shifts.append(cx - centres[k])
+    # a blank column's figures stand off its head's centre as the other columns' do (right-aligned)
+    shift = statistics.median(shifts)
+    return [c + shift + offset for k, c in enumerate(centres) if k not in taken]
 
 
 def _ruled_columns(

@@ -449,3 +449,19 @@ def test_a_one_touching_a_vertical_rule_over_its_height_is_doubtful():
     ones = [f for f in fields if f.text == "1"]
     assert ones and all(f.confidence <= FIGURE_GUESS_CONFIDENCE for f in ones), fields
     assert all(f.confidence == 0.99 for f in fields if f.text == "0"), fields
+
+
+def test_a_blank_column_under_its_head_is_kept_where_right_aligned_figures_stand_off_their_heads():
+    """第二十条第(一)项 with right-aligned figures under centred heads: 规章's 本年废止件数 was not read
+    (OCR missed its 0), so that column holds one figure, read without full confidence (0.8). The
+    header shows it: four heads over the label and three figure columns. The first figure
+    column's head stands left of its figures (it was not counted as a head, the header was
+    dropped, and with it the column: 行政规范性文件's 0 went to no cell)."""
+    data = json.loads((WORDS / "outer_header_scan_right_aligned_figures_left_of_first_head.json").read_text(encoding="utf-8"))
+    words = [
+        Word(t, tuple(box), 0.8 if t == "0" else 1.0, [], [tuple(c) for c in chars] if chars else None)
+        for t, box, chars in data["words"]
+    ]
+    rows = [[f.text for f in ln.fields] for ln in layout_page(words, [Rule(*r) for r in data["rules"]], 1) if ln.delimited]
+    assert _row(rows, "规章") == ["规章", "0", "", "0"], rows
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "0", "0", "0"], rows
