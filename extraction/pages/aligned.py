@@ -278,7 +278,8 @@ def _too_deep(lines: list[list[Word]], th: float) -> bool:
 
 def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
     """An unruled table starting at line i: numeric rows (2+ numbers), with up to eight lines of
-    label text between two of them (wrapped labels, group labels), none reaching the numbers.
+    label text between two of them (wrapped labels, group labels; more in a narrow label column,
+    `_label_run_cap`), none reaching the numbers.
     Returns (end line, numeric rows) or None."""
     if not _figure_row(vlines[i]):
         return None
