@@ -4,6 +4,7 @@ figures' alignment, rows anchored on the lines of figures, label cells assigned 
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from extraction.pages.labels import (
     _label_beside,
     _label_blocks,
     _LabelBlock,
+    _longest_label,
     _merge_words,
 )
 from extraction.pages.tolerances import TOLERANCES as TOL
@@ -58,7 +60,7 @@ def _text_blocks(
             b = i
             while (
                 b > start
-                and _stack_depth(vlines[b - 1 : i]) <= TOL.max_label_lines
+                and not _too_deep(vlines[b - 1 : i], th)
                 and not _section_line(vlines[b - 1])
                 and (labels_right is None or not any(w.bbox[0] > labels_right + 0.5 * th for w in vlines[b - 1]))
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
@@ -101,8 +103,15 @@ def _header_columns(
     cells: 12 figures under 15 column heads). The header's leaf words (no other header word below
     them, over the figures) stand one over each column; when every figure column has its own leaf,
     the leaves left over are blank columns, placed where the figures of a column would stand."""
+    if limit > float("-inf") and len(cols) >= 2:
+        # the first value column's head may stand left of its figures (right-aligned figures under
+        # a centred head): heads count from half a column pitch left of the first figure column
+        limit = min(limit, cols[0] - 0.5 * min(b - a for a, b in itertools.pairwise(cols)))
+        inside = [w for w in header if x(w) >= limit and not w.numeric]
+    else:
+        inside = [w for w in header if w.cx >= limit and not w.numeric]
     heads: list[Word] = []  # a heading's pieces a space apart are one (第二十条第( | 一 | )项)
-    for ln in group_lines([w for w in header if w.cx >= limit and not w.numeric]):
+    for ln in group_lines(inside):
         line = [ln[0]]
         for w in ln[1:]:
             if w.bbox[0] - line[-1].bbox[2] < TOL.head_gap * th:
@@ -127,12 +136,16 @@ def _header_columns(
     offset = statistics.median(x(w) - w.cx for w in figures)  # the column key beside a figure's centre
     col_cx = [statistics.median(w.cx for w in figures if abs(x(w) - c) <= 1.2 * th) for c in cols]
     taken: set[int] = set()
+    shifts = []
     for cx in col_cx:
         k = min(range(len(centres)), key=lambda k: abs(centres[k] - cx))
         if abs(centres[k] - cx) > reach or k in taken:
             return []  # a figure column under no head of its own: the header is not one row of heads
         taken.add(k)
-    return [c + offset for k, c in enumerate(centres) if k not in taken]
+        shifts.append(cx - centres[k])
+    # a blank column's figures stand off its head's centre as the other columns' do (right-aligned)
+    shift = statistics.median(shifts)
+    return [c + shift + offset for k, c in enumerate(centres) if k not in taken]
 
 
 def _ruled_columns(
@@ -228,12 +241,12 @@ def _section_line(ln: list[Word]) -> bool:
     return bool(_SECTION.match(ln[0].text)) and not any(w.numeric for w in ln)
 
 
-def _stack_depth(lines: list[list[Word]]) -> int:
+def _stack_depth(lines: list[list[Word]], cap: int | None = None) -> int:
     """How many of these lines one label cell could cover: the most lines holding a word under any
     one word (a stacked group label printed one character a line beside a wrapped row label
     interleaves its lines with the label's: 10 lines of the page, 5 of either label). At most
-    twice `max_label_lines` lines are read."""
-    if len(lines) > 2 * TOL.max_label_lines:
+    twice `cap` (default `max_label_lines`) lines are read."""
+    if len(lines) > 2 * (cap or TOL.max_label_lines):
         return len(lines)
     return max(
         sum(1 for ln in lines if any(min(o.bbox[2], w.bbox[2]) > max(o.bbox[0], w.bbox[0]) for o in ln))
@@ -242,9 +255,31 @@ def _stack_depth(lines: list[list[Word]]) -> int:
     )
 
 
+def _label_lines(lines: list[list[Word]], th: float) -> int:
+    """How many lines the longest statutory row label takes in a label column as wide as the
+    widest label word of these lines (a CJK character is about one text height wide)."""
+    widest = max((w.bbox[2] - w.bbox[0] for ln in lines for w in ln if not w.numeric), default=0.0)
+    return math.ceil(_longest_label() / max(1, round(widest / th)))
+
+
+def _label_run_cap(lines: list[list[Word]], th: float) -> int:
+    """The most lines a run of label-only lines between two rows of figures (or above the first)
+    may cover: `max_label_lines`, or, in a label column so narrow that a statutory label wraps
+    over more lines, twice the lines the longest statutory label takes at the run's widest line
+    (the end of one row's label, a group label and the start of the next: （二）部分公开（区分处理
+    的，只计这一情形，不计其他情形） four characters a line is eight lines)."""
+    return max(TOL.max_label_lines, 2 * _label_lines(lines, th))
+
+
+def _too_deep(lines: list[list[Word]], th: float) -> bool:
+    cap = _label_run_cap(lines, th)
+    return _stack_depth(lines, cap) > cap
+
+
 def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
     """An unruled table starting at line i: numeric rows (2+ numbers), with up to eight lines of
-    label text between two of them (wrapped labels, group labels), none reaching the numbers.
+    label text between two of them (wrapped labels, group labels; more in a narrow label column,
+    `_label_run_cap`), none reaching the numbers.
     Returns (end line, numeric rows) or None."""
     if not _figure_row(vlines[i]):
         return None
@@ -261,7 +296,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             continue
         # label-only lines are part of the table when a numeric row follows soon
         m = k
-        while m < len(vlines) and _stack_depth(vlines[k : m + 1]) <= TOL.max_label_lines and not _figure_row(vlines[m]):
+        while m < len(vlines) and not _too_deep(vlines[k : m + 1], th) and not _figure_row(vlines[m]):
             if _unit_line(vlines[m], vlines[m - 1], th):
                 m += 1
                 continue
@@ -272,7 +307,13 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             k = m
             continue
         # trailing wrapped-label lines of the last row (they end before the numbers)
-        while end < len(vlines) and end - k < 2 and _count_numeric(vlines[end]) == 0:
+        # (as many as the longest label's lines but its first where the label column is narrow;
+        # the gap is a wrap's, OCR's tight boxes leaving wider gaps than a text layer's)
+        while (
+            end < len(vlines)
+            and end - k < max(TOL.trailing_label_lines, _label_lines(vlines[k - 1 : end + 1], th) - 1)
+            and _count_numeric(vlines[end]) == 0
+        ):
             ln = vlines[end]
             if _unit_line(ln, vlines[end - 1], th):
                 end += 1
@@ -280,7 +321,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             if max(w.bbox[2] for w in ln) > left_of_numbers - 0.3 * th or _section_line(ln):
                 break
             gap = min(w.bbox[1] for w in ln) - max(w.bbox[3] for w in vlines[end - 1])
-            if gap > 0.8 * th:
+            if gap > TOL.wrap_gap * th:
                 break
             end += 1
         break

@@ -36,6 +36,7 @@ from extraction.pages.rules import erase_lines, rules_from_image
 from extraction.pages.tolerances import TOLERANCES as TOL
 from extraction.pages.words import (
     _NUMERIC,
+    FIGURE_GUESS_CONFIDENCE,
     UNREAD_CONFIDENCE,
     Rule,
     Word,
@@ -65,6 +66,8 @@ def layout_page(
         return []
     th = _median_height(words)
     words = drop_page_numbers(words, th)
+    if rules:
+        words = doubt_ones_on_rules(words, [r for r in rules if not r.horizontal], th)
     grids = find_grids(rules, th) if rules else []
     blocks: list[_Block] = []
     rest = words
@@ -94,6 +97,24 @@ def layout_page(
         out.extend(b.lines)
     for ln in out:
         _spread_doubt(ln)
+    return out
+
+
+def doubt_ones_on_rules(words: list[Word], vrules: list[Rule], th: float) -> list[Word]:
+    """A "1" touching a vertical rule that runs over its whole height may be a piece of the rule
+    read as a figure (a frame line where a seal's strokes kept OCR's rule-piece check from seeing
+    it; the figure under the seal unread): its confidence is capped, so it goes to review. A
+    printed 1 stands a cell's padding away from the rules beside it."""
+    out = []
+    for w in words:
+        if w.text.strip() == "1" and any(
+            r.y0 <= w.bbox[1]
+            and r.y1 >= w.bbox[3]
+            and w.bbox[0] - TOL.rule_one_gap * th <= r.x0 <= w.bbox[2] + TOL.rule_one_gap * th
+            for r in vrules
+        ):
+            w = Word(w.text, w.bbox, min(w.confidence, FIGURE_GUESS_CONFIDENCE), w.alternatives, w.chars)
+        out.append(w)
     return out
 
 

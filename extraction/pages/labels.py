@@ -42,6 +42,20 @@ def _statutory_labels() -> frozenset[str]:
     return frozenset(c for c in out if len(c) >= 3)
 
 
+@cache
+def _longest_label() -> int:
+    """Characters of the longest statutory row label (any alias, enumerator and all; spaces not
+    counted): how many lines a label may wrap over in a narrow column."""
+    return max(
+        len(t.replace(" ", ""))
+        for fmt in FORMATS
+        for variants in ((), (VARIANT_OTHER_SINGLE_ROW,))
+        for table in layout(fmt, variants).tables
+        for row in table.rows
+        for t in (row.label, *row.aliases)
+    )
+
+
 def _statutory_label(text: str) -> bool:
     """Whether `text` is a whole statutory row label (one of its aliases), enumerator or not."""
     return _core(text) in _statutory_labels()
@@ -176,10 +190,13 @@ def _two_stacks(cur: Word, w: Word, words: list[Word], th: float) -> bool:
         vertical = 0 <= a.bbox[1] - o.bbox[3] < TOL.wrap_gap * th or 0 <= o.bbox[1] - a.bbox[3] < TOL.wrap_gap * th
         return o is not a and vertical and min(o.bbox[2], a.bbox[2]) > max(o.bbox[0], a.bbox[0])
 
-    # an enumerator over an enumerator ("1." over "2.", printed a space apart from their texts) is a
-    # column of enumerators, which number the labels right of them: no label column of its own
-    numbering = bool(_ENUM_ONLY.match(cur.text))
-    left = any(near(cur, o) and o.bbox[2] < w.bbox[0] and not (numbering and _ENUM_ONLY.match(o.text)) for o in words)
+    # enumerators one over the other ("1." over "2.", each before its label's text, the OCR's
+    # character frames leaving a space between them wider than the print's) are no label column
+    # of their own: an enumerator's column goes on in text (（六） / 其他处 / 理) when it is one
+    enumerators = _ENUM_ONLY.match(cur.text) is not None
+    left = any(
+        near(cur, o) and o.bbox[2] < w.bbox[0] and not (enumerators and _ENUM_ONLY.match(o.text)) for o in words
+    )
     right = any(near(w, o) and o.bbox[0] > cur.bbox[2] for o in words)
     return left and right
 
@@ -274,15 +291,19 @@ def _label_blocks(
         indented: _LabelBlock | None = None  # a block w continues only as a first-line-indent wrap
         for b in blocks[::-1][:12]:
             last = max(b.words, key=lambda x: x.bbox[3])
-            gap = w.bbox[1] - last.bbox[3]
             local = max(th, min(w.height, last.height))
+            # the gap between the lines as if their boxes were a text height tall: OCR's boxes
+            # of CJK characters (the ink's core) are shorter than the digits' that set th
+            gap = min(w.bbox[1] - last.bbox[3], w.cy - last.cy - local)
             if not (-0.4 * local <= gap <= TOL.wrap_gap * local):
                 continue
             # a wrapped label with a first-line indent ("  2.其他法律行政法规禁" / "止公开"): the
             # next line starts a little left of the first, under a line that ran full
+            # (the line above ran full: long enough, or, in a column a few characters wide, as far
+            # right as w's line runs: "2.重" over "复申请", OCR's frames shorter than the glyphs)
             indent_wrap = (
                 b.x0 - TOL.first_line_indent * th <= w.bbox[0] < b.x0 - 0.8 * th
-                and last.bbox[2] - last.bbox[0] >= TOL.full_line * th
+                and (last.bbox[2] - last.bbox[0] >= TOL.full_line * th or last.bbox[2] >= w.bbox[2])
                 and id(w) not in left_of_label
                 and id(w) not in stacked
                 and not _next_line_beside(b, last, w, joined, th)
@@ -392,8 +413,13 @@ def _match_labels(units: list[_Unit], anchors: list[dict], th: float, valign: st
     def misfit(i: int, i2: int, j: int) -> float:
         t, b = tops[i], max(bottoms[i:i2])
         point = t + 0.5 * th if valign == "top" else b - 0.5 * th if valign == "bottom" else (t + b) / 2
+        off = abs(anchors[j]["y"] - point)
+        if j == m - 1 and i2 == n:
+            # the table's last row, its label the last lines: a row that a page break cuts has
+            # its figures at the top of the part on this page, whatever the cells' alignment
+            off = min(off, abs(anchors[j]["y"] - (t + 0.5 * th)))
         # (a figure's line sits a little off the label's: another font, another baseline)
-        return max(0.0, abs(anchors[j]["y"] - point) - costs.baseline_slack * th) / th
+        return max(0.0, off - costs.baseline_slack * th) / th
 
     inf = float("inf")
     # cost[i][j]: the best cost having placed the first i lines and the first j anchors

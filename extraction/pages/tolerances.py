@@ -20,6 +20,9 @@ class PageTolerances:
     # ink only, tighter than a PDF glyph box, so the same print leaves a wider gap: 1.3 text heights)
     wrap_gap: float = 1.5
     max_label_lines: int = 8  # the most lines one wrapped row label covers (a narrow label column)
+    # the lines of the last row's label below its figures (more where the label column is so
+    # narrow that a statutory label takes more); each within `wrap_gap` of the line above
+    trailing_label_lines: int = 2
     first_line_indent: float = 4.0  # the widest first-line indent of a wrapped label
     wrap_room: float = 2.0  # characters of room left on a label line: the next line is a label of its own
     full_line: float = 2.0  # the narrowest label line that a wrap continues under a first-line indent
@@ -32,6 +35,7 @@ class PageTolerances:
     column_gap: float = 1.0  # two figures on one line of one grid cell this far apart: two columns' figures
     labelled_figure_gap: float = 3.0  # a label and one figure this far apart on a line: a table row
     unit_gap: float = 0.5  # the widest gap between a figure and its unit (57000.28 元) on one line
+    rule_one_gap: float = 0.3  # a 1 this close to a vertical rule over its height may be the rule: doubtful
     wrap_fill: float = 0.6  # a figure wrapped in its cell fills at least this share of the cell's width
     # a table's header above its figures (`aligned._header_columns`)
     header_lines: int = 6  # the most lines of a header read for its column heads

@@ -19,8 +19,8 @@ _NUMERIC = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?$")
 # a figure with the remark some reports print in its cell, "5（其中修订4件）": a figure where columns
 # are found from the figures' alignment (the cell's text, remark and all, is the field)
 _REMARKED = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?[（(][^（()）]{1,24}[）)]$")
-# a figure with its unit printed in its cell, "214800.05元" (采购总金额): a figure too
-_WITH_UNIT = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:万元|元)$")
+# a figure printed with its unit in its cell, "0.01万元", "0件" (read as one word by OCR or a text layer)
+_WITH_UNIT = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:万元|元|人次|件|个|项|次|条)$")
 
 
 @dataclass
@@ -129,10 +129,12 @@ def _cut_at_spaces(word: Word) -> list[Word]:
     ]
 
 
-# A group label's enumerator read together with the first row label beside it: 三、（一）予以公开
-# (the template's merged cell 三、本年度办理结果 stands left of its rows, so OCR may join the two).
+# A group label's enumerator read together with the first row label beside it: 三、（一）予以公开,
+# （四）1.本机关 (the template's merged cells 三、本年度办理结果 and （四）无法提供 stand left of
+# their rows, so OCR may join the two).
 _GROUP_THEN_ROW = re.compile(
-    r"^[一二三四五六七八九十]{1,3}\s*[、.．]\s*(?=[(（]\s*[一二三四五六七八九十\d]{1,3}\s*[)）])"
+    r"^(?:[一二三四五六七八九十]{1,3}\s*[、.．]\s*(?=[(（]\s*[一二三四五六七八九十\d]{1,3}\s*[)）])"
+    r"|[(（]\s*[一二三四五六七八九十]{1,3}\s*[)）]\s*(?=\d{1,2}\s*[、.．]))"
 )
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from extraction.document import Field, Line
 from extraction.pages.geometry import Rule, Word, drop_repeated_headers, layout_page
+from extraction.pages.words import FIGURE_GUESS_CONFIDENCE
 
 WORDS = Path(__file__).resolve().parents[1] / "golden" / "page_words"
 
@@ -354,3 +355,113 @@ def test_wrapped_labels_read_by_ocr_keep_their_lines_together():
     creation = _row(rows, "没有现成信息")
     assert creation[0] == "2.没有现成信息需要另行制作" and creation[1:] == ["0"] * 7, rows
     assert _row(rows, "补正后")[0] == "3.补正后申请内容仍不明确", rows
+
+
+def test_enumerators_read_apart_from_their_labels_one_over_the_other_are_no_label_column():
+    """OCR's character frames are narrower than the glyphs, so "1." and "属于国家秘密" of one token
+    stand further apart than printed, and are cut at the space. With "2." right below "1.", the two
+    enumerators looked like a label column of their own: the texts of both rows were joined into
+    one label and 2.'s row lost its label (its figures went to no statutory row)."""
+    rows = _rows("word_libreoffice_scan_enumerators_apart_in_a_column.json")
+    assert _row(rows, "属于国家秘密")[-8].replace(" ", "") == "1.属于国家秘密", rows
+    other = _row(rows, "其他法律行政")
+    assert other[0].replace(" ", "") == "2.其他法律行政法规禁止公开" and other[1:] == ["0"] * 7, rows
+
+
+def test_a_label_wrapped_over_more_lines_than_usual_in_a_narrow_column_stays_in_the_table():
+    """（二）部分公开（区分处理的，只计这一情形，不计其他情形） four characters a line covers eight
+    lines, and the group label （三）不予公开 two more, between two rows of figures: nine lines of
+    label text, more than a label column of usual width ever holds. The table went on past them
+    (it was cut there: the label's tail and the group label became text lines, the rows below a
+    table of their own)."""
+    rows = _rows("word_libreoffice_scan_label_over_nine_lines_of_a_narrow_column.json")
+    part = _row(rows, "部分公开")
+    assert part[0].replace(" ", "") == "(二)部分公开(区分处理的，只计这一情形，不计其他情形)", rows
+    assert part[1:] == ["0"] * 7, rows
+
+
+def test_the_last_rows_label_wrapped_below_its_figures_at_a_page_end_stays_its_label():
+    """The page's last row: 1.属 beside its figures, 于国家秘 / 密 under them (a narrow column, the
+    figures top-aligned). Those lines, OCR's tight boxes leaving a wrap's gap wider than a text
+    layer's, are the end of its label, not text after the table."""
+    rows = _rows("word_libreoffice_scan_label_over_nine_lines_of_a_narrow_column.json")
+    assert _row(rows, "1.属")[0] == "1.属于国家秘密", rows
+
+
+def test_a_first_line_indent_wrap_under_a_short_first_line_of_a_narrow_column_is_one_label():
+    """2.重 (indented, two characters after its enumerator: the column is four wide) over 复申请:
+    the first line runs to the column's right edge, so the next line, starting left of it, is its
+    wrap (OCR's character frames, shorter than the glyphs, made 2.重 look too short to be full;
+    复申请 was taken for the group label of the next row)."""
+    rows = _rows("word_libreoffice_scan_indent_wrap_under_a_short_first_line.json")
+    assert _row(rows, "重")[0] == "2.重复申请", rows
+    assert _row(rows, "要求")[0] == "3.要求提供公开出版物", rows
+
+
+def test_wrapped_label_lines_of_short_ocr_boxes_a_line_pitch_apart_are_one_label():
+    """OCR's boxes of CJK characters are the ink's core, shorter than the digits' that set the text
+    height, so 1、申请人无正当理由 / 逾期不补正、行政机关不再 / 处理其政府信息公开申请 printed at
+    1.5 line spacing leave gaps a little over `wrap_gap` text heights. Measured as if the boxes
+    were a text height tall, they are one label's lines (the last two were a label of no row)."""
+    rows = _rows("word_libreoffice_scan_wrap_gap_of_short_cjk_boxes.json")
+    row = _row(rows, "申请人无正当理由")
+    assert row[-8] == "1、申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请", rows
+    assert row[-7:] == ["0"] * 7, rows
+
+
+def test_a_figure_printed_with_its_unit_in_its_cell_counts_as_a_figure_of_its_row():
+    """第二十条第(九)项 as one row: 政府集中采购 | 13 | 0.01万元, the label bottom-aligned a little
+    below its top-aligned figures. 0.01万元 (figure and unit one word) was no figure, so the line
+    held one figure and a word and was read as text: the figures lost their label."""
+    rows = _rows("outer_header_scan_figure_with_its_unit_in_a_one_row_table.json")
+    assert _row(rows, "政府集中采购") == ["政府集中采购", "13", "0.01万元"], rows
+
+
+def test_a_group_enumerator_read_with_the_row_enumerator_beside_it_is_split():
+    """OCR reads （四） of the group label （四）/无法/提供 and 1.本机 of the row label beside it as one
+    word, "（四）1.本机": the group label's pieces and the row label's were then joined wrongly and
+    the row label lost its wrapped lines (关不掌 / 握相关 / 政府信 / 息 became a label of no row)."""
+    rows = _rows("outer_header_scan_group_enumerator_read_with_the_row_enumerator.json")
+    row = _row(rows, "本机关")
+    assert row[:2] == ["（四）无法提供", "1.本机关不掌握相关政府信息"] and row[2:] == ["0"] * 7, rows
+
+
+def test_the_last_row_a_page_break_cuts_has_its_figures_at_its_top_whatever_the_alignment():
+    """Cells centred vertically, but the page's last row runs into the page break: its figures
+    stand beside the first line of its five-line label 1. 申请人无正当 / 理由逾期不补正、/ … / 请.
+    The label is that row's whole (it was cut after its first line to fit the centred alignment
+    and the other four lines became text after the table)."""
+    rows = _rows("word_libreoffice_scan_last_row_cut_by_the_page_break.json")
+    row = _row(rows, "申请人无正当")
+    assert row[-8].replace(" ", "") == "1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请", rows
+    assert row[-7:] == ["0"] * 7, rows
+
+
+def test_a_one_touching_a_vertical_rule_over_its_height_is_doubtful():
+    """Table 四's last cell under a seal on a grey scan: its 0 unread, the table's right frame line
+    beside it read as "1" (0.88), which came out as a confident wrong figure. A 1 touching a
+    vertical rule that runs over its height may be the rule: capped at the figure-guess confidence
+    (a printed 1 stands a cell's padding away from the rule; the other figures keep theirs)."""
+    data = json.loads((WORDS / "outer_header_scan_one_on_the_frame_under_a_seal.json").read_text(encoding="utf-8"))
+    words = [Word(t, tuple(box), 0.99, [], [tuple(c) for c in chars] if chars else None) for t, box, chars in data["words"]]
+    rules = [Rule(*r) for r in data["rules"]]
+    fields = [f for ln in layout_page(words, rules, 1) if ln.delimited for f in ln.fields]
+    ones = [f for f in fields if f.text == "1"]
+    assert ones and all(f.confidence <= FIGURE_GUESS_CONFIDENCE for f in ones), fields
+    assert all(f.confidence == 0.99 for f in fields if f.text == "0"), fields
+
+
+def test_a_blank_column_under_its_head_is_kept_where_right_aligned_figures_stand_off_their_heads():
+    """第二十条第(一)项 with right-aligned figures under centred heads: 规章's 本年废止件数 was not read
+    (OCR missed its 0), so that column holds one figure, read without full confidence (0.8). The
+    header shows it: four heads over the label and three figure columns. The first figure
+    column's head stands left of its figures (it was not counted as a head, the header was
+    dropped, and with it the column: 行政规范性文件's 0 went to no cell)."""
+    data = json.loads((WORDS / "outer_header_scan_right_aligned_figures_left_of_first_head.json").read_text(encoding="utf-8"))
+    words = [
+        Word(t, tuple(box), 0.8 if t == "0" else 1.0, [], [tuple(c) for c in chars] if chars else None)
+        for t, box, chars in data["words"]
+    ]
+    rows = [[f.text for f in ln.fields] for ln in layout_page(words, [Rule(*r) for r in data["rules"]], 1) if ln.delimited]
+    assert _row(rows, "规章") == ["规章", "0", "", "0"], rows
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "0", "0", "0"], rows
