@@ -50,8 +50,8 @@ class RulesOptions(BaseModel):
     doubtful_read_confidence: float = Field(
         default=0.8,
         description="On an OCR'd page, a figure read with less than this confidence (the reconstruction's, before any "
-        "calibration; the pipeline's review threshold) in a row where a rule failed is unverified: the failure "
-        "says the row was misread, and the doubtful reading is its likeliest culprit",
+        "calibration; the pipeline's review threshold) is unverified: a calibrator may not lift a reading the "
+        "recogniser itself doubts out of review",
     )
     max_placements: int = Field(
         default=5000,
@@ -583,8 +583,9 @@ def _sign_lost(token: Token) -> bool:
 
 class RulesStage:
     name = "rules"
-    version = "3"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
-    # signs, doubtful figures beside failed rules, blanks beside a figure no cell took
+    version = "4"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
+    # OCR'd figure, pins
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -606,7 +607,7 @@ class RulesStage:
         self.unverify_doubtful_blanks(doc)
         self.unverify_beside_unplaced_figures(doc)
         self.unverify_lost_signs(doc, lay)
-        self.unverify_doubtful_beside_failures(doc)
+        self.unverify_doubtful_reads(doc)
         self.doubt(doc)
         self.pin(doc, lay)
 
@@ -616,25 +617,18 @@ class RulesStage:
         for cid in blanks_beside_unplaced_figures(doc, self.options.unplaced_figure_margin):
             _unverify(doc.cells[cid])
 
-    def unverify_doubtful_beside_failures(self, doc: DocumentState) -> None:
+    def unverify_doubtful_reads(self, doc: DocumentState) -> None:
         """On an OCR'd page, a figure the reconstruction read with doubt (its own confidence below
-        `doubtful_read_confidence`) in a row where a rule over that row failed (a hard rule or a warning) is
-        unverified: the failure is evidence that the row was misread, and the doubtful reading is
-        the likeliest culprit, whatever a calibrator makes of it (a fax's zeros broken into two
-        strokes read "1", 1 | 1 | 0 in 规章's row: issued failed the in-force warning, repealed, read at
-        0.47, was calibrated to 0.998 and left review)."""
+        `doubtful_read_confidence`: the recogniser's, or a cap a page or OCR check put on it) is
+        unverified, whatever a calibrator makes of it. The calibrator was fitted where such readings
+        were mostly right; on pages unlike those it lifted wrong ones out of review: a fax's zeros
+        broken into two strokes read "1" (1 | 1 | 0 in 规章's row, read at 0.47, calibrated to
+        0.998), and a phone photo's 规章 printed 6 | 0 | 30 read 0 | 3 | 0 at 0.43–0.64, where no
+        rule failed to say so. A rule that holds is no help: the sums picked among the readings."""
         if not doc.ocr_read:
             return
-        # a rule within one row (a row sum, a row's warning): a rule down a column (a column sum) says
-        # which column, not which row, was misread, and its own cells are in review already
-        rows: set[str] = set()
-        for c in doc.checks:
-            held = {cid.rsplit(".", 1)[0] for cid in c.cells}
-            if c.status == "failed" and len(held) == 1:
-                rows |= held
-        for cid, cell in doc.cells.items():
-            doubtful = _read_confidence(cell) < self.options.doubtful_read_confidence
-            if cell.value is not None and doubtful and cid.rsplit(".", 1)[0] in rows:
+        for cell in doc.cells.values():
+            if cell.value is not None and _read_confidence(cell) < self.options.doubtful_read_confidence:
                 _unverify(cell)
 
     def unverify_lost_signs(self, doc: DocumentState, lay: Layout) -> None:
