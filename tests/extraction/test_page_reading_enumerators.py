@@ -4,21 +4,7 @@ test_page_reading_classes.py)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from extraction.pages.geometry import Rule, Word, layout_page
-
-WORDS = Path(__file__).resolve().parents[1] / "golden" / "page_words"
-
-
-def _rows(name: str) -> list[list[str]]:
-    data = json.loads((WORDS / name).read_text(encoding="utf-8"))
-    words = [
-        Word(t, tuple(box), 1.0, [], [tuple(c) for c in chars] if chars else None) for t, box, chars in data["words"]
-    ]
-    rules = [Rule(*r) for r in data["rules"]]
-    return [[f.text for f in ln.fields] for ln in layout_page(words, rules, 1) if ln.delimited]
+from tests.extraction.test_page_reading_classes import _rows
 
 
 def test_enumerators_printed_apart_one_under_another_are_no_label_column():
