@@ -391,6 +391,14 @@ def _row_label_spans(doc: DocumentState) -> dict[str, tuple[int, float, float]]:
     return {k: v for k, v in spans.items() if k not in twice}
 
 
+def _level_with(figure: tuple[float, float, float, float], top: float, bottom: float, margin: float) -> bool:
+    """Whether a figure's middle (its box) stands within a label's vertical extent, `margin` of the
+    figure's own height above or below it."""
+    pad = margin * (figure[3] - figure[1])
+    middle = (figure[1] + figure[3]) / 2
+    return top - pad <= middle <= bottom + pad
+
+
 def _level_with_own_label(
     doc: DocumentState,
     cids: set[str],
@@ -415,9 +423,7 @@ def _level_with_own_label(
         t = doc.tokens[cell.tokens[0]]
         if t.page != page or t.bbox is None:
             return False
-        pad = margin * (t.bbox[3] - t.bbox[1])
-        middle = (t.bbox[1] + t.bbox[3]) / 2
-        if not top - pad <= middle <= bottom + pad or utop - pad <= middle <= ubottom + pad:
+        if not _level_with(t.bbox, top, bottom, margin) or _level_with(t.bbox, utop, ubottom, margin):
             return False
     return True
 
@@ -465,11 +471,9 @@ def blanks_beside_unplaced_figures(doc: DocumentState, margin: float) -> set[str
     for i, t in enumerate(doc.tokens):
         if t.kind != "number" or i in used or t.page is None or t.bbox is None:
             continue
-        pad = margin * (t.bbox[3] - t.bbox[1])
-        middle = (t.bbox[1] + t.bbox[3]) / 2
         for key, label in labels:
             box = label.bbox
-            if label.page == t.page and box is not None and box[2] <= t.bbox[0] and box[1] - pad <= middle <= box[3] + pad:
+            if label.page == t.page and box is not None and box[2] <= t.bbox[0] and _level_with(t.bbox, box[1], box[3], margin):
                 rows.add(key)
     return {cid for cid, c in doc.cells.items() if c.value is None and cid.rsplit(".", 1)[0] in rows}
 
@@ -541,13 +545,14 @@ def pinned_cells(
         cid for cid, c in doc.cells.items() if not UNPLAIN_FLAGS.intersection(c.flags) and c.confidence >= confidence
     }
     suspects = failing - plain
+    failed_rules = {f.rule for f in failed}
     # a failed check with no suspect (every figure read as printed: a report inconsistent in its
     # source), or one that is no equality (a negative count): its cells stay in review
     unexplained = {
         cid
         for c in doc.checks
         if c.status == "failed" and c.severity == "error"
-        and (suspects.isdisjoint(c.cells) or c.rule not in {f.rule for f in failed})
+        and (suspects.isdisjoint(c.cells) or c.rule not in failed_rules)
         for cid in c.cells
     }
     candidates = (failing & plain) - unexplained
