@@ -53,6 +53,12 @@ class RulesOptions(BaseModel):
         "calibration; the pipeline's review threshold) is unverified: a calibrator may not lift a reading the "
         "recogniser itself doubts out of review",
     )
+    sums_vouch_for_lone_doubt: bool = Field(
+        default=True,
+        description="A doubtful OCR'd figure that a hard equality holding with it determines from figures read "
+        "plainly and surely (it is that equality's only doubtful cell: `vouched_by_sums`) is not unverified for "
+        "its doubt: the sure figures give its value whatever the recogniser thought",
+    )
     max_placements: int = Field(
         default=5000,
         description="Most other placements of a printed line's guessed gaps (`inferred_blank`) tried against the "
@@ -485,6 +491,35 @@ PINNED = "pinned_by_rule"
 UNPLAIN_FLAGS = DOUBT_FLAGS | GUESS_FLAGS | {"ambiguous", "uncertain", "label_inferred", "failed_warning"}
 
 
+def vouched_by_sums(doc: DocumentState, lay: Layout, doubtful: set[str], level: float) -> set[str]:
+    """The cells of `doubtful` that a passed hard equality determines from sure readings: the
+    equality's only doubtful cell, every other cell of it read plainly (no UNPLAIN_FLAGS: not
+    guessed, filled, ambiguous or in a failed warning) with the reconstruction's confidence at
+    least `level`. Two doubtful figures in one equality can make up for each other (0 | 3 for
+    3 | 0), and a figure the sums chose among readings is not plain: neither is vouched for."""
+    equalities = {c.rule: c for c in constraints(lay) if c.severity == "error" and c.kind == "eq"}
+
+    def sure(cid: str) -> bool:
+        c = doc.cells.get(cid)
+        return c is not None and not UNPLAIN_FLAGS.intersection(c.flags) and _read_confidence(c) >= level
+
+    vouched: set[str] = set()
+    for check in doc.checks:
+        eq = equalities.get(check.rule)
+        if eq is None or check.status != "passed":
+            continue
+        lone = doubtful.intersection(eq.cells)
+        if len(lone) != 1:
+            continue
+        (cid,) = lone
+        cell = doc.cells[cid]
+        if UNPLAIN_FLAGS.intersection(cell.flags) or eq.cells.count(cid) != 1:
+            continue
+        if all(sure(other) for other in eq.cells if other != cid):
+            vouched.add(cid)
+    return vouched
+
+
 def _explained(
     free: set[str], fix: list[Constraint], keep: list[Constraint], values: Reading, tolerance: float = 1e-6
 ) -> bool:
@@ -588,9 +623,9 @@ def _sign_lost(token: Token) -> bool:
 
 class RulesStage:
     name = "rules"
-    version = "4"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "5"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
-    # OCR'd figure, pins
+    # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -612,7 +647,7 @@ class RulesStage:
         self.unverify_doubtful_blanks(doc)
         self.unverify_beside_unplaced_figures(doc)
         self.unverify_lost_signs(doc, lay)
-        self.unverify_doubtful_reads(doc)
+        self.unverify_doubtful_reads(doc, lay)
         self.doubt(doc)
         self.pin(doc, lay)
 
@@ -622,19 +657,26 @@ class RulesStage:
         for cid in blanks_beside_unplaced_figures(doc, self.options.unplaced_figure_margin):
             _unverify(doc.cells[cid])
 
-    def unverify_doubtful_reads(self, doc: DocumentState) -> None:
+    def unverify_doubtful_reads(self, doc: DocumentState, lay: Layout) -> None:
         """On an OCR'd page, a figure the reconstruction read with doubt (its own confidence below
         `doubtful_read_confidence`: the recogniser's, or a cap a page or OCR check put on it) is
         unverified, whatever a calibrator makes of it. The calibrator was fitted where such readings
         were mostly right; on pages unlike those it lifted wrong ones out of review: a fax's zeros
         broken into two strokes read "1" (1 | 1 | 0 in 规章's row, read at 0.47, calibrated to
         0.998), and a phone photo's 规章 printed 6 | 0 | 30 read 0 | 3 | 0 at 0.43–0.64, where no
-        rule failed to say so. A rule that holds is no help: the sums picked among the readings."""
+        rule failed to say so. A rule that holds is no help where the sums picked among readings, or
+        where two doubtful readings can make up for each other: only a hard equality that holds with
+        this figure its one doubtful cell, every other cell read plainly and surely, vouches for it
+        (`vouched_by_sums`): the figure is then the sum the sure ones give."""
         if not doc.ocr_read:
             return
-        for cell in doc.cells.values():
-            if cell.value is not None and _read_confidence(cell) < self.options.doubtful_read_confidence:
-                _unverify(cell)
+        level = self.options.doubtful_read_confidence
+        doubtful = {
+            cid for cid, c in doc.cells.items() if c.value is not None and _read_confidence(c) < level
+        }
+        vouched = vouched_by_sums(doc, lay, doubtful, level) if self.options.sums_vouch_for_lone_doubt else set()
+        for cid in doubtful - vouched:
+            _unverify(doc.cells[cid])
 
     def unverify_lost_signs(self, doc: DocumentState, lay: Layout) -> None:
         """On an OCR'd page, a positive figure in a signed column (本年增/减) that was read beside

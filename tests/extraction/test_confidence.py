@@ -781,19 +781,62 @@ def test_a_text_layers_figure_keeps_its_confidence():
     assert "unverified" not in repealed.flags and repealed.confidence > REVIEW_LEVEL
 
 
-def test_a_doubtful_figure_in_a_column_a_failed_rule_runs_through_is_unverified():
-    # new 2 ≠ outcomes 0 for natural persons: a rule down the column fails; 「本年新收」's
-    # commercial 0, read at 0.47, is doubtful whichever rule failed
+def _applications_state(doubtful: dict[str, int]) -> DocumentState:
+    """A 2021-format scan whose 本年新收 row was read natural persons 2, total 2 (every other cell
+    0, read surely), the cells of `doubtful` read with doubt (0.47) and calibrated to 0.998."""
     doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
     doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
     doc.cells = {cid: CellValue(value=v, confidence=0.999) for cid, v in _zero_values("2021").items()}
     doc.cells["applications.new.natural_person"].value = 2
     doc.cells["applications.new.total"].value = 2
-    doubtful = doc.cells["applications.new.commercial"]
-    doubtful.confidence, doubtful.read_confidence = 0.998, 0.47
+    for cid, value in doubtful.items():
+        cell = doc.cells[cid]
+        cell.value, cell.confidence, cell.read_confidence = value, 0.998, 0.47
+    return doc
+
+
+def test_a_doubtful_figure_that_a_holding_sum_of_sure_readings_determines_stays_verified():
+    # new 2 ≠ outcomes 0 for natural persons: a rule down that column fails. 「本年新收」's commercial 0,
+    # read at 0.47, is the one doubtful cell of the row's total (2 = 2 + 0 + …, every other figure
+    # read surely) and of its own column's rule: those sure figures give it 0 whatever the recogniser thought
+    doc = _applications_state({"applications.new.commercial": 0})
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     assert any(c.status == "failed" and "applications.new.natural_person" in c.cells for c in doc.checks)
-    assert "unverified" in doubtful.flags and doubtful.confidence < REVIEW_LEVEL
+    doubtful = doc.cells["applications.new.commercial"]
+    assert "unverified" not in doubtful.flags and doubtful.confidence > REVIEW_LEVEL
+    # the same figure with the option off: unverified for its doubt alone (rules version 4)
+    doc = _applications_state({"applications.new.commercial": 0})
+    RulesStage(RulesOptions(fill_from_sums=False, sums_vouch_for_lone_doubt=False))(doc)
+    assert "unverified" in doc.cells["applications.new.commercial"].flags
+
+
+def test_doubtful_figures_that_could_make_up_for_each_other_are_unverified():
+    # 本年新收 printed natural persons 2 | commercial 0 and carried forward the same, read 0 | 2 with
+    # doubt in both rows: every sum still holds (2 = 0 + 2; 0 + 0 = 0 + 0; 2 + 0 = 0 + 2), but each
+    # holds through two doubtful figures, each of which could make up for the other's misreading
+    doubtful = {
+        "applications.new.natural_person": 0,
+        "applications.new.commercial": 2,
+        "applications.carried_forward.natural_person": 0,
+        "applications.carried_forward.commercial": 2,
+    }
+    doc = _applications_state(doubtful)
+    doc.cells["applications.carried_forward.total"].value = 2
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    assert not [c.rule for c in doc.checks if c.status == "failed" and c.severity == "error"]
+    for cid in doubtful:
+        cell = doc.cells[cid]
+        assert "unverified" in cell.flags and cell.confidence < REVIEW_LEVEL, cid
+
+
+def test_a_doubtful_figure_whose_sums_hold_only_beside_a_guess_is_unverified():
+    # the row total's other figures include one placed by a guess (a glued run split), and the
+    # column's rule runs through a figure filled by the sums: neither is a sure reading
+    doc = _applications_state({"applications.new.commercial": 0})
+    doc.cells["applications.new.natural_person"].flags.append("split_digits")
+    doc.cells["applications.carried_over.commercial"].flags.append("filled_by_rule")
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    assert "unverified" in doc.cells["applications.new.commercial"].flags
 
 
 def test_figures_beside_a_row_not_read_are_not_vouched_for_by_totals_the_sums_filled_from_them():
