@@ -30,6 +30,9 @@ class PageTolerances:
     # last character a browser prints a little apart, at the next column's start, is closer
     column_text_gap: float = 0.35
     enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
+    # the same for a row's arabic enumerator, which heads the label right of it even where centred
+    # labels' lines start there (LibreOffice prints "3." 0.8 text heights before 危及“三)
+    row_enumerator_gap: float = 1.5
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
     # figures
     column_gap: float = 1.0  # two figures on one line of one grid cell this far apart: two columns' figures

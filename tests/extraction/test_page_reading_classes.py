@@ -465,3 +465,18 @@ def test_a_blank_column_under_its_head_is_kept_where_right_aligned_figures_stand
     rows = [[f.text for f in ln.fields] for ln in layout_page(words, [Rule(*r) for r in data["rules"]], 1) if ln.delimited]
     assert _row(rows, "规章") == ["规章", "0", "", "0"], rows
     assert _row(rows, "行政规范性文件") == ["行政规范性文件", "0", "0", "0"], rows
+
+
+def test_row_enumerators_printed_apart_at_a_centred_columns_start_are_their_labels_heads():
+    """LibreOffice prints a centred row label's enumerator as a glyph run of its own, 0.8 text
+    heights before its text (3. 危及“三 / 安全一稳定”), and the centred labels' short last lines
+    (秘密, 公开, 信息) make a column start right where the texts after 1., 3. … 8. begin. The
+    template numbers only row labels (the last label column) with arabic enumerators, so "3." is
+    the head of the label right of it, never a column of its own: read apart, 3.–8. were a column
+    of labels and their texts one label, and six rows lost their figures (to review)."""
+    rows = _rows("word_libreoffice_row_enumerators_apart_at_a_centred_column_start.json")
+    assert _row(rows, "属于国家秘密")[-8:] == ["1. 属于国家秘密", *["0"] * 7], rows
+    assert _row(rows, "危及")[-8:] == ["3. 危及“三安全一稳定”", *["0"] * 7], rows
+    assert _row(rows, "保护第三方")[-8:] == ["4. 保护第三方合法权益", "1", *["0"] * 5, "1"], rows
+    assert _row(rows, "查询事项")[-8:] == ["8. 属于行政查询事项", "2", *["0"] * 5, "2"], rows
+    assert _row(rows, "没有现成信息")[-8:] == ["2. 没有现成信息需要另行制作", *["0"] * 7], rows
