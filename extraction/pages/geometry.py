@@ -44,6 +44,7 @@ from extraction.pages.words import (
     as_figure,
     split_group_enumerator,
     split_on_spaces,
+    split_wide_char_gaps,
     words_from_chars,
 )
 
@@ -61,7 +62,7 @@ def layout_page(
     `unread(box)` says whether an empty table slot may hold a figure that was not read (OCR pages:
     ink or a seal in it): such a blank cell gets UNREAD_CONFIDENCE, so it goes to review."""
     words = split_on_spaces([w for w in words if w.text.strip()])
-    words = [piece for w in words for piece in split_group_enumerator(w)]
+    words = [piece for w in split_wide_char_gaps(words) for piece in split_group_enumerator(w)]
     if not words:
         return []
     th = _median_height(words)

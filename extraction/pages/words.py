@@ -145,6 +145,54 @@ def split_group_enumerator(word: Word) -> list[Word]:
     return split_word(word, lambda i, _ch: i == m.end())
 
 
+_IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
+
+
+def char_pitch(words: list[Word]) -> float | None:
+    """The median distance between the centres of two consecutive CJK ideographs of these words
+    (their character extents): the printed character width. OCR's boxes are the ink's core, so a
+    text height (set by the digits) is well under it (17 px for a 25 px pitch on a 200 dpi scan)."""
+    pitches = [
+        (w.chars[i + 1][0] + w.chars[i + 1][1] - w.chars[i][0] - w.chars[i][1]) / 2
+        for w in words
+        if w.chars is not None and len(w.chars) == len(w.text)
+        for i in range(len(w.text) - 1)
+        if _IDEOGRAPH.match(w.text[i]) and _IDEOGRAPH.match(w.text[i + 1])
+    ]
+    return statistics.median(pitches) if len(pitches) >= TOL.min_pitches else None
+
+
+def split_wide_char_gaps(words: list[Word]) -> list[Word]:
+    """Cut an OCR token between two of its characters whose centres stand more than
+    `cell_char_gap` printed characters apart (the page's pitch) and `char_gap_jump` times the token's
+    other neighbours (their median): two cells' texts that OCR read as one token (a narrow group label's
+    （四） and the row label beside it, 四）关不掌: 1.75 pitches from ） to 关). One cell's text stands
+    a pitch apart (up to 1.3 with OCR's frame jitter or a bracket's off-centre ink); a label spread
+    evenly over its cell stands evenly and stays whole. A text layer's words are cut at far
+    narrower gaps already (`words_from_chars`)."""
+    pitch = char_pitch(words)
+    if pitch is None:
+        return words
+    out: list[Word] = []
+    for w in words:
+        if w.chars is None or len(w.chars) != len(w.text) or len(w.text) < 3:
+            out.append(w)
+            continue
+        steps = {
+            i: (w.chars[i][0] + w.chars[i][1] - w.chars[i - 1][0] - w.chars[i - 1][1]) / 2
+            for i in range(1, len(w.text))
+            if not w.text[i].isspace() and not w.text[i - 1].isspace()
+        }
+        cuts = {
+            i
+            for i, d in steps.items()
+            if d > TOL.cell_char_gap * pitch
+            and d > TOL.char_gap_jump * statistics.median([o for j, o in steps.items() if j != i] or [d])
+        }
+        out.extend(split_word(w, lambda i, _ch, cuts=cuts: i in cuts) if cuts else [w])
+    return out
+
+
 def split_on_spaces(words: list[Word]) -> list[Word]:
     out: list[Word] = []
     for w in words:

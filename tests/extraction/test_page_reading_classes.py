@@ -480,3 +480,47 @@ def test_row_enumerators_printed_apart_at_a_centred_columns_start_are_their_labe
     assert _row(rows, "保护第三方")[-8:] == ["4. 保护第三方合法权益", "1", *["0"] * 5, "1"], rows
     assert _row(rows, "查询事项")[-8:] == ["8. 属于行政查询事项", "2", *["0"] * 5, "2"], rows
     assert _row(rows, "没有现成信息")[-8:] == ["2. 没有现成信息需要另行制作", *["0"] * 7], rows
+
+
+def test_a_group_label_and_the_row_label_beside_it_read_as_one_ocr_token_are_cut_apart():
+    """A narrow group-label column (（四）/ 无法 / 提供, two characters a line) beside the row label
+    1. 本机 / 关不掌 / 握相关 / 政府信 / 息: OCR reads the two cells' pieces on a line as one token
+    without a space, 四）关不掌, whose ） and 关 stand 1.75 character pitches apart (one cell's text
+    stands a pitch apart). Cut there, each label keeps its lines (joined, the group label and the
+    row label were mixed, 「1. 本机四）关不掌无法提供」, and the row's figures went to no statutory row)."""
+    rows = _rows("frame_no_row_rules_scan_group_and_row_label_read_as_one_token.json")
+    row = _row(rows, "本机关")
+    assert row[:2] == ["（四）无法提供", "1. 本机关不掌握相关政府信息"], rows
+    assert row[2:] == ["5", "0", "0", "0", "2", "0", "7"], rows
+    assert _row(rows, "没有现成")[0].replace(" ", "") == "2.没有现成信息需要另行制作", rows
+
+
+def test_a_last_label_wrapped_over_eleven_lines_of_a_narrow_column_at_a_page_end_stays_whole():
+    """The page's last row, 1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请 three
+    characters a line (11 lines, its figures top-aligned beside the first), beside （六）/ 其他 /
+    处理. How many lines a statutory label may take below its figures is counted in characters of
+    the column's width, and on a scan a character is a pitch of 1.5 text heights wide (OCR's boxes
+    of the digits set the text height): counted in text heights the column held 4 characters a
+    line, the label 10 lines, and its last line 申请 was left as text after the table."""
+    rows = _rows("frame_no_row_rules_scan_last_label_over_eleven_lines_at_a_page_end.json")
+    row = _row(rows, "申请人无正当理由")
+    assert row[:2] == ["（六）其他处理", "1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请"], rows
+    assert row[2:] == ["0"] * 7, rows
+    assert len(rows) == 1, rows
+
+
+def test_an_ocr_tokens_evenly_spread_or_jittered_characters_stay_one_word():
+    """The cut of `split_wide_char_gaps` needs a blank both wider than a character pitch and far
+    wider than the token's others: a label spread evenly over its cell (规 … 章, two pitches a
+    character) and OCR's uneven frames in one cell (开出版物) stay one word."""
+    from extraction.pages.words import split_wide_char_gaps
+
+    def token(text: str, centres: list[float], y: float) -> Word:
+        return Word(text, (centres[0] - 3, y, centres[-1] + 3, y + 17), 0.9, [], [(c - 3, c + 3) for c in centres])
+
+    pitch = [token("政府信息公开", [100 + 25 * k for k in range(6)], 100 + 30 * n) for n in range(3)]
+    spread = token("规范文件", [100, 150, 200, 250], 200)
+    jitter = token("开出版物", [219, 238.5, 264.5, 283.5], 230)
+    joined = token("四）关不掌", [253, 272, 316.5, 342, 367], 260)
+    out = [w.text for w in split_wide_char_gaps([*pitch, spread, jitter, joined])]
+    assert out[3:] == ["规范文件", "开出版物", "四）", "关不掌"], out
