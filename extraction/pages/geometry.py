@@ -42,6 +42,7 @@ from extraction.pages.words import (
     Word,
     _median_height,
     as_figure,
+    join_wrapped_remarks,
     split_group_enumerator,
     split_on_spaces,
     split_wide_char_gaps,
@@ -66,7 +67,7 @@ def layout_page(
     if not words:
         return []
     th = _median_height(words)
-    words = drop_page_numbers(words, th)
+    words = drop_page_numbers(join_wrapped_remarks(words, th), th)
     if rules:
         words = doubt_ones_on_rules(words, [r for r in rules if not r.horizontal], th)
     grids = find_grids(rules, th) if rules else []

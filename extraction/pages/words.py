@@ -193,6 +193,64 @@ def split_wide_char_gaps(words: list[Word]) -> list[Word]:
     return out
 
 
+# a figure whose remark its cell wrapped: "15（其中修订" (+ "7") over "件）"
+_OPEN_REMARK = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?[（(][^（()）]{0,24}$")
+_REMARK_TAIL = re.compile(r"^[^（()）]{0,24}[）)]$")
+
+
+def join_wrapped_remarks(words: list[Word], th: float) -> list[Word]:
+    """A figure printed with its remark, the remark wrapped in the figure's cell (15（其中修订 7 /
+    件）), is one word, as on one line (`_REMARKED`): the open piece, the pieces right after it on
+    its line (within `unit_gap`), and the closing piece right under them (within `wrap_gap`, its
+    centre over their extent). Read apart, the open piece was no figure and the row lost it."""
+    taken: set[int] = set()
+    out: list[Word] = []
+    for w in sorted(words, key=lambda w: (w.cy, w.bbox[0])):
+        if id(w) in taken or not _OPEN_REMARK.match(w.text.replace(" ", "")):
+            continue
+        parts = [w]
+        while True:  # the pieces right after it on its line
+            last = parts[-1]
+            nxt = [
+                o
+                for o in words
+                if id(o) not in taken
+                and o not in parts
+                and 0 <= o.bbox[0] - last.bbox[2] < TOL.unit_gap * th
+                and min(o.bbox[3], last.bbox[3]) - max(o.bbox[1], last.bbox[1]) > 0.5 * min(o.height, last.height)
+            ]
+            if not nxt:
+                break
+            parts.append(min(nxt, key=lambda o: o.bbox[0]))
+        x0, x1 = parts[0].bbox[0], parts[-1].bbox[2]
+        bottom = max(p.bbox[3] for p in parts)
+        tails = [
+            o
+            for o in words
+            if id(o) not in taken
+            and o not in parts
+            and _REMARK_TAIL.match(o.text.replace(" ", ""))
+            and -0.2 * th <= o.bbox[1] - bottom < TOL.wrap_gap * th
+            and x0 <= o.cx <= x1
+        ]
+        if not tails:
+            continue
+        tail = min(tails, key=lambda o: o.bbox[1])
+        parts.append(tail)
+        taken.update(id(p) for p in parts)
+        box = (
+            min(p.bbox[0] for p in parts),
+            min(p.bbox[1] for p in parts),
+            max(p.bbox[2] for p in parts),
+            max(p.bbox[3] for p in parts),
+        )
+        text = "".join(p.text for p in parts)
+        out.append(Word(text, box, min(p.confidence for p in parts), [], None))
+    if not taken:
+        return words
+    return [w for w in words if id(w) not in taken] + out
+
+
 def split_on_spaces(words: list[Word]) -> list[Word]:
     out: list[Word] = []
     for w in words:

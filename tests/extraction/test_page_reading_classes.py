@@ -524,3 +524,13 @@ def test_an_ocr_tokens_evenly_spread_or_jittered_characters_stay_one_word():
     joined = token("四）关不掌", [253, 272, 316.5, 342, 367], 260)
     out = [w.text for w in split_wide_char_gaps([*pitch, spread, jitter, joined])]
     assert out[3:] == ["规范文件", "开出版物", "四）", "关不掌"], out
+
+
+def test_a_figure_whose_remark_its_cell_wrapped_is_one_figure():
+    """第二十条第(一)项 in an outer frame with a header rule: 行政规范性文件's 本年制发件数 printed
+    with its remark, 15（其中修订 7 / 件）, wrapped over two lines of its cell. The open piece, the
+    7 after it and the closing 件） under them are one figure of its row (apart, 15（其中修订 was no
+    figure, and the row read 0 | 90 into its first two columns: 0 | 9 | 0 for 15 | 0 | 90)."""
+    rows = _rows("word_libreoffice_figure_with_its_remark_wrapped_in_its_cell.json")
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "15（其中修订7件）", "0", "90"], rows
+    assert _row(rows, "规章") == ["规章", "0", "0", "0"], rows
