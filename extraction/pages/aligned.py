@@ -22,7 +22,17 @@ from extraction.pages.labels import (
     _merge_words,
 )
 from extraction.pages.tolerances import TOLERANCES as TOL
-from extraction.pages.words import Rule, Word, _blank, _cluster, _field, _text_line, as_figure, group_lines
+from extraction.pages.words import (
+    Rule,
+    Word,
+    _blank,
+    _cluster,
+    _field,
+    _text_line,
+    as_figure,
+    char_pitch,
+    group_lines,
+)
 
 
 @dataclass
@@ -43,11 +53,12 @@ def _text_blocks(
     if not words:
         return []
     vlines = group_lines(words)
+    char = char_pitch(words) or th
     blocks: list[_Block] = []
     i = 0
     start = 0  # first line not yet emitted
     while i < len(vlines):
-        zone = _zone(vlines, i, th)
+        zone = _zone(vlines, i, th, char)
         if zone is not None:
             j, _rows = zone
             # the first row's wrapped label may start several lines above its numbers (a label
@@ -60,7 +71,7 @@ def _text_blocks(
             b = i
             while (
                 b > start
-                and not _too_deep(vlines[b - 1 : i], th)
+                and not _too_deep(vlines[b - 1 : i], char)
                 and not _section_line(vlines[b - 1])
                 and (labels_right is None or not any(w.bbox[0] > labels_right + 0.5 * th for w in vlines[b - 1]))
                 and max(w.bbox[2] for w in vlines[b - 1]) < left - 0.3 * th
@@ -255,31 +266,34 @@ def _stack_depth(lines: list[list[Word]], cap: int | None = None) -> int:
     )
 
 
-def _label_lines(lines: list[list[Word]], th: float) -> int:
+def _label_lines(lines: list[list[Word]], char: float) -> int:
     """How many lines the longest statutory row label takes in a label column as wide as the
-    widest label word of these lines (a CJK character is about one text height wide)."""
+    widest label word of these lines, `char` (the page's character pitch, `words.char_pitch`)
+    wide a character: on a scan that is well over a text height, which OCR's ink boxes of the
+    digits set (3 characters a line read as 4 allowed a 10-line label 8 lines below its figures)."""
     widest = max((w.bbox[2] - w.bbox[0] for ln in lines for w in ln if not w.numeric), default=0.0)
-    return math.ceil(_longest_label() / max(1, round(widest / th)))
+    return math.ceil(_longest_label() / max(1, round(widest / char)))
 
 
-def _label_run_cap(lines: list[list[Word]], th: float) -> int:
+def _label_run_cap(lines: list[list[Word]], char: float) -> int:
     """The most lines a run of label-only lines between two rows of figures (or above the first)
     may cover: `max_label_lines`, or, in a label column so narrow that a statutory label wraps
     over more lines, twice the lines the longest statutory label takes at the run's widest line
     (the end of one row's label, a group label and the start of the next: （二）部分公开（区分处理
     的，只计这一情形，不计其他情形） four characters a line is eight lines)."""
-    return max(TOL.max_label_lines, 2 * _label_lines(lines, th))
+    return max(TOL.max_label_lines, 2 * _label_lines(lines, char))
 
 
-def _too_deep(lines: list[list[Word]], th: float) -> bool:
-    cap = _label_run_cap(lines, th)
+def _too_deep(lines: list[list[Word]], char: float) -> bool:
+    cap = _label_run_cap(lines, char)
     return _stack_depth(lines, cap) > cap
 
 
-def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None:
+def _zone(vlines: list[list[Word]], i: int, th: float, char: float) -> tuple[int, int] | None:
     """An unruled table starting at line i: numeric rows (2+ numbers), with up to eight lines of
     label text between two of them (wrapped labels, group labels; more in a narrow label column,
     `_label_run_cap`), none reaching the numbers.
+    `char`: the page's character pitch (`words.char_pitch`, else th).
     Returns (end line, numeric rows) or None."""
     if not _figure_row(vlines[i]):
         return None
@@ -296,7 +310,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
             continue
         # label-only lines are part of the table when a numeric row follows soon
         m = k
-        while m < len(vlines) and not _too_deep(vlines[k : m + 1], th) and not _figure_row(vlines[m]):
+        while m < len(vlines) and not _too_deep(vlines[k : m + 1], char) and not _figure_row(vlines[m]):
             if _unit_line(vlines[m], vlines[m - 1], th):
                 m += 1
                 continue
@@ -311,7 +325,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float) -> tuple[int, int] | None
         # the gap is a wrap's, OCR's tight boxes leaving wider gaps than a text layer's)
         while (
             end < len(vlines)
-            and end - k < max(TOL.trailing_label_lines, _label_lines(vlines[k - 1 : end + 1], th) - 1)
+            and end - k < max(TOL.trailing_label_lines, _label_lines(vlines[k - 1 : end + 1], char) - 1)
             and _count_numeric(vlines[end]) == 0
         ):
             ln = vlines[end]

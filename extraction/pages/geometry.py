@@ -42,8 +42,10 @@ from extraction.pages.words import (
     Word,
     _median_height,
     as_figure,
+    join_wrapped_remarks,
     split_group_enumerator,
     split_on_spaces,
+    split_wide_char_gaps,
     words_from_chars,
 )
 
@@ -61,11 +63,11 @@ def layout_page(
     `unread(box)` says whether an empty table slot may hold a figure that was not read (OCR pages:
     ink or a seal in it): such a blank cell gets UNREAD_CONFIDENCE, so it goes to review."""
     words = split_on_spaces([w for w in words if w.text.strip()])
-    words = [piece for w in words for piece in split_group_enumerator(w)]
+    words = [piece for w in split_wide_char_gaps(words) for piece in split_group_enumerator(w)]
     if not words:
         return []
     th = _median_height(words)
-    words = drop_page_numbers(words, th)
+    words = drop_page_numbers(join_wrapped_remarks(words, th), th)
     if rules:
         words = doubt_ones_on_rules(words, [r for r in rules if not r.horizontal], th)
     grids = find_grids(rules, th) if rules else []

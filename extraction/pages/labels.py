@@ -99,6 +99,10 @@ class _LabelBlock:
 _ENUM_ONLY = re.compile(
     r"^\s*(?:[(（]\s*[一二三四五六七八九十]{1,3}\s*[)）]|[一二三四五六七八九十]{1,3}\s*[、.．]|\d{1,2}\s*[、.．]|[①-⑳])\s*$"
 )
+# a row's own enumerator alone ("3.", "1、"): the template numbers only the row labels, the last
+# label column, with arabic figures (groups take 一、 and （一）), so the text right of it on its
+# line is that row label's, whatever column start the centred labels' lines make there
+_ROW_ENUM_ONLY = re.compile(r"^\s*(?:\d{1,2}\s*[、.．]|[①-⑳])\s*$")
 
 
 def _merge_words(a: Word, b: Word) -> Word:
@@ -232,7 +236,10 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
             # centred labels start (a browser prints "1." and "属于国家秘密" as two glyph runs)
             enum_space = (
                 _ENUM_ONLY.match(cur.text)
-                and gap < TOL.enumerator_gap * th
+                and (
+                    gap < TOL.enumerator_gap * th
+                    or (_ROW_ENUM_ONLY.match(cur.text) is not None and gap < TOL.row_enumerator_gap * th)
+                )
                 and id(cur) not in stacked
                 and id(w) not in stacked
             )

@@ -30,7 +30,17 @@ class PageTolerances:
     # last character a browser prints a little apart, at the next column's start, is closer
     column_text_gap: float = 0.35
     enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
+    # the same for a row's arabic enumerator, which heads the label right of it even where centred
+    # labels' lines start there (LibreOffice prints "3." 0.8 text heights before 危及“三)
+    row_enumerator_gap: float = 1.5
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
+    # an OCR token's characters (`words.split_wide_char_gaps`): two neighbours whose centres stand
+    # more than `cell_char_gap` character pitches apart and `char_gap_jump` times the token's other
+    # neighbours (their median) are two cells' texts OCR read as one token (one cell's text stands
+    # a pitch apart, 1.3 at most with OCR's frame jitter)
+    cell_char_gap: float = 1.6
+    char_gap_jump: float = 1.5
+    min_pitches: int = 8  # the fewest ideograph pairs that measure a page's character pitch
     # figures
     column_gap: float = 1.0  # two figures on one line of one grid cell this far apart: two columns' figures
     labelled_figure_gap: float = 3.0  # a label and one figure this far apart on a line: a table row

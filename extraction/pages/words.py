@@ -145,6 +145,112 @@ def split_group_enumerator(word: Word) -> list[Word]:
     return split_word(word, lambda i, _ch: i == m.end())
 
 
+_IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
+
+
+def char_pitch(words: list[Word]) -> float | None:
+    """The median distance between the centres of two consecutive CJK ideographs of these words
+    (their character extents): the printed character width. OCR's boxes are the ink's core, so a
+    text height (set by the digits) is well under it (17 px for a 25 px pitch on a 200 dpi scan)."""
+    pitches = [
+        (w.chars[i + 1][0] + w.chars[i + 1][1] - w.chars[i][0] - w.chars[i][1]) / 2
+        for w in words
+        if w.chars is not None and len(w.chars) == len(w.text)
+        for i in range(len(w.text) - 1)
+        if _IDEOGRAPH.match(w.text[i]) and _IDEOGRAPH.match(w.text[i + 1])
+    ]
+    return statistics.median(pitches) if len(pitches) >= TOL.min_pitches else None
+
+
+def split_wide_char_gaps(words: list[Word]) -> list[Word]:
+    """Cut an OCR token between two of its characters whose centres stand more than
+    `cell_char_gap` printed characters apart (the page's pitch) and `char_gap_jump` times the token's
+    other neighbours (their median): two cells' texts that OCR read as one token (a narrow group label's
+    （四） and the row label beside it, 四）关不掌: 1.75 pitches from ） to 关). One cell's text stands
+    a pitch apart (up to 1.3 with OCR's frame jitter or a bracket's off-centre ink); a label spread
+    evenly over its cell stands evenly and stays whole. A text layer's words are cut at far
+    narrower gaps already (`words_from_chars`)."""
+    pitch = char_pitch(words)
+    if pitch is None:
+        return words
+    out: list[Word] = []
+    for w in words:
+        if w.chars is None or len(w.chars) != len(w.text) or len(w.text) < 3:
+            out.append(w)
+            continue
+        steps = {
+            i: (w.chars[i][0] + w.chars[i][1] - w.chars[i - 1][0] - w.chars[i - 1][1]) / 2
+            for i in range(1, len(w.text))
+            if not w.text[i].isspace() and not w.text[i - 1].isspace()
+        }
+        cuts = {
+            i
+            for i, d in steps.items()
+            if d > TOL.cell_char_gap * pitch
+            and d > TOL.char_gap_jump * statistics.median([o for j, o in steps.items() if j != i] or [d])
+        }
+        out.extend(split_word(w, lambda i, _ch, cuts=cuts: i in cuts) if cuts else [w])
+    return out
+
+
+# a figure whose remark its cell wrapped: "15（其中修订" (+ "7") over "件）"
+_OPEN_REMARK = re.compile(r"^[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?[（(][^（()）]{0,24}$")
+_REMARK_TAIL = re.compile(r"^[^（()）]{0,24}[）)]$")
+
+
+def join_wrapped_remarks(words: list[Word], th: float) -> list[Word]:
+    """A figure printed with its remark, the remark wrapped in the figure's cell (15（其中修订 7 /
+    件）), is one word, as on one line (`_REMARKED`): the open piece, the pieces right after it on
+    its line (within `unit_gap`), and the closing piece right under them (within `wrap_gap`, its
+    centre over their extent). Read apart, the open piece was no figure and the row lost it."""
+    taken: set[int] = set()
+    out: list[Word] = []
+    for w in sorted(words, key=lambda w: (w.cy, w.bbox[0])):
+        if id(w) in taken or not _OPEN_REMARK.match(w.text.replace(" ", "")):
+            continue
+        parts = [w]
+        while True:  # the pieces right after it on its line
+            last = parts[-1]
+            nxt = [
+                o
+                for o in words
+                if id(o) not in taken
+                and o not in parts
+                and 0 <= o.bbox[0] - last.bbox[2] < TOL.unit_gap * th
+                and min(o.bbox[3], last.bbox[3]) - max(o.bbox[1], last.bbox[1]) > 0.5 * min(o.height, last.height)
+            ]
+            if not nxt:
+                break
+            parts.append(min(nxt, key=lambda o: o.bbox[0]))
+        x0, x1 = parts[0].bbox[0], parts[-1].bbox[2]
+        bottom = max(p.bbox[3] for p in parts)
+        tails = [
+            o
+            for o in words
+            if id(o) not in taken
+            and o not in parts
+            and _REMARK_TAIL.match(o.text.replace(" ", ""))
+            and -0.2 * th <= o.bbox[1] - bottom < TOL.wrap_gap * th
+            and x0 <= o.cx <= x1
+        ]
+        if not tails:
+            continue
+        tail = min(tails, key=lambda o: o.bbox[1])
+        parts.append(tail)
+        taken.update(id(p) for p in parts)
+        box = (
+            min(p.bbox[0] for p in parts),
+            min(p.bbox[1] for p in parts),
+            max(p.bbox[2] for p in parts),
+            max(p.bbox[3] for p in parts),
+        )
+        text = "".join(p.text for p in parts)
+        out.append(Word(text, box, min(p.confidence for p in parts), [], None))
+    if not taken:
+        return words
+    return [w for w in words if id(w) not in taken] + out
+
+
 def split_on_spaces(words: list[Word]) -> list[Word]:
     out: list[Word] = []
     for w in words:

@@ -465,3 +465,72 @@ def test_a_blank_column_under_its_head_is_kept_where_right_aligned_figures_stand
     rows = [[f.text for f in ln.fields] for ln in layout_page(words, [Rule(*r) for r in data["rules"]], 1) if ln.delimited]
     assert _row(rows, "规章") == ["规章", "0", "", "0"], rows
     assert _row(rows, "行政规范性文件") == ["行政规范性文件", "0", "0", "0"], rows
+
+
+def test_row_enumerators_printed_apart_at_a_centred_columns_start_are_their_labels_heads():
+    """LibreOffice prints a centred row label's enumerator as a glyph run of its own, 0.8 text
+    heights before its text (3. 危及“三 / 安全一稳定”), and the centred labels' short last lines
+    (秘密, 公开, 信息) make a column start right where the texts after 1., 3. … 8. begin. The
+    template numbers only row labels (the last label column) with arabic enumerators, so "3." is
+    the head of the label right of it, never a column of its own: read apart, 3.–8. were a column
+    of labels and their texts one label, and six rows lost their figures (to review)."""
+    rows = _rows("word_libreoffice_row_enumerators_apart_at_a_centred_column_start.json")
+    assert _row(rows, "属于国家秘密")[-8:] == ["1. 属于国家秘密", *["0"] * 7], rows
+    assert _row(rows, "危及")[-8:] == ["3. 危及“三安全一稳定”", *["0"] * 7], rows
+    assert _row(rows, "保护第三方")[-8:] == ["4. 保护第三方合法权益", "1", *["0"] * 5, "1"], rows
+    assert _row(rows, "查询事项")[-8:] == ["8. 属于行政查询事项", "2", *["0"] * 5, "2"], rows
+    assert _row(rows, "没有现成信息")[-8:] == ["2. 没有现成信息需要另行制作", *["0"] * 7], rows
+
+
+def test_a_group_label_and_the_row_label_beside_it_read_as_one_ocr_token_are_cut_apart():
+    """A narrow group-label column (（四）/ 无法 / 提供, two characters a line) beside the row label
+    1. 本机 / 关不掌 / 握相关 / 政府信 / 息: OCR reads the two cells' pieces on a line as one token
+    without a space, 四）关不掌, whose ） and 关 stand 1.75 character pitches apart (one cell's text
+    stands a pitch apart). Cut there, each label keeps its lines (joined, the group label and the
+    row label were mixed, 「1. 本机四）关不掌无法提供」, and the row's figures went to no statutory row)."""
+    rows = _rows("frame_no_row_rules_scan_group_and_row_label_read_as_one_token.json")
+    row = _row(rows, "本机关")
+    assert row[:2] == ["（四）无法提供", "1. 本机关不掌握相关政府信息"], rows
+    assert row[2:] == ["5", "0", "0", "0", "2", "0", "7"], rows
+    assert _row(rows, "没有现成")[0].replace(" ", "") == "2.没有现成信息需要另行制作", rows
+
+
+def test_a_last_label_wrapped_over_eleven_lines_of_a_narrow_column_at_a_page_end_stays_whole():
+    """The page's last row, 1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请 three
+    characters a line (11 lines, its figures top-aligned beside the first), beside （六）/ 其他 /
+    处理. How many lines a statutory label may take below its figures is counted in characters of
+    the column's width, and on a scan a character is a pitch of 1.5 text heights wide (OCR's boxes
+    of the digits set the text height): counted in text heights the column held 4 characters a
+    line, the label 10 lines, and its last line 申请 was left as text after the table."""
+    rows = _rows("frame_no_row_rules_scan_last_label_over_eleven_lines_at_a_page_end.json")
+    row = _row(rows, "申请人无正当理由")
+    assert row[:2] == ["（六）其他处理", "1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请"], rows
+    assert row[2:] == ["0"] * 7, rows
+    assert len(rows) == 1, rows
+
+
+def test_an_ocr_tokens_evenly_spread_or_jittered_characters_stay_one_word():
+    """The cut of `split_wide_char_gaps` needs a blank both wider than a character pitch and far
+    wider than the token's others: a label spread evenly over its cell (规 … 章, two pitches a
+    character) and OCR's uneven frames in one cell (开出版物) stay one word."""
+    from extraction.pages.words import split_wide_char_gaps
+
+    def token(text: str, centres: list[float], y: float) -> Word:
+        return Word(text, (centres[0] - 3, y, centres[-1] + 3, y + 17), 0.9, [], [(c - 3, c + 3) for c in centres])
+
+    pitch = [token("政府信息公开", [100 + 25 * k for k in range(6)], 100 + 30 * n) for n in range(3)]
+    spread = token("规范文件", [100, 150, 200, 250], 200)
+    jitter = token("开出版物", [219, 238.5, 264.5, 283.5], 230)
+    joined = token("四）关不掌", [253, 272, 316.5, 342, 367], 260)
+    out = [w.text for w in split_wide_char_gaps([*pitch, spread, jitter, joined])]
+    assert out[3:] == ["规范文件", "开出版物", "四）", "关不掌"], out
+
+
+def test_a_figure_whose_remark_its_cell_wrapped_is_one_figure():
+    """第二十条第(一)项 in an outer frame with a header rule: 行政规范性文件's 本年制发件数 printed
+    with its remark, 15（其中修订 7 / 件）, wrapped over two lines of its cell. The open piece, the
+    7 after it and the closing 件） under them are one figure of its row (apart, 15（其中修订 was no
+    figure, and the row read 0 | 90 into its first two columns: 0 | 9 | 0 for 15 | 0 | 90)."""
+    rows = _rows("word_libreoffice_figure_with_its_remark_wrapped_in_its_cell.json")
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "15（其中修订7件）", "0", "90"], rows
+    assert _row(rows, "规章") == ["规章", "0", "0", "0"], rows
