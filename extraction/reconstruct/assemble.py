@@ -65,6 +65,7 @@ def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] |
     out: dict[str, Span] = {}
     for i, a in enumerate(anchors):
         nxt = anchors[i + 1].token if i + 1 < len(anchors) else len(tokens)
+        nxt = _before_next_label(tokens, a.token, nxt)
         values: list[Token] = []
         own: list[Token] = []  # blank cells on the anchor's own line
         if nxt > a.token:
@@ -107,6 +108,21 @@ def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] |
         if strays is not None and a.kind in ("column", "section") and _numbers(values):
             strays.append(Span(a, values))
     return out
+
+
+def _before_next_label(tokens: list[Token], own: int, nxt: int) -> int:
+    """Where the span of the anchor at token `own` ends, given the next anchor at `nxt`: before
+    the empty cells and text that open the next anchor's line ahead of it, when that is another
+    line. They are the next row's label columns (a merged group label's covered cells:
+    "\\t\\t2.重复申请\\t0…"), not blank figures of this row: taken as its cells, they made a row
+    printed with no figure (or one figure short) read as blank cells, confidently."""
+    if nxt >= len(tokens) or tokens[nxt].line == tokens[own].line:
+        return nxt
+    line = tokens[nxt].line
+    stop = nxt
+    while stop - 1 > own and tokens[stop - 1].line == line and tokens[stop - 1].kind in ("blank", "text"):
+        stop -= 1
+    return stop
 
 
 def _stray_tables(lay: Layout, anchors: list[Anchor], strays: list[Span]) -> set[str]:

@@ -1,0 +1,100 @@
+"""Rows of a delimited text table (tab-separated, as a Word table pasted as text) that print fewer
+or more figures than cells: which figure is which cell is then never read confidently (issue 16:
+"a row with fewer figures than columns, or a figure that could belong to two rows, must never
+be placed confidently"). The table is stored here as rows of figures, not a rendered report."""
+
+from __future__ import annotations
+
+import pytest
+
+from extraction.pipeline import Pipeline
+
+HEAD = (
+    "三、收到和处理政府信息公开申请情况\n\n"
+    "\t\t\t申请人情况\n"
+    "\t\t\t自然人\t法人或其他组织\t\t\t\t\t总计\n"
+    "\t\t\t\t商业企业\t科研机构\t社会公益组织\t法律服务机构\t其他\t\n"
+)
+Z = [0] * 7
+# (label cells as printed, figures): the group label's covered cells are empty fields, so the
+# lines of a group's second and later rows open with empty cells ("\t\t2.重复申请\t0…")
+ROWS: list[tuple[str, list[int]]] = [
+    ("一、本年新收政府信息公开申请数量\t\t", [30, 0, 0, 2, 0, 1, 33]),
+    ("二、上年结转政府信息公开申请数量\t\t", [1, 0, 0, 0, 0, 0, 1]),
+    ("三、本年度办理结果\t（一）予以公开\t", [10, 0, 0, 1, 0, 0, 11]),
+    ("\t（二）部分公开（区分处理的，只计这一情形，不计其他情形）\t", [2, 0, 0, 0, 0, 0, 2]),
+    ("\t（三）不予公开\t1.属于国家秘密", Z),
+    ("\t\t2.其他法律行政法规禁止公开", Z),
+    ("\t\t3.危及“三安全一稳定”", Z),
+    ("\t\t4.保护第三方合法权益", Z),
+    ("\t\t5.属于三类内部事务信息", Z),
+    ("\t\t6.属于四类过程性信息", Z),
+    ("\t\t7.属于行政执法案卷", Z),
+    ("\t\t8.属于行政查询事项", Z),
+    ("\t（四）无法提供\t1.本机关不掌握相关政府信息", [9, 0, 0, 1, 0, 0, 10]),
+    ("\t\t2.没有现成信息需要另行制作", Z),
+    ("\t\t3.补正后申请内容仍不明确", Z),
+    ("\t（五）不予处理\t1.信访举报投诉类申请", [3, 0, 0, 0, 0, 0, 3]),
+    ("\t\t2.重复申请", Z),
+    ("\t\t3.要求提供公开出版物", Z),
+    ("\t\t4.无正当理由大量反复申请", Z),
+    ("\t\t5.要求行政机关确认或重新出具已获取信息", Z),
+    ("\t（六）其他处理\t1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请", [1, 0, 0, 0, 0, 0, 1]),
+    ("\t\t2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请", Z),
+    ("\t\t3.其他", Z),
+    ("\t（七）总计\t", [25, 0, 0, 2, 0, 0, 27]),
+    ("四、结转下年度继续办理\t\t", [6, 0, 0, 0, 0, 1, 7]),
+]
+
+
+def _text(rows: list[tuple[str, list[int] | list[str]]]) -> str:
+    return HEAD + "\n".join(label + "".join(f"\t{v}" for v in figures) for label, figures in rows) + "\n"
+
+
+def _row(label: str) -> int:
+    return next(i for i, (lab, _) in enumerate(ROWS) if lab.endswith(label))
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return Pipeline()
+
+
+def _cells(pipeline: Pipeline, rows) -> dict:
+    return pipeline.extract(_text(rows).encode(), "report.txt").cells
+
+
+def test_the_stored_table_reads_exactly(pipeline):
+    cells = _cells(pipeline, ROWS)
+    assert [cells[f"applications.unavailable.not_held.{c}"].value for c in ("natural_person", "total")] == [9, 10]
+    assert not any(c.review for k, c in cells.items() if k.startswith("applications."))
+
+
+def test_a_row_printed_without_figures_has_no_blank_cells_of_the_next_rows_label(pipeline):
+    """（四）1.本机关不掌握… printed with no figure, the line of 2.没有现成信息… after it opening
+    with its group label's two empty cells: those were read as the row's cells, so the row came out
+    blank at confidence 1.0, out of review. Its figures sit on the line before it (8.属于行政查询事项
+    prints 14), and with the row taken as blank the sums had that row take the wrong 7 of them, also
+    confidently."""
+    rows = list(ROWS)
+    k = _row("1.本机关不掌握相关政府信息")
+    rows[k - 1] = (rows[k - 1][0], [*Z, *rows[k][1]])
+    rows[k] = (rows[k][0], [])
+    cells = _cells(pipeline, rows)
+    for key in ("applications.unavailable.not_held", "applications.denied.administrative_query"):
+        got = {k: c for k, c in cells.items() if k.startswith(key + ".")}
+        assert got and all(c.review for c in got.values()), {k: (c.value, c.flags) for k, c in got.items()}
+    assert all("blank" not in c.flags for k, c in cells.items() if k.startswith("applications.unavailable.not_held."))
+
+
+def test_a_row_a_figure_short_does_not_take_the_next_rows_empty_label_cell(pipeline):
+    """5.要求行政机关确认… printed six 0s for seven cells, the next line opening with （六）'s empty
+    group-label cell: that empty cell was read as the row's seventh, a blank total at 0.999. Which
+    of the row's cells is the one not printed is a guess: none of them is confident."""
+    rows = list(ROWS)
+    k = _row("5.要求行政机关确认或重新出具已获取信息")
+    rows[k] = (rows[k][0], Z[:6])
+    cells = _cells(pipeline, rows)
+    got = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.reconfirm.")}
+    blank = [k for k, c in got.items() if c.value is None]
+    assert blank and all(got[k].review for k in blank), {k: (c.value, c.review, c.flags) for k, c in got.items()}
