@@ -337,6 +337,7 @@ class Reconstructor:
             or (stray and not any(cid in constrained for cid in seg.cells))
             or _doubted_by_ingest(doc, seg)
             or seg.label_unread
+            or _figures_left_out(doc, seg, chosen)
         )
         # the sums chose this guessed placement over a more plausible reading of the row
         overruled = any(r.prior > chosen.prior for r in seg.readings)
@@ -439,6 +440,21 @@ def _moves_printed_blank(doc: DocumentState, chosen: Reading, rival: Reading) ->
         if value is None and (t is None or doc.tokens[t].kind != "blank" or doc.tokens[t].confidence < 1.0):
             return False
     return True
+
+
+def _figures_left_out(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:
+    """A row of a text input (no page, no OCR) read with printed figures left out (more figures
+    than cells, `extra_values`) where which ones are left out changes the row: the figures left
+    out may be the row's own and those kept another row's (a line of 14 figures after a label
+    printed with none, the next row's label lost: the sums, or a source error they break, picked
+    7 of them). Without positions nothing says which figures are the row's, whatever the sums
+    hold. A cell repeated over merged columns (a converter's "| 行政处罚 | 3 | 3 | 3 |") reads the
+    same whichever copy is kept: no doubt."""
+    if "extra_values" not in chosen.flags or doc.pages or doc.ocr_read:
+        return False
+    runs = [t.text for t in seg.slots if t.kind == "number"]
+    n = len(seg.cells)
+    return len({tuple(runs[s : s + n]) for s in range(len(runs) - n + 1)}) > 1
 
 
 def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:

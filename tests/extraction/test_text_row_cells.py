@@ -98,3 +98,33 @@ def test_a_row_a_figure_short_does_not_take_the_next_rows_empty_label_cell(pipel
     got = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.reconfirm.")}
     blank = [k for k, c in got.items() if c.value is None]
     assert blank and all(got[k].review for k in blank), {k: (c.value, c.review, c.flags) for k, c in got.items()}
+
+
+@pytest.mark.parametrize(
+    "own",
+    [[1, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1]],
+    ids=["consistent", "source_error"],
+)
+def test_a_row_with_the_next_rows_figures_after_it_is_not_confident(pipeline, own):
+    """（六）1.申请人无正当理由… printed with no figure, and the next line, its label lost, prints 14:
+    the row's own seven and 2.申请人逾期…'s. Which seven are the row's, nothing in the text says:
+    the reading kept the first or the last seven (when the row's own figures break its total, a
+    source error, the sums kept the other row's, confidently: generated tabs at seed 25)."""
+    rows = list(ROWS)
+    k = _row("1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请")
+    rows[k] = (rows[k][0], [])
+    rows[k + 1] = ("\t\t", [*own, *Z])
+    cells = _cells(pipeline, rows)
+    got = {k: c for k, c in cells.items() if k.startswith("applications.other.no_amendment.")}
+    assert got and all(c.review for c in got.values()), {k: (c.value, c.review, c.flags) for k, c in got.items()}
+
+
+def test_a_cell_repeated_over_merged_columns_is_read_as_printed(pipeline):
+    """More figures than cells that read the same whichever are kept (a converter repeats a merged
+    cell's figure in each column it spans) leave no doubt: the row is read, not sent to review."""
+    rows = list(ROWS)
+    k = _row("2.重复申请")
+    rows[k] = (rows[k][0], [*Z, 0])
+    cells = _cells(pipeline, rows)
+    got = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.duplicate.")}
+    assert all(c.value == 0 and not c.review for c in got.values()), got
