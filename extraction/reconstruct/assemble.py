@@ -54,6 +54,9 @@ class ReconstructOptions(BaseModel):
 class Span:
     anchor: Anchor | None
     values: list[Token]
+    # the values were given the row by printing order alone (a list of labels, then their
+    # figures): which row a figure is, nothing printed beside it says
+    by_order: bool = False
 
 
 def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] | None = None) -> dict[str, Span]:
@@ -280,7 +283,11 @@ class Reconstructor:
             for row in table.rows:
                 span = spans.get(f"row:{row.id}")
                 rows.append((row, span))
-            # Detached row labels: labels printed as a list, then their rows of numbers.
+            # Detached row labels: labels printed as a list, then their rows of numbers. Not
+            # figures on the last label's own line: those are its row's (with another row's
+            # after them, its label lost, or a stray), while the labels before it printed none
+            # (a text layer prints a blank row as its label alone). Either way the rows are
+            # placed by printing order, and siblings' sums do not tell them apart: unverified.
             pending: list[int] = []
             for i, (row, span) in enumerate(rows):
                 if span is None:
@@ -290,15 +297,19 @@ class Reconstructor:
                 if n == 0:
                     pending.append(i)
                     continue
+                nums = [t for t in span.values if t.kind == "number"]
                 if (
                     pending
                     and n == (len(pending) + 1) * width
                     and all(len(rows[p][0].columns) == width for p in pending)
+                    and not (span.anchor is not None and nums[0].line == doc_tokens[span.anchor.token].line)
                 ):
-                    nums = [t for t in span.values if t.kind == "number"]
                     for j, p in enumerate([*pending, i]):
                         row_p, span_p = rows[p]
-                        rows[p] = (row_p, Span(span_p.anchor if span_p else None, nums[j * width : (j + 1) * width]))
+                        rows[p] = (
+                            row_p,
+                            Span(span_p.anchor if span_p else None, nums[j * width : (j + 1) * width], by_order=True),
+                        )
                 pending = []
             _label_less_rows(rows, doc_tokens)
             table_segments = []
@@ -312,7 +323,7 @@ class Reconstructor:
                     # no anchor: a line of figures `_label_less_rows` gave the next row not found, by
                     # printing order alone (which of the rows it is, the sums may not tell: （六）'s
                     # one row read as its first sub-row added up the same)
-                    seg.label_unread = span.anchor is None
+                    seg.label_unread = span.anchor is None or span.by_order
                     table_segments.append(seg)
             _grids_from_rows(table_segments)
             segments.extend(table_segments)
