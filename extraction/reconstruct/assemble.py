@@ -173,6 +173,21 @@ def _label_less_rows(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -
             rows[i] = (row, Span(span.anchor, lines[0]))
 
 
+def _figures_before_a_lost_label(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -> None:
+    """A row whose figures stand on lines after its label's, none beside it, while the next row's
+    label was not read: the figures may be the next row's, printed under a label that was lost,
+    and this row printed none (a text layer prints a blank row as its label alone). Which of the
+    two rows they are, nothing printed says, and sibling rows add up the same: they are placed by
+    printing order (unverified). Text inputs only: on a page a line is a band of the page, and a
+    figure's position beside the labels is read, not its line."""
+    for i, (row, span) in enumerate(rows[:-1]):
+        if span is None or span.anchor is None or rows[i + 1][1] is not None:
+            continue
+        nums = [t for t in span.values if t.kind == "number"]
+        if nums and all(t.line != tokens[span.anchor.token].line and t.page is None for t in nums):
+            rows[i] = (row, dataclasses.replace(span, by_order=True))
+
+
 def _numbers(values: list[Token]) -> int:
     return sum(1 for t in values if t.kind == "number")
 
@@ -312,6 +327,7 @@ class Reconstructor:
                         )
                 pending = []
             _label_less_rows(rows, doc_tokens)
+            _figures_before_a_lost_label(rows, doc_tokens)
             table_segments = []
             for row, span in rows:
                 kinds = [c.kind for c in row.columns]

@@ -163,3 +163,16 @@ def test_rows_given_figures_by_printing_order_alone_are_not_confident(pipeline):
     assert len(got) == 14 and all(c.review for c in got.values()), {
         k: (c.value, c.review, c.flags) for k, c in got.items()
     }
+
+
+def test_figures_after_a_label_printed_alone_may_be_the_next_rows_whose_label_was_lost(pipeline):
+    """2.其他法律行政法规禁止公开 printed alone (a blank row, as a text layer prints one), then a line
+    of figures with no label: the next row's, its label lost. The figures went to the row above by
+    printing order, at 0.999 (pdf_text at seed 25): either row may be theirs."""
+    rows = list(ROWS)
+    k = _row("2.其他法律行政法规禁止公开")
+    rows[k] = (rows[k][0], [])
+    rows[k + 1] = ("\t\t", rows[k + 1][1])
+    cells = _cells(pipeline, rows)
+    got = {k: c for k, c in cells.items() if k.startswith("applications.denied.prohibited_by_law.")}
+    assert got and all(c.review for c in got.values()), {k: (c.value, c.review, c.flags) for k, c in got.items()}
