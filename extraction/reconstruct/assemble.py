@@ -365,6 +365,7 @@ class Reconstructor:
             or _doubted_by_ingest(doc, seg)
             or seg.label_unread
             or _figures_left_out(doc, seg, chosen)
+            or _cell_lost_from_delimited_row(doc, seg, chosen)
         )
         # the sums chose this guessed placement over a more plausible reading of the row
         overruled = any(r.prior > chosen.prior for r in seg.readings)
@@ -482,6 +483,22 @@ def _figures_left_out(doc: DocumentState, seg: Segment, chosen: Reading) -> bool
     runs = [t.text for t in seg.slots if t.kind == "number"]
     n = len(seg.cells)
     return len({tuple(runs[s : s + n]) for s in range(len(runs) - n + 1)}) > 1
+
+
+def _cell_lost_from_delimited_row(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:
+    """A row of a delimited text (each figure in a cell of its own: tabs, pipes, table cells),
+    read with a blank cell it does not print (`inferred_blank`) before its last figure. Such a
+    text prints a blank cell as an empty one: a cell missing inside the row was lost, and
+    whether it held a figure (a 0 the sums cannot miss) or nothing, and which cell it was where
+    zeros surround it, is a guess. A row that only stops early (its trailing empty cells
+    dropped, as pasting a table does) is read as printed."""
+    if "inferred_blank" not in chosen.flags or doc.pages or doc.ocr_read:
+        return False
+    nums = [t for t in seg.slots if t.kind == "number"]
+    if len(nums) < 2 or any(t.col is not None for t in nums) or len({(t.line, t.field) for t in nums}) < len(nums):
+        return False  # figures sharing a field (a text layer's row: a blank cell prints as nothing) or aligned
+    last = max(i for i, t in enumerate(chosen.tokens) if t is not None)
+    return any(chosen.tokens[i] is None for i in range(last))
 
 
 def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:

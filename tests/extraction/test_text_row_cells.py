@@ -176,3 +176,35 @@ def test_figures_after_a_label_printed_alone_may_be_the_next_rows_whose_label_wa
     cells = _cells(pipeline, rows)
     got = {k: c for k, c in cells.items() if k.startswith("applications.denied.prohibited_by_law.")}
     assert got and all(c.review for c in got.values()), {k: (c.value, c.review, c.flags) for k, c in got.items()}
+
+
+def test_a_cell_lost_inside_a_delimited_row_is_not_read_as_blank_confidently(pipeline):
+    """A tab row that prints six figures for seven cells, its 0 of 科研机构 lost between two 1s (not
+    an empty cell: a delimited row prints a blank cell as an empty one). The sums pin each printed
+    figure's column, but not whether the lost cell held a 0 or nothing: it came out blank at 0.999
+    (generated tabs, Markdown and space-aligned text at seed 25 with a figure removed)."""
+    rows = list(ROWS)
+    for label, figures in (
+        ("一、本年新收政府信息公开申请数量\t\t", [30, 1, 0, 2, 0, 1, 34]),
+        ("1.本机关不掌握相关政府信息", [9, 1, 0, 1, 0, 0, 11]),
+        ("（七）总计\t", [25, 1, 0, 2, 0, 0, 28]),
+    ):
+        rows[_row(label)] = (rows[_row(label)][0], figures)
+    assert not any(c.review for k, c in _cells(pipeline, rows).items() if k.startswith("applications."))
+    k = _row("1.本机关不掌握相关政府信息")
+    rows[k] = (rows[k][0], [9, 1, 1, 0, 0, 11])
+    got = {k: c for k, c in _cells(pipeline, rows).items() if k.startswith("applications.unavailable.not_held.")}
+    assert got["applications.unavailable.not_held.research"].review, {
+        k: (c.value, c.review, c.flags) for k, c in got.items()
+    }
+
+
+def test_a_delimited_row_that_stops_early_is_read_as_printed(pipeline):
+    """Trailing empty cells dropped (as pasting a table into text does) are blank cells: read."""
+    rows = list(ROWS)
+    k = _row("2.重复申请")
+    rows[k] = (rows[k][0], [0, 0, 0, 0, 0, 0, 0])
+    text = _text(rows).replace("\t\t2.重复申请\t0\t0\t0\t0\t0\t0\t0\n", "\t\t2.重复申请\t\t\t\t\t\n")
+    cells = pipeline.extract(text.encode(), "report.txt").cells
+    got = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.duplicate.")}
+    assert all(c.value is None and not c.review for c in got.values()), {k: (c.value, c.review) for k, c in got.items()}
