@@ -158,19 +158,32 @@ def _label_less_rows(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -
         for t in span.values:
             by_line.setdefault(t.line, []).append(t)
         lines = list(by_line.values())
-        if len(lines) < 2 or lines[0][0].line != own_line or _numbers(lines[0]) < width:
+        if len(lines) < 2 or lines[0][0].line != own_line:
+            continue
+        if _numbers(lines[0]) < width and _row_cells(lines[0], width) is None:
             continue
         taken = 0
         for j in range(i + 1, len(rows)):
             if taken + 1 >= len(lines) or rows[j][1] is not None or len(rows[j][0].columns) != width:
                 break
-            ln = lines[taken + 1]
-            if len(ln) != width or not _numbers(ln):
+            ln = _row_cells(lines[taken + 1], width)
+            if ln is None:
                 break
             rows[j] = (rows[j][0], Span(None, ln))
             taken += 1
         if taken:
             rows[i] = (row, Span(span.anchor, lines[0]))
+
+
+def _row_cells(line: list[Token], width: int) -> list[Token] | None:
+    """A line's slots as one row of `width` cells, figures among them, or None. Empty cells
+    before its first figure beyond the row's width are its label's columns, left empty (a row
+    whose label was lost prints "|  | 0 | 0 | … |")."""
+    start = 0
+    while len(line) - start > width and line[start].kind == "blank":
+        start += 1
+    cells = line[start:]
+    return cells if len(cells) == width and _numbers(cells) else None
 
 
 def _figures_before_a_lost_label(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -> None:

@@ -208,3 +208,21 @@ def test_a_delimited_row_that_stops_early_is_read_as_printed(pipeline):
     cells = pipeline.extract(text.encode(), "report.txt").cells
     got = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.duplicate.")}
     assert all(c.value is None and not c.review for c in got.values()), {k: (c.value, c.review) for k, c in got.items()}
+
+
+def test_a_line_of_figures_under_a_lost_label_is_not_read_into_a_row_with_a_blank_cell(pipeline):
+    """3.要求提供公开出版物 prints a blank cell among its figures (an empty tab cell), and the next
+    row's label was lost ("\\t\\t\\t0\\t0…"): the two lines were read as one row of 13 figures, the
+    blank cell dropped with the 0s after it, and the row came out 0 where it prints nothing, at 0.999
+    (generated Markdown at seed 26 with a label removed). The row's own line holds its seven cells;
+    the line after it is the next row's, by printing order (unverified)."""
+    rows = list(ROWS)
+    k = _row("3.要求提供公开出版物")
+    rows[k] = (rows[k][0], [0, 0, 0, 0, 0, "", 0])
+    rows[k + 1] = ("\t\t", ["", *Z])
+    cells = _cells(pipeline, rows)
+    own = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.publication.")}
+    assert own["applications.not_processed.publication.other_org"].value is None
+    assert all(c.value == 0 for k, c in own.items() if not k.endswith("other_org"))
+    nxt = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.excessive.")}
+    assert all(c.review for c in nxt.values()), {k: (c.value, c.review, c.flags) for k, c in nxt.items()}
