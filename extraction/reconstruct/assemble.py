@@ -230,6 +230,8 @@ class Reconstructor:
             if group and (one_row or (not any(subrows) and not doc.ocr_read)):
                 variants.append(VARIANT_OTHER_SINGLE_ROW)
                 spans["row:applications.other"] = group
+                # its figures are that row's, not figures printed where no row label precedes them
+                strays = [s for s in strays if s.anchor is not group.anchor]
             # A sub-row read with neither its group label nor all its siblings: which of the one
             # row and the three sub-rows is printed was not read (a page reader that cut
             # （六）其他处理 after 其他 had it match 3.其他, and the sums hold either way).

@@ -5,6 +5,8 @@ be placed confidently"). The table is stored here as rows of figures, not a rend
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from extraction.pipeline import Pipeline
@@ -226,3 +228,18 @@ def test_a_line_of_figures_under_a_lost_label_is_not_read_into_a_row_with_a_blan
     assert all(c.value == 0 for k, c in own.items() if not k.endswith("other_org"))
     nxt = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.excessive.")}
     assert all(c.review for c in nxt.values()), {k: (c.value, c.review, c.flags) for k, c in nxt.items()}
+
+
+def test_the_single_row_other_group_is_no_stray_figure_and_a_blank_row_is_read(pipeline):
+    """（六）其他处理 printed as one row holds its figures beside the group label: they are that
+    row's own, not figures printed where no row label precedes them. Flagged `stray_figures`, the
+    table's blank row (5、要求行政机关确认…, a text layer's label printed alone) was not confirmed
+    by the sums: it went to review as missing, and the rows beside it as unverified, 21 right cells
+    (generated pdf_text at seed 2029, from table 三 on: data/pdf_text_single_row_other.txt)."""
+    data = (Path(__file__).parent / "data" / "pdf_text_single_row_other.txt").read_bytes()
+    result = pipeline.extract(data, "report.txt")
+    assert result.report.variants == ["applications.other single row"]
+    assert not any(f.startswith(("stray_figures", "row_not_read")) for f in result.flags), result.flags
+    got = {k: c for k, c in result.cells.items() if k.startswith("applications.")}
+    assert all(c.value is None for k, c in got.items() if ".reconfirm." in k)
+    assert not any(c.review for c in got.values()), [k for k, c in got.items() if c.review]
