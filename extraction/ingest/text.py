@@ -367,7 +367,12 @@ def _drop_label_cover_cells(lines: list[Line], pipe_rows: list[int]) -> None:
     figures (with the row's last figure blank they were read as the row's first figures)."""
     width = _applications_width()
     for block in _pipe_blocks(pipe_rows):
-        n = max(len(lines[k].fields) for k in block)
+        # the table's width: the one most of its rows have (a converter pads its rows to it), not
+        # the widest row's (a row that prints another row's figures too left every row unread)
+        counts: dict[int, int] = {}
+        for k in block:
+            counts[len(lines[k].fields)] = counts.get(len(lines[k].fields), 0) + 1
+        n = max(counts, key=lambda w: (counts[w], w))
         if n < width + 2:
             continue
         for k in block:

@@ -495,7 +495,10 @@ def _figures_left_out(doc: DocumentState, seg: Segment, chosen: Reading) -> bool
     same whichever copy is kept: no doubt."""
     if "extra_values" not in chosen.flags or doc.pages or doc.ocr_read:
         return False
-    runs = [t.text for t in seg.slots if t.kind == "number"]
+    figures = [i for i, t in enumerate(seg.slots) if t.kind == "number"]
+    if any(t.kind == "blank" for t in seg.slots[figures[0] : figures[-1]]):
+        return True  # an empty cell printed among the figures: the reading, of figures only, lost it
+    runs = [seg.slots[i].text for i in figures]
     n = len(seg.cells)
     return len({tuple(runs[s : s + n]) for s in range(len(runs) - n + 1)}) > 1
 

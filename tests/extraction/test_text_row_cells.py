@@ -243,3 +243,47 @@ def test_the_single_row_other_group_is_no_stray_figure_and_a_blank_row_is_read(p
     got = {k: c for k, c in result.cells.items() if k.startswith("applications.")}
     assert all(c.value is None for k, c in got.items() if ".reconfirm." in k)
     assert not any(c.review for c in got.values()), [k for k, c in got.items() if c.review]
+
+
+def _markdown(rows, wide: int | None = None) -> str:
+    """The table as a pipe table, its row labels over three columns; row `wide` one cell wider."""
+    out = [
+        "三、收到和处理政府信息公开申请情况",
+        "",
+        "|  |  |  | 自然人 | 商业企业 | 科研机构 | 社会公益组织 | 法律服务机构 | 其他 | 总计 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for i, (label, figures) in enumerate(rows):
+        cells = [*label.split("\t"), "", "", ""][:3] + [str(v) for v in figures] + ([""] if i == wide else [])
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def test_a_wider_pipe_row_leaves_the_other_rows_label_cells_known(pipeline):
+    """A pipe table prints a row's label over three columns: the empty cells after a label in the
+    first are its merged cells, dropped by the ingest where a row has the table's width. That width
+    was the widest row's: one row a cell wider (a converter's stray cell, a row printing another's
+    figures) and no row had it, so 四、结转下年度继续办理 | | | 0 … 0 | (blank 总计) kept its two empty
+    label cells and read shifted, 自然人 blank and 总计 0, at 0.999 (generated Markdown, seed 28)."""
+    rows = list(ROWS)
+    rows[0] = (rows[0][0], [24, 0, 0, 2, 0, 0, 26])
+    k = _row("四、结转下年度继续办理\t\t")
+    rows[k] = (rows[k][0], [0, 0, 0, 0, 0, 0, ""])
+    result = pipeline.extract(_markdown(rows, wide=_row("（七）总计\t")).encode(), "report.md")
+    got = {k: c.value for k, c in result.cells.items() if k.startswith("applications.carried_forward.")}
+    assert got["applications.carried_forward.natural_person"] == 0 and got["applications.carried_forward.total"] is None
+    assert not any(c.review for k, c in result.cells.items() if k.startswith("applications.")), got
+
+
+def test_an_empty_cell_among_figures_left_out_is_not_lost_confidently(pipeline):
+    """2.重复申请 prints an empty 科研机构 cell, and the line after it, its label lost, the figures of
+    two rows: the row was read as its figures only, 20 of them, the first seven kept (all 0, so
+    every choice read the same), and its printed blank came out 0 at 0.999."""
+    rows = list(ROWS)
+    k = _row("2.重复申请")
+    rows[k] = (rows[k][0], [0, 0, "", 0, 0, 0, 0])
+    rows[k + 1] = ("\t\t", [*Z, *Z])
+    rows[k + 2] = (rows[k + 2][0], [])
+    cells = _cells(pipeline, rows)
+    research = cells["applications.not_processed.duplicate.research"]
+    assert research.value is None or research.review, (research.value, research.flags)
