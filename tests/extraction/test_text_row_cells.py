@@ -287,3 +287,23 @@ def test_an_empty_cell_among_figures_left_out_is_not_lost_confidently(pipeline):
     cells = _cells(pipeline, rows)
     research = cells["applications.not_processed.duplicate.research"]
     assert research.value is None or research.review, (research.value, research.flags)
+
+
+def test_a_table_of_figures_touching_a_labelled_pipe_table_does_not_set_its_width():
+    """A converter's table of figures only (seven cells a row, its labels printed as a list above
+    it) touching the labelled part of table 三 (ten cells a row): more rows of seven than of ten
+    must not make seven the width, or the labelled rows keep their empty label cells."""
+    from extraction.ingest.text import repair_converter_tables, split_lines
+
+    figures = ["| 0 | 0 | 0 | 0 | 0 | 0 | 0 |"] * 12
+    labelled = [
+        "|  |  | 2. 重复申请 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| 四、结转下年度继续办理 |  |  | 0 | 0 | 0 | 0 | 0 | 0 |  |",
+    ]
+    pipe_rows: list[int] = []
+    header_rows: list[int] = []
+    lines = split_lines("\n".join([*figures, "", *labelled]), pipe_rows=pipe_rows, header_rows=header_rows)
+    lines = repair_converter_tables(lines, pipe_rows, header_rows)
+    last = [f.text for f in lines[-1].fields]
+    assert last == ["四、结转下年度继续办理", "0", "0", "0", "0", "0", "0", ""], last
