@@ -313,11 +313,12 @@ class Reconstructor:
             for row in table.rows:
                 span = spans.get(f"row:{row.id}")
                 rows.append((row, span))
-            # Detached row labels: labels printed as a list, then their rows of numbers. Not
-            # figures on the last label's own line: those are its row's (with another row's
-            # after them, its label lost, or a stray), while the labels before it printed none
-            # (a text layer prints a blank row as its label alone). Either way the rows are
-            # placed by printing order, and siblings' sums do not tell them apart: unverified.
+            # Detached row labels: labels printed as a list, then their rows of numbers, each row
+            # on a line of its own (a converter's table of figures below its labels). Not figures
+            # on the last label's own line: those are its row's (with another row's after them,
+            # its label lost, or a stray), while the labels before it printed none (a text layer
+            # prints a blank row as its label alone). Rows whose figures share a line are placed
+            # by printing order alone, and siblings' sums do not tell them apart: unverified.
             pending: list[int] = []
             for i, (row, span) in enumerate(rows):
                 if span is None:
@@ -334,12 +335,13 @@ class Reconstructor:
                     and all(len(rows[p][0].columns) == width for p in pending)
                     and not (span.anchor is not None and nums[0].line == doc_tokens[span.anchor.token].line)
                 ):
-                    for j, p in enumerate([*pending, i]):
+                    chunks = [nums[j * width : (j + 1) * width] for j in range(len(pending) + 1)]
+                    own_lines = len({c[0].line for c in chunks}) == len(chunks) and all(
+                        len({t.line for t in c}) == 1 for c in chunks
+                    )
+                    for p, chunk in zip([*pending, i], chunks, strict=True):
                         row_p, span_p = rows[p]
-                        rows[p] = (
-                            row_p,
-                            Span(span_p.anchor if span_p else None, nums[j * width : (j + 1) * width], by_order=True),
-                        )
+                        rows[p] = (row_p, Span(span_p.anchor if span_p else None, chunk, by_order=not own_lines))
                 pending = []
             _label_less_rows(rows, doc_tokens)
             _figures_before_a_lost_label(rows, doc_tokens)
@@ -543,8 +545,8 @@ def _blank_rows_by_sums(
     A text layer drops empty cells (a PDF's text, a report on one line), so such a row is how a
     blank row prints: were any of its figures lost, its column would not add up. Not on a page
     (an empty row there may be ink the reader missed), not in a table whose figures were misplaced
-    (figures with no label before them, a row with more figures than cells: a lost row's zeros may
-    sit there), not when a cell of another row in the same rules was not read or has a rival reading
+    (figures with no label before them, a row with more figures than cells, rows given figures by
+    printing order: a lost row's zeros may sit there), not when a cell of another row in the same rules was not read or has a rival reading
     (glued digits the sums cut one way only are read)."""
     if doc.pages or doc.ocr_read:
         return set()
@@ -561,7 +563,8 @@ def _blank_rows_by_sums(
         rival = any(a.values != r.values for a in alts)  # the sums left it another reading (ambiguous)
         if not seg.found or seg.inferred_label or rival or r.flags & {"missing", "incomplete", "unread"}:
             unsure.update(seg.cells)
-        if r.flags & {"extra_values", "inferred_blank"}:
+        if r.flags & {"extra_values", "inferred_blank"} or seg.label_unread:
+            # (figures given a row by printing order: a row's figures may have moved to another)
             misplaced.update(cid.split(".", 1)[0] for cid in seg.cells)
     candidates = {
         k
