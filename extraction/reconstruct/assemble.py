@@ -383,6 +383,7 @@ class Reconstructor:
             or seg.label_unread
             or _figures_left_out(doc, seg, chosen)
             or _cell_lost_from_delimited_row(doc, seg, chosen)
+            or _end_blank_may_be_next_labels(doc, seg, chosen)
         )
         # the sums chose this guessed placement over a more plausible reading of the row
         overruled = any(r.prior > chosen.prior for r in seg.readings)
@@ -519,6 +520,29 @@ def _cell_lost_from_delimited_row(doc: DocumentState, seg: Segment, chosen: Read
         return False  # figures sharing a field (a text layer's row: a blank cell prints as nothing) or aligned
     last = max(i for i, t in enumerate(chosen.tokens) if t is not None)
     return any(chosen.tokens[i] is None for i in range(last))
+
+
+def _end_blank_may_be_next_labels(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:
+    """A row of a text printed one cell a line (each figure and each empty cell on a line of its
+    own), read with blank cells at its end taken from a run of empty lines longer than they are:
+    the run goes on to the next row's label, whose merged label columns print as empty lines too.
+    Which of those empty lines are the row's own cells, and so whether a figure of the row was
+    lost, nothing printed says (a row printing six figures took the next row's empty label line
+    as its blank 总计, at 0.999)."""
+    if "blank" not in chosen.flags or doc.pages or doc.ocr_read or len(seg.slots) <= len(seg.cells):
+        return False
+    if len({t.line for t in seg.slots}) < len(seg.slots):
+        return False  # cells sharing a line: a delimited row, read where it prints
+    figures = [i for i, t in enumerate(seg.slots) if t.kind == "number"]
+    if not figures or chosen.values[-1] is not None:
+        return False
+    run = len(seg.slots) - 1 - figures[-1]  # empty lines after the row's last figure
+    ending = 0  # blank cells the reading ends with
+    for v in reversed(chosen.values):
+        if v is not None:
+            break
+        ending += 1
+    return run > ending
 
 
 def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:

@@ -351,3 +351,31 @@ def test_a_blank_row_is_not_confirmed_by_sums_that_hold_through_rows_placed_by_o
         and not c.review
     }
     assert not wrong, wrong
+
+
+def _one_per_line(rows) -> str:
+    """The table one cell a line, as a Word table copied cell by cell: an empty cell (a merged
+    label's covered cell, a blank figure) is a line holding a tab."""
+    out = ["三、收到和处理政府信息公开申请情况", ""]
+    for label, figures in rows:
+        out += ["\t" + cell for cell in label.split("\t")] + [f"\t{v}" for v in figures] + [""]
+    return "\n".join(out) + "\n"
+
+
+def test_a_row_a_figure_short_printed_one_cell_a_line_does_not_take_the_next_labels_empty_lines(pipeline):
+    """2.重复申请 printed one cell a line with one of its seven 0s lost, the next row's two empty
+    label lines after it: the first was read as the row's blank 总计 at 0.999 (generated
+    one_per_line text at seed 30 with a figure line removed)."""
+    rows = list(ROWS)
+    assert not any(
+        c.review
+        for k, c in pipeline.extract(_one_per_line(rows).encode(), "r.txt").cells.items()
+        if k.startswith("applications.")
+    )
+    k = _row("2.重复申请")
+    rows[k] = (rows[k][0], Z[:6])
+    cells = pipeline.extract(_one_per_line(rows).encode(), "r.txt").cells
+    got = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.duplicate.")}
+    assert all(c.value == 0 or c.review for c in got.values()), {
+        k: (c.value, c.review, c.flags) for k, c in got.items()
+    }
