@@ -367,9 +367,16 @@ def _drop_label_cover_cells(lines: list[Line], pipe_rows: list[int]) -> None:
     figures (with the row's last figure blank they were read as the row's first figures)."""
     width = _applications_width()
     for block in _pipe_blocks(pipe_rows):
-        n = max(len(lines[k].fields) for k in block)
-        if n < width + 2:
+        # the table's width: the one most of its rows wide enough to print labels have (a
+        # converter pads its rows to it), not the widest row's (a row that prints another row's
+        # figures too left every row unread); the block may hold a table of figures only too
+        counts: dict[int, int] = {}
+        for k in block:
+            if len(lines[k].fields) >= width + 2:
+                counts[len(lines[k].fields)] = counts.get(len(lines[k].fields), 0) + 1
+        if not counts:
             continue
+        n = max(counts, key=lambda w: (counts[w], w))
         for k in block:
             cells = [_nfkc(f.text) for f in lines[k].fields]
             if len(cells) != n:

@@ -54,6 +54,9 @@ class ReconstructOptions(BaseModel):
 class Span:
     anchor: Anchor | None
     values: list[Token]
+    # the values were given the row by printing order alone (a list of labels, then their
+    # figures): which row a figure is, nothing printed beside it says
+    by_order: bool = False
 
 
 def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] | None = None) -> dict[str, Span]:
@@ -65,6 +68,7 @@ def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] |
     out: dict[str, Span] = {}
     for i, a in enumerate(anchors):
         nxt = anchors[i + 1].token if i + 1 < len(anchors) else len(tokens)
+        nxt = _before_next_label(tokens, a.token, nxt)
         values: list[Token] = []
         own: list[Token] = []  # blank cells on the anchor's own line
         if nxt > a.token:
@@ -109,6 +113,21 @@ def _spans(doc: DocumentState, options: ReconstructOptions, strays: list[Span] |
     return out
 
 
+def _before_next_label(tokens: list[Token], own: int, nxt: int) -> int:
+    """Where the span of the anchor at token `own` ends, given the next anchor at `nxt`: before
+    the empty cells and text that open the next anchor's line ahead of it, when that is another
+    line. They are the next row's label columns (a merged group label's covered cells:
+    "\\t\\t2.重复申请\\t0…"), not blank figures of this row: taken as its cells, they made a row
+    printed with no figure (or one figure short) read as blank cells, confidently."""
+    if nxt >= len(tokens) or tokens[nxt].line == tokens[own].line:
+        return nxt
+    line = tokens[nxt].line
+    stop = nxt
+    while stop - 1 > own and tokens[stop - 1].line == line and tokens[stop - 1].kind in ("blank", "text"):
+        stop -= 1
+    return stop
+
+
 def _stray_tables(lay: Layout, anchors: list[Anchor], strays: list[Span]) -> set[str]:
     """Tables 二 and 三 with figures printed where no row label precedes them, inside the table
     (between its first and last row label): a figure printed above its label (a top-aligned cell
@@ -139,19 +158,47 @@ def _label_less_rows(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -
         for t in span.values:
             by_line.setdefault(t.line, []).append(t)
         lines = list(by_line.values())
-        if len(lines) < 2 or lines[0][0].line != own_line or _numbers(lines[0]) < width:
+        if len(lines) < 2 or lines[0][0].line != own_line:
+            continue
+        if _numbers(lines[0]) < width and _row_cells(lines[0], width) is None:
             continue
         taken = 0
         for j in range(i + 1, len(rows)):
             if taken + 1 >= len(lines) or rows[j][1] is not None or len(rows[j][0].columns) != width:
                 break
-            ln = lines[taken + 1]
-            if len(ln) != width or not _numbers(ln):
+            ln = _row_cells(lines[taken + 1], width)
+            if ln is None:
                 break
             rows[j] = (rows[j][0], Span(None, ln))
             taken += 1
         if taken:
             rows[i] = (row, Span(span.anchor, lines[0]))
+
+
+def _row_cells(line: list[Token], width: int) -> list[Token] | None:
+    """A line's slots as one row of `width` cells, figures among them, or None. Empty cells
+    before its first figure beyond the row's width are its label's columns, left empty (a row
+    whose label was lost prints "|  | 0 | 0 | … |")."""
+    start = 0
+    while len(line) - start > width and line[start].kind == "blank":
+        start += 1
+    cells = line[start:]
+    return cells if len(cells) == width and _numbers(cells) else None
+
+
+def _figures_before_a_lost_label(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -> None:
+    """A row whose figures stand on lines after its label's, none beside it, while the next row's
+    label was not read: the figures may be the next row's, printed under a label that was lost,
+    and this row printed none (a text layer prints a blank row as its label alone). Which of the
+    two rows they are, nothing printed says, and sibling rows add up the same: they are placed by
+    printing order (unverified). Text inputs only: on a page a line is a band of the page, and a
+    figure's position beside the labels is read, not its line."""
+    for i, (row, span) in enumerate(rows[:-1]):
+        if span is None or span.anchor is None or rows[i + 1][1] is not None:
+            continue
+        nums = [t for t in span.values if t.kind == "number"]
+        if nums and all(t.line != tokens[span.anchor.token].line and t.page is None for t in nums):
+            rows[i] = (row, dataclasses.replace(span, by_order=True))
 
 
 def _numbers(values: list[Token]) -> int:
@@ -183,6 +230,8 @@ class Reconstructor:
             if group and (one_row or (not any(subrows) and not doc.ocr_read)):
                 variants.append(VARIANT_OTHER_SINGLE_ROW)
                 spans["row:applications.other"] = group
+                # its figures are that row's, not figures printed where no row label precedes them
+                strays = [s for s in strays if s.anchor is not group.anchor]
             # A sub-row read with neither its group label nor all its siblings: which of the one
             # row and the three sub-rows is printed was not read (a page reader that cut
             # （六）其他处理 after 其他 had it match 3.其他, and the sums hold either way).
@@ -264,7 +313,12 @@ class Reconstructor:
             for row in table.rows:
                 span = spans.get(f"row:{row.id}")
                 rows.append((row, span))
-            # Detached row labels: labels printed as a list, then their rows of numbers.
+            # Detached row labels: labels printed as a list, then their rows of numbers, each row
+            # on a line of its own (a converter's table of figures below its labels). Not figures
+            # on the last label's own line: those are its row's (with another row's after them,
+            # its label lost, or a stray), while the labels before it printed none (a text layer
+            # prints a blank row as its label alone). Rows whose figures share a line are placed
+            # by printing order alone, and siblings' sums do not tell them apart: unverified.
             pending: list[int] = []
             for i, (row, span) in enumerate(rows):
                 if span is None:
@@ -274,17 +328,23 @@ class Reconstructor:
                 if n == 0:
                     pending.append(i)
                     continue
+                nums = [t for t in span.values if t.kind == "number"]
                 if (
                     pending
                     and n == (len(pending) + 1) * width
                     and all(len(rows[p][0].columns) == width for p in pending)
+                    and not (span.anchor is not None and nums[0].line == doc_tokens[span.anchor.token].line)
                 ):
-                    nums = [t for t in span.values if t.kind == "number"]
-                    for j, p in enumerate([*pending, i]):
+                    chunks = [nums[j * width : (j + 1) * width] for j in range(len(pending) + 1)]
+                    own_lines = len({c[0].line for c in chunks}) == len(chunks) and all(
+                        len({t.line for t in c}) == 1 for c in chunks
+                    )
+                    for p, chunk in zip([*pending, i], chunks, strict=True):
                         row_p, span_p = rows[p]
-                        rows[p] = (row_p, Span(span_p.anchor if span_p else None, nums[j * width : (j + 1) * width]))
+                        rows[p] = (row_p, Span(span_p.anchor if span_p else None, chunk, by_order=not own_lines))
                 pending = []
             _label_less_rows(rows, doc_tokens)
+            _figures_before_a_lost_label(rows, doc_tokens)
             table_segments = []
             for row, span in rows:
                 kinds = [c.kind for c in row.columns]
@@ -296,7 +356,7 @@ class Reconstructor:
                     # no anchor: a line of figures `_label_less_rows` gave the next row not found, by
                     # printing order alone (which of the rows it is, the sums may not tell: （六）'s
                     # one row read as its first sub-row added up the same)
-                    seg.label_unread = span.anchor is None
+                    seg.label_unread = span.anchor is None or span.by_order
                     table_segments.append(seg)
             _grids_from_rows(table_segments)
             segments.extend(table_segments)
@@ -321,6 +381,9 @@ class Reconstructor:
             or (stray and not any(cid in constrained for cid in seg.cells))
             or _doubted_by_ingest(doc, seg)
             or seg.label_unread
+            or _figures_left_out(doc, seg, chosen)
+            or _cell_lost_from_delimited_row(doc, seg, chosen)
+            or _end_blank_may_be_next_labels(doc, seg, chosen)
         )
         # the sums chose this guessed placement over a more plausible reading of the row
         overruled = any(r.prior > chosen.prior for r in seg.readings)
@@ -425,6 +488,63 @@ def _moves_printed_blank(doc: DocumentState, chosen: Reading, rival: Reading) ->
     return True
 
 
+def _figures_left_out(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:
+    """A row of a text input (no page, no OCR) read with printed figures left out (more figures
+    than cells, `extra_values`) where which ones are left out changes the row: the figures left
+    out may be the row's own and those kept another row's (a line of 14 figures after a label
+    printed with none, the next row's label lost: the sums, or a source error they break, picked
+    7 of them). Without positions nothing says which figures are the row's, whatever the sums
+    hold. A cell repeated over merged columns (a converter's "| 行政处罚 | 3 | 3 | 3 |") reads the
+    same whichever copy is kept: no doubt."""
+    if "extra_values" not in chosen.flags or doc.pages or doc.ocr_read:
+        return False
+    figures = [i for i, t in enumerate(seg.slots) if t.kind == "number"]
+    if any(t.kind == "blank" for t in seg.slots[figures[0] : figures[-1]]):
+        return True  # an empty cell printed among the figures: the reading, of figures only, lost it
+    runs = [seg.slots[i].text for i in figures]
+    n = len(seg.cells)
+    return len({tuple(runs[s : s + n]) for s in range(len(runs) - n + 1)}) > 1
+
+
+def _cell_lost_from_delimited_row(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:
+    """A row of a delimited text (each figure in a cell of its own: tabs, pipes, table cells),
+    read with a blank cell it does not print (`inferred_blank`) before its last figure. Such a
+    text prints a blank cell as an empty one: a cell missing inside the row was lost, and
+    whether it held a figure (a 0 the sums cannot miss) or nothing, and which cell it was where
+    zeros surround it, is a guess. A row that only stops early (its trailing empty cells
+    dropped, as pasting a table does) is read as printed."""
+    if "inferred_blank" not in chosen.flags or doc.pages or doc.ocr_read:
+        return False
+    nums = [t for t in seg.slots if t.kind == "number"]
+    if len(nums) < 2 or any(t.col is not None for t in nums) or len({(t.line, t.field) for t in nums}) < len(nums):
+        return False  # figures sharing a field (a text layer's row: a blank cell prints as nothing) or aligned
+    last = max(i for i, t in enumerate(chosen.tokens) if t is not None)
+    return any(chosen.tokens[i] is None for i in range(last))
+
+
+def _end_blank_may_be_next_labels(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:
+    """A row of a text printed one cell a line (each figure and each empty cell on a line of its
+    own), read with blank cells at its end taken from a run of empty lines longer than they are:
+    the run goes on to the next row's label, whose merged label columns print as empty lines too.
+    Which of those empty lines are the row's own cells, and so whether a figure of the row was
+    lost, nothing printed says (a row printing six figures took the next row's empty label line
+    as its blank 总计, at 0.999)."""
+    if "blank" not in chosen.flags or doc.pages or doc.ocr_read or len(seg.slots) <= len(seg.cells):
+        return False
+    if len({t.line for t in seg.slots}) < len(seg.slots):
+        return False  # cells sharing a line: a delimited row, read where it prints
+    figures = [i for i, t in enumerate(seg.slots) if t.kind == "number"]
+    if not figures or chosen.values[-1] is not None:
+        return False
+    run = len(seg.slots) - 1 - figures[-1]  # empty lines after the row's last figure
+    ending = 0  # blank cells the reading ends with
+    for v in reversed(chosen.values):
+        if v is not None:
+            break
+        ending += 1
+    return run > ending
+
+
 def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:
     """A row of a text input (no page, no OCR) whose cells ingest read with doubt: converter
     Markdown's figures detached above table 二 that the rows could not take unambiguously leave
@@ -449,8 +569,8 @@ def _blank_rows_by_sums(
     A text layer drops empty cells (a PDF's text, a report on one line), so such a row is how a
     blank row prints: were any of its figures lost, its column would not add up. Not on a page
     (an empty row there may be ink the reader missed), not in a table whose figures were misplaced
-    (figures with no label before them, a row with more figures than cells: a lost row's zeros may
-    sit there), not when a cell of another row in the same rules was not read or has a rival reading
+    (figures with no label before them, a row with more figures than cells, rows given figures by
+    printing order: a lost row's zeros may sit there), not when a cell of another row in the same rules was not read or has a rival reading
     (glued digits the sums cut one way only are read)."""
     if doc.pages or doc.ocr_read:
         return set()
@@ -467,7 +587,8 @@ def _blank_rows_by_sums(
         rival = any(a.values != r.values for a in alts)  # the sums left it another reading (ambiguous)
         if not seg.found or seg.inferred_label or rival or r.flags & {"missing", "incomplete", "unread"}:
             unsure.update(seg.cells)
-        if r.flags & {"extra_values", "inferred_blank"}:
+        if r.flags & {"extra_values", "inferred_blank"} or seg.label_unread:
+            # (figures given a row by printing order: a row's figures may have moved to another)
             misplaced.update(cid.split(".", 1)[0] for cid in seg.cells)
     candidates = {
         k
