@@ -401,8 +401,33 @@ def _row_label_blocks(blocks: list[_LabelBlock], th: float) -> list[int]:
     """The blocks that are row labels: no other label block stands to their right at their height
     (a group label — 三、本年度办理结果 stacked one character a line, （三）不予公开 — has the
     rows' own labels beside it)."""
-    out = [k for k, b in enumerate(blocks) if b.words and not _label_beside(k, blocks, th)]
+    out = [
+        k
+        for k, b in enumerate(blocks)
+        if b.words and not _label_beside(k, blocks, th) and headed_label(k, blocks, th) is None
+    ]
     return sorted(out, key=lambda k: blocks[k].top)
+
+
+def headed_label(k: int, blocks: list[_LabelBlock], th: float) -> int | None:
+    """The label block that block k heads when it is an enumerator alone ("三、", "（三）"): the
+    nearest label starting right of it on its line or the next. No statutory row label is an
+    enumerator without text, so such a block is no row label (a group label printed down its
+    column whose characters OCR did not read: "三、" level with the top-aligned figures of
+    （一）予以公开, centred a line lower beside it)."""
+    b = blocks[k]
+    if not _ENUM_ONLY.match(b.text(th)):
+        return None
+    beside = [
+        j
+        for j, o in enumerate(blocks)
+        if j != k
+        and o.words
+        and o.x0 >= b.x1 - 0.3 * th
+        and o.top - b.bottom <= TOL.wrap_gap * th
+        and b.top - o.bottom <= TOL.wrap_gap * th
+    ]
+    return min(beside, key=lambda j: (abs(blocks[j].top - b.top), blocks[j].x0)) if beside else None
 
 
 _Unit = tuple[int, list[Word]]  # one line of a row-label block: (block index, its words)
