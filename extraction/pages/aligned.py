@@ -134,7 +134,7 @@ def _figure_tails(ln: list[Word], nxt: list[Word], th: float) -> dict[int, Word]
     """{id of a figure of `ln`: the piece of `nxt` that is its wrapped tail}, when `ln` is figures
     only and every word of `nxt` is such a piece (digits, within a wrap's gap under one figure of
     `ln` alone, the two one number); else None."""
-    if not all(w.numeric for w in ln):
+    if not all(w.numeric or _FIGURE_PIECE.match(w.text) for w in ln):  # ("1,1" / "45": 1,145)
         return None
     bottom = max(w.bbox[3] for w in ln)
     tails: dict[int, Word] = {}

@@ -19,6 +19,8 @@ _ENUM = re.compile(
 )
 
 
+# the start of an enumerator that a narrow column's wrap broke, alone on its line: "（", "（三"
+_BROKEN_ENUM = re.compile(r"^\s*[(（]\s*[一二三四五六七八九十]{0,3}\s*$")
 _SECTION = re.compile(r"^\s*第\s*[一二三四五六七八九十百\d]{1,4}\s*条")
 _NOT_CORE = re.compile(r"[\s()（）“”\"'·、.．,，:：;；]")
 
@@ -328,8 +330,8 @@ def _label_blocks(
             overlap = min(b.x1, w.bbox[2]) - max(b.x0, w.bbox[0])
             if not aligned or (overlap < 0.5 * min(b.x1 - b.x0, w.bbox[2] - w.bbox[0]) and not indent_wrap):
                 continue
-            if _ENUM.match(w.text) or _SECTION.match(w.text) or w.text.strip() in ("(", "（"):
-                continue  # (a bracket alone: an enumerator "（三）" the wrap broke over two lines)
+            if _ENUM.match(w.text) or _SECTION.match(w.text) or _BROKEN_ENUM.match(w.text):
+                continue  # ("（" or "（三" alone: an enumerator "（三）" the wrap broke over two lines)
             if _had_room([x for x in b.words if x.bbox[1] < last.cy < x.bbox[3]], w, th):
                 continue  # the line above ended with room for w's first characters: not a wrap
             if _whole_labels(b.text(th), w.text):

@@ -554,13 +554,15 @@ def test_a_group_enumerator_alone_level_with_the_first_rows_figures_is_no_row_la
     [
         ("word_libreoffice_table4_figure_wrapped_in_an_unruled_row.json", ["306", "76", "276", "154", "812"]),
         ("word_libreoffice_table4_two_figures_wrapped_in_an_unruled_row.json", ["174", "131", "138", "97", "540"]),
+        ("word_libreoffice_table4_thousands_figure_wrapped_in_an_unruled_row.json", ["205", "279", "528", "133", "1,145"]),
     ],
-    ids=["one", "two"],
+    ids=["one", "two", "thousands"],
 )
 def test_a_figure_of_the_unlabelled_row_wrapped_in_its_cell_is_one_figure(name: str, first: list[str]):
     """Table 四 in a frame with column rules in its header only: its first figure, 306, is too wide
     for its cell and wraps as 30 / 6 (right-aligned), the 6 a line of its own under it (or 174 and
-    131 centred, 17 / 4 and 13 / 1 side by side). The template's one row without a label is table 四's, with no row under it: the pieces are the tails.
+    131 centred, 17 / 4 and 13 / 1 side by side; 1,145 as 1,1 / 45, its piece no figure). The
+    template's one row without a label is table 四's, with no row under it: the pieces are the tails.
     (Read as a row, it left one column with figures on two rows: the row's first five figures were
     read as one label and 306 as 30.)"""
     rows = _rows(name)
@@ -588,3 +590,16 @@ def test_heads_right_of_the_label_columns_ruled_border_are_value_columns():
     are value columns'."""
     rows = _rows("horizontal_only_one_row_one_figure_right_aligned_blank_last.json")
     assert _row(rows, "政府集中采购") == ["政府集中采购", "0", ""], rows
+
+
+def test_a_group_enumerator_the_wrap_broke_starts_a_label_of_its_own():
+    """Three merged label columns in LibreOffice: the group label （三）不予公开 stands in the row
+    labels' column (under （二）部分公开（区分处理的，只 / 计这一情形，不计 / 其他情形）), wrapped as
+    （三 / ）不 / 予 / 公开. "（三" alone is an enumerator the wrap broke, as "（" alone is: it starts a
+    label, not the last line of the one above (joined, 部分公开's label ran on into （三）不予公开, and
+    the row matched no statutory label: 7 cells to review)."""
+    rows = _rows("word_libreoffice_group_enumerator_broken_by_the_wrap.json")
+    part = _row(rows, "部分公开")
+    assert part == ["（二）部分公开（区分处理的，只计这一情形，不计其他情形）", *["0"] * 7], rows
+    secret = _row(rows, "属于国家秘密")
+    assert secret[0].replace(" ", "") == "（三）不予公开" and secret[1:] == ["1.属于国家秘密", *["0"] * 7], rows
