@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from extraction.pages.labels import (
     _LabelBlock,
     _longest_label,
     _merge_words,
+    headed_label,
 )
 from extraction.pages.tolerances import TOLERANCES as TOL
 from extraction.pages.words import (
+    _NUMERIC,
     Rule,
     Word,
     _blank,
@@ -52,7 +55,7 @@ def _text_blocks(
 ) -> list[_Block]:
     if not words:
         return []
-    vlines = group_lines(words)
+    vlines = _join_wrapped_unlabelled_figures(group_lines(words), th)
     char = char_pitch(words) or th
     blocks: list[_Block] = []
     i = 0
@@ -92,6 +95,62 @@ def _text_blocks(
         blocks.append(_Block(min(w.bbox[1] for w in ln), [_text_line(ln, page, th, bbox_map)]))
         i += 1
     return blocks
+
+
+_FIGURE_PIECE = re.compile(r"^[\d,.]+$")
+
+
+def _join_wrapped_unlabelled_figures(vlines: list[list[Word]], th: float) -> list[list[Word]]:
+    """Figures of a row of figures without a label that their narrow cells wrapped ("30" / "6" for
+    306; "17" / "4" and "13" / "1" side by side): one figure each. The template has one row without
+    a label, table 四's (its 15 figures under two levels of heads), and no row under it, so a line
+    of digit pieces right under it, within a wrap's gap, each under one figure of it, holds those
+    figures' tails (read as a row of its own, it took the columns: the table's first figures were
+    one label and 306 was read as 30)."""
+    out: list[list[Word]] = []
+    k = 0
+    while k < len(vlines):
+        ln = vlines[k]
+        nxt = vlines[k + 1] if k + 1 < len(vlines) else None
+        k += 1
+        tails = _figure_tails(ln, nxt, th) if nxt is not None and len(ln) >= 2 else None
+        if tails is None:
+            out.append(ln)
+            continue
+        joined = []
+        for w in ln:
+            piece = tails.get(id(w))
+            if piece is None:
+                joined.append(w)
+                continue
+            box = (min(w.bbox[0], piece.bbox[0]), w.bbox[1], max(w.bbox[2], piece.bbox[2]), piece.bbox[3])
+            joined.append(Word(w.text + piece.text, box, min(w.confidence, piece.confidence), [], None))
+        out.append(joined)
+        k += 1  # the pieces' line is read
+    return out
+
+
+def _figure_tails(ln: list[Word], nxt: list[Word], th: float) -> dict[int, Word] | None:
+    """{id of a figure of `ln`: the piece of `nxt` that is its wrapped tail}, when `ln` is figures
+    only and every word of `nxt` is such a piece (digits, within a wrap's gap under one figure of
+    `ln` alone, the two one number); else None."""
+    if not all(w.numeric or _FIGURE_PIECE.match(w.text) for w in ln):  # ("1,1" / "45": 1,145)
+        return None
+    bottom = max(w.bbox[3] for w in ln)
+    tails: dict[int, Word] = {}
+    for piece in nxt:
+        above = [w for w in ln if min(w.bbox[2], piece.bbox[2]) - max(w.bbox[0], piece.bbox[0]) > 0]
+        if (
+            not _FIGURE_PIECE.match(piece.text)
+            or not -0.2 * th <= piece.bbox[1] - bottom <= TOL.wrap_gap * th
+            or len(above) != 1
+            or id(above[0]) in tails
+            or not _FIGURE_PIECE.match(above[0].text)
+            or not _NUMERIC.match(above[0].text + piece.text)
+        ):
+            return None
+        tails[id(above[0])] = piece
+    return tails
 
 
 def _header_above(vlines: list[list[Word]], start: int, b: int, th: float) -> list[Word]:
@@ -157,6 +216,24 @@ def _header_columns(
     # a blank column's figures stand off its head's centre as the other columns' do (right-aligned)
     shift = statistics.median(shifts)
     return [c + shift + offset for k, c in enumerate(centres) if k not in taken]
+
+
+def _label_border(
+    hrules: list[Rule], vlines: list[list[Word]], heads: list[Word], limit: float, th: float
+) -> float | None:
+    """The right border of the row-label column where the horizontal rules are drawn one segment a
+    cell: a break of the segments between the row labels' right edge and the first figures. Heads
+    right of it are value columns' (a one-row sub-table 政府集中采购 | 0 | _ with right-aligned
+    figures: 采购项目数量 stands left of its 0, and counted from the 0 the blank column under
+    采购总金额 was lost)."""
+    labels_right = max((w.bbox[2] for ln in vlines for w in ln if w.cx < limit), default=None)
+    if labels_right is None or not heads:
+        return None
+    top = min(w.bbox[1] for w in heads) - th
+    bottom = max(w.bbox[3] for ln in vlines for w in ln) + th
+    ends = [x for r in hrules if top <= r.y0 <= bottom for x in (r.x0, r.x1)]
+    breaks = [x for x in ends if labels_right - 0.3 * th <= x <= limit]
+    return min(breaks) if breaks else None
 
 
 def _ruled_columns(
@@ -289,6 +366,15 @@ def _too_deep(lines: list[list[Word]], char: float) -> bool:
     return _stack_depth(lines, cap) > cap
 
 
+def _over_figures(run: list[list[Word]], row: list[Word], th: float) -> bool:
+    """Whether a line of a run of label-only lines reaches over the figures of the row under it:
+    a label stands left of every figure, so such lines are the next table's header (信息内容 |
+    本年收费金额 | 行政事业性收费 0, its figure right-aligned far right, then 申请人情况 / 自然人 … over
+    table 三's figures: the two tables were read as one, and the fee took no column)."""
+    left = min(w.bbox[0] for w in row if w.numeric)
+    return any(max(w.bbox[2] for w in ln) > left - 0.3 * th for ln in run)
+
+
 def _zone(vlines: list[list[Word]], i: int, th: float, char: float) -> tuple[int, int] | None:
     """An unruled table starting at line i: numeric rows (2+ numbers), with up to eight lines of
     label text between two of them (wrapped labels, group labels; more in a narrow label column,
@@ -317,7 +403,7 @@ def _zone(vlines: list[list[Word]], i: int, th: float, char: float) -> tuple[int
             if max(w.bbox[2] for w in vlines[m]) > left_of_numbers - 0.3 * th or _section_line(vlines[m]):
                 break  # (第二十条第（六）项: the next sub-table, with its own header and columns)
             m += 1
-        if m < len(vlines) and m > k and _figure_row(vlines[m]):
+        if m < len(vlines) and m > k and _figure_row(vlines[m]) and not _over_figures(vlines[k:m], vlines[m], th):
             k = m
             continue
         # trailing wrapped-label lines of the last row (they end before the numbers)
@@ -505,7 +591,11 @@ def _place_group_labels(
         # the row's bottom line, below a short group label's middle)
         firsts = [a for a in anchors if (top := first_row_top(a)) is not None and top <= g.centre + 0.5 * th]
         below = [a for a in anchors if a["y"] > g.bottom]
-        if (
+        headed = headed_label(k, blocks, th)
+        heads_row = [a for a in anchors if headed is not None and a["row"] == headed]
+        if heads_row:
+            target = heads_row[0]  # an enumerator alone: the row whose label it heads
+        elif (
             not _label_beside(k, blocks, th)
             and not any(g.top - pad <= a["y"] <= g.bottom + pad for a in anchors)
             and below
@@ -548,6 +638,9 @@ def _aligned_table(
         # first columns blank: every head is a column's, even left of the first figure
         labelled = any(w.cx < limit for ln in vlines for w in ln)
         head_limit = limit if labelled else float("-inf")
+        if labelled:
+            border = _label_border(hrules, vlines, heads, limit, th)
+            head_limit = min(head_limit, border) if border is not None else head_limit
         cols = sorted(cols + _header_columns(heads, cols, x, figures, head_limit, th))
     if vrules:
         cols = sorted(cols + _ruled_columns(vrules, vlines, numeric, cols, x, limit, th))

@@ -19,6 +19,8 @@ _ENUM = re.compile(
 )
 
 
+# the start of an enumerator that a narrow column's wrap broke, alone on its line: "（", "（三"
+_BROKEN_ENUM = re.compile(r"^\s*[(（]\s*[一二三四五六七八九十]{0,3}\s*$")
 _SECTION = re.compile(r"^\s*第\s*[一二三四五六七八九十百\d]{1,4}\s*条")
 _NOT_CORE = re.compile(r"[\s()（）“”\"'·、.．,，:：;；]")
 
@@ -328,8 +330,8 @@ def _label_blocks(
             overlap = min(b.x1, w.bbox[2]) - max(b.x0, w.bbox[0])
             if not aligned or (overlap < 0.5 * min(b.x1 - b.x0, w.bbox[2] - w.bbox[0]) and not indent_wrap):
                 continue
-            if _ENUM.match(w.text) or _SECTION.match(w.text) or w.text.strip() in ("(", "（"):
-                continue  # (a bracket alone: an enumerator "（三）" the wrap broke over two lines)
+            if _ENUM.match(w.text) or _SECTION.match(w.text) or _BROKEN_ENUM.match(w.text):
+                continue  # ("（" or "（三" alone: an enumerator "（三）" the wrap broke over two lines)
             if _had_room([x for x in b.words if x.bbox[1] < last.cy < x.bbox[3]], w, th):
                 continue  # the line above ended with room for w's first characters: not a wrap
             if _whole_labels(b.text(th), w.text):
@@ -401,8 +403,33 @@ def _row_label_blocks(blocks: list[_LabelBlock], th: float) -> list[int]:
     """The blocks that are row labels: no other label block stands to their right at their height
     (a group label — 三、本年度办理结果 stacked one character a line, （三）不予公开 — has the
     rows' own labels beside it)."""
-    out = [k for k, b in enumerate(blocks) if b.words and not _label_beside(k, blocks, th)]
+    out = [
+        k
+        for k, b in enumerate(blocks)
+        if b.words and not _label_beside(k, blocks, th) and headed_label(k, blocks, th) is None
+    ]
     return sorted(out, key=lambda k: blocks[k].top)
+
+
+def headed_label(k: int, blocks: list[_LabelBlock], th: float) -> int | None:
+    """The label block that block k heads when it is an enumerator alone ("三、", "（三）"): the
+    nearest label starting right of it on its line or the next. No statutory row label is an
+    enumerator without text, so such a block is no row label (a group label printed down its
+    column whose characters OCR did not read: "三、" level with the top-aligned figures of
+    （一）予以公开, centred a line lower beside it)."""
+    b = blocks[k]
+    if not _ENUM_ONLY.match(b.text(th)):
+        return None
+    beside = [
+        j
+        for j, o in enumerate(blocks)
+        if j != k
+        and o.words
+        and o.x0 >= b.x1 - 0.3 * th
+        and o.top - b.bottom <= TOL.wrap_gap * th
+        and b.top - o.bottom <= TOL.wrap_gap * th
+    ]
+    return min(beside, key=lambda j: (abs(blocks[j].top - b.top), blocks[j].x0)) if beside else None
 
 
 _Unit = tuple[int, list[Word]]  # one line of a row-label block: (block index, its words)

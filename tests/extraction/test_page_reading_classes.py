@@ -534,3 +534,72 @@ def test_a_figure_whose_remark_its_cell_wrapped_is_one_figure():
     rows = _rows("word_libreoffice_figure_with_its_remark_wrapped_in_its_cell.json")
     assert _row(rows, "行政规范性文件") == ["行政规范性文件", "15（其中修订7件）", "0", "90"], rows
     assert _row(rows, "规章") == ["规章", "0", "0", "0"], rows
+
+
+def test_a_group_enumerator_alone_level_with_the_first_rows_figures_is_no_row_label():
+    """三、本年度办理结果 printed down its narrow column on a scan, OCR reading only its "三、": that
+    line stands level with the top-aligned figures of （一）予以公开, whose label is centred a line
+    lower beside it. No statutory row label is an enumerator alone: 三、 heads the label beside it
+    (it took the row's figures, and 予以公开 became a blank row: 7 cells lost to review)."""
+    rows = _rows("outer_header_scan_group_enumerator_alone_level_with_first_rows_figures.json")
+    granted = _row(rows, "予以公开")
+    assert granted == ["三、", "(一)予以公开", *["0"] * 7], rows
+    assert not any(r[0] == "三、" and len(r) > 2 and r[1] != "(一)予以公开" for r in rows), rows
+    assert _row(rows, "部分公开")[-7:] == ["0"] * 7, rows
+    assert _row(rows, "上年结转")[-7:] == ["0"] * 7, rows
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("word_libreoffice_table4_figure_wrapped_in_an_unruled_row.json", ["306", "76", "276", "154", "812"]),
+        ("word_libreoffice_table4_two_figures_wrapped_in_an_unruled_row.json", ["174", "131", "138", "97", "540"]),
+        ("word_libreoffice_table4_thousands_figure_wrapped_in_an_unruled_row.json", ["205", "279", "528", "133", "1,145"]),
+    ],
+    ids=["one", "two", "thousands"],
+)
+def test_a_figure_of_the_unlabelled_row_wrapped_in_its_cell_is_one_figure(name: str, first: list[str]):
+    """Table 四 in a frame with column rules in its header only: its first figure, 306, is too wide
+    for its cell and wraps as 30 / 6 (right-aligned), the 6 a line of its own under it (or 174 and
+    131 centred, 17 / 4 and 13 / 1 side by side; 1,145 as 1,1 / 45, its piece no figure). The
+    template's one row without a label is table 四's, with no row under it: the pieces are the tails.
+    (Read as a row, it left one column with figures on two rows: the row's first five figures were
+    read as one label and 306 as 30.)"""
+    rows = _rows(name)
+    figures = [r for r in rows if r and r[0][:2] == first[0][:2]]
+    assert len(figures) == 1 and len(figures[0]) == 15 and figures[0][:5] == first, rows
+    assert rows[-1] == figures[0], rows  # no row of tails under it
+
+
+def test_a_one_figure_row_is_no_row_of_the_table_under_the_next_header():
+    """第二十条第（八）项 as a one-row sub-table, 行政事业性收费 | 0, its figure right-aligned at the
+    far right, then the section heading and table 三's header (申请人情况 / 自然人 … 总计) over its
+    rows of figures. Label-only lines between two rows stand left of both rows' figures; these
+    reach over table 三's figures: they are a header, and the fee row a table of its own (read as
+    one table, the fee row took table 三's seven columns and its 0 fell in none)."""
+    rows = _rows("vertical_only_one_figure_row_above_the_next_tables_header.json")
+    assert _row(rows, "行政事业性收费") == ["行政事业性收费", "0"], rows
+    assert _row(rows, "本年新收")[-7:] == ["0"] * 7, rows
+
+
+def test_heads_right_of_the_label_columns_ruled_border_are_value_columns():
+    """第二十条第（九）项 as a one-row sub-table, 政府集中采购 | 0 | (blank), its figure right-aligned
+    under the centred head 采购项目数量. Counted from the 0, that head stood left of the value
+    columns and the blank column under 采购总金额 was lost (the 0 went to 采购总金额). The horizontal
+    rules, drawn one segment a cell, break at the label column's right border: heads right of it
+    are value columns'."""
+    rows = _rows("horizontal_only_one_row_one_figure_right_aligned_blank_last.json")
+    assert _row(rows, "政府集中采购") == ["政府集中采购", "0", ""], rows
+
+
+def test_a_group_enumerator_the_wrap_broke_starts_a_label_of_its_own():
+    """Three merged label columns in LibreOffice: the group label （三）不予公开 stands in the row
+    labels' column (under （二）部分公开（区分处理的，只 / 计这一情形，不计 / 其他情形）), wrapped as
+    （三 / ）不 / 予 / 公开. "（三" alone is an enumerator the wrap broke, as "（" alone is: it starts a
+    label, not the last line of the one above (joined, 部分公开's label ran on into （三）不予公开, and
+    the row matched no statutory label: 7 cells to review)."""
+    rows = _rows("word_libreoffice_group_enumerator_broken_by_the_wrap.json")
+    part = _row(rows, "部分公开")
+    assert part == ["（二）部分公开（区分处理的，只计这一情形，不计其他情形）", *["0"] * 7], rows
+    secret = _row(rows, "属于国家秘密")
+    assert secret[0].replace(" ", "") == "（三）不予公开" and secret[1:] == ["1.属于国家秘密", *["0"] * 7], rows
