@@ -135,6 +135,7 @@ def read_page(
     from extraction.ocr.glyphs import (
         doubt_lost_signs,
         drop_rule_pieces,
+        mark_folios,
         reread_doubtful_figures,
         settle_like_page_zeros,
         settle_zero_or_eight,
@@ -192,6 +193,7 @@ def read_page(
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
     doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)
     tokens = drop_rule_pieces(prepared.image, tokens, text_height)  # a row-high piece of rule read as 1
+    mark_folios(tokens)  # a page number read with dots (".1.") is no figure
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
     log.debug(

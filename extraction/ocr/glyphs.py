@@ -18,6 +18,8 @@ told apart from a scan, and is judged.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from extraction.ocr.base import OcrEngine, OcrToken
@@ -484,5 +486,38 @@ def settle_like_page_zeros(image: np.ndarray, tokens: list[OcrToken], text_heigh
             t.chars = [span] if span is not None else None
             t.char_scores = None
         t.confidence = min(float(t.confidence), REREAD_DISAGREE_CONFIDENCE)
+        changed += 1
+    return changed
+
+
+# A page number read as a figure. Word-made reports print their folio as "- 1 -" or "— 1 —" under the
+# table; on a phone photo blur shrinks the short dashes to dots and the recogniser reads ".1." at
+# 0.998. The page reader drops a folio it recognises ("-1-", 第1页), not one read with dots, and
+# placed it as the last table row's figure (行政强制's 1 where the page prints 0, out of review).
+# A number flanked by dashes or dots on both sides is never a cell as printed: its dots are read as
+# the dashes they stand for, so the page reader can tell it for a folio, and its confidence is capped
+# (review) in case it is placed all the same (a folio close under the table, or beside a seal's ink).
+_FOLIO_MARKS = "-—–－~.·•。、_一"
+_FOLIO = re.compile(rf"^[{_FOLIO_MARKS}]{{1,3}}\s*(\d{{1,4}})\s*[{_FOLIO_MARKS}]{{1,3}}$")
+FOLIO_CONFIDENCE = REREAD_DISAGREE_CONFIDENCE  # a folio-shaped reading is this sure at most as a figure
+
+
+def mark_folios(tokens: list[OcrToken]) -> int:
+    """Tokens read as a number between dashes or dots ("-1-", ".1.", "·2·", "一3一": a page number)
+    are written as "- N -" (the form the page reader drops as a folio), their reading kept as the
+    alternative, their confidence capped at `FOLIO_CONFIDENCE`. Returns how many."""
+    changed = 0
+    for t in tokens:
+        text = t.text.strip()
+        m = _FOLIO.match(text)
+        if m is None:
+            continue
+        folio = f"- {m.group(1)} -"
+        if text != folio:
+            t.alternatives = [(text, round(float(t.confidence), 5)), *(a for a in t.alternatives if a[0] != text)]
+            t.text = folio
+            t.chars = None  # the characters' extents were the first reading's
+            t.char_scores = None
+        t.confidence = min(float(t.confidence), FOLIO_CONFIDENCE)
         changed += 1
     return changed
