@@ -135,7 +135,9 @@ def read_page(
     from extraction.ocr.glyphs import (
         doubt_lost_signs,
         drop_rule_pieces,
+        is_bilevel,
         mark_folios,
+        read_fax_again,
         reread_doubtful_figures,
         settle_like_page_zeros,
         settle_zero_or_eight,
@@ -149,6 +151,7 @@ def read_page(
     if seal is not None:
         seal = _seal_areas(seal[::SEAL_STEP, ::SEAL_STEP])
     h, w = gray.shape[:2]
+    bilevel = is_bilevel(gray)  # a fax: read again blurred where its figures are in doubt
     sx, sy = ocr_scale(gray, options, stretch)
     if (sx, sy) != (1.0, 1.0):
         interp = cv2.INTER_CUBIC if max(sx, sy) > 1 else cv2.INTER_AREA
@@ -186,6 +189,8 @@ def read_page(
             return seal is not None and _seal_cover(seal, prepared, box) > 0
 
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
+    if bilevel:  # a fax's broken thin strokes: the whole page read again blurred, figure by figure
+        read_fax_again(engine, clean, tokens, text_height, page, deadline)
     # a doubtful figure read again from the page blurred (a fax's broken zero read as 11)
     reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline)
     settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros
