@@ -530,16 +530,19 @@ def mark_folios(tokens: list[OcrToken]) -> int:
 # "11" at 0.93, "18" for a 0) and those it never boxed stay as they were. The whole page read again,
 # blurred by a tenth of the text height (the broken strokes joined into grey, the kind of image the
 # recogniser was trained on), reads those far better (a standard-mode fax in Song: 9 of 10 such
-# figures of a table page read as printed). The two readings are merged figure by figure: where
-# they agree nothing changes, where they disagree the surer reading is taken, the other kept as its
-# alternative, and the figure goes to review; a figure only the second reading found is added, for
-# review. Labels are the first reading's. Only a bilevel page (a fax, `is_bilevel`) with doubtful
+# figures of a table page read as printed). The two readings are merged figure by figure (a box of
+# the same extent): where they agree, or the first reading was sure (blur also closes a 5's gap into
+# a 3), nothing changes; where they disagree the surer reading is taken, the other kept as its
+# alternative, and the figure goes to review; a figure only the second reading found, surely, is
+# added for review. Labels are the first reading's. Only a bilevel page (a fax, `is_bilevel`) with doubtful
 # figures is read twice: scans and photos are grey, and blur only takes from them.
 BILEVEL_EXTREMES = 0.9  # a page image whose pixels are this share pure black or white is bilevel…
 BILEVEL_LEVEL = 8  # …within this many grey levels (a fax rendered from a PDF keeps a few greys at edges)
 SECOND_READ_MIN_DOUBTFUL = 3  # a bilevel page is read again when this many of its figures are doubtful…
 SECOND_READ_BLUR = 0.1  # …blurred by this share of the text height (Gaussian sigma)
-SECOND_READ_MATCH = 0.5  # a second reading's box covering this share of a first reading's is the same text
+SECOND_READ_MATCH = 0.6  # two boxes each this much inside the other hold the same text
+SECOND_READ_KEEP = 0.95  # a first reading this sure stands (blur closes a 5's gap: read 3 at 0.99)
+SECOND_READ_NEW = 0.9  # a figure only the second reading found is added when read this surely, digits only
 
 
 def is_bilevel(gray: np.ndarray) -> bool:
@@ -577,10 +580,10 @@ def merge_second_reading(tokens: list[OcrToken], second: list[OcrToken]) -> int:
         over = [
             t
             for t in tokens
-            if max(_covered(box, t.core or t.bbox), _covered(t.core or t.bbox, box)) >= SECOND_READ_MATCH
+            if min(_covered(box, t.core or t.bbox), _covered(t.core or t.bbox, box)) >= SECOND_READ_MATCH
         ]
         if not over:
-            if not any(_covered(box, t.bbox) > 0 for t in tokens):
+            if reading.isdigit() and s.confidence >= SECOND_READ_NEW and not any(_covered(box, t.bbox) > 0 for t in tokens):
                 # a figure the first reading never boxed (a Song 1 whose serif the fax lost)
                 s.text = reading
                 s.confidence = min(float(s.confidence), REREAD_DISAGREE_CONFIDENCE)
@@ -590,10 +593,14 @@ def merge_second_reading(tokens: list[OcrToken], second: list[OcrToken]) -> int:
             continue  # two first readings under one box: a merge of figures is left to the first
         t = over[0]
         first = t.text.strip()
-        if not (numeric_like(first) or (len(first) <= 2 and any(_figure_reading(a) for a, _p in t.alternatives))):
-            continue  # a label's character is the first reading's
-        if reading == first or (_figure_reading(first) == reading and t.confidence >= s.confidence):
+        if not numeric_like(first) and (
+            len(first) > 2 or any(not (c.isascii() or c in "（）") for c in first)
+        ):
+            continue  # a label's character (日 beside 8) is the first reading's; a broken "()" is not
+        if reading == first or t.confidence >= SECOND_READ_KEEP:
             continue
+        if len(reading) != len(first) and (reading in first or first in reading):
+            continue  # a digit more or less at an end ("40" read inside "340"): the boxes were cut apart
         sure, p = (reading, float(s.confidence)) if s.confidence > t.confidence else (first, float(t.confidence))
         other, q = (first, float(t.confidence)) if sure == reading else (reading, float(s.confidence))
         alts = [(other, round(q, 5)), *((a, r) for a, r in t.alternatives if a not in (sure, other))]

@@ -67,9 +67,30 @@ def test_readings_that_agree_and_labels_are_left_as_read():
     assert [(t.text, t.confidence, t.alternatives) for t in first] == [("0", 0.7, []), ("规章", 0.95, [])]
 
 
+def test_a_sure_first_reading_a_part_of_a_figure_and_a_label_character_stand():
+    # blur closes a 5's gap (read 3 at 0.99); "40" read inside "340"; 日 (its runner-up 8) is a label's
+    five = _token("5", (10, 10, 30, 30), 0.99)
+    whole = _token("340", (60, 10, 100, 30), 0.6)
+    day = _token("日", (150, 10, 170, 30), 0.46)
+    day.alternatives = [("8", 0.2)]
+    second = [
+        _token("3", (10, 10, 30, 30), 0.995),
+        _token("40", (73, 10, 100, 30), 0.9),
+        _token("8", (150, 10, 170, 30), 0.9),
+    ]
+    tokens = [five, whole, day]
+    assert merge_second_reading(tokens, second) == 0
+    assert [(t.text, t.confidence) for t in tokens] == [("5", 0.99), ("340", 0.6), ("日", 0.46)]
+
+
 def test_a_figure_only_the_second_reading_found_is_added_for_review():
     first = [_token("0", (10, 10, 30, 30), 0.99)]
-    second = [_token("1", (200, 10, 210, 30), 0.99), _token("一", (300, 10, 330, 30), 0.99)]
+    second = [
+        _token("1", (200, 10, 210, 30), 0.99),
+        _token("一", (300, 10, 330, 30), 0.99),
+        _token("7", (400, 10, 410, 30), 0.6),  # a speck read unsurely
+        _token("2.", (500, 10, 520, 30), 0.99),  # an enumerator is a label's
+    ]
     assert merge_second_reading(first, second) == 1
     assert [t.text for t in first] == ["0", "1"]
     assert first[1].confidence <= REREAD_DISAGREE_CONFIDENCE
