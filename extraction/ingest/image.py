@@ -134,6 +134,7 @@ def read_page(
 
     from extraction.ocr.glyphs import (
         doubt_lost_signs,
+        doubt_unreadable_page,
         drop_rule_pieces,
         is_bilevel,
         mark_folios,
@@ -199,6 +200,7 @@ def read_page(
     doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)
     tokens = drop_rule_pieces(prepared.image, tokens, text_height)  # a row-high piece of rule read as 1
     mark_folios(tokens)  # a page number read with dots (".1.") is no figure
+    doubt_unreadable_page(tokens)  # most lone figures read with doubt: none is sure (a photo's blobs)
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
     log.debug(

@@ -583,7 +583,11 @@ def merge_second_reading(tokens: list[OcrToken], second: list[OcrToken]) -> int:
             if min(_covered(box, t.core or t.bbox), _covered(t.core or t.bbox, box)) >= SECOND_READ_MATCH
         ]
         if not over:
-            if reading.isdigit() and s.confidence >= SECOND_READ_NEW and not any(_covered(box, t.bbox) > 0 for t in tokens):
+            if (
+                reading.isdigit()
+                and s.confidence >= SECOND_READ_NEW
+                and not any(_covered(box, t.bbox) > 0 for t in tokens)
+            ):
                 # a figure the first reading never boxed (a Song 1 whose serif the fax lost)
                 s.text = reading
                 s.confidence = min(float(s.confidence), REREAD_DISAGREE_CONFIDENCE)
@@ -593,9 +597,7 @@ def merge_second_reading(tokens: list[OcrToken], second: list[OcrToken]) -> int:
             continue  # two first readings under one box: a merge of figures is left to the first
         t = over[0]
         first = t.text.strip()
-        if not numeric_like(first) and (
-            len(first) > 2 or any(not (c.isascii() or c in "（）") for c in first)
-        ):
+        if not numeric_like(first) and (len(first) > 2 or any(not (c.isascii() or c in "（）") for c in first)):
             continue  # a label's character (日 beside 8) is the first reading's; a broken "()" is not
         if reading == first or t.confidence >= SECOND_READ_KEEP:
             continue
@@ -633,3 +635,33 @@ def read_fax_again(
         return 0
     blurred = cv2.GaussianBlur(image, (0, 0), max(0.5, SECOND_READ_BLUR * text_height))
     return merge_second_reading(tokens, engine(blurred, page, deadline=deadline))
+
+
+# A page whose figures cannot be read. A phone photo of small bold figures (5-6 px tall as taken)
+# leaves each one a blob: the recogniser reads most of them with doubt (0 or 8, 0.3-0.8) and some
+# of the same blobs, by chance, as a sure 8 (0.95-0.995); where the sums happen to hold over those
+# (8 = 8 + 0 + 0), the sure 8s passed out of review (seed 6061, outer_frame_header_rule: three
+# totals printed 0). A sure reading among a page of doubtful ones of the same figures is no surer
+# than they are: on a page where most lone figures are read with doubt, no figure is sure.
+PAGE_DOUBT_MIN_FIGURES = 10  # a page with at least this many lone figures…
+PAGE_DOUBT_SHARE = 0.5  # …more than this share of them read below the review level…
+PAGE_DOUBT_BELOW = 0.8  # …(this confidence: the pipeline's review threshold)…
+PAGE_DOUBT_CONFIDENCE = REREAD_DISAGREE_CONFIDENCE  # …has every figure capped at this (review)
+
+
+def doubt_unreadable_page(tokens: list[OcrToken]) -> int:
+    """On a page where most lone figures are read with doubt (see above), every figure's confidence
+    is capped at `PAGE_DOUBT_CONFIDENCE`; returns how many were capped."""
+    from extraction.ocr.base import numeric_like
+
+    lone = [t for t in tokens if len(t.text.strip()) == 1 and t.text.strip().isdigit()]
+    if len(lone) < PAGE_DOUBT_MIN_FIGURES:
+        return 0
+    if sum(1 for t in lone if t.confidence < PAGE_DOUBT_BELOW) <= PAGE_DOUBT_SHARE * len(lone):
+        return 0
+    capped = 0
+    for t in tokens:
+        if numeric_like(t.text.strip()) and t.confidence > PAGE_DOUBT_CONFIDENCE:
+            t.confidence = PAGE_DOUBT_CONFIDENCE
+            capped += 1
+    return capped
