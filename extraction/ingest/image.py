@@ -200,7 +200,8 @@ def read_page(
     doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)
     tokens = drop_rule_pieces(prepared.image, tokens, text_height)  # a row-high piece of rule read as 1
     mark_folios(tokens)  # a page number read with dots (".1.") is no figure
-    doubt_unreadable_page(tokens)  # most lone figures read with doubt: none is sure (a photo's blobs)
+    if not bilevel:  # most lone figures read with doubt: none is sure (a photo's blobs; a fax's are
+        doubt_unreadable_page(tokens)  # broken strokes, which its second reading and the sums weigh)
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
     log.debug(

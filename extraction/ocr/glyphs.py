@@ -532,9 +532,10 @@ def mark_folios(tokens: list[OcrToken]) -> int:
 # recogniser was trained on), reads those far better (a standard-mode fax in Song: 9 of 10 such
 # figures of a table page read as printed). The two readings are merged figure by figure (a box of
 # the same extent): where they agree, or the first reading was sure (blur also closes a 5's gap into
-# a 3), nothing changes; where they disagree the surer reading is taken, the other kept as its
-# alternative, and the figure goes to review; a figure only the second reading found, surely, is
-# added for review. Labels are the first reading's. Only a bilevel page (a fax, `is_bilevel`) with doubtful
+# a 3), nothing changes; where they disagree, a figure the first reading read stays its reading
+# (blur also closes a mono zero's dot into an 8: 20 read 28) with the other as its alternative for
+# the sums, and goes to review; a glyph it read as no figure ("(", "e") takes the surer figure; a
+# figure only the second reading found, surely, is added for review. Labels are the first reading's. Only a bilevel page (a fax, `is_bilevel`) with doubtful
 # figures is read twice: scans and photos are grey, and blur only takes from them.
 BILEVEL_EXTREMES = 0.9  # a page image whose pixels are this share pure black or white is bilevel…
 BILEVEL_LEVEL = 8  # …within this many grey levels (a fax rendered from a PDF keeps a few greys at edges)
@@ -603,7 +604,10 @@ def merge_second_reading(tokens: list[OcrToken], second: list[OcrToken]) -> int:
             continue
         if len(reading) != len(first) and (reading in first or first in reading):
             continue  # a digit more or less at an end ("40" read inside "340"): the boxes were cut apart
-        sure, p = (reading, float(s.confidence)) if s.confidence > t.confidence else (first, float(t.confidence))
+        # a figure the first reading read stays its reading (blur also closes a mono zero's dot into an
+        # 8's waist: 20 read 28, 5078 read 5878); a glyph it read as no figure ("(", "e") is replaced
+        take = s.confidence > t.confidence and _figure_reading(first) is None
+        sure, p = (reading, float(s.confidence)) if take else (first, float(t.confidence))
         other, q = (first, float(t.confidence)) if sure == reading else (reading, float(s.confidence))
         alts = [(other, round(q, 5)), *((a, r) for a, r in t.alternatives if a not in (sure, other))]
         if sure != first:
@@ -642,7 +646,10 @@ def read_fax_again(
 # of the same blobs, by chance, as a sure 8 (0.95-0.995); where the sums happen to hold over those
 # (8 = 8 + 0 + 0), the sure 8s passed out of review (seed 6061, outer_frame_header_rule: three
 # totals printed 0). A sure reading among a page of doubtful ones of the same figures is no surer
-# than they are: on a page where most lone figures are read with doubt, no figure is sure.
+# than they are: on a page where most lone figures are read with doubt, no figure is sure. Not on a
+# fax (read_page calls it on grey pages only): a fax's doubt is its broken strokes, read again whole
+# (`read_fax_again`), and capping every figure there cost a table row its place (seed 6061,
+# group_label_rows fax: 25 -> 31 wrong, all in review).
 PAGE_DOUBT_MIN_FIGURES = 10  # a page with at least this many lone figures…
 PAGE_DOUBT_SHARE = 0.5  # …more than this share of them read below the review level…
 PAGE_DOUBT_BELOW = 0.8  # …(this confidence: the pipeline's review threshold)…

@@ -3,8 +3,9 @@ a Song face's hairlines, "0" prints as "()" and the recogniser reads it "11" or 
 confidence ("30" read "10" at 0.94: a silent error once the sums agree). Re-reading only the boxes
 it doubted leaves those. A bilevel page with doubtful figures is read again whole, blurred by a
 tenth of the text height, and the two readings are merged figure by figure: agreement changes
-nothing, disagreement takes the surer reading with the other as its alternative and sends the
-figure to review, a figure only the second reading found is added for review, labels stay."""
+nothing; disagreement keeps a figure read (blur also turns a mono 0 into 8), gives it the other
+reading as its alternative and sends it to review, and replaces a glyph read as no figure; a
+figure only the second reading found is added for review; labels stay."""
 
 from __future__ import annotations
 
@@ -50,14 +51,22 @@ class _Second(OcrEngine):
         return self.tokens
 
 
-def test_readings_that_disagree_take_the_surer_one_and_go_to_review():
+def test_readings_that_disagree_keep_the_figure_read_and_go_to_review():
+    # blur also closes a mono zero's dot into an 8's waist (20 read 28): a figure read stays read
     first = [_token("11", (10, 10, 30, 30), 0.93), _token("10", (60, 10, 84, 30), 0.94)]
     second = [_token("0", (11, 10, 29, 30), 0.99), _token("30", (60, 10, 85, 30), 0.6)]
     assert merge_second_reading(first, second) == 2
-    zero, ten = first
-    assert zero.text == "0" and zero.alternatives[0] == ("11", 0.93)
+    ones, ten = first
+    assert ones.text == "11" and ones.alternatives[0] == ("0", 0.99)
     assert ten.text == "10" and ten.alternatives[0] == ("30", 0.6)
-    assert zero.confidence <= REREAD_DISAGREE_CONFIDENCE and ten.confidence <= REREAD_DISAGREE_CONFIDENCE
+    assert ones.confidence <= REREAD_DISAGREE_CONFIDENCE and ten.confidence <= REREAD_DISAGREE_CONFIDENCE
+
+
+def test_a_glyph_read_as_no_figure_takes_the_surer_figure():
+    broken = _token("(", (10, 10, 30, 30), 0.71)
+    assert merge_second_reading([broken], [_token("0", (10, 10, 30, 30), 0.9)]) == 1
+    assert broken.text == "0" and broken.alternatives[0] == ("(", 0.71)
+    assert broken.confidence <= REREAD_DISAGREE_CONFIDENCE
 
 
 def test_readings_that_agree_and_labels_are_left_as_read():
@@ -123,8 +132,9 @@ PRINTED = [
 ]
 
 
-def _as_printed(tokens: list[OcrToken]) -> tuple[int, list[str]]:
-    """How many figures read as printed, and the figures read wrong with confidence (≥ 0.8)."""
+def _as_printed(tokens: list[OcrToken]) -> tuple[int, int, list[str]]:
+    """How many figures read as printed, how many more have the printed figure among their
+    alternatives (for the sums), and the figures read wrong with confidence (≥ 0.8)."""
     figures = sorted((t for t in tokens if numeric_like(t.text)), key=lambda t: t.bbox[1])
     rows: list[list[OcrToken]] = []
     for t in figures:
@@ -133,24 +143,26 @@ def _as_printed(tokens: list[OcrToken]) -> tuple[int, list[str]]:
         else:
             rows.append([t])
     assert len(rows) == len(PRINTED)
-    right, sure_wrong = 0, []
+    right, offered, sure_wrong = 0, 0, []
     for row, printed in zip(rows, PRINTED, strict=True):
         for t in row:
             col = min(6, max(0, round((t.bbox[0] - 128) / 219)))
             if t.text == printed[col]:
                 right += 1
-            elif t.confidence >= 0.8:
+            elif printed[col] in [a for a, _p in t.alternatives]:
+                offered += 1
+            if t.text != printed[col] and t.confidence >= 0.8:
                 sure_wrong.append(t.text)
-    return right, sure_wrong
+    return right, offered, sure_wrong
 
 
-def test_a_fax_in_song_reads_more_figures_as_printed_and_none_wrong_surely():
+def test_a_fax_in_song_reads_no_figure_wrong_surely():
     pytest.importorskip("rapidocr")
     pytest.importorskip("onnxruntime")
     from extraction.ingest.image import read_page
 
     page = cv2.imread(str(DATA / "fax_song_rows.png"), cv2.IMREAD_GRAYSCALE)
-    right, sure_wrong = _as_printed(read_page(page, 1, OcrOptions()).tokens)
-    # read once: 28 of 35 as printed, "30" read "10" at 0.94
-    assert right >= 31
+    right, offered, sure_wrong = _as_printed(read_page(page, 1, OcrOptions()).tokens)
+    # read once: 28 of 35 as printed, 4 more among the alternatives, "30" read "10" at 0.94
+    assert right + offered >= 32
     assert sure_wrong == []
