@@ -134,7 +134,11 @@ def read_page(
 
     from extraction.ocr.glyphs import (
         doubt_lost_signs,
+        doubt_unreadable_page,
         drop_rule_pieces,
+        is_bilevel,
+        mark_folios,
+        read_fax_again,
         reread_doubtful_figures,
         settle_like_page_zeros,
         settle_zero_or_eight,
@@ -148,6 +152,7 @@ def read_page(
     if seal is not None:
         seal = _seal_areas(seal[::SEAL_STEP, ::SEAL_STEP])
     h, w = gray.shape[:2]
+    bilevel = is_bilevel(gray)  # a fax: read again blurred where its figures are in doubt
     sx, sy = ocr_scale(gray, options, stretch)
     if (sx, sy) != (1.0, 1.0):
         interp = cv2.INTER_CUBIC if max(sx, sy) > 1 else cv2.INTER_AREA
@@ -185,6 +190,8 @@ def read_page(
             return seal is not None and _seal_cover(seal, prepared, box) > 0
 
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
+    if bilevel:  # a fax's broken thin strokes: the whole page read again blurred, figure by figure
+        read_fax_again(engine, clean, tokens, text_height, page, deadline)
     # a doubtful figure read again from the page blurred (a fax's broken zero read as 11)
     reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline)
     settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros
@@ -192,6 +199,9 @@ def read_page(
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
     doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)
     tokens = drop_rule_pieces(prepared.image, tokens, text_height)  # a row-high piece of rule read as 1
+    mark_folios(tokens)  # a page number read with dots (".1.") is no figure
+    if not bilevel:  # most lone figures read with doubt: none is sure (a photo's blobs; a fax's are
+        doubt_unreadable_page(tokens)  # broken strokes, which its second reading and the sums weigh)
     if seal is not None:
         doubt_under_seal(tokens, seal, prepared)
     log.debug(

@@ -18,6 +18,8 @@ told apart from a scan, and is judged.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from extraction.ocr.base import OcrEngine, OcrToken
@@ -486,3 +488,187 @@ def settle_like_page_zeros(image: np.ndarray, tokens: list[OcrToken], text_heigh
         t.confidence = min(float(t.confidence), REREAD_DISAGREE_CONFIDENCE)
         changed += 1
     return changed
+
+
+# A page number read as a figure. Word-made reports print their folio as "- 1 -" or "— 1 —" under the
+# table; on a phone photo blur shrinks the short dashes to dots and the recogniser reads ".1." at
+# 0.998. The page reader drops a folio it recognises ("-1-", 第1页), not one read with dots, and
+# placed it as the last table row's figure (行政强制's 1 where the page prints 0, out of review).
+# A number flanked by dashes or dots on both sides is never a cell as printed: its dots are read as
+# the dashes they stand for, so the page reader can tell it for a folio, and its confidence is capped
+# (review) in case it is placed all the same (a folio close under the table, or beside a seal's ink).
+_FOLIO_MARKS = "-—–－~.·•。、_一"
+_FOLIO = re.compile(rf"^[{_FOLIO_MARKS}]{{1,3}}\s*(\d{{1,4}})\s*[{_FOLIO_MARKS}]{{1,3}}$")
+FOLIO_CONFIDENCE = REREAD_DISAGREE_CONFIDENCE  # a folio-shaped reading is this sure at most as a figure
+
+
+def mark_folios(tokens: list[OcrToken]) -> int:
+    """Tokens read as a number between dashes or dots ("-1-", ".1.", "·2·", "一3一": a page number)
+    are written as "- N -" (the form the page reader drops as a folio), their reading kept as the
+    alternative, their confidence capped at `FOLIO_CONFIDENCE`. Returns how many."""
+    changed = 0
+    for t in tokens:
+        text = t.text.strip()
+        m = _FOLIO.match(text)
+        if m is None:
+            continue
+        folio = f"- {m.group(1)} -"
+        if text != folio:
+            t.alternatives = [(text, round(float(t.confidence), 5)), *(a for a in t.alternatives if a[0] != text)]
+            t.text = folio
+            t.chars = None  # the characters' extents were the first reading's
+            t.char_scores = None
+        t.confidence = min(float(t.confidence), FOLIO_CONFIDENCE)
+        changed += 1
+    return changed
+
+
+# A fax read a second time, blurred. A fax's fixed threshold breaks a thin (Song, Light) face's
+# hairlines: "0" prints as "()" and "30" as "3()"; a "1" whose serif came off is a speck the
+# detector does not box. Re-reading doubtful boxes (`reread_doubtful_figures`) helps only the
+# figures the first reading boxed and doubted; the figures it read wrong with confidence ("()" read
+# "11" at 0.93, "18" for a 0) and those it never boxed stay as they were. The whole page read again,
+# blurred by a tenth of the text height (the broken strokes joined into grey, the kind of image the
+# recogniser was trained on), reads those far better (a standard-mode fax in Song: 9 of 10 such
+# figures of a table page read as printed). The two readings are merged figure by figure (a box of
+# the same extent): where they agree, or the first reading was sure (blur also closes a 5's gap into
+# a 3), nothing changes; where they disagree, a figure the first reading read stays its reading
+# (blur also closes a mono zero's dot into an 8: 20 read 28) with the other as its alternative for
+# the sums, and goes to review; a glyph it read as no figure ("(", "e") takes the surer figure; a
+# figure only the second reading found, surely, is added for review. Labels are the first reading's. Only a bilevel page (a fax, `is_bilevel`) with doubtful
+# figures is read twice: scans and photos are grey, and blur only takes from them.
+BILEVEL_EXTREMES = 0.9  # a page image whose pixels are this share pure black or white is bilevel…
+BILEVEL_LEVEL = 8  # …within this many grey levels (a fax rendered from a PDF keeps a few greys at edges)
+SECOND_READ_MIN_DOUBTFUL = 3  # a bilevel page is read again when this many of its figures are doubtful…
+SECOND_READ_BLUR = 0.1  # …blurred by this share of the text height (Gaussian sigma)
+SECOND_READ_MATCH = 0.6  # two boxes each this much inside the other hold the same text
+SECOND_READ_KEEP = 0.95  # a first reading this sure stands (blur closes a 5's gap: read 3 at 0.99)
+SECOND_READ_NEW = 0.9  # a figure only the second reading found is added when read this surely, digits only
+
+
+def is_bilevel(gray: np.ndarray) -> bool:
+    """Whether a grey page image is black and white only (a fax, a 1-bit scan)."""
+    g = np.asarray(gray)
+    if g.ndim == 3:
+        g = g[..., 1]
+    sample = g[::4, ::4]
+    if sample.size == 0:
+        return False
+    extremes = (sample <= BILEVEL_LEVEL) | (sample >= 255 - BILEVEL_LEVEL)
+    return bool(extremes.mean() >= BILEVEL_EXTREMES) and bool((sample <= BILEVEL_LEVEL).any())
+
+
+def _covered(inner: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> float:
+    """The share of `inner`'s area inside `outer`."""
+    w = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    h = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = max(1e-6, (inner[2] - inner[0]) * (inner[3] - inner[1]))
+    return max(0.0, w) * max(0.0, h) / area
+
+
+def merge_second_reading(tokens: list[OcrToken], second: list[OcrToken]) -> int:
+    """Merge a second reading of the same page into `tokens` (in place), figure by figure (see
+    above). Returns how many tokens changed or were added."""
+    from extraction.ocr.base import numeric_like
+
+    changed = 0
+    added: list[OcrToken] = []
+    for s in second:
+        reading = _figure_reading(s.text) if numeric_like(s.text.strip()) else None
+        if reading is None:
+            continue
+        box = s.core if s.core is not None else s.bbox
+        over = [
+            t
+            for t in tokens
+            if min(_covered(box, t.core or t.bbox), _covered(t.core or t.bbox, box)) >= SECOND_READ_MATCH
+        ]
+        if not over:
+            if (
+                reading.isdigit()
+                and s.confidence >= SECOND_READ_NEW
+                and not any(_covered(box, t.bbox) > 0 for t in tokens)
+            ):
+                # a figure the first reading never boxed (a Song 1 whose serif the fax lost)
+                s.text = reading
+                s.confidence = min(float(s.confidence), REREAD_DISAGREE_CONFIDENCE)
+                added.append(s)
+            continue
+        if len(over) != 1:
+            continue  # two first readings under one box: a merge of figures is left to the first
+        t = over[0]
+        first = t.text.strip()
+        if not numeric_like(first) and (len(first) > 2 or any(not (c.isascii() or c in "（）") for c in first)):
+            continue  # a label's character (日 beside 8) is the first reading's; a broken "()" is not
+        if reading == first or t.confidence >= SECOND_READ_KEEP:
+            continue
+        if len(reading) != len(first) and (reading in first or first in reading):
+            continue  # a digit more or less at an end ("40" read inside "340"): the boxes were cut apart
+        # a figure the first reading read stays its reading (blur also closes a mono zero's dot into an
+        # 8's waist: 20 read 28, 5078 read 5878); a glyph it read as no figure ("(", "e") is replaced
+        take = s.confidence > t.confidence and _figure_reading(first) is None
+        sure, p = (reading, float(s.confidence)) if take else (first, float(t.confidence))
+        other, q = (first, float(t.confidence)) if sure == reading else (reading, float(s.confidence))
+        alts = [(other, round(q, 5)), *((a, r) for a, r in t.alternatives if a not in (sure, other))]
+        if sure != first:
+            t.text = sure
+            span = (t.chars[0][0], t.chars[-1][1]) if t.chars else None
+            t.chars = [span] if span is not None and len(sure) == 1 else None
+            t.char_scores = None
+        t.alternatives = alts
+        t.confidence = min(p, REREAD_DISAGREE_CONFIDENCE)
+        changed += 1
+    tokens.extend(added)
+    return changed + len(added)
+
+
+def read_fax_again(
+    engine: OcrEngine,
+    image: np.ndarray,
+    tokens: list[OcrToken],
+    text_height: float,
+    page: int,
+    deadline: float | None = None,
+) -> int:
+    """Read a bilevel page (`image`: as the first reading read it) again blurred and merge the
+    readings (`merge_second_reading`), when it has `SECOND_READ_MIN_DOUBTFUL` doubtful figures or
+    more; returns how many tokens changed or were added. The caller tells a bilevel page."""
+    import cv2
+
+    if text_height <= 0 or sum(1 for t in tokens if _doubtful_figure(t)) < SECOND_READ_MIN_DOUBTFUL:
+        return 0
+    blurred = cv2.GaussianBlur(image, (0, 0), max(0.5, SECOND_READ_BLUR * text_height))
+    return merge_second_reading(tokens, engine(blurred, page, deadline=deadline))
+
+
+# A page whose figures cannot be read. A phone photo of small bold figures (5-6 px tall as taken)
+# leaves each one a blob: the recogniser reads most of them with doubt (0 or 8, 0.3-0.8) and some
+# of the same blobs, by chance, as a sure 8 (0.95-0.995); where the sums happen to hold over those
+# (8 = 8 + 0 + 0), the sure 8s passed out of review (seed 6061, outer_frame_header_rule: three
+# totals printed 0). A sure reading among a page of doubtful ones of the same figures is no surer
+# than they are: on a page where most lone figures are read with doubt, no figure is sure. Not on a
+# fax (read_page calls it on grey pages only): a fax's doubt is its broken strokes, read again whole
+# (`read_fax_again`), and capping every figure there cost a table row its place (seed 6061,
+# group_label_rows fax: 25 -> 31 wrong, all in review).
+PAGE_DOUBT_MIN_FIGURES = 10  # a page with at least this many lone figures…
+PAGE_DOUBT_SHARE = 0.5  # …more than this share of them read below the review level…
+PAGE_DOUBT_BELOW = 0.8  # …(this confidence: the pipeline's review threshold)…
+PAGE_DOUBT_CONFIDENCE = REREAD_DISAGREE_CONFIDENCE  # …has every figure capped at this (review)
+
+
+def doubt_unreadable_page(tokens: list[OcrToken]) -> int:
+    """On a page where most lone figures are read with doubt (see above), every figure's confidence
+    is capped at `PAGE_DOUBT_CONFIDENCE`; returns how many were capped."""
+    from extraction.ocr.base import numeric_like
+
+    lone = [t for t in tokens if len(t.text.strip()) == 1 and t.text.strip().isdigit()]
+    if len(lone) < PAGE_DOUBT_MIN_FIGURES:
+        return 0
+    if sum(1 for t in lone if t.confidence < PAGE_DOUBT_BELOW) <= PAGE_DOUBT_SHARE * len(lone):
+        return 0
+    capped = 0
+    for t in tokens:
+        if numeric_like(t.text.strip()) and t.confidence > PAGE_DOUBT_CONFIDENCE:
+            t.confidence = PAGE_DOUBT_CONFIDENCE
+            capped += 1
+    return capped
