@@ -107,6 +107,7 @@ REASONS = (
     "warning",  # in a failed soft rule: capped confidence ("warning:source": every cell of that rule read right)
     "uncertain",  # the calibrator's probability is below the certified review level
     "below_threshold",  # below the pipeline's threshold for another reason
+    "variant",  # absent: its row read in another variant (（六） as one row or three), the stand-ins in review
 )
 # the reason of a cell NOT in review that a failed hard rule would have sent there but another rule pins
 PINNED = "pinned"
@@ -165,6 +166,8 @@ def score(data: bytes, name: str, truth: dict) -> dict:
 
 def score_result(result, name: str, truth: dict) -> dict:
     """`score` of an extraction's result (an ExtractionResult) against its truth."""
+    from gongkai_datasets.scoring import absent_cell_reviewed
+
     source_rules = truth_violations(truth)
     failed_hard: dict[str, set[str]] = defaultdict(set)
     warned: dict[str, bool] = {}
@@ -182,7 +185,13 @@ def score_result(result, name: str, truth: dict) -> dict:
     silent: list[dict] = []  # wrong and not in review: the worst defect, listed in --out
     for cid, want in truth["cells"].items():
         c = result.cells.get(cid)
-        if c is None:  # not in the output: wrong and never reviewed (the worst case)
+        if c is None:
+            if absent_cell_reviewed(cid, result.cells):
+                # its row read in another variant (（六） as one row or three), every cell standing
+                # in for it in review: wrong, and the reviewer sees it
+                cells.append((0.0, True, False, "variant", cid))
+                continue
+            # not in the output: wrong and never reviewed (the worst case)
             cells.append((0.0, False, False, "", cid))
             silent.append({"cell": cid, "value": None, "truth": want, "confidence": 0.0, "flags": ["absent"]})
             continue

@@ -6,6 +6,8 @@
 - `generate`: `generate(n, out_dir, seed, ...)` writes inputs and truth; CLI `main()`.
 - `families`: table-style families (`FAMILIES`, `render_family`) rendered by reportlab, LibreOffice
   (`render_office`, from python-docx) or headless Chromium (from HTML), for leave-one-family-out benches.
+- `scoring`: the benches' comparison of a result with its truth (`same_value`; a row read in another
+  variant than the truth's, `absent_cell_reviewed`).
 
 Real labeled inputs live next to this file: `seeds/` and `real/` (each with `truth/`).
 """
