@@ -528,8 +528,11 @@ def _end_blank_may_be_next_labels(doc: DocumentState, seg: Segment, chosen: Read
     the run goes on to the next row's label, whose merged label columns print as empty lines too.
     Which of those empty lines are the row's own cells, and so whether a figure of the row was
     lost, nothing printed says (a row printing six figures took the next row's empty label line
-    as its blank 总计, at 0.999)."""
-    if "blank" not in chosen.flags or doc.pages or doc.ocr_read or len(seg.slots) <= len(seg.cells):
+    as its blank 总计, at 0.999). With as many empty lines as blank cells the same holds where the
+    table prints merged label cells as empty lines (the row's own label opens with them): the
+    next label may be one whose covered cells are a single empty line (the last row of a group,
+    before the next group's label, took that line as its blank 总计)."""
+    if "blank" not in chosen.flags or doc.pages or doc.ocr_read or len(seg.slots) < len(seg.cells):
         return False
     if len({t.line for t in seg.slots}) < len(seg.slots):
         return False  # cells sharing a line: a delimited row, read where it prints
@@ -542,7 +545,22 @@ def _end_blank_may_be_next_labels(doc: DocumentState, seg: Segment, chosen: Read
         if v is not None:
             break
         ending += 1
-    return run > ending
+    return run > ending or (run == ending > 0 and _label_opens_with_empty_lines(doc, seg))
+
+
+def _label_opens_with_empty_lines(doc: DocumentState, seg: Segment) -> bool:
+    """Whether the lines of the row's label (the text lines right above its first cell) have an
+    empty line right above them: a text printed one cell a line writes a merged label column's
+    covered cell so."""
+    first = min(t.line for t in seg.slots)
+    kinds: dict[int, set[str]] = {}
+    for t in doc.tokens:
+        if t.line < first:
+            kinds.setdefault(t.line, set()).add(t.kind)
+    k = first - 1
+    while k >= 0 and kinds.get(k) == {"text"}:
+        k -= 1
+    return 0 <= k < first - 1 and kinds.get(k) == {"blank"}
 
 
 def _doubted_by_ingest(doc: DocumentState, seg: Segment) -> bool:

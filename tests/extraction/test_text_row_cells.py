@@ -362,20 +362,35 @@ def _one_per_line(rows) -> str:
     return "\n".join(out) + "\n"
 
 
-def test_a_row_a_figure_short_printed_one_cell_a_line_does_not_take_the_next_labels_empty_lines(pipeline):
-    """2.重复申请 printed one cell a line with one of its seven 0s lost, the next row's two empty
-    label lines after it: the first was read as the row's blank 总计 at 0.999 (generated
-    one_per_line text at seed 30 with a figure line removed)."""
+@pytest.mark.parametrize(
+    ("label", "row_id"),
+    [
+        ("2.重复申请", "applications.not_processed.duplicate"),
+        ("8.属于行政查询事项", "applications.denied.administrative_query"),
+        ("3.其他", "applications.other.other"),
+    ],
+    ids=["before_a_sibling", "before_the_next_group", "before_the_total"],
+)
+def test_a_row_a_figure_short_printed_one_cell_a_line_does_not_take_the_next_labels_empty_lines(
+    pipeline, label, row_id
+):
+    """A row printed one cell a line with one of its seven 0s lost, the next row's empty label
+    lines after it: the first was read as the row's blank 总计 at 0.999 (generated one_per_line
+    text at seed 30 with a figure line removed). Before a sibling the next label opens with two
+    empty lines, one more than the row lacks; before the next group's label (（四）, （七）总计)
+    with one, as many as it lacks: the table's labels opening with empty lines say it may be
+    that label's."""
     rows = list(ROWS)
     assert not any(
         c.review
         for k, c in pipeline.extract(_one_per_line(rows).encode(), "r.txt").cells.items()
         if k.startswith("applications.")
     )
-    k = _row("2.重复申请")
+    k = _row(label)
     rows[k] = (rows[k][0], Z[:6])
     cells = pipeline.extract(_one_per_line(rows).encode(), "r.txt").cells
-    got = {k: c for k, c in cells.items() if k.startswith("applications.not_processed.duplicate.")}
+    got = {k: c for k, c in cells.items() if k.startswith(row_id + ".")}
     assert all(c.value == 0 or c.review for c in got.values()), {
         k: (c.value, c.review, c.flags) for k, c in got.items()
     }
+
