@@ -181,14 +181,19 @@ def _fields_in(raw: str, stripped: str) -> int:
 
 
 def split_lines(
-    text: str, max_fields: int | None = None, pipe_rows: list[int] | None = None, header_rows: list[int] | None = None
+    text: str,
+    max_fields: int | None = None,
+    pipe_rows: list[int] | None = None,
+    header_rows: list[int] | None = None,
+    tab_rows: list[int] | None = None,
 ) -> list[Line]:
     """Lines of fields. Tabs and markdown pipes delimit cells; the tabs before a lone value are
     indentation, not cells; a whitespace-only line is one blank cell; a line break inside a pipe
     cell (`<br>`, as converters write a cell of several printed lines) is a space. More than
     `max_fields` fields in all → InputTooLarge, before the line that passes the limit is split.
     `pipe_rows`, when given, receives the index of each line that is a markdown table row, and
-    `header_rows` that of each such row a rule line (`|---|`) follows: a table's header row."""
+    `header_rows` that of each such row a rule line (`|---|`) follows: a table's header row, and
+    `tab_rows` that of each line of two or more tab-separated fields."""
     lines: list[Line] = []
     total = 0
     for raw in re.split(r"\r\n|\r|\n|\u2028|\u2029", text):
@@ -223,6 +228,8 @@ def split_lines(
             # it; in a row of several cells a leading empty field is a blank cell.
             if sum(1 for p in parts if p) == 1:
                 parts = parts[next(i for i, p in enumerate(parts) if p) :]
+            if tab_rows is not None and len(parts) > 1:
+                tab_rows.append(len(lines))
             lines.append(Line([Field(p) for p in parts], delimited=True))
             continue
         if _ALIGNED.search(raw):
@@ -393,6 +400,88 @@ def _drop_label_cover_cells(lines: list[Line], pipe_rows: list[int]) -> None:
             if label is None or label + 1 >= n - width or any(head[label + 1 :]):
                 continue
             del lines[k].fields[label + 1 : n - width]
+
+
+# A table 三 row of a tab-separated table whose full rows differ in length, printing fewer figures
+# than cells: which cell its figures leave empty the fields cannot say (review, as
+# DETACHED_FIGURE_CONFIDENCE does)
+RAGGED_ROW_CONFIDENCE = 0.5
+LABEL_ENUMERATOR_CHARS = 3  # key characters an enumerator adds before a row label ("5.", "（三）", "四、")
+
+
+@functools.cache
+def _applications_label_keys() -> frozenset[str]:
+    """The match keys of table 三's statutory row labels, every format."""
+    from extraction.schema import FORMATS, layout
+
+    return frozenset(
+        alias for fmt in FORMATS for row in layout(fmt).table("applications").rows for alias in row.aliases
+    )
+
+
+def _applications_row_label(cells: list[str], first_figure: int) -> int | None:
+    """The index of the last label cell before `first_figure`, when it is a table 三 row label
+    (an enumerator such as "5." or "（三）" before it allowed) and every cell after it up to the
+    figures is empty; else None."""
+    label = max((c for c in range(first_figure) if cells[c] and cells[c] not in _PRINTED_BLANK), default=None)
+    if label is None or any(cells[label + 1 : first_figure]):
+        return None
+    key = _LABEL_DROP.sub("", cells[label])
+    if not any(
+        key.endswith(alias) and len(key) - len(alias) <= LABEL_ENUMERATOR_CHARS for alias in _applications_label_keys()
+    ):
+        return None
+    return label
+
+
+def drop_tab_label_cover_cells(lines: list[Line], tab_rows: list[int]) -> None:
+    """Table 三 copied out of a Word table as tab-separated text prints each row's merged label
+    cells as empty fields, before its label or after it ("5.属于三类内部事务信息\t\t\t0\t…"), and
+    some rows end in an empty padding field. A cell is a field, so the figures stand at the same
+    field indices in every row of the table: the index where the rows that print all seven figures
+    start them. A row printing fewer figures is read at those indices: the empty fields between its
+    label and them are its label's merged cells, and those after the seventh are padding. (Trimmed
+    as padding from its end instead, a row of six 0s and a blank 总计 printed with no padding field
+    was read with its blank first, at 0.999: generated tabs at seed 2024.) Where the full rows
+    themselves differ in length, some padded and some not, a short row's fields are doubted
+    (`RAGGED_ROW_CONFIDENCE`): its empty last field may be padding after a lost figure."""
+    width = _applications_width()
+    for block in _pipe_blocks(tab_rows):
+        rows: dict[int, tuple[list[str], list[int]]] = {}
+        starts: dict[int, int] = {}
+        for k in block:
+            cells = [_nfkc(f.text) for f in lines[k].fields]
+            figures = [c for c, t in enumerate(cells) if _NUMERIC_CELL.fullmatch(t.replace(",", ""))]
+            if not figures or _applications_row_label(cells, figures[0]) is None:
+                continue
+            rows[k] = (cells, figures)
+            if figures == list(range(figures[0], figures[0] + width)):
+                starts[figures[0]] = starts.get(figures[0], 0) + 1
+        if not starts:
+            continue
+        start = max(starts, key=lambda s: starts[s])
+        if starts[start] < 2 or starts[start] * 2 <= sum(starts.values()):
+            continue  # too few full rows, or they disagree: no column index to trust
+        # full rows of different lengths (some end in padding fields, some not): a short row's
+        # empty last field may be padding after a lost figure as well as its blank last cell
+        ragged = len({len(cells) for cells, figures in rows.values() if len(figures) == width}) > 1
+        for k, (cells, figures) in rows.items():
+            if len(figures) >= width:
+                continue
+            if ragged:
+                label = _applications_row_label(cells, figures[0])
+                for f in lines[k].fields[(label or 0) + 1 :]:
+                    f.confidence = min(f.confidence, RAGGED_ROW_CONFIDENCE)
+            if figures[0] < start or len(cells) < start + width:
+                continue  # a row that stops before the seventh column: which cell it dropped is a guess
+            label = _applications_row_label(cells, start)
+            if label is None or any(cells[start + width :]):
+                continue
+            values = cells[start : start + width]
+            if any(t and t not in _PRINTED_BLANK and not _NUMERIC_CELL.fullmatch(t.replace(",", "")) for t in values):
+                continue
+            fields = lines[k].fields
+            lines[k].fields = fields[: label + 1] + fields[start : start + width]
 
 
 @functools.cache
@@ -624,7 +713,11 @@ class TextBackend(IngestBackend):
         state = IngestBackend.new_state(data, name, kind)
         pipe_rows: list[int] = []
         header_rows: list[int] = []
-        lines = split_lines(text, max_fields=options.max_fields, pipe_rows=pipe_rows, header_rows=header_rows)
+        tab_rows: list[int] = []
+        lines = split_lines(
+            text, max_fields=options.max_fields, pipe_rows=pipe_rows, header_rows=header_rows, tab_rows=tab_rows
+        )
+        drop_tab_label_cover_cells(lines, tab_rows)
         state.lines = repair_converter_tables(lines, pipe_rows, header_rows)
         return state
 
