@@ -98,8 +98,9 @@ class ExtractionResult(BaseModel):
     flags: list[str] = Field(
         default_factory=list,
         description="Document-level: table_not_found:<table> (none of its rows was found), row_not_read:<row id> "
-        "(a row found without its figures), row_unverified:<row id> (fewer figures than cells, placed with no sum "
-        "to check them), pages_failed; every cell concerned is in review",
+        "(a row found without its figures), row_unverified:<row id> (its figures read, but "
+        "which cell each belongs to no sum can check: fewer or more figures than cells, a glued run cut, figures "
+        "that may be a neighbouring row's, a row placed by printing order with its label not read), pages_failed; every cell concerned is in review",
     )
     pipeline: dict[str, str] = Field(default_factory=dict, description="Stage name -> implementation@version")
     guarantee: Guarantee | None = Field(
