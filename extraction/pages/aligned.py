@@ -110,6 +110,12 @@ def _join_wrapped_unlabelled_figures(vlines: list[list[Word]], th: float) -> lis
     out: list[list[Word]] = []
     k = 0
     while k < len(vlines):
+        if k + 2 < len(vlines):
+            straddled = _straddled_figures(vlines[k], vlines[k + 1], vlines[k + 2], th)
+            if straddled is not None:
+                out.append(sorted(vlines[k + 1] + straddled, key=lambda w: w.bbox[0]))
+                k += 3
+                continue
         ln = vlines[k]
         nxt = vlines[k + 1] if k + 1 < len(vlines) else None
         k += 1
@@ -128,6 +134,42 @@ def _join_wrapped_unlabelled_figures(vlines: list[list[Word]], th: float) -> lis
         out.append(joined)
         k += 1  # the pieces' line is read
     return out
+
+
+def _straddled_figures(above: list[Word], ln: list[Word], below: list[Word], th: float) -> list[Word] | None:
+    """The figures of the row `ln` that their narrow cells wrapped in two lines centred on it,
+    one over its other figures and one under them (238 as 23 / 8, a cell of table 四 with
+    vertically centred figures), when `above` and `below` hold only such pieces: digits, in
+    columns no word of `ln` stands in, each over one piece of `below` within a cell's line spacing
+    (`cell_line_gap`), the two one number. Else None. Read apart, the piece above was the row's
+    first figure and the one below a line of its own: the row's figures shifted one column."""
+    if len(ln) < 2 or not all(w.numeric for w in ln) or len(above) != len(below):
+        return None
+    top, bottom = min(w.bbox[1] for w in ln), max(w.bbox[3] for w in ln)
+    joined: list[Word] = []
+    partners: set[int] = set()
+    for a in above:
+        under = [b for b in below if min(a.bbox[2], b.bbox[2]) > max(a.bbox[0], b.bbox[0])]
+        if (
+            len(under) != 1
+            or id(under[0]) in partners
+            or not _FIGURE_PIECE.match(a.text)
+            or not _FIGURE_PIECE.match(under[0].text)
+            or not _NUMERIC.match(a.text + under[0].text)
+            or any(
+                min(w.bbox[2], a.bbox[2], under[0].bbox[2]) > max(w.bbox[0], min(a.bbox[0], under[0].bbox[0]))
+                for w in ln
+            )
+            or not -0.2 * th <= under[0].bbox[1] - a.bbox[3] <= TOL.cell_line_gap * th
+            or not a.bbox[1] < top < a.bbox[3] + TOL.cell_line_gap * th
+            or not under[0].bbox[1] - TOL.cell_line_gap * th < bottom < under[0].bbox[3]
+        ):
+            return None
+        b = under[0]
+        partners.add(id(b))
+        box = (min(a.bbox[0], b.bbox[0]), a.bbox[1], max(a.bbox[2], b.bbox[2]), b.bbox[3])
+        joined.append(Word(a.text + b.text, box, min(a.confidence, b.confidence), [], None))
+    return joined
 
 
 def _figure_tails(ln: list[Word], nxt: list[Word], th: float) -> dict[int, Word] | None:

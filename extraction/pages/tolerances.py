@@ -47,6 +47,10 @@ class PageTolerances:
     unit_gap: float = 0.5  # the widest gap between a figure and its unit (57000.28 元) on one line
     rule_one_gap: float = 0.3  # a 1 this close to a vertical rule over its height may be the rule: doubtful
     wrap_fill: float = 0.6  # a figure wrapped in its cell fills at least this share of the cell's width
+    # the widest gap between the two lines of a figure its narrow cell wrapped, centred on its row
+    # (238 as 23 / 8, one line above the row's other figures and one below): the line spacing of a
+    # cell, far under the row pitch of a table
+    cell_line_gap: float = 0.6
     # a table's header above its figures (`aligned._header_columns`)
     header_lines: int = 6  # the most lines of a header read for its column heads
     header_gap: float = 2.0  # the widest gap between two lines of one header

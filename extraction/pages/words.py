@@ -202,7 +202,8 @@ def join_wrapped_remarks(words: list[Word], th: float) -> list[Word]:
     """A figure printed with its remark, the remark wrapped in the figure's cell (15（其中修订 7 /
     件）), is one word, as on one line (`_REMARKED`): the open piece, the pieces right after it on
     its line (within `unit_gap`), and the closing piece right under them (within `wrap_gap`, its
-    centre over their extent). Read apart, the open piece was no figure and the row lost it."""
+    centre over their extent), or the piece of its line that closes it. Read apart, the open
+    piece was no figure and the row lost it."""
     taken: set[int] = set()
     out: list[Word] = []
     for w in sorted(words, key=lambda w: (w.cy, w.bbox[0])):
@@ -222,21 +223,33 @@ def join_wrapped_remarks(words: list[Word], th: float) -> list[Word]:
             if not nxt:
                 break
             parts.append(min(nxt, key=lambda o: o.bbox[0]))
-        x0, x1 = parts[0].bbox[0], parts[-1].bbox[2]
-        bottom = max(p.bbox[3] for p in parts)
-        tails = [
-            o
-            for o in words
-            if id(o) not in taken
-            and o not in parts
-            and _REMARK_TAIL.match(o.text.replace(" ", ""))
-            and -0.2 * th <= o.bbox[1] - bottom < TOL.wrap_gap * th
-            and x0 <= o.cx <= x1
-        ]
-        if not tails:
-            continue
-        tail = min(tails, key=lambda o: o.bbox[1])
-        parts.append(tail)
+        closed = next(
+            (
+                k
+                for k in range(1, len(parts))
+                if _REMARKED.match("".join(p.text for p in parts[: k + 1]).replace(" ", ""))
+            ),
+            None,
+        )
+        if closed is not None:
+            # the remark closes on its line, its pieces a space apart (LibreOffice spaces a digit
+            # in CJK text: 6（其中修订 | 3 | 件）)
+            parts = parts[: closed + 1]
+        else:
+            x0, x1 = parts[0].bbox[0], parts[-1].bbox[2]
+            bottom = max(p.bbox[3] for p in parts)
+            tails = [
+                o
+                for o in words
+                if id(o) not in taken
+                and o not in parts
+                and _REMARK_TAIL.match(o.text.replace(" ", ""))
+                and -0.2 * th <= o.bbox[1] - bottom < TOL.wrap_gap * th
+                and x0 <= o.cx <= x1
+            ]
+            if not tails:
+                continue
+            parts.append(min(tails, key=lambda o: o.bbox[1]))
         taken.update(id(p) for p in parts)
         box = (
             min(p.bbox[0] for p in parts),

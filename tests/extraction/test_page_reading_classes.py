@@ -536,6 +536,27 @@ def test_a_figure_whose_remark_its_cell_wrapped_is_one_figure():
     assert _row(rows, "规章") == ["规章", "0", "0", "0"], rows
 
 
+def test_a_figure_whose_remark_closes_on_its_line_in_pieces_a_space_apart_is_one_figure():
+    """第二十条第(一)项 in a frame without row rules: 规章's 本年制发件数 printed 6（其中修订 3 件）
+    on one line, LibreOffice spacing the Latin digit in the CJK text. The three pieces are one
+    figure of its row (apart, 6（其中修订 was no figure and the row lost its first two figures,
+    6 and 0, to review)."""
+    rows = _rows("word_libreoffice_figure_with_its_remark_spaced_on_one_line.json")
+    assert _row(rows, "规章") == ["规章", "6（其中修订3件）", "0", "6"], rows
+    assert _row(rows, "行政规范性文件") == ["行政规范性文件", "0", "0", "0"], rows
+
+
+def test_a_figure_of_the_unlabelled_row_wrapped_around_its_line_is_one_figure():
+    """Table 四 with its figures centred in their cells: 行政复议's 总计 238 is too wide for its
+    cell and wraps as 23 / 8, the 23 a line above the row's other figures and the 8 a line below.
+    The two are one figure in its column (read apart, 23 was the row's first figure, every figure
+    of 行政复议 one column off, and 8 a line of its own)."""
+    rows = _rows("word_libreoffice_table4_figure_wrapped_around_its_rows_line.json")
+    figures = [r for r in rows if r and r[0] == "105"]
+    assert len(figures) == 1 and figures[0][:6] == ["105", "33", "49", "51", "238", "14"], rows
+    assert len(figures[0]) == 15 and rows[-1] == figures[0], rows
+
+
 def test_a_group_enumerator_alone_level_with_the_first_rows_figures_is_no_row_label():
     """三、本年度办理结果 printed down its narrow column on a scan, OCR reading only its "三、": that
     line stands level with the top-aligned figures of （一）予以公开, whose label is centred a line
