@@ -53,11 +53,11 @@ class RulesOptions(BaseModel):
         "calibration; the pipeline's review threshold) is unverified: a calibrator may not lift a reading the "
         "recogniser itself doubts out of review",
     )
-    sums_vouch_for_lone_doubt: bool = Field(
+    sums_vouch_for_doubtful_reads: bool = Field(
         default=True,
-        description="A doubtful OCR'd figure that a hard equality holding with it determines from figures read "
-        "plainly and surely (it is that equality's only doubtful cell: `vouched_by_sums`) is not unverified for "
-        "its doubt: the sure figures give its value whatever the recogniser thought",
+        description="A doubtful OCR'd figure that the hard equalities holding with it determine from figures read "
+        "plainly and surely (every non-negative solution gives it the value read: `vouched_by_sums`) is not "
+        "unverified for its doubt: the sure figures give its value whatever the recogniser thought",
     )
     max_placements: int = Field(
         default=5000,
@@ -282,13 +282,16 @@ def unplaceable_cells(
     lay: Layout,
     max_placements: int = RulesOptions.model_fields["max_placements"].default,
     margin: float = RulesOptions.model_fields["unplaced_figure_margin"].default,
+    doubtful_level: float = RulesOptions.model_fields["doubtful_read_confidence"].default,
 ) -> set[str]:
     """Cells whose value another reading of the same printed figures gives differently while every
     hard rule that holds still holds: the sums cannot tell which reading the page printed, so a
     rule that holds does not vouch for these cells. Three such readings, on every input kind:
     - a row whose figures were fewer than its cells and placed around guessed gaps
       (`inferred_blank`): the same figures in the same order with the gaps elsewhere (a blank
-      and a 0 are the same to every sum, so a gap among zeros is never placed by the sums);
+      and a 0 are the same to every sum, so a gap among zeros is never placed by the sums), and
+      on an OCR'd page also without one of its figures read with doubt (below `doubtful_level`:
+      a seal's stroke or a speck read as a figure shifts every figure after it by a cell);
     - a glued run of digits cut into cells (`split_digits`): the same digits cut elsewhere (a one-line
       text's 行政规范性文件 "1309" cut 1 | 30 | 9 where the report printed 13 | 0 | 9: no sum runs
       over table 二's rows);
@@ -306,7 +309,7 @@ def unplaceable_cells(
     sums_accept = _SumsAccept(values, hard)
     out: set[str] = set()
     for other, cells in (
-        *_gaps_elsewhere(doc, lay, values, max_placements, out),
+        *_gaps_elsewhere(doc, lay, values, max_placements, out, doubtful_level if doc.ocr_read else None),
         *_digits_cut_elsewhere(doc, lay, values, max_placements, out),
         *_taken_from_unread_neighbours(doc, lay, values, margin),
     ):
@@ -323,11 +326,18 @@ Reading = dict[str, int | float | None]
 
 
 def _gaps_elsewhere(
-    doc: DocumentState, lay: Layout, values: Reading, max_placements: int, done: set[str]
+    doc: DocumentState,
+    lay: Layout,
+    values: Reading,
+    max_placements: int,
+    done: set[str],
+    doubtful_level: float | None = None,
 ) -> Iterator[tuple[Reading | None, set[str]]]:
     """Each other placement of a printed line's guessed gaps, with the line's cells. A line: the rows
     of a table whose cells were all placed around guessed gaps, joined where their figures came from
-    one text line (a text layer that printed three schema rows as one run of figures)."""
+    one text line (a text layer that printed three schema rows as one run of figures). With a
+    `doubtful_level`, also each placement of the line's figures less one read below it (that figure
+    no figure of the row: one gap more)."""
     units: list[tuple[list[str], set[int]]] = []
     for table in lay.tables:
         for row in table.rows:
@@ -341,18 +351,23 @@ def _gaps_elsewhere(
             else:
                 units.append((ids, lines))
     for ids, _ in units:
-        printed = [values[cid] for cid in ids if values[cid] is not None]
-        blanks = len(ids) - len(printed)
-        if not 0 < blanks < len(ids):
-            continue
-        if math.comb(len(ids), blanks) > max_placements:
-            yield None, set(ids)
-            continue
-        for gaps in itertools.combinations(range(len(ids)), blanks):
-            if done.issuperset(ids):  # every cell of the line is unverified already (read lazily)
+        figures = [cid for cid in ids if values[cid] is not None]
+        drops: list[str | None] = [None]
+        if doubtful_level is not None:
+            drops += [cid for cid in figures if _read_confidence(doc.cells[cid]) < doubtful_level]
+        for drop in drops:
+            printed = [values[cid] for cid in figures if cid != drop]
+            blanks = len(ids) - len(printed)
+            if not 0 < blanks < len(ids):
+                continue
+            if math.comb(len(ids), blanks) > max_placements:
+                yield None, set(ids)
                 break
-            it = iter(printed)
-            yield {cid: None if i in gaps else next(it) for i, cid in enumerate(ids)}, set(ids)
+            for gaps in itertools.combinations(range(len(ids)), blanks):
+                if done.issuperset(ids):  # every cell of the line is unverified already (read lazily)
+                    break
+                it = iter(printed)
+                yield {cid: None if i in gaps else next(it) for i, cid in enumerate(ids)}, set(ids)
 
 
 def _digits_cut_elsewhere(
@@ -492,32 +507,78 @@ UNPLAIN_FLAGS = DOUBT_FLAGS | GUESS_FLAGS | {"ambiguous", "uncertain", "label_in
 
 
 def vouched_by_sums(doc: DocumentState, lay: Layout, doubtful: set[str], level: float) -> set[str]:
-    """The cells of `doubtful` that a passed hard equality determines from sure readings: the
-    equality's only doubtful cell, every other cell of it read plainly (no UNPLAIN_FLAGS: not
-    guessed, filled, ambiguous or in a failed warning) with the reconstruction's confidence at
-    least `level`. Two doubtful figures in one equality can make up for each other (0 | 3 for
-    3 | 0), and a figure the sums chose among readings is not plain: neither is vouched for."""
+    """The cells of `doubtful` that the passed hard equalities determine from sure readings: with
+    every other cell of those equalities fixed at its reading, each non-negative solution (figures
+    of signed columns may be negative) gives the cell the value it was read with. Only equalities
+    whose other cells are sure take part: read plainly (no UNPLAIN_FLAGS: not guessed, filled,
+    ambiguous or in a failed warning) with the reconstruction's confidence at least `level`. So a
+    lone doubtful cell of a holding equality is its sure cells' sum; two doubtful figures of one
+    equality are determined only where other equalities pin them (a seal over a row's last two
+    columns: each column's total, read surely, pins its doubtful 0s, and then the row's total),
+    or where their sum is 0 (non-negative figures adding up to 0 are all 0). Two doubtful figures
+    that can make up for each other (0 | 3 for 3 | 0) are not determined, and a figure the sums
+    chose among readings is not plain: neither is vouched for."""
     equalities = {c.rule: c for c in constraints(lay) if c.severity == "error" and c.kind == "eq"}
 
     def sure(cid: str) -> bool:
         c = doc.cells.get(cid)
         return c is not None and not UNPLAIN_FLAGS.intersection(c.flags) and _read_confidence(c) >= level
 
-    vouched: set[str] = set()
-    for check in doc.checks:
-        eq = equalities.get(check.rule)
-        if eq is None or check.status != "passed":
-            continue
-        lone = doubtful.intersection(eq.cells)
-        if len(lone) != 1:
-            continue
-        (cid,) = lone
-        cell = doc.cells[cid]
-        if UNPLAIN_FLAGS.intersection(cell.flags) or eq.cells.count(cid) != 1:
-            continue
-        if all(sure(other) for other in eq.cells if other != cid):
-            vouched.add(cid)
-    return vouched
+    unknown = {cid for cid in doubtful if cid in doc.cells and not UNPLAIN_FLAGS.intersection(doc.cells[cid].flags)}
+    usable = [
+        eq
+        for check in doc.checks
+        if (eq := equalities.get(check.rule)) is not None
+        and check.status == "passed"
+        and unknown.intersection(eq.cells)
+        and all(cid in unknown or sure(cid) for cid in eq.cells)
+    ]
+    variables = sorted({cid for eq in usable for cid in eq.cells if cid in unknown})
+    if not variables:
+        return set()
+    return _determined(doc, lay, usable, variables)
+
+
+def _determined(doc: DocumentState, lay: Layout, equalities: list[Constraint], variables: list[str]) -> set[str]:
+    """The `variables` whose value every solution of `equalities` (the other cells fixed at their
+    values; counts and amounts non-negative) gives as read: the least and the greatest value a
+    linear programme finds for each coincide with the reading (`SUMS_DETERMINE_TOLERANCE`)."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    index = {cid: k for k, cid in enumerate(variables)}
+    a_eq = np.zeros((len(equalities), len(variables)))
+    b_eq = np.zeros(len(equalities))
+    for r, eq in enumerate(equalities):
+        for sign, side in ((1.0, eq.left), (-1.0, eq.right)):
+            for cid in side:
+                if cid in index:
+                    a_eq[r, index[cid]] += sign
+                else:
+                    b_eq[r] -= sign * float(doc.cells[cid].value or 0)
+    bounds = [
+        (None, None) if (spec := lay.cells.get(cid)) is not None and spec.kind == "signed_count" else (0, None)
+        for cid in variables
+    ]
+    read = [float(doc.cells[cid].value or 0) for cid in variables]
+    out: set[str] = set()
+    for k, cid in enumerate(variables):
+        objective = np.zeros(len(variables))
+        objective[k] = 1.0
+        ends = []
+        for direction in (1.0, -1.0):
+            res = linprog(direction * objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+            if res.status != 0:
+                break  # unbounded (a signed figure) or, against the passed checks, infeasible
+            ends.append(direction * res.fun)
+        if len(ends) == 2 and all(abs(v - read[k]) <= SUMS_DETERMINE_TOLERANCE for v in ends):
+            out.add(cid)
+    return out
+
+
+# How close the least and greatest value the sums allow a doubtful figure must be to its reading for
+# the sums to determine it (amounts are in 万元 with up to four decimals)
+SUMS_DETERMINE_TOLERANCE = 1e-6
 
 
 def _explained(
@@ -623,9 +684,10 @@ def _sign_lost(token: Token) -> bool:
 
 class RulesStage:
     name = "rules"
-    version = "5"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "6"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
-    # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines
+    # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
+    # 6: doubtful figures that the holding equalities of sure readings determine together
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -665,16 +727,16 @@ class RulesStage:
         broken into two strokes read "1" (1 | 1 | 0 in 规章's row, read at 0.47, calibrated to
         0.998), and a phone photo's 规章 printed 6 | 0 | 30 read 0 | 3 | 0 at 0.43–0.64, where no
         rule failed to say so. A rule that holds is no help where the sums picked among readings, or
-        where two doubtful readings can make up for each other: only a hard equality that holds with
-        this figure its one doubtful cell, every other cell read plainly and surely, vouches for it
-        (`vouched_by_sums`): the figure is then the sum the sure ones give."""
+        where two doubtful readings can make up for each other: only hard equalities that hold and
+        determine this figure from cells read plainly and surely vouch for it (`vouched_by_sums`):
+        the figure is then what the sure ones give."""
         if not doc.ocr_read:
             return
         level = self.options.doubtful_read_confidence
         doubtful = {
             cid for cid, c in doc.cells.items() if c.value is not None and _read_confidence(c) < level
         }
-        vouched = vouched_by_sums(doc, lay, doubtful, level) if self.options.sums_vouch_for_lone_doubt else set()
+        vouched = vouched_by_sums(doc, lay, doubtful, level) if self.options.sums_vouch_for_doubtful_reads else set()
         for cid in doubtful - vouched:
             _unverify(doc.cells[cid])
 
@@ -708,7 +770,13 @@ class RulesStage:
         hard rule that holds holding still (`unplaceable_cells`), are unverified: the rules that hold
         cannot vouch for them (a digital PDF's row "0 0 0 0" over five cells, its gap guessed under
         the wrong heading, passed at 0.9997)."""
-        for cid in unplaceable_cells(doc, lay, self.options.max_placements, self.options.unplaced_figure_margin):
+        for cid in unplaceable_cells(
+            doc,
+            lay,
+            self.options.max_placements,
+            self.options.unplaced_figure_margin,
+            self.options.doubtful_read_confidence,
+        ):
             _unverify(doc.cells[cid])
 
     def unverify_guesses_beside_doubt(self, doc: DocumentState) -> None:
