@@ -138,3 +138,21 @@ def test_the_sums_weigh_the_blurred_reading_and_review_gets_it_where_no_hard_rul
     assert needs_review(in_force.confidence, in_force.flags, False, 0.8)  # no hard rule tells 10 from 18
     legal = doc.cells["applications.new.legal_services"]
     assert legal.value == 53 and "ambiguous" not in legal.flags and legal.confidence > 0.8  # the sums tell
+
+
+def test_a_zero_the_blur_closed_into_an_eight_is_no_rival_reading():
+    # a mono zero's dot touches its ring once blurred: read "8", and "10" read "18"; the sharp
+    # outline has no waist (a zero's), so the blurred 8 is no evidence. A glyph with a waist is.
+    page = np.full((60, 300), 255, np.uint8)
+    cv2.ellipse(page, (30, 30), (6, 12), 0, 0, 360, 0, 2)  # "0": a ring, widest at its middle
+    cv2.line(page, (115, 18), (115, 42), 0, 2)  # "10": a stroke and a ring
+    cv2.ellipse(page, (131, 30), (6, 12), 0, 0, 360, 0, 2)
+    cv2.circle(page, (230, 24), 5, 0, 2)  # "8": two bowls, a waist between them
+    cv2.circle(page, (230, 37), 6, 0, 2)
+    zero = _token("0", (18, 12, 42, 48), 0.99)
+    ten = _token("10", (105, 12, 142, 48), 0.99)
+    eight = _token("0", (218, 12, 242, 48), 0.99)  # a sure 0 whose outline is an 8's
+    engine = _Boxes({18: ("8", 0.9), 105: ("18", 0.9), 218: ("8", 0.9)})
+    assert check_sure_fax_figures(engine, page, [zero, ten, eight], 26.0, 1) == 1
+    assert zero.alternatives == [] and ten.alternatives == []
+    assert eight.text == "0" and eight.alternatives == [("8", 0.9)]
