@@ -133,6 +133,7 @@ def read_page(
     import cv2
 
     from extraction.ocr.glyphs import (
+        check_sure_fax_figures,
         doubt_lost_signs,
         doubt_unreadable_page,
         drop_rule_pieces,
@@ -192,6 +193,8 @@ def read_page(
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
     if bilevel:  # a fax's broken thin strokes: the whole page read again blurred, figure by figure
         read_fax_again(engine, clean, tokens, text_height, page, deadline)
+        # a sure figure whose thin strokes the fax lost (a 4 left as its stem: 41 read 11 at 0.999)
+        check_sure_fax_figures(engine, clean, tokens, text_height, page, deadline)
     # a doubtful figure read again from the page blurred (a fax's broken zero read as 11)
     reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline)
     settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros

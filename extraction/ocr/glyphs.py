@@ -29,9 +29,10 @@ ZERO_MIN_WAIST = 0.95  # …whose narrowest middle row is this wide against its 
 WAIST_MIN_CONTRAST = 40  # grey levels between ink and paper in the glyph's crop, else no judgement
 
 
-def waist_ratio(crop: np.ndarray) -> tuple[float, int] | None:
+def waist_ratio(crop: np.ndarray, whole: bool = False) -> tuple[float, int] | None:
     """(the outline's narrowest width in its middle third / its bowls' width, the ink's height in
-    pixels) of the one glyph in a grey crop; None when the crop holds no clear glyph."""
+    pixels) of the one glyph in a grey crop; None when the crop holds no clear glyph (and, with
+    `whole`, when the glyph runs into the crop's left or right side: a glyph cut is not judged)."""
     import cv2
 
     crop = np.asarray(crop)
@@ -48,6 +49,8 @@ def waist_ratio(crop: np.ndarray) -> tuple[float, int] | None:
         return None
     k = 1 + int(np.argmax(stats[1:, 4]))
     x, y, w, h = (int(v) for v in stats[k, :4])
+    if whole and (x == 0 or x + w == ink.shape[1]):
+        return None
     # the glyph is one piece: a figure cut by a lost scan line or a speck is not judged
     ys = np.nonzero(ink.any(axis=1))[0]
     if h < 6 or h < 0.8 * (ys[-1] - ys[0] + 1):
@@ -639,6 +642,115 @@ def read_fax_again(
         return 0
     blurred = cv2.GaussianBlur(image, (0, 0), max(0.5, SECOND_READ_BLUR * text_height))
     return merge_second_reading(tokens, engine(blurred, page, deadline=deadline))
+
+
+# A sure figure of a fax checked blurred. A fax's fixed threshold can take a glyph's thin strokes
+# away and leave a stroke that is a figure of its own: a Times 4 keeps its stem and loses its
+# diagonal and bar, and "41" prints as a speck beside "11", which the recogniser reads "11" at 0.999
+# (every character at 0.999: no score of its own tells, and the ink left is a 1's). Neither the
+# second reading of the page (`read_fax_again`: only on a page with doubtful figures, and a sure
+# first reading stands there) nor the re-reading of doubtful boxes looks at it, and where no hard
+# sum runs over its cell (table 二's rows: only "in force >= issued") it passed at 0.998 (seed 7373,
+# three_line fax). The same box read blurred by a tenth of the text height joins what is left of the
+# lost strokes into grey and reads "41". So on a bilevel page every figure read surely is read once
+# more in its own box, blurred (the recogniser only, no detection), and where that reading is
+# another figure it becomes the token's alternative; the first reading and its confidence stay.
+# The sums then weigh the two readings like any of the recogniser's own: where a hard rule tells
+# them apart the one it needs is taken (and a change goes to review, `corrected_by_rule`); where no
+# hard rule does, the cell has a rival reading (`ambiguous`) and goes to review, shown both. Blur
+# is no sure witness either: it closes a 5's gap into a 3 and a mono zero's dot into an 8. On 16
+# faxes (seeds 7373 and 9494, four held-out families) the readings disagreed on 112 sure figures:
+# the first was right 107 times, the blurred one twice (both a 4 left as its stem, 41 read 11),
+# neither 3 times (a point read as a comma: the digits are compared, not the marks). So the
+# disagreement is left to the sums, not made a doubt of every figure (capping them all sent 26 more
+# cells of seed 7373's eight faxes to review for the one caught), and the commonest false rival is
+# refuted by the glyph itself: where the blurred reading differs only by 8s where the first read 0s
+# and each such glyph's sharp outline has no waist (`waist_ratio`, the test `settle_zero_or_eight`
+# uses), the blur closed a dotted zero and no alternative is added (seed 5151's group_label_rows
+# faxes, mono zeros: 69 such rivals, one wrong cell and 16 more cells in review without it).
+SURE_CHECK_BLUR = SECOND_READ_BLUR  # the check's blur (Gaussian sigma, in text heights)
+SURE_CHECK_MAX_TOKENS = 400  # at most this many figures a page are checked (a page of noise is not)
+SURE_CHECK_ZERO_HALF_WIDTH = 0.45  # a glyph judged for a waist: this many text heights each side of its centre
+
+
+def _figure_digits(text: str) -> str:
+    """A figure's digits and sign: what two readings of it must share to read the same figure (a
+    point read as a comma, "0.00" as "0,00", says nothing about its digits)."""
+    return "".join(c for c in text if c.isdigit() or c == "-")
+
+
+def _zeros_closed_by_blur(image: np.ndarray, token: OcrToken, first: str, other: str, text_height: float) -> bool:
+    """Whether the blurred reading `other` differs from the first, `first` (both as `_figure_digits`),
+    only where the first read 0 and the blurred one 8, and each such glyph's outline on the sharp
+    page has no waist (`waist_ratio`, as `settle_zero_or_eight` tells a dotted zero from an 8): the
+    blur closed a mono zero's dot into an 8's waist, and the figure as printed is the first
+    reading's. A glyph that cannot be judged (no clear outline, no character extents) is not."""
+    if len(first) != len(other) or not token.chars:
+        return False
+    diffs = [i for i, (a, b) in enumerate(zip(first, other, strict=True)) if a != b]
+    if not diffs or any((first[i], other[i]) != ("0", "8") for i in diffs):
+        return False
+    places = [k for k, c in enumerate(token.text) if c.isdigit() or c == "-"]
+    if len(places) != len(first) or len(token.chars) != len(token.text):
+        return False
+    x0, y0, x1, y1 = token.bbox
+    h, w = image.shape[:2]
+    half = SURE_CHECK_ZERO_HALF_WIDTH * text_height
+    for i in diffs:
+        c0, c1 = token.chars[places[i]]
+        mid = (c0 + c1) / 2
+        a, b = max(x0, mid - half), min(x1, mid + half)
+        crop = image[max(0, int(y0)) : min(h, int(y1) + 1), max(0, int(a)) : min(w, int(b) + 1)]
+        found = waist_ratio(crop, whole=True)
+        if found is None or found[0] < ZERO_MIN_WAIST:
+            return False
+    return True
+
+
+def check_sure_fax_figures(
+    engine: OcrEngine,
+    image: np.ndarray,
+    tokens: list[OcrToken],
+    text_height: float,
+    page: int,
+    deadline: float | None = None,
+) -> int:
+    """Read each figure of a bilevel page read surely (at least `REREAD_BELOW`) again in its own box
+    from `image` blurred by `SURE_CHECK_BLUR` text heights (see above); a figure read otherwise gets
+    that reading as its first alternative (its reading and confidence stay). Returns how many. The
+    caller tells a bilevel page; `engine` must read given boxes (one that cannot changes nothing)."""
+    import cv2
+
+    from extraction.ocr.base import numeric_like
+
+    sure = [
+        t
+        for t in tokens
+        if t.confidence >= REREAD_BELOW and numeric_like(t.text.strip()) and _figure_reading(t.text) is not None
+    ][:SURE_CHECK_MAX_TOKENS]
+    if not sure or text_height <= 0:
+        return 0
+    blurred = cv2.GaussianBlur(image, (0, 0), max(0.5, SURE_CHECK_BLUR * text_height))
+    boxes = [t.bbox for t in sure]
+    read = engine.read_boxes(blurred, boxes, page, deadline=deadline)
+    changed = 0
+    for t in sure:
+        # the engine returns the boxes it read something in, each as given
+        r = next((r for r in read if max(abs(a - b) for a, b in zip(r.bbox, t.bbox, strict=True)) < 0.5), None)
+        reading = _figure_reading(r.text) if r is not None and numeric_like(r.text.strip()) else None
+        if r is None or reading is None:
+            continue
+        first, other = _figure_digits(_figure_reading(t.text) or t.text), _figure_digits(reading)
+        if other == first:
+            continue
+        if len(other) != len(first) and (other in first or first in other):
+            continue  # a digit more or less at an end: blur joined a neighbour's ink or cut the box
+        if _zeros_closed_by_blur(image, t, first, other, text_height):
+            continue  # a mono zero's dot closed into an 8's waist by the blur: the sharp outline is a 0's
+        rest = [(a, p) for a, p in t.alternatives if a != reading]
+        t.alternatives = [(reading, round(float(r.confidence), 5)), *rest]
+        changed += 1
+    return changed
 
 
 # A page whose figures cannot be read. A phone photo of small bold figures (5-6 px tall as taken)
