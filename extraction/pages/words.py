@@ -3,6 +3,7 @@ visual lines, and one cell's words as a `Field`."""
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from collections.abc import Callable
@@ -189,8 +190,12 @@ def split_wide_char_gaps(words: list[Word]) -> list[Word]:
             if d > TOL.cell_char_gap * pitch
             and d > TOL.char_gap_jump * statistics.median([o for j, o in steps.items() if j != i] or [d])
         }
-        out.extend(split_word(w, lambda i, _ch, cuts=cuts: i in cuts) if cuts else [w])
+        out.extend(split_word(w, functools.partial(_at, cuts)) if cuts else [w])
     return out
+
+
+def _at(cuts: set[int], i: int, _ch: str) -> bool:
+    return i in cuts
 
 
 # a figure whose remark its cell wrapped: "15（其中修订" (+ "7") over "件）"
