@@ -165,7 +165,7 @@ def read_page(
         prepared.original_size = (w, h)
     del work, gray
     OcrEngine.check_deadline(deadline)
-    text_height = glyph_height(prepared.image)
+    text_height = glyph_height(prepared.image, prepared.contrast_gain)
     clean = erase_lines(prepared.image, text_height)
     tokens = engine(clean, page, deadline=deadline)
     tries, turns = 0, cast(tuple[int, ...], ())
@@ -174,7 +174,7 @@ def read_page(
         if turns:
             tokens, tries = _read_turned(engine, prepared, tokens, turns, text_height, page, options, deadline)
             if prepared.quarter:
-                text_height = glyph_height(prepared.image)  # glyphs on their side measured their width
+                text_height = glyph_height(prepared.image, prepared.contrast_gain)  # on their side: their width
             clean = erase_lines(prepared.image, text_height)
     if options.page.orientation and tokens and 180 not in turns and hasattr(engine, "upside_down"):
         flipped = _maybe_upside_down(engine, prepared, tokens)
