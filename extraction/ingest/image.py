@@ -192,8 +192,9 @@ def read_page(
         tokens.extend(recover_missed_figures(engine, clean, tokens, text_height, page, deadline, under_seal))
     if bilevel:  # a fax's broken thin strokes: the whole page read again blurred, figure by figure
         read_fax_again(engine, clean, tokens, text_height, page, deadline)
-    # a doubtful figure read again from the page blurred (a fax's broken zero read as 11)
-    reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline)
+    # a doubtful figure read again from the page blurred (a fax's broken zero read as 11) and, on a
+    # photo, darkened (a small figure blurred into a grey blob read as "e" or 8)
+    reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline, darken=prepared.warp is not None)
     settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros
     if prepared.warp is None:  # a dotted zero read as 8 (not on a photo: blur takes an 8's waist away)
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
