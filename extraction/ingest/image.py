@@ -166,7 +166,7 @@ def read_page(
         prepared.original_size = (w, h)
     del work, gray
     OcrEngine.check_deadline(deadline)
-    text_height = glyph_height(prepared.image)
+    text_height = glyph_height(prepared.image, prepared.contrast_gain)
     clean = erase_lines(prepared.image, text_height)
     tokens = engine(clean, page, deadline=deadline)
     tries, turns = 0, cast(tuple[int, ...], ())
@@ -175,7 +175,7 @@ def read_page(
         if turns:
             tokens, tries = _read_turned(engine, prepared, tokens, turns, text_height, page, options, deadline)
             if prepared.quarter:
-                text_height = glyph_height(prepared.image)  # glyphs on their side measured their width
+                text_height = glyph_height(prepared.image, prepared.contrast_gain)  # on their side: their width
             clean = erase_lines(prepared.image, text_height)
     if options.page.orientation and tokens and 180 not in turns and hasattr(engine, "upside_down"):
         flipped = _maybe_upside_down(engine, prepared, tokens)
@@ -195,8 +195,9 @@ def read_page(
         read_fax_again(engine, clean, tokens, text_height, page, deadline)
         # a sure figure whose thin strokes the fax lost (a 4 left as its stem: 41 read 11 at 0.999)
         check_sure_fax_figures(engine, clean, tokens, text_height, page, deadline)
-    # a doubtful figure read again from the page blurred (a fax's broken zero read as 11)
-    reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline)
+    # a doubtful figure read again from the page blurred (a fax's broken zero read as 11) and, on a
+    # photo, darkened (a small figure blurred into a grey blob read as "e" or 8)
+    reread_doubtful_figures(engine, clean, tokens, text_height, page, deadline, darken=prepared.warp is not None)
     settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros
     if prepared.warp is None:  # a dotted zero read as 8 (not on a photo: blur takes an 8's waist away)
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)

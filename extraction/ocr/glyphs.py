@@ -301,13 +301,34 @@ REREAD_MAX_CHARS = 3  # …when it is this short (a lone figure, or one a stroke
 REREAD_BLURS = (0.05, 0.1)  # the second readings' blur (Gaussian sigma, in text heights)
 REREAD_ALT_FACTOR = 0.9  # a second reading's alternative scores this share of its confidence
 REREAD_DISAGREE_CONFIDENCE = 0.5  # a figure whose readings disagree is this sure at most (review)
-REREAD_MAX_TOKENS = 80  # at most this many figures a page are read again (a page of noise is not)
+REREAD_MAX_TOKENS = 240  # at most this many a page are read again (a full table 三, 7 x 26 figures, is)
+
+# A photo's figure read again with its greys darkened. On a phone photo (110-150 dpi, out of focus)
+# a small figure's strokes come out as grey spread over a few pixels, and the narrow gaps inside a
+# glyph (a mono font's dotted zero: the gap between its dot and its ring) as a lighter grey: the
+# recogniser reads such a blob as "e", "a", "è" or 8 (seed 7373, group_label_rows photo in WQY Zen
+# Hei Mono, 8 pt: 36 of 116 figures of table 三 read as printed). Blurring more only joins more.
+# The same box read from the page with its tone curve bent towards the ink (a grey level's distance
+# from the page's ink level, as a share of the paper's, raised to `REREAD_DARKEN_POWER`: the ink and
+# the paper stay, the greys between go most of the way to the ink) reads 91 of the 116 as printed.
+# That reading is one more second reading (its figure an alternative, the token to review); where
+# the first reading was no figure at all ("e": no cell value) its figure is taken, the first kept
+# as the alternative, the token to review all the same. Only on photographed pages (`read_page`
+# tells them).
+REREAD_DARKEN_POWER = 3.0
 
 
-def _doubtful_figure(t: OcrToken) -> bool:
+def _lone_letter(text: str) -> bool:
+    """A single Latin letter ("e", "a", "è"): no label's character, on a photo a figure's blob."""
+    return len(text) == 1 and text.isalpha() and ord(text) < 0x250
+
+
+def _doubtful_figure(t: OcrToken, darken: bool = False) -> bool:
     from extraction.ocr.base import numeric_like
 
     text = t.text.strip()
+    if darken and _lone_letter(text):
+        return True  # a photo's grey blob read as a letter, however surely (the darkened reading decides)
     if not 0 < len(text) <= REREAD_MAX_CHARS or t.confidence >= REREAD_BELOW:
         return False
     # a figure, or a lone glyph the recogniser also read as a figure (a broken 0 read as "e" or "U")
@@ -332,20 +353,25 @@ def reread_doubtful_figures(
     text_height: float,
     page: int,
     deadline: float | None = None,
+    darken: bool = False,
 ) -> int:
     """Read each doubtful figure (`_doubtful_figure`) again from `image` blurred by each of
-    `REREAD_BLURS` (see above); returns how many tokens got another reading. `engine` must read
-    given boxes (`OcrEngine.read_boxes`); one that cannot changes nothing."""
+    `REREAD_BLURS` (see above) and, with `darken` (a photographed page), from `image` darkened
+    (`darken_greys`); returns how many tokens got another reading. `engine` must read given boxes
+    (`OcrEngine.read_boxes`); one that cannot changes nothing."""
     import cv2
 
-    doubtful = [t for t in tokens if _doubtful_figure(t)][:REREAD_MAX_TOKENS]
+    doubtful = [t for t in tokens if _doubtful_figure(t, darken)][:REREAD_MAX_TOKENS]
     if not doubtful or text_height <= 0:
         return 0
     boxes = [t.bbox for t in doubtful]
     seconds: list[list[tuple[str, float] | None]] = [[] for _ in doubtful]
-    for blur in REREAD_BLURS:
-        sigma = max(0.5, blur * text_height)
-        read = engine.read_boxes(cv2.GaussianBlur(image, (0, 0), sigma), boxes, page, deadline=deadline)
+    images = [cv2.GaussianBlur(image, (0, 0), max(0.5, blur * text_height)) for blur in REREAD_BLURS]
+    darkened = darken_greys(image) if darken else None
+    if darkened is not None:
+        images.append(darkened)
+    for second in images:
+        read = engine.read_boxes(second, boxes, page, deadline=deadline)
         for k, t in enumerate(doubtful):
             # the engine returns the boxes it read something in, each as given
             r = next((r for r in read if max(abs(a - b) for a, b in zip(r.bbox, t.bbox, strict=True)) < 0.5), None)
@@ -368,8 +394,11 @@ def reread_doubtful_figures(
         alts = sorted(extra.items(), key=lambda a: -a[1]) + list(t.alternatives)
         texts = {s for s, _p in other}
         agreed = len(other) == len(reads) and len(texts) == 1 and all(p > t.confidence for _s, p in other)
-        if agreed:
-            taken = other[0][0]
+        dark = reads[-1] if darkened is not None else None
+        if agreed or (dark is not None and _figure_reading(first) is None):
+            # every second reading agrees, more surely; or the first read no figure ("e") and the
+            # darkened page reads one (a photo's grey blob): it is taken
+            taken = other[0][0] if agreed else dark[0]  # type: ignore[index]
             alts = [(first, round(float(t.confidence), 5)), *((a, p) for a, p in alts if a not in (taken, first))]
             t.text = taken
             # the characters' extents and scores were the first reading's
@@ -379,6 +408,23 @@ def reread_doubtful_figures(
         t.alternatives = alts
         t.confidence = min(float(t.confidence), REREAD_DISAGREE_CONFIDENCE)
     return changed
+
+
+def darken_greys(image: np.ndarray) -> np.ndarray | None:
+    """`image` (grey) with its tone curve bent towards the ink: a level's distance from the page's
+    ink level, as a share of the paper's, raised to `REREAD_DARKEN_POWER` (ink and paper stay, the
+    greys between go most of the way to the ink). None where the page has no contrast to bend."""
+    from extraction.ocr.prep import paper_and_ink
+
+    gray = np.asarray(image)
+    if gray.ndim != 2:
+        return None
+    paper, ink = paper_and_ink(gray)
+    if paper - ink < WAIST_MIN_CONTRAST:
+        return None
+    levels = np.clip((np.arange(256, dtype=np.float64) - ink) / (paper - ink), 0.0, 1.0)
+    lut = np.clip(np.round(ink + (paper - ink) * levels**REREAD_DARKEN_POWER), 0, 255).astype(np.uint8)
+    return lut[gray]
 
 
 # A broken zero told by the page's own zeros. On a fax, where a Song zero's hairlines drop out, the

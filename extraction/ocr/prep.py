@@ -52,6 +52,7 @@ class PreparedPage:
     original_size: tuple[int, int] = (0, 0)  # (width, height) of the original image
     warp: Warp | None = None  # flattened-page pixel → photo pixel (a non-affine map), if any
     outer: np.ndarray = field(default_factory=_identity)  # 2×3 affine applied last
+    contrast_gain: float = 1.0  # how much `stretch_contrast` multiplied the page's grey differences
 
     def to_original(self, points: np.ndarray) -> np.ndarray:
         pts = np.asarray(points, np.float64).reshape(-1, 2)
@@ -176,14 +177,25 @@ def unread_glyph_share(gray: np.ndarray, boxes: list[BBox]) -> float:
     return float(1.0 - inside.mean())
 
 
-def glyph_height(gray: np.ndarray) -> float:
-    """The height of a line of text in pixels (the 80th percentile of glyph-sized components)."""
+GLYPH_INK_OFFSET = 15  # a glyph's pixel lies this many grey levels below its neighbourhood's mean
+
+
+def glyph_height(gray: np.ndarray, gain: float = 1.0) -> float:
+    """The height of a line of text in pixels (the 80th percentile of glyph-sized components).
+
+    `gain`: how much the page's grey differences were stretched (`PreparedPage.contrast_gain`): the
+    ink offset is the page's own, measured as it came. A fixed offset on a stretched page lets the
+    paper's grain through as glyph-sized specks (a phone photo with faint ink and shaded header
+    rows, stretched 2x: hundreds of 3-5 px specks put the 80th percentile at 8.6 px for 19 px
+    text, and the line eraser, scaled by it, cut every glyph apart: seed 7373 group_label_rows,
+    the whole of table 二 lost)."""
     import cv2
 
     h, w = gray.shape[:2]
     scale = min(1.0, ANALYSIS_SIDE / max(h, w))
     small = cv2.resize(gray, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
-    bw = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15)
+    offset = GLYPH_INK_OFFSET * max(1.0, gain)
+    bw = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, offset)
     _n, _l, stats, _c = cv2.connectedComponentsWithStats(bw, connectivity=8)
     hh, ww, area = stats[1:, 3], stats[1:, 2], stats[1:, 4]
     keep = (area >= 6) & (hh >= 3) & (hh <= 40) & (ww <= 60)
@@ -276,17 +288,24 @@ def paper_and_ink(gray: np.ndarray, ink_percentile: float = 0.1) -> tuple[float,
 MAX_STRETCH_GAIN = 2.5
 
 
+def contrast_gain(image: np.ndarray) -> tuple[float, float]:
+    """(gain, paper level) of `stretch_contrast` for a page: gain 1.0 where it leaves the page alone."""
+    step = max(1, min(image.shape[:2]) // 800)
+    lo, hi = percentiles(image[::step, ::step], (0.1, 99))
+    if hi - lo < 8 or (lo < 8 and hi > 247):
+        return 1.0, hi
+    return min(MAX_STRETCH_GAIN, 255.0 / (hi - lo)), hi  # paper (hi) → white, ink towards black
+
+
 def stretch_contrast(image: np.ndarray) -> np.ndarray:
     """Map a faded scan's ink and paper levels (grey ink on grey paper) towards black and white.
 
     The ink level is a low percentile (0.1 %) of a fine sample: a sparse page (a short table in
     thin strokes) has far less than 1 % ink, and a 1st percentile would fall in the paper's noise
     and blow it up into grain. The gain is capped for the same reason."""
-    step = max(1, min(image.shape[:2]) // 800)
-    lo, hi = percentiles(image[::step, ::step], (0.1, 99))
-    if hi - lo < 8 or (lo < 8 and hi > 247):
+    gain, hi = contrast_gain(image)
+    if gain == 1.0:
         return image
-    gain = min(MAX_STRETCH_GAIN, 255.0 / (hi - lo))  # paper (hi) → white, ink towards black
     lut = np.clip(255.0 - (hi - np.arange(256, dtype=np.float32)) * gain, 0, 255).astype(np.uint8)
     return lut[image]
 
@@ -366,6 +385,7 @@ def prepare(image: np.ndarray, options: OcrOptions | None = None) -> PreparedPag
     if options.page.denoise:
         page.image = cv2.medianBlur(page.image, 3)
     if options.page.normalize_contrast:
+        page.contrast_gain = contrast_gain(page.image)[0]
         page.image = stretch_contrast(page.image)
     if options.page.binarize:
         g = to_gray(page.image)
