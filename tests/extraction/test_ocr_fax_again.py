@@ -22,18 +22,11 @@ from extraction.ocr.glyphs import (
     merge_second_reading,
     read_fax_again,
 )
+from tests.extraction.ocr_fakes import spaced_token as _token
 
 cv2 = pytest.importorskip("cv2")
 
 DATA = Path(__file__).resolve().parent / "data"
-
-
-def _token(text: str, box: tuple[float, float, float, float], conf: float) -> OcrToken:
-    x0, y0, x1, y1 = box
-    quad = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
-    step = (x1 - x0) / max(1, len(text))
-    chars = [(x0 + i * step, x0 + (i + 1) * step) for i in range(len(text))]
-    return OcrToken(text, quad, box, conf, [], chars, [conf] * len(text), box)
 
 
 class _Second(OcrEngine):

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from extraction.ocr.base import OcrEngine, OcrOptions, OcrToken
+from extraction.ocr.base import OcrOptions, OcrToken
 from extraction.ocr.glyphs import REREAD_BLURS, REREAD_DISAGREE_CONFIDENCE, reread_doubtful_figures
+from tests.extraction.ocr_fakes import ScriptedRereader, spaced_token
 
 cv2 = pytest.importorskip("cv2")
 
@@ -21,34 +22,12 @@ DATA = Path(__file__).resolve().parent / "data"
 TH = 22.0  # the page's text height (a fine-mode fax resampled to square pixels)
 
 
-class _Rereader(OcrEngine):
-    """Reads every given box as `answers[k]` on its k-th call; counts the calls."""
-
-    name = "fake"
-
-    def __init__(self, answers: list[tuple[str, float] | None]) -> None:
-        super().__init__(OcrOptions())
-        self.answers = answers
-        self.calls = 0
-
-    def __call__(self, image, page, *, deadline=None):  # pragma: no cover - not used here
-        return []
-
-    def read_boxes(self, image, boxes, page, *, deadline=None):
-        answer = self.answers[self.calls]
-        self.calls += 1
-        if answer is None:
-            return []
-        text, conf = answer
-        return [_token(text, b, conf) for b in boxes]
-
-
 def _token(text: str, box: tuple[float, float, float, float], conf: float) -> OcrToken:
-    x0, y0, x1, y1 = box
-    quad = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
-    step = (x1 - x0) / max(1, len(text))
-    chars = [(x0 + i * step, x0 + (i + 1) * step) for i in range(len(text))]
-    return OcrToken(text, quad, box, conf, [], chars, [conf] * len(text))
+    return spaced_token(text, box, conf, core=False)
+
+
+def _Rereader(answers: list[tuple[str, float] | None]) -> ScriptedRereader:
+    return ScriptedRereader(answers, _token)
 
 
 def _page() -> np.ndarray:

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from extraction.ocr.base import OcrEngine, OcrOptions, OcrToken
+from extraction.ocr.base import OcrOptions, OcrToken
 from extraction.ocr.glyphs import (
     REREAD_BLURS,
     REREAD_DISAGREE_CONFIDENCE,
     darken_greys,
     reread_doubtful_figures,
 )
+from tests.extraction.ocr_fakes import ScriptedRereader
 
 cv2 = pytest.importorskip("cv2")
 
@@ -30,29 +31,14 @@ TH = 18.9  # the photo's text height as read (flattened, 200 dpi frame)
 ZERO_BOXES = [(21.0, 21.0, 42.0, 43.0), (169.0, 22.0, 183.0, 42.0), (311.0, 21.0, 330.0, 43.0)]
 
 
-class _Rereader(OcrEngine):
-    """Reads every given box as `answers[k]` on its k-th call."""
-
-    name = "fake"
-
-    def __init__(self, answers: list[tuple[str, float] | None]) -> None:
-        super().__init__(OcrOptions())
-        self.answers = answers
-        self.calls = 0
-
-    def __call__(self, image, page, *, deadline=None):  # pragma: no cover - not used here
-        return []
-
-    def read_boxes(self, image, boxes, page, *, deadline=None):
-        answer = self.answers[self.calls]
-        self.calls += 1
-        return [] if answer is None else [_token(answer[0], b, answer[1]) for b in boxes]
-
-
 def _token(text: str, box: tuple[float, float, float, float], conf: float) -> OcrToken:
     x0, y0, x1, y1 = box
     quad = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
     return OcrToken(text, quad, box, conf, [], [(x0, x1)] * len(text), [conf] * len(text))
+
+
+def _Rereader(answers: list[tuple[str, float] | None]) -> ScriptedRereader:
+    return ScriptedRereader(answers, _token)
 
 
 def _page() -> np.ndarray:
