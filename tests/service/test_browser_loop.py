@@ -132,6 +132,21 @@ def test_the_whole_loop_by_keyboard_without_cjk_fonts(server, browser, digital_p
     ]
 
 
+def send_to_focused(d, *keys) -> None:
+    """Send keys to the focused element. The grid re-renders after a correction, and the node looked
+    up as focused may be replaced before the keys reach it (a stale element: nothing was sent, the
+    test failed now and then); the focused element is looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(20):
+        try:
+            d.switch_to.active_element.send_keys(*keys)
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    raise AssertionError(f"the focused element kept going stale: {keys!r} not sent")
+
+
 def loop(server, d, digital_pdf) -> None:
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
@@ -170,7 +185,7 @@ def loop(server, d, digital_pdf) -> None:
         return js("const a = document.activeElement; return a ? (a.id || a.dataset.cell || a.tagName) : ''")
 
     def press(*keys) -> None:
-        d.switch_to.active_element.send_keys(*keys)
+        send_to_focused(d, *keys)
 
     def api_get(path: str):
         req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
