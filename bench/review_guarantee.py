@@ -72,12 +72,6 @@ def ece(pairs: list[tuple[float, bool]], bins: int = 10) -> float:
     return out
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return abs(a - b) < 1e-6
-    return a == b
-
-
 def truth_violations(truth: dict) -> set[str]:
     """The hard rules the report's TRUTH itself breaks: its printed figures are inconsistent in the
     source (the generator's injected violations, real-012's appeals totals). A correct extraction
@@ -166,12 +160,12 @@ def score(data: bytes, name: str, truth: dict) -> dict:
 
 def score_result(result, name: str, truth: dict) -> dict:
     """`score` of an extraction's result (an ExtractionResult) against its truth."""
-    from gongkai_datasets.scoring import absent_cell_reviewed
+    from gongkai_datasets.scoring import absent_cell_reviewed, same_value
 
     source_rules = truth_violations(truth)
     failed_hard: dict[str, set[str]] = defaultdict(set)
     warned: dict[str, bool] = {}
-    right = {cid: cid in result.cells and _same(result.cells[cid].value, want) for cid, want in truth["cells"].items()}
+    right = {cid: cid in result.cells and same_value(result.cells[cid].value, want) for cid, want in truth["cells"].items()}
     for ch in result.checks:
         if ch.status != "failed":
             continue
@@ -199,7 +193,7 @@ def score_result(result, name: str, truth: dict) -> dict:
         # (`extraction.rules.pinned_cells`): counted apart, since it is wrong only if the pin is
         kept = PINNED if "pinned_by_rule" in c.flags else ""
         reason = review_reason(cid, c, failed_hard, source_rules, warned) if c.review else kept
-        right = _same(c.value, want)
+        right = same_value(c.value, want)
         cells.append((c.confidence, c.review, right, reason, cid))
         if not right and not c.review:
             silent.append({"cell": cid, "value": c.value, "truth": want, "confidence": c.confidence, "flags": c.flags})

@@ -66,12 +66,6 @@ def _pipeline():
     return _PIPELINE
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
-        return abs(a - b) < 1e-6
-    return a == b
-
-
 def preset_of(kind: str) -> str | None:
     """The scan preset of a kind (None for pdf)."""
     if kind == "pdf":
@@ -113,7 +107,7 @@ def run_chunk(family: str, kinds: list[str], sources: list[str], seed: int) -> l
     from extraction.errors import GongkaiError
     from gongkai_datasets.families import render_family_many
     from gongkai_datasets.render_office import RendererFailed, RendererUnavailable
-    from gongkai_datasets.scoring import absent_cell_reviewed
+    from gongkai_datasets.scoring import absent_cell_reviewed, same_value
 
     parsed = [int(s[2:]) if s.startswith("i:") else s for s in sources]
     t0 = time.perf_counter()
@@ -158,7 +152,7 @@ def run_chunk(family: str, kinds: list[str], sources: list[str], seed: int) -> l
             unreviewed = 0
             for cid, v in truth["cells"].items():
                 got = result.cells.get(cid)
-                if got is None or not _same(got.value, v):
+                if got is None or not same_value(got.value, v):
                     wrong.append([cid, v, None if got is None else got.value])
                     # an absent cell whose row the result read in another variant is reviewed
                     # when the cells standing in for it are (gongkai_datasets.scoring)
