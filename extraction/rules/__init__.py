@@ -565,13 +565,13 @@ def _determined(doc: DocumentState, lay: Layout, equalities: list[Constraint], v
     for k, cid in enumerate(variables):
         objective = np.zeros(len(variables))
         objective[k] = 1.0
-        ends = []
         for direction in (1.0, -1.0):
             res = linprog(direction * objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-            if res.status != 0:
-                break  # unbounded (a signed figure) or, against the passed checks, infeasible
-            ends.append(direction * res.fun)
-        if len(ends) == 2 and all(abs(v - read[k]) <= SUMS_DETERMINE_TOLERANCE for v in ends):
+            # unbounded (a signed figure), infeasible (against the passed checks) or another value:
+            # not determined, and the other end need not be solved
+            if res.status != 0 or abs(direction * res.fun - read[k]) > SUMS_DETERMINE_TOLERANCE:
+                break
+        else:
             out.add(cid)
     return out
 
