@@ -421,9 +421,9 @@ def read_unread_slots(
     for t in found:
         if t.confidence < SLOT_READ_MIN_CONFIDENCE or not _SLOT_FIGURE.match(t.text.strip()):
             continue
-        slot = min(slots, key=lambda b: sum(abs(u - v) for u, v in zip(b, t.bbox, strict=True)))
-        field = blanks.get(tuple(round(v, 2) for v in mapper(slot)))
-        if field is None or sum(abs(u - v) for u, v in zip(slot, t.bbox, strict=True)) > SLOT_MATCH_PX:
+        distance, slot = min((sum(abs(u - v) for u, v in zip(b, t.bbox, strict=True)), b) for b in slots)
+        field = blanks.get(tuple(round(v, 2) for v in mapper(slot)))  # the box `words._blank` gave it
+        if field is None or distance > SLOT_MATCH_PX:
             continue
         field.text, field.confidence = t.text.strip(), SLOT_READ_CONFIDENCE
         filled += 1
