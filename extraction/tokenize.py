@@ -23,6 +23,13 @@ _FOOTER_INLINE = re.compile(r"(?<![\d.])[-—–－]\s+\d{1,4}\s+[-—–－](?!
 _NUMBER = re.compile(r"[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 # An enumerator glued to the number run before it ("00000002.其他法律…" → "0000000" + "2.其他…").
 _ENUMERATOR_AFTER = re.compile(r"[.．、](?=\s*[^\d\s.．、,，)）])")
+# A field opening with one digit glued to a label ("1属于国家秘密", "3危及“三安全一稳定”"): the
+# sub-row's enumerator with its dot lost (a small dot is the first thing a photo's blur or OCR drops).
+# A figure never stands glued before its own row's label, and a count ("3名", "4次") is prose. An
+# OCR'd field may keep a space for the dot ("1 信访举报…"); in text a space can part a wrapped
+# figure from the next row's label, so there the digit stays a figure.
+_DOTLESS_ENUMERATOR = re.compile(r"[1-9](?![件条个项次人名家份篇期场天日月年号届倍批类余多])[\u4e00-\u9fff]{2}")
+_DOTLESS_ENUMERATOR_SPACED = re.compile(r"[1-9]\s(?![件条个项次人名家份篇期场天日月年号届倍批类余多])[\u4e00-\u9fff]{2}")
 # A parenthesised remark after a value: "22（其中修订16件）" is 22.
 _REMARK = re.compile(r"(?<=\d)\s*[（(][^（）()]*\d[^（）()]*[）)]")
 _BLANK_MARKS = {"/", "／", "\\", "无", "\u3000", "空"}
@@ -138,6 +145,10 @@ def _split_field(  # noqa: C901 - the hot path of every input: fast paths first,
             else:
                 # The whole run is the enumerator: it stays text.
                 continue
+        if start == 0 and (
+            _DOTLESS_ENUMERATOR.match(text) or (fld.confidence < 1.0 and _DOTLESS_ENUMERATOR_SPACED.match(text))
+        ):
+            continue  # "1属于国家秘密": a sub-row's enumerator whose dot OCR lost, not a figure
         if start > pos:
             pieces.append(("text", text[pos:start], False))
         glued = (start > 0 and not text[start - 1].isspace()) or (end < len(text) and not text[end].isspace())
