@@ -404,7 +404,7 @@ def readings(seg: Segment) -> list[Reading]:
         return [_valueless_reading(seg)]
     out: list[Reading] = []
     if len(runs) == n:
-        out.append(_make([(t.text, t) for t in runs], seg.kinds, 0.0, set()))
+        out.append(_make([(t.text, t) for t in runs], seg.kinds, 0.0, _stray_order_flags(runs)))
     elif len(runs) > n:
         out.extend(_extra_value_readings(seg, runs))
     else:
@@ -420,6 +420,17 @@ def readings(seg: Segment) -> list[Reading]:
         if all(not t or t[0] not in "+-" or k == "signed_count" for t, k in zip(r.texts, seg.kinds, strict=True))
     ] or out
     return out + _alternative_readings(out, runs, seg.kinds)
+
+
+def _stray_order_flags(runs: list[Token]) -> set[str]:
+    """A row's figures, as many as its cells, taken from more than one printed line of a page and not
+    left to right: one of them is a stray from the line below or above (a seal's stroke read "1"
+    under the row), so the printing order that placed them says nothing (a photo's 行政规范性文件
+    16 | ⊘ | 87, its 0 and the 8 under a seal: 16 | 7 | 1 went out at 0.998). Unverified."""
+    if not _boxed(runs) or len({t.line for t in runs}) < 2:
+        return set()
+    xs = [(box[0] + box[2]) / 2 for t in runs if (box := t.bbox) is not None]
+    return {"unverified"} if any(b <= a for a, b in itertools.pairwise(xs)) else set()
 
 
 def _valueless_reading(seg: Segment) -> Reading:
