@@ -69,6 +69,15 @@ class RulesOptions(BaseModel):
         description="Lowest confidence (after any calibration; the pipeline's review threshold) of a cell that a "
         "hard rule pins in a failed rule, or that takes part in pinning another (`pinned_cells`)",
     )
+    least_explanation_cells: int = Field(
+        default=2,
+        ge=0,
+        le=3,
+        description="Most cells of a smallest explanation of the failed hard equalities searched for "
+        "(`least_explanations`): a figure read plainly that no smallest explanation holds is pinned (not sent to "
+        "review for the failure: a report wrong in its source shows the cells that explain it, not its whole "
+        "columns). 0 turns it off; each more cell multiplies the search by the cells of the failed rules",
+    )
     doubt_confidence: float = Field(
         default=DOUBT_CONFIDENCE,
         description="Highest confidence, after any calibration, of a cell whose value was not read as printed: "
@@ -674,6 +683,65 @@ def pinned_cells(
     return {cid for cid in candidates if any(pins(c, cid) for c in passed)}
 
 
+def least_explanations(doc: DocumentState, lay: Layout, max_cells: int) -> list[frozenset[str]] | None:
+    """Every smallest set of cells (at most `max_cells`) whose values alone can change so that every
+    failed hard equality holds while every equality that holds still holds (`_explained`: any real
+    change, not only non-negative whole figures, so more sets explain and fewer cells are spared).
+    None when some failed hard rule is no equality, or when no set that small explains the failures.
+
+    One misreading, or one figure printed wrong in the report, is such a set by itself; a column's sum
+    failing alone is explained by any of its rows' figure and total changed together, so every
+    row of the column is in one of the sets."""
+    import itertools
+
+    hard = {c.rule: c for c in constraints(lay) if c.severity == "error"}
+    failed_checks = [c for c in doc.checks if c.status == "failed" and c.severity == "error"]
+    failed = [hard[c.rule] for c in failed_checks if c.rule in hard]
+    if not failed or len(failed) < len(failed_checks) or any(c.kind != "eq" for c in failed):
+        return None
+    status = {c.rule: c.status for c in doc.checks}
+    holding = [c for c in hard.values() if c.kind == "eq" and status.get(c.rule) in ("passed", "inferred")]
+    values: Reading = {cid: c.value for cid, c in doc.cells.items()}
+    failing = sorted({cid for c in failed for cid in c.cells if cid in doc.cells})
+    # a set that explains touches every failed equality; the cells it may hold besides are those of
+    # the equalities that hold over a failing cell (making up there for the change)
+    near = sorted({cid for c in holding if not set(failing).isdisjoint(c.cells) for cid in c.cells} - set(failing))
+    for size in range(1, max_cells + 1):
+        found: set[frozenset[str]] = set()
+        for k in range(size, 0, -1):  # k failing cells and size - k near ones
+            for first in itertools.combinations(failing, k):
+                if any(set(first).isdisjoint(c.cells) for c in failed):
+                    continue  # near cells are in no failed equality: the failing ones must touch them all
+                for rest in itertools.combinations(near, size - k):
+                    free = set(first) | set(rest)
+                    if _explained(free, failed, holding, values):
+                        found.add(frozenset(free))
+        if found:
+            return sorted(found, key=sorted)
+    return None
+
+
+def outside_least_explanations(doc: DocumentState, lay: Layout, confidence: float, max_cells: int) -> set[str]:
+    """Cells of failed hard rules, read plainly (no UNPLAIN_FLAGS, confidence at least `confidence`),
+    that no smallest explanation of the failures holds (`least_explanations`): the report is wrong
+    elsewhere, not in them. A report whose own figures break a sum (outcome_total 2740 printed for
+    274, with its row's total made to agree) sent the 50 figures of two columns to review; the two
+    cells that explain every failed rule are the ones to look at. Nothing is spared where no
+    explanation of at most `max_cells` cells exists or where the failures are not equalities."""
+    sets = least_explanations(doc, lay, max_cells)
+    if sets is None:
+        return set()
+    explaining = set().union(*sets)
+    failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+    return {
+        cid
+        for cid in failing - explaining
+        if (c := doc.cells.get(cid)) is not None
+        and not UNPLAIN_FLAGS.intersection(c.flags)
+        and c.confidence >= confidence
+    }
+
+
 def _sign_lost(token: Token) -> bool:
     """An unsigned figure whose alternatives hold the same digits signed negative."""
     digits = token.text.replace(",", "")
@@ -684,10 +752,11 @@ def _sign_lost(token: Token) -> bool:
 
 class RulesStage:
     name = "rules"
-    version = "6"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "7"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
-    # 6: doubtful figures that the holding equalities of sure readings determine together
+    # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
+    # smallest explanation of the failed sums holds are pinned
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -840,9 +909,14 @@ class RulesStage:
                     cell.flags.append("unverified")
 
     def pin(self, doc: DocumentState, lay: Layout) -> None:
-        """Cells of failed hard rules that another hard rule pins (`pinned_cells`) are flagged
-        `PINNED`: review shows the failure's suspects, not every figure of its column."""
-        for cid in pinned_cells(doc, lay, self.options.pin_confidence):
+        """Cells of failed hard rules that another hard rule pins (`pinned_cells`), or that no smallest
+        explanation of the failures holds (`outside_least_explanations`), are flagged `PINNED`: review
+        shows the failure's suspects, not every figure of its column."""
+        opts = self.options
+        pinned = pinned_cells(doc, lay, opts.pin_confidence)
+        if opts.least_explanation_cells:
+            pinned |= outside_least_explanations(doc, lay, opts.pin_confidence, opts.least_explanation_cells)
+        for cid in pinned:
             cell = doc.cells[cid]
             if PINNED not in cell.flags:
                 cell.flags.append(PINNED)
@@ -871,7 +945,9 @@ __all__ = [
     "cross_report_checks",
     "evaluate",
     "fill_from_sums",
+    "least_explanations",
     "narrative_checks",
+    "outside_least_explanations",
     "pinned_cells",
     "unplaceable_cells",
 ]

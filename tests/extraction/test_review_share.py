@@ -166,21 +166,34 @@ def test_a_row_misread_across_its_columns_is_never_pinned_by_its_own_sum():
     flagged = {f"applications.denied.third_party.{col}": ["ambiguous"] for col in ("natural_person", "commercial")}
     reviewed = _reviewed(_doc(values, flagged))
     assert {"applications.granted.natural_person", "applications.granted.commercial"} <= reviewed
-    # without any suspect, nothing of the failed columns is pinned
+    # without any suspect, any outcome row's two figures changed together explain the failed
+    # columns: every one of them stays in review (only the columns' totals, which the balance
+    # pins, are spared)
     doc = _doc(values)
     reviewed = _reviewed(doc)
-    assert not any("pinned_by_rule" in c.flags for c in doc.cells.values())
+    balance_rows = ("new", "carried_over", "outcome_total", "carried_forward")
+    outcome_rows = {
+        cid.rsplit(".", 1)[0]
+        for cid in COLUMN
+        if cid.split(".")[1] not in balance_rows
+    }
+    for row in outcome_rows:
+        assert {f"{row}.natural_person", f"{row}.commercial"} <= reviewed, row
     assert "applications.not_processed.duplicate.natural_person" in reviewed
 
 
-def test_a_single_misreading_is_never_pinned_and_a_source_error_keeps_its_cells():
-    """A figure misread plainly (no flag) breaks every rule over it: nothing pins it. A report whose
-    own figures break the balance (every figure read as printed) keeps all the rule's cells in review."""
+def test_a_single_misreading_is_never_pinned_and_a_source_error_keeps_the_cells_that_explain_it():
+    """A figure misread plainly (no flag) breaks every rule over it: nothing pins it, with or without
+    a suspect beside it. A report whose own figures break the balance (every figure read as printed,
+    申请 4 where 3 were handled) keeps in review every row the balance's failure could be in (new,
+    carried over or carried forward, the figure and its row's total changed together); the handled
+    total, which its own column's sum checks, is not one of them."""
     values = _consistent()
     wrong = "applications.granted.research"
     values[wrong] = 5
-    doc = _doc(values, {"applications.denied.third_party.research": ["ambiguous"]})
-    assert wrong in _reviewed(doc) and "pinned_by_rule" not in doc.cells[wrong].flags
+    for flagged in ({"applications.denied.third_party.research": ["ambiguous"]}, None):
+        doc = _doc(values, flagged)
+        assert wrong in _reviewed(doc) and "pinned_by_rule" not in doc.cells[wrong].flags
 
     values = _consistent()
     values["applications.new.natural_person"] = 4  # the source's own inconsistency
@@ -188,7 +201,37 @@ def test_a_single_misreading_is_never_pinned_and_a_source_error_keeps_its_cells(
     doc = _doc(values)
     reviewed = _reviewed(doc)
     balance = next(c for c in doc.checks if c.rule == "applications.balance.natural_person")
-    assert balance.status == "failed" and set(balance.cells) <= reviewed
+    assert balance.status == "failed"
+    for row in ("new", "carried_over", "carried_forward"):
+        assert {f"applications.{row}.natural_person", f"applications.{row}.total"} <= reviewed
+    assert "applications.outcome_total.natural_person" not in reviewed
+    assert "pinned_by_rule" in doc.cells["applications.outcome_total.natural_person"].flags
+
+
+def test_a_source_error_that_two_cells_alone_explain_sends_those_two_to_review():
+    """A report that printed 办理结果总计 2740 for 274 (its row's total made to agree, 2760): both
+    columns' sums and both balances fail, and 50 figures of two columns went to review. Only the
+    two printed figures explain every failure; every other figure is read plainly and pinned."""
+    values = _consistent()
+    values["applications.outcome_total.natural_person"] = 30
+    values["applications.outcome_total.total"] = 30
+    doc = _doc(values)
+    reviewed = _reviewed(doc)
+    assert reviewed == {"applications.outcome_total.natural_person", "applications.outcome_total.total"}
+    assert any(c.status == "failed" for c in doc.checks)  # the report's inconsistency still shows
+
+
+def test_failures_no_two_cells_explain_keep_every_cell_of_their_rules():
+    """Three figures misread in three rows and columns: no set of two cells explains the failures,
+    so nothing is spared."""
+    values = _consistent()
+    for cid in ("applications.granted.research", "applications.denied.state_secret.commercial",
+                "applications.unavailable.unclear.legal_services"):
+        values[cid] = 4
+    doc = _doc(values)
+    reviewed = _reviewed(doc)
+    failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+    assert failing <= reviewed
 
 
 def test_pinned_cells_return_to_review_once_their_rules_suspects_are_reviewed():

@@ -49,6 +49,44 @@ def test_enumerator_split_from_glued_run():
     assert any(t.kind == "text" and t.text.startswith("2.") for t in toks)
 
 
+def test_enumerator_without_its_dot_is_no_figure():
+    """A photo's OCR lost the dot of the next sub-row's enumerator ("1属于国家秘密"): read as a figure
+    it joined the row above, one figure too many (seed 7171 horizontal_only photo: 7 rows of table 三
+    sent to review whole as extra_values)."""
+    from extraction.document import Field as F
+    from extraction.document import Line
+
+    def numbers(text: str, confidence: float) -> list[str]:
+        line = Line([F("0", confidence=confidence), F(text, confidence=confidence)], delimited=True)
+        return [t.text for t in tokenize([line]) if t.kind == "number"]
+
+    assert numbers("1属于国家秘密", 0.95) == ["0"]
+    assert numbers("3危及“三安全一稳定”", 0.71) == ["0"]
+    assert numbers("1属于国家秘密", 1.0) == ["0"]  # glued: an enumerator in text as well
+    assert numbers("1 信访举报投诉类申请", 0.31) == ["0"]  # OCR kept a space for the dot
+    assert numbers("1 信访举报投诉类申请", 1.0) == ["0", "1"]  # text: a wrapped figure before a label
+    assert numbers("4次业务培训", 0.9) == ["0", "4"]  # a count is prose, its figure kept
+    assert numbers("12属于国家秘密", 0.9) == ["0", "12"]  # no enumerator has two digits
+
+
+def test_a_stray_from_another_line_out_of_order_is_unverified():
+    """A photo's 行政规范性文件 16 | 0 | 87 under a seal: the 0 unread, the 8 hidden, and a seal's
+    stroke read "1" on the line below, left of the 7. As many figures as cells, in printing order
+    16 | 7 | 1: the 7 went to 本年废止 at 0.998. Figures of one line, or left to right, stay plain."""
+    from extraction.document import Token
+
+    def tok(i: int, text: str, line: int, x: float, kind: str = "number") -> Token:
+        return Token(i, kind, text, line, 0, 1, (x, 100.0, x + 10, 120.0), 1.0)  # type: ignore[arg-type]
+
+    cells = ["a", "b", "c"]
+    stray = [tok(0, "16", 23, 852), tok(1, "", 23, 1069, "blank"), tok(2, "7", 23, 1343), tok(3, "1", 24, 1044)]
+    assert readings(Segment(cells, stray, ["count"] * 3))[0].flags == {"unverified"}
+    one_line = [tok(0, "16", 23, 852), tok(1, "0", 23, 1069), tok(2, "87", 23, 1343)]
+    assert not readings(Segment(cells, one_line, ["count"] * 3))[0].flags
+    in_order = [tok(0, "16", 23, 852), tok(1, "0", 24, 1069), tok(2, "87", 23, 1343)]
+    assert not readings(Segment(cells, in_order, ["count"] * 3))[0].flags
+
+
 def test_yuan_converted_to_wan():
     toks = _tokens("行政事业性收费 75394432.52元")
     seg = Segment(["proactive.fees.amount"], toks, ["amount"])
