@@ -23,6 +23,7 @@ import html as html_lib
 import io
 import os
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -166,8 +167,9 @@ def _align(c: GCell, fs: FamilyStyle) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- Word (python-docx)
 
 
-def to_docx(doc: Document, fs: FamilyStyle, rng: random.Random) -> bytes:
-    """A Word document of `doc` with the family's table style (borders per cell, merged cells)."""
+def to_docx(doc: Document, fs: FamilyStyle, rng: random.Random, new_page_for: frozenset[str] = frozenset()) -> bytes:
+    """A Word document of `doc` with the family's table style (borders per cell, merged cells).
+    `new_page_for`: keys of tables that start a page (with the paragraph just before them)."""
     import docx as python_docx
     from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -194,11 +196,12 @@ def to_docx(doc: Document, fs: FamilyStyle, rng: random.Random) -> bytes:
         "center": WD_CELL_VERTICAL_ALIGNMENT.CENTER,
         "bottom": WD_CELL_VERTICAL_ALIGNMENT.BOTTOM,
     }
+    last_para = None  # the paragraph just added, when the last block was one
     for b in doc.blocks:
         if isinstance(b, Para):
             if b.role == "junk":
                 continue
-            p = d.add_paragraph()
+            p = last_para = d.add_paragraph()
             run = p.add_run(b.text)
             if b.role in ("title", "agency"):
                 p.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -209,6 +212,12 @@ def to_docx(doc: Document, fs: FamilyStyle, rng: random.Random) -> bytes:
             else:
                 p.paragraph_format.first_line_indent = Pt(2 * 11)
             continue
+        if b.key in new_page_for:
+            if last_para is not None:
+                last_para.paragraph_format.page_break_before = True
+            else:
+                d.add_page_break()
+        last_para = None
         widths = column_widths(b, fs, total, rng)
         t = d.add_table(rows=b.nrows, cols=b.ncols)
         t.autofit = False
@@ -386,24 +395,28 @@ def convert(items: Sequence[tuple[Document, FamilyStyle, random.Random]], render
         out.mkdir()
         env = {**os.environ, "HOME": str(folder)}
         if renderer == "libreoffice":
-            names = []
-            for i, (doc, fs, rng) in enumerate(items):
-                path = folder / f"d{i:04d}.docx"
-                path.write_bytes(to_docx(doc, fs, rng))
-                names.append(path)
-            cmd = [
-                exe,
-                f"-env:UserInstallation={(folder / 'profile').as_uri()}",
-                "--headless",
-                "--norestore",
-                "--convert-to",
-                "pdf:writer_pdf_Export",
-                "--outdir",
-                str(out),
-                *map(str, names),
-            ]
-            _run(cmd, SOFFICE_TIMEOUT_S + SOFFICE_PER_FILE_S * len(items), "LibreOffice", env)
-            return [_read_pdf(out / f"{p.stem}.pdf", "LibreOffice") for p in names]
+            states = [rng.getstate() for _, _, rng in items]
+            pdfs = _soffice(exe, folder, env, [(doc, fs, rng, frozenset()) for doc, fs, rng in items], "d")
+            # LibreOffice can print a table's first heading row at a page's foot and drop the rest
+            # of the table (rows that may not split beside tall merged label cells): the PDF
+            # holds no figure of it. An office would see the table gone and start it on a page of
+            # its own; so do we, with the same draws, and fail if it stays lost.
+            lost = {
+                i: gone
+                for i, ((doc, _, _), pdf) in enumerate(zip(items, pdfs, strict=True))
+                if (gone := lost_tables(doc, pdf))
+            }
+            if lost:
+                again = []
+                for i, gone in lost.items():
+                    doc, fs, rng = items[i]
+                    rng.setstate(states[i])
+                    again.append((doc, fs, rng, frozenset(gone)))
+                for i, pdf in zip(lost, _soffice(exe, folder, env, again, "r"), strict=True):
+                    if gone := lost_tables(items[i][0], pdf):
+                        raise RendererFailed(f"LibreOffice lost table(s) {', '.join(gone)} of document {i}")
+                    pdfs[i] = pdf
+            return pdfs
         if renderer == "chromium":
             pdfs = []
             for i, (doc, fs, rng) in enumerate(items):
@@ -424,6 +437,65 @@ def convert(items: Sequence[tuple[Document, FamilyStyle, random.Random]], render
                 pdfs.append(_read_pdf(dst, "Chromium"))
             return pdfs
     raise ValueError(f"unknown renderer {renderer!r}; known: {list(BINARIES)}")
+
+
+def _soffice(
+    exe: str,
+    folder: Path,
+    env: dict[str, str],
+    items: Sequence[tuple[Document, FamilyStyle, random.Random, frozenset[str]]],
+    tag: str,
+) -> list[bytes]:
+    """Each (document, style, rng, tables that start a page) as a Word file converted by one
+    LibreOffice process."""
+    out = folder / f"out-{tag}"
+    out.mkdir()
+    names = []
+    for i, (doc, fs, rng, new_page_for) in enumerate(items):
+        path = folder / f"{tag}{i:04d}.docx"
+        path.write_bytes(to_docx(doc, fs, rng, new_page_for))
+        names.append(path)
+    cmd = [
+        exe,
+        f"-env:UserInstallation={(folder / 'profile').as_uri()}",
+        "--headless",
+        "--norestore",
+        "--convert-to",
+        "pdf:writer_pdf_Export",
+        "--outdir",
+        str(out),
+        *map(str, names),
+    ]
+    _run(cmd, SOFFICE_TIMEOUT_S + SOFFICE_PER_FILE_S * len(items), "LibreOffice", env)
+    return [_read_pdf(out / f"{p.stem}.pdf", "LibreOffice") for p in names]
+
+
+# A table counts as lost when its PDF's text misses more of its label cells than this share (and
+# more than LOST_LABELS_MIN): a label wrapped in a narrow cell can come out of the text layer
+# interleaved with its neighbour's lines, so one or two always "miss".
+LOST_LABEL_SHARE = 0.25
+LOST_LABELS_MIN = 3
+
+
+def lost_tables(doc: Document, pdf: bytes) -> list[str]:
+    """The keys of `doc`'s tables whose label cells the rendered PDF's text layer does not hold."""
+    import pypdfium2 as pdfium
+
+    pages = pdfium.PdfDocument(pdf)
+    try:
+        text = "".join(pages[i].get_textpage().get_text_range() for i in range(len(pages)))
+    finally:
+        pages.close()
+    flat = re.sub(r"\s+", "", text)
+    out = []
+    for b in doc.blocks:
+        if not isinstance(b, Grid):
+            continue
+        labels = [t for c in b.cells if c.role != "value" and len(t := re.sub(r"\s+", "", c.text)) >= 2]
+        missing = sum(1 for t in labels if t not in flat)
+        if missing > max(LOST_LABELS_MIN, LOST_LABEL_SHARE * len(labels)):
+            out.append(b.key)
+    return out
 
 
 def _read_pdf(path: Path, what: str) -> bytes:
