@@ -18,8 +18,9 @@ data no part of the calibrator's fit or certification saw and reports, per input
 Data (seeds other than the calibrator's 1601 fit and 1602 certification streams):
 - digital PDFs: `--n` reports of each held-out style family of `gongkai_datasets.families`
   (`--families`: `all` = the 13 held-out ones, or names), plus the labeled real reports rendered in each;
-- scans: `--scans` reports of each of those families (moderate flatbed preset; OCR costs ~2 s a
-  page here, so a few at most);
+- scans, phone photos, faxes: `--scans`, `--photos`, `--faxes` reports of each of those families
+  (the moderate flatbed, phone and fax presets of datasets/scan.py; OCR costs ~2-5 s a page here,
+  so a few at most); reported as scan/, photo/ and fax/ rows;
 - text, Markdown, HTML, DOCX: the generator's flatteners and converter Markdown on `--seed`
   (its styles are the seen ones: unseen values, reported apart); `--images` page images of the
   generator's styles (moderate degradation);
@@ -165,7 +166,9 @@ def score_result(result, name: str, truth: dict) -> dict:
     source_rules = truth_violations(truth)
     failed_hard: dict[str, set[str]] = defaultdict(set)
     warned: dict[str, bool] = {}
-    right = {cid: cid in result.cells and same_value(result.cells[cid].value, want) for cid, want in truth["cells"].items()}
+    right = {
+        cid: cid in result.cells and same_value(result.cells[cid].value, want) for cid, want in truth["cells"].items()
+    }
     for ch in result.checks:
         if ch.status != "failed":
             continue
@@ -222,8 +225,13 @@ def _pipeline():
     return _PIPELINE
 
 
-def _family_job(args: tuple[str, str, int, bool]) -> list[dict]:
-    family, source, seed, scan = args
+# degraded page kinds of a family report: the group prefix and the datasets.scan preset
+DEGRADED = {"scan": "moderate", "photo": "phone", "fax": "fax"}
+
+
+def _family_job(args: tuple[str, str, int, tuple[str, ...]]) -> list[dict]:
+    """A family report as a digital PDF and as each of `degraded` (keys of DEGRADED)."""
+    family, source, seed, degraded = args
     from gongkai_datasets.families import render_family
 
     src: int | str = int(source[2:]) if source.startswith("i:") else source
@@ -232,16 +240,18 @@ def _family_job(args: tuple[str, str, int, bool]) -> list[dict]:
     row = score(rendered.pdf, f"{family}-{label}.pdf", rendered.truth)
     row["group"] = f"pdf:{family}"
     rows = [row]
-    if scan:
+    for kind in degraded:
         from gongkai_datasets.scan import scan_pdf, to_pdf
 
-        rng = random.Random(f"review-guarantee:{family}:{seed}:{source}:scan")
+        rng = random.Random(f"review-guarantee:{family}:{seed}:{source}:{kind}")
         truth = rendered.truth
         pdf = to_pdf(
-            scan_pdf(rendered.pdf, truth.get("boxes", {}), rng, preset="moderate", stamp_text=truth["report"]["agency"])
+            scan_pdf(
+                rendered.pdf, truth.get("boxes", {}), rng, preset=DEGRADED[kind], stamp_text=truth["report"]["agency"]
+            )
         )
-        srow = score(pdf, f"{family}-{label}-scan.pdf", truth)
-        srow["group"] = f"scan:{family}"
+        srow = score(pdf, f"{family}-{label}-{kind}.pdf", truth)
+        srow["group"] = f"{kind}:{family}"
         rows.append(srow)
     return rows
 
@@ -273,8 +283,9 @@ def summarise(rows: list[dict], bound: float) -> dict[str, dict]:
         if r["kind"] is None:
             continue
         prefix, _, rest = r["group"].partition(":")
-        key = f"{prefix}/{r['kind']}" if prefix in ("pdf", "scan") else f"{r['group']}/{r['kind']}"
-        keys = [key] + ([f"{prefix}:{rest}/{r['kind']}"] if prefix in ("pdf", "scan") else [])
+        families = ("pdf", *DEGRADED)
+        key = f"{prefix}/{r['kind']}" if prefix in families else f"{r['group']}/{r['kind']}"
+        keys = [key] + ([f"{prefix}:{rest}/{r['kind']}"] if prefix in families else [])
         for k in keys:
             by[k].extend(r["cells"])
             reports[k][0] += 1
@@ -344,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10, help="reports per style family (digital PDFs)")
     ap.add_argument("--scans", type=int, default=0, help="of those, scanned (moderate preset) per family")
+    ap.add_argument("--photos", type=int, default=0, help="of those, photographed by phone (phone preset) per family")
+    ap.add_argument("--faxes", type=int, default=0, help="of those, faxed (fax preset) per family")
     ap.add_argument("--text-n", type=int, default=160, help="generated text/Markdown/HTML/DOCX reports")
     ap.add_argument("--images", type=int, default=0, help="generated page images (OCR'd; ~30 s each here)")
     ap.add_argument("--seed", type=int, default=16)
@@ -365,9 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     from gongkai_datasets.flatten import ALL, EXTRA
 
     names = [f for f, spec in FAMILIES.items() if not spec.seen] if args.families == "all" else args.families.split(",")
-    family_jobs = [(f, f"i:{i}", args.seed, i < args.scans) for f in names for i in range(args.n)]
+    counts = {"scan": args.scans, "photo": args.photos, "fax": args.faxes}
+    family_jobs = [
+        (f, f"i:{i}", args.seed, tuple(k for k, n in counts.items() if i < n)) for f in names for i in range(args.n)
+    ]
     if args.labeled_in_families:
-        family_jobs += [(f, str(src), args.seed, False) for f in names for src in labeled_truths()]
+        family_jobs += [(f, str(src), args.seed, ()) for f in names for src in labeled_truths()]
     file_jobs: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         flatteners = (*ALL, *EXTRA)
