@@ -142,6 +142,7 @@ def read_page(
         mark_folios,
         read_fax_again,
         reread_doubtful_figures,
+        settle_by_twins,
         settle_like_page_zeros,
         settle_zero_or_eight,
     )
@@ -202,6 +203,8 @@ def read_page(
     settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros
     if prepared.warp is None:  # a dotted zero read as 8 (not on a photo: blur takes an 8's waist away)
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
+    if bilevel:  # a fax prints one figure as one bitmap: a glyph read weakly is told by its sure twins
+        settle_by_twins(clean, tokens, text_height)
     doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)
     tokens = drop_rule_pieces(prepared.image, tokens, text_height)  # a row-high piece of rule read as 1
     mark_folios(tokens)  # a page number read with dots (".1.") is no figure
