@@ -369,6 +369,7 @@ def ocr_page(
 ) -> list[Line]:
     """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels (`stretch`:
     see `read_page`)."""
+    from extraction.ocr.glyphs import drop_ones_on_rules
     from extraction.pages.geometry import layout_page, rules_from_image
 
     if is_blank(image):
@@ -378,6 +379,8 @@ def ocr_page(
     prepared, tokens = reading.prepared, reading.tokens
     # ruling lines: strokes inside a detected text box (一, ——) are glyphs, not rules
     rules = rules_from_image(prepared.image, tokens_to_words(tokens, shrink=1.0), reading.text_height)
+    # a "1" that is a piece of a broken vertical rule (a fax's thin frame line, inked in stretches)
+    tokens = drop_ones_on_rules(reading.clean, tokens, rules, reading.text_height)
     probe = _unread_probe(reading)
     unread: list[BBox] = []
 

@@ -285,6 +285,63 @@ def drop_rule_pieces(image: np.ndarray, tokens: list[OcrToken], text_height: flo
     return [t for t in tokens if not rule_piece(image, t, text_height, paper, ink)]
 
 
+# A piece of a broken vertical rule read as "1". A fax drops a thin frame line's rows in stretches
+# (seed 7171, word_libreoffice fax: the right frame of table 三 inked over a third to a half of its
+# height, in pieces of 0.6 text heights with gaps of 1 text height): erasing the rules (strokes of 2
+# text heights bridged over 1-px breaks) leaves the pieces, the detector boxes none of them and the
+# missed-figure reader reads each as a "1" (0.56-0.64). They stood in the total column of a label's
+# continuation lines, made each line a row of its own and the row's label was lost (7 cells). The
+# rule is still found whole by the page's rule finder (5-px bridges), and a piece of it is a stroke
+# ON the rule: its ink lies within `RULE_ON_STROKE` text heights of the rule's line, with the rule
+# running on at least `RULE_ON_REACH` text heights above and below it. A printed 1 stands inside its
+# cell, a padding away from the rules beside it (a 1 only close to a rule is left to the layout's
+# doubt, `doubt_ones_on_rules`).
+RULE_ON_STROKE = 0.12  # a "1" whose ink lies this close (text heights) to a vertical rule's line…
+RULE_ON_REACH = 1.0  # …which runs on this far (text heights) above and below it, is a piece of the rule
+
+
+def drop_ones_on_rules(image: np.ndarray, tokens: list[OcrToken], rules: list, text_height: float) -> list[OcrToken]:
+    """`tokens` without those read as "1" whose ink is a piece of a vertical rule of `rules` (see
+    above). `image`: the page the tokens were read on; `rules`: its ruling lines (`Rule`, the same
+    pixels)."""
+    from extraction.ocr.prep import paper_and_ink
+
+    if text_height <= 0 or not any(t.text.strip() == "1" for t in tokens):
+        return tokens
+    near, reach = RULE_ON_STROKE * text_height, RULE_ON_REACH * text_height
+    # one rule's segments (a break the finder did not bridge) joined: x, top, bottom
+    vertical: list[list[float]] = []
+    for r in sorted((r for r in rules if not r.horizontal), key=lambda r: (r.x0, min(r.y0, r.y1))):
+        top, bottom = min(r.y0, r.y1), max(r.y0, r.y1)
+        for v in vertical:
+            if abs(v[0] - r.x0) <= near and top - v[2] <= reach and v[1] - bottom <= reach:
+                v[1], v[2] = min(v[1], top), max(v[2], bottom)
+                break
+        else:
+            vertical.append([r.x0, top, bottom])
+    if not vertical:
+        return tokens
+    paper, ink = paper_and_ink(image)
+    if paper - ink < WAIST_MIN_CONTRAST:
+        return tokens
+    dark = np.asarray(image) < paper - 0.5 * (paper - ink)
+    h, w = dark.shape
+
+    def on_rule(t: OcrToken) -> bool:
+        x0, y0, x1, y1 = (int(v) for v in (t.core if t.core is not None else t.bbox))
+        box = dark[max(0, y0) : min(h, y1 + 1), max(0, x0) : min(w, x1 + 1)]
+        cols = np.nonzero(box.any(axis=0))[0]
+        if len(cols) == 0:
+            return False
+        a, b = max(0, x0) + cols[0], max(0, x0) + cols[-1]
+        return any(
+            top <= y0 - reach and bottom >= y1 + reach and x - near <= a and b <= x + near
+            for x, top, bottom in vertical
+        )
+
+    return [t for t in tokens if not (t.text.strip() == "1" and on_rule(t))]
+
+
 # A doubtful figure read again. The recogniser reads a figure whose strokes are broken (a fax's
 # fixed threshold drops a Song zero's hairline top and bottom: "0" becomes "()" and is read as
 # "11" or "1") with low confidence, and its first reading is all the sums get to choose from. The
