@@ -111,6 +111,7 @@ class PageReading:
     tokens: list[OcrToken]
     text_height: float
     seal: np.ndarray | None = None
+    bilevel: bool = False  # the page image as given was black and white only (a fax)
 
 
 SEAL_STEP = 4
@@ -220,7 +221,7 @@ def read_page(
         "; photographed page flattened" if prepared.warp is not None else "",
         extra={"page": page, "quarter": prepared.quarter, "tries": tries, "flattened": prepared.warp is not None},
     )
-    return PageReading(prepared, clean, tokens, text_height, seal)
+    return PageReading(prepared, clean, tokens, text_height, seal, bilevel)
 
 
 def doubt_under_seal(tokens: list[OcrToken], seal: np.ndarray, prepared: PreparedPage) -> None:
@@ -379,8 +380,8 @@ def ocr_page(
     prepared, tokens = reading.prepared, reading.tokens
     # ruling lines: strokes inside a detected text box (一, ——) are glyphs, not rules
     rules = rules_from_image(prepared.image, tokens_to_words(tokens, shrink=1.0), reading.text_height)
-    # a "1" that is a piece of a broken vertical rule (a fax's thin frame line, inked in stretches)
-    tokens = drop_ones_on_rules(reading.clean, tokens, rules, reading.text_height)
+    if reading.bilevel:  # a "1" that is a piece of a broken vertical rule (a fax's thin frame line, inked in stretches)
+        tokens = drop_ones_on_rules(reading.clean, tokens, rules, reading.text_height)
     probe = _unread_probe(reading)
     unread: list[BBox] = []
 

@@ -295,7 +295,8 @@ def drop_rule_pieces(image: np.ndarray, tokens: list[OcrToken], text_height: flo
 # ON the rule: its ink lies within `RULE_ON_STROKE` text heights of the rule's line, with the rule
 # running on at least `RULE_ON_REACH` text heights above and below it. A printed 1 stands inside its
 # cell, a padding away from the rules beside it (a 1 only close to a rule is left to the layout's
-# doubt, `doubt_ones_on_rules`).
+# doubt, `doubt_ones_on_rules`). Only on a bilevel page (`ocr_page` tells it): on a deskewed scan or a
+# flattened photo a rule's line is known less exactly than a stroke's width.
 RULE_ON_STROKE = 0.12  # a "1" whose ink lies this close (text heights) to a vertical rule's line…
 RULE_ON_REACH = 1.0  # …which runs on this far (text heights) above and below it, is a piece of the rule
 
