@@ -111,6 +111,7 @@ class PageReading:
     tokens: list[OcrToken]
     text_height: float
     seal: np.ndarray | None = None
+    bilevel: bool = False  # the page image as given was black and white only (a fax)
 
 
 SEAL_STEP = 4
@@ -142,6 +143,7 @@ def read_page(
         mark_folios,
         read_fax_again,
         reread_doubtful_figures,
+        settle_by_twins,
         settle_like_page_zeros,
         settle_zero_or_eight,
     )
@@ -202,6 +204,8 @@ def read_page(
     settle_like_page_zeros(clean, tokens, text_height)  # a doubtful glyph shaped like the page's zeros
     if prepared.warp is None:  # a dotted zero read as 8 (not on a photo: blur takes an 8's waist away)
         settle_zero_or_eight(clean, tokens, text_height, sx if prepared.quarter % 2 else sy)
+    if bilevel:  # a fax prints one figure as one bitmap: a glyph read weakly is told by its sure twins
+        settle_by_twins(clean, tokens, text_height)
     doubt_lost_signs(clean, tokens)  # a faint minus the recogniser dropped (a photo's 1 px dash)
     tokens = drop_rule_pieces(prepared.image, tokens, text_height)  # a row-high piece of rule read as 1
     mark_folios(tokens)  # a page number read with dots (".1.") is no figure
@@ -217,7 +221,7 @@ def read_page(
         "; photographed page flattened" if prepared.warp is not None else "",
         extra={"page": page, "quarter": prepared.quarter, "tries": tries, "flattened": prepared.warp is not None},
     )
-    return PageReading(prepared, clean, tokens, text_height, seal)
+    return PageReading(prepared, clean, tokens, text_height, seal, bilevel)
 
 
 def doubt_under_seal(tokens: list[OcrToken], seal: np.ndarray, prepared: PreparedPage) -> None:
@@ -366,6 +370,7 @@ def ocr_page(
 ) -> list[Line]:
     """One page image (uint8 gray or RGB) → its Lines, boxes in the image's pixels (`stretch`:
     see `read_page`)."""
+    from extraction.ocr.glyphs import drop_ones_on_rules
     from extraction.pages.geometry import layout_page, rules_from_image
 
     if is_blank(image):
@@ -375,6 +380,8 @@ def ocr_page(
     prepared, tokens = reading.prepared, reading.tokens
     # ruling lines: strokes inside a detected text box (一, ——) are glyphs, not rules
     rules = rules_from_image(prepared.image, tokens_to_words(tokens, shrink=1.0), reading.text_height)
+    if reading.bilevel:  # a "1" that is a piece of a broken vertical rule (a fax's thin frame line, inked in stretches)
+        tokens = drop_ones_on_rules(reading.clean, tokens, rules, reading.text_height)
     probe = _unread_probe(reading)
     unread: list[BBox] = []
 

@@ -285,6 +285,64 @@ def drop_rule_pieces(image: np.ndarray, tokens: list[OcrToken], text_height: flo
     return [t for t in tokens if not rule_piece(image, t, text_height, paper, ink)]
 
 
+# A piece of a broken vertical rule read as "1". A fax drops a thin frame line's rows in stretches
+# (seed 7171, word_libreoffice fax: the right frame of table 三 inked over a third to a half of its
+# height, in pieces of 0.6 text heights with gaps of 1 text height): erasing the rules (strokes of 2
+# text heights bridged over 1-px breaks) leaves the pieces, the detector boxes none of them and the
+# missed-figure reader reads each as a "1" (0.56-0.64). They stood in the total column of a label's
+# continuation lines, made each line a row of its own and the row's label was lost (7 cells). The
+# rule is still found whole by the page's rule finder (5-px bridges), and a piece of it is a stroke
+# ON the rule: its ink lies within `RULE_ON_STROKE` text heights of the rule's line, with the rule
+# running on at least `RULE_ON_REACH` text heights above and below it. A printed 1 stands inside its
+# cell, a padding away from the rules beside it (a 1 only close to a rule is left to the layout's
+# doubt, `doubt_ones_on_rules`). Only on a bilevel page (`ocr_page` tells it): on a deskewed scan or a
+# flattened photo a rule's line is known less exactly than a stroke's width.
+RULE_ON_STROKE = 0.12  # a "1" whose ink lies this close (text heights) to a vertical rule's line…
+RULE_ON_REACH = 1.0  # …which runs on this far (text heights) above and below it, is a piece of the rule
+
+
+def drop_ones_on_rules(image: np.ndarray, tokens: list[OcrToken], rules: list, text_height: float) -> list[OcrToken]:
+    """`tokens` without those read as "1" whose ink is a piece of a vertical rule of `rules` (see
+    above). `image`: the page the tokens were read on; `rules`: its ruling lines (`Rule`, the same
+    pixels)."""
+    from extraction.ocr.prep import paper_and_ink
+
+    if text_height <= 0 or not any(t.text.strip() == "1" for t in tokens):
+        return tokens
+    near, reach = RULE_ON_STROKE * text_height, RULE_ON_REACH * text_height
+    # one rule's segments (a break the finder did not bridge) joined: x, top, bottom
+    vertical: list[list[float]] = []
+    for r in sorted((r for r in rules if not r.horizontal), key=lambda r: (r.x0, min(r.y0, r.y1))):
+        top, bottom = min(r.y0, r.y1), max(r.y0, r.y1)
+        for v in vertical:
+            if abs(v[0] - r.x0) <= near and top - v[2] <= reach and v[1] - bottom <= reach:
+                v[1], v[2] = min(v[1], top), max(v[2], bottom)
+                break
+        else:
+            vertical.append([r.x0, top, bottom])
+    if not vertical:
+        return tokens
+    paper, ink = paper_and_ink(image)
+    if paper - ink < WAIST_MIN_CONTRAST:
+        return tokens
+    dark = np.asarray(image) < paper - 0.5 * (paper - ink)
+    h, w = dark.shape
+
+    def on_rule(t: OcrToken) -> bool:
+        x0, y0, x1, y1 = (int(v) for v in (t.core if t.core is not None else t.bbox))
+        box = dark[max(0, y0) : min(h, y1 + 1), max(0, x0) : min(w, x1 + 1)]
+        cols = np.nonzero(box.any(axis=0))[0]
+        if len(cols) == 0:
+            return False
+        a, b = max(0, x0) + cols[0], max(0, x0) + cols[-1]
+        return any(
+            top <= y0 - reach and bottom >= y1 + reach and x - near <= a and b <= x + near
+            for x, top, bottom in vertical
+        )
+
+    return [t for t in tokens if not (t.text.strip() == "1" and on_rule(t))]
+
+
 # A doubtful figure read again. The recogniser reads a figure whose strokes are broken (a fax's
 # fixed threshold drops a Song zero's hairline top and bottom: "0" becomes "()" and is read as
 # "11" or "1") with low confidence, and its first reading is all the sums get to choose from. The
@@ -830,3 +888,160 @@ def doubt_unreadable_page(tokens: list[OcrToken]) -> int:
             t.confidence = PAGE_DOUBT_CONFIDENCE
             capped += 1
     return capped
+
+
+# A fax's figure told by its twins. A fax prints one font's figure through one fixed threshold into
+# nearly the same bitmap wherever it stands on the page, and the recogniser, reading each copy on its
+# own, reads the same bitmap differently: a mono font's dotted zero, its dot run into the ring (two
+# holes, no waist), was read 日 (at up to 0.99), 0, 8, 6 or θ, mostly at 0.3-0.7 (seed 7171,
+# proactive_subtables fax: 87 of table 三's 150 lone figures read 日, 41 read 0; 80 % of the cells in
+# review, 26 wrong). One copy's readings are weak evidence; the copies the recogniser read surely are
+# strong evidence for every copy of the same bitmap. So on a bilevel page, each figure read surely
+# (`TWIN_SURE`, a lone figure or each character of a short one) at least `TWIN_MIN_SURE` times shows
+# its shapes (`_shape`), and the page's own spread measures likeness: a glyph is a twin of a figure
+# when its likeness to its `TWIN_NEIGHBOURS` nearest sure copies is at least the `TWIN_QUANTILE`
+# percentile of the sure copies' own (each to its nearest others), and its ink box is of their size.
+# A token each of whose characters is a twin of exactly one figure is read as those figures when the
+# recogniser read it so itself (its first reading or an alternative), or when it read a lone glyph as
+# no figure at all (日, θ, •: no cell value); its first reading is kept as the alternative and it
+# takes the sure copies' confidence (their median, at most `TWIN_MAX_CONFIDENCE`): the bitmap was
+# read surely elsewhere on the page. A glyph that is no twin, or a twin of two figures, or a token
+# read surely (`TWIN_SURE`), or read as figures the twins do not give and never as theirs, is left as
+# read. A figure whose sure copies are not alike (their percentile below `TWIN_MIN_LIKENESS`: read
+# surely over two shapes) measures nothing. Not on grey pages: a scan's or a photo's copies of one
+# figure differ in grey and blur, and there likeness does not tell a figure from its neighbour.
+TWIN_SURE = 0.9  # a figure read this surely shows its shape (the recogniser's own, after the checks)
+TWIN_MIN_SURE = 5  # a figure needs this many sure copies on the page before it is a measure
+TWIN_NEIGHBOURS = 3  # a glyph's likeness to a figure: the mean of its likeness to its nearest sure copies…
+TWIN_QUANTILE = 10  # …at least this percentile of the sure copies' own (to their nearest others)…
+TWIN_SIZE = (0.8, 1.25)  # …and its ink box this share of theirs (height and width): a twin
+TWIN_MIN_LIKENESS = 0.9  # a figure whose sure copies are less alike than this (at the percentile) measures nothing
+TWIN_MAX_CONFIDENCE = 0.95  # a twin's confidence: its figure's sure copies' median, at most this
+TWIN_MAX_CHARS = REREAD_MAX_CHARS  # tokens of at most this many characters are judged glyph by glyph
+TWIN_MIN_PIECE = 0.5  # a piece of a token's ink with fewer dark pixels than this many text heights is a speck
+
+
+def _glyph_inks(dark: np.ndarray, token: OcrToken, text_height: float) -> list[np.ndarray] | None:
+    """The ink of each character of a short token (`TWIN_MAX_CHARS`), each cut to its ink: the
+    token's ink (its box, as tall as its core box widened a little) split at its empty columns;
+    None where that does not give one piece of ink per character (touching or broken glyphs)."""
+    text = token.text.strip()
+    if not 0 < len(text) <= TWIN_MAX_CHARS:
+        return None
+    core = token.core if token.core is not None else token.bbox
+    pad = 0.1 * text_height
+    h, w = dark.shape
+    x0, x1 = max(0, int(token.bbox[0])), min(w, int(token.bbox[2]) + 1)
+    y0, y1 = max(0, int(core[1] - pad)), min(h, int(core[3] + pad) + 1)
+    box = dark[y0:y1, x0:x1]
+    if box.size == 0:
+        return None
+    cols = box.sum(axis=0)
+    pieces: list[tuple[int, int]] = []
+    start = None
+    for c, n in enumerate([*cols.tolist(), 0]):
+        if n and start is None:
+            start = c
+        elif not n and start is not None:
+            if int(cols[start:c].sum()) >= TWIN_MIN_PIECE * text_height:
+                pieces.append((start, c))  # a speck of noise is no glyph
+            start = None
+    if len(pieces) != len(text):
+        return None
+    inks = []
+    for a, b in pieces:
+        part = box[:, a:b]
+        ys = np.nonzero(part.any(axis=1))[0]
+        if len(ys) < 3 or b - a < 2 or ys[0] == 0 or ys[-1] == len(part) - 1:
+            return None  # too small, or running out of the box (a rule, a neighbour's ink)
+        inks.append(part[ys[0] : ys[-1] + 1])
+    return inks
+
+
+def _sure_figures(
+    glyphs: dict[int, list[np.ndarray]], tokens: list[OcrToken]
+) -> dict[str, tuple[np.ndarray, float, float, float, float]]:
+    """Each figure the tokens read surely `TWIN_MIN_SURE` times or more, as (its sure copies' shapes,
+    one a row; the likeness bar their own spread sets; their ink's median height and width; the
+    confidence a twin takes), where those copies are alike (`TWIN_MIN_LIKENESS`)."""
+    sure: dict[str, list[np.ndarray]] = {}
+    sure_conf: dict[str, list[float]] = {}
+    for t in tokens:
+        text = t.text.strip()
+        if id(t) in glyphs and text.isdigit() and t.confidence >= TWIN_SURE:
+            for d, ink in zip(text, glyphs[id(t)], strict=True):
+                sure.setdefault(d, []).append(ink)
+                sure_conf.setdefault(d, []).append(float(t.confidence))
+    figures = {}
+    for d, inks in sure.items():
+        if len(inks) < TWIN_MIN_SURE:
+            continue
+        fh = float(np.median([i.shape[0] for i in inks]))
+        fw = float(np.median([i.shape[1] for i in inks]))
+        shapes = np.array([s.ravel() for i in inks if (s := _shape(i, fh)) is not None])
+        if len(shapes) <= TWIN_NEIGHBOURS:
+            continue
+        like = shapes @ shapes.T
+        np.fill_diagonal(like, -1.0)  # each copy measured against the others
+        own = np.sort(like, axis=1)[:, ::-1][:, :TWIN_NEIGHBOURS].mean(axis=1)
+        bar = float(np.percentile(own, TWIN_QUANTILE))
+        if bar < TWIN_MIN_LIKENESS:
+            continue  # the sure copies are not one shape: read surely over two glyphs
+        figures[d] = (shapes, bar, fh, fw, min(float(np.median(sure_conf[d])), TWIN_MAX_CONFIDENCE))
+    return figures
+
+
+def settle_by_twins(image: np.ndarray, tokens: list[OcrToken], text_height: float) -> int:
+    """Short tokens of a bilevel page whose glyphs are twins of the page's sure copies of figures are
+    read as those figures, with their confidence (see above). `image`: the page the tokens were read
+    on. Returns how many tokens changed."""
+    from extraction.ocr.base import numeric_like
+    from extraction.ocr.prep import paper_and_ink
+
+    paper, ink_level = paper_and_ink(image)
+    if paper - ink_level < WAIST_MIN_CONTRAST or text_height <= 0:
+        return 0
+    dark = np.asarray(image) < paper - 0.5 * (paper - ink_level)
+    glyphs = {id(t): g for t in tokens if (g := _glyph_inks(dark, t, text_height)) is not None}
+    figures = _sure_figures(glyphs, tokens)
+    if not figures:
+        return 0
+    lo, hi = TWIN_SIZE
+
+    def twin(ink: np.ndarray) -> tuple[str, float] | None:
+        found = []
+        for d, (shapes, bar, fh, fw, conf) in figures.items():
+            if not (lo * fh <= ink.shape[0] <= hi * fh and lo * fw <= ink.shape[1] <= hi * fw):
+                continue
+            s = _shape(ink, fh)
+            if s is not None and float(np.sort(shapes @ s.ravel())[::-1][:TWIN_NEIGHBOURS].mean()) >= bar:
+                found.append((d, conf))
+        return found[0] if len(found) == 1 else None  # like no figure's copies, or like two: untold
+
+    changed = 0
+    for t in tokens:
+        text = t.text.strip()
+        if id(t) not in glyphs or (t.confidence >= TWIN_SURE and numeric_like(text)):
+            continue
+        told = [twin(ink) for ink in glyphs[id(t)]]
+        if any(x is None for x in told):
+            continue
+        reading = "".join(x[0] for x in told if x is not None)
+        conf = min(x[1] for x in told if x is not None)
+        readings = {a.strip() for a, _p in t.alternatives}
+        if reading != text and reading not in readings and (numeric_like(text) or len(text) > 1):
+            continue  # read as other figures, never as these: the twins do not outvote the recogniser
+        if reading == text and t.confidence >= conf:
+            continue
+        if reading != text:
+            rest = [(a, p) for a, p in t.alternatives if a.strip() not in (reading, text)]
+            t.alternatives = [(text, round(float(t.confidence), 5)), *rest]
+            if len(reading) != len(text):
+                t.chars = None
+            t.text = reading
+            t.char_scores = None
+            t.confidence = conf  # the first reading's score was for another reading
+        else:
+            t.confidence = max(float(t.confidence), conf)
+        changed += 1
+    return changed
