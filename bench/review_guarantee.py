@@ -243,7 +243,7 @@ def _family_job(args: tuple[str, str, int, tuple[str, ...]]) -> list[dict]:
     for kind in degraded:
         from gongkai_datasets.scan import scan_pdf, to_pdf
 
-        rng = random.Random(f"review-guarantee:{family}:{seed}:{source}:{kind}")
+        rng = random.Random(f"review-guarantee:{family}:{seed}:{label}:{kind}")  # the same from any checkout
         truth = rendered.truth
         pdf = to_pdf(
             scan_pdf(

@@ -119,13 +119,15 @@ def run_chunk(family: str, kinds: list[str], sources: list[str], seed: int) -> l
     rows = []
     for src, r in zip(sources, rendered, strict=True):
         truth = r.truth
+        label = src if src.startswith("i:") else Path(src).stem
         for kind in kinds:
-            rng = random.Random(f"style-families:{family}:{seed}:{src}:{kind}")
+            # seeded by the report's name, not its path: the same damage from any checkout
+            rng = random.Random(f"style-families:{family}:{seed}:{label}:{kind}")
             data = _to_kind(r.pdf, truth.get("boxes", {}), kind, rng, truth["report"]["agency"])
             row: dict[str, Any] = {
                 "family": family,
                 "kind": kind,
-                "source": src if src.startswith("i:") else Path(src).stem,
+                "source": label,
                 "labeled": not src.startswith("i:"),
                 "renderer": r.renderer,
                 "style": {k: truth["render"].get(k) for k in ("frame", "labels", "proactive", "value_valign")},
