@@ -116,10 +116,25 @@ def _merge_words(a: Word, b: Word) -> Word:
     return Word(a.text + sep + b.text, box, min(a.confidence, b.confidence), [], chars)
 
 
-def _stacked_singles(words: list[Word], th: float) -> set[int]:
+def _rule_between(upper: Word, lower: Word, hrules: list[Rule], th: float) -> bool:
+    """Whether a horizontal rule runs between two words one above the other, across `lower`: they
+    stand in two cells (two rows' bands), whatever their alignment says."""
+    slack = TOL.rule_slack * th
+    return any(
+        upper.bbox[3] - slack <= r.y0 <= lower.bbox[1] + slack
+        and min(r.x1, lower.bbox[2]) - max(r.x0, lower.bbox[0]) > 0
+        for r in hrules
+    )
+
+
+def _stacked_singles(words: list[Word], th: float, hrules: list[Rule] | None = None) -> set[int]:
     """ids of short words (one or two characters) stacked one a line, three or more in a column
     (三、本年度办理结果 printed down a narrow column: "三、" / "本年" / "度办" / "理结" / "果"): a
-    group label's pieces, never part of a label beside or above them."""
+    group label's pieces, never part of a label beside or above them.
+
+    A group label is one cell: no rule runs between its pieces. Short words that horizontal rules
+    part are in cells of their own rows (the centred last lines "”" / "益" / "信息" / "息" of wrapped
+    row labels, one a row, each row boxed by rules): the column is cut at each rule."""
 
     def wrapped_tail(w: Word) -> bool:
         # a row label's short last line ("数量" under "二、上年结转政府信息公开申请"), unless a
@@ -165,7 +180,9 @@ def _stacked_singles(words: list[Word], th: float) -> set[int]:
         chain.sort(key=lambda k: short[k].cy)
         pieces: list[list[int]] = [[]]
         for k in chain:
-            if _ENUM_ONLY.match(short[k].text) and pieces[-1]:
+            if pieces[-1] and (
+                _ENUM_ONLY.match(short[k].text) or _rule_between(short[pieces[-1][-1]], short[k], hrules or [], th)
+            ):
                 pieces.append([])
             pieces[-1].append(k)
         for piece in pieces:
@@ -207,7 +224,7 @@ def _two_stacks(cur: Word, w: Word, words: list[Word], th: float) -> bool:
     return left and right
 
 
-def _join_label_words(words: list[Word], th: float) -> list[Word]:
+def _join_label_words(words: list[Word], th: float, hrules: list[Rule] | None = None) -> list[Word]:
     """Pieces of one label on one line: an enumerator and its text ("(一) 予以公开"), or a label
     with a stray space ("4.保 护第三方", up to about a full-width space); never across the start
     of a label column (an x where three or more lines start).
@@ -218,7 +235,7 @@ def _join_label_words(words: list[Word], th: float) -> list[Word]:
     lines = group_lines(words)
     firsts = [ln[0].bbox[0] for ln in lines if ln[0].bbox[2] - ln[0].bbox[0] >= 1.5 * th]
     starts = [c for c in _cluster(firsts, 0.4 * th) if sum(1 for x in firsts if abs(x - c) <= 0.4 * th) >= 3]
-    stacked = _stacked_singles(words, th)
+    stacked = _stacked_singles(words, th, hrules)
     out: list[Word] = []
     for ln in lines:
         cur = ln[0]
@@ -272,7 +289,7 @@ def _label_blocks(
         return ys[k] if k < len(ys) and ys[k] < bottom - inner else None
 
     blocks: list[_LabelBlock] = []
-    joined = _join_label_words(words, th)
+    joined = _join_label_words(words, th, hrules)
     # words with another label to their right on their line: in a group-label column, never the
     # continuation of a row label (the row label is the rightmost)
     left_of_label = {
@@ -283,7 +300,7 @@ def _label_blocks(
             for o in joined
         )
     }
-    stacked = _stacked_singles(joined, th)
+    stacked = _stacked_singles(joined, th, hrules)
     # words beside which, on their line, an enumerated label starts: a row starts at their line
     row_beside = {
         id(w)
@@ -343,11 +360,7 @@ def _label_blocks(
             down_column = id(w) in stacked and id(last) in stacked  # a group label one piece a line
             if mine is not None and theirs is not None and mine != theirs and not down_column:
                 continue
-            if any(
-                last.bbox[3] - 0.2 * th <= r.y0 <= w.bbox[1] + 0.2 * th
-                and min(r.x1, w.bbox[2]) - max(r.x0, w.bbox[0]) > 0
-                for r in hrules
-            ):
+            if _rule_between(last, w, hrules, th):
                 continue
             if not direct:
                 # an indent wrap only if no block nearby takes w as aligned under it (开, the

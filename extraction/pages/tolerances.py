@@ -33,6 +33,9 @@ class PageTolerances:
     # the same for a row's arabic enumerator, which heads the label right of it even where centred
     # labels' lines start there (LibreOffice prints "3." 0.8 text heights before 危及“三)
     row_enumerator_gap: float = 1.5
+    # a horizontal rule this near (or into) a word's top or bottom edge still runs between it and
+    # the line beside: the two stand in two rows' cells
+    rule_slack: float = 0.2
     stack_pitch: float = 2.5  # the widest line pitch of a label printed one character a line
     # an OCR token's characters (`words.split_wide_char_gaps`): two neighbours whose centres stand
     # more than `cell_char_gap` character pitches apart and `char_gap_jump` times the token's other

@@ -624,3 +624,43 @@ def test_a_group_enumerator_the_wrap_broke_starts_a_label_of_its_own():
     assert part == ["（二）部分公开（区分处理的，只计这一情形，不计其他情形）", *["0"] * 7], rows
     secret = _row(rows, "属于国家秘密")
     assert secret[0].replace(" ", "") == "（三）不予公开" and secret[1:] == ["1.属于国家秘密", *["0"] * 7], rows
+
+
+def test_centred_last_lines_of_wrapped_labels_one_a_ruled_row_are_no_stacked_group_label():
+    """Table 三's sub-rows in a narrow label column, each row boxed by horizontal rules (frame
+    `horizontal`, figures centred): 3.危及“三安全一稳定 / ”, 4.保护第三方合法权 / 益, 5.属于三类内部
+    事务 / 信息, 6.属于四类过程性信 / 息. The centred short last lines stand one over the other, a row
+    pitch apart, like a group label printed down its column; but a rule parts each from the next,
+    and a group label is one cell that no rule crosses. Each is its row label's last line (read as
+    a stacked group label, the rows kept only the tails as labels and the first lines went to
+    row 1 as group labels: 35 cells to review, proactive_subtables labeled 003 seed 6161)."""
+    rows = _rows("proactive_subtables_wrapped_labels_centred_in_ruled_rows.json")
+    assert [r[0].replace(" ", "") for r in rows] == [
+        "1.属于国家秘密",
+        "2.其他法律行政法规禁止公开",
+        '3.危及"三安全一稳定"',
+        "4.保护第三方合法权益",
+        "5.属于三类内部事务信息",
+        "6.属于四类过程性信息",
+        "7.属于行政执法案卷",
+        "8.属于行政查询事项",
+    ], rows
+    assert all(r[1:] == ["0"] * 7 for r in rows), rows
+
+
+def _short(text: str, y: float, x: float = 100.0) -> Word:
+    return Word(text, (x, y, x + 10.0, y + 10.0), 1.0, [], None)
+
+
+def test_a_stack_of_short_words_is_cut_at_the_rules_between_them():
+    """Short words stacked one a line in a column are a group label's pieces (三、 / 本年 / 度办 /
+    理结 / 果), unless horizontal rules part them: then each stands in a row's cell of its own."""
+    from extraction.pages.labels import _stacked_singles
+
+    stack = [_short(t, 100.0 + 15.0 * k) for k, t in enumerate(["本年", "度办", "理结", "果"])]
+    assert _stacked_singles(stack, 10.0) == {id(w) for w in stack}
+    rules = [Rule(80.0, 112.5, 140.0, 112.5), Rule(80.0, 142.5, 140.0, 142.5)]  # under 本年 and 理结
+    assert _stacked_singles(stack, 10.0, rules) == set()
+    # a rule beside the stack, not across it, parts nothing
+    aside = [Rule(150.0, 112.5, 200.0, 112.5), Rule(150.0, 142.5, 200.0, 142.5)]
+    assert _stacked_singles(stack, 10.0, aside) == {id(w) for w in stack}
