@@ -31,17 +31,22 @@ def _core(text: str) -> str:
     return _NOT_CORE.sub("", text[m.end() :] if m else text)
 
 
+# Statutory row labels too generic to mark a line as a whole label: they open other labels (其他对外
+# 管理服务事项) and head columns (总计). The other short ones are whole labels (规章 over 规范性文件).
+GENERIC_LABELS = frozenset({"其他", "总计"})
+
+
 @cache
 def _statutory_labels() -> frozenset[str]:
-    """The cores of every statutory row label and its aliases (all formats and variants), of
-    three characters or more (其他, 总计: too generic to mark a label as complete)."""
+    """The cores of every statutory row label and its aliases (all formats and variants), of two
+    characters or more but GENERIC_LABELS."""
     out: set[str] = set()
     for fmt in FORMATS:
         for variants in ((), (VARIANT_OTHER_SINGLE_ROW,)):
             for table in layout(fmt, variants).tables:
                 for row in table.rows:
                     out.update(_core(t) for t in (row.label, *row.aliases))
-    return frozenset(c for c in out if len(c) >= 3)
+    return frozenset(c for c in out if len(c) >= 2 and c not in GENERIC_LABELS)
 
 
 @cache

@@ -382,6 +382,7 @@ class Reconstructor:
             or _doubted_by_ingest(doc, seg)
             or seg.label_unread
             or _figures_left_out(doc, seg, chosen)
+            or _another_lines_figures_left_out(doc, seg, chosen)
             or _cell_lost_from_delimited_row(doc, seg, chosen)
             or _end_blank_may_be_next_labels(doc, seg, chosen)
         )
@@ -504,6 +505,25 @@ def _figures_left_out(doc: DocumentState, seg: Segment, chosen: Reading) -> bool
     runs = [seg.slots[i].text for i in figures]
     n = len(seg.cells)
     return len({tuple(runs[s : s + n]) for s in range(len(runs) - n + 1)}) > 1
+
+
+def _another_lines_figures_left_out(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:
+    """A row of a page read with printed figures left out (`extra_values`) where a printed line of
+    two or more figures was left out whole: the page reader gave the row another row's line of
+    figures too, and which line is the row's its position did not say (a table with no rules,
+    its figures level with the first line of a label wrapped over two: 不予公开's 2. row's 57 … 60
+    went with 3.'s 17 … 17, and 3. kept 57 … 60 at 0.999 while 2. came out missing). A stray
+    figure from another line (a seal's stroke) is no such line: the row keeps its confidence."""
+    if "extra_values" not in chosen.flags or not (doc.pages or doc.ocr_read):
+        return False
+    kept = {t for t in chosen.tokens if t is not None}
+    lines: dict[int, list[int]] = {}
+    for t in seg.slots:
+        if t.kind == "number":
+            lines.setdefault(t.line, []).append(t.index)
+    if len(lines) < 2:
+        return False
+    return any(len(idx) >= 2 and kept.isdisjoint(idx) for idx in lines.values())
 
 
 def _cell_lost_from_delimited_row(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:
