@@ -13,6 +13,7 @@ review threshold: a reviewer sees it beside the page; from a text layer it is su
 
 from __future__ import annotations
 
+import functools
 import re
 
 from extraction.document import Field, Line, Token
@@ -23,13 +24,38 @@ _FOOTER_INLINE = re.compile(r"(?<![\d.])[-—–－]\s+\d{1,4}\s+[-—–－](?!
 _NUMBER = re.compile(r"[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 # An enumerator glued to the number run before it ("00000002.其他法律…" → "0000000" + "2.其他…").
 _ENUMERATOR_AFTER = re.compile(r"[.．、](?=\s*[^\d\s.．、,，)）])")
-# A field opening with one digit glued to a label ("1属于国家秘密", "3危及“三安全一稳定”"): the
-# sub-row's enumerator with its dot lost (a small dot is the first thing a photo's blur or OCR drops).
-# A figure never stands glued before its own row's label, and a count ("3名", "4次") is prose. An
-# OCR'd field may keep a space for the dot ("1 信访举报…"); in text a space can part a wrapped
-# figure from the next row's label, so there the digit stays a figure.
-_DOTLESS_ENUMERATOR = re.compile(r"[1-9](?![件条个项次人名家份篇期场天日月年号届倍批类余多])[\u4e00-\u9fff]{2}")
-_DOTLESS_ENUMERATOR_SPACED = re.compile(r"[1-9]\s(?![件条个项次人名家份篇期场天日月年号届倍批类余多])[\u4e00-\u9fff]{2}")
+# A field opening with one digit glued to a sub-row's label ("1属于国家秘密", "3危及“三安全一稳定”"):
+# the enumerator with its dot lost (a small dot is the first thing a photo's blur or OCR drops). A
+# figure never stands glued before a row's label; one before anything else ("6万元", "4次") is a
+# figure. An OCR'd field may keep a space for the dot ("1 信访举报…"); in text a space can part a
+# wrapped figure from the next row's label, so there the digit stays a figure.
+_DOTLESS_ENUMERATOR = re.compile(r"[1-9](\s?)(\S{2})")
+
+
+@functools.cache
+def _sub_row_openings() -> frozenset[str]:
+    """The first two characters of every statutory sub-row label numbered 1., 2., … (all formats)."""
+    from extraction.schema import FORMATS, layout
+    from extraction.schema.formats import VARIANT_OTHER_SINGLE_ROW
+
+    enumerator = re.compile(r"^\s*\d{1,2}\s*[、.．]\s*")
+    out = set()
+    for fmt in FORMATS:
+        for variants in ((), (VARIANT_OTHER_SINGLE_ROW,)):
+            for table in layout(fmt, variants).tables:
+                for row in table.rows:
+                    for text in (row.label, *row.aliases):
+                        if m := enumerator.match(text):
+                            out.add(text[m.end() :].replace(" ", "")[:2])
+    return frozenset(out)
+
+
+def _dotless_enumerator(text: str, ocr: bool) -> bool:
+    """Whether `text` opens with a sub-row's enumerator that lost its dot (see _DOTLESS_ENUMERATOR)."""
+    m = _DOTLESS_ENUMERATOR.match(text)
+    return m is not None and (ocr or not m.group(1)) and m.group(2) in _sub_row_openings()
+
+
 # A parenthesised remark after a value: "22（其中修订16件）" is 22.
 _REMARK = re.compile(r"(?<=\d)\s*[（(][^（）()]*\d[^（）()]*[）)]")
 _BLANK_MARKS = {"/", "／", "\\", "无", "\u3000", "空"}
@@ -145,9 +171,7 @@ def _split_field(  # noqa: C901 - the hot path of every input: fast paths first,
             else:
                 # The whole run is the enumerator: it stays text.
                 continue
-        if start == 0 and (
-            _DOTLESS_ENUMERATOR.match(text) or (fld.confidence < 1.0 and _DOTLESS_ENUMERATOR_SPACED.match(text))
-        ):
+        if start == 0 and _dotless_enumerator(text, fld.confidence < 1.0):
             continue  # "1属于国家秘密": a sub-row's enumerator whose dot OCR lost, not a figure
         if start > pos:
             pieces.append(("text", text[pos:start], False))

@@ -67,6 +67,8 @@ def test_enumerator_without_its_dot_is_no_figure():
     assert numbers("1 信访举报投诉类申请", 1.0) == ["0", "1"]  # text: a wrapped figure before a label
     assert numbers("4次业务培训", 0.9) == ["0", "4"]  # a count is prose, its figure kept
     assert numbers("12属于国家秘密", 0.9) == ["0", "12"]  # no enumerator has two digits
+    assert numbers("6万元", 1.0) == ["0", "6"]  # a figure and its unit open no sub-row's label
+    assert numbers("6万元", 0.9) == ["0", "6"]
 
 
 def test_a_stray_from_another_line_out_of_order_is_unverified():
