@@ -513,17 +513,22 @@ def _another_lines_figures_left_out(doc: DocumentState, seg: Segment, chosen: Re
     figures too, and which line is the row's its position did not say (a table with no rules,
     its figures level with the first line of a label wrapped over two: 不予公开's 2. row's 57 … 60
     went with 3.'s 17 … 17, and 3. kept 57 … 60 at 0.999 while 2. came out missing). A stray
-    figure from another line (a seal's stroke) is no such line: the row keeps its confidence."""
+    figure from another line (a seal's stroke) or a line of text with numbers (a fax's banner) is
+    no such line: the row keeps its confidence."""
     if "extra_values" not in chosen.flags or not (doc.pages or doc.ocr_read):
         return False
     kept = {t for t in chosen.tokens if t is not None}
-    lines: dict[int, list[int]] = {}
+    lines: dict[int, list[Token]] = {}
     for t in seg.slots:
         if t.kind == "number":
-            lines.setdefault(t.line, []).append(t.index)
+            lines.setdefault(t.line, []).append(t)
     if len(lines) < 2:
         return False
-    return any(len(idx) >= 2 and kept.isdisjoint(idx) for idx in lines.values())
+    # a line of figure cells (each its own field), not a line of text with numbers in it (a fax's
+    # banner "2024-06-18 … 0582800934 … 5" under the row: one field)
+    return any(
+        len({t.field for t in toks}) >= 2 and kept.isdisjoint(t.index for t in toks) for toks in lines.values()
+    )
 
 
 def _cell_lost_from_delimited_row(doc: DocumentState, seg: Segment, chosen: Reading) -> bool:

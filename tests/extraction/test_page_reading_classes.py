@@ -694,3 +694,29 @@ def test_a_row_given_another_rows_line_of_figures_is_unverified():
     assert wrong and all(cid in result.cells and result.cells[cid].review for cid in wrong if cid in result.cells)
     row = "applications.denied.security_stability"
     assert all(c.review for cid, c in result.cells.items() if cid.startswith(row + "."))
+
+
+def test_a_line_of_text_with_numbers_left_out_is_no_other_rows_line():
+    """A fax's banner ("2024-06-18 … 0582800934 … 5", one field) read under a row of 7 zeros joined
+    its figures: leaving the banner's numbers out is no other row's line of figures, and the row
+    stays confident (seed 7676 three_line fax: 14 right cells had gone to review). Another line of
+    figure cells left out whole still doubts the row."""
+    from extraction.document import DocumentState, PageInfo, Token
+    from extraction.reconstruct.assemble import _another_lines_figures_left_out
+    from extraction.reconstruct.solver import Segment, readings
+
+    def tok(i: int, text: str, line: int, field: int) -> Token:
+        return Token(i, "number", text, line, field, 1, (100.0 + 50 * i, 10.0, 120.0 + 50 * i, 30.0), 1.0)  # type: ignore[arg-type]
+
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=1, width=1400, height=2000, unit="px")]  # type: ignore[arg-type]
+    cells = [f"c{k}" for k in range(3)]
+    own = [tok(k, "0", 57, k + 1) for k in range(3)]
+    banner = [tok(3 + k, t, 58, 0) for k, t in enumerate(("202406", "18", "5"))]
+    cells_line = [tok(3 + k, t, 58, k + 1) for k, t in enumerate(("57", "0", "60"))]
+    for other, doubted in ((banner, False), (cells_line, True)):
+        doc.tokens = own + other
+        seg = Segment(cells, own + other, ["count"] * 3)
+        chosen = next(r for r in readings(seg) if set(r.tokens) == {0, 1, 2})
+        assert "extra_values" in chosen.flags
+        assert _another_lines_figures_left_out(doc, seg, chosen) is doubted
