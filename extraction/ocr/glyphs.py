@@ -216,8 +216,8 @@ def _level_stroke(dark: np.ndarray, deep: np.ndarray, mid: float, h: float) -> b
 def doubt_lost_signs(image: np.ndarray, tokens: list[OcrToken]) -> int:
     """Give each figure read without a sign beside an unread minus (`minus_left_of`) the signed
     reading as its first alternative ("33" → "-33", at the figure's own score): the solver may take
-    it where the sums ask for it, and the rules stage unverifies a positive figure in a signed column
-    that has it (`RulesStage.unverify_lost_signs`). The reading itself is not changed: a dash is also
+    it where the sums ask for it (the rules stage unverifies every signed figure of a page image:
+    `RulesStage.unverify_unchecked_signs`). The reading itself is not changed: a dash is also
     how some reports print a blank, and a faint speck may be no sign at all. Returns how many."""
     marked = 0
     for t in tokens:

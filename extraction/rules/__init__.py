@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
-from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState, Token
+from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState
 from extraction.result import CheckResult
+from extraction.rules.explain import FailureGroup, Reading, explain_failures, explains, hides_change
 from extraction.schema import Layout, constraints, layout
 from extraction.schema.check import check_rules, evaluate, fmt_number
 from extraction.schema.rules import Constraint
@@ -70,13 +71,28 @@ class RulesOptions(BaseModel):
         "hard rule pins in a failed rule, or that takes part in pinning another (`pinned_cells`)",
     )
     least_explanation_cells: int = Field(
-        default=2,
+        default=6,
         ge=0,
-        le=3,
-        description="Most cells of a smallest explanation of the failed hard equalities searched for "
+        le=12,
+        description="Most cells of a smallest explanation of a group of failed hard equalities searched for "
         "(`least_explanations`): a figure read plainly that no smallest explanation holds is pinned (not sent to "
-        "review for the failure: a report wrong in its source shows the cells that explain it, not its whole "
-        "columns). 0 turns it off; each more cell multiplies the search by the cells of the failed rules",
+        "review for the failure: a report wrong in its source, or a photo with a few misread figures, shows the "
+        "cells that explain it, not its whole columns). 0 turns it off. Sets of up to 2 cells are tried one by one, "
+        "larger ones found by a mixed-integer programme (`explain.milp_explanations`)",
+    )
+    least_explanation_slack: int = Field(
+        default=1,
+        ge=0,
+        le=2,
+        description="How many cells more than the smallest explanation an explanation of failed hard equalities "
+        "may have and still keep its cells in review (`explain.explain_failures`): the smallest is not always "
+        "the truth (a figure and its row's total misread alike hide from the row's sum)",
+    )
+    least_explanation_sets: int = Field(
+        default=16,
+        ge=1,
+        description="Most smallest explanations of one group of failures: where more sets are as small, the sums "
+        "cannot tell where the errors are and nothing of the group is pinned",
     )
     doubt_confidence: float = Field(
         default=DOUBT_CONFIDENCE,
@@ -331,9 +347,6 @@ def unplaceable_cells(
     return out
 
 
-Reading = dict[str, int | float | None]
-
-
 def _gaps_elsewhere(
     doc: DocumentState,
     lay: Layout,
@@ -538,14 +551,17 @@ def vouched_by_sums(doc: DocumentState, lay: Layout, doubtful: set[str], level: 
         eq
         for check in doc.checks
         if (eq := equalities.get(check.rule)) is not None
-        and check.status == "passed"
+        and check.status in ("passed", "inferred")
         and unknown.intersection(eq.cells)
-        and all(cid in unknown or sure(cid) for cid in eq.cells)
     ]
-    variables = sorted({cid for eq in usable for cid in eq.cells if cid in unknown})
-    if not variables:
+    # every cell of those equalities that is not sure may take any value: a guessed, ambiguous, filled
+    # or corrected one too (it is no evidence, and vouched for by nothing here), so an equality with
+    # one, or one that holds only through a value the sums supplied ("inferred"), is still of use: a
+    # sure 0 total of non-negative figures makes each of them 0, whatever the others' flags
+    variables = sorted({cid for eq in usable for cid in eq.cells if not sure(cid)})
+    if not unknown.intersection(variables):
         return set()
-    return _determined(doc, lay, usable, variables)
+    return _determined(doc, lay, usable, variables) & unknown
 
 
 def _determined(doc: DocumentState, lay: Layout, equalities: list[Constraint], variables: list[str]) -> set[str]:
@@ -590,34 +606,6 @@ def _determined(doc: DocumentState, lay: Layout, equalities: list[Constraint], v
 SUMS_DETERMINE_TOLERANCE = 1e-6
 
 
-def _explained(
-    free: set[str], fix: list[Constraint], keep: list[Constraint], values: Reading, tolerance: float = 1e-6
-) -> bool:
-    """Whether changing only the cells `free` can make every rule of `fix` hold while every rule of
-    `keep` (over a free cell) still holds: the least-squares change of the free cells, checked
-    exactly. A rule of `fix` over no free cell cannot be made to hold."""
-    import numpy as np
-
-    if any(free.isdisjoint(c.cells) for c in fix):
-        return False
-    rules = fix + [c for c in keep if not free.isdisjoint(c.cells)]
-    cols = sorted(free)
-    at = {cid: j for j, cid in enumerate(cols)}
-    a = np.zeros((len(rules), len(cols)))
-    r = np.zeros(len(rules))
-    for i, c in enumerate(rules):
-        for cid in c.left:
-            r[i] += values.get(cid) or 0
-            if cid in at:
-                a[i, at[cid]] += 1.0
-        for cid in c.right:
-            r[i] -= values.get(cid) or 0
-            if cid in at:
-                a[i, at[cid]] -= 1.0
-    delta = np.linalg.lstsq(a, -r, rcond=None)[0]
-    return bool(np.all(np.abs(a @ delta + r) < tolerance))
-
-
 def pinned_cells(
     doc: DocumentState, lay: Layout, confidence: float = RulesOptions.model_fields["pin_confidence"].default
 ) -> set[str]:
@@ -636,6 +624,10 @@ def pinned_cells(
       any beside it) cannot by themselves explain the failures they are in with that equality
       still holding (a row's figures swapped or shifted between columns: the row's sum holds,
       its columns fail; that one misreading stays in review).
+    - no change of those plainly read cells in failed rules keeps every equality that holds over
+      them holding (`explain.hides_change`): a figure and its row's total misread alike (7 read 1 in
+      both, the row's one applicant) keep the row's sum, and the suspects, free to take any value,
+      make up for them in the failed columns; a photo's two 1s were pinned, wrong.
     A single misreading is never pinned (every rule over it fails); a misread cell is pinned only
     where two or more misreadings compensate one another exactly beside the suspects' own."""
     hard = [c for c in constraints(lay) if c.severity == "error"]
@@ -664,7 +656,7 @@ def pinned_cells(
     if not candidates:
         return set()
     values: Reading = {cid: c.value for cid, c in doc.cells.items()}
-    if not _explained(suspects, [c for c in failed if not suspects.isdisjoint(c.cells)], holding, values):
+    if not explains(suspects, [c for c in failed if not suspects.isdisjoint(c.cells)], holding, values):
         return set()
     checked: dict[str, int] = {}  # cell -> the equalities that passed over it
     for c in passed:
@@ -678,22 +670,24 @@ def pinned_cells(
             return False
         mates = {o for o in c.cells if o in failing}
         fix = [f for f in failed if not mates.isdisjoint(f.cells)]
-        return not _explained(mates, fix, holding, values)
+        return not explains(mates, fix, holding, values) and not hides_change(mates, holding)
 
     return {cid for cid in candidates if any(pins(c, cid) for c in passed)}
 
 
-def least_explanations(doc: DocumentState, lay: Layout, max_cells: int) -> list[frozenset[str]] | None:
-    """Every smallest set of cells (at most `max_cells`) whose values alone can change so that every
-    failed hard equality holds while every equality that holds still holds (`_explained`: any real
-    change, not only non-negative whole figures, so more sets explain and fewer cells are spared).
-    None when some failed hard rule is no equality, or when no set that small explains the failures.
+def least_explanations(
+    doc: DocumentState, lay: Layout, options: RulesOptions | None = None
+) -> list[FailureGroup] | None:
+    """The failed hard equalities in groups that share cells, each with every smallest set of cells
+    (at most `options.least_explanation_cells`) whose values alone can change so that every failed
+    equality of the group holds while every equality that holds still holds (`explain.explains`: any
+    real change, not only non-negative whole figures, so more sets explain and fewer cells are
+    spared; `explain.explain_failures`). None when some failed hard rule is no equality.
 
     One misreading, or one figure printed wrong in the report, is such a set by itself; a column's sum
     failing alone is explained by any of its rows' figure and total changed together, so every
     row of the column is in one of the sets."""
-    import itertools
-
+    opts = options or RulesOptions()
     hard = {c.rule: c for c in constraints(lay) if c.severity == "error"}
     failed_checks = [c for c in doc.checks if c.status == "failed" and c.severity == "error"]
     failed = [hard[c.rule] for c in failed_checks if c.rule in hard]
@@ -702,61 +696,51 @@ def least_explanations(doc: DocumentState, lay: Layout, max_cells: int) -> list[
     status = {c.rule: c.status for c in doc.checks}
     holding = [c for c in hard.values() if c.kind == "eq" and status.get(c.rule) in ("passed", "inferred")]
     values: Reading = {cid: c.value for cid, c in doc.cells.items()}
-    failing = sorted({cid for c in failed for cid in c.cells if cid in doc.cells})
-    # a set that explains touches every failed equality; the cells it may hold besides are those of
-    # the equalities that hold over a failing cell (making up there for the change)
-    near = sorted({cid for c in holding if not set(failing).isdisjoint(c.cells) for cid in c.cells} - set(failing))
-    for size in range(1, max_cells + 1):
-        found: set[frozenset[str]] = set()
-        for k in range(size, 0, -1):  # k failing cells and size - k near ones
-            for first in itertools.combinations(failing, k):
-                if any(set(first).isdisjoint(c.cells) for c in failed):
-                    continue  # near cells are in no failed equality: the failing ones must touch them all
-                for rest in itertools.combinations(near, size - k):
-                    free = set(first) | set(rest)
-                    if _explained(free, failed, holding, values):
-                        found.add(frozenset(free))
-        if found:
-            return sorted(found, key=sorted)
-    return None
-
-
-def outside_least_explanations(doc: DocumentState, lay: Layout, confidence: float, max_cells: int) -> set[str]:
-    """Cells of failed hard rules, read plainly (no UNPLAIN_FLAGS, confidence at least `confidence`),
-    that no smallest explanation of the failures holds (`least_explanations`): the report is wrong
-    elsewhere, not in them. A report whose own figures break a sum (outcome_total 2740 printed for
-    274, with its row's total made to agree) sent the 50 figures of two columns to review; the two
-    cells that explain every failed rule are the ones to look at. Nothing is spared where no
-    explanation of at most `max_cells` cells exists or where the failures are not equalities."""
-    sets = least_explanations(doc, lay, max_cells)
-    if sets is None:
-        return set()
-    explaining = set().union(*sets)
-    failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
-    return {
-        cid
-        for cid in failing - explaining
-        if (c := doc.cells.get(cid)) is not None
-        and not UNPLAIN_FLAGS.intersection(c.flags)
-        and c.confidence >= confidence
-    }
-
-
-def _sign_lost(token: Token) -> bool:
-    """An unsigned figure whose alternatives hold the same digits signed negative."""
-    digits = token.text.replace(",", "")
-    return digits.isdigit() and any(
-        a.replace(",", "").replace("−", "-").replace(" ", "") == "-" + digits for a in token.alternatives
+    return explain_failures(
+        failed, holding, values, opts.least_explanation_cells, opts.least_explanation_sets, opts.least_explanation_slack
     )
+
+
+def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOptions | None = None) -> set[str]:
+    """Cells of failed hard rules, read plainly (no UNPLAIN_FLAGS, confidence at least
+    `options.pin_confidence`), that no smallest explanation of their group of failures holds
+    (`least_explanations`): the report is wrong elsewhere, not in them. A report whose own figures
+    break a sum (outcome_total 2740 printed for 274, with its row's total made to agree) sent the 50
+    figures of two columns to review; the two cells that explain every failed rule are the ones to
+    look at. A phone photo with a few misread figures in each of two tables sent 83 figures to
+    review; the five that explain the failures are the ones to look at. Nothing is spared in a group
+    whose failures no small enough set explains, or where the failures are not equalities."""
+    opts = options or RulesOptions()
+    groups = least_explanations(doc, lay, opts)
+    if groups is None:
+        return set()
+    out: set[str] = set()
+    for group in groups:
+        if group.explanations is None:
+            continue
+        explaining = set().union(*group.explanations)
+        failing = {cid for c in group.rules for cid in c.cells}
+        out |= {
+            cid
+            for cid in failing - explaining
+            if (c := doc.cells.get(cid)) is not None
+            and not UNPLAIN_FLAGS.intersection(c.flags)
+            and c.confidence >= opts.pin_confidence
+        }
+    return out
 
 
 class RulesStage:
     name = "rules"
-    version = "7"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "8"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
     # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
-    # smallest explanation of the failed sums holds are pinned
+    # smallest explanation of the failed sums holds are pinned; 8: explanations per group of failures that nothing
+    # ties, past two cells by a mixed-integer programme, with one cell of slack; no pin where the cells could change
+    # together unseen (a figure and its row's total misread alike); doubtful figures vouched for through
+    # equalities with guessed or filled cells (a sure 0 total of non-negative figures); every signed figure read
+    # from a page image is unverified
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -777,7 +761,7 @@ class RulesStage:
         self.unverify_unplaceable(doc, lay)
         self.unverify_doubtful_blanks(doc)
         self.unverify_beside_unplaced_figures(doc)
-        self.unverify_lost_signs(doc, lay)
+        self.unverify_unchecked_signs(doc, lay)
         self.unverify_doubtful_reads(doc, lay)
         self.doubt(doc)
         self.pin(doc, lay)
@@ -802,25 +786,24 @@ class RulesStage:
         if not doc.ocr_read:
             return
         level = self.options.doubtful_read_confidence
-        doubtful = {
-            cid for cid, c in doc.cells.items() if c.value is not None and _read_confidence(c) < level
-        }
+        doubtful = {cid for cid, c in doc.cells.items() if c.value is not None and _read_confidence(c) < level}
         vouched = vouched_by_sums(doc, lay, doubtful, level) if self.options.sums_vouch_for_doubtful_reads else set()
         for cid in doubtful - vouched:
             _unverify(doc.cells[cid])
 
-    def unverify_lost_signs(self, doc: DocumentState, lay: Layout) -> None:
-        """On an OCR'd page, a positive figure in a signed column (本年增/减) that was read beside
-        unread ink shaped like a minus (its token has the signed reading among its alternatives:
-        `extraction.ocr.glyphs.doubt_lost_signs`) is unverified: no sum runs over a signed column to
-        catch a lost sign (a phone photo's faint 1 px minus: −33 read as 33 passed at 0.998)."""
+    def unverify_unchecked_signs(self, doc: DocumentState, lay: Layout) -> None:
+        """On an OCR'd page, a figure other than 0 in a signed column (本年增/减) is unverified: no
+        sum runs over a signed column, and a page image loses a minus (a phone photo's or a fax's
+        1 px stroke) or gains one (a piece of rule left of the figure). Looking for an unread
+        minus (`extraction.ocr.glyphs.doubt_lost_signs`, which gives the solver the signed reading)
+        missed faint ones: −38 and −11 read 38 and 11 passed at 0.998 on a photo and a fax (seed
+        8383), the only wrong cells of 26 that no rule or doubt sent to review. A text layer's
+        signs are as printed."""
         if not doc.ocr_read:
             return
         for cid, cell in doc.cells.items():
             spec = lay.cells.get(cid)
-            if spec is None or spec.kind != "signed_count" or not isinstance(cell.value, int | float):
-                continue
-            if cell.value > 0 and any(_sign_lost(doc.tokens[t]) for t in cell.tokens if t < len(doc.tokens)):
+            if spec is not None and spec.kind == "signed_count" and isinstance(cell.value, int | float) and cell.value:
                 _unverify(cell)
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
@@ -915,7 +898,7 @@ class RulesStage:
         opts = self.options
         pinned = pinned_cells(doc, lay, opts.pin_confidence)
         if opts.least_explanation_cells:
-            pinned |= outside_least_explanations(doc, lay, opts.pin_confidence, opts.least_explanation_cells)
+            pinned |= outside_least_explanations(doc, lay, opts)
         for cid in pinned:
             cell = doc.cells[cid]
             if PINNED not in cell.flags:

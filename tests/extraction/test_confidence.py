@@ -758,15 +758,23 @@ def test_a_signed_figure_read_beside_an_unread_minus_is_unverified():
 
 
 @pytest.mark.parametrize(
-    ("alternatives", "value", "kind"),
+    ("alternatives", "value"),
     [
-        ([], 33, "scanned_pdf"),  # clean paper left of the figure
-        (["38"], 33, "scanned_pdf"),  # another digit, not a sign
-        (["-33"], 33, "text"),  # a text layer's figures carry no OCR doubt
+        ([], 38),  # a photo's faint minus the stroke search missed: −38 read 38 at 0.998 (seed 8383)
+        (["38"], 33),  # another digit, no sign seen
+        ([], -11),  # a minus read: a piece of rule left of the figure reads as one too
     ],
 )
-def test_a_signed_figure_with_no_unread_minus_keeps_its_confidence(alternatives, value, kind):
-    doc = _signed_cell_state(alternatives, value, kind)
+def test_every_signed_figure_read_from_a_page_image_is_unverified(alternatives, value):
+    doc = _signed_cell_state(alternatives, value)
+    RulesStage(RulesOptions(fill_from_sums=False))(doc)
+    cell = doc.cells["proactive.other_services.change"]
+    assert "unverified" in cell.flags and cell.confidence < REVIEW_LEVEL
+
+
+@pytest.mark.parametrize(("alternatives", "value"), [(["-33"], 33), ([], 0)])
+def test_a_signed_figure_of_a_text_layer_or_a_zero_keeps_its_confidence(alternatives, value):
+    doc = _signed_cell_state(alternatives, value, "text" if value else "scanned_pdf")
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     cell = doc.cells["proactive.other_services.change"]
     assert "unverified" not in cell.flags and cell.confidence > REVIEW_LEVEL
@@ -892,10 +900,15 @@ def test_doubtful_figures_that_the_sums_of_sure_readings_determine_together_stay
 
 def test_a_doubtful_figure_whose_sums_hold_only_beside_a_guess_is_unverified():
     # the row total's other figures include one placed by a guess (a glued run split), and the
-    # column's rule runs through a figure filled by the sums: neither is a sure reading
+    # column's rule runs through a figure filled by the sums: neither is a sure reading, and each
+    # could make up for another value of the doubtful figure (the column's balance is 3 = 0 + 3 with
+    # the filled 3, or 3 = 3 + 0; only a sure 0 total of non-negative figures would settle it)
     doc = _applications_state({"applications.new.commercial": 0})
     doc.cells["applications.new.natural_person"].flags.append("split_digits")
     doc.cells["applications.carried_over.commercial"].flags.append("filled_by_rule")
+    for row in ("carried_over", "outcome_total", "granted"):
+        for col in ("commercial", "total"):
+            doc.cells[f"applications.{row}.{col}"].value = 3
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     assert "unverified" in doc.cells["applications.new.commercial"].flags
 
