@@ -84,9 +84,12 @@ class RulesOptions(BaseModel):
         default=1,
         ge=0,
         le=2,
-        description="How many cells more than the smallest explanation an explanation of failed hard equalities "
-        "may have and still keep its cells in review (`explain.explain_failures`): the smallest is not always "
-        "the truth (a figure and its row's total misread alike hide from the row's sum)",
+        description="On a document read by OCR, how many cells more than the smallest explanation an explanation of "
+        "failed hard equalities may have and still keep its cells in review (`explain.explain_failures`): the "
+        "smallest is not always the truth where one glyph is misread alike in several cells (a figure and its "
+        "row's total, 42 read 4 in both, hide from the row's sum beside another misreading). A text layer's "
+        "figures are as printed: a typo whose total was computed from it (an office's spreadsheet) is itself the "
+        "smallest explanation",
     )
     least_explanation_sets: int = Field(
         default=16,
@@ -696,9 +699,8 @@ def least_explanations(
     status = {c.rule: c.status for c in doc.checks}
     holding = [c for c in hard.values() if c.kind == "eq" and status.get(c.rule) in ("passed", "inferred")]
     values: Reading = {cid: c.value for cid, c in doc.cells.items()}
-    return explain_failures(
-        failed, holding, values, opts.least_explanation_cells, opts.least_explanation_sets, opts.least_explanation_slack
-    )
+    slack = opts.least_explanation_slack if doc.ocr_read else 0
+    return explain_failures(failed, holding, values, opts.least_explanation_cells, opts.least_explanation_sets, slack)
 
 
 def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOptions | None = None) -> set[str]:

@@ -124,24 +124,38 @@ def failure_groups(failed: list[Constraint], holding: Sequence[Constraint] = ())
 
 
 def exhaustive_explanations(
-    failing: list[str], near: list[str], fix: list[Constraint], keep: list[Constraint], values: Reading, max_cells: int
-) -> list[frozenset[str]]:
-    """Every smallest set of at most `max_cells` cells that explains `fix`, by trying every set: the
-    failing cells (each set touches every failed rule) with near ones (cells of holding rules over a
-    failing cell, making up there for the change)."""
+    failing: list[str],
+    near: list[str],
+    fix: list[Constraint],
+    keep: list[Constraint],
+    values: Reading,
+    max_cells: int,
+    slack: int = 0,
+) -> tuple[list[frozenset[str]], bool]:
+    """Every set of at most `max_cells` cells that explains `fix` with at most `slack` cells more than
+    the smallest and no smaller explanation inside it, by trying every set: the failing cells (each
+    set touches every failed rule) with near ones (cells of holding rules over a failing cell, making
+    up there for the change). Also whether that is every such set (the smallest plus the slack fits
+    in `max_cells`)."""
+    found: list[frozenset[str]] = []
+    limit = max_cells
     for size in range(1, max_cells + 1):
-        found: set[frozenset[str]] = set()
+        if size > limit:
+            break
         for k in range(size, 0, -1):  # k failing cells and size - k near ones
             for first in itertools.combinations(failing, k):
                 if any(set(first).isdisjoint(c.cells) for c in fix):
                     continue
                 for rest in itertools.combinations(near, size - k):
-                    free = set(first) | set(rest)
-                    if explains(free, fix, keep, values):
-                        found.add(frozenset(free))
-        if found:
-            return sorted(found, key=sorted)
-    return []
+                    free = frozenset(first + rest)
+                    if any(f <= free for f in found):
+                        continue
+                    if explains(set(free), fix, keep, values):
+                        found.append(free)
+        if found and limit == max_cells:
+            limit = min(max_cells, size + slack)
+    least = min((len(f) for f in found), default=None)
+    return sorted(found, key=sorted), least is not None and least + slack <= max_cells
 
 
 def _fewest_changed(
@@ -255,12 +269,13 @@ def explain_failures(
         )
         cells = failing + near
         keep = [c for c in holding if not set(cells).isdisjoint(c.cells)]
-        sets: list[frozenset[str]] | None = exhaustive_explanations(
-            failing, near, list(rules), holding, values, min(exhaustive_cells, max_cells)
+        tried, complete = exhaustive_explanations(
+            failing, near, list(rules), holding, values, min(exhaustive_cells, max_cells), slack
         )
-        if sets and slack:
-            sets = milp_explanations(cells, list(rules), keep, values, max_cells, max_solutions, slack, sets)
-        elif not sets and max_cells > exhaustive_cells:
+        sets: list[frozenset[str]] | None = tried
+        if tried and not complete:  # the slack past what was tried
+            sets = milp_explanations(cells, list(rules), keep, values, max_cells, max_solutions, slack, tried)
+        elif not tried and max_cells > exhaustive_cells:
             sets = milp_explanations(cells, list(rules), keep, values, max_cells, max_solutions, slack)
         if sets is not None and len(sets) > max_solutions:
             sets = None

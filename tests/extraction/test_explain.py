@@ -61,7 +61,7 @@ def test_the_programme_finds_the_smallest_sets_that_trying_every_set_finds():
         for rules in failure_groups(failed, holding):
             failing = sorted({cid for c in rules for cid in c.cells})
             near = sorted({cid for c in holding if not set(failing).isdisjoint(c.cells) for cid in c.cells} - set(failing))
-            tried = exhaustive_explanations(failing, near, list(rules), holding, values, 3)
+            tried, _ = exhaustive_explanations(failing, near, list(rules), holding, values, 3)
             if not tried:
                 continue
             keep = [c for c in holding if not set(failing + near).isdisjoint(c.cells)]
