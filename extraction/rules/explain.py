@@ -25,6 +25,7 @@ solver gives up.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,10 +36,12 @@ from extraction.schema.rules import Constraint
 Reading = dict[str, int | float | None]
 
 # HiGHS's own limits per programme: past either, the group's failures are left unexplained (nothing
-# pinned). The node limit keeps the answer the same on every machine; the time limit bounds a
-# hostile input.
+# pinned). The node limit keeps the answer the same on every machine; the time limits bound a
+# hostile input (a document whose programmes together run past MILP_DOCUMENT_S gets no more: the
+# rest of its failures are left unexplained, which only keeps cells in review).
 MILP_NODE_LIMIT = 200
-MILP_TIME_LIMIT_S = 10.0
+MILP_TIME_LIMIT_S = 5.0
+MILP_DOCUMENT_S = 15.0
 # A change the solver gives a cell below this is no change (its support is then verified exactly)
 NO_CHANGE = 1e-6
 
@@ -165,6 +168,7 @@ def _fewest_changed(
     values: Reading,
     cut: list[frozenset[str]],
     most: int,
+    seconds: float = MILP_TIME_LIMIT_S,
 ) -> frozenset[str] | None:
     """The cells changed by a solution that changes the fewest of `cells`, at most `most` of them
     (none of the sets in `cut` all changed together); the empty set when there is none (no
@@ -197,7 +201,7 @@ def _fewest_changed(
         bounds=Bounds(
             np.concatenate([np.full(n, -bound), np.zeros(n)]), np.concatenate([np.full(n, bound), np.ones(n)])
         ),
-        options={"node_limit": MILP_NODE_LIMIT, "time_limit": MILP_TIME_LIMIT_S},
+        options={"node_limit": MILP_NODE_LIMIT, "time_limit": seconds},
     )
     if res.status == 2:  # infeasible: no other explanation
         return frozenset()
@@ -215,6 +219,7 @@ def milp_explanations(
     max_solutions: int,
     slack: int = 0,
     found: list[frozenset[str]] | None = None,
+    deadline: float | None = None,
 ) -> list[frozenset[str]] | None:
     """Every set of `cells` that explains `fix` (`explains`) with at most `slack` cells more than the
     smallest and no smaller explanation inside it, enumerated by the programme (`_fewest_changed`:
@@ -226,7 +231,10 @@ def milp_explanations(
     least = min((len(f) for f in found), default=None)
     while True:
         most = least + slack if least is not None else max_cells
-        s = _fewest_changed(cells, fix, keep, values, found, most)
+        left = MILP_TIME_LIMIT_S if deadline is None else min(MILP_TIME_LIMIT_S, deadline - time.monotonic())
+        if left <= 0:
+            return None
+        s = _fewest_changed(cells, fix, keep, values, found, most, left)
         if s is not None and not s:
             return found or None
         if s is None or not explains(set(s), list(fix), keep, values):
@@ -259,6 +267,7 @@ def explain_failures(
     pinned, wrong. With one cell of slack, that 42 in any row is an explanation, and nothing of the
     columns is pinned."""
     known = set(values)
+    deadline = time.monotonic() + MILP_DOCUMENT_S
     out = []
     for rules in failure_groups(failed, holding):
         failing = sorted({cid for c in rules for cid in c.cells if cid in known})
@@ -274,9 +283,9 @@ def explain_failures(
         )
         sets: list[frozenset[str]] | None = tried
         if tried and not complete:  # the slack past what was tried
-            sets = milp_explanations(cells, list(rules), keep, values, max_cells, max_solutions, slack, tried)
+            sets = milp_explanations(cells, list(rules), keep, values, max_cells, max_solutions, slack, tried, deadline)
         elif not tried and max_cells > exhaustive_cells:
-            sets = milp_explanations(cells, list(rules), keep, values, max_cells, max_solutions, slack)
+            sets = milp_explanations(cells, list(rules), keep, values, max_cells, max_solutions, slack, None, deadline)
         if sets is not None and len(sets) > max_solutions:
             sets = None
         out.append(FailureGroup(rules, tuple(sets) if sets else None))
