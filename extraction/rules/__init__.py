@@ -11,7 +11,14 @@ from pydantic import BaseModel, Field
 
 from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState
 from extraction.result import CheckResult
-from extraction.rules.explain import FailureGroup, Reading, explain_failures, explains, hides_change
+from extraction.rules.explain import (
+    FailureGroup,
+    Reading,
+    explain_failures,
+    explains,
+    hides_change,
+    linear_system,
+)
 from extraction.schema import Layout, constraints, layout
 from extraction.schema.check import check_rules, evaluate, fmt_number
 from extraction.schema.rules import Constraint
@@ -532,11 +539,11 @@ UNPLAIN_FLAGS = DOUBT_FLAGS | GUESS_FLAGS | {"ambiguous", "uncertain", "label_in
 
 
 def vouched_by_sums(doc: DocumentState, lay: Layout, doubtful: set[str], level: float) -> set[str]:
-    """The cells of `doubtful` that the passed hard equalities determine from sure readings: with
-    every other cell of those equalities fixed at its reading, each non-negative solution (figures
-    of signed columns may be negative) gives the cell the value it was read with. Only equalities
-    whose other cells are sure take part: read plainly (no UNPLAIN_FLAGS: not guessed, filled,
-    ambiguous or in a failed warning) with the reconstruction's confidence at least `level`. So a
+    """The cells of `doubtful` that the holding hard equalities (passed, or holding by inference)
+    determine from sure readings: with the sure cells fixed at their readings and every other cell
+    free, each non-negative solution (figures of signed columns may be negative) gives the cell the
+    value it was read with. Sure: read plainly (no UNPLAIN_FLAGS: not guessed, filled, ambiguous or
+    in a failed warning) with the reconstruction's confidence at least `level`. So a
     lone doubtful cell of a holding equality is its sure cells' sum; two doubtful figures of one
     equality are determined only where other equalities pin them (a seal over a row's last two
     columns: each column's total, read surely, pins its doubtful 0s, and then the row's total),
@@ -575,20 +582,15 @@ def _determined(doc: DocumentState, lay: Layout, equalities: list[Constraint], v
     from scipy.optimize import linprog
 
     index = {cid: k for k, cid in enumerate(variables)}
-    a_eq = np.zeros((len(equalities), len(variables)))
-    b_eq = np.zeros(len(equalities))
-    for r, eq in enumerate(equalities):
-        for sign, side in ((1.0, eq.left), (-1.0, eq.right)):
-            for cid in side:
-                if cid in index:
-                    a_eq[r, index[cid]] += sign
-                else:
-                    b_eq[r] -= sign * float(doc.cells[cid].value or 0)
+    values: Reading = {cid: doc.cells[cid].value for eq in equalities for cid in eq.cells}
+    read = np.array([float(values[cid] or 0) for cid in variables])
+    # a · x = a · read − residual: the variables at x, every other cell at its reading
+    a_eq, residual = linear_system(equalities, index, values)
+    b_eq = a_eq @ read - residual
     bounds = [
         (None, None) if (spec := lay.cells.get(cid)) is not None and spec.kind == "signed_count" else (0, None)
         for cid in variables
     ]
-    read = [float(doc.cells[cid].value or 0) for cid in variables]
     out: set[str] = set()
     for k, cid in enumerate(variables):
         objective = np.zeros(len(variables))
@@ -681,11 +683,12 @@ def pinned_cells(
 def least_explanations(
     doc: DocumentState, lay: Layout, options: RulesOptions | None = None
 ) -> list[FailureGroup] | None:
-    """The failed hard equalities in groups that share cells, each with every smallest set of cells
-    (at most `options.least_explanation_cells`) whose values alone can change so that every failed
-    equality of the group holds while every equality that holds still holds (`explain.explains`: any
-    real change, not only non-negative whole figures, so more sets explain and fewer cells are
-    spared; `explain.explain_failures`). None when some failed hard rule is no equality.
+    """The failed hard equalities in groups that a cell or a holding equality ties, each with every
+    smallest set of cells (at most `options.least_explanation_cells`) whose values alone can change so
+    that every failed equality of the group holds while every equality that holds still holds
+    (`explain.explains`: any real change, not only non-negative whole figures, so more sets explain
+    and fewer cells are spared; `explain.explain_failures`), and on a document read by OCR those
+    `options.least_explanation_slack` cells larger. None when some failed hard rule is no equality.
 
     One misreading, or one figure printed wrong in the report, is such a set by itself; a column's sum
     failing alone is explained by any of its rows' figure and total changed together, so every

@@ -6,9 +6,12 @@ wrong figures. The smallest sets of cells that explain the failures are where a 
 a figure read plainly that no smallest explanation holds is not what broke the sums (the rules stage
 pins it, `extraction.rules.outside_least_explanations`).
 
-Failures are explained group by group (`failure_groups`): failed equalities that share no cell are
-independent (a misread 二 amount and a misread 三 figure), so each group's smallest explanations are
-searched apart and a photo with one misreading in each of three tables is explained by three cells.
+Failures are explained group by group (`failure_groups`): failed equalities that share no cell and
+that no holding equality ties are independent (a misread 二 amount and a misread 三 figure), so each
+group's smallest explanations are searched apart and a photo with one misreading in each of three
+tables is explained by three cells. With a `slack`, explanations that many cells larger than the
+smallest (and no smaller one inside them) count too: one glyph misread alike in a figure and its
+row's total hides from the row's sum, so on OCR'd pages the smallest is not always the truth.
 
 Search, per group:
 - sizes 1 and 2 by trying every set (`exhaustive_explanations`): exact, and what almost every report
@@ -18,8 +21,8 @@ Search, per group:
   ones found, and each found set is verified exactly (`explains`), so a solver's tolerance can only
   give up (nothing pinned), never invent an explanation.
 Nothing is pinned in a group whose failures need more than `max_cells` cells, have more than
-`max_solutions` smallest explanations (the sums cannot tell where the errors are), or where the
-solver gives up.
+`max_solutions` explanations (the sums cannot tell where the errors are), or where the solver gives
+up.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def explains(
     rules = fix + [c for c in keep if not free.isdisjoint(c.cells)]
     cols = sorted(free)
     at = {cid: j for j, cid in enumerate(cols)}
-    a, r = _system(rules, at, values)
+    a, r = linear_system(rules, at, values)
     delta = np.linalg.lstsq(a, -r, rcond=None)[0]
     return bool(np.all(np.abs(a @ delta + r) < tolerance))
 
@@ -79,12 +82,13 @@ def hides_change(cells: set[str], holding: Sequence[Constraint]) -> bool:
     at = {cid: j for j, cid in enumerate(sorted(cells))}
     if not rules:
         return bool(at)
-    a, _ = _system(rules, at, {})
+    a, _ = linear_system(rules, at, {})
     return int(np.linalg.matrix_rank(a)) < len(at)
 
 
-def _system(rules: list[Constraint], at: dict[str, int], values: Reading) -> tuple[np.ndarray, np.ndarray]:
-    """Each rule as a row `a · change + residual = 0` over the cells `at` (column per cell)."""
+def linear_system(rules: list[Constraint], at: dict[str, int], values: Reading) -> tuple[np.ndarray, np.ndarray]:
+    """Each rule as a row `a · change + residual = 0` over the cells `at` (column per cell): `a` the
+    coefficients of those cells, `residual` the rule's left side less its right side on `values`."""
     a = np.zeros((len(rules), len(at)))
     r = np.zeros(len(rules))
     for i, c in enumerate(rules):
@@ -177,7 +181,7 @@ def _fewest_changed(
 
     n = len(cells)
     at = {cid: j for j, cid in enumerate(cells)}
-    a, r = _system(list(fix) + list(keep), at, values)
+    a, r = linear_system(list(fix) + list(keep), at, values)
     # bound of a change: no smallest explanation of sums of ±1 moves a cell further than the failures
     # add up to, many times over (a larger one only makes the programme's tolerances coarser)
     bound = 10.0 * (float(np.abs(r).sum()) + 1.0)
@@ -244,7 +248,8 @@ def milp_explanations(
         if len(found) >= max_solutions:
             return None
         found.append(s)
-        least = min(least or len(s), len(s))
+        if least is None:  # (fewest first: the first set found is a smallest)
+            least = len(s)
 
 
 def explain_failures(
@@ -292,4 +297,12 @@ def explain_failures(
     return out
 
 
-__all__ = ["FailureGroup", "explain_failures", "explains", "failure_groups", "hides_change", "milp_explanations"]
+__all__ = [
+    "FailureGroup",
+    "explain_failures",
+    "explains",
+    "failure_groups",
+    "hides_change",
+    "linear_system",
+    "milp_explanations",
+]
