@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from extraction.document import DOUBT_FLAGS
+
 SCHEMA_NAME = "gov-disclosure-report"
 
 
@@ -126,12 +128,14 @@ class ExtractionResult(BaseModel):
 
 def needs_review(confidence: float, flags: Iterable[str], in_failed_rule: bool, threshold: float) -> bool:
     """Whether a cell goes to review: its confidence is below the threshold, a hard rule it is in
-    fails, the sums left it a rival reading (`ambiguous`: the reviewer is shown both), or a
-    calibrated model version found it below its review level (`uncertain`). `ambiguous` holds
-    whatever the confidence: a calibrated model may find such cells mostly right, but which
-    reading is printed is for a person to see. A cell that another hard rule pins
+    fails, the sums left it a rival reading (`ambiguous`: the reviewer is shown both), it was not
+    read as printed (`DOUBT_FLAGS`: missing, filled or changed by a rule, unverified…), or a
+    calibrated model version found it below its review level (`uncertain`). `ambiguous` and the
+    doubt flags hold whatever the confidence: a calibrated model may find such cells mostly right,
+    but which reading is printed is for a person to see. A cell that another hard rule pins
     (`pinned_by_rule`: `extraction.rules.pinned_cells`) is not reviewed for a failed rule: the
     rule's suspects are."""
     flags = set(flags)
     failed = in_failed_rule and "pinned_by_rule" not in flags
-    return confidence < threshold or failed or "ambiguous" in flags or "uncertain" in flags
+    doubt = "ambiguous" in flags or "uncertain" in flags or not DOUBT_FLAGS.isdisjoint(flags)
+    return confidence < threshold or failed or doubt

@@ -1,17 +1,18 @@
 """Fit, certify and measure the cell calibrator of every input kind (issue 16).
 
-    python -m training.calibrate fit --version calibration-v2        # data, LOFO, fit, certify, register
-    python -m training.calibrate evaluate --version calibration-v2 --seed 1613 --scans 1
+    python -m training.calibrate fit --version calibration-v3        # data, LOFO, fit, certify, register
+    python -m training.calibrate evaluate --version calibration-v3 --seed 1613 --scans 1 --photos 1 --faxes 1
 
 `fit`:
 1. collects two splits of documents that share none (`training.calibrate_data`; cached under
    /tmp/i16/calibration-data): `fit` (seed 1601) and `certify` (seed 1602), each over the 17 style
-   families as digital PDFs, the text flatteners (text, Markdown, HTML, DOCX) and a few scans. The
+   families as digital PDFs, the text flatteners (text, Markdown, HTML, DOCX), a few scans, and
+   phone photos and faxes of every family (`--photos`, `--faxes`: 2 a family by default). The
    cache is keyed by the split's parameters, not the code: each cached document is replayed from
    where the reconstruction left it through the current calibrator features and rules (`replay`;
    `--no-replay` reads the rows as cached), so a change to those stages is never measured on rows
    the old code made (a change to the reading stages needs a new cache folder);
-2. leave-one-family-out on `fit`: for each fold unit (a style family: its digital PDFs and scans;
+2. leave-one-family-out on `fit`: for each fold unit (a style family: its digital PDFs, scans, photos and faxes;
    a text flattener), the calibrator fitted on every other unit scores the held-out one. These
    out-of-fold scores give the ECE per input kind and family where the calibrator was not fitted,
    and are what each kind group's isotonic map is fitted on;
@@ -212,6 +213,7 @@ def certify(
     confidence: float = CONFIDENCE,
     catch: float = CATCH,
     budget: float = REVIEW_BUDGET,
+    forced: np.ndarray | None = None,
 ) -> dict:
     """The review level: Learn-then-Test (MAPIE) certifies the levels at which the precision of the
     cells not sent to review (trust ≥ level) is ≥ 1 − bound with probability `confidence`, all at
@@ -221,7 +223,9 @@ def certify(
     on the split than it (calibrated confidences bunch: where the caps send every wrong cell to
     review, levels from 0.8 to 0.998 keep the same cells, and the lowest would trust a cell at 0.85
     out of the split); where none catches enough, the one that catches the most (the highest of
-    those). Where no certified level keeps to the budget, the lowest certified one."""
+    those). Where no certified level keeps to the budget, the lowest certified one. The budget counts
+    the cells the level sends to review, not those `forced` there whatever their confidence (a photo's
+    failed sums and doubtful readings: the level cannot change them)."""
     from mapie.risk_control import BinaryClassificationController, precision
 
     def predict(x: np.ndarray) -> np.ndarray:
@@ -246,7 +250,9 @@ def certify(
     wrong = ~right
     caught = {v: float((trust[wrong] < v).mean()) if wrong.any() else 1.0 for v in valid}
     share = {v: float((trust < v).mean()) for v in valid}
-    within = [v for v in valid if share[v] <= budget] or valid[:1]
+    free = np.ones(len(trust), bool) if forced is None else ~np.asarray(forced, bool)
+    by_level = {v: float((free & (trust < v)).mean()) for v in valid}
+    within = [v for v in valid if by_level[v] <= budget] or valid[:1]
     enough = [v for v in within if caught[v] >= catch]
     # (no level catches enough: of those catching the most, the highest, which costs no more review
     # on this split and leaves a margin where the evidence is weaker, e.g. scans)
@@ -282,6 +288,8 @@ def _splits(args, log) -> tuple[dict, dict, list, list]:
         jobs=args.jobs,
         cache=args.cache,
         log=log,
+        photos_per_family=args.photos,
+        faxes_per_family=args.faxes,
     )
     cert_docs = build(
         "certify",
@@ -293,6 +301,8 @@ def _splits(args, log) -> tuple[dict, dict, list, list]:
         jobs=args.jobs,
         cache=args.cache,
         log=log,
+        photos_per_family=args.cert_photos,
+        faxes_per_family=args.cert_faxes,
     )
     if args.replay:
         fit_docs, cert_docs = _replayed(fit_docs, "fit", log), _replayed(cert_docs, "certify", log)
@@ -356,7 +366,7 @@ def fit_cmd(args) -> int:
     # certification on documents the calibrator never saw
     cert_conf = final_confidence(cal.predict(cert["base"], cert["group"]), cert["cap"])
     cert_trust = trust_score(cert_conf, cert["forced"])
-    c = certify(cert_trust, cert["right"], args.bound, args.confidence)
+    c = certify(cert_trust, cert["right"], args.bound, args.confidence, forced=cert["forced"])
     if c["level"] is None:
         log(f"no review level certifies {args.bound} at {args.confidence}: the calibrator is not registered")
         return 1
@@ -375,7 +385,8 @@ def fit_cmd(args) -> int:
         "review ≥ 1 − bound, Hoeffding-Bentkus p-values, Bonferroni-Holm over "
         f"{len(LEVELS)} candidate levels)",
         certified_on=f"{len(cert_docs)} documents (seed {args.cert_seed}) no part of the fit: 17 style families as "
-        "digital PDFs, the text flatteners (text, Markdown, HTML, DOCX), a few scans",
+        f"digital PDFs, the text flatteners (text, Markdown, HTML, DOCX), a few scans, {args.cert_photos} phone "
+        f"photo(s) and {args.cert_faxes} fax(es) of each family",
         cells=at["cells"],
         not_reviewed=at["not_reviewed"],
         wrong_not_reviewed=at["wrong_not_reviewed"],
@@ -396,6 +407,13 @@ def fit_cmd(args) -> int:
         kinds_fit[held_mask], oof_conf[held_mask], fit["forced"][held_mask], fit["right"][held_mask], level
     )
     cert_kind = by_key(cert["kind"], cert_conf, cert["forced"], cert["right"], level)
+    # by how the input was made (pdf, scan, photo, fax, each text flattener): a scanned PDF is a
+    # flatbed scan, a phone photo or a fax, three very different error rates
+    sources_fit = np.asarray(fit["source"])
+    lofo_heldout_source = by_key(
+        sources_fit[held_mask], oof_conf[held_mask], fit["forced"][held_mask], fit["right"][held_mask], level
+    )
+    cert_source = by_key(cert["source"], cert_conf, cert["forced"], cert["right"], level)
     base_conf = np.minimum(fit["base"][:, 0], fit["cap"])  # the reconstruction's confidence, capped
     card = {
         "version": args.version,
@@ -416,6 +434,8 @@ def fit_cmd(args) -> int:
                 "text": args.text_n,
                 "scans_per_family": args.scans,
                 "scan_families": list(SCAN_FAMILIES),
+                "photos_per_family": args.photos,
+                "faxes_per_family": args.faxes,
             },
             "certify": {
                 "seed": args.cert_seed,
@@ -425,17 +445,20 @@ def fit_cmd(args) -> int:
                 "per_family": args.cert_per_family,
                 "text": args.cert_text_n,
                 "scans_per_family": args.cert_scans,
+                "photos_per_family": args.cert_photos,
+                "faxes_per_family": args.cert_faxes,
             },
             "documents_shared": 0,
             "replayed": "each cached document's calibrate and rules stages run on this code"
             if args.replay
             else "rows as cached",
         },
-        "certification": {**c, "at_level": at, "by_kind": cert_kind},
+        "certification": {**c, "at_level": at, "by_kind": cert_kind, "by_source": cert_source},
         "leave_one_family_out": {
             "folds": sorted(set(folds)),
             "by_kind": lofo_kind,
             "held_out_families_by_kind": lofo_heldout_kind,
+            "held_out_families_by_source": lofo_heldout_source,
             "by_unit": lofo_family,
             "ece_before": {
                 k: round(ece(base_conf[kinds_fit == k], fit["right"][kinds_fit == k]), 5)
@@ -451,8 +474,10 @@ def fit_cmd(args) -> int:
     log(f"\n{en}\nreview level {level:.6f} (certified; {c['valid_levels']} of {c['tested']} levels valid)")
     log(f"certification split at that level: {json.dumps(at)}")
     _report("leave-one-family-out (held-out families and flatteners), per input kind", lofo_heldout_kind, log)
+    _report("leave-one-family-out (held-out families and flatteners), per source", lofo_heldout_source, log)
     _report("leave-one-family-out, per unit", lofo_family, log)
     _report("certification split, per input kind", cert_kind, log)
+    _report("certification split, per source", cert_source, log)
     log(f"\nwrote {folder}")
     return 0
 
@@ -471,6 +496,8 @@ def evaluate_cmd(args) -> int:
         SCAN_FAMILIES,
         jobs=args.jobs,
         cache=args.cache,
+        photos_per_family=args.photos,
+        faxes_per_family=args.faxes,
     )
     if args.replay:
         docs = _replayed(docs, f"evaluate{args.seed}")
@@ -479,9 +506,11 @@ def evaluate_cmd(args) -> int:
     level = cal.review_below if cal.review_below is not None else 0.8
     table = by_key(data["kind"], conf, data["forced"], data["right"], level)
     _report(f"{cal.version} at review level {level:.6f}, seed {args.seed}, per input kind", table)
+    sources = by_key(data["source"], conf, data["forced"], data["right"], level)
+    _report("per source", sources)
     _report("per unit", by_key(data["unit"], conf, data["forced"], data["right"], level))
     if args.json:
-        args.json.write_text(json.dumps({"kind": table}, indent=1), encoding="utf-8")
+        args.json.write_text(json.dumps({"kind": table, "source": sources}, indent=1), encoding="utf-8")
     return 0
 
 
@@ -501,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--cert-per-family", type=int, default=15)
     f.add_argument("--cert-text-n", type=int, default=300)
     f.add_argument("--cert-scans", type=int, default=1)
+    f.add_argument("--photos", type=int, default=2, help="phone photos per family (fit split)")
+    f.add_argument("--faxes", type=int, default=2, help="faxes per family (fit split)")
+    f.add_argument("--cert-photos", type=int, default=2)
+    f.add_argument("--cert-faxes", type=int, default=2)
     f.add_argument("--bound", type=float, default=BOUND)
     f.add_argument("--confidence", type=float, default=CONFIDENCE)
     f.add_argument("--no-activate", dest="activate", action="store_false")
@@ -511,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--per-family", type=int, default=10)
     e.add_argument("--text-n", type=int, default=200)
     e.add_argument("--scans", type=int, default=0)
+    e.add_argument("--photos", type=int, default=0)
+    e.add_argument("--faxes", type=int, default=0)
     e.add_argument("--json", type=Path)
     for p in (f, e):
         p.add_argument("--jobs", type=int, default=2)

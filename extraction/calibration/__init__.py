@@ -23,7 +23,9 @@ Model (`CellCalibrator`), fitted by `training.calibrate`:
 
 The caps of the rules stage hold after calibration, whatever the stages' order: a cell not read as
 printed (`DOUBT_FLAGS`: missing, unread, filled or changed by a rule, unverified) is at most
-`RulesOptions.doubt_confidence`, one in a failed warning at most `warning_confidence`.
+`RulesOptions.doubt_confidence` (a figure read but `unverified` at most `unverified_confidence`), one
+in a failed warning at most `warning_confidence`; beneath its cap a cell keeps its calibrated
+probability, and a doubt flag sends it to review whatever the confidence.
 
 A calibrator version is a folder `models/calibration/<version>/` (calibrator.json, card.json,
 manifest.json with the sha256 of each file, checked at load by `extraction.registry.verify`);
@@ -41,7 +43,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from extraction.calibration.guarantee import Guarantee, statement
-from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, DocumentState
+from extraction.document import DOUBT_FLAGS, WARNING_CONFIDENCE, DocumentState, doubt_cap
 
 CALIBRATION_SUBDIR = "calibration"
 VERSION_PREFIX = "calibration-"
@@ -79,7 +81,12 @@ EXTRA_FEATURES = [
     "table_not_found",
     "stray_figures",  # figures printed in its table where no row label precedes them
     "doc_flags",  # log(1 + document-level flags)
+    # How hard the document's pages were to read: the share of the figures the recogniser read with
+    # doubt (below OCR_DOUBT), 0 without OCR. One kind of input holds flatbed scans (0.2 % of cells
+    # wrong) and phone photos (5 %): without it a sure figure of either got the same probability.
+    "ocr_doubtful_figures",
 ]
+OCR_DOUBT = 0.9  # a figure the recogniser read below this is read with doubt
 
 
 # The cell's neighbourhood: a page reading that went wrong somewhere in a row, table or document
@@ -154,6 +161,18 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
+def ocr_doubtful_figures(doc: DocumentState) -> float:
+    """The share of the figures read by OCR that the recogniser read below `OCR_DOUBT` (0 where no
+    page was OCR'd)."""
+    ocr_pages = {p.number for p in doc.pages if p.unit == "px"}
+    if not ocr_pages:
+        return 0.0
+    figures = [t.confidence for t in doc.tokens if t.kind == "number" and t.page in ocr_pages]
+    if not figures:
+        return 0.0
+    return float(np.mean(np.asarray(figures) < OCR_DOUBT))
+
+
 def cell_matrix(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     """One row of base features per cell of `doc.cells` (after reconstruction; after the layout
     model's calibration where it ran), in `base_feature_names()` order."""
@@ -171,6 +190,7 @@ def cell_matrix(doc: DocumentState) -> tuple[list[str], np.ndarray]:
     tables_missing = {f.split(":", 1)[1] for f in doc.flags if f.startswith("table_not_found:")}
     stray = {f.split(":", 1)[1] for f in doc.flags if f.startswith("stray_figures:")}
     doc_flags = float(np.log1p(len(doc.flags)))
+    doubtful = ocr_doubtful_figures(doc)
     extra = np.zeros((len(cids), len(EXTRA_FEATURES)), dtype=np.float64)
     for i, cid in enumerate(cids):
         cv = doc.cells[cid]
@@ -192,6 +212,7 @@ def cell_matrix(doc: DocumentState) -> tuple[list[str], np.ndarray]:
             float(table in tables_missing),
             float(table in stray),
             doc_flags,
+            doubtful,
         )
     x = np.hstack([x, extra])
     return cids, np.hstack([x, context_features(cids, x)])
@@ -272,8 +293,7 @@ class Calibrate:
             if cell.read_confidence is None:
                 cell.read_confidence = cell.confidence
             c = float(conf[i])
-            if DOUBT_FLAGS.intersection(cell.flags):  # a cell not read as printed is never confident
-                c = min(c, DOUBT_CONFIDENCE)
+            c = min(c, doubt_cap(cell.flags))  # a cell not read as printed is never confident
             if base[i, warned_col]:
                 c = min(c, WARNING_CONFIDENCE)
             cell.confidence = round(c, 6)  # 6 places keep the tie-breaking order

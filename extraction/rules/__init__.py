@@ -9,7 +9,15 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
-from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, WARNING_CONFIDENCE, CellValue, DocumentState
+from extraction.document import (
+    DOUBT_CONFIDENCE,
+    DOUBT_FLAGS,
+    UNVERIFIED_CONFIDENCE,
+    WARNING_CONFIDENCE,
+    CellValue,
+    DocumentState,
+    doubt_cap,
+)
 from extraction.result import CheckResult
 from extraction.rules.explain import (
     FailureGroup,
@@ -107,7 +115,12 @@ class RulesOptions(BaseModel):
     doubt_confidence: float = Field(
         default=DOUBT_CONFIDENCE,
         description="Highest confidence, after any calibration, of a cell whose value was not read as printed: "
-        "not found, filled or changed by the sums, or placed with no rule to check it (DOUBT_FLAGS)",
+        "not found, filled or changed by the sums (DOUBT_FLAGS other than `unverified` alone)",
+    )
+    unverified_confidence: float = Field(
+        default=UNVERIFIED_CONFIDENCE,
+        description="Highest confidence of a figure read but placed or read with no rule to check it (`unverified`): "
+        "beneath it the cell keeps its calibrated probability; its flag sends it to review",
     )
 
 
@@ -737,7 +750,7 @@ def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOp
 
 class RulesStage:
     name = "rules"
-    version = "8"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "9"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
     # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
@@ -745,7 +758,8 @@ class RulesStage:
     # ties, past two cells by a mixed-integer programme, with one cell of slack; no pin where the cells could change
     # together unseen (a figure and its row's total misread alike); doubtful figures vouched for through
     # equalities with guessed or filled cells (a sure 0 total of non-negative figures); every signed figure read
-    # from a page image is unverified
+    # from a page image is unverified; 9: an `unverified` figure keeps its calibrated probability up to
+    # `unverified_confidence` (0.9; review by its flag), not a fixed 0.5
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -919,8 +933,7 @@ class RulesStage:
                 cell.confidence = min(cell.confidence, opts.warning_confidence)
                 if "failed_warning" not in cell.flags:
                     cell.flags.append("failed_warning")
-            if DOUBT_FLAGS.intersection(cell.flags):
-                cell.confidence = min(cell.confidence, opts.doubt_confidence)
+            cell.confidence = min(cell.confidence, doubt_cap(cell.flags, opts.doubt_confidence, opts.unverified_confidence))
 
 
 __all__ = [

@@ -74,9 +74,11 @@ def test_every_kind_gets_the_calibrated_probability_and_the_caps_hold(kind):
     assert cell.read_confidence == 0.7  # the reconstruction's own, for the rules stage
     assert cell.source == "baseline@1+calibration-test"
     caps = RulesOptions()
-    for cid in ("applications.new.total", "proactive.rules.issued"):
-        assert doc.cells[cid].confidence <= caps.doubt_confidence
+    for cid, cap in (("applications.new.total", caps.doubt_confidence), ("proactive.rules.issued", caps.unverified_confidence)):
+        assert doc.cells[cid].confidence <= cap
         assert UNCERTAIN in doc.cells[cid].flags  # below the review level: review, in CLI and service alike
+    # an unverified figure keeps its calibrated probability under its ceiling, a missing cell stays low
+    assert doc.cells["proactive.rules.issued"].confidence == caps.unverified_confidence > caps.doubt_confidence
     assert UNCERTAIN not in cell.flags
 
 
@@ -239,3 +241,25 @@ def test_certify_takes_the_highest_level_that_costs_no_more_review_than_the_lowe
     assert c["wrong_caught_at_level"] == 1.0 and c["lowest_certified"] <= 0.81
     assert c["level"] > 0.999  # not 0.8: a 0.85 cell out of the split goes to review
     assert c["review_share_at_level"] == pytest.approx(float((conf < 0.8).mean()), abs=1e-5)
+
+
+def test_certify_budgets_the_review_its_level_adds_not_the_forced_review():
+    """Phone photos and faxes in the certification split: their failed sums and doubtful readings go
+    to review whatever the confidence (a tenth of the split here). The 3 % budget is for what the
+    level itself sends to review; counted with the forced cells, no level kept to it and the lowest
+    certified one (0.8) was taken, trusting cells at 0.85."""
+    pytest.importorskip("mapie")
+    from training.calibrate import certify
+
+    rng = random.Random(2)
+    n = 60_000
+    forced = np.array([rng.random() < 0.10 for _ in range(n)])
+    high = np.array([rng.random() < 0.98 for _ in range(n)])
+    conf = np.where(high, 1.0 - np.array([rng.random() * 2e-4 for _ in range(n)]), 0.85)
+    right = high | np.array([rng.random() < 0.5 for _ in range(n)]) | forced
+    right &= ~(forced & np.array([rng.random() < 0.3 for _ in range(n)]))  # forced cells: many wrong
+    trust = np.where(forced, 0.0, conf)
+    blind = certify(trust, right, 1e-3, 0.95)
+    assert blind["level"] == blind["lowest_certified"]  # the old budget: nothing within it
+    c = certify(trust, right, 1e-3, 0.95, forced=forced)
+    assert c["level"] > 0.85 and c["wrong_caught_at_level"] == 1.0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from extraction.document import CellValue, DocumentState, Line, PageInfo
+from extraction.document import UNVERIFIED_CONFIDENCE, CellValue, DocumentState, Line, PageInfo
 from extraction.ingest.text import split_lines
 from extraction.pipeline import Pipeline
 from extraction.rules import RulesOptions, RulesStage
@@ -39,10 +39,23 @@ def _without_figures(text: str, label: str) -> str:
     return "\n".join(out)
 
 
+def _not_confident(cell) -> bool:
+    """Never trusted: a cell with a doubt flag is in review whatever the threshold, under its doubt cap
+    (an `unverified` figure keeps its calibrated probability up to UNVERIFIED_CONFIDENCE); any other
+    is below the review level."""
+    from extraction.document import doubt_cap
+    from extraction.result import needs_review
+
+    cap = doubt_cap(cell.flags)
+    if cap < 1.0:
+        return cell.confidence <= cap and needs_review(cell.confidence, cell.flags, False, 0.0)
+    return cell.confidence < REVIEW_LEVEL
+
+
 def _assert_unfound(result, cells: list[str]) -> None:
     for cid in cells:
         cell = result.cells[cid]
-        assert cell.confidence < REVIEW_LEVEL, (cid, cell)
+        assert _not_confident(cell), (cid, cell)
         assert cell.review and cid in result.review, cid
 
 
@@ -148,7 +161,7 @@ def test_rows_a_detached_figure_may_belong_to_are_unverified():
     """Issue 16: converter Markdown with four figures detached above table 二 for three rows lacking
     one: ingest places none and leaves those rows at DETACHED_FIGURE_CONFIDENCE. A blank cell of
     such a row carried nothing else, and the calibrator read it as printed (0.9993, out of review:
-    5 wrong cells on seed 43); it is now `unverified` (a doubt flag the calibrator keeps below 0.5)."""
+    5 wrong cells on seed 43); it is now `unverified` (a doubt flag: in review, never confident)."""
     from extraction.ingest import Ingestor
     from extraction.layout.baseline import BaselineLabeler
     from extraction.metadata import extract_metadata
@@ -164,7 +177,7 @@ def test_rows_a_detached_figure_may_belong_to_are_unverified():
     Reconstructor()(doc)
     for cid in ("proactive.rules.made", "proactive.other_services.previous_items", "proactive.rules.published"):
         cell = doc.cells[cid]
-        assert "unverified" in cell.flags and cell.confidence <= 0.5, (cid, cell)
+        assert "unverified" in cell.flags and cell.confidence <= UNVERIFIED_CONFIDENCE, (cid, cell)
     assert "row_unverified:proactive.rules" in doc.flags
 
 
@@ -293,7 +306,7 @@ def test_a_check_that_holds_only_through_a_filled_cell_is_inferred_not_passed():
     doc.cells = _cells(values, {"applications.granted.natural_person"})
     RulesStage(RulesOptions()).__call__(doc)
     filled = doc.cells["applications.granted.natural_person"]
-    assert "filled_by_rule" in filled.flags and filled.confidence < REVIEW_LEVEL
+    assert "filled_by_rule" in filled.flags and _not_confident(filled)
     by_rule = {c.rule: c for c in doc.checks}
     inferred = [c for c in doc.checks if c.status == "inferred"]
     assert inferred, "a check holding only through the filled cell must say so"
@@ -327,8 +340,8 @@ def test_the_calibrated_model_never_lifts_a_doubtful_cell_above_review():
     doc.cells["applications.new.total"].value = None
     doc.cells["appeals.review.total"].flags = ["corrected_by_rule"]
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
-    assert doc.cells["applications.new.total"].confidence < REVIEW_LEVEL
-    assert doc.cells["appeals.review.total"].confidence < REVIEW_LEVEL
+    assert _not_confident(doc.cells["applications.new.total"])
+    assert _not_confident(doc.cells["appeals.review.total"])
 
 
 def test_figures_printed_above_their_labels_send_the_table_to_review(baseline_pipeline):
@@ -449,8 +462,8 @@ def test_a_row_sum_that_holds_only_through_a_blank_ocr_left_unread_is_not_confid
     holds = next(c for c in doc.checks if c.rule == check.rule)
     assert holds.status == "inferred" and not holds.passed
     for cid in (c_total, c_first):
-        assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence < REVIEW_LEVEL, cid
-    assert doc.cells[c_gap].confidence < REVIEW_LEVEL
+        assert "unverified" in doc.cells[cid].flags and _not_confident(doc.cells[cid]), cid
+    assert _not_confident(doc.cells[c_gap])
     # the same row read from a text layer (no OCR): its placement is not doubted this way
     text_doc = DocumentState(name="x", sha256="0", kind="pdf", format="2021")
     text_doc.cells = _cells(values, set())
@@ -477,7 +490,7 @@ def test_a_guess_beside_a_doubtful_cell_of_its_row_on_an_ocr_page_is_not_confide
         RulesStage(RulesOptions()).__call__(doc)
         guessed = [doc.cells[f"{row}.natural_person"], doc.cells[f"{row}.research"]]
         if unit == "px":
-            assert all("unverified" in c.flags and c.confidence < REVIEW_LEVEL for c in guessed)
+            assert all("unverified" in c.flags and _not_confident(c) for c in guessed)
         else:
             assert not any("unverified" in c.flags for c in guessed)
         other = doc.cells["applications.granted.natural_person"]
@@ -535,7 +548,7 @@ def test_a_gap_placed_among_zeros_is_never_vouched_for_by_the_sums():
         RulesStage(RulesOptions()).__call__(doc)
         assert all(c.passed for c in doc.checks if c.severity == "error"), kind
         for cid in review + direct:
-            assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= 0.5, (kind, cid)
+            assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= UNVERIFIED_CONFIDENCE, (kind, cid)
         other = doc.cells["appeals.litigation_after_review.corrected"]  # another line: untouched
         assert "unverified" not in other.flags and other.confidence == 1.0
 
@@ -569,7 +582,7 @@ def test_a_gap_placed_after_a_doubtful_figure_that_may_be_no_figure_is_not_confi
     assert next(c for c in doc.checks if c.rule == "appeals.total.litigation_direct").passed
     for cid in ("appeals.litigation_direct.other", "appeals.litigation_direct.pending"):
         cell = doc.cells[cid]
-        assert "unverified" in cell.flags and cell.confidence <= 0.5, (cid, cell.flags)
+        assert "unverified" in cell.flags and cell.confidence <= UNVERIFIED_CONFIDENCE, (cid, cell.flags)
 
 
 def test_a_gap_the_sums_place_is_not_doubted():
@@ -597,7 +610,7 @@ def test_a_gap_the_sums_place_is_not_doubted():
     for cid in row:
         doc.cells[cid].confidence = 1.0
     RulesStage(RulesOptions(max_placements=6)).__call__(doc)  # 7 places for the one gap
-    assert all("unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= 0.5 for cid in row)
+    assert all("unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= UNVERIFIED_CONFIDENCE for cid in row)
 
 
 def test_figures_beside_a_row_not_read_that_no_sum_places_are_not_confident():
@@ -620,7 +633,7 @@ def test_figures_beside_a_row_not_read_that_no_sum_places_are_not_confident():
     doc.flags.append("row_not_read:proactive.licensing")
     RulesStage(RulesOptions()).__call__(doc)
     for cid in other:
-        assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= 0.5, cid
+        assert "unverified" in doc.cells[cid].flags and doc.cells[cid].confidence <= UNVERIFIED_CONFIDENCE, cid
     penalty = doc.cells["proactive.penalty.decisions"]  # not beside the unread row
     assert "unverified" not in penalty.flags and penalty.confidence == 1.0
 
@@ -656,7 +669,7 @@ def test_a_blank_read_with_doubt_is_never_confident_whatever_the_calibrator_says
         doc.cells[cid].confidence = 0.9993  # the calibrator's
         doc.cells[cid].flags.append("blank")
     RulesStage(RulesOptions()).__call__(doc)
-    assert "unverified" in doc.cells[doubtful].flags and doc.cells[doubtful].confidence <= 0.5
+    assert "unverified" in doc.cells[doubtful].flags and doc.cells[doubtful].confidence <= UNVERIFIED_CONFIDENCE
     assert "unverified" not in doc.cells[sure].flags and doc.cells[sure].confidence == 0.9993
 
 
@@ -679,7 +692,7 @@ def test_a_glued_run_that_no_sum_cuts_is_not_confident():
     RulesStage(RulesOptions()).__call__(doc)
     for col in ("issued", "repealed"):  # 13 | 0 | 9 reads them otherwise
         cell = doc.cells[f"proactive.normative_documents.{col}"]
-        assert "unverified" in cell.flags and cell.confidence <= 0.5, col
+        assert "unverified" in cell.flags and cell.confidence <= UNVERIFIED_CONFIDENCE, col
     assert "unverified" not in doc.cells["proactive.normative_documents.in_force"].flags
     assert not any("unverified" in doc.cells[f"proactive.rules.{c}"].flags for c in ("issued", "repealed", "in_force"))
 
@@ -728,7 +741,7 @@ def test_a_blank_beside_a_figure_that_no_cell_took_is_not_confident():
     doc.cells["proactive.coercion.decisions"] = CellValue(value=None, confidence=1.0, flags=["blank"])
     RulesStage(RulesOptions()).__call__(doc)
     fee = doc.cells["proactive.fees.amount"]
-    assert "unverified" in fee.flags and fee.confidence < REVIEW_LEVEL
+    assert "unverified" in fee.flags and _not_confident(fee)
     assert "unverified" not in doc.cells["proactive.coercion.decisions"].flags  # no stray figure beside it
 
 
@@ -754,7 +767,7 @@ def test_a_signed_figure_read_beside_an_unread_minus_is_unverified():
     doc = _signed_cell_state(["-33"])
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     cell = doc.cells["proactive.other_services.change"]
-    assert "unverified" in cell.flags and cell.confidence < REVIEW_LEVEL
+    assert "unverified" in cell.flags and _not_confident(cell)
 
 
 @pytest.mark.parametrize(
@@ -769,7 +782,7 @@ def test_every_signed_figure_read_from_a_page_image_is_unverified(alternatives, 
     doc = _signed_cell_state(alternatives, value)
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     cell = doc.cells["proactive.other_services.change"]
-    assert "unverified" in cell.flags and cell.confidence < REVIEW_LEVEL
+    assert "unverified" in cell.flags and _not_confident(cell)
 
 
 @pytest.mark.parametrize(("alternatives", "value"), [(["-33"], 33), ([], 0)])
@@ -799,7 +812,7 @@ def test_a_doubtful_figure_in_a_row_where_a_rule_failed_is_unverified():
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     assert any(c.status == "failed" and "proactive.rules.issued" in c.cells for c in doc.checks)
     repealed = doc.cells["proactive.rules.repealed"]
-    assert "unverified" in repealed.flags and repealed.confidence < REVIEW_LEVEL
+    assert "unverified" in repealed.flags and _not_confident(repealed)
 
 
 def test_a_doubtful_figure_where_no_rule_fails_is_unverified_too():
@@ -808,7 +821,7 @@ def test_a_doubtful_figure_where_no_rule_fails_is_unverified_too():
     doc = _row_state(0, 1, 5)
     RulesStage(RulesOptions(fill_from_sums=False))(doc)
     repealed = doc.cells["proactive.rules.repealed"]
-    assert "unverified" in repealed.flags and repealed.confidence < REVIEW_LEVEL
+    assert "unverified" in repealed.flags and _not_confident(repealed)
     in_force = doc.cells["proactive.rules.in_force"]  # read surely: left as the calibrator rates it
     assert "unverified" not in in_force.flags and in_force.confidence > REVIEW_LEVEL
 
@@ -866,7 +879,7 @@ def test_doubtful_figures_that_could_make_up_for_each_other_are_unverified():
     assert not [c.rule for c in doc.checks if c.status == "failed" and c.severity == "error"]
     for cid in doubtful:
         cell = doc.cells[cid]
-        assert "unverified" in cell.flags and cell.confidence < REVIEW_LEVEL, cid
+        assert "unverified" in cell.flags and _not_confident(cell), cid
 
 
 def test_doubtful_figures_that_the_sums_of_sure_readings_determine_together_stay_verified():
@@ -937,4 +950,22 @@ def test_figures_beside_a_row_not_read_are_not_vouched_for_by_totals_the_sums_fi
     RulesStage(RulesOptions(fill_from_sums=False)).__call__(doc)
     for col in ("natural_person", "total"):
         cell = doc.cells[f"applications.granted.{col}"]
-        assert "unverified" in cell.flags and cell.confidence <= 0.5, col
+        assert "unverified" in cell.flags and cell.confidence <= UNVERIFIED_CONFIDENCE, col
+
+
+def test_a_cell_not_read_as_printed_goes_to_review_whatever_the_threshold():
+    """Issue 16: a doubt flag (missing, filled or changed by a rule, unverified…) sends its cell to
+    review by itself. A figure read but `unverified` keeps its calibrated probability under
+    `UNVERIFIED_CONFIDENCE` (a photo's doubtful figures are mostly right: a fixed 0.5 was an ECE of
+    0.03-0.05 on photos), so it is the flag, not a threshold below that ceiling, that keeps it out of
+    the trusted cells. A cell not found, or filled or changed by a rule, stays low."""
+    from extraction.document import DOUBT_CONFIDENCE, DOUBT_FLAGS, doubt_cap
+    from extraction.result import needs_review
+
+    for flag in sorted(DOUBT_FLAGS):
+        assert needs_review(UNVERIFIED_CONFIDENCE, [flag], False, 0.5), flag
+        assert needs_review(UNVERIFIED_CONFIDENCE, [flag, "pinned_by_rule"], True, 0.0), flag
+        assert doubt_cap([flag]) == (UNVERIFIED_CONFIDENCE if flag == "unverified" else DOUBT_CONFIDENCE) < 0.99
+    assert doubt_cap(["unverified", "missing"]) == doubt_cap(["corrected_by_rule"]) == DOUBT_CONFIDENCE < REVIEW_LEVEL
+    assert doubt_cap(["label_inferred"]) == 1.0
+    assert not needs_review(UNVERIFIED_CONFIDENCE, ["label_inferred"], False, 0.5)

@@ -6,7 +6,7 @@ the sums already settle the question, and the case the doubt was made for, which
 
 from __future__ import annotations
 
-from extraction.document import Anchor, CellValue, DocumentState, PageInfo, Token
+from extraction.document import UNVERIFIED_CONFIDENCE, Anchor, CellValue, DocumentState, PageInfo, Token
 from extraction.rules import RulesOptions, RulesStage
 from extraction.schema import layout
 
@@ -88,7 +88,7 @@ def test_figures_level_with_the_unread_rows_label_stay_doubted():
     for cid in layout("2021").row(BELOW).cell_ids:
         cell = page.doc.cells[cid]
         if cell.value:
-            assert "unverified" in cell.flags and cell.confidence <= 0.5, cid
+            assert "unverified" in cell.flags and cell.confidence <= UNVERIFIED_CONFIDENCE, cid
     for cid in layout("2021").row(ABOVE).cell_ids:
         assert "unverified" not in page.doc.cells[cid].flags, cid
 
@@ -442,5 +442,5 @@ def test_a_placement_the_sums_chose_through_a_row_not_read_is_not_confident():
     ]
     for col in ("other_org", "total"):
         cell = doc.cells[f"{row}.{col}"]
-        assert "unverified" in cell.flags and cell.confidence <= 0.5, col
+        assert "unverified" in cell.flags and cell.confidence <= UNVERIFIED_CONFIDENCE, col
     assert "unverified" not in doc.cells["applications.granted.research"].flags

@@ -187,3 +187,23 @@ def test_calibrate_fit_never_overwrites_a_version_by_accident(tmp_path):
     with pytest.raises(SystemExit, match="exists"):
         main(["fit", "--version", "calibration-v1", "--models", str(tmp_path), "--cache", str(tmp_path / "c")])
     assert not (tmp_path / "c").exists()
+
+
+def test_calibration_rows_say_how_their_input_was_made():
+    """A scanned PDF is a flatbed scan, a phone photo or a fax, with error rates 30 times apart: the
+    card reports each (`source`), also for documents cached before the field existed."""
+    from extraction.calibration import base_feature_names
+    from training.calibrate_data import DocCells, source_of, stack
+
+    def doc(name: str, unit: str, source: str = "") -> DocCells:
+        k = len(base_feature_names())
+        one = np.ones(1)
+        return DocCells(name, unit, "scanned_pdf", "ocr", np.zeros((1, k)), one, one > 1, one > 0, ["c"], source=source)
+
+    assert source_of(doc("x-s1-0-photo.pdf", "ocr:three_line")) == "photo"
+    assert source_of(doc("x-s1-0-fax.pdf", "ocr:three_line")) == "fax"
+    assert source_of(doc("x-s1-0-scan.pdf", "ocr:three_line")) == "scan"
+    assert source_of(doc("x-s1-0.pdf", "pdf:three_line")) == "pdf"
+    assert source_of(doc("g.md", "text:markdown")) == "markdown"
+    assert source_of(doc("anything.pdf", "ocr:three_line", "photo")) == "photo"
+    assert stack([doc("a.pdf", "pdf:x", "pdf"), doc("b-s1-0-fax.pdf", "ocr:x")])["source"].tolist() == ["pdf", "fax"]
