@@ -163,6 +163,9 @@ def char_pitch(words: list[Word]) -> float | None:
     return statistics.median(pitches) if len(pitches) >= TOL.min_pitches else None
 
 
+_DIGIT_RUN = re.compile(r"\d+")  # a token of digits only: one figure, or several read as one
+
+
 def split_wide_char_gaps(words: list[Word]) -> list[Word]:
     """Cut an OCR token between two of its characters whose centres stand more than
     `cell_char_gap` printed characters apart (the page's pitch) and `char_gap_jump` times the token's
@@ -170,13 +173,19 @@ def split_wide_char_gaps(words: list[Word]) -> list[Word]:
     （四） and the row label beside it, 四）关不掌: 1.75 pitches from ） to 关). One cell's text stands
     a pitch apart (up to 1.3 with OCR's frame jitter or a bracket's off-centre ink); a label spread
     evenly over its cell stands evenly and stays whole. A text layer's words are cut at far
-    narrower gaps already (`words_from_chars`)."""
+    narrower gaps already (`words_from_chars`).
+
+    A figure's digits stand half a pitch apart: digits that far apart are the figures of
+    neighbouring cells, evenly spaced or not (a phone photo's row with no rules, its 0 | 1 | 0 read
+    as one token "010", was one figure 10 in one cell: a silent pair with its row's total, which
+    was read alike)."""
     pitch = char_pitch(words)
     if pitch is None:
         return words
     out: list[Word] = []
     for w in words:
-        if w.chars is None or len(w.chars) != len(w.text) or len(w.text) < 3:
+        digits = _DIGIT_RUN.fullmatch(w.text) is not None
+        if w.chars is None or len(w.chars) != len(w.text) or len(w.text) < (2 if digits else 3):
             out.append(w)
             continue
         steps = {
@@ -188,7 +197,7 @@ def split_wide_char_gaps(words: list[Word]) -> list[Word]:
             i
             for i, d in steps.items()
             if d > TOL.cell_char_gap * pitch
-            and d > TOL.char_gap_jump * statistics.median([o for j, o in steps.items() if j != i] or [d])
+            and (digits or d > TOL.char_gap_jump * statistics.median([o for j, o in steps.items() if j != i] or [d]))
         }
         out.extend(split_word(w, functools.partial(_at, cuts)) if cuts else [w])
     return out

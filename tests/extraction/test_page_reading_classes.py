@@ -526,6 +526,27 @@ def test_an_ocr_tokens_evenly_spread_or_jittered_characters_stay_one_word():
     assert out[3:] == ["规范文件", "开出版物", "四）", "关不掌"], out
 
 
+def test_an_ocr_token_of_digits_a_pitch_or_more_apart_is_the_figures_of_several_cells():
+    """A phone photo of a row with no rules: the detector boxed three cells' figures 0 | 1 | 0 as one
+    text, read "010", evenly spread (three pitches a digit). It was one figure 10 in one cell, and
+    its row's total, read "010" the same way, was 10 too: the row's sum held over two wrong cells
+    (review_guarantee seed 9191, no_rules_aligned photo). A figure's own digits stand about half a
+    pitch apart, so digits that far apart are cut however evenly they stand; a figure's own stay
+    whole, and a label spread evenly still needs the jump."""
+    from extraction.pages.words import split_wide_char_gaps
+
+    def token(text: str, centres: list[float], y: float) -> Word:
+        return Word(text, (centres[0] - 3, y, centres[-1] + 3, y + 17), 0.9, [], [(c - 3, c + 3) for c in centres])
+
+    pitch = [token("政府信息公开", [100 + 25 * k for k in range(6)], 100 + 30 * n) for n in range(3)]
+    spread = token("010", [500, 574, 654], 200)
+    pair = token("00", [1036, 1110], 230)
+    figure = token("1452", [300, 312, 324, 336], 260)
+    label = token("规范文件", [100, 150, 200, 250], 290)
+    out = [w.text for w in split_wide_char_gaps([*pitch, spread, pair, figure, label])]
+    assert out[3:] == ["0", "1", "0", "0", "0", "1452", "规范文件"], out
+
+
 def test_a_figure_whose_remark_its_cell_wrapped_is_one_figure():
     """第二十条第(一)项 in an outer frame with a header rule: 行政规范性文件's 本年制发件数 printed
     with its remark, 15（其中修订 7 / 件）, wrapped over two lines of its cell. The open piece, the
