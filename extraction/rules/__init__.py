@@ -759,7 +759,8 @@ class RulesStage:
     # together unseen (a figure and its row's total misread alike); doubtful figures vouched for through
     # equalities with guessed or filled cells (a sure 0 total of non-negative figures); every signed figure read
     # from a page image is unverified; 9: an `unverified` figure keeps its calibrated probability up to
-    # `unverified_confidence` (0.9; review by its flag), not a fixed 0.5
+    # `unverified_confidence` (0.9; review by its flag), not a fixed 0.5; figures dropped to fit a line whose
+    # sums still fail are unverified on OCR'd pages
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -781,6 +782,7 @@ class RulesStage:
         self.unverify_doubtful_blanks(doc)
         self.unverify_beside_unplaced_figures(doc)
         self.unverify_unchecked_signs(doc, lay)
+        self.unverify_drops_a_failure_contradicts(doc)
         self.unverify_doubtful_reads(doc, lay)
         self.doubt(doc)
         self.pin(doc, lay)
@@ -824,6 +826,28 @@ class RulesStage:
             spec = lay.cells.get(cid)
             if spec is not None and spec.kind == "signed_count" and isinstance(cell.value, int | float) and cell.value:
                 _unverify(cell)
+
+    def unverify_drops_a_failure_contradicts(self, doc: DocumentState) -> None:
+        """On an OCR'd page, where a line printed more figures than its cells (`extra_values`: the
+        reconstruction dropped some, the sums choosing which) and a hard rule over that line's cells
+        still fails, every figure placed from that line is unverified. The drop the sums chose left
+        a sum broken, so the line was misread (a header's pieces read as figures, a figure taken
+        for a rule), and the sums that hold over the rest of it vouch for nothing: they held over
+        the wrong figures. A fax's table 四 row, its header's "19" and "3" read as figures and two
+        of its own taken for rules: 行政复议 failed, and 行政诉讼's two rows held over five wrong
+        cells at 0.999 (review_guarantee seed 9191, group_label_rows)."""
+        if not doc.ocr_read:
+            return
+        failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+        dropped = {cid: c for cid, c in doc.cells.items() if "extra_values" in c.flags and c.tokens}
+
+        def lines(cell: CellValue) -> set[int]:
+            return {doc.tokens[t].line for t in cell.tokens if 0 <= t < len(doc.tokens)}
+
+        broken = {line for cid, c in dropped.items() if cid in failing for line in lines(c)}
+        for c in dropped.values():
+            if not broken.isdisjoint(lines(c)):
+                _unverify(c)
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
         """A blank read with doubt (the reconstruction's confidence below `doubtful_blank_confidence`)

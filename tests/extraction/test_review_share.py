@@ -444,3 +444,32 @@ def test_a_placement_the_sums_chose_through_a_row_not_read_is_not_confident():
         cell = doc.cells[f"{row}.{col}"]
         assert "unverified" in cell.flags and cell.confidence <= UNVERIFIED_CONFIDENCE, col
     assert "unverified" not in doc.cells["applications.granted.research"].flags
+
+
+def test_figures_dropped_to_fit_a_line_whose_sums_still_fail_are_unverified():
+    """A fax's table 四 is one printed line of 15 figures. Its header's pieces were read as figures
+    and two of its own were taken for rules, so the line had too many figures and the sums chose
+    which to drop (`extra_values`): 行政复议 still failed (19 + 4 + 3 for 0), and 行政诉讼's two rows
+    held over five wrong cells at 0.999 (review_guarantee seed 9191, group_label_rows). Where a drop
+    leaves a sum of its line broken, every figure placed from that line is unverified; a line whose
+    drop left every sum holding, or a text layer, is not doubted this way."""
+    appeals = [cid for cid in layout("2021").cells if cid.startswith("appeals.")]
+
+    def state(review_upheld: int, unit: str = "px") -> DocumentState:
+        doc = _doc(_consistent())
+        doc.pages[0].unit = unit  # type: ignore[assignment]
+        for i, cid in enumerate(appeals):
+            doc.tokens.append(Token(index=i, kind="number", text="0", line=7, field=i, page=1, bbox=(400.0 + 60 * i, 900, 408.0 + 60 * i, 915)))
+            doc.cells[cid].tokens = [i]
+            doc.cells[cid].flags.append("extra_values")
+        doc.cells["appeals.review.upheld"].value = review_upheld
+        return doc
+
+    broken = state(19)
+    RulesStage()(broken)
+    assert any(c.status == "failed" and "appeals.review.upheld" in c.cells for c in broken.checks)
+    assert all("unverified" in broken.cells[cid].flags for cid in appeals)
+    assert not any("unverified" in c.flags for cid, c in broken.cells.items() if not cid.startswith("appeals."))
+    for doc in (state(0), state(19, unit="pt")):
+        RulesStage()(doc)
+        assert not any("unverified" in doc.cells[cid].flags for cid in appeals if cid != "appeals.review.upheld")
