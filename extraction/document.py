@@ -96,6 +96,7 @@ DOUBT_CONFIDENCE = 0.5  # highest confidence of a cell with a DOUBT_FLAGS flag o
 # review. A fixed 0.5 lied: a phone photo's doubtful figures are right 65-95 % of the time by their
 # evidence (an ECE of 0.03-0.05 on photos from that cap alone).
 UNVERIFIED_CONFIDENCE = 0.9
+WARNING_CONFIDENCE = 0.6  # highest confidence of a cell in a failed soft rule (a warning)
 
 
 def doubt_cap(
@@ -106,7 +107,6 @@ def doubt_cap(
     if not found:
         return 1.0
     return min(doubt, unverified) if found != {"unverified"} else unverified
-WARNING_CONFIDENCE = 0.6  # highest confidence of a cell in a failed soft rule (a warning)
 
 
 @dataclass

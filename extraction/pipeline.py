@@ -22,7 +22,7 @@ from extraction.document import DocumentState
 from extraction.ingest import IngestOptions, Ingestor
 from extraction.reconstruct.assemble import ReconstructOptions, Reconstructor
 from extraction.result import CellResult, ExtractionResult, Guarantee, ReportMeta, SourceMeta, needs_review
-from extraction.rules import RulesOptions
+from extraction.rules import RulesOptions, failing_hard_cells
 from extraction.rules import RulesStage as RulesChecker
 from extraction.stages import (
     CalibrateStage,
@@ -239,7 +239,7 @@ class Pipeline:
 
     def result(self, doc: DocumentState) -> ExtractionResult:
         threshold = self.options.review_threshold
-        failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+        failing = failing_hard_cells(doc)
         cells: dict[str, CellResult] = {}
         for cid, cv in doc.cells.items():
             review = needs_review(cv.confidence, cv.flags, cid in failing, threshold)

@@ -128,6 +128,11 @@ class RulesOptions(BaseModel):
 INFERRED_FLAGS = frozenset({"filled_by_rule", "corrected_by_rule"})
 
 
+def failing_hard_cells(doc: DocumentState) -> set[str]:
+    """The cells of the hard rules that fail (not those that hold only by inference)."""
+    return {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+
+
 def _read_confidence(cell: CellValue) -> float:
     """The reconstruction's own confidence in a cell, before any calibrator replaced it."""
     return cell.confidence if cell.read_confidence is None else cell.read_confidence
@@ -650,7 +655,7 @@ def pinned_cells(
     where two or more misreadings compensate one another exactly beside the suspects' own."""
     hard = [c for c in constraints(lay) if c.severity == "error"]
     status = {c.rule: c.status for c in doc.checks}
-    failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+    failing = failing_hard_cells(doc)
     if not failing:
         return set()
     failed = [c for c in hard if c.kind == "eq" and status.get(c.rule) == "failed"]
@@ -838,7 +843,7 @@ class RulesStage:
         cells at 0.999 (review_guarantee seed 9191, group_label_rows)."""
         if not doc.ocr_read:
             return
-        failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+        failing = failing_hard_cells(doc)
         dropped = {cid: c for cid, c in doc.cells.items() if "extra_values" in c.flags and c.tokens}
 
         def lines(cell: CellValue) -> set[int]:
@@ -881,7 +886,7 @@ class RulesStage:
         reading is doubtful and so is the guess (a fax's 43 | 6 read as "40", split 4 | 0, passed at 0.998)."""
         if not doc.ocr_read:
             return
-        failing = {cid for c in doc.checks if c.status == "failed" and c.severity == "error" for cid in c.cells}
+        failing = failing_hard_cells(doc)
         doubtful_rows = {
             cid.rsplit(".", 1)[0]
             for cid, c in doc.cells.items()
@@ -969,6 +974,7 @@ __all__ = [
     "check_rules",
     "cross_report_checks",
     "evaluate",
+    "failing_hard_cells",
     "fill_from_sums",
     "least_explanations",
     "narrative_checks",
