@@ -1,7 +1,7 @@
 """Fit, certify and measure the cell calibrator of every input kind (issue 16).
 
-    python -m training.calibrate fit --version calibration-v3        # data, LOFO, fit, certify, register
-    python -m training.calibrate evaluate --version calibration-v3 --seed 1613 --scans 1 --photos 1 --faxes 1
+    python -m training.calibrate fit --version calibration-v4        # data, LOFO, fit, certify, register
+    python -m training.calibrate evaluate --version calibration-v4 --seed 1613 --scans 1 --photos 1 --faxes 1
 
 `fit`:
 1. collects two splits of documents that share none (`training.calibrate_data`; cached under

@@ -17,7 +17,8 @@ document):
 
 Per cell: the base features (`extraction.calibration.cell_matrix`), and, from the rest of the
 pipeline run with every confidence set to 1: `cap` (the confidence the rules stage leaves a cell at
-1: its doubt caps), `forced` (in review whatever the confidence: a failed hard rule, `ambiguous`, a doubt flag),
+1: its doubt caps), `forced` (in review whatever the confidence: a failed hard rule no holding
+rule pins it against, `ambiguous`, a doubt flag: `extraction.result.needs_review`),
 `right` (the final value equals the truth). A cell of the truth the output lacks is kept as a wrong
 cell never reviewed (the worst case).
 """
@@ -144,7 +145,7 @@ def finish(doc, name: str, want: dict, unit: str) -> DocCells:
     """The stages after the reconstruction (calibrate with the collecting labeler, rules), then one
     row per cell of the truth."""
     from extraction.calibration import base_feature_names, kind_group
-    from extraction.document import DOUBT_FLAGS
+    from extraction.result import needs_review
 
     pipe = _pipe()
     k = len(base_feature_names())
@@ -165,8 +166,10 @@ def finish(doc, name: str, want: dict, unit: str) -> DocCells:
             continue
         out_base.append(base[row[cid]])
         cap.append(c.confidence)
-        # in review whatever its confidence (`extraction.result.needs_review`)
-        forced.append("failed_rule" in c.flags or "ambiguous" in c.flags or not DOUBT_FLAGS.isdisjoint(c.flags))
+        # in review whatever its confidence: `needs_review` at no threshold (a cell another hard rule
+        # pins carries `failed_rule` but is not reviewed for it: counted forced, a wrong pinned cell
+        # was caught in the certification's eyes and silent in the product's)
+        forced.append(needs_review(1.0, c.flags, "failed_rule" in c.flags, 0.0))
         right.append(_same(c.value, value))
     return DocCells(
         name,
