@@ -209,7 +209,7 @@ class Reconstructor:
     """Stage: anchors and value tokens → segments → jointly solved readings → cells."""
 
     name = "reconstruct"
-    version = "1"
+    version = "2"  # 2: up to `MAX_SUBSTITUTIONS` OCR alternatives read at once in one row's reading
 
     def __init__(self, options: ReconstructOptions | None = None) -> None:
         self.options = options or ReconstructOptions()
@@ -271,13 +271,18 @@ class Reconstructor:
             if len(seg.readings) > 1:
                 if any(cid in constrained for cid in seg.cells) and time.monotonic() < budget_end:
                     banned: set[int] = {solution.choice[k]}
-                    for _ in range(3):  # a few alternatives are enough to flag the cells
+                    for _ in range(6):
                         alt = solver.solve(banned={k: banned})
                         ri = alt.choice[k]
                         if ri in banned or alt.violations > solution.violations:
                             break
-                        alternatives.append(seg.readings[ri])
                         banned.add(ri)
+                        # Two or more OCR alternatives read at once that the sums do not prefer
+                        # are no rival of the readings as first read.
+                        if len(seg.readings[ri].corrected - chosen.corrected) < 2:
+                            alternatives.append(seg.readings[ri])
+                        if len(alternatives) == 3:  # a few alternatives are enough to flag the cells
+                            break
                 else:
                     alternatives = [r for r in seg.readings if r is not chosen and r.prior >= chosen.prior - 1.0]
             alternatives = [r for r in alternatives if not _moves_printed_blank(doc, chosen, r)]

@@ -552,27 +552,47 @@ def _printed_cells(slots: list[Token], n: int) -> list[Token] | None:
     return window if any(t.kind == "blank" for t in window) else None
 
 
+# OCR alternatives read at once in one reading of a segment: a photo's row with two or three
+# figures misread (a mono font's zeros read 8 over a page) is put right only by taking them together.
+MAX_SUBSTITUTIONS = 3
+MULTI_SUBSTITUTION_READINGS = 256  # readings with two or more alternatives, per segment at most
+
+
 def _alternative_readings(out: list[Reading], runs: list[Token], kinds: Sequence[ColumnKind]) -> list[Reading]:
-    """The readings with one single-cell token read as one of its OCR alternatives instead."""
-    alt_out: list[Reading] = []
-    for r in out:
+    """The readings with single-cell tokens read as one of their OCR alternatives instead: one
+    alternative in every reading, two or more (up to `MAX_SUBSTITUTIONS`, each costing 1 of prior) in
+    the most plausible readings first, `MULTI_SUBSTITUTION_READINGS` of them at most."""
+    by_index = {x.index: x for x in runs}
+
+    def options(r: Reading) -> list[list[tuple[int, str, Value]]]:
+        found = []
         for i, index in enumerate(r.tokens):
-            if index is None:
-                continue
-            t = next((x for x in runs if x.index == index), None)
+            t = by_index.get(index) if index is not None else None
             if t is None or not t.alternatives or r.texts[i] != t.text:
                 continue
-            for alt in t.alternatives:
-                v = parse_number(alt, kinds[i], t.unit)
-                if v is None or v == r.values[i]:
-                    continue
-                values = list(r.values)
-                values[i] = v
-                texts = list(r.texts)
-                texts[i] = alt
-                alt_out.append(
-                    Reading(tuple(values), r.prior - 1.0, r.tokens, tuple(texts), r.flags, r.corrected | {i})
-                )
+            cell = [(i, alt, v) for alt in t.alternatives if (v := parse_number(alt, kinds[i], t.unit)) is not None]
+            if cell := [o for o in cell if o[2] != r.values[i]]:
+                found.append(cell)
+        return found
+
+    def substituted(r: Reading, subs: Sequence[tuple[int, str, Value]]) -> Reading:
+        values, texts = list(r.values), list(r.texts)
+        for i, alt, v in subs:
+            values[i], texts[i] = v, alt
+        corrected = r.corrected | {i for i, _, _ in subs}
+        return Reading(tuple(values), r.prior - float(len(subs)), r.tokens, tuple(texts), r.flags, corrected)
+
+    per_reading = [(r, options(r)) for r in out]
+    alt_out = [substituted(r, [o]) for r, opts in per_reading for cell in opts for o in cell]
+    budget = MULTI_SUBSTITUTION_READINGS
+    for r, opts in sorted(per_reading, key=lambda ro: -ro[0].prior):
+        for k in range(2, min(MAX_SUBSTITUTIONS, len(opts)) + 1):
+            for cells in itertools.combinations(opts, k):
+                for subs in itertools.product(*cells):
+                    if budget == 0:
+                        return alt_out
+                    alt_out.append(substituted(r, subs))
+                    budget -= 1
     return alt_out
 
 

@@ -128,6 +128,43 @@ def test_ocr_alternative_chosen_by_the_sums_is_flagged():
     assert "corrected_by_rule" not in doc.cells["applications.new.total"].flags
 
 
+def test_two_ocr_alternatives_in_one_row_are_chosen_together_by_the_sums():
+    """A photo misreads several figures of one row (a mono font's zeros read 8 over a page): one
+    alternative a row fixed nothing when two of its figures were misread, and the row stayed wrong
+    in review. Up to `MAX_SUBSTITUTIONS` alternatives are read at once; each cell so read is
+    flagged (in review)."""
+    from extraction.document import DocumentState
+    from extraction.document import Field as F
+    from extraction.ingest.text import split_lines
+    from extraction.layout.baseline import BaselineLabeler
+    from extraction.reconstruct.assemble import Reconstructor
+    from extraction.reconstruct.solver import MAX_SUBSTITUTIONS
+
+    assert MAX_SUBSTITUTIONS >= 2
+    text = (Path(__file__).resolve().parents[2] / "datasets" / "seeds" / "004_bff1b9e23c617db0.txt").read_text()
+
+    def read(misread: dict[int, tuple[str, str]]):
+        doc = DocumentState(name="x", sha256="", kind="txt")
+        doc.lines = split_lines(text)
+        line = next(x for x in doc.lines if x.fields and x.fields[0].text.startswith("一、本年新收"))
+        figures = [i for i, f in enumerate(line.fields) if f.text.isdigit()]
+        for k, (shown, printed) in misread.items():
+            assert line.fields[figures[k]].text == printed
+            line.fields[figures[k]] = F(shown, confidence=0.6, alternatives=[printed])
+        doc.tokens = tokenize(doc.lines)
+        BaselineLabeler()(doc)
+        Reconstructor()(doc)
+        return doc
+
+    # 本年新收 0 0 0 0 53 0 | 53: 法律服务机构 53 read 58, 其他 0 read 8
+    doc = read({4: ("58", "53"), 5: ("8", "0")})
+    for cid, want in (("applications.new.legal_services", 53), ("applications.new.other_org", 0)):
+        cell = doc.cells[cid]
+        assert cell.value == want and "corrected_by_rule" in cell.flags, (cid, cell.value, cell.flags)
+    assert doc.cells["applications.new.total"].value == 53
+    assert "corrected_by_rule" not in doc.cells["applications.new.total"].flags
+
+
 def test_joint_solver_matches_brute_force_on_random_tables():
     """The array-based programme finds what trying every combination finds: the fewest broken
     rules, then the most plausible readings (random small tables with glued-run style readings)."""
