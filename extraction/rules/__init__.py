@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from pydantic import BaseModel, Field
 
@@ -143,14 +143,43 @@ def _unverify(cell: CellValue) -> None:
         cell.flags.append("unverified")
 
 
-def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptions) -> list[str]:
+def tables_printing_zeros(doc: DocumentState, lay: Layout, options: RulesOptions) -> set[str]:
+    """The tables whose zeros the page prints as figures: some cell of the table read as a 0 from
+    the page, none read surely as a printed blank, and no row label of it read with no figure in its
+    row or sub-rows (a report that leaves cells or a row blank may leave another row blank)."""
+    zeros: set[str] = set()
+    blanks: set[str] = set()
+    rows_read: set[str] = set()
+    for cid, cv in doc.cells.items():
+        if cid not in lay.cells:
+            continue
+        table = cid.split(".", 1)[0]
+        if cv.value is not None and cv.tokens and INFERRED_FLAGS.isdisjoint(cv.flags):
+            rows_read.add(cid.rsplit(".", 1)[0])
+            if cv.value == 0:
+                zeros.add(table)
+        elif cv.value is None and "blank" in cv.flags and _read_confidence(cv) > options.unread_confidence:
+            blanks.add(table)
+    for a in doc.anchors:
+        if a.kind == "row" and not any(r == a.key or r.startswith(a.key + ".") for r in rows_read):
+            blanks.add(a.key.split(".", 1)[0])
+    return zeros - blanks
+
+
+def fill_from_sums(
+    cells: dict[str, CellValue], lay: Layout, options: RulesOptions, zeros_printed: Collection[str] = ()
+) -> list[str]:
     """Solve the hard equalities for cells OCR left unread; returns the cells filled.
 
     A cell is solved when every equality that holds it with no other unknown gives the same value,
-    and that value fits the cell (a non-negative integer count, a non-negative amount). A solved 0
-    is written only where there is evidence of print (a blank slot with unread ink in it): a row
-    read without any figures may be a row the report left blank, and 0 and blank are the same to
-    the sums, so such a cell stays blank (and in review). Filling repeats until nothing more is
+    and that value fits the cell (a non-negative integer count, a non-negative amount). An equality
+    whose unknowns all stand on one side, none of them signed, and must add up to 0 solves each of
+    them as 0 (figures that cannot be negative: a whole row lost among read rows whose column
+    sums hold). A solved 0 is written only where there is evidence of print: a blank slot with
+    unread ink in it, or a table of `zeros_printed` (tables whose page prints its zeros as figures,
+    `tables_printing_zeros`, given for OCR'd pages, where a row's figures may be lost); elsewhere a
+    row read without any figures may be a row the report left blank, and 0 and blank are the same
+    to the sums, so such a cell stays blank (and in review). Filling repeats until nothing more is
     determined (a whole unread row is solved column by column, then its total)."""
     hard = [c for c in constraints(lay) if c.severity == "error" and c.kind == "eq"]
     unknown = {
@@ -165,12 +194,20 @@ def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptio
         solved: dict[str, set[float]] = {}
         for c in hard:
             open_cells = [x for x in c.cells if x in unknown]
-            if len(open_cells) != 1:
+            if not open_cells:
                 continue
-            x = open_cells[0]
-            left = sum(cells[k].value or 0 for k in c.left if k != x and k in cells)
-            right = sum(cells[k].value or 0 for k in c.right if k != x and k in cells)
-            solved.setdefault(x, set()).add(round(right - left if x in c.left else left - right, 6))
+            left = sum(cells[k].value or 0 for k in c.left if k not in open_cells and k in cells)
+            right = sum(cells[k].value or 0 for k in c.right if k not in open_cells and k in cells)
+            if len(open_cells) == 1:
+                x = open_cells[0]
+                solved.setdefault(x, set()).add(round(right - left if x in c.left else left - right, 6))
+                continue
+            on_left = [x in c.left for x in open_cells]
+            if any(on_left) != all(on_left) or any(lay.cells[x].kind == "signed_count" for x in open_cells):
+                continue
+            if abs(right - left) < 1e-6:  # unknowns that cannot be negative adding up to 0: each is 0
+                for x in open_cells:
+                    solved.setdefault(x, set()).add(0.0)
         progress = False
         for x, candidates in solved.items():
             unknown.discard(x)
@@ -185,7 +222,7 @@ def fill_from_sums(cells: dict[str, CellValue], lay: Layout, options: RulesOptio
             elif not float(value).is_integer() or (value < 0 and kind != "signed_count"):
                 continue
             cv = cells[x]
-            if value == 0 and cv.bbox is None:
+            if value == 0 and cv.bbox is None and x.split(".", 1)[0] not in zeros_printed:
                 continue
             cv.value = int(value) if kind != "amount" else value
             cv.confidence = options.filled_confidence
@@ -755,7 +792,7 @@ def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOp
 
 class RulesStage:
     name = "rules"
-    version = "9"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "10"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
     # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
@@ -765,7 +802,8 @@ class RulesStage:
     # equalities with guessed or filled cells (a sure 0 total of non-negative figures); every signed figure read
     # from a page image is unverified; 9: an `unverified` figure keeps its calibrated probability up to
     # `unverified_confidence` (0.9; review by its flag), not a fixed 0.5; figures dropped to fit a line whose
-    # sums still fail are unverified on OCR'd pages
+    # sums still fail are unverified on OCR'd pages; 10: unread cells an equality makes add up to 0 are each 0, and
+    # on OCR'd pages a table that prints its zeros is evidence of print for a filled 0 (a row lost whole)
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -774,7 +812,8 @@ class RulesStage:
         lay = layout(doc.format or "2021", tuple(doc.variants))
         guessed = guessed_blanks(doc)  # before the sums fill any of them
         if self.options.fill_from_sums:
-            fill_from_sums(doc.cells, lay, self.options)
+            zeros = tables_printing_zeros(doc, lay, self.options) if doc.ocr_read else set()
+            fill_from_sums(doc.cells, lay, self.options, zeros)
         values = {cid: c.value for cid, c in doc.cells.items()}
         inferred = {cid for cid, c in doc.cells.items() if INFERRED_FLAGS.intersection(c.flags)}
         doc.checks = check_rules(values, lay, inferred | guessed)

@@ -319,6 +319,48 @@ def test_a_check_that_holds_only_through_a_filled_cell_is_inferred_not_passed():
             assert c.status != "passed", rule
 
 
+def test_a_row_ocr_lost_whole_among_rows_printing_zeros_is_filled_with_zeros_in_review():
+    """Phone photos and faxes of tables of small figures: the page reader lost whole rows of 0s
+    (seeds 7474 and 7676: 235 of the photos' and faxes' wrong cells were zeros left missing). Where
+    the read rows' column sums hold, a lost row's figures add up to 0 and cannot be negative: each is
+    0, filled from the sums (in review, as every value the sums supplied). Only on an OCR'd page of a
+    table that prints its zeros: from a text layer, or where a row label was read with no figure
+    beside it (a report that leaves a row blank), the lost row stays blank."""
+    from extraction.document import Anchor, Token
+    from extraction.pipeline import PipelineOptions
+
+    lost = [cid for cid in layout("2021").cells if cid.startswith("applications.denied.third_party.")]
+
+    def run(ocr: bool, blank_row_read: bool = False) -> tuple[DocumentState, set[str]]:
+        values = _zero_values()
+        for cid in ("new", "granted", "outcome_total"):
+            values[f"applications.{cid}.natural_person"] = values[f"applications.{cid}.total"] = 3
+        doc = DocumentState(name="x", sha256="0", kind="scanned_pdf" if ocr else "txt", format="2021")
+        doc.tokens = [Token(index=0, kind="text", text="4.保护第三方合法权益", line=0, field=0)]
+        doc.cells = _cells(values, set())
+        for cell in doc.cells.values():
+            cell.tokens = [0]
+        for cid in lost:
+            doc.cells[cid] = CellValue(value=None, confidence=0.2, flags=["missing"])
+        if blank_row_read:
+            doc.anchors = [Anchor(token=0, offset=0, kind="row", key="applications.denied.third_party", score=1.0)]
+        if ocr:
+            doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
+        RulesStage(RulesOptions()).__call__(doc)
+        result = Pipeline(PipelineOptions(labeler="baseline", calibration="none")).result(doc)
+        return doc, {cid for cid, c in result.cells.items() if c.review}
+
+    doc, reviewed = run(ocr=True)
+    for cid in lost:
+        cell = doc.cells[cid]
+        assert cell.value == 0 and "filled_by_rule" in cell.flags and _not_confident(cell), (cid, cell)
+    assert set(lost) <= reviewed
+    for ocr, blank_row_read in ((False, False), (True, True)):
+        doc, reviewed = run(ocr, blank_row_read)
+        assert all(doc.cells[cid].value is None for cid in lost), (ocr, blank_row_read)
+        assert set(lost) <= reviewed
+
+
 def test_a_failed_warning_lowers_its_cells_confidence(baseline_pipeline):
     # 规章: issued 698, in force 88 — in force is usually not below issued (the soft rule)
     text = _seed_text().replace("规章\t0\t0\t0", "规章\t698\t0\t88")
