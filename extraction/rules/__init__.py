@@ -145,7 +145,7 @@ def _unverify(cell: CellValue) -> None:
 
 def tables_printing_zeros(doc: DocumentState, lay: Layout, options: RulesOptions) -> set[str]:
     """The tables whose zeros the page prints as figures: some cell of the table read as a 0 from
-    the page, none read surely as a printed blank, and no row label of it read with no figure in its
+    the page, none read surely as a printed blank (`doubtful_blank_confidence` or more), and no row label of it read with no figure in its
     row or sub-rows (a report that leaves cells or a row blank may leave another row blank)."""
     zeros: set[str] = set()
     blanks: set[str] = set()
@@ -158,12 +158,30 @@ def tables_printing_zeros(doc: DocumentState, lay: Layout, options: RulesOptions
             rows_read.add(cid.rsplit(".", 1)[0])
             if cv.value == 0:
                 zeros.add(table)
-        elif cv.value is None and "blank" in cv.flags and _read_confidence(cv) > options.unread_confidence:
+        elif cv.value is None and "blank" in cv.flags and _read_confidence(cv) >= options.doubtful_blank_confidence:
             blanks.add(table)
     for a in doc.anchors:
         if a.kind == "row" and not any(r == a.key or r.startswith(a.key + ".") for r in rows_read):
             blanks.add(a.key.split(".", 1)[0])
     return zeros - blanks
+
+
+def zeros_for_doubtful_blanks(doc: DocumentState, zeros_printed: Collection[str], options: RulesOptions) -> list[str]:
+    """On an OCR'd page, in a table that prints its zeros (`tables_printing_zeros`), a cell the page
+    reader left blank with doubt is a 0 it did not read: a gap placed among a row's figures
+    (`inferred_blank`), or a blank slot read below `doubtful_blank_confidence`. 0 and blank are the
+    same to every sum, so no check changes; the cell is `filled_by_rule` (review), as any value the
+    rules supplied. Returns the cells given 0."""
+    out = []
+    for cid, cv in doc.cells.items():
+        if cv.value is not None or cid.split(".", 1)[0] not in zeros_printed:
+            continue
+        if "inferred_blank" in cv.flags or ("blank" in cv.flags and _read_confidence(cv) < options.doubtful_blank_confidence):
+            cv.value = 0
+            cv.confidence = min(cv.confidence, options.filled_confidence)
+            cv.flags = sorted({*cv.flags, "filled_by_rule"} - {"blank"})
+            out.append(cid)
+    return out
 
 
 def fill_from_sums(
@@ -803,7 +821,8 @@ class RulesStage:
     # from a page image is unverified; 9: an `unverified` figure keeps its calibrated probability up to
     # `unverified_confidence` (0.9; review by its flag), not a fixed 0.5; figures dropped to fit a line whose
     # sums still fail are unverified on OCR'd pages; 10: unread cells an equality makes add up to 0 are each 0, and
-    # on OCR'd pages a table that prints its zeros is evidence of print for a filled 0 (a row lost whole)
+    # on OCR'd pages a table that prints its zeros is evidence of print for a filled 0 (a row lost whole), and its
+    # doubtful blanks (gaps placed among a row's figures, blanks read with doubt) are 0s the page reader lost
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -814,6 +833,7 @@ class RulesStage:
         if self.options.fill_from_sums:
             zeros = tables_printing_zeros(doc, lay, self.options) if doc.ocr_read else set()
             fill_from_sums(doc.cells, lay, self.options, zeros)
+            zeros_for_doubtful_blanks(doc, zeros, self.options)
         values = {cid: c.value for cid, c in doc.cells.items()}
         inferred = {cid for cid, c in doc.cells.items() if INFERRED_FLAGS.intersection(c.flags)}
         doc.checks = check_rules(values, lay, inferred | guessed)
@@ -1019,5 +1039,7 @@ __all__ = [
     "narrative_checks",
     "outside_least_explanations",
     "pinned_cells",
+    "tables_printing_zeros",
     "unplaceable_cells",
+    "zeros_for_doubtful_blanks",
 ]

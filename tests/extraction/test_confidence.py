@@ -361,6 +361,37 @@ def test_a_row_ocr_lost_whole_among_rows_printing_zeros_is_filled_with_zeros_in_
         assert set(lost) <= reviewed
 
 
+def test_a_gap_the_page_reader_left_in_a_table_that_prints_its_zeros_is_a_lost_zero_in_review():
+    """A fax's row read with fewer figures than cells: the gaps were placed (`inferred_blank`) and
+    the cells came out blank where the page printed 0 (seeds 7474/7676: 70 such cells). 0 and blank
+    are the same to the sums; in a table of an OCR'd page that prints its zeros the gap is a 0 it
+    lost, given for review. A table with a blank read surely, or a text input, keeps its blanks."""
+    from extraction.pipeline import PipelineOptions
+
+    gap, sure_blank = "applications.granted.research", "applications.denied.state_secret.research"
+
+    def run(ocr: bool, with_sure_blank: bool = False) -> tuple[DocumentState, set[str]]:
+        doc = DocumentState(name="x", sha256="0", kind="scanned_pdf" if ocr else "txt", format="2021")
+        doc.cells = _cells(_zero_values(), set())
+        for cell in doc.cells.values():
+            cell.tokens = [0]
+        doc.cells[gap] = CellValue(value=None, confidence=0.5, flags=["ambiguous", "inferred_blank"])
+        if with_sure_blank:
+            doc.cells[sure_blank] = CellValue(value=None, confidence=1.0, flags=["blank"])
+        if ocr:
+            doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
+        RulesStage(RulesOptions()).__call__(doc)
+        result = Pipeline(PipelineOptions(labeler="baseline", calibration="none")).result(doc)
+        return doc, {cid for cid, c in result.cells.items() if c.review}
+
+    doc, reviewed = run(ocr=True)
+    cell = doc.cells[gap]
+    assert cell.value == 0 and "filled_by_rule" in cell.flags and _not_confident(cell) and gap in reviewed
+    for ocr, with_sure_blank in ((False, False), (True, True)):
+        doc, reviewed = run(ocr, with_sure_blank)
+        assert doc.cells[gap].value is None and gap in reviewed, (ocr, with_sure_blank)
+
+
 def test_a_failed_warning_lowers_its_cells_confidence(baseline_pipeline):
     # 规章: issued 698, in force 88 — in force is usually not below issued (the soft rule)
     text = _seed_text().replace("规章\t0\t0\t0", "规章\t698\t0\t88")
