@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  by kind: " + "  ".join(f"{k} {v:.4f}" for k, v in summary["by_flattener"].items()))
     print(f"wrong cells caught by review: {caught}/{wrong} ({(caught / wrong if wrong else 1):.3f})")
     print(
-        f"injected violations flagged {summary['injected_flagged']:.3f}; clean reports flagged {summary['clean_flagged']}"
+        f"injected violations flagged {summary['injected_flagged']:.3f}; clean reports flagged {summary['clean_flagged']} "
+        f"(holding only by inference, unflagged: {summary['clean_inferred']})"
     )
     seeds = [r for r in summary["rows"] if not r["id"].startswith("syn")]
     if seeds:
