@@ -565,12 +565,14 @@ def _alternative_readings(out: list[Reading], runs: list[Token], kinds: Sequence
     by_index = {x.index: x for x in runs}
 
     def options(r: Reading) -> list[list[tuple[int, str, Value]]]:
-        found = []
+        found: list[list[tuple[int, str, Value]]] = []
         for i, index in enumerate(r.tokens):
             t = by_index.get(index) if index is not None else None
             if t is None or not t.alternatives or r.texts[i] != t.text:
                 continue
-            cell = [(i, alt, v) for alt in t.alternatives if (v := parse_number(alt, kinds[i], t.unit)) is not None]
+            cell: list[tuple[int, str, Value]] = [
+                (i, alt, v) for alt in t.alternatives if (v := parse_number(alt, kinds[i], t.unit)) is not None
+            ]
             if cell := [o for o in cell if o[2] != r.values[i]]:
                 found.append(cell)
         return found
