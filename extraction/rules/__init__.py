@@ -143,6 +143,13 @@ def _unverify(cell: CellValue) -> None:
         cell.flags.append("unverified")
 
 
+def _fill(cell: CellValue, value: int | float, confidence: float) -> None:
+    """A value the rules supplied to a cell the page did not give one: `filled_by_rule` (review)."""
+    cell.value = value
+    cell.confidence = confidence
+    cell.flags = sorted({*cell.flags, "filled_by_rule"} - {"blank"})
+
+
 def tables_printing_zeros(doc: DocumentState, lay: Layout, options: RulesOptions) -> set[str]:
     """The tables whose zeros the page prints as figures: some cell of the table read as a 0 from
     the page, none read surely as a printed blank (`doubtful_blank_confidence` or more), and no row label of it read with no figure in its
@@ -177,9 +184,7 @@ def zeros_for_doubtful_blanks(doc: DocumentState, zeros_printed: Collection[str]
         if cv.value is not None or cid.split(".", 1)[0] not in zeros_printed:
             continue
         if "inferred_blank" in cv.flags or ("blank" in cv.flags and _read_confidence(cv) < options.doubtful_blank_confidence):
-            cv.value = 0
-            cv.confidence = min(cv.confidence, options.filled_confidence)
-            cv.flags = sorted({*cv.flags, "filled_by_rule"} - {"blank"})
+            _fill(cv, 0, min(cv.confidence, options.filled_confidence))
             out.append(cid)
     return out
 
@@ -242,9 +247,7 @@ def fill_from_sums(
             cv = cells[x]
             if value == 0 and cv.bbox is None and x.split(".", 1)[0] not in zeros_printed:
                 continue
-            cv.value = int(value) if kind != "amount" else value
-            cv.confidence = options.filled_confidence
-            cv.flags = sorted({*cv.flags, "filled_by_rule"} - {"blank"})
+            _fill(cv, int(value) if kind != "amount" else value, options.filled_confidence)
             filled.append(x)
         if not progress:
             break

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -319,6 +320,25 @@ def test_a_check_that_holds_only_through_a_filled_cell_is_inferred_not_passed():
             assert c.status != "passed", rule
 
 
+def _rules_over_read_cells(
+    values: dict[str, int | None], ocr: bool, edit: Callable[[DocumentState], None]
+) -> tuple[DocumentState, set[str]]:
+    """The rules stage over `values` read from the page (each cell from a token; `ocr`: an OCR'd
+    page, else a text input), after `edit` changed the document; the document and the cells in review."""
+    from extraction.pipeline import PipelineOptions
+
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf" if ocr else "txt", format="2021")
+    doc.cells = _cells(values, set())
+    for cell in doc.cells.values():
+        cell.tokens = [0]
+    edit(doc)
+    if ocr:
+        doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
+    RulesStage(RulesOptions()).__call__(doc)
+    result = Pipeline(PipelineOptions(labeler="baseline", calibration="none")).result(doc)
+    return doc, {cid for cid, c in result.cells.items() if c.review}
+
+
 def test_a_row_ocr_lost_whole_among_rows_printing_zeros_is_filled_with_zeros_in_review():
     """Phone photos and faxes of tables of small figures: the page reader lost whole rows of 0s
     (seeds 7474 and 7676: 235 of the photos' and faxes' wrong cells were zeros left missing). Where
@@ -327,7 +347,6 @@ def test_a_row_ocr_lost_whole_among_rows_printing_zeros_is_filled_with_zeros_in_
     table that prints its zeros: from a text layer, or where a row label was read with no figure
     beside it (a report that leaves a row blank), the lost row stays blank."""
     from extraction.document import Anchor, Token
-    from extraction.pipeline import PipelineOptions
 
     lost = [cid for cid in layout("2021").cells if cid.startswith("applications.denied.third_party.")]
 
@@ -335,20 +354,15 @@ def test_a_row_ocr_lost_whole_among_rows_printing_zeros_is_filled_with_zeros_in_
         values = _zero_values()
         for cid in ("new", "granted", "outcome_total"):
             values[f"applications.{cid}.natural_person"] = values[f"applications.{cid}.total"] = 3
-        doc = DocumentState(name="x", sha256="0", kind="scanned_pdf" if ocr else "txt", format="2021")
-        doc.tokens = [Token(index=0, kind="text", text="4.保护第三方合法权益", line=0, field=0)]
-        doc.cells = _cells(values, set())
-        for cell in doc.cells.values():
-            cell.tokens = [0]
-        for cid in lost:
-            doc.cells[cid] = CellValue(value=None, confidence=0.2, flags=["missing"])
-        if blank_row_read:
-            doc.anchors = [Anchor(token=0, offset=0, kind="row", key="applications.denied.third_party", score=1.0)]
-        if ocr:
-            doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
-        RulesStage(RulesOptions()).__call__(doc)
-        result = Pipeline(PipelineOptions(labeler="baseline", calibration="none")).result(doc)
-        return doc, {cid for cid, c in result.cells.items() if c.review}
+
+        def lose_the_row(doc: DocumentState) -> None:
+            doc.tokens = [Token(index=0, kind="text", text="4.保护第三方合法权益", line=0, field=0)]
+            for cid in lost:
+                doc.cells[cid] = CellValue(value=None, confidence=0.2, flags=["missing"])
+            if blank_row_read:
+                doc.anchors = [Anchor(token=0, offset=0, kind="row", key="applications.denied.third_party", score=1.0)]
+
+        return _rules_over_read_cells(values, ocr, lose_the_row)
 
     doc, reviewed = run(ocr=True)
     for cid in lost:
@@ -366,23 +380,15 @@ def test_a_gap_the_page_reader_left_in_a_table_that_prints_its_zeros_is_a_lost_z
     the cells came out blank where the page printed 0 (seeds 7474/7676: 70 such cells). 0 and blank
     are the same to the sums; in a table of an OCR'd page that prints its zeros the gap is a 0 it
     lost, given for review. A table with a blank read surely, or a text input, keeps its blanks."""
-    from extraction.pipeline import PipelineOptions
-
     gap, sure_blank = "applications.granted.research", "applications.denied.state_secret.research"
 
     def run(ocr: bool, with_sure_blank: bool = False) -> tuple[DocumentState, set[str]]:
-        doc = DocumentState(name="x", sha256="0", kind="scanned_pdf" if ocr else "txt", format="2021")
-        doc.cells = _cells(_zero_values(), set())
-        for cell in doc.cells.values():
-            cell.tokens = [0]
-        doc.cells[gap] = CellValue(value=None, confidence=0.5, flags=["ambiguous", "inferred_blank"])
-        if with_sure_blank:
-            doc.cells[sure_blank] = CellValue(value=None, confidence=1.0, flags=["blank"])
-        if ocr:
-            doc.pages = [PageInfo(number=1, width=1654, height=2339, unit="px")]
-        RulesStage(RulesOptions()).__call__(doc)
-        result = Pipeline(PipelineOptions(labeler="baseline", calibration="none")).result(doc)
-        return doc, {cid for cid, c in result.cells.items() if c.review}
+        def leave_blanks(doc: DocumentState) -> None:
+            doc.cells[gap] = CellValue(value=None, confidence=0.5, flags=["ambiguous", "inferred_blank"])
+            if with_sure_blank:
+                doc.cells[sure_blank] = CellValue(value=None, confidence=1.0, flags=["blank"])
+
+        return _rules_over_read_cells(_zero_values(), ocr, leave_blanks)
 
     doc, reviewed = run(ocr=True)
     cell = doc.cells[gap]
