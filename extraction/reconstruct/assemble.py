@@ -148,7 +148,13 @@ def _label_less_rows(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -
     """Rows whose label was not read (a seal or a stain over it, OCR lost it): when a row's own
     line already holds all its figures and each line after it holds one full row of figures,
     while the rows printed next were not found, those lines are those rows, in order (else
-    their figures would be taken as extra values of the row above)."""
+    their figures would be taken as extra values of the row above).
+
+    On a page, a figure read left of the row's first figure column is a piece of the label
+    columns (a seal's stroke, a fax's speck read as "1"), not a cell: it is left out of its line,
+    and a line of such pieces alone is no row. A row found with no figure of its own takes the
+    next line when its label stands level with that line on the page (a skewed photo puts the
+    label's line after its figures' line)."""
     for i, (row, span) in enumerate(rows):
         if span is None or span.anchor is None or not span.values:
             continue
@@ -162,17 +168,61 @@ def _label_less_rows(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -
             continue
         if _numbers(lines[0]) < width and _row_cells(lines[0], width) is None:
             continue
+        left = _first_column_left(lines[0], width)
+        if left is not None:
+            lines = [lines[0], *(kept for ln in lines[1:] if (kept := _in_figure_columns(ln, left)))]
         taken = 0
         for j in range(i + 1, len(rows)):
-            if taken + 1 >= len(lines) or rows[j][1] is not None or len(rows[j][0].columns) != width:
+            if taken + 1 >= len(lines) or len(rows[j][0].columns) != width:
                 break
             ln = _row_cells(lines[taken + 1], width)
             if ln is None:
                 break
-            rows[j] = (rows[j][0], Span(None, ln))
+            found = rows[j][1]
+            if found is not None and not _label_level_with(found, ln, tokens):
+                break
+            rows[j] = (rows[j][0], Span(found.anchor if found is not None else None, ln))
             taken += 1
         if taken:
             rows[i] = (row, Span(span.anchor, lines[0]))
+
+
+# A figure whose centre lies further left of the row's first figure than this share of the
+# figure columns' pitch is in the label columns.
+LABEL_COLUMN_MARGIN = 0.5
+
+
+def _first_column_left(line: list[Token], width: int) -> float | None:
+    """The x left of which a token of a later line is in the label columns, from a row's own
+    line of `width` cells on a page (its last `width` tokens); None off a page."""
+    boxes = [t.bbox for t in line[-width:] if t.bbox is not None and t.page is not None]
+    if width < 2 or len(boxes) < 2:
+        return None
+    centres = sorted((b[0] + b[2]) / 2 for b in boxes)
+    pitch = (centres[-1] - centres[0]) / (width - 1)
+    return centres[0] - LABEL_COLUMN_MARGIN * pitch
+
+
+def _in_figure_columns(line: list[Token], left: float) -> list[Token]:
+    """The line without the figures read in the label columns; empty when it holds no other."""
+    kept = [
+        t for t in line if t.bbox is None or t.page is None or (t.bbox[0] + t.bbox[2]) / 2 >= left
+    ]
+    return kept if _numbers(kept) else []
+
+
+def _label_level_with(span: Span, line: list[Token], tokens: list[Token]) -> bool:
+    """A found row with no figure whose label stands level with a line of figures on the page."""
+    if span.anchor is None or _numbers(span.values):
+        return False
+    label = tokens[span.anchor.token]
+    boxes = [t.bbox for t in line if t.bbox is not None and t.page == label.page]
+    if label.bbox is None or label.page is None or not boxes or len(boxes) < _numbers(line):
+        return False
+    top = min(b[1] for b in boxes)
+    bottom = max(b[3] for b in boxes)
+    overlap = min(bottom, label.bbox[3]) - max(top, label.bbox[1])
+    return overlap >= 0.5 * min(label.bbox[3] - label.bbox[1], bottom - top)
 
 
 def _row_cells(line: list[Token], width: int) -> list[Token] | None:
@@ -209,7 +259,8 @@ class Reconstructor:
     """Stage: anchors and value tokens → segments → jointly solved readings → cells."""
 
     name = "reconstruct"
-    version = "2"  # 2: up to `MAX_SUBSTITUTIONS` OCR alternatives read at once in one row's reading
+    version = "3"  # 2: up to `MAX_SUBSTITUTIONS` OCR alternatives read at once in one row's reading; 3: figures
+    # read in the label columns leave a label-less row's line, and a found row with no figure takes the line level with it
 
     def __init__(self, options: ReconstructOptions | None = None) -> None:
         self.options = options or ReconstructOptions()

@@ -616,7 +616,7 @@ UNPLAIN_FLAGS = DOUBT_FLAGS | GUESS_FLAGS | {"ambiguous", "uncertain", "label_in
 
 def vouched_by_sums(doc: DocumentState, lay: Layout, doubtful: set[str], level: float) -> set[str]:
     """The cells of `doubtful` that the holding hard equalities (passed, or holding by inference)
-    determine from sure readings: with the sure cells fixed at their readings and every other cell
+    determine from sure readings (a cell of `doubtful` is never taken as sure, whatever it was read at): with the sure cells fixed at their readings and every other cell
     free, each non-negative solution (figures of signed columns may be negative) gives the cell the
     value it was read with. Sure: read plainly (no UNPLAIN_FLAGS: not guessed, filled, ambiguous or
     in a failed warning) with the reconstruction's confidence at least `level`. So a
@@ -630,7 +630,12 @@ def vouched_by_sums(doc: DocumentState, lay: Layout, doubtful: set[str], level: 
 
     def sure(cid: str) -> bool:
         c = doc.cells.get(cid)
-        return c is not None and not UNPLAIN_FLAGS.intersection(c.flags) and _read_confidence(c) >= level
+        return (
+            cid not in doubtful
+            and c is not None
+            and not UNPLAIN_FLAGS.intersection(c.flags)
+            and _read_confidence(c) >= level
+        )
 
     unknown = {cid for cid in doubtful if cid in doc.cells and not UNPLAIN_FLAGS.intersection(doc.cells[cid].flags)}
     usable = [
@@ -813,7 +818,7 @@ def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOp
 
 class RulesStage:
     name = "rules"
-    version = "10"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "11"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
     # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
@@ -826,6 +831,8 @@ class RulesStage:
     # sums still fail are unverified on OCR'd pages; 10: unread cells an equality makes add up to 0 are each 0, and
     # on OCR'd pages a table that prints its zeros is evidence of print for a filled 0 (a row lost whole), and its
     # doubtful blanks (gaps placed among a row's figures, blanks read with doubt) are 0s the page reader lost
+    # 11: on OCR'd pages, figures of an equality that holds only through a supplied value are unverified unless
+    # other equalities determine them from sure readings
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -851,6 +858,7 @@ class RulesStage:
         self.unverify_unchecked_signs(doc, lay)
         self.unverify_drops_a_failure_contradicts(doc)
         self.unverify_doubtful_reads(doc, lay)
+        self.unverify_held_by_supplied_values(doc, lay)
         self.doubt(doc)
         self.pin(doc, lay)
 
@@ -878,6 +886,37 @@ class RulesStage:
         vouched = vouched_by_sums(doc, lay, doubtful, level) if self.options.sums_vouch_for_doubtful_reads else set()
         for cid in doubtful - vouched:
             _unverify(doc.cells[cid])
+
+    def unverify_held_by_supplied_values(self, doc: DocumentState, lay: Layout) -> None:
+        """On an OCR'd page, a figure of a hard equality that holds only through a value the rules
+        supplied (`inferred`: a cell the sums filled, or an OCR reading they chose) is unverified
+        unless other holding equalities determine it from plainly and surely read cells
+        (`vouched_by_sums`, the figure itself taken as unknown, the others as read). The supplied value is whatever
+        makes the equality hold, so it takes up any misread of the equality's other figures: a
+        fax's 14 read 11 in a row's total beside a lost figure of the total column, the lost one
+        filled with 4 for 1, held its column by inference and went out of review at 0.986 while
+        the filled 4 was reviewed; correcting the 4 would not have shown the 11. A text layer's
+        figures are as printed: its fills take up no misread."""
+        if not doc.ocr_read:
+            return
+        suspects = {
+            cid
+            for check in doc.checks
+            if check.status == "inferred"
+            and check.severity == "error"
+            and any("filled_by_rule" in (c.flags if (c := doc.cells.get(x)) is not None else ()) for x in check.cells)
+            for cid in check.cells
+            if (cell := doc.cells.get(cid)) is not None
+            and cell.value is not None
+            and not UNPLAIN_FLAGS.intersection(cell.flags)
+            and not DOUBT_FLAGS.intersection(cell.flags)
+        }
+        level = self.options.doubtful_read_confidence
+        # each on its own, the others at their readings: a row of 0s the sums filled makes every
+        # column hold by inference, and its figures' rows, read surely, still determine each of them
+        for cid in sorted(suspects):
+            if not vouched_by_sums(doc, lay, {cid}, level):
+                _unverify(doc.cells[cid])
 
     def unverify_unchecked_signs(self, doc: DocumentState, lay: Layout) -> None:
         """On an OCR'd page, a figure other than 0 in a signed column (本年增/减) is unverified: no

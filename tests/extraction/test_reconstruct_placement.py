@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from extraction.document import Anchor, DocumentState, PageInfo, Token
 from extraction.pipeline import Pipeline
+from extraction.reconstruct.assemble import Reconstructor
 from gongkai_datasets import generate_one
 
 
@@ -76,3 +78,65 @@ def test_a_labels_wrapped_bracket_is_no_remark_of_the_figures_after_it(report):
     result = Pipeline().extract(text.encode(), "report.txt")
     got = [result.cells[f"applications.partially_granted.{c}"].value for c in ("natural_person", "total")]
     assert got == [int(figures[0]), int(figures[-1])], (got, figures)
+
+
+def _page_rows_state(stray_in_label_column: bool) -> DocumentState:
+    """A photographed page of 三、 whose labels 1.属于国家秘密 and 2.其他法律… a seal hid (only "2.其"
+    read), a seal stroke read as "1" in the label columns beside the first lost row, and the
+    label 3.危及"三安全一稳定" read a little below its figures (skew), so on the line after them."""
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=2, width=1200, height=1700, unit="px")]
+    tokens: list[Token] = []
+
+    def text(s: str, line: int, box: tuple[float, float, float, float]) -> int:
+        tokens.append(Token(len(tokens), "text", s, line, 0, page=2, bbox=box, confidence=0.95, key=s))
+        return len(tokens) - 1
+
+    def figures(values: list[int], line: int, top: float) -> None:
+        for k, v in enumerate(values):
+            x = 700 + 95 * k
+            tokens.append(Token(len(tokens), "number", str(v), line, 1 + k, page=2, bbox=(x, top, x + 6, top + 17)))
+
+    partial = text("(二)部分公开", 0, (390, 970, 630, 990))
+    figures([1, 0, 0, 0, 0, 0, 1], 0, 975)
+    if stray_in_label_column:
+        tokens.append(Token(len(tokens), "number", "1", 1, 0, page=2, bbox=(472, 1040, 477, 1080), confidence=0.5))
+    figures([2, 0, 0, 0, 0, 0, 2], 1, 1055)
+    text("2.其", 2, (516, 1111, 543, 1125))
+    figures([3, 0, 0, 0, 0, 0, 3], 2, 1112)
+    figures([4, 0, 0, 0, 0, 0, 4], 3, 1193)
+    security = text("3.危及三安全一稳定", 4, (515, 1195, 634, 1210))
+    third = text("4.保护第三方合法权益", 5, (513, 1251, 626, 1292))
+    figures([5, 0, 0, 0, 0, 0, 5], 5, 1252)
+    doc.tokens = tokens
+    doc.anchors = [
+        Anchor(partial, 0, "row", "applications.partially_granted", 1.0),
+        Anchor(security, 0, "row", "applications.denied.security_stability", 1.0),
+        Anchor(third, 0, "row", "applications.denied.third_party", 1.0),
+    ]
+    return doc
+
+
+@pytest.mark.parametrize("stray_in_label_column", [False, True])
+def test_rows_whose_labels_a_seal_hid_take_their_lines_of_figures_in_order(stray_in_label_column):
+    """Rows under a seal keep their lines of figures in printing order, a seal's stroke read as a
+    figure in the label columns is no cell, and a row whose label stands level with a line of
+    figures takes it; the rows placed without a label read are never confident. Before, the stray
+    "1" broke the lines' count, and all three rows came out missing (their figures extra values of
+    部分公开)."""
+    doc = _page_rows_state(stray_in_label_column)
+    Reconstructor()(doc)
+    first = {
+        row: doc.cells[f"applications.{row}.natural_person"].value
+        for row in ("partially_granted", "denied.state_secret", "denied.prohibited_by_law", "denied.security_stability")
+    }
+    assert first == {
+        "partially_granted": 1,
+        "denied.state_secret": 2,
+        "denied.prohibited_by_law": 3,
+        "denied.security_stability": 4,
+    }
+    assert doc.cells["applications.denied.third_party.total"].value == 5
+    for row in ("denied.state_secret", "denied.prohibited_by_law"):
+        cell = doc.cells[f"applications.{row}.total"]
+        assert "unverified" in cell.flags and cell.confidence <= 0.5, (row, cell)
