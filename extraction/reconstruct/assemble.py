@@ -153,8 +153,9 @@ def _label_less_rows(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -
     On a page, a figure read left of the row's first figure column is a piece of the label
     columns (a seal's stroke, a fax's speck read as "1"), not a cell: it is left out of its line,
     and a line of such pieces alone is no row. A row found with no figure of its own takes the
-    next line when its label stands level with that line on the page (a skewed photo puts the
-    label's line after its figures' line)."""
+    next line when its label stands level with that line on the page or below it (a skewed photo
+    puts the label's line after its figures' line; a wrapped label's later line read as the
+    label leaves its first line, beside the figures, unmatched)."""
     for i, (row, span) in enumerate(rows):
         if span is None or span.anchor is None or not span.values:
             continue
@@ -179,7 +180,7 @@ def _label_less_rows(rows: list[tuple[Row, Span | None]], tokens: list[Token]) -
             if ln is None:
                 break
             found = rows[j][1]
-            if found is not None and not _label_level_with(found, ln, tokens):
+            if found is not None and not _label_level_or_below(found, ln, tokens):
                 break
             rows[j] = (rows[j][0], Span(found.anchor if found is not None else None, ln))
             taken += 1
@@ -211,18 +212,35 @@ def _in_figure_columns(line: list[Token], left: float) -> list[Token]:
     return kept if _numbers(kept) else []
 
 
-def _label_level_with(span: Span, line: list[Token], tokens: list[Token]) -> bool:
-    """A found row with no figure whose label stands level with a line of figures on the page."""
+def _label_level_or_below(span: Span, line: list[Token], tokens: list[Token]) -> bool:
+    """A found row with no figure whose label stands on the page level with a line of figures
+    printed before it, or below it (the figures beside the first line of a wrapped label whose
+    later line was read as the row's label)."""
     if span.anchor is None or _numbers(span.values):
         return False
     label = tokens[span.anchor.token]
     boxes = [t.bbox for t in line if t.bbox is not None and t.page == label.page]
     if label.bbox is None or label.page is None or not boxes or len(boxes) < _numbers(line):
         return False
-    top = min(b[1] for b in boxes)
-    bottom = max(b[3] for b in boxes)
-    overlap = min(bottom, label.bbox[3]) - max(top, label.bbox[1])
-    return overlap >= 0.5 * min(label.bbox[3] - label.bbox[1], bottom - top)
+    return min(b[1] for b in boxes) <= label.bbox[3]  # the label is not wholly above the figures
+
+
+def _stacked_in_one_cell(pending: list[Span | None], last: Span, tokens: list[Token]) -> bool:
+    """Row labels read as one cell of a page, the last of them followed by all their lines of
+    figures: a rule between label cells that the page lost (a fax, a light print) merged them, and
+    each label's figures are still printed on a line of their own, in the labels' order."""
+    if last.anchor is None:
+        return False
+    own = tokens[last.anchor.token]
+    if own.page is None:
+        return False
+    for span in pending:
+        if span is None or span.anchor is None:
+            return False
+        label = tokens[span.anchor.token]
+        if (label.page, label.line, label.field) != (own.page, own.line, own.field):
+            return False
+    return True
 
 
 def _row_cells(line: list[Token], width: int) -> list[Token] | None:
@@ -259,8 +277,9 @@ class Reconstructor:
     """Stage: anchors and value tokens → segments → jointly solved readings → cells."""
 
     name = "reconstruct"
-    version = "3"  # 2: up to `MAX_SUBSTITUTIONS` OCR alternatives read at once in one row's reading; 3: figures
-    # read in the label columns leave a label-less row's line, and a found row with no figure takes the line level with it
+    version = "4"  # 2: up to `MAX_SUBSTITUTIONS` OCR alternatives read at once in one row's reading; 3: figures
+    # read in the label columns leave a label-less row's line, and a found row with no figure takes the line level with it;
+    # 4: or the line above it (a wrapped label read from its second line), and labels read as one cell share their lines
 
     def __init__(self, options: ReconstructOptions | None = None) -> None:
         self.options = options or ReconstructOptions()
@@ -373,8 +392,9 @@ class Reconstructor:
             # on a line of its own (a converter's table of figures below its labels). Not figures
             # on the last label's own line: those are its row's (with another row's after them,
             # its label lost, or a stray), while the labels before it printed none (a text layer
-            # prints a blank row as its label alone). Rows whose figures share a line are placed
-            # by printing order alone, and siblings' sums do not tell them apart: unverified.
+            # prints a blank row as its label alone), unless the labels were read in one cell of
+            # a page (`_stacked_in_one_cell`). Rows whose figures share a line are placed by
+            # printing order alone, and siblings' sums do not tell them apart: unverified.
             pending: list[int] = []
             for i, (row, span) in enumerate(rows):
                 if span is None:
@@ -389,7 +409,11 @@ class Reconstructor:
                     pending
                     and n == (len(pending) + 1) * width
                     and all(len(rows[p][0].columns) == width for p in pending)
-                    and not (span.anchor is not None and nums[0].line == doc_tokens[span.anchor.token].line)
+                    and not (
+                        span.anchor is not None
+                        and nums[0].line == doc_tokens[span.anchor.token].line
+                        and not _stacked_in_one_cell([rows[p][1] for p in pending], span, doc_tokens)
+                    )
                 ):
                     chunks = [nums[j * width : (j + 1) * width] for j in range(len(pending) + 1)]
                     own_lines = len({c[0].line for c in chunks}) == len(chunks) and all(

@@ -140,3 +140,79 @@ def test_rows_whose_labels_a_seal_hid_take_their_lines_of_figures_in_order(stray
     for row in ("denied.state_secret", "denied.prohibited_by_law"):
         cell = doc.cells[f"applications.{row}.total"]
         assert "unverified" in cell.flags and cell.confidence <= 0.5, (row, cell)
+
+
+def _page_state(lines: list[tuple[list[tuple[str, tuple[float, float, float, float], str | None]], list[int] | None, float]]):
+    """A page of 三、 from `lines`: per line, its label tokens (text, box, the row they are the
+    anchor of or None) all in one field, and its figures (7, from x 700, at `top`) or None."""
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=2, width=1200, height=1700, unit="px")]
+    tokens: list[Token] = []
+    anchors: list[Anchor] = []
+    for n, (labels, figures, top) in enumerate(lines):
+        for text, box, row in labels:
+            tokens.append(Token(len(tokens), "text", text, n, 0, page=2, bbox=box, confidence=0.95, key=text))
+            if row is not None:
+                anchors.append(Anchor(len(tokens) - 1, 0, "row", f"applications.{row}", 1.0))
+        for k, v in enumerate(figures or []):
+            x = 700 + 95 * k
+            tokens.append(Token(len(tokens), "number", str(v), n, 1 + k, page=2, bbox=(x, top, x + 6, top + 17)))
+    doc.tokens, doc.anchors = tokens, anchors
+    return doc
+
+
+def _first_figures(doc: DocumentState, rows: list[str]) -> dict[str, object]:
+    return {row: doc.cells[f"applications.{row}.natural_person"].value for row in rows}
+
+
+def test_row_labels_read_as_one_cell_keep_their_lines_of_figures_in_order():
+    """A fax lost the rule between 2.其他法律… and 3.危及"三安全一稳定": both labels were read as one
+    cell, on the line of the first row's figures, with the second row's figures on the next
+    line. The first label took none and came out missing, the second took both lines."""
+    stacked = (461.0, 1121.0, 715.0, 1277.0)
+    doc = _page_state(
+        [
+            ([("1、属于国家秘密", (464, 1075, 660, 1096), "denied.state_secret")], [1, 0, 0, 0, 0, 0, 1], 1080),
+            (
+                [
+                    ("2、其他法律行政法规禁止公开", stacked, "denied.prohibited_by_law"),
+                    ("3、危及三安全一稳定", stacked, "denied.security_stability"),
+                ],
+                [2, 0, 0, 0, 0, 0, 2],
+                1127,
+            ),
+            ([], [3, 0, 0, 0, 0, 0, 3], 1215),
+            ([("4、保护第三方合法权益", (460, 1298, 712, 1365), "denied.third_party")], [4, 0, 0, 0, 0, 0, 4], 1300),
+        ]
+    )
+    Reconstructor()(doc)
+    rows = ["denied.state_secret", "denied.prohibited_by_law", "denied.security_stability", "denied.third_party"]
+    assert _first_figures(doc, rows) == dict(zip(rows, [1, 2, 3, 4], strict=True))
+
+
+def test_a_wrapped_labels_later_line_read_as_the_label_leaves_it_the_figures_beside_its_first():
+    """（六）其他处理's 2.申请人逾期未按收费通知要求缴纳费用… wraps over five lines; OCR read its first
+    line apart (unmatched, beside the row's figures) and matched the rest below the group label.
+    The row took no figure and came out missing, its figures extra values of the row above."""
+    doc = _page_state(
+        [
+            (
+                [("1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请", (455, 313, 591, 471), "other.no_amendment")],
+                [1, 0, 0, 0, 0, 0, 1],
+                316,
+            ),
+            ([("2.申请人逾期", (454, 490, 589, 506), None)], [2, 0, 0, 0, 0, 0, 2], 491),
+            ([("(六)其他处理", (315, 506, 416, 554), None)], None, 0),
+            (
+                [
+                    ("要求缴纳费用、行政机关不再处理其政府信息公开申请", (458, 547, 589, 680), "other.fee_unpaid"),
+                    ("3.其他", (451, 710, 512, 731), "other.other"),
+                ],
+                [3, 0, 0, 0, 0, 0, 3],
+                695,
+            ),
+        ]
+    )
+    Reconstructor()(doc)
+    rows = ["other.no_amendment", "other.fee_unpaid", "other.other"]
+    assert _first_figures(doc, rows) == dict(zip(rows, [1, 2, 3], strict=True))
