@@ -818,7 +818,7 @@ def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOp
 
 class RulesStage:
     name = "rules"
-    version = "11"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "12"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
     # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
@@ -832,7 +832,8 @@ class RulesStage:
     # on OCR'd pages a table that prints its zeros is evidence of print for a filled 0 (a row lost whole), and its
     # doubtful blanks (gaps placed among a row's figures, blanks read with doubt) are 0s the page reader lost
     # 11: on OCR'd pages, figures of an equality that holds only through a supplied value are unverified unless
-    # other equalities determine them from sure readings
+    # other equalities determine them from sure readings; 12: a line whose sure figure the reconstruction dropped is
+    # unverified on OCR'd pages (the sums chose the drop)
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -857,6 +858,7 @@ class RulesStage:
         self.unverify_beside_unplaced_figures(doc)
         self.unverify_unchecked_signs(doc, lay)
         self.unverify_drops_a_failure_contradicts(doc)
+        self.unverify_sure_figures_dropped(doc)
         self.unverify_doubtful_reads(doc, lay)
         self.unverify_held_by_supplied_values(doc, lay)
         self.doubt(doc)
@@ -953,6 +955,30 @@ class RulesStage:
         broken = {line for cid, c in dropped.items() if cid in failing for line in lines(c)}
         for c in dropped.values():
             if not broken.isdisjoint(lines(c)):
+                _unverify(c)
+
+    def unverify_sure_figures_dropped(self, doc: DocumentState) -> None:
+        """On an OCR'd page, where the reconstruction dropped a figure the recogniser read surely
+        (at least `doubtful_read_confidence`) from a line that printed more figures than its cells
+        (`extra_values`), every figure placed from that line is unverified. Which figure to drop
+        the sums chose, so the sums that then hold over the line vouch for nothing: a phone photo's
+        行政复议 row printed a total of 10 over four 0s (the report's own error) with a speck
+        read as a figure beside them; the sums dropped the 10, and the row's cells held at 0.999,
+        the report's inconsistency gone. A speck or a piece of rule read with doubt is dropped
+        without a word."""
+        if not doc.ocr_read:
+            return
+        level = self.options.doubtful_read_confidence
+        placed = {t for c in doc.cells.values() for t in c.tokens}
+        dropped = {cid: c for cid, c in doc.cells.items() if "extra_values" in c.flags and c.tokens}
+        lines = {doc.tokens[t].line for c in dropped.values() for t in c.tokens if 0 <= t < len(doc.tokens)}
+        sure_drops = {
+            t.line
+            for t in doc.tokens
+            if t.line in lines and t.kind == "number" and t.index not in placed and t.confidence >= level
+        }
+        for c in dropped.values():
+            if any(0 <= t < len(doc.tokens) and doc.tokens[t].line in sure_drops for t in c.tokens):
                 _unverify(c)
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:

@@ -1078,3 +1078,28 @@ def test_a_sure_figure_whose_sums_hold_only_through_supplied_values_is_unverifie
     total = doc.cells["applications.granted.total"]
     assert ("unverified" in total.flags) == (kind == "scanned_pdf"), total
     assert "unverified" not in doc.cells["applications.new.total"].flags
+
+
+@pytest.mark.parametrize(("dropped", "confidence"), [("10", 0.99), ("1", 0.5)])
+def test_figures_of_a_line_whose_sure_figure_the_sums_dropped_are_unverified(dropped, confidence):
+    """A phone photo's 行政复议 row printed 0 0 0 0 10 (its total broke the row: the report's own
+    error) and a speck beside it was read as a figure: six figures for five cells. The sums
+    dropped the 10, the row held, and its cells went out at 0.999 with the report's error gone.
+    A figure read surely and dropped makes the line's placement the sums' choice: unverified. A
+    speck read with doubt is dropped without a word."""
+    from extraction.document import Token
+
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=3, width=1654, height=2339, unit="px")]
+    doc.cells = _cells(_zero_values(), set())
+    review = [f"appeals.review.{k}" for k in ("corrected", "upheld", "other", "pending", "total")]
+    doc.tokens = [
+        Token(i, "number", "0", 0, i, page=3, bbox=(100.0 * i, 500.0, 100.0 * i + 8, 518.0), confidence=0.999)
+        for i in range(len(review))
+    ]
+    doc.tokens.append(Token(5, "number", dropped, 0, 5, page=3, bbox=(560.0, 500.0, 575.0, 518.0), confidence=confidence))
+    for i, cid in enumerate(review):
+        doc.cells[cid] = CellValue(value=0, confidence=0.999, text="0", tokens=[i], flags=["extra_values"])
+    RulesStage(RulesOptions())(doc)
+    unverified = ["unverified" in doc.cells[cid].flags for cid in review]
+    assert all(unverified) if confidence >= 0.8 else not any(unverified), unverified
