@@ -105,7 +105,7 @@ class PageReadingStage:
     when no page could be read; then the field limit and the traditional-character check."""
 
     name = "pages"
-    version = "1"
+    version = "2"  # 2: a statutory row label printed across two label columns is one label
 
     def __init__(self, options: IngestOptions) -> None:
         self.options = options

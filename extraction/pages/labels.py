@@ -232,7 +232,8 @@ def _two_stacks(cur: Word, w: Word, words: list[Word], th: float) -> bool:
 def _join_label_words(words: list[Word], th: float, hrules: list[Rule] | None = None) -> list[Word]:
     """Pieces of one label on one line: an enumerator and its text ("(一) 予以公开"), or a label
     with a stray space ("4.保 护第三方", up to about a full-width space); never across the start
-    of a label column (an x where three or more lines start).
+    of a label column (an x where three or more lines start), unless the two pieces make a whole
+    statutory row label that neither is alone.
 
     Column starts count only the lines' first pieces, and not one-character ones: a centred
     label's lone last character ("益", "息") sits near the cell's middle, as does the second piece
@@ -267,9 +268,18 @@ def _join_label_words(words: list[Word], th: float, hrules: list[Rule] | None = 
                 and id(cur) not in stacked
                 and id(w) not in stacked
             )
+            # a statutory row label printed across two label columns ("(六)其他 | 处理"): the
+            # template knows it whole, and neither piece is a row label alone
+            statutory_whole = (
+                gap < TOL.statutory_split_gap * th
+                and _statutory_label(cur.text + w.text)
+                and not _statutory_label(cur.text)
+                and not _statutory_label(w.text)
+            )
             if not enum_next and (
                 (_ENUM_ONLY.match(cur.text) and gap < 1.5 * th and not at_column)
                 or enum_space
+                or statutory_whole
                 or (not at_column and gap < TOL.space_gap * th)
             ):
                 cur = _merge_words(cur, w)

@@ -30,6 +30,10 @@ class PageTolerances:
     # last character a browser prints a little apart, at the next column's start, is closer
     column_text_gap: float = 0.35
     enumerator_gap: float = 0.5  # the widest space between an enumerator ("1.") and its label's text
+    # the widest gap between two pieces of one line that make a whole statutory row label together,
+    # neither one alone, read as one label across a label column's start: （六）其他处理 as one row,
+    # printed across the group and row-label columns as "(六)其他 | 处理"
+    statutory_split_gap: float = 1.0
     # the same for a row's arabic enumerator, which heads the label right of it even where centred
     # labels' lines start there (LibreOffice prints "3." 0.8 text heights before 危及“三)
     row_enumerator_gap: float = 1.5

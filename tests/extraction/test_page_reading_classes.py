@@ -741,3 +741,34 @@ def test_a_line_of_text_with_numbers_left_out_is_no_other_rows_line():
         chosen = next(r for r in readings(seg) if set(r.tokens) == {0, 1, 2})
         assert "extra_values" in chosen.flags
         assert _another_lines_figures_left_out(doc, seg, chosen) is doubted
+
+
+def test_a_statutory_label_printed_across_the_group_and_row_label_columns_is_one_label():
+    """（六）其他处理 printed as one row in a table with no rules, its cell spanning the group-label
+    and row-label columns: the print puts "(六)其他" in the group column and "处理" at the row
+    labels' start, a space apart. Read as two labels, "(六)其他" joined the group label above and
+    the row came out missing (real-013 rendered with no rules). Together they are a whole
+    statutory row label that neither piece is; a group label beside its first row's label stays
+    apart."""
+    from extraction.pages.labels import _join_label_words
+
+    th = 7.5
+    lines = [  # (group-column piece and its right edge, or None; row-label piece; top), as printed
+        (("(五)不", 138.0), "1.信访举报投诉类申请", 484.0),
+        (("予处理", 138.0), "2.重复申请", 510.0),
+        (None, "3.要求提供公开出版物", 531.0),
+        (None, "4.无正当理由大量反复申请", 554.0),
+        (None, "5.要求行政机关确认或重新出具已获取信息", 586.0),
+        (("(六)其他", 145.0), "处理", 617.0),
+        (("(七)总计", 145.0), None, 637.0),
+    ]
+    words = []
+    for group, label, top in lines:
+        if group is not None:
+            words.append(Word(group[0], (115.0, top, group[1], top + th)))
+        if label is not None:
+            x0 = 149.0 if label == "处理" else 147.0
+            words.append(Word(label, (x0, top, x0 + 7.5 * min(6, len(label)), top + th)))
+    texts = {w.text for w in _join_label_words(words, th)}
+    assert "(六)其他处理" in texts, texts
+    assert {"(五)不", "1.信访举报投诉类申请", "予处理", "2.重复申请"} <= texts, texts
