@@ -818,7 +818,7 @@ def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOp
 
 class RulesStage:
     name = "rules"
-    version = "12"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "13"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
     # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
@@ -834,6 +834,7 @@ class RulesStage:
     # 11: on OCR'd pages, figures of an equality that holds only through a supplied value are unverified unless
     # other equalities determine them from sure readings; 12: a line whose sure figure the reconstruction dropped is
     # unverified on OCR'd pages (the sums chose the drop)
+    # 13: on OCR'd pages, a figure no sum checks is unverified where a digit of it is a second reading on its page
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -857,6 +858,7 @@ class RulesStage:
         self.unverify_doubtful_blanks(doc)
         self.unverify_beside_unplaced_figures(doc)
         self.unverify_unchecked_signs(doc, lay)
+        self.unverify_unchecked_confusable_figures(doc, lay)
         self.unverify_drops_a_failure_contradicts(doc)
         self.unverify_sure_figures_dropped(doc)
         self.unverify_doubtful_reads(doc, lay)
@@ -933,6 +935,37 @@ class RulesStage:
         for cid, cell in doc.cells.items():
             spec = lay.cells.get(cid)
             if spec is not None and spec.kind == "signed_count" and isinstance(cell.value, int | float) and cell.value:
+                _unverify(cell)
+
+    def unverify_unchecked_confusable_figures(self, doc: DocumentState, lay: Layout) -> None:
+        """On an OCR'd page, a figure that no hard equality checks (table 二's) is unverified when
+        one of its digits is, elsewhere on the same page, the recogniser's second reading of a
+        figure (an alternative of the same length differing at that digit): the recogniser
+        confuses that digit with another on this page, and no sum would notice its sure reading
+        of it. Phone photos read 0 as 6 or 8 at 0.98-0.997 where the page's doubtful 0s offered 6
+        or 8 as their alternative, and 63.3 as 63.8; those cells went out of review. A digit the
+        page's figures never offered as a second reading leaves the figure as it was."""
+        if not doc.ocr_read:
+            return
+        seconds: dict[int, set[str]] = {}  # page -> digits offered as a figure's second reading
+        for t in doc.tokens:
+            if t.kind != "number" or t.page is None:
+                continue
+            for alt in t.alternatives:
+                if len(alt) == len(t.text):
+                    seconds.setdefault(t.page, set()).update(
+                        b for a, b in zip(t.text, alt, strict=True) if a != b and b.isdigit()
+                    )
+        if not seconds:
+            return
+        summed = {cid for c in constraints(lay) if c.severity == "error" and c.kind == "eq" for cid in c.cells}
+        for cid, cell in doc.cells.items():
+            if cid in summed or cell.value is None or not cell.tokens:
+                continue
+            tok = doc.tokens[cell.tokens[0]] if 0 <= cell.tokens[0] < len(doc.tokens) else None
+            if tok is None or tok.page is None:
+                continue
+            if any(ch in seconds.get(tok.page, ()) for ch in tok.text if ch.isdigit()):
                 _unverify(cell)
 
     def unverify_drops_a_failure_contradicts(self, doc: DocumentState) -> None:

@@ -1103,3 +1103,24 @@ def test_figures_of_a_line_whose_sure_figure_the_sums_dropped_are_unverified(dro
     RulesStage(RulesOptions())(doc)
     unverified = ["unverified" in doc.cells[cid].flags for cid in review]
     assert all(unverified) if confidence >= 0.8 else not any(unverified), unverified
+
+
+@pytest.mark.parametrize("page_offers_six", [True, False])
+def test_a_figure_no_sum_checks_is_unverified_where_its_page_offered_its_digit_as_a_second_reading(page_offers_six):
+    """A phone photo read 行政处罚's 处理决定数量 0 as 6 at 0.997 (table 二: no sum checks it), on a
+    page whose doubtful 0s the recogniser offered 6 for: it confuses the two there. A page whose
+    figures never offered 6 as a second reading leaves the sure 6 as read."""
+    from extraction.document import Token
+
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=2, width=1654, height=2339, unit="px")]
+    doc.cells = _cells(_zero_values(), set())
+    doc.tokens = [
+        Token(0, "number", "6", 0, 1, page=2, bbox=(1316.8, 417.0, 1321.4, 431.7), confidence=0.997),
+        Token(1, "number", "0", 1, 1, page=2, bbox=(1319.9, 474.4, 1324.8, 489.9), confidence=0.896,
+              alternatives=["6"] if page_offers_six else []),
+    ]
+    doc.cells["proactive.penalty.decisions"] = CellValue(value=6, confidence=0.997, text="6", tokens=[0])
+    doc.cells["proactive.coercion.decisions"] = CellValue(value=0, confidence=0.896, text="0", tokens=[1])
+    RulesStage(RulesOptions())(doc)
+    assert ("unverified" in doc.cells["proactive.penalty.decisions"].flags) == page_offers_six
