@@ -818,7 +818,7 @@ def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOp
 
 class RulesStage:
     name = "rules"
-    version = "13"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "14"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
     # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
@@ -835,6 +835,7 @@ class RulesStage:
     # other equalities determine them from sure readings; 12: a line whose sure figure the reconstruction dropped is
     # unverified on OCR'd pages (the sums chose the drop)
     # 13: on OCR'd pages, a figure no sum checks is unverified where a digit of it is a second reading on its page
+    # 14: or where its own reading has a rival of the same length
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -943,8 +944,11 @@ class RulesStage:
         figure (an alternative of the same length differing at that digit): the recogniser
         confuses that digit with another on this page, and no sum would notice its sure reading
         of it. Phone photos read 0 as 6 or 8 at 0.98-0.997 where the page's doubtful 0s offered 6
-        or 8 as their alternative, and 63.3 as 63.8; those cells went out of review. A digit the
-        page's figures never offered as a second reading leaves the figure as it was."""
+        or 8 as their alternative, and 63.3 as 63.8; those cells went out of review. A figure whose
+        own reading came with a rival of the same length is unverified too (a scan's 8 that the zero
+        check read as 0, keeping 8 as the alternative the sums would pick by: table 二 has none, and
+        the 0 went out at 0.986). A digit the page's figures never offered as a second reading
+        leaves a figure without a rival as it was."""
         if not doc.ocr_read:
             return
         seconds: dict[int, set[str]] = {}  # page -> digits offered as a figure's second reading
@@ -956,8 +960,6 @@ class RulesStage:
                     seconds.setdefault(t.page, set()).update(
                         b for a, b in zip(t.text, alt, strict=True) if a != b and b.isdigit()
                     )
-        if not seconds:
-            return
         summed = {cid for c in constraints(lay) if c.severity == "error" and c.kind == "eq" for cid in c.cells}
         for cid, cell in doc.cells.items():
             if cid in summed or cell.value is None or not cell.tokens:
@@ -965,7 +967,8 @@ class RulesStage:
             tok = doc.tokens[cell.tokens[0]] if 0 <= cell.tokens[0] < len(doc.tokens) else None
             if tok is None or tok.page is None:
                 continue
-            if any(ch in seconds.get(tok.page, ()) for ch in tok.text if ch.isdigit()):
+            rival = any(len(alt) == len(tok.text) and alt != tok.text for alt in tok.alternatives)
+            if rival or any(ch in seconds.get(tok.page, ()) for ch in tok.text if ch.isdigit()):
                 _unverify(cell)
 
     def unverify_drops_a_failure_contradicts(self, doc: DocumentState) -> None:

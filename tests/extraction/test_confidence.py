@@ -1124,3 +1124,18 @@ def test_a_figure_no_sum_checks_is_unverified_where_its_page_offered_its_digit_a
     doc.cells["proactive.coercion.decisions"] = CellValue(value=0, confidence=0.896, text="0", tokens=[1])
     RulesStage(RulesOptions())(doc)
     assert ("unverified" in doc.cells["proactive.penalty.decisions"].flags) == page_offers_six
+
+
+def test_a_figure_no_sum_checks_read_with_a_rival_reading_is_unverified():
+    """A scan's 8 in 行政规范性文件's 本年制发件数 that the zero check read as 0 (no waist in its
+    outline), keeping 8 as the alternative for the sums: table 二 has no sum to pick by, and the 0
+    went out of review at 0.986. Its page offered no other second reading."""
+    from extraction.document import Token
+
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=2, width=1654, height=2339, unit="px")]
+    doc.cells = _cells(_zero_values(), set())
+    doc.tokens = [Token(0, "number", "0", 0, 1, page=2, bbox=(880.0, 600.0, 886.0, 618.0), confidence=1.0, alternatives=["8"])]
+    doc.cells["proactive.normative_documents.issued"] = CellValue(value=0, confidence=1.0, text="0", tokens=[0])
+    RulesStage(RulesOptions())(doc)
+    assert "unverified" in doc.cells["proactive.normative_documents.issued"].flags
