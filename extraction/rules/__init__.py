@@ -138,9 +138,19 @@ def _read_confidence(cell: CellValue) -> float:
     return cell.confidence if cell.read_confidence is None else cell.read_confidence
 
 
+def _token_lines(doc: DocumentState, cell: CellValue) -> set[int]:
+    """The lines of the tokens a cell was read from."""
+    return {doc.tokens[t].line for t in cell.tokens if 0 <= t < len(doc.tokens)}
+
+
 def _unverify(cell: CellValue) -> None:
     if "unverified" not in cell.flags:
         cell.flags.append("unverified")
+
+
+def _hard_equalities(lay: Layout) -> list[Constraint]:
+    """The hard rules that are equalities (the statutory sums)."""
+    return [c for c in constraints(lay) if c.severity == "error" and c.kind == "eq"]
 
 
 def _fill(cell: CellValue, value: int | float, confidence: float) -> None:
@@ -204,7 +214,7 @@ def fill_from_sums(
     row read without any figures may be a row the report left blank, and 0 and blank are the same
     to the sums, so such a cell stays blank (and in review). Filling repeats until nothing more is
     determined (a whole unread row is solved column by column, then its total)."""
-    hard = [c for c in constraints(lay) if c.severity == "error" and c.kind == "eq"]
+    hard = _hard_equalities(lay)
     unknown = {
         cid
         for cid, cv in cells.items()
@@ -626,7 +636,7 @@ def vouched_by_sums(doc: DocumentState, lay: Layout, doubtful: set[str], level: 
     or where their sum is 0 (non-negative figures adding up to 0 are all 0). Two doubtful figures
     that can make up for each other (0 | 3 for 3 | 0) are not determined, and a figure the sums
     chose among readings is not plain: neither is vouched for."""
-    equalities = {c.rule: c for c in constraints(lay) if c.severity == "error" and c.kind == "eq"}
+    equalities = {c.rule: c for c in _hard_equalities(lay)}
 
     def sure(cid: str) -> bool:
         c = doc.cells.get(cid)
@@ -909,12 +919,11 @@ class RulesStage:
             for check in doc.checks
             if check.status == "inferred"
             and check.severity == "error"
-            and any("filled_by_rule" in (c.flags if (c := doc.cells.get(x)) is not None else ()) for x in check.cells)
+            and any("filled_by_rule" in doc.cells[x].flags for x in check.cells if x in doc.cells)
             for cid in check.cells
             if (cell := doc.cells.get(cid)) is not None
             and cell.value is not None
             and not UNPLAIN_FLAGS.intersection(cell.flags)
-            and not DOUBT_FLAGS.intersection(cell.flags)
         }
         level = self.options.doubtful_read_confidence
         # each on its own, the others at their readings: a row of 0s the sums filled makes every
@@ -960,7 +969,7 @@ class RulesStage:
                     seconds.setdefault(t.page, set()).update(
                         b for a, b in zip(t.text, alt, strict=True) if a != b and b.isdigit()
                     )
-        summed = {cid for c in constraints(lay) if c.severity == "error" and c.kind == "eq" for cid in c.cells}
+        summed = {cid for c in _hard_equalities(lay) for cid in c.cells}
         for cid, cell in doc.cells.items():
             if cid in summed or cell.value is None or not cell.tokens:
                 continue
@@ -984,13 +993,9 @@ class RulesStage:
             return
         failing = failing_hard_cells(doc)
         dropped = {cid: c for cid, c in doc.cells.items() if "extra_values" in c.flags and c.tokens}
-
-        def lines(cell: CellValue) -> set[int]:
-            return {doc.tokens[t].line for t in cell.tokens if 0 <= t < len(doc.tokens)}
-
-        broken = {line for cid, c in dropped.items() if cid in failing for line in lines(c)}
+        broken = {line for cid, c in dropped.items() if cid in failing for line in _token_lines(doc, c)}
         for c in dropped.values():
-            if not broken.isdisjoint(lines(c)):
+            if not broken.isdisjoint(_token_lines(doc, c)):
                 _unverify(c)
 
     def unverify_sure_figures_dropped(self, doc: DocumentState) -> None:
@@ -1006,15 +1011,15 @@ class RulesStage:
             return
         level = self.options.doubtful_read_confidence
         placed = {t for c in doc.cells.values() for t in c.tokens}
-        dropped = {cid: c for cid, c in doc.cells.items() if "extra_values" in c.flags and c.tokens}
-        lines = {doc.tokens[t].line for c in dropped.values() for t in c.tokens if 0 <= t < len(doc.tokens)}
+        dropped = [c for c in doc.cells.values() if "extra_values" in c.flags and c.tokens]
+        lines = {line for c in dropped for line in _token_lines(doc, c)}
         sure_drops = {
             t.line
             for t in doc.tokens
             if t.line in lines and t.kind == "number" and t.index not in placed and t.confidence >= level
         }
-        for c in dropped.values():
-            if any(0 <= t < len(doc.tokens) and doc.tokens[t].line in sure_drops for t in c.tokens):
+        for c in dropped:
+            if not sure_drops.isdisjoint(_token_lines(doc, c)):
                 _unverify(c)
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
