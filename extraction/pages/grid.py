@@ -65,7 +65,7 @@ def find_grids(rules: list[Rule], text_height: float) -> list[Grid]:
     grids = []
     for ch, cv in comps.values():
         if len(ch) >= 2 and len(cv) >= 2:
-            g = _grid(ch, cv, snap)
+            g = _grid(ch, cv, snap, text_height)
             if g is not None:
                 grids.append(g)
     grids.sort(key=lambda g: g.ys[0])
@@ -142,7 +142,38 @@ def _merged_cells(
     return Grid(xs, ys, owner, [tuple(c) for c in cells])  # type: ignore[misc]
 
 
-def _grid(hs: list[Rule], vs: list[Rule], snap: float) -> Grid | None:
+def _crossing(rules: list[Rule], across: list[Rule], snap: float, th: float, horizontal: bool) -> list[Rule]:
+    """The rules of the boundaries that some rule of theirs draws across a whole row of the grid
+    (a whole column, for horizontal rules): from one rule of the other direction to the next. A
+    digit's stem or a zero's side stands on a row rule as a short vertical "rule" (a scan of a
+    tightly padded Word table: 26 px strokes in 40 px rows); the zeros of one column put one at
+    the same x in every row, and each covers more than half its row, so they cut the figures'
+    cells into columns that are no column. A real boundary's rule, broken as it may be, crosses a
+    whole row somewhere."""
+    if len(across) < 2:
+        return rules
+    stops = _cluster([r.x0 if horizontal else r.y0 for r in across], snap)
+    reach = TOL.crossing_slack * th
+
+    def crosses(r: Rule) -> bool:
+        a, b = (r.x0, r.x1) if horizontal else (r.y0, r.y1)
+        inside = [s for s in stops if a - reach <= s <= b + reach]
+        return len(inside) >= 2
+
+    groups: list[list[Rule]] = []
+    for r in sorted(rules, key=lambda r: r.y0 if horizontal else r.x0):
+        pos = r.y0 if horizontal else r.x0
+        if groups and pos - (groups[-1][-1].y0 if horizontal else groups[-1][-1].x0) <= snap:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    kept = [r for g in groups if any(crosses(r) for r in g) for r in g]
+    return kept if len(kept) >= 2 else rules
+
+
+def _grid(hs: list[Rule], vs: list[Rule], snap: float, th: float) -> Grid | None:
+    vs = _crossing(vs, hs, snap, th, horizontal=False)
+    hs = _crossing(hs, vs, snap, th, horizontal=True)
     xs = _cluster([v.x0 for v in vs], snap)
     ys = _cluster([h.y0 for h in hs], snap)
     # the table's outer frame even where a side is not drawn
@@ -270,8 +301,16 @@ def _split_row(
 def _stacked_figures(words: list[Word], th: float) -> bool:
     """A cell holding figures on two or more separate lines: figures of several rows (no rule was
     drawn between them), where a table cell holds one figure."""
-    ys = sorted(w.cy for w in words if w.numeric)
+    ys = sorted(w.cy for w in words if _structural_figure(w))
     return any(b - a >= 0.8 * th for a, b in itertools.pairwise(ys))
+
+
+def _structural_figure(w: Word) -> bool:
+    """A figure that tells a table's structure: one read surely. A doubtful one may be a seal's
+    stroke or a rule piece read as 1 (a seal's ring breaks a rule, and OCR reads the piece beside
+    a cell's figure at 0.7): it stays in its cell, where review sees it, but one such reading does
+    not make the whole grid's rules "not the table's rows"."""
+    return w.numeric and w.confidence >= TOL.structural_figure_confidence
 
 
 def _figures_side_by_side(words: list[Word], th: float) -> bool:
@@ -280,7 +319,10 @@ def _figures_side_by_side(words: list[Word], th: float) -> bool:
     header rule only), where a table cell holds one figure or one label. (A figure printed with a
     thin space, "1 234", has its pieces far closer.)"""
     return any(
-        w.numeric and o is not w and abs(o.cy - w.cy) < th and w.bbox[0] - o.bbox[2] >= TOL.column_gap * th
+        _structural_figure(w)
+        and o is not w
+        and o.confidence >= TOL.structural_figure_confidence
+        and abs(o.cy - w.cy) < th and w.bbox[0] - o.bbox[2] >= TOL.column_gap * th
         for w in words
         for o in words
     )

@@ -772,3 +772,52 @@ def test_a_statutory_label_printed_across_the_group_and_row_label_columns_is_one
     texts = {w.text for w in _join_label_words(words, th)}
     assert "(六)其他处理" in texts, texts
     assert {"(五)不", "1.信访举报投诉类申请", "予处理", "2.重复申请"} <= texts, texts
+
+
+_GRID_XS = [100.0, 400.0, 500.0, 600.0, 700.0]
+_GRID_YS = [100.0, 140.0, 180.0, 220.0]
+_GRID_LABELS = ["1.属于国家秘密", "2.其他法律行政法规禁止公开", "3.危及“三安全一稳定”"]
+
+
+def _grid_word(text: str, x0: float, y: float, confidence: float = 1.0, pitch: float = 9.0) -> Word:
+    chars = [(x0 + pitch * i, x0 + pitch * (i + 1)) for i in range(len(text))]
+    return Word(text, (x0, y, x0 + pitch * len(text), y + 18), confidence, [], chars)
+
+
+def _ruled_rows(figures: list[list[str]], extra_rules: list[Rule]) -> list[list[str]]:
+    """A ruled table of three statutory rows and three figure columns, 40-unit rows of 18-unit text."""
+    words = []
+    for r, (label, row) in enumerate(zip(_GRID_LABELS, figures, strict=True)):
+        words.append(_grid_word(label, 110.0, _GRID_YS[r] + 11, pitch=18.0))
+        words.extend(_grid_word(text, _GRID_XS[c + 1] + 20, _GRID_YS[r] + 11) for c, text in enumerate(row))
+    rules = [Rule(_GRID_XS[0], y, _GRID_XS[-1], y) for y in _GRID_YS]
+    rules += [Rule(x, _GRID_YS[0], x, _GRID_YS[-1]) for x in _GRID_XS]
+    return [[f.text for f in ln.fields] for ln in layout_page(words, rules + extra_rules, 1)]
+
+
+def test_figure_strokes_standing_on_row_rules_are_no_column_boundary():
+    """A scan of a tightly padded Word table: a zero's side or a digit's stem, 26 px tall in 40 px
+    rows, stands on the row rule above it and is found as a short vertical rule; the zeros of one
+    column put one at the same x in every row, each over half its row. They cut 3246 | 339 | 0 into
+    columns that are no column (a whole applications table came out shifted: 51 wrong cells). A
+    boundary's rule crosses a whole row somewhere; a stroke never does."""
+    figures = [["3246", "0", "12"], ["0", "0", "0"], ["7", "0", "7"]]
+    strokes = [Rule(529.0, y + 1, 529.0, y + 27) for y in _GRID_YS[:-1]]
+    assert _ruled_rows(figures, strokes) == [[label, *row] for label, row in zip(_GRID_LABELS, figures, strict=True)]
+
+
+def test_a_doubtful_figure_beside_a_sure_one_leaves_the_grids_rows_as_drawn():
+    """A grey scan's seal ring broke a cell's rule, and OCR read the piece as "1" at 0.7 left of
+    the cell's sure 0 and below its line: read as figures of two columns (or rows) in one cell,
+    it made the whole grid "not the table's columns", and the table read by alignment lost two
+    rows whose labels the ring had broken. A doubtful reading is no evidence of the structure."""
+    from extraction.pages.grid import _grid_lines, find_grids
+
+    words = [_grid_word(label, 110.0, _GRID_YS[r] + 11, pitch=18.0) for r, label in enumerate(_GRID_LABELS)]
+    words += [_grid_word("0", x + 60, y + 11) for x in _GRID_XS[1:-1] for y in _GRID_YS[:-1]]
+    words.append(Word("1", (503.0, 118.0, 508.0, 152.0), 0.7))  # left of the first row's middle 0, lower
+    rules = [Rule(_GRID_XS[0], y, _GRID_XS[-1], y) for y in _GRID_YS] + [Rule(x, _GRID_YS[0], x, _GRID_YS[-1]) for x in _GRID_XS]
+    (grid,) = find_grids(rules, 18.0)
+    lines = _grid_lines(grid, words, 1, 18.0, None)
+    assert lines is not None and len(lines) == 3
+    assert [f.text for f in lines[0].fields] == ["1.属于国家秘密", "0", "1 0", "0"]
