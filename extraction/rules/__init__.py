@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
@@ -16,6 +17,7 @@ from extraction.document import (
     WARNING_CONFIDENCE,
     CellValue,
     DocumentState,
+    Token,
     doubt_cap,
 )
 from extraction.result import CheckResult
@@ -617,6 +619,45 @@ def blanks_beside_unplaced_figures(doc: DocumentState, margin: float) -> set[str
     return {cid for cid, c in doc.cells.items() if c.value is None and cid.rsplit(".", 1)[0] in rows}
 
 
+def cells_beside_unplaced_lines(doc: DocumentState, level: float) -> list[CellValue]:
+    """The cells placed from the nearest lines above and below a line of two or more figures read
+    at `level` or surer that no cell took, where the line stands inside one table on one page:
+    both neighbours' cells lie in one table, all three lines on one page, and two or more of the
+    line's sure figures stand under figures of those cells (a fax's header line between a table's
+    pages, or a sentence's telephone number, is no row of it). A figure printed with a counting
+    unit is prose, not a row."""
+    placed: dict[int, list[CellValue]] = {}
+    for cell in doc.cells.values():
+        for line in _token_lines(doc, cell):
+            placed.setdefault(line, []).append(cell)
+    used = {t for c in doc.cells.values() for t in c.tokens}
+    figures: dict[int, list[Token]] = {}
+    for t in doc.tokens:
+        if t.kind == "number" and not t.narrative:
+            figures.setdefault(t.line, []).append(t)
+    table_of = {id(c): cid.split(".", 1)[0] for cid, c in doc.cells.items()}
+    ordered = sorted(placed)
+    out: list[CellValue] = []
+    for line, toks in figures.items():
+        sure = [t for t in toks if t.confidence >= level and t.bbox is not None]
+        if line in placed or len(sure) < 2 or any(t.index in used for t in toks):
+            continue
+        k = bisect.bisect_left(ordered, line)
+        if k == 0 or k == len(ordered):
+            continue
+        beside = placed[ordered[k - 1]] + placed[ordered[k]]
+        if len({table_of[id(c)] for c in beside}) != 1:
+            continue
+        their = [doc.tokens[i] for c in beside for i in c.tokens if 0 <= i < len(doc.tokens)]
+        if any(t.page != sure[0].page for t in their + sure):
+            continue
+        spans = [(t.bbox[0], t.bbox[2]) for t in their if t.bbox is not None]
+        under = sum(1 for t in sure if t.bbox is not None and any(a < t.bbox[2] and t.bbox[0] < b for a, b in spans))
+        if under >= 2:
+            out.extend(beside)
+    return out
+
+
 # The flag of a cell in a failed hard rule that another hard rule pins (`pinned_cells`): it is not
 # sent to review for that failure (`extraction.result.needs_review`).
 PINNED = "pinned_by_rule"
@@ -828,7 +869,7 @@ def outside_least_explanations(doc: DocumentState, lay: Layout, options: RulesOp
 
 class RulesStage:
     name = "rules"
-    version = "14"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
+    version = "15"  # 2: unverifies the placements the sums cannot tell apart and blanks read with doubt; 3: lost
     # signs, doubtful figures beside failed rules, blanks beside a figure no cell took; 4: every doubtful
     # OCR'd figure, pins; 5: a lone doubtful figure that a holding equality of sure readings determines;
     # 6: doubtful figures that the holding equalities of sure readings determine together; 7: figures that no
@@ -845,7 +886,9 @@ class RulesStage:
     # other equalities determine them from sure readings; 12: a line whose sure figure the reconstruction dropped is
     # unverified on OCR'd pages (the sums chose the drop)
     # 13: on OCR'd pages, a figure no sum checks is unverified where a digit of it is a second reading on its page
-    # 14: or where its own reading has a rival of the same length
+    # 14: or where its own reading has a rival of the same length; 15: on OCR'd pages, the figures of the lines
+    # next to a table's line of sure figures that no cell took are unverified, and v12 unverifies the rows placed
+    # from a line whose sure figure was dropped whole
 
     def __init__(self, options: RulesOptions | None = None) -> None:
         self.options = options or RulesOptions()
@@ -872,6 +915,7 @@ class RulesStage:
         self.unverify_unchecked_confusable_figures(doc, lay)
         self.unverify_drops_a_failure_contradicts(doc)
         self.unverify_sure_figures_dropped(doc)
+        self.unverify_beside_unplaced_lines(doc)
         self.unverify_doubtful_reads(doc, lay)
         self.unverify_held_by_supplied_values(doc, lay)
         self.doubt(doc)
@@ -1006,21 +1050,38 @@ class RulesStage:
         行政复议 row printed a total of 10 over four 0s (the report's own error) with a speck
         read as a figure beside them; the sums dropped the 10, and the row's cells held at 0.999,
         the report's inconsistency gone. A speck or a piece of rule read with doubt is dropped
-        without a word."""
+        without a word. The rows placed from such a line are unverified whole."""
         if not doc.ocr_read:
             return
         level = self.options.doubtful_read_confidence
         placed = {t for c in doc.cells.values() for t in c.tokens}
-        dropped = [c for c in doc.cells.values() if "extra_values" in c.flags and c.tokens]
-        lines = {line for c in dropped for line in _token_lines(doc, c)}
+        dropped = {cid: c for cid, c in doc.cells.items() if "extra_values" in c.flags and c.tokens}
+        lines = {line for c in dropped.values() for line in _token_lines(doc, c)}
         sure_drops = {
             t.line
             for t in doc.tokens
             if t.line in lines and t.kind == "number" and t.index not in placed and t.confidence >= level
         }
-        for c in dropped:
-            if not sure_drops.isdisjoint(_token_lines(doc, c)):
+        # the rows placed from such a line, whole: a row's figure may come from a line beside it (a
+        # scan's piece of rule read as 1 on the line above 行政复议's figures took its first cell,
+        # and the row's own first figure, a sure 0, was dropped)
+        rows = {cid.rsplit(".", 1)[0] for cid, c in dropped.items() if not sure_drops.isdisjoint(_token_lines(doc, c))}
+        for cid, c in dropped.items():
+            if cid.rsplit(".", 1)[0] in rows:
                 _unverify(c)
+
+    def unverify_beside_unplaced_lines(self, doc: DocumentState) -> None:
+        """On an OCR'd page, where a table prints a line of surely read figures that no cell took
+        (`cells_beside_unplaced_lines`), the figures placed from the lines of that table next to it,
+        above and below, are unverified: which of the lines is whose row the reconstruction
+        decided, and a whole row can take its neighbour's line. A scan's label of 5.要求…确认
+        was read on the line of 1.申请人无正当理由…'s first label line; that row took row 5's
+        figures, its own line went unplaced, and row 5, left with none, was filled by the sums;
+        the misplaced row held its own row sum and went out at 0.985."""
+        if not doc.ocr_read:
+            return
+        for cell in cells_beside_unplaced_lines(doc, self.options.doubtful_read_confidence):
+            _unverify(cell)
 
     def unverify_doubtful_blanks(self, doc: DocumentState) -> None:
         """A blank read with doubt (the reconstruction's confidence below `doubtful_blank_confidence`)

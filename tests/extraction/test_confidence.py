@@ -1139,3 +1139,54 @@ def test_a_figure_no_sum_checks_read_with_a_rival_reading_is_unverified():
     doc.cells["proactive.normative_documents.issued"] = CellValue(value=0, confidence=1.0, text="0", tokens=[0])
     RulesStage(RulesOptions())(doc)
     assert "unverified" in doc.cells["proactive.normative_documents.issued"].flags
+
+
+@pytest.mark.parametrize("unplaced_confidence", [0.999, 0.4])
+def test_figures_of_the_lines_beside_a_line_of_sure_figures_no_cell_took_are_unverified(unplaced_confidence):
+    """A scan read 5.要求…确认's label on the line of 1.申请人无正当理由…'s first label line: that
+    row took row 5's figures and its own line of figures went unplaced; row 5, left with none, was
+    filled by the sums, and the misplaced row held its own row sum at 0.985. A line of sure figures
+    no cell took inside a table makes the rows read from the lines beside it doubtful. A line of
+    doubtful readings (specks, a seal's strokes) says nothing about whose line is whose."""
+    from extraction.document import Token
+
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=4, width=1654, height=2339, unit="px")]
+    doc.cells = _cells(_zero_values(), set())
+    columns = ("natural_person", "commercial", "research", "public_welfare", "legal_services", "other_org", "total")
+    rows = {0: "applications.not_processed.excessive", 1: "applications.other.no_amendment", 3: "applications.other.unpaid"}
+    for line in range(4):
+        for j in range(len(columns)):
+            confidence = unplaced_confidence if line == 2 else 0.999
+            box = (770.0 + 100 * j, 500.0 + 40 * line, 778.0 + 100 * j, 518.0 + 40 * line)
+            doc.tokens.append(Token(len(doc.tokens), "number", "0", line, j + 1, page=4, bbox=box, confidence=confidence))
+            if line in rows:
+                cid = f"{rows[line]}.{columns[j]}"
+                doc.cells[cid] = CellValue(value=0, confidence=0.999, text="0", tokens=[len(doc.tokens) - 1])
+    RulesStage(RulesOptions())(doc)
+    beside = [f"{rows[line]}.{c}" for line in (1, 3) for c in columns]
+    unverified = ["unverified" in doc.cells[cid].flags for cid in beside]
+    assert all(unverified) if unplaced_confidence >= 0.8 else not any(unverified), unverified
+    assert not any("unverified" in doc.cells[f"{rows[0]}.{c}"].flags for c in columns)
+
+
+def test_a_row_whose_line_lost_a_sure_figure_is_unverified_whole():
+    """A scan's piece of rule, read as 1 on the line above 行政复议's figures, took the row's first
+    cell, and the row's own first figure, a 0 read at 0.9, was dropped from the figures' line. The
+    sums held with the 1 in the row's total column, and the 1 went out at 0.999: the cells from the
+    line above are of the row whose line lost a sure figure, so they are unverified too."""
+    from extraction.document import Token
+
+    doc = DocumentState(name="x", sha256="0", kind="scanned_pdf", format="2021")
+    doc.pages = [PageInfo(number=3, width=1654, height=2339, unit="px")]
+    doc.cells = _cells(_zero_values(), set())
+    review = [f"appeals.review.{k}" for k in ("upheld", "corrected", "other", "pending", "total")]
+    doc.tokens = [Token(0, "number", "1", 0, 0, page=3, bbox=(204.0, 512.0, 210.0, 551.0), confidence=0.847)]
+    for i in range(len(review)):
+        box = (224.0 + 80 * i, 554.0, 230.0 + 80 * i, 578.0)
+        doc.tokens.append(Token(i + 1, "number", "0", 1, i, page=3, bbox=box, confidence=0.9 if i == 0 else 1.0))
+    doc.cells["appeals.review.upheld"] = CellValue(value=1, confidence=0.999, text="1", tokens=[0], flags=["extra_values"])
+    for i, cid in enumerate(review[1:], start=2):
+        doc.cells[cid] = CellValue(value=0, confidence=0.999, text="0", tokens=[i], flags=["extra_values"])
+    RulesStage(RulesOptions())(doc)
+    assert "unverified" in doc.cells["appeals.review.upheld"].flags
