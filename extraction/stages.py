@@ -106,8 +106,7 @@ class PageReadingStage:
 
     name = "pages"
     version = "3"  # 2: a statutory row label printed across two label columns is one label; 3: a grid's
-    # boundaries are its rules that cross a whole row or column (not a digit's stem); a doubtful figure does not
-    # decide that a grid's rules are not the table's rows or columns
+    # boundaries are its rules that cross a whole row or column (not a digit's stem)
 
     def __init__(self, options: IngestOptions) -> None:
         self.options = options

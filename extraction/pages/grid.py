@@ -301,16 +301,8 @@ def _split_row(
 def _stacked_figures(words: list[Word], th: float) -> bool:
     """A cell holding figures on two or more separate lines: figures of several rows (no rule was
     drawn between them), where a table cell holds one figure."""
-    ys = sorted(w.cy for w in words if _structural_figure(w))
+    ys = sorted(w.cy for w in words if w.numeric)
     return any(b - a >= 0.8 * th for a, b in itertools.pairwise(ys))
-
-
-def _structural_figure(w: Word) -> bool:
-    """A figure that tells a table's structure: one read surely. A doubtful one may be a seal's
-    stroke or a rule piece read as 1 (a seal's ring breaks a rule, and OCR reads the piece beside
-    a cell's figure at 0.7): it stays in its cell, where review sees it, but one such reading does
-    not make the whole grid's rules "not the table's rows"."""
-    return w.numeric and w.confidence >= TOL.structural_figure_confidence
 
 
 def _figures_side_by_side(words: list[Word], th: float) -> bool:
@@ -319,10 +311,7 @@ def _figures_side_by_side(words: list[Word], th: float) -> bool:
     header rule only), where a table cell holds one figure or one label. (A figure printed with a
     thin space, "1 234", has its pieces far closer.)"""
     return any(
-        _structural_figure(w)
-        and o is not w
-        and o.confidence >= TOL.structural_figure_confidence
-        and abs(o.cy - w.cy) < th and w.bbox[0] - o.bbox[2] >= TOL.column_gap * th
+        w.numeric and o is not w and abs(o.cy - w.cy) < th and w.bbox[0] - o.bbox[2] >= TOL.column_gap * th
         for w in words
         for o in words
     )

@@ -52,10 +52,6 @@ class PageTolerances:
     # (`grid._crossing`), its ends within this of them: a rule's pixel ends fall short of a crossing
     # rule's centre line by half its width and a scan's blur (the grid's snap and a half)
     crossing_slack: float = 0.45
-    # the least OCR confidence of a figure that decides whether a grid's rules separate its rows
-    # and columns (`grid._stacked_figures`): a printed figure is read at 0.95 and more; a seal's
-    # stroke or a piece of rule read as 1 at 0.5-0.7 is no evidence of the table's structure
-    structural_figure_confidence: float = 0.8
     # figures
     column_gap: float = 1.0  # two figures on one line of one grid cell this far apart: two columns' figures
     labelled_figure_gap: float = 3.0  # a label and one figure this far apart on a line: a table row

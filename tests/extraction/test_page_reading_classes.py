@@ -805,19 +805,3 @@ def test_figure_strokes_standing_on_row_rules_are_no_column_boundary():
     strokes = [Rule(529.0, y + 1, 529.0, y + 27) for y in _GRID_YS[:-1]]
     assert _ruled_rows(figures, strokes) == [[label, *row] for label, row in zip(_GRID_LABELS, figures, strict=True)]
 
-
-def test_a_doubtful_figure_beside_a_sure_one_leaves_the_grids_rows_as_drawn():
-    """A grey scan's seal ring broke a cell's rule, and OCR read the piece as "1" at 0.7 left of
-    the cell's sure 0 and below its line: read as figures of two columns (or rows) in one cell,
-    it made the whole grid "not the table's columns", and the table read by alignment lost two
-    rows whose labels the ring had broken. A doubtful reading is no evidence of the structure."""
-    from extraction.pages.grid import _grid_lines, find_grids
-
-    words = [_grid_word(label, 110.0, _GRID_YS[r] + 11, pitch=18.0) for r, label in enumerate(_GRID_LABELS)]
-    words += [_grid_word("0", x + 60, y + 11) for x in _GRID_XS[1:-1] for y in _GRID_YS[:-1]]
-    words.append(Word("1", (503.0, 118.0, 508.0, 152.0), 0.7))  # left of the first row's middle 0, lower
-    rules = [Rule(_GRID_XS[0], y, _GRID_XS[-1], y) for y in _GRID_YS] + [Rule(x, _GRID_YS[0], x, _GRID_YS[-1]) for x in _GRID_XS]
-    (grid,) = find_grids(rules, 18.0)
-    lines = _grid_lines(grid, words, 1, 18.0, None)
-    assert lines is not None and len(lines) == 3
-    assert [f.text for f in lines[0].fields] == ["1.属于国家秘密", "0", "1 0", "0"]
