@@ -626,35 +626,34 @@ def cells_beside_unplaced_lines(doc: DocumentState, level: float) -> list[CellVa
     line's sure figures stand under figures of those cells (a fax's header line between a table's
     pages, or a sentence's telephone number, is no row of it). A figure printed with a counting
     unit is prose, not a row."""
-    placed: dict[int, list[CellValue]] = {}
-    for cell in doc.cells.values():
+    placed: dict[int, list[tuple[str, CellValue]]] = {}  # line -> the cells read from it
+    for cid, cell in doc.cells.items():
         for line in _token_lines(doc, cell):
-            placed.setdefault(line, []).append(cell)
-    used = {t for c in doc.cells.values() for t in c.tokens}
+            placed.setdefault(line, []).append((cid, cell))
     figures: dict[int, list[Token]] = {}
     for t in doc.tokens:
         if t.kind == "number" and not t.narrative:
             figures.setdefault(t.line, []).append(t)
-    table_of = {id(c): cid.split(".", 1)[0] for cid, c in doc.cells.items()}
     ordered = sorted(placed)
     out: list[CellValue] = []
     for line, toks in figures.items():
         sure = [t for t in toks if t.confidence >= level and t.bbox is not None]
-        if line in placed or len(sure) < 2 or any(t.index in used for t in toks):
+        if line in placed or len(sure) < 2:  # (a line no cell was read from: none of its tokens placed)
             continue
         k = bisect.bisect_left(ordered, line)
         if k == 0 or k == len(ordered):
             continue
         beside = placed[ordered[k - 1]] + placed[ordered[k]]
-        if len({table_of[id(c)] for c in beside}) != 1:
+        if len({cid.split(".", 1)[0] for cid, _ in beside}) != 1:
             continue
-        their = [doc.tokens[i] for c in beside for i in c.tokens if 0 <= i < len(doc.tokens)]
+        their = [doc.tokens[i] for _, c in beside for i in c.tokens if 0 <= i < len(doc.tokens)]
         if any(t.page != sure[0].page for t in their + sure):
             continue
         spans = [(t.bbox[0], t.bbox[2]) for t in their if t.bbox is not None]
-        under = sum(1 for t in sure if t.bbox is not None and any(a < t.bbox[2] and t.bbox[0] < b for a, b in spans))
+        mine = [(t.bbox[0], t.bbox[2]) for t in sure if t.bbox is not None]
+        under = sum(1 for x0, x1 in mine if any(a < x1 and x0 < b for a, b in spans))
         if under >= 2:
-            out.extend(beside)
+            out.extend(c for _, c in beside)
     return out
 
 
